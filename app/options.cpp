@@ -1,0 +1,89 @@
+#include "app/options.h"
+
+#include <charconv>
+
+namespace hookscope::cli {
+
+Options::Options(const std::vector<std::string>& args, const OptionSpec& spec, const std::string& command)
+    : command_(command) {
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg.size() < 2 || arg.rfind("--", 0) != 0) {
+            if (static_cast<int>(positionals_.size()) >= spec.max_positionals) {
+                throw UsageError("unexpected argument `" + arg + "` for `" + command + "`");
+            }
+            positionals_.push_back(arg);
+            continue;
+        }
+        const auto eq = arg.find('=');
+        const std::string name = arg.substr(0, eq);
+        if (spec.flags.count(name)) {
+            if (eq != std::string::npos) throw UsageError("option " + name + " takes no value");
+            flags_.insert(name);
+            continue;
+        }
+        const bool single = spec.values.count(name) > 0;
+        if (!single && !spec.repeated.count(name)) {
+            throw UsageError("unknown option " + name + " for `" + command + "`");
+        }
+        std::string value;
+        if (eq != std::string::npos) {
+            value = arg.substr(eq + 1);
+        } else if (i + 1 < args.size()) {
+            value = args[++i];
+        } else {
+            throw UsageError("option " + name + " needs a value");
+        }
+        auto& slot = values_[name];
+        if (single && !slot.empty()) throw UsageError("option " + name + " given twice");
+        slot.push_back(std::move(value));
+    }
+}
+
+std::optional<std::string> Options::value(const std::string& name) const {
+    const auto it = values_.find(name);
+    if (it == values_.end()) return std::nullopt;
+    return it->second.front();
+}
+
+std::vector<std::string> Options::values(const std::string& name) const {
+    const auto it = values_.find(name);
+    return it == values_.end() ? std::vector<std::string>{} : it->second;
+}
+
+std::optional<int> Options::positive_int(const std::string& name) const {
+    const auto text = value(name);
+    if (!text) return std::nullopt;
+    int n = 0;
+    const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), n);
+    if (error != std::errc() || end != text->data() + text->size() || n <= 0) {
+        throw UsageError("option " + name + " needs a positive integer, got `" + *text + "`");
+    }
+    return n;
+}
+
+std::vector<int64_t> parse_token_ids(const std::string& text) {
+    std::vector<int64_t> ids;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        if (text[i] == ',' || text[i] == ' ' || text[i] == '\t' || text[i] == '\n') {
+            ++i;
+            continue;
+        }
+        std::size_t end = i;
+        while (end < text.size() && text[end] != ',' && text[end] != ' ' && text[end] != '\t' && text[end] != '\n') {
+            ++end;
+        }
+        const std::string item = text.substr(i, end - i);
+        int64_t id = 0;
+        const auto [stop, error] = std::from_chars(item.data(), item.data() + item.size(), id);
+        if (error != std::errc() || stop != item.data() + item.size() || id < 0) {
+            throw UsageError("token id `" + item + "` is not a non-negative integer");
+        }
+        ids.push_back(id);
+        i = end;
+    }
+    return ids;
+}
+
+} // namespace hookscope::cli

@@ -1,0 +1,49 @@
+#pragma once
+// Command-line parsing: `--opt value` and `--opt=value`, flags, positionals.
+
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace hookscope::cli {
+
+// A usage error: exit code 2, message on stderr.
+class UsageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct OptionSpec {
+    std::set<std::string> flags;    // take no value, e.g. "--json"
+    std::set<std::string> values;   // take one value, e.g. "--model"
+    std::set<std::string> repeated; // take a value and may repeat, e.g. "--stop"
+    int max_positionals = 0;
+};
+
+class Options {
+public:
+    // Throws UsageError for unknown options, missing values and extra positionals.
+    Options(const std::vector<std::string>& args, const OptionSpec& spec, const std::string& command);
+
+    bool flag(const std::string& name) const { return flags_.count(name) > 0; }
+    std::optional<std::string> value(const std::string& name) const;
+    std::vector<std::string> values(const std::string& name) const;
+    const std::vector<std::string>& positionals() const { return positionals_; }
+
+    // A positive integer option; UsageError when it is not one.
+    std::optional<int> positive_int(const std::string& name) const;
+
+private:
+    std::string command_;
+    std::set<std::string> flags_;
+    std::map<std::string, std::vector<std::string>> values_;
+    std::vector<std::string> positionals_;
+};
+
+// "1,2,3" or "1 2 3" -> ids. Throws UsageError naming the bad item.
+std::vector<int64_t> parse_token_ids(const std::string& text);
+
+} // namespace hookscope::cli

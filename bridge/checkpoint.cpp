@@ -1,0 +1,119 @@
+#include "bridge/checkpoint.h"
+
+#include "bridge/errors.h"
+#include "bridge/sha256.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace hookscope {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string shape_text(at::IntArrayRef shape) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+    return out + "]";
+}
+
+// Shard file names from model.safetensors.index.json, validated to stay in the folder.
+std::vector<std::string> shard_names(const fs::path& index_file) {
+    std::ifstream in(index_file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    const auto j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+    const std::string where = index_file.string() + ": ";
+    if (j.is_discarded() || !j.is_object()) throw CheckpointError(where + "not a valid JSON object");
+    const auto map = j.find("weight_map");
+    if (map == j.end() || !map->is_object()) throw CheckpointError(where + "no `weight_map` object");
+    std::set<std::string> files;
+    for (const auto& [tensor, file] : map->items()) {
+        if (!file.is_string()) throw CheckpointError(where + "weight_map entry `" + tensor + "` is not a file name");
+        const std::string name = file.get<std::string>();
+        if (name.empty() || name.find('/') != std::string::npos || name.find('\\') != std::string::npos ||
+            name == "." || name == "..") {
+            throw CheckpointError(where + "weight_map entry `" + tensor + "` names `" + name +
+                                  "`, which is not a file in the checkpoint folder");
+        }
+        files.insert(name);
+    }
+    return {files.begin(), files.end()};
+}
+
+bool has_pickled_weights(const fs::path& folder) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(folder, ec)) {
+        const std::string ext = entry.path().extension().string();
+        if (ext == ".bin" || ext == ".pt" || ext == ".pth" || ext == ".ckpt") return true;
+    }
+    return false;
+}
+
+} // namespace
+
+Checkpoint Checkpoint::open(const fs::path& folder) {
+    Checkpoint c;
+    c.folder_ = folder;
+    std::error_code ec;
+    if (!fs::is_directory(folder, ec)) throw CheckpointError(folder.string() + ": not a folder");
+
+    std::vector<std::string> files;
+    if (fs::exists(folder / "model.safetensors.index.json", ec)) {
+        files = shard_names(folder / "model.safetensors.index.json");
+    } else if (fs::exists(folder / "model.safetensors", ec)) {
+        files = {"model.safetensors"};
+    } else if (has_pickled_weights(folder)) {
+        throw CheckpointError(folder.string() +
+                              ": only pickled PyTorch weights (*.bin/*.pt) found; HookScope does not load "
+                              "pickles, which can run code. Convert the checkpoint to safetensors first.");
+    } else {
+        throw CheckpointError(folder.string() + ": no model.safetensors or model.safetensors.index.json");
+    }
+
+    Sha256 hash;
+    for (const std::string& name : files) {
+        auto file = SafetensorsFile::open(folder / name);
+        hash.update(name + "\n" + std::to_string(file->file_size()) + "\n");
+        hash.update(file->header_text());
+        for (const TensorInfo& info : file->tensors()) {
+            if (!c.where_.emplace(info.name, file.get()).second) {
+                throw CheckpointError(folder.string() + ": tensor `" + info.name + "` appears in two files");
+            }
+        }
+        c.files_.push_back(std::move(file));
+    }
+    c.fingerprint_ = hash.hex_digest();
+    return c;
+}
+
+std::vector<std::string> Checkpoint::names() const {
+    std::vector<std::string> out;
+    for (const auto& entry : where_) out.push_back(entry.first);
+    return out;
+}
+
+at::Tensor Checkpoint::weight(std::string_view name, const std::vector<int64_t>& shape) const {
+    const auto it = where_.find(name);
+    if (it == where_.end()) {
+        throw CheckpointError(folder_.string() + ": tensor `" + std::string(name) +
+                              "` is missing from the checkpoint");
+    }
+    at::Tensor t = it->second->tensor(name);
+    if (t.sizes() != at::IntArrayRef(shape)) {
+        throw CheckpointError(it->second->path().string() + ": tensor `" + std::string(name) + "` has shape " +
+                              shape_text(t.sizes()) + ", but config.json implies " + shape_text(shape));
+    }
+    if (t.scalar_type() == at::kBool || !at::isFloatingType(t.scalar_type())) {
+        throw CheckpointError(it->second->path().string() + ": tensor `" + std::string(name) + "` has type " +
+                              c10::toString(t.scalar_type()) + ", not a floating-point weight");
+    }
+    return t.to(at::kFloat);
+}
+
+} // namespace hookscope

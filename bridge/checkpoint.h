@@ -1,0 +1,41 @@
+#pragma once
+// A Hugging Face checkpoint folder: config.json plus model.safetensors, or shards
+// listed by model.safetensors.index.json. Pickled files (*.bin, *.pt) are never
+// loaded: unpickling can run arbitrary code.
+
+#include "bridge/safetensors.h"
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hookscope {
+
+class Checkpoint {
+public:
+    // Opens and validates every safetensors file of `folder`. Throws CheckpointError.
+    static Checkpoint open(const std::filesystem::path& folder);
+
+    const std::filesystem::path& folder() const { return folder_; }
+    bool contains(std::string_view name) const { return where_.find(name) != where_.end(); }
+    std::vector<std::string> names() const;
+
+    // The tensor converted to float32, checked against the shape the config implies.
+    // Throws CheckpointError when it is missing or has another shape.
+    at::Tensor weight(std::string_view name, const std::vector<int64_t>& shape) const;
+
+    // SHA-256 over each file's name, size and JSON header: identifies the weights
+    // without reading them.
+    const std::string& fingerprint() const { return fingerprint_; }
+
+private:
+    std::filesystem::path folder_;
+    std::vector<std::shared_ptr<const SafetensorsFile>> files_;
+    std::map<std::string, const SafetensorsFile*, std::less<>> where_;
+    std::string fingerprint_;
+};
+
+} // namespace hookscope

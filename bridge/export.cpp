@@ -1,0 +1,48 @@
+#include "bridge/export.h"
+
+#include "bridge/errors.h"
+#include "bridge/npz.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+namespace hookscope {
+
+std::map<std::string, std::string> export_metadata(const ActivationCache& cache, const ExportInfo& info,
+                                                   at::ScalarType dtype) {
+    const auto generation = nlohmann::json::parse(info.generation_json, nullptr, /*allow_exceptions=*/false);
+    return {
+        {"format", "hookscope.activation_cache.v1"},
+        {"model", info.model},
+        {"model_fingerprint", info.model_fingerprint},
+        {"token_ids", nlohmann::json(cache.tokens()).dump()},
+        {"token_strings", nlohmann::json(info.token_strings).dump()},
+        {"prompt_length", std::to_string(info.prompt_length)},
+        {"names_filter", cache.names_filter()},
+        {"generation", generation.is_object() ? generation.dump() : "{}"},
+        {"dtype", c10::toString(dtype) == std::string("Float") ? "float32" : c10::toString(dtype)},
+    };
+}
+
+void export_cache(const ActivationCache& cache, const std::filesystem::path& path, const ExportInfo& info,
+                  const std::vector<std::string>& names, at::ScalarType dtype) {
+    NamedTensors selected;
+    if (names.empty()) {
+        for (const auto& [name, tensor] : cache.entries()) selected.emplace_back(name, tensor.to(dtype));
+    } else {
+        for (const auto& [name, tensor] : cache.entries()) {
+            if (std::find(names.begin(), names.end(), name) != names.end()) {
+                selected.emplace_back(name, tensor.to(dtype));
+            }
+        }
+        for (const std::string& name : names) (void)cache[name]; // NotCapturedError names what is missing
+    }
+    const auto metadata = export_metadata(cache, info, dtype);
+    if (path.extension() == ".npz") {
+        write_npz(path, selected, nlohmann::json(metadata).dump());
+    } else {
+        write_safetensors(path, selected, metadata);
+    }
+}
+
+} // namespace hookscope

@@ -1,0 +1,33 @@
+#pragma once
+// Export of an activation cache to a file other tools read: safetensors (.safetensors
+// and any other extension) or NumPy (.npz). Writes are atomic.
+
+#include "bridge/activation_cache.h"
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace hookscope {
+
+// What the file says about where its activations came from (DESIGN.md, "Export format").
+struct ExportInfo {
+    std::string model;             // folder or hub id
+    std::string model_fingerprint; // Checkpoint::fingerprint()
+    std::vector<std::string> token_strings; // display form of each token; ids as text without a tokenizer
+    int64_t prompt_length = 0;
+    std::string generation_json = "{}"; // settings of the run, a JSON object
+};
+
+// Metadata keys and values as written to `__metadata__`.
+std::map<std::string, std::string> export_metadata(const ActivationCache& cache, const ExportInfo& info,
+                                                   at::ScalarType dtype);
+
+// Writes the cache (or only `names`, in cache order; empty = all) to `path`, as float32
+// unless `dtype` says otherwise. Throws NotCapturedError for a name the cache lacks and
+// ExportError when writing fails; the destination is then left as it was.
+void export_cache(const ActivationCache& cache, const std::filesystem::path& path, const ExportInfo& info,
+                  const std::vector<std::string>& names = {}, at::ScalarType dtype = at::kFloat);
+
+} // namespace hookscope

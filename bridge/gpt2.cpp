@@ -1,0 +1,147 @@
+// GPT-2, as Hugging Face's GPT2LMHeadModel computes it: learned positions,
+// pre-LayerNorm sequential blocks, Conv1D weights stored [in, out].
+
+#include "bridge/gpt2.h"
+
+#include "bridge/checkpoint.h"
+#include "bridge/errors.h"
+#include "bridge/layers.h"
+
+#include <cmath>
+
+namespace hookscope {
+namespace {
+
+using layers::NormWeights;
+
+struct Gpt2Block {
+    NormWeights ln1, ln2;
+    at::Tensor c_attn_w, c_attn_b; // [D, 3D], [3D]: q, k, v side by side
+    at::Tensor c_proj_w, c_proj_b; // [D, D], [D]
+    at::Tensor fc_w, fc_b;         // [D, M], [M]
+    at::Tensor proj_w, proj_b;     // [M, D], [D]
+};
+
+class Gpt2 final : public Model {
+public:
+    Gpt2(ModelConfig config, const std::filesystem::path& folder, const Checkpoint& ckpt)
+        : Model(std::move(config), folder, ckpt.fingerprint()) {
+        const ModelConfig& c = this->config();
+        const int64_t d = c.d_model, m = c.d_mlp;
+        // save_pretrained writes `transformer.`; the original hub upload has no prefix.
+        const std::string p = ckpt.contains("transformer.wte.weight") ? "transformer." : "";
+        const auto w = [&](const std::string& name, std::vector<int64_t> shape) {
+            return ckpt.weight(p + name, shape);
+        };
+        wte_ = w("wte.weight", {c.d_vocab, d});
+        wpe_ = w("wpe.weight", {c.n_ctx, d});
+        for (int64_t i = 0; i < c.n_layers; ++i) {
+            const std::string h = "h." + std::to_string(i) + ".";
+            blocks_.push_back({
+                .ln1 = {w(h + "ln_1.weight", {d}), w(h + "ln_1.bias", {d})},
+                .ln2 = {w(h + "ln_2.weight", {d}), w(h + "ln_2.bias", {d})},
+                .c_attn_w = w(h + "attn.c_attn.weight", {d, 3 * d}),
+                .c_attn_b = w(h + "attn.c_attn.bias", {3 * d}),
+                .c_proj_w = w(h + "attn.c_proj.weight", {d, d}),
+                .c_proj_b = w(h + "attn.c_proj.bias", {d}),
+                .fc_w = w(h + "mlp.c_fc.weight", {d, m}),
+                .fc_b = w(h + "mlp.c_fc.bias", {m}),
+                .proj_w = w(h + "mlp.c_proj.weight", {m, d}),
+                .proj_b = w(h + "mlp.c_proj.bias", {d}),
+            });
+        }
+        ln_f_ = {w("ln_f.weight", {d}), w("ln_f.bias", {d})};
+        // Hugging Face ties lm_head to wte unless the config says otherwise.
+        if (!c.tie_word_embeddings) {
+            unembed_ = ckpt.weight("lm_head.weight", {c.d_vocab, d});
+        } else {
+            unembed_ = wte_;
+        }
+        int64_t params = wte_.numel() + wpe_.numel() + 2 * d;
+        for (const auto& b : blocks_) {
+            for (const at::Tensor* t : {&b.ln1.weight, &b.ln1.bias, &b.ln2.weight, &b.ln2.bias, &b.c_attn_w,
+                                        &b.c_attn_b, &b.c_proj_w, &b.c_proj_b, &b.fc_w, &b.fc_b, &b.proj_w,
+                                        &b.proj_b}) {
+                params += t->numel();
+            }
+        }
+        if (!c.tie_word_embeddings) params += unembed_.numel();
+        set_parameter_count(params);
+    }
+
+protected:
+    at::Tensor forward(const at::Tensor& tokens, HookRecorder& hooks) const override {
+        const ModelConfig& c = config();
+        const int64_t positions = tokens.size(1);
+
+        const at::Tensor embed = at::embedding(wte_, tokens);               // [B,P,D]
+        const at::Tensor pos_embed = wpe_.slice(0, 0, positions).unsqueeze(0); // [1,P,D]
+        hooks.capture(HookPoint::global(Site::Embed), embed);
+        hooks.capture(HookPoint::global(Site::PosEmbed), pos_embed);
+        at::Tensor resid = embed + pos_embed;
+
+        for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
+            resid = block(resid, i, hooks);
+        }
+
+        const at::Tensor final = layers::layer_norm(resid, ln_f_, c.norm_eps, hooks,
+                                                    HookPoint::global(Site::LnFinalScale),
+                                                    HookPoint::global(Site::LnFinalNormalized));
+        hooks.capture(HookPoint::global(Site::UnembedIn), final);
+        const at::Tensor logits = at::linear(final, unembed_); // [B,P,V]
+        hooks.capture(HookPoint::global(Site::UnembedOut), logits);
+        return logits;
+    }
+
+private:
+    at::Tensor block(const at::Tensor& resid_pre, int i, HookRecorder& hooks) const {
+        const ModelConfig& c = config();
+        const Gpt2Block& b = blocks_[static_cast<std::size_t>(i)];
+        const auto hook = [i](Site site) { return HookPoint::block(site, i); };
+        hooks.capture(hook(Site::ResidPre), resid_pre);
+
+        // Attention.
+        const at::Tensor x1 = layers::layer_norm(resid_pre, b.ln1, c.norm_eps, hooks, hook(Site::Ln1Scale),
+                                                 hook(Site::Ln1Normalized));
+        const auto qkv = layers::conv1d(x1, b.c_attn_w, b.c_attn_b).split(c.d_model, -1);
+        const std::vector<int64_t> heads{x1.size(0), x1.size(1), c.n_heads, c.d_head};
+        const at::Tensor q = qkv[0].view(heads), k = qkv[1].view(heads), v = qkv[2].view(heads);
+        hooks.capture(hook(Site::AttnQ), q);
+        hooks.capture(hook(Site::AttnK), k);
+        hooks.capture(hook(Site::AttnV), v);
+        double scale = c.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(c.d_head)) : 1.0;
+        if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(i + 1);
+        const at::Tensor z = layers::causal_attention(q, k, v, scale, i, hooks);
+        const at::Tensor attn_out = layers::conv1d(z.reshape({x1.size(0), x1.size(1), c.d_model}), b.c_proj_w,
+                                                   b.c_proj_b);
+        hooks.capture(hook(Site::AttnOut), attn_out);
+        const at::Tensor resid_mid = resid_pre + attn_out;
+        hooks.capture(hook(Site::ResidMid), resid_mid);
+
+        // MLP.
+        const at::Tensor x2 = layers::layer_norm(resid_mid, b.ln2, c.norm_eps, hooks, hook(Site::Ln2Scale),
+                                                 hook(Site::Ln2Normalized));
+        const at::Tensor pre = layers::conv1d(x2, b.fc_w, b.fc_b);
+        hooks.capture(hook(Site::MlpPre), pre);
+        const at::Tensor post = layers::activation(pre, c.activation);
+        hooks.capture(hook(Site::MlpPost), post);
+        const at::Tensor mlp_out = layers::conv1d(post, b.proj_w, b.proj_b);
+        hooks.capture(hook(Site::MlpOut), mlp_out);
+        const at::Tensor resid_post = resid_mid + mlp_out;
+        hooks.capture(hook(Site::ResidPost), resid_post);
+        return resid_post;
+    }
+
+    at::Tensor wte_, wpe_, unembed_;
+    std::vector<Gpt2Block> blocks_;
+    NormWeights ln_f_;
+};
+
+} // namespace
+
+std::unique_ptr<Model> load_gpt2(ModelConfig config, const std::filesystem::path& folder) {
+    const Checkpoint ckpt = Checkpoint::open(folder);
+    return std::make_unique<Gpt2>(std::move(config), folder, ckpt);
+}
+
+} // namespace hookscope

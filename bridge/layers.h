@@ -1,0 +1,69 @@
+#pragma once
+// Building blocks shared by the architectures. Each takes the hook points it
+// fires, so every architecture records through the same code.
+
+#include "bridge/hook_recorder.h"
+#include "bridge/model_config.h"
+
+#include <ATen/ATen.h>
+
+namespace hookscope::layers {
+
+// x [.., in] · W [in, out] + b [out]: Hugging Face Conv1D layout (GPT-2).
+inline at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+    auto sizes = x.sizes().vec();
+    sizes.back() = w.size(1);
+    return at::addmm(b, x.reshape({-1, w.size(0)}), w).view(sizes);
+}
+
+struct NormWeights {
+    at::Tensor weight; // [D]
+    at::Tensor bias;   // [D]
+};
+
+// LayerNorm over the last axis. Fires `scale` (sqrt(var + eps), [B,P,1]) and
+// `normalized` ((x - mean) / scale, before weight and bias, [B,P,D]).
+inline at::Tensor layer_norm(const at::Tensor& x, const NormWeights& w, double eps, HookRecorder& hooks,
+                             HookPoint scale, HookPoint normalized) {
+    auto [normed, mean, rstd] = at::native_layer_norm(x, {x.size(-1)}, {}, {}, eps);
+    hooks.capture(scale, [&] { return rstd.reciprocal(); });
+    hooks.capture(normalized, normed);
+    return at::addcmul(w.bias, normed, w.weight);
+}
+
+inline at::Tensor activation(const at::Tensor& x, Activation kind) {
+    switch (kind) {
+    case Activation::GeluTanh: return at::gelu(x, "tanh");
+    case Activation::Gelu: return at::gelu(x);
+    case Activation::Relu: return at::relu(x);
+    case Activation::Silu: return at::silu(x);
+    case Activation::QuickGelu: return x * at::sigmoid(1.702 * x);
+    }
+    return x;
+}
+
+// Causal softmax attention for one block. q [B,P,H,Dh], k and v [B,P,Hkv,Dh].
+// Fires attn_scores and pattern ([B,H,P,P]) and z ([B,P,H,Dh]); returns z.
+inline at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
+                                   int layer, HookRecorder& hooks) {
+    const int64_t positions = q.size(1);
+    const at::Tensor qh = q.transpose(1, 2); // [B,H,P,Dh]
+    at::Tensor kh = k.transpose(1, 2);
+    at::Tensor vh = v.transpose(1, 2);
+    const int64_t group = q.size(2) / k.size(2);
+    if (group > 1) { // grouped-query attention: each kv head serves `group` query heads
+        kh = kh.repeat_interleave(group, 1);
+        vh = vh.repeat_interleave(group, 1);
+    }
+    at::Tensor scores = at::matmul(qh, kh.transpose(-1, -2)).mul_(scale);
+    const at::Tensor future = at::ones({positions, positions}, at::kBool).triu_(1);
+    scores.masked_fill_(future, -std::numeric_limits<float>::infinity());
+    hooks.capture(HookPoint::block(Site::AttnScores, layer), scores);
+    const at::Tensor pattern = at::softmax(scores, -1);
+    hooks.capture(HookPoint::block(Site::AttnPattern, layer), pattern);
+    const at::Tensor z = at::matmul(pattern, vh).transpose(1, 2); // [B,P,H,Dh]
+    hooks.capture(HookPoint::block(Site::AttnZ, layer), z);
+    return z;
+}
+
+} // namespace hookscope::layers

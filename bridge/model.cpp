@@ -1,0 +1,71 @@
+#include "bridge/model.h"
+
+#include "bridge/errors.h"
+#include "bridge/gpt2.h"
+#include "bridge/hook_recorder.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+namespace hookscope {
+
+HookRecorder::HookRecorder(const std::vector<HookInfo>& points, int n_layers, const NamesFilter& filter,
+                           ActivationCache& cache, c10::Device device)
+    : selected_(static_cast<std::size_t>(kSiteCount) * static_cast<std::size_t>(n_layers + 1), false),
+      stride_(static_cast<std::size_t>(n_layers + 1)),
+      cache_(&cache),
+      device_(device) {
+    for (const HookInfo& info : points) {
+        if (filter.matches(info.name)) selected_[slot(info.point)] = true;
+    }
+}
+
+void HookRecorder::store(HookPoint point, const at::Tensor& value) {
+    cache_->add(point.to_string(), value.to(device_));
+}
+
+Model::Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint)
+    : config_(std::move(config)),
+      folder_(std::move(folder)),
+      fingerprint_(std::move(fingerprint)),
+      hook_points_(hook_points_for(config_)) {}
+
+std::unique_ptr<Model> Model::load(const std::filesystem::path& folder) {
+    ModelConfig config = load_model_config(folder);
+    // model_type is validated by the config parser; each architecture is one file.
+    return load_gpt2(std::move(config), folder);
+}
+
+at::Tensor Model::checked_tokens(const std::vector<int64_t>& tokens) const {
+    if (tokens.empty()) throw InputError("no tokens to run: the sequence is empty");
+    if (static_cast<int64_t>(tokens.size()) > config_.n_ctx) {
+        throw InputError(std::to_string(tokens.size()) + " tokens exceed the model's context of " +
+                         std::to_string(config_.n_ctx) + " positions");
+    }
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+        if (tokens[i] < 0 || tokens[i] >= config_.d_vocab) {
+            throw InputError("token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
+                             " is outside the vocabulary (0 to " + std::to_string(config_.d_vocab - 1) + ")");
+        }
+    }
+    return at::tensor(at::ArrayRef<int64_t>(tokens), at::kLong).unsqueeze(0);
+}
+
+at::Tensor Model::forward(const std::vector<int64_t>& tokens) const {
+    const at::Tensor input = checked_tokens(tokens);
+    c10::InferenceMode guard;
+    HookRecorder nothing;
+    return forward(input, nothing);
+}
+
+ActivationCache Model::run_with_cache(const std::vector<int64_t>& tokens, const NamesFilter& filter,
+                                      c10::Device device) const {
+    const at::Tensor input = checked_tokens(tokens);
+    c10::InferenceMode guard;
+    ActivationCache cache(tokens, filter.text());
+    HookRecorder hooks(hook_points_, static_cast<int>(config_.n_layers), filter, cache, device);
+    cache.set_logits(forward(input, hooks).to(device));
+    return cache;
+}
+
+} // namespace hookscope

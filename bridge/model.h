@@ -1,0 +1,65 @@
+#pragma once
+// A loaded transformer and the two ways to run it: a plain forward (logits only),
+// and run_with_cache, which also records the hook points a names filter selects.
+
+#include "bridge/activation_cache.h"
+#include "bridge/hook_point.h"
+#include "bridge/model_config.h"
+#include "bridge/names_filter.h"
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hookscope {
+
+class HookRecorder;
+
+class Model {
+public:
+    // Reads `<folder>/config.json` and the safetensors weights. Throws CheckpointError.
+    static std::unique_ptr<Model> load(const std::filesystem::path& folder);
+
+    virtual ~Model() = default;
+    Model(const Model&) = delete;
+    Model& operator=(const Model&) = delete;
+
+    const ModelConfig& config() const { return config_; }
+    const std::filesystem::path& folder() const { return folder_; }
+    const std::string& fingerprint() const { return fingerprint_; }
+    int64_t parameter_count() const { return parameter_count_; }
+    // Every hook point this model fires, in execution order.
+    const std::vector<HookInfo>& hook_points() const { return hook_points_; }
+
+    // Logits [1, P, V] for one sequence of token ids. Throws InputError for an empty
+    // sequence, ids outside the vocabulary, or more positions than the model has.
+    at::Tensor forward(const std::vector<int64_t>& tokens) const;
+
+    // The activations at every hook point `filter` selects (on `device`), in execution
+    // order, with the logits. Unselected hooks cost nothing: no copy is made or kept.
+    ActivationCache run_with_cache(const std::vector<int64_t>& tokens, const NamesFilter& filter = {},
+                                   c10::Device device = c10::kCPU) const;
+
+protected:
+    Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint);
+    void set_parameter_count(int64_t n) { parameter_count_ = n; }
+
+    // One forward pass over `tokens` [1, P] (int64), firing every hook point through
+    // `hooks`; returns the logits [1, P, V].
+    virtual at::Tensor forward(const at::Tensor& tokens, HookRecorder& hooks) const = 0;
+
+private:
+    at::Tensor checked_tokens(const std::vector<int64_t>& tokens) const;
+
+    ModelConfig config_;
+    std::filesystem::path folder_;
+    std::string fingerprint_;
+    std::vector<HookInfo> hook_points_;
+    int64_t parameter_count_ = 0;
+};
+
+} // namespace hookscope

@@ -1,0 +1,153 @@
+#include "bridge/model_config.h"
+
+#include "bridge/errors.h"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+namespace hookscope {
+namespace {
+
+using nlohmann::json;
+
+// Reads config.json values where JSON `null` or absence means "the default".
+class ConfigReader {
+public:
+    ConfigReader(const json& j, std::string where) : j_(j), where_(std::move(where)) {}
+
+    const json* value(const char* key) const {
+        const auto it = j_.find(key);
+        return (it == j_.end() || it->is_null()) ? nullptr : &*it;
+    }
+
+    std::optional<int64_t> optional_positive(const char* key) const {
+        const json* v = value(key);
+        if (!v) return std::nullopt;
+        if (!v->is_number_integer() || v->get<int64_t>() <= 0) {
+            throw CheckpointError(where_ + ": `" + key + "` must be a positive integer, got " + v->dump());
+        }
+        return v->get<int64_t>();
+    }
+
+    int64_t positive(const char* key, std::optional<int64_t> fallback = std::nullopt) const {
+        if (auto v = optional_positive(key)) return *v;
+        if (fallback) return *fallback;
+        throw CheckpointError(where_ + ": `" + key + "` is missing");
+    }
+
+    double number(const char* key, double fallback) const {
+        const json* v = value(key);
+        if (!v) return fallback;
+        if (!v->is_number() || v->get<double>() < 0) {
+            throw CheckpointError(where_ + ": `" + key + "` must be a non-negative number, got " + v->dump());
+        }
+        return v->get<double>();
+    }
+
+    bool boolean(const char* key, bool fallback) const {
+        const json* v = value(key);
+        if (!v) return fallback;
+        if (!v->is_boolean()) {
+            throw CheckpointError(where_ + ": `" + key + "` must be true or false, got " + v->dump());
+        }
+        return v->get<bool>();
+    }
+
+    std::string string(const char* key, const std::string& fallback) const {
+        const json* v = value(key);
+        if (!v) return fallback;
+        if (!v->is_string()) throw CheckpointError(where_ + ": `" + key + "` must be a string, got " + v->dump());
+        return v->get<std::string>();
+    }
+
+    const std::string& where() const { return where_; }
+
+private:
+    const json& j_;
+    std::string where_;
+};
+
+Activation parse_activation(const std::string& name, const std::string& where) {
+    struct Row {
+        const char* name;
+        Activation activation;
+    };
+    static constexpr std::array<Row, 8> kRows{{
+        {"gelu_new", Activation::GeluTanh},
+        {"gelu_pytorch_tanh", Activation::GeluTanh},
+        {"gelu_fast", Activation::GeluTanh},
+        {"gelu", Activation::Gelu},
+        {"relu", Activation::Relu},
+        {"silu", Activation::Silu},
+        {"swish", Activation::Silu},
+        {"quick_gelu", Activation::QuickGelu},
+    }};
+    for (const auto& row : kRows) {
+        if (name == row.name) return row.activation;
+    }
+    std::string supported;
+    for (const auto& row : kRows) supported += std::string(supported.empty() ? "" : ", ") + row.name;
+    throw CheckpointError(where + ": activation_function `" + name + "` is not supported (supported: " +
+                          supported + ")");
+}
+
+ModelConfig parse_gpt2(const ConfigReader& r) {
+    ModelConfig c;
+    c.model_type = "gpt2";
+    c.architecture = "GPT-2";
+    c.n_layers = r.positive("n_layer");
+    c.n_heads = r.positive("n_head");
+    c.n_kv_heads = c.n_heads;
+    c.d_model = r.positive("n_embd");
+    if (c.d_model % c.n_heads != 0) {
+        throw CheckpointError(r.where() + ": n_embd " + std::to_string(c.d_model) +
+                              " is not a multiple of n_head " + std::to_string(c.n_heads));
+    }
+    c.d_head = c.d_model / c.n_heads;
+    c.d_mlp = r.positive("n_inner", 4 * c.d_model);
+    c.n_ctx = r.positive("n_positions", r.optional_positive("n_ctx").value_or(1024));
+    c.d_vocab = r.positive("vocab_size");
+    c.norm_eps = r.number("layer_norm_epsilon", 1e-5);
+    c.activation_name = r.string("activation_function", "gelu_new");
+    c.activation = parse_activation(c.activation_name, r.where());
+    c.scale_attn_weights = r.boolean("scale_attn_weights", true);
+    c.scale_attn_by_inverse_layer_idx = r.boolean("scale_attn_by_inverse_layer_idx", false);
+    c.tie_word_embeddings = r.boolean("tie_word_embeddings", true);
+    return c;
+}
+
+} // namespace
+
+std::string supported_model_types() { return "gpt2"; }
+
+ModelConfig parse_model_config(std::string_view json_text, const std::string& where) {
+    const json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) throw CheckpointError(where + ": not valid JSON");
+    if (!j.is_object()) throw CheckpointError(where + ": not a JSON object");
+    const ConfigReader reader(j, where);
+    const std::string type = reader.string("model_type", "");
+    if (type.empty()) {
+        throw CheckpointError(where + ": no `model_type` (supported: " + supported_model_types() + ")");
+    }
+    if (type == "gpt2") return parse_gpt2(reader);
+    throw CheckpointError(where + ": model_type `" + type + "` is not supported (supported: " +
+                          supported_model_types() + ")");
+}
+
+ModelConfig load_model_config(const std::filesystem::path& folder) {
+    const std::filesystem::path file = folder / "config.json";
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        throw CheckpointError(file.string() + ": cannot read (is " + folder.string() +
+                              " a Hugging Face checkpoint folder?)");
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return parse_model_config(text.str(), file.string());
+}
+
+} // namespace hookscope

@@ -1,0 +1,96 @@
+#pragma once
+// Reading and writing the safetensors format
+// (8-byte little-endian header length, JSON header, then one flat data buffer).
+//
+// Reading maps the file and validates every promise the header makes before any
+// tensor is touched: a malformed file is refused with a CheckpointError that names
+// the file and the problem, never a crash.
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace hookscope {
+
+enum class DType { F64, F32, F16, BF16, I64, I32, I8, U8, Bool };
+
+std::string_view dtype_name(DType dtype);          // "F32", ...
+std::size_t dtype_size(DType dtype);               // bytes per element
+at::ScalarType to_scalar_type(DType dtype);
+DType from_scalar_type(at::ScalarType type);       // throws Error for types safetensors lacks
+
+struct TensorInfo {
+    std::string name;
+    DType dtype = DType::F32;
+    std::vector<int64_t> shape;
+    uint64_t begin = 0; // byte range inside the data buffer, [begin, end)
+    uint64_t end = 0;
+};
+
+// A read-only (copy-on-write) memory mapping of a whole file.
+class MappedFile {
+public:
+    explicit MappedFile(const std::filesystem::path& path); // throws CheckpointError
+    ~MappedFile();
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+
+    const std::byte* data() const { return data_; }
+    std::byte* mutable_data() { return data_; } // private mapping: writes never reach the file
+    std::size_t size() const { return size_; }
+    const std::filesystem::path& path() const { return path_; }
+
+private:
+    std::filesystem::path path_;
+    std::byte* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+class SafetensorsFile : public std::enable_shared_from_this<SafetensorsFile> {
+public:
+    // Maps and validates `path`. Throws CheckpointError naming the file and the problem.
+    static std::shared_ptr<const SafetensorsFile> open(const std::filesystem::path& path);
+
+    const std::filesystem::path& path() const { return file_->path(); }
+    std::size_t file_size() const { return file_->size(); }
+    // The JSON header exactly as stored (used to fingerprint checkpoints).
+    std::string_view header_text() const;
+
+    // Tensors in the order of their byte ranges.
+    const std::vector<TensorInfo>& tensors() const { return tensors_; }
+    const TensorInfo* find(std::string_view name) const;
+    const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+    // The tensor in its stored dtype. A view over the mapping when the data is
+    // aligned (it keeps the mapping alive), otherwise a copy. Throws CheckpointError
+    // when `name` is absent.
+    at::Tensor tensor(std::string_view name) const;
+
+private:
+    SafetensorsFile() = default;
+    void parse();
+
+    std::shared_ptr<MappedFile> file_;
+    uint64_t header_length_ = 0;
+    std::vector<TensorInfo> tensors_;
+    std::map<std::string, std::size_t, std::less<>> index_;
+    std::map<std::string, std::string> metadata_;
+};
+
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+// Writes `tensors` (any device, any layout; stored contiguous, in the given order,
+// without gaps) and string `metadata` to `path` atomically: a temporary file in the
+// same folder renamed over the destination. On failure the destination is untouched
+// and no temporary file is left. Throws ExportError.
+void write_safetensors(const std::filesystem::path& path, const NamedTensors& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+
+} // namespace hookscope
