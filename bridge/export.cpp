@@ -7,6 +7,20 @@
 #include <nlohmann/json.hpp>
 
 namespace hookscope {
+namespace {
+
+// NumPy-style dtype names, as Python users write them.
+std::string dtype_label(at::ScalarType dtype) {
+    switch (dtype) {
+    case at::kFloat: return "float32";
+    case at::kHalf: return "float16";
+    case at::kBFloat16: return "bfloat16";
+    case at::kDouble: return "float64";
+    default: return c10::toString(dtype);
+    }
+}
+
+} // namespace
 
 std::map<std::string, std::string> export_metadata(const ActivationCache& cache, const ExportInfo& info,
                                                    at::ScalarType dtype) {
@@ -20,7 +34,7 @@ std::map<std::string, std::string> export_metadata(const ActivationCache& cache,
         {"prompt_length", std::to_string(info.prompt_length)},
         {"names_filter", cache.names_filter()},
         {"generation", generation.is_object() ? generation.dump() : "{}"},
-        {"dtype", c10::toString(dtype) == std::string("Float") ? "float32" : c10::toString(dtype)},
+        {"dtype", dtype_label(dtype)},
     };
 }
 
