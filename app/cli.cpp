@@ -23,7 +23,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr const char* kUsage = R"(usage: hookscope [--model M] [--prompt TEXT]          open the GUI (not in this version yet)
+constexpr const char* kUsage =
+    R"(usage: hookscope [--model M] [--prompt TEXT]          open the GUI (not in this version yet)
        hookscope hooks    [--model M] [--names-filter F] [--json]
        hookscope run      [--model M] --tokens 1,2,3 [--names-filter F] --export FILE
        hookscope inspect  FILE [--json]
@@ -42,7 +43,7 @@ Options:
   --export FILE      where to write the activations (atomic: a failed write changes nothing)
   --json             one JSON object on stdout
   --dtype float32    compute precision (float32 only in this version)
-  --threads N        cap LibTorch and OpenBLAS at N threads each
+  --threads N        OpenBLAS threads for matrix products (default: all cores; LibTorch uses 1)
   --help, --version
 
 Exit codes: 0 success, 1 an error in the input or the run, 2 a usage error.
@@ -83,7 +84,8 @@ fs::path model_folder(const Options& options) {
         const fs::path folder(*model);
         std::error_code ec;
         if (!fs::is_directory(folder, ec)) {
-            throw Error("model `" + *model + "` is not a folder (a Hugging Face checkpoint folder with "
+            throw Error("model `" + *model +
+                        "` is not a folder (a Hugging Face checkpoint folder with "
                         "config.json and *.safetensors)");
         }
         return folder;
@@ -128,7 +130,8 @@ int hooks_command(const std::vector<std::string>& args) {
         return kOk;
     }
     std::size_t width = 0;
-    for (const auto& h : hooks) width = std::max(width, h["name"].get<std::string>().size());
+    for (const auto& h : hooks)
+        width = std::max(width, h["name"].get<std::string>().size());
     for (const auto& h : hooks) {
         const std::string name = h["name"].get<std::string>();
         std::cout << name << std::string(width - name.size() + 2, ' ') << shape_text(h["shape"]) << "\n";
@@ -137,8 +140,8 @@ int hooks_command(const std::vector<std::string>& args) {
 }
 
 int run_command(const std::vector<std::string>& args) {
-    const Options options(args, spec({"--no-prepend-bos"}, {"--model", "--tokens", "--prompt", "--names-filter", "--export"}),
-                          "run");
+    const Options options(
+        args, spec({"--no-prepend-bos"}, {"--model", "--tokens", "--prompt", "--names-filter", "--export"}), "run");
     apply_common(options);
     if (options.value("--prompt")) {
         throw UsageError("--prompt needs a tokenizer, which this version does not read yet; pass --tokens");
@@ -157,7 +160,8 @@ int run_command(const std::vector<std::string>& args) {
     ExportInfo info;
     info.model = folder.string();
     info.model_fingerprint = model->fingerprint();
-    for (const int64_t id : tokens) info.token_strings.push_back(std::to_string(id));
+    for (const int64_t id : tokens)
+        info.token_strings.push_back(std::to_string(id));
     info.prompt_length = static_cast<int64_t>(tokens.size());
     info.generation_json = json{{"mode", "run"}}.dump();
     export_cache(cache, *export_path, info);
@@ -179,7 +183,8 @@ int inspect_command(const std::vector<std::string>& args) {
         std::cout << json{{"metadata", file->metadata()}, {"tensors", tensors}}.dump() << "\n";
         return kOk;
     }
-    for (const auto& [key, value] : file->metadata()) std::cout << key << ": " << value << "\n";
+    for (const auto& [key, value] : file->metadata())
+        std::cout << key << ": " << value << "\n";
     if (!file->metadata().empty()) std::cout << "\n";
     for (const auto& t : tensors) {
         std::cout << t["name"].get<std::string>() << "  " << t["dtype"].get<std::string>() << "  "

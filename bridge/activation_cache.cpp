@@ -18,14 +18,15 @@ const at::Tensor* ActivationCache::find(std::string_view name) const {
 
 const at::Tensor& ActivationCache::operator[](std::string_view name) const {
     if (const at::Tensor* t = find(name)) return *t;
-    throw NotCapturedError("hook point `" + std::string(name) + "` not captured (names filter: `" +
-                           names_filter_ + "`)");
+    throw NotCapturedError("hook point `" + std::string(name) + "` not captured (names filter: `" + names_filter_ +
+                           "`)");
 }
 
 std::vector<std::string> ActivationCache::names() const {
     std::vector<std::string> out;
     out.reserve(entries_.size());
-    for (const auto& entry : entries_) out.push_back(entry.first);
+    for (const auto& entry : entries_)
+        out.push_back(entry.first);
     return out;
 }
 

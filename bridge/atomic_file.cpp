@@ -11,7 +11,9 @@
 namespace hookscope {
 namespace {
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+    return std::strerror(errno);
+}
 
 class FdSink final : public ByteSink {
 public:
@@ -37,18 +39,16 @@ private:
 
 } // namespace
 
-void write_file_atomically(const std::filesystem::path& path,
-                           const std::function<void(ByteSink&)>& produce) {
-    const std::filesystem::path folder =
-        path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+void write_file_atomically(const std::filesystem::path& path, const std::function<void(ByteSink&)>& produce) {
+    const std::filesystem::path folder = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
     std::string name = path.filename().string();
     name.insert(0, 1, '.'); // hidden while incomplete
     name += ".tmp-XXXXXX";
     std::string temp = (folder / name).string();
     const int fd = ::mkstemp(temp.data());
     if (fd < 0) {
-        throw ExportError("cannot write " + path.string() + ": cannot create a file in " +
-                          folder.string() + ": " + errno_text());
+        throw ExportError("cannot write " + path.string() + ": cannot create a file in " + folder.string() + ": " +
+                          errno_text());
     }
     const auto fail = [&](const std::string& reason) {
         ::close(fd);

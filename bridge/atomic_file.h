@@ -21,7 +21,6 @@ public:
 // it to `path` when `produce` returns. If anything throws or fails, the temporary
 // file is removed, `path` keeps its previous content, and ExportError is thrown
 // (naming the file and the reason).
-void write_file_atomically(const std::filesystem::path& path,
-                           const std::function<void(ByteSink&)>& produce);
+void write_file_atomically(const std::filesystem::path& path, const std::function<void(ByteSink&)>& produce);
 
 } // namespace hookscope

@@ -16,12 +16,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string shape_text(at::IntArrayRef shape) {
-    std::string out = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-    return out + "]";
-}
-
 // Shard file names from model.safetensors.index.json, validated to stay in the folder.
 std::vector<std::string> shard_names(const fs::path& index_file) {
     std::ifstream in(index_file, std::ios::binary);
@@ -94,26 +88,17 @@ Checkpoint Checkpoint::open(const fs::path& folder) {
 
 std::vector<std::string> Checkpoint::names() const {
     std::vector<std::string> out;
-    for (const auto& entry : where_) out.push_back(entry.first);
+    for (const auto& entry : where_)
+        out.push_back(entry.first);
     return out;
 }
 
 at::Tensor Checkpoint::weight(std::string_view name, const std::vector<int64_t>& shape) const {
     const auto it = where_.find(name);
     if (it == where_.end()) {
-        throw CheckpointError(folder_.string() + ": tensor `" + std::string(name) +
-                              "` is missing from the checkpoint");
+        throw CheckpointError(folder_.string() + ": tensor `" + std::string(name) + "` is missing from the checkpoint");
     }
-    at::Tensor t = it->second->tensor(name);
-    if (t.sizes() != at::IntArrayRef(shape)) {
-        throw CheckpointError(it->second->path().string() + ": tensor `" + std::string(name) + "` has shape " +
-                              shape_text(t.sizes()) + ", but config.json implies " + shape_text(shape));
-    }
-    if (t.scalar_type() == at::kBool || !at::isFloatingType(t.scalar_type())) {
-        throw CheckpointError(it->second->path().string() + ": tensor `" + std::string(name) + "` has type " +
-                              c10::toString(t.scalar_type()) + ", not a floating-point weight");
-    }
-    return t.to(at::kFloat);
+    return checked_weight(it->second->tensor(name), name, shape, it->second->path().string());
 }
 
 } // namespace hookscope

@@ -4,6 +4,7 @@
 // loaded: unpickling can run arbitrary code.
 
 #include "bridge/safetensors.h"
+#include "bridge/weights.h"
 
 #include <filesystem>
 #include <map>
@@ -14,22 +15,22 @@
 
 namespace hookscope {
 
-class Checkpoint {
+class Checkpoint final : public WeightSource {
 public:
     // Opens and validates every safetensors file of `folder`. Throws CheckpointError.
     static Checkpoint open(const std::filesystem::path& folder);
 
     const std::filesystem::path& folder() const { return folder_; }
-    bool contains(std::string_view name) const { return where_.find(name) != where_.end(); }
+    bool contains(std::string_view name) const override { return where_.find(name) != where_.end(); }
     std::vector<std::string> names() const;
 
     // The tensor converted to float32, checked against the shape the config implies.
     // Throws CheckpointError when it is missing or has another shape.
-    at::Tensor weight(std::string_view name, const std::vector<int64_t>& shape) const;
+    at::Tensor weight(std::string_view name, const std::vector<int64_t>& shape) const override;
 
     // SHA-256 over each file's name, size and JSON header: identifies the weights
     // without reading them.
-    const std::string& fingerprint() const { return fingerprint_; }
+    const std::string& fingerprint() const override { return fingerprint_; }
 
 private:
     std::filesystem::path folder_;

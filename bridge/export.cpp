@@ -42,14 +42,16 @@ void export_cache(const ActivationCache& cache, const std::filesystem::path& pat
                   const std::vector<std::string>& names, at::ScalarType dtype) {
     NamedTensors selected;
     if (names.empty()) {
-        for (const auto& [name, tensor] : cache.entries()) selected.emplace_back(name, tensor.to(dtype));
+        for (const auto& [name, tensor] : cache.entries())
+            selected.emplace_back(name, tensor.to(dtype));
     } else {
         for (const auto& [name, tensor] : cache.entries()) {
             if (std::find(names.begin(), names.end(), name) != names.end()) {
                 selected.emplace_back(name, tensor.to(dtype));
             }
         }
-        for (const std::string& name : names) (void)cache[name]; // NotCapturedError names what is missing
+        for (const std::string& name : names)
+            (void)cache[name]; // NotCapturedError names what is missing
     }
     const auto metadata = export_metadata(cache, info, dtype);
     if (path.extension() == ".npz") {

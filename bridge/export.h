@@ -13,8 +13,8 @@ namespace hookscope {
 
 // What the file says about where its activations came from (DESIGN.md, "Export format").
 struct ExportInfo {
-    std::string model;             // folder or hub id
-    std::string model_fingerprint; // Checkpoint::fingerprint()
+    std::string model;                      // folder or hub id
+    std::string model_fingerprint;          // Checkpoint::fingerprint()
     std::vector<std::string> token_strings; // display form of each token; ids as text without a tokenizer
     int64_t prompt_length = 0;
     std::string generation_json = "{}"; // settings of the run, a JSON object

@@ -24,14 +24,14 @@ struct Gpt2Block {
 
 class Gpt2 final : public Model {
 public:
-    Gpt2(ModelConfig config, const std::filesystem::path& folder, const Checkpoint& ckpt)
-        : Model(std::move(config), folder, ckpt.fingerprint()) {
+    Gpt2(ModelConfig config, std::filesystem::path origin, const WeightSource& weights)
+        : Model(std::move(config), std::move(origin), weights.fingerprint()) {
         const ModelConfig& c = this->config();
         const int64_t d = c.d_model, m = c.d_mlp;
         // save_pretrained writes `transformer.`; the original hub upload has no prefix.
-        const std::string p = ckpt.contains("transformer.wte.weight") ? "transformer." : "";
+        const std::string p = weights.contains("transformer.wte.weight") ? "transformer." : "";
         const auto w = [&](const std::string& name, std::vector<int64_t> shape) {
-            return ckpt.weight(p + name, shape);
+            return weights.weight(p + name, shape);
         };
         wte_ = w("wte.weight", {c.d_vocab, d});
         wpe_ = w("wpe.weight", {c.n_ctx, d});
@@ -53,15 +53,15 @@ public:
         ln_f_ = {w("ln_f.weight", {d}), w("ln_f.bias", {d})};
         // Hugging Face ties lm_head to wte unless the config says otherwise.
         if (!c.tie_word_embeddings) {
-            unembed_ = ckpt.weight("lm_head.weight", {c.d_vocab, d});
+            unembed_ = weights.weight("lm_head.weight", {c.d_vocab, d});
         } else {
             unembed_ = wte_;
         }
         int64_t params = wte_.numel() + wpe_.numel() + 2 * d;
         for (const auto& b : blocks_) {
-            for (const at::Tensor* t : {&b.ln1.weight, &b.ln1.bias, &b.ln2.weight, &b.ln2.bias, &b.c_attn_w,
-                                        &b.c_attn_b, &b.c_proj_w, &b.c_proj_b, &b.fc_w, &b.fc_b, &b.proj_w,
-                                        &b.proj_b}) {
+            for (const at::Tensor* t :
+                 {&b.ln1.weight, &b.ln1.bias, &b.ln2.weight, &b.ln2.bias, &b.c_attn_w, &b.c_attn_b, &b.c_proj_w,
+                  &b.c_proj_b, &b.fc_w, &b.fc_b, &b.proj_w, &b.proj_b}) {
                 params += t->numel();
             }
         }
@@ -74,7 +74,7 @@ protected:
         const ModelConfig& c = config();
         const int64_t positions = tokens.size(1);
 
-        const at::Tensor embed = at::embedding(wte_, tokens);               // [B,P,D]
+        const at::Tensor embed = at::embedding(wte_, tokens);                  // [B,P,D]
         const at::Tensor pos_embed = wpe_.slice(0, 0, positions).unsqueeze(0); // [1,P,D]
         hooks.capture(HookPoint::global(Site::Embed), embed);
         hooks.capture(HookPoint::global(Site::PosEmbed), pos_embed);
@@ -84,9 +84,9 @@ protected:
             resid = block(resid, i, hooks);
         }
 
-        const at::Tensor final = layers::layer_norm(resid, ln_f_, c.norm_eps, hooks,
-                                                    HookPoint::global(Site::LnFinalScale),
-                                                    HookPoint::global(Site::LnFinalNormalized));
+        const at::Tensor final =
+            layers::layer_norm(resid, ln_f_, c.norm_eps, hooks, HookPoint::global(Site::LnFinalScale),
+                               HookPoint::global(Site::LnFinalNormalized));
         hooks.capture(HookPoint::global(Site::UnembedIn), final);
         const at::Tensor logits = at::linear(final, unembed_); // [B,P,V]
         hooks.capture(HookPoint::global(Site::UnembedOut), logits);
@@ -101,8 +101,8 @@ private:
         hooks.capture(hook(Site::ResidPre), resid_pre);
 
         // Attention.
-        const at::Tensor x1 = layers::layer_norm(resid_pre, b.ln1, c.norm_eps, hooks, hook(Site::Ln1Scale),
-                                                 hook(Site::Ln1Normalized));
+        const at::Tensor x1 =
+            layers::layer_norm(resid_pre, b.ln1, c.norm_eps, hooks, hook(Site::Ln1Scale), hook(Site::Ln1Normalized));
         const auto qkv = layers::conv1d(x1, b.c_attn_w, b.c_attn_b).split(c.d_model, -1);
         const std::vector<int64_t> heads{x1.size(0), x1.size(1), c.n_heads, c.d_head};
         const at::Tensor q = qkv[0].view(heads), k = qkv[1].view(heads), v = qkv[2].view(heads);
@@ -112,15 +112,15 @@ private:
         double scale = c.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(c.d_head)) : 1.0;
         if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(i + 1);
         const at::Tensor z = layers::causal_attention(q, k, v, scale, i, hooks);
-        const at::Tensor attn_out = layers::conv1d(z.reshape({x1.size(0), x1.size(1), c.d_model}), b.c_proj_w,
-                                                   b.c_proj_b);
+        const at::Tensor attn_out =
+            layers::conv1d(z.reshape({x1.size(0), x1.size(1), c.d_model}), b.c_proj_w, b.c_proj_b);
         hooks.capture(hook(Site::AttnOut), attn_out);
         const at::Tensor resid_mid = resid_pre + attn_out;
         hooks.capture(hook(Site::ResidMid), resid_mid);
 
         // MLP.
-        const at::Tensor x2 = layers::layer_norm(resid_mid, b.ln2, c.norm_eps, hooks, hook(Site::Ln2Scale),
-                                                 hook(Site::Ln2Normalized));
+        const at::Tensor x2 =
+            layers::layer_norm(resid_mid, b.ln2, c.norm_eps, hooks, hook(Site::Ln2Scale), hook(Site::Ln2Normalized));
         const at::Tensor pre = layers::conv1d(x2, b.fc_w, b.fc_b);
         hooks.capture(hook(Site::MlpPre), pre);
         const at::Tensor post = layers::activation(pre, c.activation);
@@ -141,7 +141,11 @@ private:
 
 std::unique_ptr<Model> load_gpt2(ModelConfig config, const std::filesystem::path& folder) {
     const Checkpoint ckpt = Checkpoint::open(folder);
-    return std::make_unique<Gpt2>(std::move(config), folder, ckpt);
+    return make_gpt2(std::move(config), ckpt, folder);
+}
+
+std::unique_ptr<Model> make_gpt2(ModelConfig config, const WeightSource& weights, std::filesystem::path origin) {
+    return std::make_unique<Gpt2>(std::move(config), std::move(origin), weights);
 }
 
 } // namespace hookscope

@@ -1,11 +1,15 @@
 #pragma once
 
 #include "bridge/model.h"
+#include "bridge/weights.h"
 
 namespace hookscope {
 
 // GPT-2 (`GPT2LMHeadModel`). Accepts both key layouts found in the wild:
 // `transformer.h.0.…` (save_pretrained) and `h.0.…` with `attn.bias` buffers.
 std::unique_ptr<Model> load_gpt2(ModelConfig config, const std::filesystem::path& folder);
+
+// The same model from weights held anywhere (e.g. built in memory by a benchmark).
+std::unique_ptr<Model> make_gpt2(ModelConfig config, const WeightSource& weights, std::filesystem::path origin);
 
 } // namespace hookscope

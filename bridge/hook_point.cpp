@@ -8,39 +8,22 @@ namespace {
 
 // Text of each site after `blocks.{i}.` (block sites) or alone (global sites).
 constexpr std::array<std::string_view, kSiteCount> kSiteNames{
-    "hook_embed",
-    "hook_pos_embed",
-    "hook_resid_pre",
-    "ln1.hook_scale",
-    "ln1.hook_normalized",
-    "attn.hook_q",
-    "attn.hook_k",
-    "attn.hook_v",
-    "attn.hook_rot_q",
-    "attn.hook_rot_k",
-    "attn.hook_attn_scores",
-    "attn.hook_pattern",
-    "attn.hook_z",
-    "hook_attn_out",
-    "hook_resid_mid",
-    "ln2.hook_scale",
-    "ln2.hook_normalized",
-    "mlp.hook_pre",
-    "mlp.hook_pre_linear",
-    "mlp.hook_post",
-    "hook_mlp_out",
-    "hook_resid_post",
-    "ln_final.hook_scale",
-    "ln_final.hook_normalized",
-    "unembed.hook_in",
-    "unembed.hook_out",
+    "hook_embed",          "hook_pos_embed",   "hook_resid_pre",        "ln1.hook_scale",
+    "ln1.hook_normalized", "attn.hook_q",      "attn.hook_k",           "attn.hook_v",
+    "attn.hook_rot_q",     "attn.hook_rot_k",  "attn.hook_attn_scores", "attn.hook_pattern",
+    "attn.hook_z",         "hook_attn_out",    "hook_resid_mid",        "ln2.hook_scale",
+    "ln2.hook_normalized", "mlp.hook_pre",     "mlp.hook_pre_linear",   "mlp.hook_post",
+    "hook_mlp_out",        "hook_resid_post",  "ln_final.hook_scale",   "ln_final.hook_normalized",
+    "unembed.hook_in",     "unembed.hook_out",
 };
 
 constexpr std::string_view kBlockPrefix = "blocks.";
 
 } // namespace
 
-bool is_block_site(Site site) { return site >= Site::ResidPre && site <= Site::ResidPost; }
+bool is_block_site(Site site) {
+    return site >= Site::ResidPre && site <= Site::ResidPost;
+}
 
 std::string HookPoint::to_string() const {
     const std::string_view site_name = kSiteNames[static_cast<std::size_t>(site)];
@@ -84,9 +67,7 @@ std::vector<HookInfo> hook_points_for(const ModelConfig& c) {
     const Dim vocab{K::Fixed, c.d_vocab};
 
     std::vector<HookInfo> out;
-    const auto add = [&](HookPoint p, std::vector<Dim> shape) {
-        out.push_back({p, p.to_string(), std::move(shape)});
-    };
+    const auto add = [&](HookPoint p, std::vector<Dim> shape) { out.push_back({p, p.to_string(), std::move(shape)}); };
     const std::vector<Dim> resid{batch, pos, d};
     const std::vector<Dim> scale{batch, pos, one};
 
@@ -127,7 +108,8 @@ std::vector<HookInfo> hook_points_for(const ModelConfig& c) {
 std::vector<int64_t> concrete_shape(const HookInfo& info, int64_t positions) {
     std::vector<int64_t> shape;
     shape.reserve(info.shape.size());
-    for (const Dim& dim : info.shape) shape.push_back(dim.kind == Dim::Kind::Positions ? positions : dim.size);
+    for (const Dim& dim : info.shape)
+        shape.push_back(dim.kind == Dim::Kind::Positions ? positions : dim.size);
     return shape;
 }
 

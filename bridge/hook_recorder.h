@@ -20,20 +20,17 @@ public:
     // Records nothing.
     HookRecorder() = default;
     // Records the points of `points` that `filter` matches into `cache`, on `device`.
-    HookRecorder(const std::vector<HookInfo>& points, int n_layers, const NamesFilter& filter,
-                 ActivationCache& cache, c10::Device device);
+    HookRecorder(const std::vector<HookInfo>& points, int n_layers, const NamesFilter& filter, ActivationCache& cache,
+                 c10::Device device);
 
-    bool wants(HookPoint point) const {
-        return !selected_.empty() && selected_[slot(point)];
-    }
+    bool wants(HookPoint point) const { return !selected_.empty() && selected_[slot(point)]; }
 
     void capture(HookPoint point, const at::Tensor& value) {
         if (wants(point)) store(point, value);
     }
 
     // For values that exist only to be recorded: `make` runs only when selected.
-    template <std::invocable Make>
-    void capture(HookPoint point, Make&& make) {
+    template <std::invocable Make> void capture(HookPoint point, Make&& make) {
         if (wants(point)) store(point, make());
     }
 

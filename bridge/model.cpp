@@ -12,9 +12,7 @@ namespace hookscope {
 HookRecorder::HookRecorder(const std::vector<HookInfo>& points, int n_layers, const NamesFilter& filter,
                            ActivationCache& cache, c10::Device device)
     : selected_(static_cast<std::size_t>(kSiteCount) * static_cast<std::size_t>(n_layers + 1), false),
-      stride_(static_cast<std::size_t>(n_layers + 1)),
-      cache_(&cache),
-      device_(device) {
+      stride_(static_cast<std::size_t>(n_layers + 1)), cache_(&cache), device_(device) {
     for (const HookInfo& info : points) {
         if (filter.matches(info.name)) selected_[slot(info.point)] = true;
     }
@@ -25,9 +23,7 @@ void HookRecorder::store(HookPoint point, const at::Tensor& value) {
 }
 
 Model::Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint)
-    : config_(std::move(config)),
-      folder_(std::move(folder)),
-      fingerprint_(std::move(fingerprint)),
+    : config_(std::move(config)), folder_(std::move(folder)), fingerprint_(std::move(fingerprint)),
       hook_points_(hook_points_for(config_)) {}
 
 std::unique_ptr<Model> Model::load(const std::filesystem::path& folder) {

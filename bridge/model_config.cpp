@@ -90,9 +90,10 @@ Activation parse_activation(const std::string& name, const std::string& where) {
         if (name == row.name) return row.activation;
     }
     std::string supported;
-    for (const auto& row : kRows) supported += std::string(supported.empty() ? "" : ", ") + row.name;
-    throw CheckpointError(where + ": activation_function `" + name + "` is not supported (supported: " +
-                          supported + ")");
+    for (const auto& row : kRows)
+        supported += std::string(supported.empty() ? "" : ", ") + row.name;
+    throw CheckpointError(where + ": activation_function `" + name + "` is not supported (supported: " + supported +
+                          ")");
 }
 
 ModelConfig parse_gpt2(const ConfigReader& r) {
@@ -104,8 +105,8 @@ ModelConfig parse_gpt2(const ConfigReader& r) {
     c.n_kv_heads = c.n_heads;
     c.d_model = r.positive("n_embd");
     if (c.d_model % c.n_heads != 0) {
-        throw CheckpointError(r.where() + ": n_embd " + std::to_string(c.d_model) +
-                              " is not a multiple of n_head " + std::to_string(c.n_heads));
+        throw CheckpointError(r.where() + ": n_embd " + std::to_string(c.d_model) + " is not a multiple of n_head " +
+                              std::to_string(c.n_heads));
     }
     c.d_head = c.d_model / c.n_heads;
     c.d_mlp = r.positive("n_inner", 4 * c.d_model);
@@ -122,7 +123,9 @@ ModelConfig parse_gpt2(const ConfigReader& r) {
 
 } // namespace
 
-std::string supported_model_types() { return "gpt2"; }
+std::string supported_model_types() {
+    return "gpt2";
+}
 
 ModelConfig parse_model_config(std::string_view json_text, const std::string& where) {
     const json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
@@ -134,8 +137,8 @@ ModelConfig parse_model_config(std::string_view json_text, const std::string& wh
         throw CheckpointError(where + ": no `model_type` (supported: " + supported_model_types() + ")");
     }
     if (type == "gpt2") return parse_gpt2(reader);
-    throw CheckpointError(where + ": model_type `" + type + "` is not supported (supported: " +
-                          supported_model_types() + ")");
+    throw CheckpointError(where + ": model_type `" + type +
+                          "` is not supported (supported: " + supported_model_types() + ")");
 }
 
 ModelConfig load_model_config(const std::filesystem::path& folder) {

@@ -20,7 +20,7 @@ struct ModelConfig {
     int64_t d_model = 0;
     int64_t d_head = 0;
     int64_t d_mlp = 0;
-    int64_t n_ctx = 0;   // longest sequence the model accepts (positions)
+    int64_t n_ctx = 0; // longest sequence the model accepts (positions)
     int64_t d_vocab = 0;
     double norm_eps = 1e-5;
 
@@ -32,7 +32,7 @@ struct ModelConfig {
     bool scale_attn_by_inverse_layer_idx = false;
     bool tie_word_embeddings = true;
 
-    bool has_pos_embed = true;   // learned absolute positions
+    bool has_pos_embed = true;    // learned absolute positions
     bool parallel_blocks = false; // attention and MLP both read resid_pre
     bool gated_mlp = false;
     bool rotary = false;

@@ -28,8 +28,8 @@ struct Regex {
 Regex compile_regex(std::string_view item, std::string_view pattern) {
     int error = 0;
     PCRE2_SIZE offset = 0;
-    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                     PCRE2_UTF, &error, &offset, nullptr);
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF, &error,
+                                     &offset, nullptr);
     if (!code) {
         PCRE2_UCHAR message[256];
         pcre2_get_error_message(error, message, sizeof message);
@@ -51,11 +51,13 @@ std::vector<std::string_view> split_items(std::string_view text) {
     while (i <= text.size()) {
         // Skip leading spaces to see whether this item is a regex.
         std::size_t j = i;
-        while (j < text.size() && (text[j] == ' ' || text[j] == '\t')) ++j;
+        while (j < text.size() && (text[j] == ' ' || text[j] == '\t'))
+            ++j;
         if (j < text.size() && text[j] == '/') {
             // Regex item: runs to the next unescaped '/'.
             std::size_t k = j + 1;
-            while (k < text.size() && text[k] != '/') k += (text[k] == '\\') ? 2 : 1;
+            while (k < text.size() && text[k] != '/')
+                k += (text[k] == '\\') ? 2 : 1;
             if (k >= text.size()) {
                 throw FilterError("names filter item `" + std::string(trim(text.substr(start))) +
                                   "`: regular expression has no closing `/`");
@@ -73,7 +75,7 @@ std::vector<std::string_view> split_items(std::string_view text) {
 } // namespace
 
 struct NamesFilter::Item {
-    std::string text; // as written, trimmed
+    std::string text;                         // as written, trimmed
     std::variant<std::string, Regex> matcher; // glob/exact pattern, or compiled regex
 
     bool matches(std::string_view name) const {
@@ -126,7 +128,8 @@ bool NamesFilter::matches(std::string_view name) const {
 
 std::vector<std::string> NamesFilter::items() const {
     std::vector<std::string> out;
-    for (const auto& item : items_) out.push_back(item->text);
+    for (const auto& item : items_)
+        out.push_back(item->text);
     return out;
 }
 
@@ -148,7 +151,8 @@ bool glob_match(std::string_view pattern, std::string_view text) {
             return false;
         }
     }
-    while (p < pattern.size() && pattern[p] == '*') ++p;
+    while (p < pattern.size() && pattern[p] == '*')
+        ++p;
     return p == pattern.size();
 }
 

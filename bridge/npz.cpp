@@ -28,14 +28,16 @@ uint32_t crc32_update(uint32_t crc, const void* data, std::size_t size) {
         std::array<uint32_t, 256> t{};
         for (uint32_t i = 0; i < 256; ++i) {
             uint32_t c = i;
-            for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            for (int k = 0; k < 8; ++k)
+                c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
             t[i] = c;
         }
         return t;
     }();
     const auto* p = static_cast<const unsigned char*>(data);
     crc = ~crc;
-    for (std::size_t i = 0; i < size; ++i) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    for (std::size_t i = 0; i < size; ++i)
+        crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
 
@@ -61,8 +63,10 @@ std::string npy_header(const std::string& descr, at::IntArrayRef shape) {
     std::string tuple = "(";
     for (std::size_t i = 0; i < shape.size(); ++i) {
         tuple += std::to_string(shape[i]);
-        if (shape.size() == 1) tuple += ",";        // a 1-tuple is "(5,)"
-        else if (i + 1 < shape.size()) tuple += ", ";
+        if (shape.size() == 1)
+            tuple += ","; // a 1-tuple is "(5,)"
+        else if (i + 1 < shape.size())
+            tuple += ", ";
     }
     tuple += ")";
     std::string dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + tuple;
@@ -177,7 +181,8 @@ void write_npz(const std::filesystem::path& path, const NamedTensors& tensors, c
             out.write(m.data, m.data_size);
         }
         std::string directory;
-        for (const Member& m : members) directory += header(m, true);
+        for (const Member& m : members)
+            directory += header(m, true);
         std::string end;
         put(end, 0x06054b50, 4);
         put(end, 0, 2);

@@ -55,16 +55,21 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 
 } // namespace
 
-std::string_view dtype_name(DType dtype) { return row(dtype).name; }
-std::size_t dtype_size(DType dtype) { return row(dtype).size; }
-at::ScalarType to_scalar_type(DType dtype) { return row(dtype).scalar; }
+std::string_view dtype_name(DType dtype) {
+    return row(dtype).name;
+}
+std::size_t dtype_size(DType dtype) {
+    return row(dtype).size;
+}
+at::ScalarType to_scalar_type(DType dtype) {
+    return row(dtype).scalar;
+}
 
 DType from_scalar_type(at::ScalarType type) {
     for (const auto& r : kDTypes) {
         if (r.scalar == type) return r.dtype;
     }
-    throw Error(std::string("tensors of type ") + c10::toString(type) +
-                " cannot be stored in safetensors");
+    throw Error(std::string("tensors of type ") + c10::toString(type) + " cannot be stored in safetensors");
 }
 
 // ---------------------------------------------------------------------------
@@ -124,18 +129,16 @@ void SafetensorsFile::parse() {
         n = (n << 8) | std::to_integer<uint64_t>(file_->data()[i]);
     }
     if (n > kMaxHeaderLength) {
-        fail("header length " + std::to_string(n) +
-             " is absurd (more than 100 MiB); not a safetensors file?");
+        fail("header length " + std::to_string(n) + " is absurd (more than 100 MiB); not a safetensors file?");
     }
     if (n > size - 8) {
-        fail("header length " + std::to_string(n) + " runs past the end of the file (" +
-             std::to_string(size) + " bytes)");
+        fail("header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(size) +
+             " bytes)");
     }
     header_length_ = n;
     const uint64_t data_size = size - 8 - n;
 
-    const nlohmann::json header =
-        nlohmann::json::parse(header_text(), nullptr, /*allow_exceptions=*/false);
+    const nlohmann::json header = nlohmann::json::parse(header_text(), nullptr, /*allow_exceptions=*/false);
     if (header.is_discarded()) fail("header is not valid JSON");
     if (!header.is_object()) fail("header is JSON but not an object");
 
@@ -156,8 +159,8 @@ void SafetensorsFile::parse() {
         const auto dtype = entry.find("dtype");
         if (dtype == entry.end() || !dtype->is_string()) fail(tensor + "missing dtype");
         const std::string dtype_text = dtype->get<std::string>();
-        const auto known = std::find_if(kDTypes.begin(), kDTypes.end(),
-                                        [&](const DTypeRow& r) { return r.name == dtype_text; });
+        const auto known =
+            std::find_if(kDTypes.begin(), kDTypes.end(), [&](const DTypeRow& r) { return r.name == dtype_text; });
         if (known == kDTypes.end()) {
             fail(tensor + "unsupported dtype `" + dtype_text +
                  "` (supported: F64, F32, F16, BF16, I64, I32, I8, U8, BOOL)");
@@ -188,19 +191,17 @@ void SafetensorsFile::parse() {
         info.begin = (*offsets)[0].get<uint64_t>();
         info.end = (*offsets)[1].get<uint64_t>();
         if (info.begin > info.end) {
-            fail(tensor + "data_offsets [" + std::to_string(info.begin) + ", " +
-                 std::to_string(info.end) + "] end before they begin");
+            fail(tensor + "data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) +
+                 "] end before they begin");
         }
         if (info.end > data_size) {
-            fail(tensor + "data_offsets [" + std::to_string(info.begin) + ", " +
-                 std::to_string(info.end) + "] run past the end of the data (" +
-                 std::to_string(data_size) + " bytes)");
+            fail(tensor + "data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) +
+                 "] run past the end of the data (" + std::to_string(data_size) + " bytes)");
         }
         const uint64_t bytes = elements * known->size;
         if (info.end - info.begin != bytes) {
-            fail(tensor + "shape " + shape_text(info.shape) + " of " + dtype_text + " needs " +
-                 std::to_string(bytes) + " bytes but data_offsets cover " +
-                 std::to_string(info.end - info.begin));
+            fail(tensor + "shape " + shape_text(info.shape) + " of " + dtype_text + " needs " + std::to_string(bytes) +
+                 " bytes but data_offsets cover " + std::to_string(info.end - info.begin));
         }
         tensors_.push_back(std::move(info));
     }
@@ -213,11 +214,12 @@ void SafetensorsFile::parse() {
         const TensorInfo& next = tensors_[i];
         // Empty tensors occupy no bytes and cannot overlap anything.
         if (next.begin < prev.end && next.end > next.begin) {
-            fail("tensors `" + prev.name + "` and `" + next.name + "` overlap (bytes " +
-                 std::to_string(next.begin) + " to " + std::to_string(std::min(prev.end, next.end)) + ")");
+            fail("tensors `" + prev.name + "` and `" + next.name + "` overlap (bytes " + std::to_string(next.begin) +
+                 " to " + std::to_string(std::min(prev.end, next.end)) + ")");
         }
     }
-    for (std::size_t i = 0; i < tensors_.size(); ++i) index_.emplace(tensors_[i].name, i);
+    for (std::size_t i = 0; i < tensors_.size(); ++i)
+        index_.emplace(tensors_[i].name, i);
 }
 
 const TensorInfo* SafetensorsFile::find(std::string_view name) const {
@@ -241,7 +243,8 @@ at::Tensor SafetensorsFile::tensor(std::string_view name) const {
     }
     // The deleter owns a reference to the mapping, so the view outlives this object safely.
     std::shared_ptr<MappedFile> keep = file_;
-    return at::from_blob(begin, info->shape, [keep](void*) mutable { keep.reset(); }, options);
+    return at::from_blob(
+        begin, info->shape, [keep](void*) mutable { keep.reset(); }, options);
 }
 
 // ---------------------------------------------------------------------------
@@ -255,8 +258,7 @@ void write_safetensors(const std::filesystem::path& path, const NamedTensors& te
     uint64_t offset = 0;
     for (const auto& [name, tensor] : tensors) {
         if (name == "__metadata__" || header.contains(name)) {
-            throw ExportError("cannot write " + path.string() + ": duplicate or reserved tensor name `" +
-                              name + "`");
+            throw ExportError("cannot write " + path.string() + ": duplicate or reserved tensor name `" + name + "`");
         }
         at::Tensor t = tensor.to(at::kCPU).contiguous();
         DType dtype{};
@@ -266,9 +268,8 @@ void write_safetensors(const std::filesystem::path& path, const NamedTensors& te
             throw ExportError("cannot write " + path.string() + ": tensor `" + name + "`: " + e.what());
         }
         const uint64_t bytes = t.numel() * dtype_size(dtype);
-        header[name] = {{"dtype", dtype_name(dtype)},
-                        {"shape", t.sizes().vec()},
-                        {"data_offsets", {offset, offset + bytes}}};
+        header[name] = {
+            {"dtype", dtype_name(dtype)}, {"shape", t.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
         offset += bytes;
         contiguous.push_back(std::move(t));
     }

@@ -21,10 +21,10 @@ namespace hookscope {
 
 enum class DType { F64, F32, F16, BF16, I64, I32, I8, U8, Bool };
 
-std::string_view dtype_name(DType dtype);          // "F32", ...
-std::size_t dtype_size(DType dtype);               // bytes per element
+std::string_view dtype_name(DType dtype); // "F32", ...
+std::size_t dtype_size(DType dtype);      // bytes per element
 at::ScalarType to_scalar_type(DType dtype);
-DType from_scalar_type(at::ScalarType type);       // throws Error for types safetensors lacks
+DType from_scalar_type(at::ScalarType type); // throws Error for types safetensors lacks
 
 struct TensorInfo {
     std::string name;

@@ -15,7 +15,9 @@ constexpr std::array<uint32_t, 64> kRound{
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
-constexpr uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+constexpr uint32_t rotr(uint32_t x, int n) {
+    return (x >> n) | (x << (32 - n));
+}
 
 } // namespace
 
@@ -47,7 +49,8 @@ void Sha256::block(const unsigned char* p) {
         a = t1 + t2;
     }
     const std::array<uint32_t, 8> add{a, b, c, d, e, f, g, h};
-    for (int i = 0; i < 8; ++i) state_[i] += add[i];
+    for (int i = 0; i < 8; ++i)
+        state_[i] += add[i];
 }
 
 void Sha256::update(const void* data, std::size_t size) {
@@ -71,14 +74,17 @@ std::string Sha256::hex_digest() {
     const unsigned char pad = 0x80;
     update(&pad, 1);
     const unsigned char zero = 0;
-    while (buffered_ != 56) update(&zero, 1);
+    while (buffered_ != 56)
+        update(&zero, 1);
     unsigned char tail[8];
-    for (int i = 0; i < 8; ++i) tail[i] = static_cast<unsigned char>(bits >> (56 - 8 * i));
+    for (int i = 0; i < 8; ++i)
+        tail[i] = static_cast<unsigned char>(bits >> (56 - 8 * i));
     update(tail, 8);
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
     for (const uint32_t word : state_) {
-        for (int shift = 28; shift >= 0; shift -= 4) out += kHex[(word >> shift) & 0xf];
+        for (int shift = 28; shift >= 0; shift -= 4)
+            out += kHex[(word >> shift) & 0xf];
     }
     return out;
 }

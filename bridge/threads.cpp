@@ -34,8 +34,12 @@ int available_cores() {
 }
 
 ThreadSplit default_thread_split(int threads) {
+    // Measured with `bench_hook_overhead --splits` on 2 cores (GPT-2 small shape, 256
+    // positions): LibTorch 1 + OpenBLAS 2 ran the forward in 306 ms; 2 + 2 took 562 ms
+    // (LibTorch's OpenMP workers spin and steal the cores OpenBLAS needs), 1 + 1 538 ms.
+    // Matrix products dominate, so OpenBLAS gets the cores and LibTorch one thread.
     const int cores = threads > 0 ? threads : available_cores();
-    return {cores, cores};
+    return {1, cores};
 }
 
 void apply_thread_split(const ThreadSplit& split) {

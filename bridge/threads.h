@@ -13,8 +13,9 @@ struct ThreadSplit {
 // Cores this process may run on (its CPU affinity).
 int available_cores();
 
-// The split HookScope uses unless told otherwise; see bench/ for the measurement
-// behind it. `threads` > 0 (the --threads option) caps both at that count.
+// The split HookScope uses unless told otherwise (see threads.cpp for the measurement
+// behind it): OpenBLAS gets `threads` (> 0, the --threads option) or every available
+// core, LibTorch one thread.
 ThreadSplit default_thread_split(int threads = 0);
 
 void apply_thread_split(const ThreadSplit& split);

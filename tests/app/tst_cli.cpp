@@ -53,8 +53,8 @@ private slots:
     }
 
     void hooksJson() {
-        const Result r = run_hookscope({"hooks", "--model", kGpt2, "--names-filter", "blocks.0.attn.hook_pattern,unembed.*",
-                                    "--json"});
+        const Result r = run_hookscope(
+            {"hooks", "--model", kGpt2, "--names-filter", "blocks.0.attn.hook_pattern,unembed.*", "--json"});
         QCOMPARE(r.code, 0);
         const auto j = nlohmann::json::parse(r.out.toStdString());
         const auto expected = nlohmann::json::parse(R"({"hooks": [
@@ -77,7 +77,7 @@ private slots:
     void runExportsWhatTheFilterSelects() {
         const QString file = dir_.filePath("run.safetensors");
         const Result r = run_hookscope({"run", "--model", kGpt2, "--tokens", kGoldenTokens, "--names-filter",
-                                    "/hook_resid_pre$/, unembed.hook_out", "--export", file, "--threads", "1"});
+                                        "/hook_resid_pre$/, unembed.hook_out", "--export", file, "--threads", "1"});
         QCOMPARE(r.code, 0);
         QVERIFY2(r.out.contains("captured 3 hook points over 12 positions"), qPrintable(r.out));
         const auto exported = SafetensorsFile::open(file.toStdString());
@@ -104,8 +104,8 @@ private slots:
         QTest::newRow("unknown command") << QStringList{"frobnicate"} << "unknown command `frobnicate`";
         QTest::newRow("unknown option") << QStringList{"hooks", "--modle", "x"} << "unknown option --modle";
         QTest::newRow("missing value") << QStringList{"hooks", "--model"} << "option --model needs a value";
-        QTest::newRow("run without tokens") << QStringList{"run", "--model", kGpt2, "--export", "x.safetensors"}
-                                            << "`run` needs --tokens";
+        QTest::newRow("run without tokens")
+            << QStringList{"run", "--model", kGpt2, "--export", "x.safetensors"} << "`run` needs --tokens";
         QTest::newRow("bad token id") << QStringList{"run", "--model", kGpt2, "--tokens", "1,x", "--export", "y"}
                                       << "token id `x` is not a non-negative integer";
         QTest::newRow("bad threads") << QStringList{"hooks", "--model", kGpt2, "--threads", "0"}
@@ -130,8 +130,8 @@ private slots:
         QTest::newRow("token outside vocabulary")
             << QStringList{"run", "--model", kGpt2, "--tokens", "1,999", "--export", dir_.filePath("z.safetensors")}
             << "token id 999 at position 1 is outside the vocabulary";
-        QTest::newRow("malformed filter")
-            << QStringList{"hooks", "--model", kGpt2, "--names-filter", "/resid("} << "regular expression has no closing";
+        QTest::newRow("malformed filter") << QStringList{"hooks", "--model", kGpt2, "--names-filter", "/resid("}
+                                          << "regular expression has no closing";
         QTest::newRow("inspect a non-safetensors file")
             << QStringList{"inspect", kGpt2 + "/config.json"} << "config.json: header length";
         QTest::newRow("export into a missing folder")

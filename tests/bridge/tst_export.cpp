@@ -30,7 +30,8 @@ std::string read_bytes(const fs::path& path) {
 
 uint32_t le32(const std::string& s, std::size_t at) {
     uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(s[at + i]);
+    for (int i = 3; i >= 0; --i)
+        v = (v << 8) | static_cast<unsigned char>(s[at + i]);
     return v;
 }
 
@@ -101,7 +102,8 @@ private slots:
             QVERIFY2(at::equal(back->tensor(name), tensor), name.c_str());
         }
         // Stored in cache (execution) order.
-        for (std::size_t i = 0; i < cache_.size(); ++i) QCOMPARE(back->tensors()[i].name, cache_.entries()[i].first);
+        for (std::size_t i = 0; i < cache_.size(); ++i)
+            QCOMPARE(back->tensors()[i].name, cache_.entries()[i].first);
 
         const auto& m = back->metadata();
         QCOMPARE(m.at("format"), "hookscope.activation_cache.v1");
@@ -148,7 +150,8 @@ private slots:
             const std::string header = npy.substr(10, header_len);
             std::string shape = "(";
             for (std::size_t i = 0; i < tensor.sizes().size(); ++i) {
-                shape += std::to_string(tensor.size(static_cast<int64_t>(i))) + (i + 1 < tensor.sizes().size() ? ", " : "");
+                shape +=
+                    std::to_string(tensor.size(static_cast<int64_t>(i))) + (i + 1 < tensor.sizes().size() ? ", " : "");
             }
             QVERIFY2(header.find("'descr': '<f4'") != std::string::npos, header.c_str());
             QVERIFY2(header.find("'shape': " + shape + ")") != std::string::npos, header.c_str());
@@ -162,7 +165,8 @@ private slots:
         const std::size_t header_len = le16(meta, 8);
         QVERIFY(meta.substr(10, header_len).find("'shape': ()") != std::string::npos);
         std::string text;
-        for (std::size_t i = 10 + header_len; i + 4 <= meta.size(); i += 4) text += static_cast<char>(le32(meta, i));
+        for (std::size_t i = 10 + header_len; i + 4 <= meta.size(); i += 4)
+            text += static_cast<char>(le32(meta, i));
         const auto metadata = nlohmann::json::parse(text);
         QCOMPARE(metadata["format"].get<std::string>(), "hookscope.activation_cache.v1");
         QCOMPARE(metadata["token_ids"].get<std::string>(), "[0,17,42,99,128]");
@@ -181,7 +185,8 @@ private slots:
                 export_cache(cache_, target, info_);
                 QFAIL("expected ExportError");
             } catch (const ExportError& e) {
-                QVERIFY2(QString(e.what()).contains("cannot write " + QString::fromStdString(target.string())), e.what());
+                QVERIFY2(QString(e.what()).contains("cannot write " + QString::fromStdString(target.string())),
+                         e.what());
             }
         }
         ::chmod(locked.c_str(), 0755);

@@ -87,7 +87,8 @@ private slots:
         }
         QCOMPARE(points.size(), std::size_t(2 + 2 * 17 + 4)); // GPT-2: 17 hook points per block
         int64_t bytes = 0;
-        for (const auto& [name, t] : cache_.entries()) bytes += t.numel() * 4;
+        for (const auto& [name, t] : cache_.entries())
+            bytes += t.numel() * 4;
         QCOMPARE(cache_.total_bytes(), bytes);
     }
 
@@ -96,8 +97,7 @@ private slots:
             const std::string b = "blocks." + std::to_string(i) + ".";
             HS_COMPARE_TENSORS(cache_[b + "hook_resid_mid"], cache_[b + "hook_resid_pre"] + cache_[b + "hook_attn_out"],
                                b + "resid_mid = pre + attn_out");
-            HS_COMPARE_TENSORS(cache_[b + "hook_resid_post"],
-                               cache_[b + "hook_resid_mid"] + cache_[b + "hook_mlp_out"],
+            HS_COMPARE_TENSORS(cache_[b + "hook_resid_post"], cache_[b + "hook_resid_mid"] + cache_[b + "hook_mlp_out"],
                                b + "resid_post = mid + mlp_out");
         }
         HS_COMPARE_TENSORS(cache_["blocks.0.hook_resid_pre"], cache_["hook_embed"] + cache_["hook_pos_embed"],
@@ -128,8 +128,8 @@ private slots:
         const at::Tensor keep = at::ones({12, 12}, at::kBool).tril();
         HS_COMPARE_TENSORS(scores.masked_select(keep), expected.masked_select(keep), "scores head 2");
         // z = pattern . v
-        const at::Tensor z = at::matmul(cache_["blocks.0.attn.hook_pattern"][0][2],
-                                        cache_["blocks.0.attn.hook_v"][0].select(1, 2));
+        const at::Tensor z =
+            at::matmul(cache_["blocks.0.attn.hook_pattern"][0][2], cache_["blocks.0.attn.hook_v"][0].select(1, 2));
         HS_COMPARE_TENSORS(cache_["blocks.0.attn.hook_z"][0].select(1, 2), z, "z head 2");
     }
 
@@ -141,14 +141,14 @@ private slots:
                                                               {"ln_final", "transformer.ln_f"}}) {
             const at::Tensor normalized = cache_[hook + ".hook_normalized"];
             const at::Tensor scale = cache_[hook + ".hook_scale"];
-            const std::string input = hook == "ln_final" ? "blocks.1.hook_resid_post"
+            const std::string input = hook == "ln_final"       ? "blocks.1.hook_resid_post"
                                       : hook == "blocks.0.ln1" ? "blocks.0.hook_resid_pre"
                                                                : "blocks.1.hook_resid_mid";
             const at::Tensor x = cache_[input];
             const at::Tensor centered = x - x.mean(-1, true);
             HS_COMPARE_TENSORS(normalized * scale, centered, hook + " normalized x scale = x - mean");
-            const at::Tensor expected = at::layer_norm(x, {64}, ckpt->tensor(weights + ".weight"),
-                                                       ckpt->tensor(weights + ".bias"), 1e-5);
+            const at::Tensor expected =
+                at::layer_norm(x, {64}, ckpt->tensor(weights + ".weight"), ckpt->tensor(weights + ".bias"), 1e-5);
             const at::Tensor applied = normalized * ckpt->tensor(weights + ".weight") + ckpt->tensor(weights + ".bias");
             HS_COMPARE_TENSORS(applied, expected, hook + " normalized x w + b = LayerNorm(x)");
         }
@@ -187,8 +187,8 @@ private slots:
         // Causality: the first 5 positions do not depend on later tokens.
         const std::vector<int64_t> prefix(tokens_.begin(), tokens_.begin() + 5);
         const ActivationCache short_cache = model_->run_with_cache(prefix, NamesFilter("blocks.1.hook_resid_post"));
-        HS_COMPARE_TENSORS(short_cache["blocks.1.hook_resid_post"],
-                           cache_["blocks.1.hook_resid_post"].slice(1, 0, 5), "prefix resid_post");
+        HS_COMPARE_TENSORS(short_cache["blocks.1.hook_resid_post"], cache_["blocks.1.hook_resid_post"].slice(1, 0, 5),
+                           "prefix resid_post");
     }
 
     void hubKeyLayoutLoadsTheSameModel() {
@@ -225,7 +225,8 @@ private slots:
         std::ofstream(folder / "config.json") << config;
         const auto original = SafetensorsFile::open(kGpt2 / "model.safetensors");
         NamedTensors tensors;
-        for (const TensorInfo& info : original->tensors()) tensors.emplace_back(info.name, original->tensor(info.name));
+        for (const TensorInfo& info : original->tensors())
+            tensors.emplace_back(info.name, original->tensor(info.name));
         const at::Tensor lm_head = original->tensor("transformer.wte.weight") * 2;
         tensors.emplace_back("lm_head.weight", lm_head);
         write_safetensors(folder / "model.safetensors", tensors);

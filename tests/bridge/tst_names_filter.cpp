@@ -58,16 +58,30 @@ private slots:
 
     void gpt2HookTableOrder() {
         const auto points = hook_points_for(gpt2_tiny());
-        const Names first_block{"hook_embed", "hook_pos_embed", "blocks.0.hook_resid_pre", "blocks.0.ln1.hook_scale",
-                                "blocks.0.ln1.hook_normalized", "blocks.0.attn.hook_q", "blocks.0.attn.hook_k",
-                                "blocks.0.attn.hook_v", "blocks.0.attn.hook_attn_scores",
-                                "blocks.0.attn.hook_pattern", "blocks.0.attn.hook_z", "blocks.0.hook_attn_out",
-                                "blocks.0.hook_resid_mid", "blocks.0.ln2.hook_scale", "blocks.0.ln2.hook_normalized",
-                                "blocks.0.mlp.hook_pre", "blocks.0.mlp.hook_post", "blocks.0.hook_mlp_out",
+        const Names first_block{"hook_embed",
+                                "hook_pos_embed",
+                                "blocks.0.hook_resid_pre",
+                                "blocks.0.ln1.hook_scale",
+                                "blocks.0.ln1.hook_normalized",
+                                "blocks.0.attn.hook_q",
+                                "blocks.0.attn.hook_k",
+                                "blocks.0.attn.hook_v",
+                                "blocks.0.attn.hook_attn_scores",
+                                "blocks.0.attn.hook_pattern",
+                                "blocks.0.attn.hook_z",
+                                "blocks.0.hook_attn_out",
+                                "blocks.0.hook_resid_mid",
+                                "blocks.0.ln2.hook_scale",
+                                "blocks.0.ln2.hook_normalized",
+                                "blocks.0.mlp.hook_pre",
+                                "blocks.0.mlp.hook_post",
+                                "blocks.0.hook_mlp_out",
                                 "blocks.0.hook_resid_post"};
-        for (std::size_t i = 0; i < first_block.size(); ++i) QCOMPARE(points[i].name, first_block[i]);
+        for (std::size_t i = 0; i < first_block.size(); ++i)
+            QCOMPARE(points[i].name, first_block[i]);
         const Names tail{"ln_final.hook_scale", "ln_final.hook_normalized", "unembed.hook_in", "unembed.hook_out"};
-        for (std::size_t i = 0; i < tail.size(); ++i) QCOMPARE(points[points.size() - 4 + i].name, tail[i]);
+        for (std::size_t i = 0; i < tail.size(); ++i)
+            QCOMPARE(points[points.size() - 4 + i].name, tail[i]);
         QCOMPARE(concrete_shape(points[9], 7), (std::vector<int64_t>{1, 4, 7, 7})); // attn pattern
         QCOMPARE(concrete_shape(points.back(), 7), (std::vector<int64_t>{1, 7, 512}));
     }
@@ -83,20 +97,19 @@ private slots:
                                            << Names{"blocks.0.hook_resid_pre", "blocks.0.hook_resid_post",
                                                     "blocks.1.hook_resid_pre", "blocks.1.hook_resid_post"};
         QTest::newRow("glob must match the whole name") << "hook_resid_pre" << Names{};
-        QTest::newRow("question mark is one character")
-            << "blocks.?.ln?.hook_scale"
-            << Names{"blocks.0.ln1.hook_scale", "blocks.0.ln2.hook_scale", "blocks.1.ln1.hook_scale",
-                     "blocks.1.ln2.hook_scale"};
+        QTest::newRow("question mark is one character") << "blocks.?.ln?.hook_scale"
+                                                        << Names{"blocks.0.ln1.hook_scale", "blocks.0.ln2.hook_scale",
+                                                                 "blocks.1.ln1.hook_scale", "blocks.1.ln2.hook_scale"};
         QTest::newRow("list in hook order, not list order")
             << "unembed.hook_out, hook_embed" << Names{"hook_embed", "unembed.hook_out"};
-        QTest::newRow("regex searched anywhere")
-            << "/resid_(pre|post)$/"
-            << Names{"blocks.0.hook_resid_pre", "blocks.0.hook_resid_post", "blocks.1.hook_resid_pre",
-                     "blocks.1.hook_resid_post"};
+        QTest::newRow("regex searched anywhere") << "/resid_(pre|post)$/"
+                                                 << Names{"blocks.0.hook_resid_pre", "blocks.0.hook_resid_post",
+                                                          "blocks.1.hook_resid_pre", "blocks.1.hook_resid_post"};
         QTest::newRow("regex anchored") << "/^blocks\\.1\\.attn\\.hook_[qkv]$/"
-                                        << Names{"blocks.1.attn.hook_q", "blocks.1.attn.hook_k", "blocks.1.attn.hook_v"};
-        QTest::newRow("comma inside a regex") << "/^blocks\\.[0-9]{1,2}\\.hook_mlp_out$/"
-                                              << Names{"blocks.0.hook_mlp_out", "blocks.1.hook_mlp_out"};
+                                        << Names{"blocks.1.attn.hook_q", "blocks.1.attn.hook_k",
+                                                 "blocks.1.attn.hook_v"};
+        QTest::newRow("comma inside a regex")
+            << "/^blocks\\.[0-9]{1,2}\\.hook_mlp_out$/" << Names{"blocks.0.hook_mlp_out", "blocks.1.hook_mlp_out"};
         QTest::newRow("regex and glob together")
             << " /ln_final/ , blocks.1.hook_resid_post"
             << Names{"blocks.1.hook_resid_post", "ln_final.hook_scale", "ln_final.hook_normalized"};
@@ -112,7 +125,8 @@ private slots:
 
     void emptySelectsEverythingInOrder() {
         Names all;
-        for (const HookInfo& info : hook_points_for(gpt2_tiny())) all.push_back(info.name);
+        for (const HookInfo& info : hook_points_for(gpt2_tiny()))
+            all.push_back(info.name);
         QCOMPARE(selected(""), all);
         QCOMPARE(selected("   "), all);
         QVERIFY(NamesFilter("  ").matches_everything());
@@ -124,10 +138,12 @@ private slots:
         QTest::addColumn<QString>("message");
         QTest::newRow("unclosed regex") << "hook_embed, /resid_(pre"
                                         << "names filter item `/resid_(pre`: regular expression has no closing `/`";
-        QTest::newRow("invalid regex") << "/resid_(pre/" << "names filter item `/resid_(pre/`: invalid regular expression";
+        QTest::newRow("invalid regex") << "/resid_(pre/"
+                                       << "names filter item `/resid_(pre/`: invalid regular expression";
         QTest::newRow("text after regex") << "/resid/x, hook_embed"
                                           << "names filter item `/resid/x`: text after the closing `/`";
-        QTest::newRow("lone slash") << "/" << "names filter item `/`: regular expression has no closing `/`";
+        QTest::newRow("lone slash") << "/"
+                                    << "names filter item `/`: regular expression has no closing `/`";
     }
 
     void malformedItemsAreErrors() {

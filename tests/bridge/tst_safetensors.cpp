@@ -21,7 +21,8 @@ const fs::path kGpt2 = fs::path(HOOKSCOPE_FIXTURES) / "golden" / "gpt2-tiny";
 
 std::string length_prefix(uint64_t n) {
     std::string out(8, '\0');
-    for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+    for (int i = 0; i < 8; ++i)
+        out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
     return out;
 }
 
@@ -40,8 +41,7 @@ std::string read_text(const fs::path& path) {
 }
 
 // Expects `f` to throw CheckpointError whose message contains `fragment`.
-template <class F>
-void expect_error(F&& f, const QString& fragment) {
+template <class F> void expect_error(F&& f, const QString& fragment) {
     try {
         f();
         QFAIL(qPrintable("no error; expected one containing: " + fragment));
@@ -66,7 +66,8 @@ class TestSafetensors : public QObject {
         std::ofstream(folder / "config.json") << (config.empty() ? read_text(kGpt2 / "config.json") : config);
         const auto original = SafetensorsFile::open(kGpt2 / "model.safetensors");
         NamedTensors tensors;
-        for (const TensorInfo& info : original->tensors()) tensors.emplace_back(info.name, original->tensor(info.name));
+        for (const TensorInfo& info : original->tensors())
+            tensors.emplace_back(info.name, original->tensor(info.name));
         edit(tensors);
         write_safetensors(folder / "model.safetensors", tensors);
         return folder;
@@ -133,9 +134,11 @@ private slots:
         const std::string ok_tensor = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
         row("empty file", "", "file is 0 bytes, too short for the 8-byte header length");
         row("truncated length prefix", std::string("\x10\0\0", 3), "file is 3 bytes, too short");
-        row("header length beyond the file", length_prefix(4096) + "{}", "header length 4096 runs past the end of the file");
+        row("header length beyond the file", length_prefix(4096) + "{}",
+            "header length 4096 runs past the end of the file");
         row("absurd header length", length_prefix(1ull << 62) + "{}", "header length 4611686018427387904 is absurd");
-        row("truncated header", length_prefix(40) + R"({"a":{"dtype":"F32")", "header length 40 runs past the end of the file (27 bytes)");
+        row("truncated header", length_prefix(40) + R"({"a":{"dtype":"F32")",
+            "header length 40 runs past the end of the file (27 bytes)");
         row("invalid JSON", file_bytes(R"({"a":{"dtype":"F32",})", 0), "header is not valid JSON");
         row("JSON that is not an object", file_bytes("[1,2,3]", 0), "header is JSON but not an object");
         row("entry not an object", file_bytes(R"({"a":[1]})", 0), "tensor `a`: entry is not an object");
@@ -144,7 +147,8 @@ private slots:
         row("missing dtype", file_bytes(R"({"a":{"shape":[2],"data_offsets":[0,8]}})", 8), "tensor `a`: missing dtype");
         row("negative dimension", file_bytes(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8),
             "tensor `a`: shape has a dimension that is not a non-negative integer");
-        row("missing shape", file_bytes(R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", 8), "tensor `a`: missing shape");
+        row("missing shape", file_bytes(R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", 8),
+            "tensor `a`: missing shape");
         row("one data offset", file_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8]}})", 8),
             "tensor `a`: data_offsets must be two non-negative integers");
         row("shape and bytes disagree", file_bytes(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 12),
@@ -176,35 +180,45 @@ private slots:
     }
 
     void checkpointProblemsNameTheTensor() {
-        expect_error([&] {
-            Model::load(edited_gpt2("missing", [](NamedTensors& t) {
-                std::erase_if(t, [](const auto& e) { return e.first == "transformer.h.1.mlp.c_fc.bias"; });
-            }));
-        }, "tensor `transformer.h.1.mlp.c_fc.bias` is missing from the checkpoint");
-        expect_error([&] {
-            Model::load(edited_gpt2("wrong-shape", [](NamedTensors& t) {
-                for (auto& [name, tensor] : t) {
-                    if (name == "transformer.h.0.attn.c_attn.weight") tensor = tensor.t().contiguous();
-                }
-            }));
-        }, "tensor `transformer.h.0.attn.c_attn.weight` has shape [192, 64], but config.json implies [64, 192]");
-        expect_error([&] {
-            Model::load(edited_gpt2("int-weight", [](NamedTensors& t) {
-                for (auto& [name, tensor] : t) {
-                    if (name == "transformer.ln_f.bias") tensor = tensor.to(at::kInt);
-                }
-            }));
-        }, "tensor `transformer.ln_f.bias` has type Int, not a floating-point weight");
-        expect_error([&] {
-            Model::load(edited_gpt2("untied-without-lm-head", [](NamedTensors&) {},
-                                    R"({"model_type":"gpt2","n_layer":2,"n_head":4,"n_embd":64,"n_positions":128,
+        expect_error(
+            [&] {
+                Model::load(edited_gpt2("missing", [](NamedTensors& t) {
+                    std::erase_if(t, [](const auto& e) { return e.first == "transformer.h.1.mlp.c_fc.bias"; });
+                }));
+            },
+            "tensor `transformer.h.1.mlp.c_fc.bias` is missing from the checkpoint");
+        expect_error(
+            [&] {
+                Model::load(edited_gpt2("wrong-shape", [](NamedTensors& t) {
+                    for (auto& [name, tensor] : t) {
+                        if (name == "transformer.h.0.attn.c_attn.weight") tensor = tensor.t().contiguous();
+                    }
+                }));
+            },
+            "tensor `transformer.h.0.attn.c_attn.weight` has shape [192, 64], but config.json implies [64, 192]");
+        expect_error(
+            [&] {
+                Model::load(edited_gpt2("int-weight", [](NamedTensors& t) {
+                    for (auto& [name, tensor] : t) {
+                        if (name == "transformer.ln_f.bias") tensor = tensor.to(at::kInt);
+                    }
+                }));
+            },
+            "tensor `transformer.ln_f.bias` has type Int, not a floating-point weight");
+        expect_error(
+            [&] {
+                Model::load(edited_gpt2(
+                    "untied-without-lm-head", [](NamedTensors&) {},
+                    R"({"model_type":"gpt2","n_layer":2,"n_head":4,"n_embd":64,"n_positions":128,
                                         "vocab_size":512,"tie_word_embeddings":false})"));
-        }, "tensor `lm_head.weight` is missing");
+            },
+            "tensor `lm_head.weight` is missing");
     }
 
     void halfPrecisionCheckpointComputesInFloat32() {
         const fs::path folder = edited_gpt2("f16", [](NamedTensors& t) {
-            for (auto& entry : t) entry.second = entry.second.to(at::kHalf);
+            for (auto& entry : t)
+                entry.second = entry.second.to(at::kHalf);
         });
         const auto model = Model::load(folder);
         const at::Tensor logits = model->forward({1, 2, 3});
@@ -216,14 +230,17 @@ private slots:
     void configProblems_data() {
         QTest::addColumn<QString>("config");
         QTest::addColumn<QString>("error");
-        QTest::newRow("not JSON") << "{nope" << "config.json: not valid JSON";
+        QTest::newRow("not JSON") << "{nope"
+                                  << "config.json: not valid JSON";
         QTest::newRow("unsupported model type") << R"({"model_type":"bert"})"
                                                 << "model_type `bert` is not supported (supported: gpt2)";
-        QTest::newRow("no model type") << R"({"n_layer":2})" << "no `model_type`";
+        QTest::newRow("no model type") << R"({"n_layer":2})"
+                                       << "no `model_type`";
         QTest::newRow("zero layers") << R"({"model_type":"gpt2","n_layer":0,"n_head":4,"n_embd":64,"vocab_size":8})"
                                      << "`n_layer` must be a positive integer, got 0";
-        QTest::newRow("heads do not divide") << R"({"model_type":"gpt2","n_layer":1,"n_head":5,"n_embd":64,"vocab_size":8})"
-                                             << "n_embd 64 is not a multiple of n_head 5";
+        QTest::newRow("heads do not divide")
+            << R"({"model_type":"gpt2","n_layer":1,"n_head":5,"n_embd":64,"vocab_size":8})"
+            << "n_embd 64 is not a multiple of n_head 5";
         QTest::newRow("missing vocab") << R"({"model_type":"gpt2","n_layer":1,"n_head":4,"n_embd":64})"
                                        << "`vocab_size` is missing";
         QTest::newRow("unknown activation")
@@ -268,7 +285,8 @@ private slots:
                 (in_first ? first : second).emplace_back(info.name, original->tensor(info.name));
                 index += comma ? ",\"" : "\"";
                 index += info.name;
-                index += in_first ? "\":\"model-00001-of-00002.safetensors\"" : "\":\"model-00002-of-00002.safetensors\"";
+                index +=
+                    in_first ? "\":\"model-00001-of-00002.safetensors\"" : "\":\"model-00002-of-00002.safetensors\"";
                 comma = true;
             }
             write(folder / "model.safetensors.index.json", index + "}}");

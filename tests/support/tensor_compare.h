@@ -26,14 +26,14 @@ inline Difference compare(const at::Tensor& actual, const at::Tensor& expected, 
 } // namespace hookscope::test
 
 // Compares shapes and values, printing the largest difference for `what`.
-#define HS_COMPARE_TENSORS(actual, expected, what)                                                       \
-    do {                                                                                                 \
-        const at::Tensor hs_a = (actual);                                                                \
-        const at::Tensor hs_b = (expected);                                                              \
-        QCOMPARE(hs_a.sizes().vec(), hs_b.sizes().vec());                                                \
-        const auto hs_d = hookscope::test::compare(hs_a, hs_b);                                          \
-        qInfo("%-36s max |diff| = %.3g", std::string(what).c_str(), hs_d.max_abs);                       \
-        QVERIFY2(hs_d.close, qPrintable(QString("%1 differs from the reference by up to %2")            \
-                                            .arg(QString::fromStdString(std::string(what)))              \
-                                            .arg(hs_d.max_abs)));                                        \
+#define HS_COMPARE_TENSORS(actual, expected, what)                                                                     \
+    do {                                                                                                               \
+        const at::Tensor hs_a = (actual);                                                                              \
+        const at::Tensor hs_b = (expected);                                                                            \
+        QCOMPARE(hs_a.sizes().vec(), hs_b.sizes().vec());                                                              \
+        const auto hs_d = hookscope::test::compare(hs_a, hs_b);                                                        \
+        qInfo("%-36s max |diff| = %.3g", std::string(what).c_str(), hs_d.max_abs);                                     \
+        QVERIFY2(hs_d.close, qPrintable(QString("%1 differs from the reference by up to %2")                           \
+                                            .arg(QString::fromStdString(std::string(what)))                            \
+                                            .arg(hs_d.max_abs)));                                                      \
     } while (false)

@@ -1,0 +1,45 @@
+#include "bridge/weights.h"
+
+#include "bridge/errors.h"
+
+#include <ATen/ATen.h>
+
+namespace hookscope {
+namespace {
+
+std::string shape_text(at::IntArrayRef shape) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < shape.size(); ++i)
+        out += (i ? ", " : "") + std::to_string(shape[i]);
+    return out + "]";
+}
+
+} // namespace
+
+at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const std::vector<int64_t>& shape,
+                          const std::string& where) {
+    if (tensor.sizes() != at::IntArrayRef(shape)) {
+        throw CheckpointError(where + ": tensor `" + std::string(name) + "` has shape " + shape_text(tensor.sizes()) +
+                              ", but config.json implies " + shape_text(shape));
+    }
+    if (!at::isFloatingType(tensor.scalar_type())) {
+        throw CheckpointError(where + ": tensor `" + std::string(name) + "` has type " +
+                              c10::toString(tensor.scalar_type()) + ", not a floating-point weight");
+    }
+    return tensor.to(at::kFloat);
+}
+
+InMemoryWeights::InMemoryWeights(NamedTensors tensors, std::string fingerprint) : fingerprint_(std::move(fingerprint)) {
+    for (auto& [name, tensor] : tensors)
+        tensors_.emplace(std::move(name), std::move(tensor));
+}
+
+at::Tensor InMemoryWeights::weight(std::string_view name, const std::vector<int64_t>& shape) const {
+    const auto it = tensors_.find(name);
+    if (it == tensors_.end()) {
+        throw CheckpointError("in-memory weights: tensor `" + std::string(name) + "` is missing");
+    }
+    return checked_weight(it->second, name, shape, "in-memory weights");
+}
+
+} // namespace hookscope

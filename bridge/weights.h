@@ -1,0 +1,43 @@
+#pragma once
+// Where an architecture gets its weights from, by Hugging Face tensor name: a
+// checkpoint on disk, or tensors built in memory (benchmarks, tests).
+
+#include "bridge/safetensors.h" // NamedTensors
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hookscope {
+
+class WeightSource {
+public:
+    virtual ~WeightSource() = default;
+    virtual bool contains(std::string_view name) const = 0;
+    // The tensor converted to float32, checked against the shape the config implies.
+    // Throws CheckpointError when it is missing or has another shape or type.
+    virtual at::Tensor weight(std::string_view name, const std::vector<int64_t>& shape) const = 0;
+    // Identifies these weights (exports record it).
+    virtual const std::string& fingerprint() const = 0;
+};
+
+// Checks `tensor` (found at `where`) against `shape` and converts it to float32.
+at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const std::vector<int64_t>& shape,
+                          const std::string& where);
+
+class InMemoryWeights final : public WeightSource {
+public:
+    InMemoryWeights(NamedTensors tensors, std::string fingerprint);
+    bool contains(std::string_view name) const override { return tensors_.find(name) != tensors_.end(); }
+    at::Tensor weight(std::string_view name, const std::vector<int64_t>& shape) const override;
+    const std::string& fingerprint() const override { return fingerprint_; }
+
+private:
+    std::map<std::string, at::Tensor, std::less<>> tensors_;
+    std::string fingerprint_;
+};
+
+} // namespace hookscope
