@@ -174,6 +174,10 @@ int inspect_command(const std::vector<std::string>& args) {
     const Options options(args, spec({"--json"}, {}, 1), "inspect");
     apply_common(options);
     if (options.positionals().empty()) throw UsageError("`inspect` needs a FILE");
+    if (fs::path(options.positionals().front()).extension() == ".npz") {
+        throw Error("`inspect` reads safetensors exports; open .npz files with numpy.load(FILE, "
+                    "allow_pickle=False) or export to .safetensors");
+    }
     const auto file = SafetensorsFile::open(options.positionals().front());
     json tensors = json::array();
     for (const TensorInfo& t : file->tensors()) {

@@ -28,8 +28,9 @@ Model::Model(ModelConfig config, std::filesystem::path folder, std::string finge
 
 std::unique_ptr<Model> Model::load(const std::filesystem::path& folder) {
     ModelConfig config = load_model_config(folder);
-    // model_type is validated by the config parser; each architecture is one file.
-    return load_gpt2(std::move(config), folder);
+    // Each architecture is one file.
+    if (config.model_type == "gpt2") return load_gpt2(std::move(config), folder);
+    throw CheckpointError(folder.string() + ": no forward for model_type `" + config.model_type + "`");
 }
 
 at::Tensor Model::checked_tokens(const std::vector<int64_t>& tokens) const {

@@ -134,6 +134,8 @@ private slots:
                                           << "regular expression has no closing";
         QTest::newRow("inspect a non-safetensors file")
             << QStringList{"inspect", kGpt2 + "/config.json"} << "config.json: header length";
+        QTest::newRow("inspect an npz export")
+            << QStringList{"inspect", dir_.filePath("cache.npz")} << "`inspect` reads safetensors exports";
         QTest::newRow("export into a missing folder")
             << QStringList{"run", "--model", kGpt2, "--tokens", "1", "--export", dir_.filePath("no/dir/x.safetensors")}
             << "cannot write";
