@@ -70,7 +70,7 @@ public:
     }
 
 protected:
-    at::Tensor forward(const at::Tensor& tokens, HookRecorder& hooks) const override {
+    at::Tensor forward_with_hooks(const at::Tensor& tokens, HookRecorder& hooks) const override {
         const ModelConfig& c = config();
         const int64_t positions = tokens.size(1);
 

@@ -52,7 +52,7 @@ at::Tensor Model::forward(const std::vector<int64_t>& tokens) const {
     const at::Tensor input = checked_tokens(tokens);
     c10::InferenceMode guard;
     HookRecorder nothing;
-    return forward(input, nothing);
+    return forward_with_hooks(input, nothing);
 }
 
 ActivationCache Model::run_with_cache(const std::vector<int64_t>& tokens, const NamesFilter& filter,
@@ -61,7 +61,7 @@ ActivationCache Model::run_with_cache(const std::vector<int64_t>& tokens, const 
     c10::InferenceMode guard;
     ActivationCache cache(tokens, filter.text());
     HookRecorder hooks(hook_points_, static_cast<int>(config_.n_layers), filter, cache, device);
-    cache.set_logits(forward(input, hooks).to(device));
+    cache.set_logits(forward_with_hooks(input, hooks).to(device));
     return cache;
 }
 

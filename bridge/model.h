@@ -50,7 +50,7 @@ protected:
 
     // One forward pass over `tokens` [1, P] (int64), firing every hook point through
     // `hooks`; returns the logits [1, P, V].
-    virtual at::Tensor forward(const at::Tensor& tokens, HookRecorder& hooks) const = 0;
+    virtual at::Tensor forward_with_hooks(const at::Tensor& tokens, HookRecorder& hooks) const = 0;
 
 private:
     at::Tensor checked_tokens(const std::vector<int64_t>& tokens) const;

@@ -45,15 +45,13 @@ const DTypeRow& row(DType dtype) {
     return kDTypes[static_cast<std::size_t>(dtype)];
 }
 
-std::string shape_text(const std::vector<int64_t>& shape) {
+} // namespace
+
+std::string shape_text(at::IntArrayRef shape) {
     std::string out = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i) {
-        out += (i ? ", " : "") + std::to_string(shape[i]);
-    }
+    for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
     return out + "]";
 }
-
-} // namespace
 
 std::string_view dtype_name(DType dtype) {
     return row(dtype).name;

@@ -26,6 +26,9 @@ std::size_t dtype_size(DType dtype);      // bytes per element
 at::ScalarType to_scalar_type(DType dtype);
 DType from_scalar_type(at::ScalarType type); // throws Error for types safetensors lacks
 
+// "[2, 3]": a shape as messages print it.
+std::string shape_text(at::IntArrayRef shape);
+
 struct TensorInfo {
     std::string name;
     DType dtype = DType::F32;

@@ -5,16 +5,6 @@
 #include <ATen/ATen.h>
 
 namespace hookscope {
-namespace {
-
-std::string shape_text(at::IntArrayRef shape) {
-    std::string out = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i)
-        out += (i ? ", " : "") + std::to_string(shape[i]);
-    return out + "]";
-}
-
-} // namespace
 
 at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const std::vector<int64_t>& shape,
                           const std::string& where) {
