@@ -198,7 +198,7 @@ int inspect_command(const std::vector<std::string>& args) {
 }
 
 int dispatch(const std::vector<std::string>& args) {
-    if (args.empty() || args.front().rfind("--", 0) == 0) {
+    if (args.empty() || args.front().rfind("-", 0) == 0) {
         for (const std::string& a : args) {
             if (a == "--help" || a == "-h") {
                 std::cout << kUsage;
@@ -241,6 +241,9 @@ int run(const std::vector<std::string>& args) {
         return kRunError;
     } catch (const std::exception& e) {
         std::cerr << "hookscope: " << e.what() << "\n";
+        return kRunError;
+    } catch (...) {
+        std::cerr << "hookscope: unexpected error\n";
         return kRunError;
     }
 }

@@ -4,15 +4,27 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utility>
 
 namespace hookscope {
 namespace {
 
 std::string errno_text() {
     return std::strerror(errno);
+}
+
+// The process umask, read without changing it (umask(2) would race with other threads).
+mode_t current_umask() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("Umask:", 0) == 0) return static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8));
+    }
+    return 022;
 }
 
 class FdSink final : public ByteSink {
@@ -50,35 +62,34 @@ void write_file_atomically(const std::filesystem::path& path, const std::functio
         throw ExportError("cannot write " + path.string() + ": cannot create a file in " + folder.string() + ": " +
                           errno_text());
     }
-    const auto fail = [&](const std::string& reason) {
-        ::close(fd);
-        ::unlink(temp.c_str());
-        throw ExportError("cannot write " + path.string() + ": " + reason);
+    // Owns the temporary file until it has been renamed into place.
+    struct TempFile {
+        int fd;
+        std::string path;
+        bool renamed = false;
+        ~TempFile() {
+            if (fd >= 0) ::close(fd);
+            if (!renamed) ::unlink(path.c_str());
+        }
+    } file{fd, temp};
+    const auto error = [&](const std::string& reason) {
+        return ExportError("cannot write " + path.string() + ": " + reason);
     };
     try {
         FdSink sink(fd, path);
         produce(sink);
-    } catch (const ExportError& e) {
-        ::close(fd);
-        ::unlink(temp.c_str());
+    } catch (const ExportError&) {
         throw;
     } catch (const std::exception& e) {
-        fail(e.what());
+        throw error(e.what());
+    } catch (...) {
+        throw error("unknown error while writing");
     }
     // mkstemp creates 0600; give the file the permissions a plain create would.
-    const mode_t mask = ::umask(0);
-    ::umask(mask);
-    if (::fchmod(fd, 0666 & ~mask) != 0 || ::fsync(fd) != 0) fail(errno_text());
-    if (::close(fd) != 0) {
-        const std::string reason = errno_text();
-        ::unlink(temp.c_str());
-        throw ExportError("cannot write " + path.string() + ": " + reason);
-    }
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
-        const std::string reason = errno_text();
-        ::unlink(temp.c_str());
-        throw ExportError("cannot write " + path.string() + ": " + reason);
-    }
+    if (::fchmod(fd, 0666 & ~current_umask()) != 0 || ::fsync(fd) != 0) throw error(errno_text());
+    if (::close(std::exchange(file.fd, -1)) != 0) throw error(errno_text());
+    if (::rename(temp.c_str(), path.c_str()) != 0) throw error(errno_text());
+    file.renamed = true;
 }
 
 } // namespace hookscope

@@ -30,7 +30,9 @@ std::map<std::string, std::string> export_metadata(const ActivationCache& cache,
         {"model", info.model},
         {"model_fingerprint", info.model_fingerprint},
         {"token_ids", nlohmann::json(cache.tokens()).dump()},
-        {"token_strings", nlohmann::json(info.token_strings).dump()},
+        // Token display strings may hold bytes that are not UTF-8 on their own: replace, never throw.
+        {"token_strings",
+         nlohmann::json(info.token_strings).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)},
         {"prompt_length", std::to_string(info.prompt_length)},
         {"names_filter", cache.names_filter()},
         {"generation", generation.is_object() ? generation.dump() : "{}"},
@@ -55,7 +57,8 @@ void export_cache(const ActivationCache& cache, const std::filesystem::path& pat
     }
     const auto metadata = export_metadata(cache, info, dtype);
     if (path.extension() == ".npz") {
-        write_npz(path, selected, nlohmann::json(metadata).dump());
+        write_npz(path, selected,
+                  nlohmann::json(metadata).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     } else {
         write_safetensors(path, selected, metadata);
     }

@@ -24,17 +24,22 @@ public:
         return (it == j_.end() || it->is_null()) ? nullptr : &*it;
     }
 
-    std::optional<int64_t> optional_positive(const char* key) const {
+    // Sizes are bounded so that products like 4 * n_embd cannot overflow and a corrupt
+    // config cannot make HookScope allocate for billions of layers.
+    static constexpr int64_t kMaxSize = int64_t{1} << 24;
+
+    std::optional<int64_t> optional_positive(const char* key, int64_t max = kMaxSize) const {
         const json* v = value(key);
         if (!v) return std::nullopt;
-        if (!v->is_number_integer() || v->get<int64_t>() <= 0) {
-            throw CheckpointError(where_ + ": `" + key + "` must be a positive integer, got " + v->dump());
+        if (!v->is_number_integer() || v->get<int64_t>() <= 0 || v->get<int64_t>() > max) {
+            throw CheckpointError(where_ + ": `" + key + "` must be a positive integer up to " + std::to_string(max) +
+                                  ", got " + v->dump());
         }
         return v->get<int64_t>();
     }
 
-    int64_t positive(const char* key, std::optional<int64_t> fallback = std::nullopt) const {
-        if (auto v = optional_positive(key)) return *v;
+    int64_t positive(const char* key, std::optional<int64_t> fallback = std::nullopt, int64_t max = kMaxSize) const {
+        if (auto v = optional_positive(key, max)) return *v;
         if (fallback) return *fallback;
         throw CheckpointError(where_ + ": `" + key + "` is missing");
     }
@@ -100,8 +105,8 @@ ModelConfig parse_gpt2(const ConfigReader& r) {
     ModelConfig c;
     c.model_type = "gpt2";
     c.architecture = "GPT-2";
-    c.n_layers = r.positive("n_layer");
-    c.n_heads = r.positive("n_head");
+    c.n_layers = r.positive("n_layer", std::nullopt, 4096);
+    c.n_heads = r.positive("n_head", std::nullopt, 4096);
     c.n_kv_heads = c.n_heads;
     c.d_model = r.positive("n_embd");
     if (c.d_model % c.n_heads != 0) {

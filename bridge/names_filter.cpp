@@ -13,10 +13,21 @@ namespace {
 // Hook names are short; a regex that needs more steps than this is pathological.
 constexpr uint32_t kMatchLimit = 100000;
 
+constexpr std::string_view kSpace = " \t\r\n";
+
+// Index of the `/` that closes a regex opened at `open`, skipping escaped characters;
+// npos when there is none.
+std::size_t closing_slash(std::string_view text, std::size_t open) {
+    std::size_t k = open + 1;
+    while (k < text.size() && text[k] != '/')
+        k += (text[k] == '\\') ? 2 : 1;
+    return k < text.size() ? k : std::string_view::npos;
+}
+
 std::string_view trim(std::string_view s) {
-    const auto first = s.find_first_not_of(" \t\r\n");
+    const auto first = s.find_first_not_of(kSpace);
     if (first == std::string_view::npos) return {};
-    const auto last = s.find_last_not_of(" \t\r\n");
+    const auto last = s.find_last_not_of(kSpace);
     return s.substr(first, last - first + 1);
 }
 
@@ -50,15 +61,10 @@ std::vector<std::string_view> split_items(std::string_view text) {
     std::size_t i = 0;
     while (i <= text.size()) {
         // Skip leading spaces to see whether this item is a regex.
-        std::size_t j = i;
-        while (j < text.size() && (text[j] == ' ' || text[j] == '\t'))
-            ++j;
+        const std::size_t j = std::min(text.find_first_not_of(kSpace, i), text.size());
         if (j < text.size() && text[j] == '/') {
-            // Regex item: runs to the next unescaped '/'.
-            std::size_t k = j + 1;
-            while (k < text.size() && text[k] != '/')
-                k += (text[k] == '\\') ? 2 : 1;
-            if (k >= text.size()) {
+            const std::size_t k = closing_slash(text, j);
+            if (k == std::string_view::npos) {
                 throw FilterError("names filter item `" + std::string(trim(text.substr(start))) +
                                   "`: regular expression has no closing `/`");
             }
@@ -106,7 +112,7 @@ NamesFilter::NamesFilter(std::string_view text) : text_(text) {
         auto parsed = std::make_shared<Item>();
         parsed->text = std::string(item);
         if (item.front() == '/') {
-            if (item.size() < 2 || item.back() != '/') {
+            if (closing_slash(item, 0) != item.size() - 1) {
                 throw FilterError("names filter item `" + parsed->text +
                                   "`: text after the closing `/` of a regular expression");
             }

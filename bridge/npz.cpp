@@ -103,6 +103,9 @@ void write_npz(const std::filesystem::path& path, const NamedTensors& tensors, c
     const auto fail = [&](const std::string& why) { throw ExportError("cannot write " + path.string() + ": " + why); };
 
     for (const auto& [name, tensor] : tensors) {
+        if (name == "__metadata__" || name.size() > 60000) {
+            fail("tensor name `" + name.substr(0, 80) + "` is reserved or too long for a zip member");
+        }
         at::Tensor t = tensor.to(at::kCPU).contiguous();
         Member m;
         m.name = name + ".npy";

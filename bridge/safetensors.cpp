@@ -49,7 +49,8 @@ const DTypeRow& row(DType dtype) {
 
 std::string shape_text(at::IntArrayRef shape) {
     std::string out = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+    for (std::size_t i = 0; i < shape.size(); ++i)
+        out += (i ? ", " : "") + std::to_string(shape[i]);
     return out + "]";
 }
 
@@ -73,7 +74,8 @@ DType from_scalar_type(at::ScalarType type) {
 // ---------------------------------------------------------------------------
 
 MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // Non-blocking, so that a FIFO or device is refused below instead of hanging here.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         throw CheckpointError(path.string() + ": cannot open: " + std::strerror(errno));
     }
@@ -207,14 +209,16 @@ void SafetensorsFile::parse() {
     std::sort(tensors_.begin(), tensors_.end(), [](const TensorInfo& a, const TensorInfo& b) {
         return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
     });
-    for (std::size_t i = 1; i < tensors_.size(); ++i) {
-        const TensorInfo& prev = tensors_[i - 1];
-        const TensorInfo& next = tensors_[i];
-        // Empty tensors occupy no bytes and cannot overlap anything.
-        if (next.begin < prev.end && next.end > next.begin) {
-            fail("tensors `" + prev.name + "` and `" + next.name + "` overlap (bytes " + std::to_string(next.begin) +
-                 " to " + std::to_string(std::min(prev.end, next.end)) + ")");
+    // Empty tensors occupy no bytes and cannot overlap anything; compare each range
+    // with the furthest-reaching one before it.
+    const TensorInfo* reach = nullptr;
+    for (const TensorInfo& next : tensors_) {
+        if (next.end == next.begin) continue;
+        if (reach && next.begin < reach->end) {
+            fail("tensors `" + reach->name + "` and `" + next.name + "` overlap (bytes " + std::to_string(next.begin) +
+                 " to " + std::to_string(std::min(reach->end, next.end)) + ")");
         }
+        if (!reach || next.end > reach->end) reach = &next;
     }
     for (std::size_t i = 0; i < tensors_.size(); ++i)
         index_.emplace(tensors_[i].name, i);
@@ -271,7 +275,7 @@ void write_safetensors(const std::filesystem::path& path, const NamedTensors& te
         offset += bytes;
         contiguous.push_back(std::move(t));
     }
-    std::string text = header.dump();
+    std::string text = header.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     // Pad with spaces so the data buffer starts 8-byte aligned.
     text.append((8 - text.size() % 8) % 8, ' ');
 

@@ -114,6 +114,9 @@ private slots:
             << " /ln_final/ , blocks.1.hook_resid_post"
             << Names{"blocks.1.hook_resid_post", "ln_final.hook_scale", "ln_final.hook_normalized"};
         QTest::newRow("no match") << "blocks.7.*" << Names{};
+        QTest::newRow("regex after a newline keeps its comma")
+            << "hook_embed,\n/^ln_final\\.hook_[a-z]{5,10}$/"
+            << Names{"hook_embed", "ln_final.hook_scale", "ln_final.hook_normalized"};
         QTest::newRow("empty items ignored") << "hook_embed,, " << Names{"hook_embed"};
     }
 
@@ -142,6 +145,8 @@ private slots:
                                        << "names filter item `/resid_(pre/`: invalid regular expression";
         QTest::newRow("text after regex") << "/resid/x, hook_embed"
                                           << "names filter item `/resid/x`: text after the closing `/`";
+        QTest::newRow("second slash inside") << "/resid/x/"
+                                             << "names filter item `/resid/x/`: text after the closing `/`";
         QTest::newRow("lone slash") << "/"
                                     << "names filter item `/`: regular expression has no closing `/`";
     }

@@ -160,6 +160,12 @@ private slots:
         row("overlapping ranges",
             file_bytes("{" + ok_tensor + R"(,"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12),
             "tensors `a` and `b` overlap");
+        row("overlap hidden behind an empty tensor",
+            file_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                       R"("e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
+                       R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                       12),
+            "tensors `a` and `b` overlap");
         row("shape that overflows",
             file_bytes(R"({"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8),
             "tensor `a`: shape [4294967296, 4294967296] is too large");
@@ -237,7 +243,10 @@ private slots:
         QTest::newRow("no model type") << R"({"n_layer":2})"
                                        << "no `model_type`";
         QTest::newRow("zero layers") << R"({"model_type":"gpt2","n_layer":0,"n_head":4,"n_embd":64,"vocab_size":8})"
-                                     << "`n_layer` must be a positive integer, got 0";
+                                     << "`n_layer` must be a positive integer up to 4096, got 0";
+        QTest::newRow("absurd layer count")
+            << R"({"model_type":"gpt2","n_layer":1000000000,"n_head":4,"n_embd":64,"vocab_size":8})"
+            << "`n_layer` must be a positive integer up to 4096, got 1000000000";
         QTest::newRow("heads do not divide")
             << R"({"model_type":"gpt2","n_layer":1,"n_head":5,"n_embd":64,"vocab_size":8})"
             << "n_embd 64 is not a multiple of n_head 5";
