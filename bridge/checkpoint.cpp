@@ -1,15 +1,14 @@
 #include "bridge/checkpoint.h"
 
 #include "bridge/errors.h"
+#include "bridge/json_file.h"
 #include "bridge/sha256.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 namespace hookscope {
 namespace {
@@ -18,12 +17,9 @@ namespace fs = std::filesystem;
 
 // Shard file names from model.safetensors.index.json, validated to stay in the folder.
 std::vector<std::string> shard_names(const fs::path& index_file) {
-    std::ifstream in(index_file, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    const auto j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+    const nlohmann::json j = read_json_file(index_file);
     const std::string where = index_file.string() + ": ";
-    if (j.is_discarded() || !j.is_object()) throw CheckpointError(where + "not a valid JSON object");
+    if (!j.is_object()) throw CheckpointError(where + "not a JSON object");
     const auto map = j.find("weight_map");
     if (map == j.end() || !map->is_object()) throw CheckpointError(where + "no `weight_map` object");
     std::set<std::string> files;

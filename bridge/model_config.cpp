@@ -1,13 +1,12 @@
 #include "bridge/model_config.h"
 
 #include "bridge/errors.h"
+#include "bridge/json_file.h"
 
 #include <nlohmann/json.hpp>
 
 #include <array>
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 namespace hookscope {
 namespace {
@@ -148,14 +147,12 @@ ModelConfig parse_model_config(std::string_view json_text, const std::string& wh
 
 ModelConfig load_model_config(const std::filesystem::path& folder) {
     const std::filesystem::path file = folder / "config.json";
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        throw CheckpointError(file.string() + ": cannot read (is " + folder.string() +
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) {
+        throw CheckpointError(file.string() + ": no such file (is " + folder.string() +
                               " a Hugging Face checkpoint folder?)");
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    return parse_model_config(text.str(), file.string());
+    return parse_model_config(read_text_file(file), file.string());
 }
 
 } // namespace hookscope

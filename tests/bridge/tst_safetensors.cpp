@@ -270,7 +270,7 @@ private slots:
     }
 
     void folderProblems() {
-        expect_error([&] { Model::load(path("no-such-folder")); }, "config.json: cannot read");
+        expect_error([&] { Model::load(path("no-such-folder")); }, "config.json: no such file");
         const fs::path pickles = path("pickles");
         fs::create_directories(pickles);
         fs::copy_file(kGpt2 / "config.json", pickles / "config.json");
