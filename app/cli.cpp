@@ -5,8 +5,11 @@
 #include "bridge/export.h"
 #include "bridge/model.h"
 #include "bridge/names_filter.h"
+#include "bridge/prompt.h"
 #include "bridge/safetensors.h"
 #include "bridge/threads.h"
+#include "bridge/tokenizer.h"
+#include "bridge/unicode.h"
 
 #include <c10/util/Exception.h>
 #include <nlohmann/json.hpp>
@@ -26,20 +29,29 @@ using nlohmann::json;
 constexpr const char* kUsage =
     R"(usage: hookscope [--model M] [--prompt TEXT]          open the GUI (not in this version yet)
        hookscope hooks    [--model M] [--names-filter F] [--json]
-       hookscope run      [--model M] --tokens 1,2,3 [--names-filter F] --export FILE
+       hookscope tokenize [--model M] --text TEXT [--no-prepend-bos] [--json]
+       hookscope run      [--model M] (--prompt TEXT | --tokens 1,2,3) [--no-prepend-bos]
+                          [--names-filter F] --export FILE
        hookscope inspect  FILE [--json]
 
 Sub-commands:
   hooks     list the hook points of a model (name and shape; "pos" is the sequence axis)
-  run       one forward pass over token ids, recording the hook points the names filter
+  tokenize  the token ids a text becomes (BOS first unless --no-prepend-bos), with a
+            legible form of each token (␣ is a space)
+  run       one forward pass over a prompt, recording the hook points the names filter
             selects, exported to FILE (.safetensors, or .npz for NumPy)
   inspect   list the metadata and tensors of an exported cache
 
 Options:
-  --model M          a Hugging Face checkpoint folder (config.json + *.safetensors)
+  --model M          a Hugging Face checkpoint folder (config.json + *.safetensors +
+                     tokenizer files; for `tokenize` the tokenizer files are enough)
   --names-filter F   comma-separated exact names, whole-name globs (* and ?) or /regex/;
                      empty selects every hook point
-  --tokens IDS       token ids, separated by commas or spaces (fed exactly as given)
+  --prompt TEXT      text, encoded by the model's tokenizer, BOS prepended
+  --text TEXT        the same, for `tokenize`
+  --no-prepend-bos   do not prepend the BOS token to text
+  --tokens IDS       token ids, separated by commas or spaces (fed exactly as given;
+                     BOS settings do not apply)
   --export FILE      where to write the activations (atomic: a failed write changes nothing)
   --json             one JSON object on stdout
   --dtype float32    compute precision (float32 only in this version)
@@ -95,6 +107,57 @@ fs::path model_folder(const Options& options) {
                 "(a Hugging Face checkpoint folder)");
 }
 
+// The model's tokenizer and its BOS/EOS, for commands that take text.
+struct TextCodec {
+    Tokenizer tokenizer;
+    SpecialTokens special;
+};
+
+TextCodec load_text_codec(const fs::path& folder) {
+    if (!Tokenizer::present_in(folder)) {
+        throw Error(folder.string() +
+                    " has no tokenizer (tokenizer.json, or vocab.json and merges.txt), so it cannot read "
+                    "text; pass --tokens with token ids instead");
+    }
+    Tokenizer tokenizer = Tokenizer::load(folder);
+    SpecialTokens special = read_special_tokens(folder, &tokenizer);
+    return {std::move(tokenizer), std::move(special)};
+}
+
+// What one token looks like in exported metadata: its text, or its id in brackets
+// when there is no tokenizer or it does not know the id.
+std::string token_string(const std::optional<TextCodec>& codec, int64_t id) {
+    if (codec && codec->tokenizer.id_to_token(id)) return unicode::lossy_utf8(codec->tokenizer.token_bytes(id));
+    std::string text = "[";
+    text += std::to_string(id);
+    text += ']';
+    return text;
+}
+
+// The ids a command runs on: --tokens as given, or --prompt through the tokenizer.
+struct PromptInput {
+    std::vector<int64_t> tokens;
+    std::optional<TextCodec> codec;
+};
+
+PromptInput prompt_input(const Options& options, const fs::path& folder) {
+    const auto tokens = options.value("--tokens");
+    const auto prompt = options.value("--prompt");
+    if (tokens && prompt) throw UsageError("give either --prompt or --tokens, not both");
+    if (!tokens && !prompt) throw UsageError("needs --prompt TEXT or --tokens IDS");
+    PromptInput input;
+    if (Tokenizer::present_in(folder)) input.codec = load_text_codec(folder);
+    if (tokens) {
+        input.tokens = parse_token_ids(*tokens);
+        if (input.tokens.empty()) throw UsageError("--tokens has no token ids");
+        return input;
+    }
+    if (!input.codec) input.codec = load_text_codec(folder); // says why text cannot be read
+    input.tokens =
+        encode_prompt(input.codec->tokenizer, input.codec->special, *prompt, !options.flag("--no-prepend-bos"));
+    return input;
+}
+
 json shape_json(const HookInfo& info) {
     json shape = json::array();
     for (const Dim& dim : info.shape) {
@@ -111,7 +174,8 @@ json shape_json(const HookInfo& info) {
 std::string shape_text(const json& shape) {
     std::string out = "[";
     for (std::size_t i = 0; i < shape.size(); ++i) {
-        out += (i ? ", " : "") + (shape[i].is_string() ? shape[i].get<std::string>() : shape[i].dump());
+        if (i) out += ", ";
+        out += shape[i].is_string() ? shape[i].get<std::string>() : shape[i].dump();
     }
     return out + "]";
 }
@@ -143,17 +207,13 @@ int run_command(const std::vector<std::string>& args) {
     const Options options(
         args, spec({"--no-prepend-bos"}, {"--model", "--tokens", "--prompt", "--names-filter", "--export"}), "run");
     apply_common(options);
-    if (options.value("--prompt")) {
-        throw UsageError("--prompt needs a tokenizer, which this version does not read yet; pass --tokens");
-    }
-    const auto tokens_text = options.value("--tokens");
-    if (!tokens_text) throw UsageError("`run` needs --tokens");
     const auto export_path = options.value("--export");
     if (!export_path) throw UsageError("`run` needs --export FILE");
-    const std::vector<int64_t> tokens = parse_token_ids(*tokens_text);
     const NamesFilter filter(options.value("--names-filter").value_or(""));
 
     const fs::path folder = model_folder(options);
+    const PromptInput input = prompt_input(options, folder);
+    const std::vector<int64_t>& tokens = input.tokens;
     const auto model = Model::load(folder);
     const ActivationCache cache = model->run_with_cache(tokens, filter);
 
@@ -161,12 +221,35 @@ int run_command(const std::vector<std::string>& args) {
     info.model = folder.string();
     info.model_fingerprint = model->fingerprint();
     for (const int64_t id : tokens)
-        info.token_strings.push_back(std::to_string(id));
+        info.token_strings.push_back(token_string(input.codec, id));
     info.prompt_length = static_cast<int64_t>(tokens.size());
-    info.generation_json = json{{"mode", "run"}}.dump();
+    json settings{{"mode", "run"}, {"input", options.value("--prompt") ? "prompt" : "tokens"}};
+    if (options.value("--prompt")) settings["prepend_bos"] = !options.flag("--no-prepend-bos");
+    info.generation_json = settings.dump();
     export_cache(cache, *export_path, info);
     std::cout << "captured " << cache.size() << " hook points over " << tokens.size() << " positions ("
               << cache.total_bytes() << " bytes) into " << *export_path << "\n";
+    return kOk;
+}
+
+int tokenize_command(const std::vector<std::string>& args) {
+    const Options options(args, spec({"--json", "--no-prepend-bos"}, {"--model", "--text"}), "tokenize");
+    apply_common(options);
+    const auto text = options.value("--text");
+    if (!text) throw UsageError("`tokenize` needs --text TEXT");
+    const TextCodec codec = load_text_codec(model_folder(options));
+    const std::vector<int64_t> ids =
+        encode_prompt(codec.tokenizer, codec.special, *text, !options.flag("--no-prepend-bos"));
+    std::vector<std::string> shown;
+    for (const int64_t id : ids)
+        shown.push_back(codec.tokenizer.display(id));
+    if (options.flag("--json")) {
+        std::cout << json{{"ids", ids}, {"tokens", shown}}.dump() << "\n";
+        return kOk;
+    }
+    std::cout << "pos\tid\ttoken\n";
+    for (std::size_t k = 0; k < ids.size(); ++k)
+        std::cout << k << "\t" << ids[k] << "\t" << shown[k] << "\n";
     return kOk;
 }
 
@@ -209,7 +292,7 @@ int dispatch(const std::vector<std::string>& args) {
                 return kOk;
             }
         }
-        throw UsageError("the GUI is not part of this version yet; use a sub-command (hooks, run, inspect)");
+        throw UsageError("the GUI is not part of this version yet; use a sub-command (hooks, tokenize, run, inspect)");
     }
     const std::string& command = args.front();
     const std::vector<std::string> rest(args.begin() + 1, args.end());
@@ -222,7 +305,8 @@ int dispatch(const std::vector<std::string>& args) {
     if (command == "hooks") return hooks_command(rest);
     if (command == "run") return run_command(rest);
     if (command == "inspect") return inspect_command(rest);
-    if (command == "tokenize" || command == "generate") {
+    if (command == "tokenize") return tokenize_command(rest);
+    if (command == "generate") {
         throw UsageError("`" + command + "` is not part of this version yet");
     }
     throw UsageError("unknown command `" + command + "`");

@@ -17,6 +17,7 @@ namespace {
 
 const QString kGpt2 = QString(HOOKSCOPE_FIXTURES) + "/golden/gpt2-tiny";
 const QString kGoldenTokens = "0,17,42,99,128,255,256,300,411,500,7,511";
+const QString kTokenizers = QString(HOOKSCOPE_FIXTURES) + "/tokenizers";
 
 struct Result {
     int code = -1;
@@ -98,6 +99,59 @@ private slots:
         QCOMPARE(j["tensors"][0]["shape"].dump(), "[1,12,64]");
     }
 
+    void tokenizeJson() {
+        const Result r = run_hookscope(
+            {"tokenize", "--model", kTokenizers + "/gpt2", "--text", "Hello world<|endoftext|>\n", "--json"});
+        QCOMPARE(r.code, 0);
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["ids"].dump(), "[15496,995,50256,198]");
+        QCOMPARE(j["tokens"].dump(), nlohmann::json({"Hello", "\u2423world", "<|endoftext|>", "\\n"}).dump());
+    }
+
+    void tokenizePrependsBosFromTheTokenizerConfig() {
+        const QString folder = kTokenizers + "/llama2-style";
+        const Result with_bos = run_hookscope({"tokenize", "--model", folder, "--text", "Hello world"});
+        QCOMPARE(with_bos.code, 0);
+        QCOMPARE(with_bos.out, QString("pos\tid\ttoken\n0\t1\t<s>\n1\t270\t\u2423Hello\n2\t274\t\u2423world\n"));
+        const Result without =
+            run_hookscope({"tokenize", "--model", folder, "--text", "Hello world", "--json", "--no-prepend-bos"});
+        QCOMPARE(nlohmann::json::parse(without.out.toStdString())["ids"].dump(), "[270,274]");
+    }
+
+    // --prompt is the tokenizer's ids with BOS first, fed to the same forward as --tokens.
+    void runWithPromptEqualsRunWithItsTokens() {
+        const fs::path folder = fs::path(dir_.path().toStdString()) / "model-with-tokenizer";
+        fs::create_directories(folder);
+        for (const char* name : {"config.json", "model.safetensors"})
+            fs::copy_file(fs::path(kGpt2.toStdString()) / name, folder / name);
+        for (const char* name : {"tokenizer.json", "tokenizer_config.json"})
+            fs::copy_file(fs::path(kTokenizers.toStdString()) / "llama3-style" / name, folder / name);
+        const QString model = QString::fromStdString(folder.string());
+        const QString from_prompt = dir_.filePath("prompt.safetensors");
+        const QString from_tokens = dir_.filePath("tokens.safetensors");
+        const Result r = run_hookscope({"run", "--model", model, "--prompt", "hello world", "--export", from_prompt,
+                                        "--names-filter", "unembed.hook_out"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const Result ids = run_hookscope({"tokenize", "--model", model, "--text", "hello world", "--json"});
+        const auto tokens = nlohmann::json::parse(ids.out.toStdString())["ids"];
+        QCOMPARE(tokens.front().get<int>(), 288); // <|begin_of_text|>
+        const auto exported = SafetensorsFile::open(from_prompt.toStdString());
+        QCOMPARE(exported->metadata().at("token_ids"), tokens.dump());
+        const auto strings = nlohmann::json::parse(exported->metadata().at("token_strings"));
+        QCOMPARE(strings.front().get<std::string>(), "<|begin_of_text|>");
+        QCOMPARE(strings.back().get<std::string>(), " world");
+        QString id_list;
+        for (const auto& id : tokens)
+            id_list += QString::number(id.get<int>()) + ",";
+        QCOMPARE(run_hookscope({"run", "--model", model, "--tokens", id_list, "--export", from_tokens, "--names-filter",
+                                "unembed.hook_out"})
+                     .code,
+                 0);
+        HS_COMPARE_TENSORS(exported->tensor("unembed.hook_out"),
+                           SafetensorsFile::open(from_tokens.toStdString())->tensor("unembed.hook_out"),
+                           "logits from --prompt and from --tokens");
+    }
+
     void usageErrorsExitWithTwo_data() {
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<QString>("error");
@@ -105,7 +159,12 @@ private slots:
         QTest::newRow("unknown option") << QStringList{"hooks", "--modle", "x"} << "unknown option --modle";
         QTest::newRow("missing value") << QStringList{"hooks", "--model"} << "option --model needs a value";
         QTest::newRow("run without tokens")
-            << QStringList{"run", "--model", kGpt2, "--export", "x.safetensors"} << "`run` needs --tokens";
+            << QStringList{"run", "--model", kGpt2, "--export", "x.safetensors"} << "needs --prompt TEXT or --tokens";
+        QTest::newRow("prompt and tokens")
+            << QStringList{"run", "--model", kGpt2, "--export", "x.safetensors", "--prompt", "a", "--tokens", "1"}
+            << "either --prompt or --tokens";
+        QTest::newRow("tokenize without text")
+            << QStringList{"tokenize", "--model", kTokenizers + "/gpt2"} << "`tokenize` needs --text";
         QTest::newRow("bad token id") << QStringList{"run", "--model", kGpt2, "--tokens", "1,x", "--export", "y"}
                                       << "token id `x` is not a non-negative integer";
         QTest::newRow("bad threads") << QStringList{"hooks", "--model", kGpt2, "--threads", "0"}
@@ -130,6 +189,12 @@ private slots:
         QTest::newRow("token outside vocabulary")
             << QStringList{"run", "--model", kGpt2, "--tokens", "1,999", "--export", dir_.filePath("z.safetensors")}
             << "token id 999 at position 1 is outside the vocabulary";
+        QTest::newRow("prompt without tokenizer")
+            << QStringList{"run", "--model", kGpt2, "--prompt", "hi", "--export", dir_.filePath("p.safetensors")}
+            << "has no tokenizer";
+        QTest::newRow("empty prompt without BOS")
+            << QStringList{"tokenize", "--model", kTokenizers + "/llama2-style", "--text", "", "--no-prepend-bos"}
+            << "the prompt is empty";
         QTest::newRow("malformed filter") << QStringList{"hooks", "--model", kGpt2, "--names-filter", "/resid("}
                                           << "regular expression has no closing";
         QTest::newRow("inspect a non-safetensors file")
