@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <mutex>
 #include <unordered_map>
 
 namespace hookscope {
@@ -20,6 +21,8 @@ namespace {
 
 // Pieces longer than this are encoded without caching (they rarely repeat).
 constexpr std::size_t kMaxCachedPiece = 256;
+// The piece cache stops growing here (about 10 MB of short pieces).
+constexpr std::size_t kMaxCachedPieces = 100'000;
 
 struct AddedToken {
     std::string content;
@@ -85,6 +88,28 @@ struct Tokenizer::Impl {
     TokenIds added_by_content;
     std::array<std::vector<std::size_t>, 256> added_by_first_byte; // longest first
     int64_t vocab_size = 0;
+
+    // Ids of pieces seen before, shared by every encode call (and thread).
+    mutable std::mutex cache_mutex;
+    mutable std::unordered_map<std::string, std::vector<int64_t>, StringHash, std::equal_to<>> cache;
+
+    void encode_piece(const std::string& piece, std::vector<int64_t>& ids) const {
+        if (piece.size() > kMaxCachedPiece) {
+            model->encode(piece, ids);
+            return;
+        }
+        {
+            const std::lock_guard lock(cache_mutex);
+            if (const auto it = cache.find(piece); it != cache.end()) {
+                ids.insert(ids.end(), it->second.begin(), it->second.end());
+                return;
+            }
+        }
+        const std::size_t first = ids.size();
+        model->encode(piece, ids);
+        const std::lock_guard lock(cache_mutex);
+        if (cache.size() < kMaxCachedPieces) cache.try_emplace(piece, ids.begin() + first, ids.end());
+    }
 
     void index_added_tokens() {
         vocab_size = model->id_end();
@@ -374,7 +399,6 @@ std::vector<int64_t> Tokenizer::encode(std::string_view text) const {
     }
     std::vector<int64_t> ids;
     ids.reserve(text.size() / 3 + 1);
-    std::unordered_map<std::string, std::vector<int64_t>, StringHash, std::equal_to<>> cache;
     std::vector<Piece> pieces;
     for (const Segment& segment : impl_->segments(text)) {
         if (segment.id) {
@@ -386,19 +410,8 @@ std::vector<int64_t> Tokenizer::encode(std::string_view text) const {
         pieces.clear();
         pieces.push_back({std::move(normalized), segment.offset == 0});
         if (impl_->pre_tokenizer) impl_->pre_tokenizer->apply(pieces);
-        for (const Piece& piece : pieces) {
-            if (piece.text.size() > kMaxCachedPiece) {
-                impl_->model->encode(piece.text, ids);
-                continue;
-            }
-            auto it = cache.find(piece.text);
-            if (it == cache.end()) {
-                std::vector<int64_t> piece_ids;
-                impl_->model->encode(piece.text, piece_ids);
-                it = cache.emplace(piece.text, std::move(piece_ids)).first;
-            }
-            ids.insert(ids.end(), it->second.begin(), it->second.end());
-        }
+        for (const Piece& piece : pieces)
+            impl_->encode_piece(piece.text, ids);
     }
     return ids;
 }
