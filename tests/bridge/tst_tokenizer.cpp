@@ -228,6 +228,21 @@ private slots:
         }
     }
 
+    // Long runs must neither overflow the regex engine nor take quadratic time.
+    void longRunsOfOneKind() {
+        const std::string spaces = "a" + std::string(300'000, ' ') + "b";
+        std::vector<int64_t> expected{64};
+        expected.insert(expected.end(), 299'999, 220); // one Ġ per space; GPT-2 has no Ġ Ġ merge
+        expected.push_back(275);                       // "Ġb"
+        QCOMPARE(gpt2_->encode(spaces), expected);
+        std::string mixed;
+        for (int k = 0; k < 100'000; ++k)
+            mixed += "\n \t";
+        QCOMPARE(gpt2_->decode(gpt2_->encode(mixed)), mixed);
+        const std::string word(200'000, 'x');
+        QCOMPARE(gpt2_->decode(gpt2_->encode(word)), word);
+    }
+
     void invalidUtf8IsAnInputError() {
         const QString message = error_of([&] { gpt2_->encode("ok \xC3\x28"); });
         QVERIFY2(message.contains("not valid UTF-8") && message.contains("byte 3"), qPrintable(message));
