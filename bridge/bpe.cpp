@@ -84,7 +84,9 @@ const BpeModel::Merge* BpeModel::find_merge(int32_t left, int32_t right) const {
 }
 
 void BpeModel::initial_symbols(std::string_view piece, std::vector<int32_t>& symbols) const {
-    bool last_was_unk = false;
+    // Hugging Face holds an unknown token back until the next character the vocabulary
+    // has (byte-fallback characters do not count), so fused unknowns can span them.
+    bool pending_unk = false;
     std::size_t i = 0;
     while (i < piece.size()) {
         const std::size_t length = std::max<std::size_t>(1, unicode::valid_sequence_length(piece.substr(i)));
@@ -98,8 +100,9 @@ void BpeModel::initial_symbols(std::string_view piece, std::vector<int32_t>& sym
             id = static_cast<int32_t>(it->second);
         }
         if (id >= 0) {
+            if (pending_unk) symbols.push_back(*unk_id_);
+            pending_unk = false;
             symbols.push_back(id);
-            last_was_unk = false;
             continue;
         }
         if (options_.byte_fallback) {
@@ -109,16 +112,20 @@ void BpeModel::initial_symbols(std::string_view piece, std::vector<int32_t>& sym
             if (all_bytes) {
                 for (const char b : ch)
                     symbols.push_back(byte_ids_[static_cast<unsigned char>(b)]);
-                last_was_unk = false;
                 continue;
             }
         }
-        if (unk_id_) {
-            if (!(options_.fuse_unk && last_was_unk)) symbols.push_back(*unk_id_);
-            last_was_unk = true;
-        }
         // Without an unknown token the character is dropped, as Hugging Face does.
+        if (!options_.unk_token) continue;
+        if (!unk_id_) {
+            throw InputError("the text has `" + std::string(ch) +
+                             "`, which the vocabulary lacks, and its unknown token `" + *options_.unk_token +
+                             "` is not in the vocabulary either");
+        }
+        if (pending_unk && !options_.fuse_unk) symbols.push_back(*unk_id_);
+        pending_unk = true;
     }
+    if (pending_unk) symbols.push_back(*unk_id_);
 }
 
 // Merges the best-ranked adjacent pair first (leftmost on ties) until none is left,

@@ -195,6 +195,7 @@ public:
         std::vector<Piece> out;
         out.reserve(pieces.size());
         for (Piece& piece : pieces) {
+            if (piece.text.empty()) continue;
             std::string text;
             text.reserve(piece.text.size() + replacement_.size());
             for (const char c : piece.text) {

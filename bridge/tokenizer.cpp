@@ -28,10 +28,21 @@ struct AddedToken {
     std::string content;
     int64_t id = 0;
     bool special = false;
+    bool normalized = false;  // matched in normalized text (after normalizing its content too)
+    std::string pattern;      // what is matched: content, normalized when `normalized`
     bool single_word = false; // only matches as a whole word
     bool lstrip = false;      // takes the white space on its left with it
     bool rstrip = false;      // ... and on its right
 };
+
+// A token of a vocab.json + merges.txt folder: no normalizer, so none is "normalized".
+AddedToken plain_added_token(std::string content, int64_t id, bool special) {
+    AddedToken t;
+    t.content = std::move(content);
+    t.id = id;
+    t.special = special;
+    return t;
+}
 
 // One stretch of the input: text to normalize, pre-tokenize and encode, or one added token.
 struct Segment {
@@ -86,7 +97,10 @@ struct Tokenizer::Impl {
     std::vector<AddedToken> added;
     std::unordered_map<int64_t, std::size_t> added_by_id;
     TokenIds added_by_content;
-    std::array<std::vector<std::size_t>, 256> added_by_first_byte; // longest first
+    // Added tokens by the first byte of their pattern, longest first: those matched in
+    // the raw text, and those matched after normalization (Hugging Face's two passes).
+    using TokenIndex = std::array<std::vector<std::size_t>, 256>;
+    TokenIndex raw_tokens, normalized_tokens;
     int64_t vocab_size = 0;
 
     // Ids of pieces seen before, shared by every encode call (and thread).
@@ -114,31 +128,37 @@ struct Tokenizer::Impl {
     void index_added_tokens() {
         vocab_size = model->id_end();
         for (std::size_t k = 0; k < added.size(); ++k) {
-            const AddedToken& t = added[k];
+            AddedToken& t = added[k];
             added_by_id[t.id] = k;
             added_by_content[t.content] = t.id;
-            added_by_first_byte[static_cast<unsigned char>(t.content.front())].push_back(k);
             vocab_size = std::max(vocab_size, t.id + 1);
+            t.pattern = t.normalized && normalizer ? normalizer->apply(t.content) : t.content;
+            if (t.pattern.empty()) continue;
+            TokenIndex& index = t.normalized ? normalized_tokens : raw_tokens;
+            index[static_cast<unsigned char>(t.pattern.front())].push_back(k);
         }
-        for (auto& list : added_by_first_byte) {
-            std::stable_sort(list.begin(), list.end(), [&](std::size_t a, std::size_t b) {
-                return added[a].content.size() > added[b].content.size();
-            });
+        for (TokenIndex* index : {&raw_tokens, &normalized_tokens}) {
+            for (auto& list : *index) {
+                std::stable_sort(list.begin(), list.end(), [&](std::size_t a, std::size_t b) {
+                    return added[a].pattern.size() > added[b].pattern.size();
+                });
+            }
         }
     }
 
-    // Splits `text` at the added tokens it contains, leftmost first, longest first.
-    std::vector<Segment> segments(std::string_view text) const {
+    // Splits `text` at the added tokens of `index` it contains, leftmost first, longest
+    // first. `offset`: where `text` starts in the whole input.
+    std::vector<Segment> segments(std::string_view text, const TokenIndex& index, std::size_t offset) const {
         std::vector<Segment> out;
         std::size_t text_start = 0; // start of the pending text segment
         std::size_t i = 0;
         while (i < text.size()) {
-            const auto& candidates = added_by_first_byte[static_cast<unsigned char>(text[i])];
+            const auto& candidates = index[static_cast<unsigned char>(text[i])];
             const AddedToken* found = nullptr;
             for (const std::size_t k : candidates) {
                 const AddedToken& t = added[k];
-                if (text.compare(i, t.content.size(), t.content) != 0) continue;
-                if (t.single_word && (is_word_char_before(text, i) || is_word_char_at(text, i + t.content.size()))) {
+                if (text.compare(i, t.pattern.size(), t.pattern) != 0) continue;
+                if (t.single_word && (is_word_char_before(text, i) || is_word_char_at(text, i + t.pattern.size()))) {
                     continue;
                 }
                 found = &t;
@@ -149,13 +169,15 @@ struct Tokenizer::Impl {
                 continue;
             }
             const std::size_t text_end = found->lstrip ? white_space_before(text, i, text_start) : i;
-            if (text_end > text_start) out.push_back({text.substr(text_start, text_end - text_start), {}, text_start});
-            out.push_back({text.substr(i, found->content.size()), found->id, i});
-            i += found->content.size();
+            if (text_end > text_start) {
+                out.push_back({text.substr(text_start, text_end - text_start), {}, offset + text_start});
+            }
+            out.push_back({text.substr(i, found->pattern.size()), found->id, offset + i});
+            i += found->pattern.size();
             if (found->rstrip) i = white_space_after(text, i);
             text_start = i;
         }
-        if (text_start < text.size()) out.push_back({text.substr(text_start), {}, text_start});
+        if (text_start < text.size()) out.push_back({text.substr(text_start), {}, offset + text_start});
         return out;
     }
 
@@ -239,6 +261,7 @@ AddedToken read_added_token(const json& j, const std::string& where) {
     t.id = id->get<int64_t>();
     t.content = content->get<std::string>();
     t.special = bool_field(j, "special", false, where);
+    t.normalized = bool_field(j, "normalized", !t.special, where);
     t.single_word = bool_field(j, "single_word", false, where);
     t.lstrip = bool_field(j, "lstrip", false, where);
     t.rstrip = bool_field(j, "rstrip", false, where);
@@ -364,8 +387,14 @@ Tokenizer Tokenizer::load(const fs::path& folder) {
     for (const auto* name : {"tokenizer_config.json", "special_tokens_map.json"}) {
         const auto j = name == std::string("tokenizer_config.json") ? config : read_json_file_if_present(folder / name);
         if (!j || !j->is_object()) continue;
-        for (const char* key : {"bos_token", "eos_token", "unk_token", "pad_token"}) {
+        for (const char* key :
+             {"bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token"}) {
             if (auto content = token_content(optional_field(*j, key))) special.push_back(*content);
+        }
+        if (const json* more = optional_field(*j, "additional_special_tokens"); more && more->is_array()) {
+            for (const json& token : *more) {
+                if (auto content = token_content(&token)) special.push_back(*content);
+            }
         }
     }
     std::vector<AddedToken> added;
@@ -375,7 +404,7 @@ Tokenizer Tokenizer::load(const fs::path& folder) {
         bool seen = false;
         for (const AddedToken& t : added)
             seen = seen || t.content == content;
-        if (!seen) added.push_back({content, it->second, true});
+        if (!seen) added.push_back(plain_added_token(content, it->second, true));
     }
     if (const auto extra = read_json_file_if_present(folder / "added_tokens.json"); extra && extra->is_object()) {
         for (const auto& [content, id] : extra->items()) {
@@ -383,7 +412,7 @@ Tokenizer Tokenizer::load(const fs::path& folder) {
                 throw CheckpointError((folder / "added_tokens.json").string() + ": entry `" + content +
                                       "` must map to a non-negative id");
             }
-            added.push_back({content, id.get<int64_t>(), false});
+            added.push_back(plain_added_token(content, id.get<int64_t>(), false));
         }
     }
     impl->model.emplace(std::move(vocab), merges, BpeOptions{}, vocab_file.string());
@@ -400,18 +429,26 @@ std::vector<int64_t> Tokenizer::encode(std::string_view text) const {
     std::vector<int64_t> ids;
     ids.reserve(text.size() / 3 + 1);
     std::vector<Piece> pieces;
-    for (const Segment& segment : impl_->segments(text)) {
-        if (segment.id) {
-            ids.push_back(*segment.id);
+    // Hugging Face's order: tokens matched in the raw text first; each stretch between
+    // them is normalized once, then split at the tokens matched in normalized text.
+    for (const Segment& raw : impl_->segments(text, impl_->raw_tokens, 0)) {
+        if (raw.id) {
+            ids.push_back(*raw.id);
             continue;
         }
-        std::string normalized(segment.text);
+        std::string normalized(raw.text);
         if (impl_->normalizer) normalized = impl_->normalizer->apply(std::move(normalized));
-        pieces.clear();
-        pieces.push_back({std::move(normalized), segment.offset == 0});
-        if (impl_->pre_tokenizer) impl_->pre_tokenizer->apply(pieces);
-        for (const Piece& piece : pieces)
-            impl_->encode_piece(piece.text, ids);
+        for (const Segment& segment : impl_->segments(normalized, impl_->normalized_tokens, raw.offset)) {
+            if (segment.id) {
+                ids.push_back(*segment.id);
+                continue;
+            }
+            pieces.clear();
+            pieces.push_back({std::string(segment.text), segment.offset == 0});
+            if (impl_->pre_tokenizer) impl_->pre_tokenizer->apply(pieces);
+            for (const Piece& piece : pieces)
+                impl_->encode_piece(piece.text, ids);
+        }
     }
     return ids;
 }

@@ -307,6 +307,50 @@ private slots:
         QCOMPARE(t.decode(std::vector<int64_t>{a, b}), std::string("a b"));
     }
 
+    // Hugging Face matches normalized added tokens in the normalized text, against their
+    // normalized content: with a Llama-2 normalizer "<tok>" is looked for as "▁<tok>".
+    void normalizedAddedTokensMatchAfterNormalization() {
+        const std::string space = "\u2581";
+        json vocab = json::object();
+        for (const std::string& t :
+             {space, std::string("H"), std::string("i"), space + "H", space + "Hi", std::string("x"), std::string("<"),
+              std::string("t"), std::string("o"), std::string("k"), std::string(">")})
+            vocab[t] = static_cast<int>(vocab.size());
+        const json tokenizer = {
+            {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", {space + " H", space + "H i"}}}},
+            {"normalizer",
+             {{"type", "Sequence"},
+              {"normalizers",
+               {{{"type", "Prepend"}, {"prepend", space}},
+                {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", space}}}}}},
+            {"added_tokens", {{{"id", 50}, {"content", "<tok>"}, {"normalized", true}, {"special", false}}}}};
+        const Tokenizer t = Tokenizer::from_json(tokenizer.dump(), "test");
+        const auto id = [&](const std::string& token) { return vocab[token].get<int64_t>(); };
+        QCOMPARE(t.encode("Hi <tok>x"), (std::vector<int64_t>{id(space + "Hi"), 50, id("x")}));
+        QCOMPARE(t.encode("Hi<tok>"),
+                 (std::vector<int64_t>{id(space + "Hi"), id("<"), id("t"), id("o"), id("k"), id(">")}));
+    }
+
+    // An unknown character waits for the next known one; byte-fallback characters pass it.
+    void unknownCharactersAsHuggingFaceOrdersThem() {
+        const auto make = [](bool fuse, const char* unk) {
+            const json tokenizer = {{"model",
+                                     {{"type", "BPE"},
+                                      {"vocab", {{"<unk>", 0}, {"a", 1}, {"<0xC3>", 2}, {"<0xA9>", 3}}},
+                                      {"merges", json::array()},
+                                      {"byte_fallback", true},
+                                      {"fuse_unk", fuse},
+                                      {"unk_token", unk}}}};
+            return Tokenizer::from_json(tokenizer.dump(), "test");
+        };
+        const Tokenizer fused = make(true, "<unk>");
+        QCOMPARE(fused.encode("\U0001F600\u00e9"), (std::vector<int64_t>{2, 3, 0}));
+        QCOMPARE(fused.encode("\U0001F600\U0001F600a"), (std::vector<int64_t>{0, 1}));
+        QCOMPARE(make(false, "<unk>").encode("\U0001F600\U0001F600a"), (std::vector<int64_t>{0, 0, 1}));
+        const QString message = error_of([&] { make(true, "<missing>").encode("\U0001F600"); });
+        QVERIFY2(message.contains("<missing>"), qPrintable(message));
+    }
+
     void malformedFilesSayWhatAndWhere() {
         const QString bad_json = error_of([] { Tokenizer::from_json("{\"model\": ", "/m/tokenizer.json"); });
         QVERIFY2(bad_json.contains("/m/tokenizer.json") && bad_json.contains("not valid JSON"), qPrintable(bad_json));
