@@ -395,6 +395,12 @@ private slots:
         });
         QVERIFY2(bad_regex.contains("t.json") && bad_regex.contains("`(a`"), qPrintable(bad_regex));
         QTemporaryDir empty;
+        const fs::path file = fs::path(empty.path().toStdString()) / "tokenizer.json";
+        write_file(file, json{{"model", {{"type", "Unigram"}, {"vocab", json::array()}}}}.dump());
+        const QString from_file = error_of([&] { Tokenizer::load(empty.path().toStdString()); });
+        QVERIFY2(from_file.contains(QString::fromStdString(file.string())) && from_file.contains("Unigram"),
+                 qPrintable(from_file));
+        fs::remove(file);
         const QString missing = error_of([&] { Tokenizer::load(empty.path().toStdString()); });
         QVERIFY2(missing.contains("no tokenizer"), qPrintable(missing));
     }
