@@ -180,13 +180,8 @@ std::unique_ptr<Decoder> make_byte_level_decoder() {
 std::unique_ptr<Decoder> make_decoder(const json& j, const std::string& where) {
     const std::string type = type_of(j, where);
     const Fields f(j, where + " (" + type + ")");
-    if (type == "Sequence") {
-        std::vector<std::unique_ptr<Decoder>> steps;
-        const json& list = f.array("decoders");
-        for (std::size_t k = 0; k < list.size(); ++k)
-            steps.push_back(make_decoder(list[k], where + "[" + std::to_string(k) + "]"));
-        return std::make_unique<DecoderSequence>(std::move(steps));
-    }
+    if (type == "Sequence")
+        return std::make_unique<DecoderSequence>(sequence_steps<Decoder>(f, "decoders", where, make_decoder));
     if (type == "ByteLevel") return std::make_unique<ByteLevelDecoder>();
     if (type == "Metaspace") {
         bool strips_first = f.boolean("add_prefix_space", true);

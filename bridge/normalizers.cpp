@@ -85,13 +85,9 @@ private:
 std::unique_ptr<Normalizer> make_normalizer(const json& j, const std::string& where) {
     const std::string type = type_of(j, where);
     const Fields f(j, where + " (" + type + ")");
-    if (type == "Sequence") {
-        std::vector<std::unique_ptr<Normalizer>> steps;
-        const json& list = f.array("normalizers");
-        for (std::size_t k = 0; k < list.size(); ++k)
-            steps.push_back(make_normalizer(list[k], where + "[" + std::to_string(k) + "]"));
-        return std::make_unique<NormalizerSequence>(std::move(steps));
-    }
+    if (type == "Sequence")
+        return std::make_unique<NormalizerSequence>(
+            sequence_steps<Normalizer>(f, "normalizers", where, make_normalizer));
     if (type == "Prepend") return std::make_unique<Prepend>(f.string("prepend"));
     if (type == "Replace") return std::make_unique<Replace>(f.pattern("pattern"), f.string("content"));
     if (type == "NFC") return std::make_unique<UnicodeForm>(unicode::NormalForm::NFC);

@@ -255,13 +255,9 @@ std::unique_ptr<PreTokenizer> make_byte_level_pre_tokenizer(bool add_prefix_spac
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::string& where) {
     const std::string type = type_of(j, where);
     const Fields f(j, where + " (" + type + ")");
-    if (type == "Sequence") {
-        std::vector<std::unique_ptr<PreTokenizer>> steps;
-        const json& list = f.array("pretokenizers");
-        for (std::size_t k = 0; k < list.size(); ++k)
-            steps.push_back(make_pre_tokenizer(list[k], where + "[" + std::to_string(k) + "]"));
-        return std::make_unique<PreTokenizerSequence>(std::move(steps));
-    }
+    if (type == "Sequence")
+        return std::make_unique<PreTokenizerSequence>(
+            sequence_steps<PreTokenizer>(f, "pretokenizers", where, make_pre_tokenizer));
     if (type == "ByteLevel") {
         return std::make_unique<ByteLevel>(f.boolean("add_prefix_space", true), f.boolean("use_regex", true));
     }

@@ -8,8 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace hookscope::tokenizer_json {
 
@@ -91,6 +93,17 @@ inline std::string type_of(const json& j, const std::string& where) {
 
 [[noreturn]] inline void unsupported(const std::string& where, const std::string& type, const char* supported) {
     throw CheckpointError(where + ": type `" + type + "` is not supported (supported: " + supported + ")");
+}
+
+// A `Sequence` component: each item of `list_key`, built by `make`, in order.
+template <class T, class Make>
+std::vector<std::unique_ptr<T>> sequence_steps(const Fields& f, const char* list_key, const std::string& where,
+                                               Make&& make) {
+    std::vector<std::unique_ptr<T>> steps;
+    const json& list = f.array(list_key);
+    for (std::size_t k = 0; k < list.size(); ++k)
+        steps.push_back(make(list[k], where + "[" + std::to_string(k) + "]"));
+    return steps;
 }
 
 } // namespace hookscope::tokenizer_json

@@ -74,6 +74,26 @@ std::size_t well_formed_prefix(std::string_view text, const SequenceShape& shape
     return n;
 }
 
+// Runs an ICU string function (preflight style: it reports the length it needs when
+// the buffer is too small) over UTF-8 text.
+template <class F> std::string transform_utf16(std::string_view text, const char* what, F&& f) {
+    const std::u16string source = to_utf16(text);
+    std::u16string result(source.size() * 3 + 16, u'\0');
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        UErrorCode status = U_ZERO_ERROR;
+        const int32_t length = f(source.data(), static_cast<int32_t>(source.size()), result.data(),
+                                 static_cast<int32_t>(result.size()), &status);
+        if (status == U_BUFFER_OVERFLOW_ERROR) {
+            result.assign(static_cast<std::size_t>(length), u'\0');
+            continue;
+        }
+        if (U_FAILURE(status)) throw Error(std::string(what) + " failed: " + u_errorName(status));
+        result.resize(static_cast<std::size_t>(length));
+        return to_utf8(result);
+    }
+    throw Error(std::string(what) + " failed: the output keeps growing");
+}
+
 } // namespace
 
 std::size_t valid_sequence_length(std::string_view text) {
@@ -167,39 +187,17 @@ std::string normalize(std::string_view text, NormalForm form) {
     case NormalForm::NFKD: normalizer = unorm2_getNFKDInstance(&status); break;
     }
     if (U_FAILURE(status)) throw Error(std::string("ICU normalizer unavailable: ") + u_errorName(status));
-    const std::u16string source = to_utf16(text);
-    std::u16string result(source.size() * 3 + 16, u'\0');
-    for (int attempt = 0; attempt < 2; ++attempt) {
-        status = U_ZERO_ERROR;
-        const int32_t length = unorm2_normalize(normalizer, source.data(), static_cast<int32_t>(source.size()),
-                                                result.data(), static_cast<int32_t>(result.size()), &status);
-        if (status == U_BUFFER_OVERFLOW_ERROR) {
-            result.assign(static_cast<std::size_t>(length), u'\0');
-            continue;
-        }
-        if (U_FAILURE(status)) throw Error(std::string("Unicode normalization failed: ") + u_errorName(status));
-        result.resize(static_cast<std::size_t>(length));
-        return to_utf8(result);
-    }
-    throw Error("Unicode normalization failed: output keeps growing");
+    return transform_utf16(text, "Unicode normalization",
+                           [&](const UChar* src, int32_t n, UChar* dst, int32_t capacity, UErrorCode* error) {
+                               return unorm2_normalize(normalizer, src, n, dst, capacity, error);
+                           });
 }
 
 std::string to_lower(std::string_view text) {
-    const std::u16string source = to_utf16(text);
-    std::u16string result(source.size() + 16, u'\0');
-    for (int attempt = 0; attempt < 2; ++attempt) {
-        UErrorCode status = U_ZERO_ERROR;
-        const int32_t length = u_strToLower(result.data(), static_cast<int32_t>(result.size()), source.data(),
-                                            static_cast<int32_t>(source.size()), "", &status);
-        if (status == U_BUFFER_OVERFLOW_ERROR) {
-            result.assign(static_cast<std::size_t>(length), u'\0');
-            continue;
-        }
-        if (U_FAILURE(status)) throw Error(std::string("lowercasing failed: ") + u_errorName(status));
-        result.resize(static_cast<std::size_t>(length));
-        return to_utf8(result);
-    }
-    throw Error("lowercasing failed: output keeps growing");
+    return transform_utf16(text, "lowercasing",
+                           [](const UChar* src, int32_t n, UChar* dst, int32_t capacity, UErrorCode* error) {
+                               return u_strToLower(dst, capacity, src, n, "", error);
+                           });
 }
 
 } // namespace hookscope::unicode
