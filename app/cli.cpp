@@ -3,6 +3,7 @@
 #include "app/options.h"
 #include "bridge/errors.h"
 #include "bridge/export.h"
+#include "bridge/generate.h"
 #include "bridge/model.h"
 #include "bridge/names_filter.h"
 #include "bridge/prompt.h"
@@ -32,6 +33,10 @@ constexpr const char* kUsage =
        hookscope tokenize [--model M] --text TEXT [--no-prepend-bos] [--json]
        hookscope run      [--model M] (--prompt TEXT | --tokens 1,2,3) [--no-prepend-bos]
                           [--names-filter F] --export FILE
+       hookscope generate [--model M] (--prompt TEXT | --tokens 1,2,3) [--max-new-tokens N]
+                          [--greedy | --temperature T --top-k K --top-p P] [--seed S]
+                          [--repetition-penalty R] [--freq-penalty F] [--stop STRING]...
+                          [--no-prepend-bos] [--names-filter F] [--export FILE] [--json]
        hookscope inspect  FILE [--json]
 
 Sub-commands:
@@ -40,6 +45,9 @@ Sub-commands:
             legible form of each token (␣ is a space)
   run       one forward pass over a prompt, recording the hook points the names filter
             selects, exported to FILE (.safetensors, or .npz for NumPy)
+  generate  generate after a prompt (KV-cached), streaming the new text to stdout;
+            with --export, one forward over prompt + output records the hook points
+            the names filter selects (what run would record over the output)
   inspect   list the metadata and tensors of an exported cache
 
 Options:
@@ -53,6 +61,14 @@ Options:
   --tokens IDS       token ids, separated by commas or spaces (fed exactly as given;
                      BOS settings do not apply)
   --export FILE      where to write the activations (atomic: a failed write changes nothing)
+  --max-new-tokens N tokens to generate at most (default 10)
+  --greedy           take the most likely token (default: sample at temperature 1)
+  --temperature T, --top-k K, --top-p P
+                     sampling; top-k wins over top-p when both are given
+  --seed S           makes sampling reproducible (default: a random seed, reported)
+  --repetition-penalty R, --freq-penalty F
+                     penalties on tokens already in the sequence (defaults 1 and 0)
+  --stop STRING      stop once the new text contains STRING (may repeat)
   --json             one JSON object on stdout
   --dtype float32    compute precision (float32 only in this version)
   --threads N        OpenBLAS threads for matrix products (default: all cores; LibTorch uses 1)
@@ -128,6 +144,7 @@ TextCodec load_text_codec(const fs::path& folder) {
 // when there is no tokenizer or it does not know the id.
 std::string token_string(const std::optional<TextCodec>& codec, int64_t id) {
     if (codec && codec->tokenizer.id_to_token(id)) return unicode::lossy_utf8(codec->tokenizer.token_bytes(id));
+    // No tokenizer, or an id it does not have.
     std::string text = "[";
     text += std::to_string(id);
     text += ']';
@@ -253,6 +270,121 @@ int tokenize_command(const std::vector<std::string>& args) {
     return kOk;
 }
 
+SamplingSettings sampling_settings(const Options& options) {
+    SamplingSettings s;
+    const bool sampling_option =
+        options.value("--temperature") || options.value("--top-k") || options.value("--top-p");
+    if (options.flag("--greedy") && sampling_option) {
+        throw UsageError("--greedy cannot be combined with --temperature, --top-k or --top-p");
+    }
+    s.do_sample = !options.flag("--greedy");
+    s.temperature = options.number("--temperature").value_or(1.0);
+    if (const auto k = options.positive_int("--top-k")) s.top_k = *k;
+    s.top_p = options.number("--top-p");
+    s.repetition_penalty = options.number("--repetition-penalty").value_or(1.0);
+    s.freq_penalty = options.number("--freq-penalty").value_or(0.0);
+    return s;
+}
+
+json settings_json(const GenerateOptions& o, const std::optional<uint64_t>& seed) {
+    const SamplingSettings& s = o.sampling;
+    return {{"mode", "generate"},
+            {"max_new_tokens", o.max_new_tokens},
+            {"do_sample", s.do_sample},
+            {"temperature", s.temperature},
+            {"top_k", s.top_k ? json(*s.top_k) : json(nullptr)},
+            {"top_p", s.top_p ? json(*s.top_p) : json(nullptr)},
+            {"repetition_penalty", s.repetition_penalty},
+            {"freq_penalty", s.freq_penalty},
+            {"seed", seed ? json(*seed) : json(nullptr)},
+            {"stop_strings", o.stop_strings},
+            {"eos_token_ids", o.eos_ids},
+            {"use_kv_cache", o.use_kv_cache}};
+}
+
+int generate_command(const std::vector<std::string>& args) {
+    const Options options(args,
+                          {{"--json", "--no-prepend-bos", "--greedy"},
+                           {"--model", "--tokens", "--prompt", "--names-filter", "--export", "--max-new-tokens",
+                            "--temperature", "--top-k", "--top-p", "--seed", "--repetition-penalty", "--freq-penalty",
+                            "--dtype", "--threads"},
+                           {"--stop"},
+                           0},
+                          "generate");
+    apply_common(options);
+    GenerateOptions o;
+    o.sampling = sampling_settings(options);
+    o.max_new_tokens = static_cast<int64_t>(options.unsigned_int("--max-new-tokens").value_or(10));
+    o.seed = options.unsigned_int("--seed");
+    o.stop_strings = options.values("--stop");
+    const auto export_path = options.value("--export");
+    o.return_cache = export_path.has_value();
+    o.names_filter = NamesFilter(options.value("--names-filter").value_or(""));
+
+    const fs::path folder = model_folder(options);
+    const PromptInput input = prompt_input(options, folder);
+    const Tokenizer* tokenizer = input.codec ? &input.codec->tokenizer : nullptr;
+    o.eos_ids = input.codec ? input.codec->special.eos : read_special_tokens(folder, nullptr).eos;
+    const auto model = Model::load(folder);
+
+    const bool as_json = options.flag("--json");
+    GenerateCallbacks callbacks;
+    if (!as_json) {
+        callbacks.on_token = [&](const TokenEvent& event) {
+            if (tokenizer) {
+                std::cout << event.piece;
+            } else {
+                std::cout << (event.step ? " " : "") << event.id;
+            }
+            std::cout.flush();
+        };
+    }
+    const GenerateResult result = generate(*model, input.tokens, o, callbacks, tokenizer);
+
+    std::vector<std::string> cache_keys;
+    if (result.cache) {
+        ExportInfo info;
+        info.model = folder.string();
+        info.model_fingerprint = model->fingerprint();
+        for (const int64_t id : result.tokens)
+            info.token_strings.push_back(token_string(input.codec, id));
+        info.prompt_length = result.prompt_length;
+        info.generation_json = settings_json(o, result.seed).dump();
+        export_cache(*result.cache, *export_path, info);
+        cache_keys = result.cache->names();
+    }
+    const auto optional_number = [](const std::optional<double>& x) { return x ? json(*x) : json(nullptr); };
+    if (as_json) {
+        json logprobs = json::array();
+        for (const NewToken& t : result.generated) {
+            json top = json::array();
+            for (const auto& [id, logprob] : t.top)
+                top.push_back({{"id", id}, {"logprob", logprob}});
+            logprobs.push_back({{"id", t.id}, {"logprob", t.logprob}, {"top", top}});
+        }
+        json out{{"tokens", result.tokens},
+                 {"prompt_tokens", result.prompt_length},
+                 {"new_tokens", result.generated.size()},
+                 {"text", result.text},
+                 {"stop_reason", stop_reason_name(result.stop_reason)},
+                 {"seed", result.seed ? json(*result.seed) : json(nullptr)},
+                 {"tokens_per_second", optional_number(result.tokens_per_second)},
+                 {"timings",
+                  {{"prompt_s", result.prompt_s}, {"decode_s", result.decode_s}, {"recompute_s", result.recompute_s}}},
+                 {"logprobs", logprobs}};
+        if (result.cache) out["cache_keys"] = cache_keys;
+        std::cout << out.dump() << "\n";
+        return kOk;
+    }
+    std::cout << std::endl; // before the summary on stderr
+    std::cerr << "[" << result.generated.size() << " new tokens, stop: " << stop_reason_name(result.stop_reason);
+    if (result.tokens_per_second) std::cerr << ", " << static_cast<int>(*result.tokens_per_second + 0.5) << " tokens/s";
+    if (result.seed) std::cerr << ", seed " << *result.seed;
+    if (result.cache) std::cerr << ", " << result.cache->size() << " hook points exported to " << *export_path;
+    std::cerr << "]\n";
+    return kOk;
+}
+
 int inspect_command(const std::vector<std::string>& args) {
     const Options options(args, spec({"--json"}, {}, 1), "inspect");
     apply_common(options);
@@ -292,7 +424,7 @@ int dispatch(const std::vector<std::string>& args) {
                 return kOk;
             }
         }
-        throw UsageError("the GUI is not part of this version yet; use a sub-command (hooks, tokenize, run, inspect)");
+        throw UsageError("the GUI is not part of this version yet; use a sub-command (hooks, tokenize, run, generate, inspect)");
     }
     const std::string& command = args.front();
     const std::vector<std::string> rest(args.begin() + 1, args.end());
@@ -306,9 +438,7 @@ int dispatch(const std::vector<std::string>& args) {
     if (command == "run") return run_command(rest);
     if (command == "inspect") return inspect_command(rest);
     if (command == "tokenize") return tokenize_command(rest);
-    if (command == "generate") {
-        throw UsageError("`" + command + "` is not part of this version yet");
-    }
+    if (command == "generate") return generate_command(rest);
     throw UsageError("unknown command `" + command + "`");
 }
 

@@ -1,6 +1,7 @@
 #include "app/options.h"
 
 #include <charconv>
+#include <cmath>
 
 namespace hookscope::cli {
 
@@ -60,6 +61,28 @@ std::optional<int> Options::positive_int(const std::string& name) const {
         throw UsageError("option " + name + " needs a positive integer, got `" + *text + "`");
     }
     return n;
+}
+
+std::optional<uint64_t> Options::unsigned_int(const std::string& name) const {
+    const auto text = value(name);
+    if (!text) return std::nullopt;
+    uint64_t n = 0;
+    const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), n);
+    if (error != std::errc() || end != text->data() + text->size()) {
+        throw UsageError("option " + name + " needs a non-negative integer, got `" + *text + "`");
+    }
+    return n;
+}
+
+std::optional<double> Options::number(const std::string& name) const {
+    const auto text = value(name);
+    if (!text) return std::nullopt;
+    double x = 0;
+    const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), x);
+    if (error != std::errc() || end != text->data() + text->size() || !std::isfinite(x)) {
+        throw UsageError("option " + name + " needs a number, got `" + *text + "`");
+    }
+    return x;
 }
 
 std::vector<int64_t> parse_token_ids(const std::string& text) {

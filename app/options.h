@@ -1,6 +1,7 @@
 #pragma once
 // Command-line parsing: `--opt value` and `--opt=value`, flags, positionals.
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -35,6 +36,10 @@ public:
 
     // A positive integer option; UsageError when it is not one.
     std::optional<int> positive_int(const std::string& name) const;
+    // A non-negative integer (up to 2^64 - 1); UsageError when it is not one.
+    std::optional<uint64_t> unsigned_int(const std::string& name) const;
+    // A finite number; UsageError when it is not one.
+    std::optional<double> number(const std::string& name) const;
 
 private:
     std::string command_;

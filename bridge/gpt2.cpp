@@ -5,6 +5,7 @@
 
 #include "bridge/checkpoint.h"
 #include "bridge/errors.h"
+#include "bridge/kv_cache.h"
 #include "bridge/layers.h"
 
 #include <cmath>
@@ -70,18 +71,23 @@ public:
     }
 
 protected:
-    at::Tensor forward_with_hooks(const at::Tensor& tokens, HookRecorder& hooks) const override {
+    at::Tensor forward_with_hooks(const at::Tensor& tokens, HookRecorder& hooks, KvCache* past) const override {
         const ModelConfig& c = config();
+        const int64_t start = past ? past->length() : 0;
         const int64_t positions = tokens.size(1);
 
-        const at::Tensor embed = at::embedding(wte_, tokens);                  // [B,P,D]
-        const at::Tensor pos_embed = wpe_.slice(0, 0, positions).unsqueeze(0); // [1,P,D]
+        const at::Tensor embed = at::embedding(wte_, tokens);                                // [B,P,D]
+        const at::Tensor pos_embed = wpe_.slice(0, start, start + positions).unsqueeze(0); // [1,P,D]
         hooks.capture(HookPoint::global(Site::Embed), embed);
         hooks.capture(HookPoint::global(Site::PosEmbed), pos_embed);
         at::Tensor resid = embed + pos_embed;
 
         for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
-            resid = block(resid, i, hooks);
+            resid = block(resid, i, hooks, past, start);
+        }
+        if (past) { // decoding: only the last position's logits are needed
+            past->advance(positions);
+            resid = resid.slice(1, positions - 1);
         }
 
         const at::Tensor final =
@@ -94,7 +100,7 @@ protected:
     }
 
 private:
-    at::Tensor block(const at::Tensor& resid_pre, int i, HookRecorder& hooks) const {
+    at::Tensor block(const at::Tensor& resid_pre, int i, HookRecorder& hooks, KvCache* past, int64_t start) const {
         const ModelConfig& c = config();
         const Gpt2Block& b = blocks_[static_cast<std::size_t>(i)];
         const auto hook = [i](Site site) { return HookPoint::block(site, i); };
@@ -111,7 +117,13 @@ private:
         hooks.capture(hook(Site::AttnV), v);
         double scale = c.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(c.d_head)) : 1.0;
         if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(i + 1);
-        const at::Tensor z = layers::causal_attention(q, k, v, scale, i, hooks);
+        at::Tensor z;
+        if (past) {
+            const auto [keys, values] = past->append(i, k, v);
+            z = layers::attention_with_past(q, keys, values, start, scale);
+        } else {
+            z = layers::causal_attention(q, k, v, scale, i, hooks);
+        }
         const at::Tensor attn_out =
             layers::conv1d(z.reshape({x1.size(0), x1.size(1), c.d_model}), b.c_proj_w, b.c_proj_b);
         hooks.capture(hook(Site::AttnOut), attn_out);

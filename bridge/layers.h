@@ -66,4 +66,23 @@ inline at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, con
     return z;
 }
 
+// Attention of new queries q [1,P,H,Dh] at positions start..start+P-1 over every key
+// and value so far, keys and values [1,Hkv,start+P,Dh] (from KvCache). Returns z [1,P,H,Dh].
+inline at::Tensor attention_with_past(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
+                                      int64_t start, double scale) {
+    const int64_t positions = q.size(1);
+    at::Tensor kh = keys, vh = values;
+    const int64_t group = q.size(2) / keys.size(1);
+    if (group > 1) {
+        kh = kh.repeat_interleave(group, 1);
+        vh = vh.repeat_interleave(group, 1);
+    }
+    at::Tensor scores = at::matmul(q.transpose(1, 2), kh.transpose(-1, -2)).mul_(scale); // [1,H,P,T]
+    if (positions > 1) { // query i sees keys up to start + i
+        const at::Tensor future = at::ones({positions, start + positions}, at::kBool).triu_(start + 1);
+        scores.masked_fill_(future, -std::numeric_limits<float>::infinity());
+    }
+    return at::matmul(at::softmax(scores, -1), vh).transpose(1, 2); // [1,P,H,Dh]
+}
+
 } // namespace hookscope::layers

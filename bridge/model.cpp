@@ -3,9 +3,12 @@
 #include "bridge/errors.h"
 #include "bridge/gpt2.h"
 #include "bridge/hook_recorder.h"
+#include "bridge/kv_cache.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
+
+#include <algorithm>
 
 namespace hookscope {
 
@@ -33,11 +36,11 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& folder) {
     throw CheckpointError(folder.string() + ": no forward for model_type `" + config.model_type + "`");
 }
 
-at::Tensor Model::checked_tokens(const std::vector<int64_t>& tokens) const {
+at::Tensor Model::checked_tokens(const std::vector<int64_t>& tokens, int64_t start) const {
     if (tokens.empty()) throw InputError("no tokens to run: the sequence is empty");
-    if (static_cast<int64_t>(tokens.size()) > config_.n_ctx) {
-        throw InputError(std::to_string(tokens.size()) + " tokens exceed the model's context of " +
-                         std::to_string(config_.n_ctx) + " positions");
+    if (start + static_cast<int64_t>(tokens.size()) > config_.n_ctx) {
+        throw InputError(std::to_string(start + static_cast<int64_t>(tokens.size())) +
+                         " tokens exceed the model's context of " + std::to_string(config_.n_ctx) + " positions");
     }
     for (std::size_t i = 0; i < tokens.size(); ++i) {
         if (tokens[i] < 0 || tokens[i] >= config_.d_vocab) {
@@ -52,7 +55,19 @@ at::Tensor Model::forward(const std::vector<int64_t>& tokens) const {
     const at::Tensor input = checked_tokens(tokens);
     c10::InferenceMode guard;
     HookRecorder nothing;
-    return forward_with_hooks(input, nothing);
+    return forward_with_hooks(input, nothing, nullptr);
+}
+
+std::unique_ptr<KvCache> Model::new_kv_cache(int64_t positions) const {
+    return std::make_unique<KvCache>(config_.n_layers, config_.n_kv_heads, config_.d_head,
+                                     std::clamp<int64_t>(positions, 1, config_.n_ctx));
+}
+
+at::Tensor Model::decode(const std::vector<int64_t>& tokens, KvCache& past) const {
+    const at::Tensor input = checked_tokens(tokens, past.length());
+    c10::InferenceMode guard;
+    HookRecorder nothing;
+    return forward_with_hooks(input, nothing, &past)[0][0];
 }
 
 ActivationCache Model::run_with_cache(const std::vector<int64_t>& tokens, const NamesFilter& filter,
@@ -61,7 +76,7 @@ ActivationCache Model::run_with_cache(const std::vector<int64_t>& tokens, const 
     c10::InferenceMode guard;
     ActivationCache cache(tokens, filter.text());
     HookRecorder hooks(hook_points_, static_cast<int>(config_.n_layers), filter, cache, device);
-    cache.set_logits(forward_with_hooks(input, hooks).to(device));
+    cache.set_logits(forward_with_hooks(input, hooks, nullptr).to(device));
     return cache;
 }
 

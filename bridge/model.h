@@ -18,6 +18,7 @@
 namespace hookscope {
 
 class HookRecorder;
+class KvCache;
 
 class Model {
 public:
@@ -44,16 +45,26 @@ public:
     ActivationCache run_with_cache(const std::vector<int64_t>& tokens, const NamesFilter& filter = {},
                                    c10::Device device = c10::kCPU) const;
 
+    // A key/value cache for decoding up to `positions` positions (capped at the context).
+    std::unique_ptr<KvCache> new_kv_cache(int64_t positions) const;
+
+    // Feeds `tokens` at the positions after those already in `past` (the prompt, then
+    // one token per step) and returns the logits [V] of the last one. Throws InputError
+    // as forward does, and when the positions would pass the context.
+    at::Tensor decode(const std::vector<int64_t>& tokens, KvCache& past) const;
+
 protected:
     Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint);
     void set_parameter_count(int64_t n) { parameter_count_ = n; }
 
     // One forward pass over `tokens` [1, P] (int64), firing every hook point through
-    // `hooks`; returns the logits [1, P, V].
-    virtual at::Tensor forward_with_hooks(const at::Tensor& tokens, HookRecorder& hooks) const = 0;
+    // `hooks`; returns the logits [1, P, V]. With `past`, the tokens follow the positions
+    // already in it, their keys and values are appended to it, and only the last
+    // position's logits [1, 1, V] are returned.
+    virtual at::Tensor forward_with_hooks(const at::Tensor& tokens, HookRecorder& hooks, KvCache* past) const = 0;
 
 private:
-    at::Tensor checked_tokens(const std::vector<int64_t>& tokens) const;
+    at::Tensor checked_tokens(const std::vector<int64_t>& tokens, int64_t start = 0) const;
 
     ModelConfig config_;
     std::filesystem::path folder_;

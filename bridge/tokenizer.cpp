@@ -181,11 +181,10 @@ struct Tokenizer::Impl {
         return out;
     }
 
-    const std::string& token_text(int64_t id) const {
-        if (const auto it = added_by_id.find(id); it != added_by_id.end()) return added[it->second].content;
-        if (const std::string* token = model->token_of(id)) return *token;
-        throw InputError("token id " + std::to_string(id) + " is not in the tokenizer's vocabulary (ids 0.." +
-                         std::to_string(vocab_size - 1) + ", " + origin + ")");
+    // The token's text, or nullptr for an id the tokenizer does not have.
+    const std::string* token_text(int64_t id) const {
+        if (const auto it = added_by_id.find(id); it != added_by_id.end()) return &added[it->second].content;
+        return model->token_of(id);
     }
 
     std::string decode_tokens(std::vector<std::string> tokens, DecodeMode mode) const {
@@ -456,16 +455,25 @@ std::vector<int64_t> Tokenizer::encode(std::string_view text) const {
 std::string Tokenizer::decode(std::span<const int64_t> ids) const {
     std::vector<std::string> tokens;
     tokens.reserve(ids.size());
-    for (const int64_t id : ids)
-        tokens.push_back(impl_->token_text(id));
+    for (const int64_t id : ids) {
+        // An id the tokenizer lacks (a model's padded vocabulary) is skipped, as Hugging Face does.
+        if (const std::string* text = impl_->token_text(id)) tokens.push_back(*text);
+    }
     return unicode::lossy_utf8(impl_->decode_tokens(std::move(tokens), DecodeMode::Text));
 }
 
 std::string Tokenizer::token_bytes(int64_t id) const {
-    return impl_->decode_tokens({impl_->token_text(id)}, DecodeMode::Display);
+    const std::string* text = impl_->token_text(id);
+    return text ? impl_->decode_tokens({*text}, DecodeMode::Display) : std::string();
 }
 
 std::string Tokenizer::display(int64_t id) const {
+    if (!impl_->token_text(id)) {
+        std::string text = "[";
+        text += std::to_string(id);
+        text += ']';
+        return text;
+    }
     return visible_text(token_bytes(id));
 }
 

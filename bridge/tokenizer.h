@@ -30,14 +30,17 @@ public:
     std::vector<int64_t> encode(std::string_view text) const;
 
     // The text of `ids`, as valid UTF-8 (bytes that do not form UTF-8 become U+FFFD).
-    // Throws InputError for an id the tokenizer does not have.
+    // Ids the tokenizer does not have (a model's padded vocabulary) are skipped, as
+    // Hugging Face does.
     std::string decode(std::span<const int64_t> ids) const;
 
     // The bytes one token stands for, without any stripping a whole text would get
-    // (so "▁the" and "Ġthe" give " the"). May be part of a UTF-8 character.
+    // (so "▁the" and "Ġthe" give " the"). May be part of a UTF-8 character. Empty for
+    // an id the tokenizer does not have.
     std::string token_bytes(int64_t id) const;
 
-    // A legible form of one token for axis labels and tooltips (see visible_text).
+    // A legible form of one token for axis labels and tooltips (see visible_text);
+    // "[id]" for an id the tokenizer does not have.
     std::string display(int64_t id) const;
 
     std::optional<int64_t> token_to_id(std::string_view token) const;

@@ -1,0 +1,37 @@
+#pragma once
+// Keys and values of the positions a model has already processed, so that decoding
+// feeds one new token per step. Allocated once for the whole run (prompt plus the
+// tokens to generate, capped at the context length). Keys are stored after any
+// rotary embedding.
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace hookscope {
+
+class KvCache {
+public:
+    // Room for `capacity` positions in each of `layers` layers.
+    KvCache(int64_t layers, int64_t kv_heads, int64_t d_head, int64_t capacity);
+
+    int64_t length() const { return length_; }
+    int64_t capacity() const { return capacity_; }
+
+    // Stores the keys and values k, v [1, P, Hkv, Dh] of positions length()..length()+P-1
+    // for `layer`, and returns every key and value so far, [1, Hkv, length()+P, Dh].
+    // Throws InputError when the positions do not fit.
+    std::pair<at::Tensor, at::Tensor> append(int layer, const at::Tensor& k, const at::Tensor& v);
+
+    // Moves length() past the positions every layer has now appended.
+    void advance(int64_t positions);
+
+private:
+    std::vector<at::Tensor> keys_, values_; // per layer [Hkv, capacity, Dh]
+    int64_t capacity_ = 0;
+    int64_t length_ = 0;
+};
+
+} // namespace hookscope
