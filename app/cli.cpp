@@ -272,8 +272,7 @@ int tokenize_command(const std::vector<std::string>& args) {
 
 SamplingSettings sampling_settings(const Options& options) {
     SamplingSettings s;
-    const bool sampling_option =
-        options.value("--temperature") || options.value("--top-k") || options.value("--top-p");
+    const bool sampling_option = options.value("--temperature") || options.value("--top-k") || options.value("--top-p");
     if (options.flag("--greedy") && sampling_option) {
         throw UsageError("--greedy cannot be combined with --temperature, --top-k or --top-p");
     }
@@ -303,14 +302,14 @@ json settings_json(const GenerateOptions& o, const std::optional<uint64_t>& seed
 }
 
 int generate_command(const std::vector<std::string>& args) {
-    const Options options(args,
-                          {{"--json", "--no-prepend-bos", "--greedy"},
-                           {"--model", "--tokens", "--prompt", "--names-filter", "--export", "--max-new-tokens",
-                            "--temperature", "--top-k", "--top-p", "--seed", "--repetition-penalty", "--freq-penalty",
-                            "--dtype", "--threads"},
-                           {"--stop"},
-                           0},
-                          "generate");
+    const Options options(
+        args,
+        {{"--json", "--no-prepend-bos", "--greedy"},
+         {"--model", "--tokens", "--prompt", "--names-filter", "--export", "--max-new-tokens", "--temperature",
+          "--top-k", "--top-p", "--seed", "--repetition-penalty", "--freq-penalty", "--dtype", "--threads"},
+         {"--stop"},
+         0},
+        "generate");
     apply_common(options);
     GenerateOptions o;
     o.sampling = sampling_settings(options);
@@ -424,7 +423,8 @@ int dispatch(const std::vector<std::string>& args) {
                 return kOk;
             }
         }
-        throw UsageError("the GUI is not part of this version yet; use a sub-command (hooks, tokenize, run, generate, inspect)");
+        throw UsageError(
+            "the GUI is not part of this version yet; use a sub-command (hooks, tokenize, run, generate, inspect)");
     }
     const std::string& command = args.front();
     const std::vector<std::string> rest(args.begin() + 1, args.end());

@@ -67,8 +67,8 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
     const int64_t n_ctx = model.config().n_ctx;
     if (prompt.empty()) throw InputError("the prompt is empty: give at least one token (BOS, for example)");
     if (static_cast<int64_t>(prompt.size()) > n_ctx) {
-        throw InputError("the prompt has " + std::to_string(prompt.size()) + " tokens, more than the model's context of " +
-                         std::to_string(n_ctx));
+        throw InputError("the prompt has " + std::to_string(prompt.size()) +
+                         " tokens, more than the model's context of " + std::to_string(n_ctx));
     }
     if (options.max_new_tokens < 0) throw InputError("max_new_tokens must be 0 or more");
     check_sampling(options.sampling);
@@ -82,7 +82,8 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
     const bool sampling = options.sampling.do_sample && options.sampling.temperature != 0.0;
     uint64_t seed = 0;
     if (sampling) {
-        seed = options.seed ? *options.seed : (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+        seed = options.seed ? *options.seed
+                            : (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
         result.seed = seed;
     }
     at::Generator generator = at::detail::createCPUGenerator(seed);
@@ -127,8 +128,9 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
             result.stop_reason = StopReason::Eos;
             break;
         }
-        const bool stop_string = std::any_of(options.stop_strings.begin(), options.stop_strings.end(),
-                                             [&](const std::string& s) { return stream.text().find(s) != std::string::npos; });
+        const bool stop_string =
+            std::any_of(options.stop_strings.begin(), options.stop_strings.end(),
+                        [&](const std::string& s) { return stream.text().find(s) != std::string::npos; });
         if (stop_string) {
             result.stop_reason = StopReason::StopString;
             break;
@@ -142,8 +144,8 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
         // Whatever waited for a character to complete ends the stream.
         if (std::string rest = stream.flush(); !rest.empty()) {
             const NewToken& last = result.generated.back();
-            callbacks.on_token({last.id, rest, static_cast<int64_t>(result.generated.size()) - 1, seconds_since(start),
-                                last.logprob});
+            callbacks.on_token(
+                {last.id, rest, static_cast<int64_t>(result.generated.size()) - 1, seconds_since(start), last.logprob});
         }
     }
     result.text = stream.text();

@@ -25,10 +25,10 @@ struct GenerateOptions {
     std::vector<int64_t> eos_ids;          // the model's (SpecialTokens::eos) unless set
     std::vector<std::string> stop_strings; // stop once the new text contains one (needs a tokenizer)
     SamplingSettings sampling;
-    std::optional<uint64_t> seed;          // none: one is drawn and reported
+    std::optional<uint64_t> seed; // none: one is drawn and reported
     bool use_kv_cache = true;
     bool return_cache = false;
-    NamesFilter names_filter;              // for the returned cache
+    NamesFilter names_filter; // for the returned cache
     c10::Device cache_device = c10::kCPU;
 };
 

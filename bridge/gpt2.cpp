@@ -76,7 +76,7 @@ protected:
         const int64_t start = past ? past->length() : 0;
         const int64_t positions = tokens.size(1);
 
-        const at::Tensor embed = at::embedding(wte_, tokens);                                // [B,P,D]
+        const at::Tensor embed = at::embedding(wte_, tokens);                              // [B,P,D]
         const at::Tensor pos_embed = wpe_.slice(0, start, start + positions).unsqueeze(0); // [1,P,D]
         hooks.capture(HookPoint::global(Site::Embed), embed);
         hooks.capture(HookPoint::global(Site::PosEmbed), pos_embed);

@@ -26,6 +26,8 @@ std::pair<at::Tensor, at::Tensor> KvCache::append(int layer, const at::Tensor& k
     return {keys.slice(1, 0, length_ + positions).unsqueeze(0), values.slice(1, 0, length_ + positions).unsqueeze(0)};
 }
 
-void KvCache::advance(int64_t positions) { length_ += positions; }
+void KvCache::advance(int64_t positions) {
+    length_ += positions;
+}
 
 } // namespace hookscope

@@ -11,7 +11,9 @@ namespace hookscope {
 namespace {
 constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
 
-bool greedy(const SamplingSettings& s) { return !s.do_sample || s.temperature == 0.0; }
+bool greedy(const SamplingSettings& s) {
+    return !s.do_sample || s.temperature == 0.0;
+}
 } // namespace
 
 void check_sampling(const SamplingSettings& s) {

@@ -33,7 +33,7 @@ at::Tensor processed_logits(const at::Tensor& logits, const std::vector<int64_t>
 
 struct TokenChoice {
     int64_t id = 0;
-    double logprob = 0; // under the distribution it was drawn from
+    double logprob = 0;                          // under the distribution it was drawn from
     std::vector<std::pair<int64_t, double>> top; // the 5 most likely tokens there, with logprobs
 };
 

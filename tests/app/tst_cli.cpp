@@ -152,6 +152,44 @@ private slots:
                            "logits from --prompt and from --tokens");
     }
 
+    void generateJsonFollowsTheDesign() {
+        const QString file = dir_.filePath("generated.safetensors");
+        const Result r = run_hookscope({"generate", "--model", kGpt2, "--tokens", kGoldenTokens, "--greedy", "--json",
+                                        "--export", file, "--names-filter", "blocks.0.attn.hook_pattern"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        const auto golden = SafetensorsFile::open((kGpt2 + "/golden.safetensors").toStdString());
+        const at::Tensor expected = golden->tensor("greedy_tokens").flatten();
+        QCOMPARE(j["tokens"].get<std::vector<int64_t>>(),
+                 std::vector<int64_t>(expected.data_ptr<int64_t>(), expected.data_ptr<int64_t>() + expected.numel()));
+        QCOMPARE(j["prompt_tokens"].get<int>(), 12);
+        QCOMPARE(j["new_tokens"].get<int>(), 10);
+        QCOMPARE(j["stop_reason"].get<std::string>(), "max_new_tokens");
+        QVERIFY(j["seed"].is_null());
+        QVERIFY(j["tokens_per_second"].get<double>() > 0);
+        for (const char* key : {"prompt_s", "decode_s", "recompute_s"})
+            QVERIFY(j["timings"][key].get<double>() >= 0);
+        QCOMPARE(j["logprobs"].size(), std::size_t(10));
+        QCOMPARE(j["logprobs"][0]["top"].size(), std::size_t(5));
+        QCOMPARE(j["cache_keys"].dump(), "[\"blocks.0.attn.hook_pattern\"]");
+        const auto exported = SafetensorsFile::open(file.toStdString());
+        QCOMPARE(exported->tensor("blocks.0.attn.hook_pattern").size(2), 22);
+        QCOMPARE(exported->metadata().at("prompt_length"), "12");
+        QVERIFY(exported->metadata().at("generation").find("\"do_sample\":false") != std::string::npos);
+    }
+
+    void generateStreamsText() {
+        const Result r = run_hookscope(
+            {"generate", "--model", kGpt2, "--tokens", "0,17,42", "--max-new-tokens", "4", "--seed", "7"});
+        QCOMPARE(r.code, 0);
+        QCOMPARE(r.out.trimmed().split(' ').size(), 4); // no tokenizer: the new ids
+        QVERIFY2(r.err.contains("4 new tokens, stop: max_new_tokens") && r.err.contains("seed 7"), qPrintable(r.err));
+        QCOMPARE(
+            run_hookscope({"generate", "--model", kGpt2, "--tokens", "0,17,42", "--max-new-tokens", "4", "--seed", "7"})
+                .out,
+            r.out);
+    }
+
     void usageErrorsExitWithTwo_data() {
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<QString>("error");
@@ -163,6 +201,12 @@ private slots:
         QTest::newRow("prompt and tokens")
             << QStringList{"run", "--model", kGpt2, "--export", "x.safetensors", "--prompt", "a", "--tokens", "1"}
             << "either --prompt or --tokens";
+        QTest::newRow("greedy and temperature")
+            << QStringList{"generate", "--model", kGpt2, "--tokens", "1", "--greedy", "--temperature", "0.5"}
+            << "--greedy cannot be combined";
+        QTest::newRow("bad temperature") << QStringList{"generate", "--model",       kGpt2, "--tokens",
+                                                        "1",        "--temperature", "hot"}
+                                         << "--temperature needs a number";
         QTest::newRow("tokenize without text")
             << QStringList{"tokenize", "--model", kTokenizers + "/gpt2"} << "`tokenize` needs --text";
         QTest::newRow("bad token id") << QStringList{"run", "--model", kGpt2, "--tokens", "1,x", "--export", "y"}
@@ -189,6 +233,11 @@ private slots:
         QTest::newRow("token outside vocabulary")
             << QStringList{"run", "--model", kGpt2, "--tokens", "1,999", "--export", dir_.filePath("z.safetensors")}
             << "token id 999 at position 1 is outside the vocabulary";
+        QTest::newRow("negative temperature")
+            << QStringList{"generate", "--model", kGpt2, "--tokens", "1", "--temperature", "-1"}
+            << "temperature must be";
+        QTest::newRow("stop string without tokenizer")
+            << QStringList{"generate", "--model", kGpt2, "--tokens", "1", "--stop", "x"} << "stop strings need";
         QTest::newRow("prompt without tokenizer")
             << QStringList{"run", "--model", kGpt2, "--prompt", "hi", "--export", dir_.filePath("p.safetensors")}
             << "has no tokenizer";
