@@ -94,7 +94,7 @@ protected:
             layers::layer_norm(resid, ln_f_, c.norm_eps, hooks, HookPoint::global(Site::LnFinalScale),
                                HookPoint::global(Site::LnFinalNormalized));
         hooks.capture(HookPoint::global(Site::UnembedIn), final);
-        const at::Tensor logits = at::linear(final, unembed_); // [B,P,V]
+        const at::Tensor logits = layers::linear(final, unembed_); // [B,P,V]
         hooks.capture(HookPoint::global(Site::UnembedOut), logits);
         return logits;
     }

@@ -3,17 +3,47 @@
 // fires, so every architecture records through the same code.
 
 #include "bridge/hook_recorder.h"
+#include "bridge/kernels.h"
 #include "bridge/model_config.h"
 
 #include <ATen/ATen.h>
 
 namespace hookscope::layers {
 
+// Whether one row of x times w can take the decode kernels (float32, contiguous, CPU).
+inline bool decode_kernel_fits(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+    const auto fits = [](const at::Tensor& t) {
+        return !t.defined() || (t.scalar_type() == at::kFloat && t.is_contiguous() && t.device().is_cpu());
+    };
+    return x.numel() == x.size(-1) && x.scalar_type() == at::kFloat && x.device().is_cpu() && fits(w) && fits(b);
+}
+
 // x [.., in] · W [in, out] + b [out]: Hugging Face Conv1D layout (GPT-2).
 inline at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
     auto sizes = x.sizes().vec();
     sizes.back() = w.size(1);
+    if (decode_kernel_fits(x, w, b)) { // one position: bandwidth-bound, see kernels.h
+        const at::Tensor xc = x.contiguous();
+        at::Tensor y = at::empty(sizes, x.options());
+        kernels::gemv_in_out(w.data_ptr<float>(), w.size(0), w.size(1), xc.data_ptr<float>(), b.data_ptr<float>(),
+                             y.data_ptr<float>());
+        return y;
+    }
     return at::addmm(b, x.reshape({-1, w.size(0)}), w).view(sizes);
+}
+
+// x [.., in] · W^T + b, W [out, in]: nn.Linear layout (and the unembedding). `b` may be undefined.
+inline at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b = {}) {
+    if (decode_kernel_fits(x, w, b)) {
+        auto sizes = x.sizes().vec();
+        sizes.back() = w.size(0);
+        const at::Tensor xc = x.contiguous();
+        at::Tensor y = at::empty(sizes, x.options());
+        kernels::gemv_rows(w.data_ptr<float>(), w.size(0), w.size(1), xc.data_ptr<float>(),
+                           b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>());
+        return y;
+    }
+    return at::linear(x, w, b);
 }
 
 struct NormWeights {

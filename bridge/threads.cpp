@@ -1,5 +1,7 @@
 #include "bridge/threads.h"
 
+#include "bridge/kernels.h"
+
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -45,6 +47,8 @@ ThreadSplit default_thread_split(int threads) {
 void apply_thread_split(const ThreadSplit& split) {
     at::set_num_threads(std::max(1, split.torch_threads));
     if (auto set = blas_setter()) set(std::max(1, split.blas_threads));
+    // The decode kernels stand in for BLAS on one-position products: same count.
+    kernels::set_threads(split.blas_threads);
 }
 
 ThreadSplit current_thread_split() {

@@ -1,0 +1,264 @@
+// Decode speed of generate() on a GPT-2-small-shaped model (124M parameters, float32,
+// random weights): 32-token prompt, 128 new tokens, greedy. Beside it, the physical
+// bound: read-only memory bandwidth measured in the same run (a streaming reduction
+// over 1 GiB, far beyond the caches, on every core) divided by the bytes of weights
+// each decoded token reads. Also the recompute pass over 512 positions with every hook
+// captured: its time against a plain forward, and its memory (peak RSS growth against
+// the bytes of the cached tensors). Measurements are interleaved and repeated; medians.
+//
+// usage: bench_decode [--reps N] [--threads N] [--splits] [--smoke]
+//   --splits  also decode under each LibTorch/OpenBLAS thread split
+
+#include "bench/gpt2_small.h"
+#include "bridge/generate.h"
+#include "bridge/kernels.h"
+#include "bridge/threads.h"
+
+#include <nlohmann/json.hpp>
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <thread>
+
+using namespace hookscope;
+using namespace hookscope::bench;
+using nlohmann::json;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// Sums floats with four AVX2 accumulators (plain loop without AVX2), fast enough
+// that memory, not the additions, sets the pace.
+__attribute__((target("avx2"))) double sum_avx2(const float* p, std::size_t n) {
+    __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a;
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a = _mm256_add_ps(a, _mm256_loadu_ps(p + i));
+        b = _mm256_add_ps(b, _mm256_loadu_ps(p + i + 8));
+        c = _mm256_add_ps(c, _mm256_loadu_ps(p + i + 16));
+        d = _mm256_add_ps(d, _mm256_loadu_ps(p + i + 24));
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
+    double total = 0;
+    for (const float x : lanes)
+        total += x;
+    for (; i < n; ++i)
+        total += p[i];
+    return total;
+}
+
+double sum_plain(const float* p, std::size_t n) {
+    float acc[16] = {};
+    for (std::size_t i = 0; i + 16 <= n; i += 16) {
+        for (int k = 0; k < 16; ++k)
+            acc[k] += p[i + static_cast<std::size_t>(k)];
+    }
+    double total = 0;
+    for (const float a : acc)
+        total += a;
+    return total;
+}
+
+// Read-only bandwidth in GB/s: each core sums its share of `buffer`.
+double read_bandwidth_gbs(const std::vector<float>& buffer, int cores) {
+    std::vector<double> sums(static_cast<std::size_t>(cores));
+    const std::size_t share = buffer.size() / static_cast<std::size_t>(cores);
+    const bool avx2 = __builtin_cpu_supports("avx2");
+    const auto start = Clock::now();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < cores; ++t) {
+        threads.emplace_back([&, t] {
+            const float* p = buffer.data() + static_cast<std::size_t>(t) * share;
+            sums[static_cast<std::size_t>(t)] = avx2 ? sum_avx2(p, share) : sum_plain(p, share);
+        });
+    }
+    for (auto& t : threads)
+        t.join();
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    volatile double sink = 0;
+    for (const double s : sums)
+        sink = sink + s;
+    return static_cast<double>(share * static_cast<std::size_t>(cores) * sizeof(float)) / 1e9 / seconds;
+}
+
+// Bytes of weights one decoded token reads: every block matrix and vector, the final
+// norm, the unembedding, and one row each of the token and position tables.
+double weight_bytes_per_token(const ModelConfig& c) {
+    const double d = static_cast<double>(c.d_model), m = static_cast<double>(c.d_mlp);
+    const double per_block = d * 3 * d + 3 * d + d * d + d + d * m + m + m * d + d + 4 * d;
+    return 4.0 * (static_cast<double>(c.n_layers) * per_block + 2 * d + static_cast<double>(c.d_vocab) * d + 2 * d);
+}
+
+long rss_kib(const char* field) {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind(field, 0) == 0) return std::stol(line.substr(std::string(field).size()));
+    }
+    return -1;
+}
+
+// Resets the peak RSS to the current RSS (Linux 4.0+), so VmHWM measures one pass.
+void reset_peak_rss() {
+    std::ofstream("/proc/self/clear_refs") << "5";
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    int reps = 5, threads = 0;
+    int64_t prompt_length = 32, new_tokens = 128, recompute_positions = 512;
+    bool splits = false, smoke = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--reps" && i + 1 < argc) {
+            reps = std::max(1, std::atoi(argv[++i]));
+        } else if (a == "--threads" && i + 1 < argc) {
+            threads = std::max(1, std::atoi(argv[++i]));
+        } else if (a == "--splits") {
+            splits = true;
+        } else if (a == "--smoke") {
+            smoke = true;
+            reps = 1, new_tokens = 4, recompute_positions = 16;
+        } else {
+            std::cerr << "usage: bench_decode [--reps N] [--threads N] [--splits] [--smoke]\n";
+            return 2;
+        }
+    }
+    apply_thread_split(default_thread_split(threads));
+    const ThreadSplit split = current_thread_split();
+    const int cores = available_cores();
+
+    const ModelConfig config = gpt2_small_config();
+    const auto model = random_gpt2(config);
+    std::vector<int64_t> prompt(static_cast<std::size_t>(prompt_length));
+    for (std::size_t i = 0; i < prompt.size(); ++i)
+        prompt[i] = static_cast<int64_t>((i * 7919 + 13) % 50257);
+    GenerateOptions options;
+    options.max_new_tokens = new_tokens;
+    options.sampling.do_sample = false;
+    options.stop_at_eos = false;
+
+    std::vector<float> buffer(smoke ? (std::size_t{1} << 22) : (std::size_t{1} << 28), 1.0f); // 1 GiB
+    (void)read_bandwidth_gbs(buffer, cores); // warm-up: page the buffer in
+    (void)generate(*model, prompt, options); // warm-up: page the weights in
+    std::vector<double> bandwidth, decode_tps, prompt_s;
+    for (int r = 0; r < reps; ++r) {
+        bandwidth.push_back(read_bandwidth_gbs(buffer, cores));
+        const GenerateResult result = generate(*model, prompt, options);
+        decode_tps.push_back(result.tokens_per_second.value_or(0));
+        prompt_s.push_back(result.prompt_s);
+    }
+    const double bytes_per_token = weight_bytes_per_token(config);
+
+    // The kernels alone: the unembedding product [50257, 768] and the MLP's [768, 3072]
+    // over 12 separate matrices (as in the model), in GB/s of weights read.
+    std::vector<double> rows_gbs, in_out_gbs;
+    {
+        const at::Tensor unembed = at::randn({config.d_vocab, config.d_model});
+        std::vector<at::Tensor> fc;
+        for (int64_t i = 0; i < config.n_layers; ++i)
+            fc.push_back(at::randn({config.d_model, config.d_mlp}));
+        const at::Tensor x = at::randn({config.d_mlp});
+        at::Tensor y = at::empty({config.d_vocab});
+        for (int r = 0; r < reps; ++r) {
+            auto start = Clock::now();
+            kernels::gemv_rows(unembed.data_ptr<float>(), config.d_vocab, config.d_model, x.data_ptr<float>(), nullptr,
+                               y.data_ptr<float>());
+            rows_gbs.push_back(static_cast<double>(unembed.numel()) * 4 / 1e9 /
+                               std::chrono::duration<double>(Clock::now() - start).count());
+            start = Clock::now();
+            for (const at::Tensor& w : fc) {
+                kernels::gemv_in_out(w.data_ptr<float>(), config.d_model, config.d_mlp, x.data_ptr<float>(), nullptr,
+                                     y.data_ptr<float>());
+            }
+            in_out_gbs.push_back(static_cast<double>(fc.size() * fc[0].numel()) * 4 / 1e9 /
+                                 std::chrono::duration<double>(Clock::now() - start).count());
+        }
+    }
+    const double bound = median(bandwidth) * 1e9 / bytes_per_token;
+
+    json out;
+    out["benchmark"] = "decode";
+    out["model"] = {{"shape", "GPT-2 small"}, {"parameters", model->parameter_count()}, {"dtype", "float32"}};
+    out["prompt_tokens"] = prompt_length;
+    out["new_tokens"] = new_tokens;
+    out["reps"] = reps;
+    out["threads"] = {{"torch", split.torch_threads}, {"blas", split.blas_threads}, {"cores", cores}};
+    out["read_bandwidth_gbs_median"] = median(bandwidth);
+    out["weight_bytes_per_token"] = bytes_per_token;
+    out["decode_tokens_per_s_median"] = median(decode_tps);
+    out["decode_tokens_per_s_all"] = decode_tps;
+    out["bound_tokens_per_s"] = bound;
+    out["fraction_of_bound"] = median(decode_tps) / bound;
+    out["target_tokens_per_s_at_least"] = 50.0; // twice Hugging Face's ~25 on these machines
+    out["prompt_s_median"] = median(prompt_s);
+    out["kernels"] = {{"avx2", kernels::using_avx2()},
+                      {"threads", kernels::threads()},
+                      {"unembed_rows_gbs_median", median(rows_gbs)},
+                      {"mlp_in_out_gbs_median", median(in_out_gbs)}};
+
+    if (splits) {
+        const std::vector<ThreadSplit> candidates{{1, 1}, {1, cores}, {cores, 1}, {cores, cores}};
+        json rows = json::array();
+        std::vector<std::vector<double>> tps(candidates.size());
+        for (int r = 0; r < reps; ++r) {
+            for (std::size_t k = 0; k < candidates.size(); ++k) {
+                apply_thread_split(candidates[k]);
+                tps[k].push_back(generate(*model, prompt, options).tokens_per_second.value_or(0));
+            }
+        }
+        for (std::size_t k = 0; k < candidates.size(); ++k) {
+            rows.push_back({{"torch", candidates[k].torch_threads},
+                            {"blas", candidates[k].blas_threads},
+                            {"decode_tokens_per_s_median", median(tps[k])}});
+        }
+        out["thread_splits"] = rows;
+        apply_thread_split(split);
+    }
+
+    // The recompute pass: every hook over `recompute_positions`, against a plain forward.
+    std::vector<int64_t> long_tokens(static_cast<std::size_t>(recompute_positions));
+    for (std::size_t i = 0; i < long_tokens.size(); ++i)
+        long_tokens[i] = static_cast<int64_t>((i * 104729 + 7) % 50257);
+    std::vector<double> plain_s, cached_s;
+    long growth_kib = 0;
+    int64_t cache_bytes = 0;
+    for (int r = 0; r < reps; ++r) {
+        auto start = Clock::now();
+        (void)model->forward(long_tokens);
+        plain_s.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+        reset_peak_rss();
+        const long before = rss_kib("VmRSS:");
+        start = Clock::now();
+        {
+            const ActivationCache cache = model->run_with_cache(long_tokens);
+            cached_s.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+            cache_bytes = cache.total_bytes() + cache.logits().numel() * 4;
+            growth_kib = std::max(growth_kib, rss_kib("VmHWM:") - before);
+        }
+    }
+    out["recompute"] = {{"positions", recompute_positions},
+                        {"plain_forward_s_median", median(plain_s)},
+                        {"all_hooks_s_median", median(cached_s)},
+                        {"time_ratio", median(cached_s) / median(plain_s)},
+                        {"cache_bytes", cache_bytes},
+                        {"peak_rss_growth_bytes", growth_kib * 1024},
+                        {"memory_overhead_pct",
+                         100.0 * (static_cast<double>(growth_kib) * 1024 / static_cast<double>(cache_bytes) - 1)},
+                        {"memory_overhead_bound_pct", 15.0}};
+    std::cout << out.dump(2) << "\n";
+    return 0;
+}

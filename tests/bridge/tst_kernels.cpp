@@ -1,0 +1,62 @@
+// The decode kernels against LibTorch's products: both code paths (AVX2/FMA and
+// portable), one and several threads, sizes with ragged tails.
+
+#include "bridge/kernels.h"
+#include "support/tensor_compare.h"
+
+#include <QtTest>
+
+using namespace hookscope;
+
+class TestKernels : public QObject {
+    Q_OBJECT
+
+    void compareAll() {
+        at::manual_seed(3);
+        for (const auto& [in, out] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {7, 13}, {768, 2304}, {64, 35}}) {
+            const at::Tensor w = at::randn({in, out}), x = at::randn({in}), b = at::randn({out});
+            at::Tensor y = at::empty({out});
+            kernels::gemv_in_out(w.data_ptr<float>(), in, out, x.data_ptr<float>(), b.data_ptr<float>(),
+                                 y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::addmv(b, w.t(), x), "gemv_in_out");
+            kernels::gemv_in_out(w.data_ptr<float>(), in, out, x.data_ptr<float>(), nullptr, y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::mv(w.t(), x), "gemv_in_out without bias");
+        }
+        for (const auto& [rows, cols] :
+             std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {5, 9}, {1027, 768}, {3, 64}}) {
+            const at::Tensor w = at::randn({rows, cols}), x = at::randn({cols}), b = at::randn({rows});
+            at::Tensor y = at::empty({rows});
+            kernels::gemv_rows(w.data_ptr<float>(), rows, cols, x.data_ptr<float>(), b.data_ptr<float>(),
+                               y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::addmv(b, w, x), "gemv_rows");
+            kernels::gemv_rows(w.data_ptr<float>(), rows, cols, x.data_ptr<float>(), nullptr, y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::mv(w, x), "gemv_rows without bias");
+        }
+    }
+
+private slots:
+    void matchLibTorch_data() {
+        QTest::addColumn<bool>("portable");
+        QTest::addColumn<int>("threads");
+        for (const bool portable : {false, true}) {
+            for (const int threads : {1, 2, 3}) {
+                QTest::addRow("%s, %d threads", portable ? "portable" : "simd", threads) << portable << threads;
+            }
+        }
+    }
+
+    void matchLibTorch() {
+        QFETCH(bool, portable);
+        QFETCH(int, threads);
+        if (!portable && !kernels::using_avx2()) QSKIP("this CPU has no AVX2/FMA: only the portable path runs");
+        kernels::force_portable(portable);
+        kernels::set_threads(threads);
+        QCOMPARE(kernels::threads(), threads);
+        compareAll();
+        kernels::force_portable(false);
+        kernels::set_threads(1);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestKernels)
+#include "tst_kernels.moc"
