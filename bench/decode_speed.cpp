@@ -6,8 +6,9 @@
 // captured: its time against a plain forward, and its memory (peak RSS growth against
 // the bytes of the cached tensors). Measurements are interleaved and repeated; medians.
 //
-// usage: bench_decode [--reps N] [--threads N] [--splits] [--smoke]
-//   --splits  also decode under each LibTorch/OpenBLAS thread split
+// usage: bench_decode [--reps N] [--threads N] [--splits] [--decode-only] [--smoke]
+//   --splits       also decode under each LibTorch/OpenBLAS thread split
+//   --decode-only  skip the kernel and recompute measurements (for profiling decode)
 
 #include "bench/gpt2_small.h"
 #include "bridge/generate.h"
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <immintrin.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <chrono>
@@ -120,23 +122,28 @@ void reset_peak_rss() {
 int main(int argc, char** argv) {
     int reps = 5, threads = 0;
     int64_t prompt_length = 32, new_tokens = 128, recompute_positions = 512;
-    bool splits = false, smoke = false;
+    bool splits = false, smoke = false, decode_only = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--reps" && i + 1 < argc) {
             reps = std::max(1, std::atoi(argv[++i]));
         } else if (a == "--threads" && i + 1 < argc) {
             threads = std::max(1, std::atoi(argv[++i]));
+        } else if (a == "--decode-only") {
+            decode_only = true;
         } else if (a == "--splits") {
             splits = true;
         } else if (a == "--smoke") {
             smoke = true;
             reps = 1, new_tokens = 4, recompute_positions = 16;
         } else {
-            std::cerr << "usage: bench_decode [--reps N] [--threads N] [--splits] [--smoke]\n";
+            std::cerr << "usage: bench_decode [--reps N] [--threads N] [--splits] [--decode-only] [--smoke]\n";
             return 2;
         }
     }
+    // Freed blocks go back to the system at once, so peak RSS measures one pass.
+    mallopt(M_MMAP_THRESHOLD, 1 << 17);
+    mallopt(M_TRIM_THRESHOLD, 1 << 17);
     apply_thread_split(default_thread_split(threads));
     const ThreadSplit split = current_thread_split();
     const int cores = available_cores();
@@ -165,8 +172,9 @@ int main(int argc, char** argv) {
 
     // The kernels alone: the unembedding product [50257, 768] and the MLP's [768, 3072]
     // over 12 separate matrices (as in the model), in GB/s of weights read.
-    std::vector<double> rows_gbs, in_out_gbs;
-    {
+    std::vector<double> rows_gbs{0}, in_out_gbs{0};
+    if (!decode_only) {
+        rows_gbs.clear(), in_out_gbs.clear();
         const at::Tensor unembed = at::randn({config.d_vocab, config.d_model});
         std::vector<at::Tensor> fc;
         for (int64_t i = 0; i < config.n_layers; ++i)
@@ -229,6 +237,10 @@ int main(int argc, char** argv) {
         apply_thread_split(split);
     }
 
+    if (decode_only) {
+        std::cout << out.dump(2) << "\n";
+        return 0;
+    }
     // The recompute pass: every hook over `recompute_positions`, against a plain forward.
     std::vector<int64_t> long_tokens(static_cast<std::size_t>(recompute_positions));
     for (std::size_t i = 0; i < long_tokens.size(); ++i)

@@ -5,9 +5,11 @@
 
 #include "bridge/checkpoint.h"
 #include "bridge/errors.h"
+#include "bridge/kernels.h"
 #include "bridge/kv_cache.h"
 #include "bridge/layers.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace hookscope {
@@ -68,6 +70,7 @@ public:
         }
         if (!c.tie_word_embeddings) params += unembed_.numel();
         set_parameter_count(params);
+        fast_decode_ = all_float32_contiguous();
     }
 
 protected:
@@ -75,6 +78,7 @@ protected:
         const ModelConfig& c = config();
         const int64_t start = past ? past->length() : 0;
         const int64_t positions = tokens.size(1);
+        if (past && positions == 1 && fast_decode_) return decode_one(tokens[0][0].item<int64_t>(), *past);
 
         const at::Tensor embed = at::embedding(wte_, tokens);                              // [B,P,D]
         const at::Tensor pos_embed = wpe_.slice(0, start, start + positions).unsqueeze(0); // [1,P,D]
@@ -115,8 +119,7 @@ private:
         hooks.capture(hook(Site::AttnQ), q);
         hooks.capture(hook(Site::AttnK), k);
         hooks.capture(hook(Site::AttnV), v);
-        double scale = c.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(c.d_head)) : 1.0;
-        if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(i + 1);
+        const double scale = attention_scale(i);
         at::Tensor z;
         if (past) {
             const auto [keys, values] = past->append(i, k, v);
@@ -144,9 +147,65 @@ private:
         return resid_post;
     }
 
+    bool all_float32_contiguous() const {
+        std::vector<const at::Tensor*> all{&wte_, &wpe_, &unembed_, &ln_f_.weight, &ln_f_.bias};
+        for (const auto& b : blocks_) {
+            for (const at::Tensor* t : {&b.ln1.weight, &b.ln1.bias, &b.ln2.weight, &b.ln2.bias, &b.c_attn_w,
+                                        &b.c_attn_b, &b.c_proj_w, &b.c_proj_b, &b.fc_w, &b.fc_b, &b.proj_w, &b.proj_b})
+                all.push_back(t);
+        }
+        return std::all_of(all.begin(), all.end(),
+                           [](const at::Tensor* t) { return t->scalar_type() == at::kFloat && t->is_contiguous(); });
+    }
+
+    // One new position after those in `past`, the same maths as block() on plain
+    // buffers: with one position, LibTorch's per-operation overhead would rival the
+    // matrix-vector products themselves. Returns the logits [1, 1, V].
+    at::Tensor decode_one(int64_t token, KvCache& past) const {
+        const ModelConfig& c = config();
+        const int64_t d = c.d_model, m = c.d_mlp, pos = past.length();
+        const auto f = [](const at::Tensor& t) { return t.data_ptr<float>(); };
+        std::vector<float> resid(f(wte_) + token * d, f(wte_) + (token + 1) * d);
+        const float* pos_row = f(wpe_) + pos * d;
+        for (int64_t j = 0; j < d; ++j)
+            resid[j] += pos_row[j];
+        std::vector<float> x(d), qkv(3 * d), z(d), out(d);
+        const at::Tensor pre = at::empty({m}, at::kFloat);
+        for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
+            const Gpt2Block& b = blocks_[static_cast<std::size_t>(i)];
+            kernels::layer_norm(resid.data(), f(b.ln1.weight), f(b.ln1.bias), d, c.norm_eps, x.data());
+            kernels::gemv_in_out(f(b.c_attn_w), d, 3 * d, x.data(), f(b.c_attn_b), qkv.data());
+            past.store_row(i, qkv.data() + d, qkv.data() + 2 * d);
+            kernels::attend_one(qkv.data(), past.keys_data(i), past.values_data(i), c.n_heads, c.n_heads, c.d_head,
+                                past.capacity(), pos + 1, attention_scale(i), z.data());
+            kernels::gemv_in_out(f(b.c_proj_w), d, d, z.data(), f(b.c_proj_b), out.data());
+            for (int64_t j = 0; j < d; ++j)
+                resid[j] += out[j];
+            kernels::layer_norm(resid.data(), f(b.ln2.weight), f(b.ln2.bias), d, c.norm_eps, x.data());
+            kernels::gemv_in_out(f(b.fc_w), d, m, x.data(), f(b.fc_b), f(pre));
+            const at::Tensor post = layers::activation(pre, c.activation).contiguous();
+            kernels::gemv_in_out(f(b.proj_w), m, d, f(post), f(b.proj_b), out.data());
+            for (int64_t j = 0; j < d; ++j)
+                resid[j] += out[j];
+        }
+        past.advance(1);
+        kernels::layer_norm(resid.data(), f(ln_f_.weight), f(ln_f_.bias), d, c.norm_eps, x.data());
+        at::Tensor logits = at::empty({1, 1, c.d_vocab}, at::kFloat);
+        kernels::gemv_rows(f(unembed_), c.d_vocab, d, x.data(), nullptr, f(logits));
+        return logits;
+    }
+
+    double attention_scale(int layer) const {
+        const ModelConfig& c = config();
+        double scale = c.scale_attn_weights ? 1.0 / std::sqrt(static_cast<double>(c.d_head)) : 1.0;
+        if (c.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(layer + 1);
+        return scale;
+    }
+
     at::Tensor wte_, wpe_, unembed_;
     std::vector<Gpt2Block> blocks_;
     NormWeights ln_f_;
+    bool fast_decode_ = false; // weights are float32 and contiguous: decode_one applies
 };
 
 } // namespace

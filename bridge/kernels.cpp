@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <condition_variable>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -206,6 +208,46 @@ __attribute__((target("avx2,fma"))) void rows_avx2(const float* w, int64_t cols,
     if (r < r1) rows_portable(w, cols, x, y, r, r1);
 }
 
+// rows_avx2 into a fresh y (it accumulates).
+void rows_avx2_into(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    std::fill(y + r0, y + r1, 0.0f);
+    rows_avx2(w, cols, x, y, r0, r1);
+}
+
+// One head: scores over the cached keys, softmax, weighted sum of the values.
+void attend_head(const float* q, const float* keys, const float* values, int64_t d_head, int64_t length, float scale,
+                 float* scores, float* z, bool avx2) {
+    if (avx2) {
+        rows_avx2_into(keys, d_head, q, scores, 0, length);
+    } else {
+        for (int64_t t = 0; t < length; ++t) {
+            float sum = 0;
+            for (int64_t k = 0; k < d_head; ++k)
+                sum += keys[t * d_head + k] * q[k];
+            scores[t] = sum;
+        }
+    }
+    float top = -std::numeric_limits<float>::infinity();
+    for (int64_t t = 0; t < length; ++t) {
+        scores[t] *= scale;
+        top = std::max(top, scores[t]);
+    }
+    float total = 0;
+    for (int64_t t = 0; t < length; ++t) {
+        scores[t] = std::exp(scores[t] - top);
+        total += scores[t];
+    }
+    const float inverse = 1.0f / total;
+    for (int64_t t = 0; t < length; ++t)
+        scores[t] *= inverse;
+    std::fill(z, z + d_head, 0.0f);
+    if (avx2) {
+        in_out_avx2(values, length, d_head, scores, z, 0, d_head);
+    } else {
+        in_out_portable(values, length, d_head, scores, z, 0, d_head);
+    }
+}
+
 void start_with_bias(float* y, const float* bias, int64_t begin, int64_t end) {
     for (int64_t j = begin; j < end; ++j)
         y[j] = bias ? bias[j] : 0.0f;
@@ -242,6 +284,36 @@ void gemv_rows(const float* w, int64_t rows, int64_t cols, const float* x, const
             rows_avx2(w, cols, x, y, r0, r1);
         } else {
             rows_portable(w, cols, x, y, r0, r1);
+        }
+    });
+}
+
+void layer_norm(const float* x, const float* w, const float* b, int64_t n, double eps, float* out) {
+    double sum = 0, squares = 0;
+    for (int64_t i = 0; i < n; ++i)
+        sum += x[i];
+    const double mean = sum / static_cast<double>(n);
+    for (int64_t i = 0; i < n; ++i)
+        squares += (x[i] - mean) * (x[i] - mean);
+    const auto rstd = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(n) + eps));
+    const auto m = static_cast<float>(mean);
+    for (int64_t i = 0; i < n; ++i)
+        out[i] = (x[i] - m) * rstd * w[i] + b[i];
+}
+
+void attend_one(const float* q, const float* keys, const float* values, int64_t heads, int64_t kv_heads, int64_t d_head,
+                int64_t capacity, int64_t length, double scale, float* z) {
+    const bool avx2 = using_avx2();
+    const int64_t group = heads / kv_heads;
+    Pool& p = pool();
+    const int parts = p.size();
+    p.run([&](int k) {
+        const auto [h0, h1] = share(heads, parts, k, 1);
+        std::vector<float> scores(static_cast<std::size_t>(length));
+        for (int64_t h = h0; h < h1; ++h) {
+            const int64_t kv = h / group;
+            attend_head(q + h * d_head, keys + kv * capacity * d_head, values + kv * capacity * d_head, d_head, length,
+                        static_cast<float>(scale), scores.data(), z + h * d_head, avx2);
         }
     });
 }

@@ -17,6 +17,15 @@ void gemv_in_out(const float* w, int64_t in, int64_t out, const float* x, const 
 // `bias` may be null.
 void gemv_rows(const float* w, int64_t rows, int64_t cols, const float* x, const float* bias, float* y);
 
+// LayerNorm of one vector: out = (x - mean) / sqrt(var + eps) * w + b, over n values.
+void layer_norm(const float* x, const float* w, const float* b, int64_t n, double eps, float* out);
+
+// Attention of one new query over `length` cached positions. q and z are [heads, d_head];
+// keys and values are [kv_heads, capacity, d_head] (KvCache's layout), query head h
+// reading kv head h / (heads / kv_heads). z = softmax(scale * q·K^T) · V, per head.
+void attend_one(const float* q, const float* keys, const float* values, int64_t heads, int64_t kv_heads, int64_t d_head,
+                int64_t capacity, int64_t length, double scale, float* z);
+
 // Threads the kernels use (the caller's included); at least 1.
 void set_threads(int threads);
 int threads();

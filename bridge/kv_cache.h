@@ -28,6 +28,12 @@ public:
     // Moves length() past the positions every layer has now appended.
     void advance(int64_t positions);
 
+    // For the one-position decode kernels: the raw [Hkv, capacity, Dh] buffers of `layer`,
+    // and storing k, v ([Hkv * Dh] each) at position length().
+    float* keys_data(int layer);
+    float* values_data(int layer);
+    void store_row(int layer, const float* k, const float* v);
+
 private:
     std::vector<at::Tensor> keys_, values_; // per layer [Hkv, capacity, Dh]
     int64_t capacity_ = 0;
