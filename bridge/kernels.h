@@ -1,8 +1,9 @@
 #pragma once
 // Matrix-vector products for decoding one token, where the weights are read once per
 // token and memory bandwidth sets the pace. Library GEMM paths stream these shapes at
-// a fraction of the bandwidth, so they are written here: AVX2/FMA when the CPU has it
-// (checked at run time), plain loops otherwise, split across the compute threads.
+// a fraction of the bandwidth, so they are written here: AVX-512 or AVX2/FMA when the
+// CPU has them (checked at run time), plain loops otherwise, split across the compute
+// threads.
 // Plain float pointers, row-major, no aliasing between inputs and output.
 
 #include <cstdint>
@@ -30,9 +31,12 @@ void attend_one(const float* q, const float* keys, const float* values, int64_t 
 void set_threads(int threads);
 int threads();
 
-// Whether the AVX2/FMA paths run on this CPU (false: the portable loops).
-bool using_avx2();
-// Forces the portable loops (tests compare both paths).
-void force_portable(bool portable);
+// The instruction sets the kernels may use, in order.
+enum class Level { Portable, Avx2, Avx512 };
+// What runs: the best this CPU has (checked at run time), at most the cap.
+Level level();
+// Caps the level (tests run every path the CPU has; default: no cap).
+void cap_level(Level cap);
+const char* level_name(Level level);
 
 } // namespace hookscope::kernels

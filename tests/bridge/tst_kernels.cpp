@@ -1,5 +1,5 @@
-// The decode kernels against LibTorch's products: both code paths (AVX2/FMA and
-// portable), one and several threads, sizes with ragged tails.
+// The decode kernels against LibTorch's products: every code path the CPU has
+// (AVX-512, AVX2/FMA, portable), one and several threads, sizes with ragged tails.
 
 #include "bridge/kernels.h"
 #include "support/tensor_compare.h"
@@ -36,24 +36,26 @@ class TestKernels : public QObject {
 
 private slots:
     void matchLibTorch_data() {
-        QTest::addColumn<bool>("portable");
+        QTest::addColumn<int>("level");
         QTest::addColumn<int>("threads");
-        for (const bool portable : {false, true}) {
+        for (const auto level : {kernels::Level::Portable, kernels::Level::Avx2, kernels::Level::Avx512}) {
             for (const int threads : {1, 2, 3}) {
-                QTest::addRow("%s, %d threads", portable ? "portable" : "simd", threads) << portable << threads;
+                QTest::addRow("%s, %d threads", kernels::level_name(level), threads)
+                    << static_cast<int>(level) << threads;
             }
         }
     }
 
     void matchLibTorch() {
-        QFETCH(bool, portable);
+        QFETCH(int, level);
         QFETCH(int, threads);
-        if (!portable && !kernels::using_avx2()) QSKIP("this CPU has no AVX2/FMA: only the portable path runs");
-        kernels::force_portable(portable);
+        const auto wanted = static_cast<kernels::Level>(level);
+        kernels::cap_level(wanted);
+        if (kernels::level() != wanted) QSKIP("this CPU lacks these instructions");
         kernels::set_threads(threads);
         QCOMPARE(kernels::threads(), threads);
         compareAll();
-        kernels::force_portable(false);
+        kernels::cap_level(kernels::Level::Avx512);
         kernels::set_threads(1);
     }
 };
