@@ -16,4 +16,5 @@ model=tests/fixtures/golden/gpt2-tiny
 "$bin" hooks --model "$model"
 "$bin" run --model "$model" --tokens 0,17,42,99,128,255 --export build/example-cache.safetensors
 "$bin" inspect build/example-cache.safetensors
+"$bin" generate --model "$model" --tokens 0,17,42 --max-new-tokens 8 --seed 1
 "$bin" tokenize --model tests/fixtures/tokenizers/gpt2 --text "Hello, HookScope! It's 2026."
