@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <random>
 
 namespace hookscope {
@@ -70,10 +71,23 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
         throw InputError("the prompt has " + std::to_string(prompt.size()) +
                          " tokens, more than the model's context of " + std::to_string(n_ctx));
     }
+    for (std::size_t i = 0; i < prompt.size(); ++i) {
+        if (prompt[i] < 0 || prompt[i] >= model.config().d_vocab) {
+            throw InputError("token id " + std::to_string(prompt[i]) + " at position " + std::to_string(i) +
+                             " is outside the vocabulary (0 to " + std::to_string(model.config().d_vocab - 1) + ")");
+        }
+    }
     if (options.max_new_tokens < 0) throw InputError("max_new_tokens must be 0 or more");
     check_sampling(options.sampling);
     if (!options.stop_strings.empty() && !tokenizer) {
         throw InputError("stop strings need the model's tokenizer to read the generated text, and there is none");
+    }
+    for (const std::string& stop : options.stop_strings) {
+        if (stop.empty()) throw InputError("a stop string is empty: it would stop generation at once");
+    }
+    if (options.seed && *options.seed > UINT32_MAX) {
+        throw InputError("the seed " + std::to_string(*options.seed) + " is too large: seeds are 0 to " +
+                         std::to_string(UINT32_MAX));
     }
 
     GenerateResult result;
@@ -82,14 +96,17 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
     const bool sampling = options.sampling.do_sample && options.sampling.temperature != 0.0;
     uint64_t seed = 0;
     if (sampling) {
-        seed = options.seed ? *options.seed
-                            : (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+        // LibTorch's generator takes 32 bits of its seed; drawn seeds have only those.
+        seed = options.seed ? *options.seed : static_cast<uint64_t>(std::random_device{}());
         result.seed = seed;
     }
     at::Generator generator = at::detail::createCPUGenerator(seed);
 
     std::unique_ptr<KvCache> past;
-    if (options.use_kv_cache) past = model.new_kv_cache(result.prompt_length + options.max_new_tokens);
+    if (options.use_kv_cache) {
+        past =
+            model.new_kv_cache(result.prompt_length + std::min(options.max_new_tokens, n_ctx - result.prompt_length));
+    }
     TextStream stream(tokenizer);
     const auto start = Clock::now();
     Clock::time_point decode_start = start;

@@ -22,7 +22,7 @@ namespace hookscope {
 struct GenerateOptions {
     int64_t max_new_tokens = 10;
     bool stop_at_eos = true;
-    std::vector<int64_t> eos_ids;          // the model's (SpecialTokens::eos) unless set
+    std::vector<int64_t> eos_ids;          // pass the model's (SpecialTokens::eos); empty: no EOS stop
     std::vector<std::string> stop_strings; // stop once the new text contains one (needs a tokenizer)
     SamplingSettings sampling;
     std::optional<uint64_t> seed; // none: one is drawn and reported
@@ -49,6 +49,9 @@ struct TokenEvent {
     int64_t step = 0;  // 0 for the first new token
     double elapsed_s = 0;
     double logprob = 0;
+    // Set on one last event after the final token, carrying text that waited for a
+    // character to complete; it is not a new token.
+    bool final_flush = false;
 };
 
 struct GenerateCallbacks {

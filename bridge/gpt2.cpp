@@ -154,8 +154,9 @@ private:
                                         &b.c_attn_b, &b.c_proj_w, &b.c_proj_b, &b.fc_w, &b.fc_b, &b.proj_w, &b.proj_b})
                 all.push_back(t);
         }
-        return std::all_of(all.begin(), all.end(),
-                           [](const at::Tensor* t) { return t->scalar_type() == at::kFloat && t->is_contiguous(); });
+        return std::all_of(all.begin(), all.end(), [](const at::Tensor* t) {
+            return t->scalar_type() == at::kFloat && t->is_contiguous() && t->device().is_cpu();
+        });
     }
 
     // One new position after those in `past`, the same maths as block() on plain

@@ -1,11 +1,14 @@
 #include "bridge/kernels.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <exception>
 #include <functional>
 #include <limits>
 #include <mutex>
@@ -15,19 +18,31 @@
 namespace hookscope::kernels {
 namespace {
 
+void cpu_relax() {
+#if defined(__x86_64__)
+    _mm_pause();
+#else
+    std::this_thread::yield();
+#endif
+}
+
 // A few workers that spin briefly between jobs (decoding issues dozens of products per
 // token, microseconds apart) and sleep when idle. The caller runs part 0 of each job.
 class Pool {
 public:
-    ~Pool() { resize(1); }
+    // The pool lives until the process ends (it is never destroyed), so a thread still
+    // decoding while the program exits never meets a destroyed mutex.
+    static Pool& instance() {
+        static Pool* pool = new Pool;
+        return *pool;
+    }
 
-    // Only changes under run_mutex_, which run() holds while it reads it.
-    int size() const { return static_cast<int>(workers_.size()) + 1; }
+    int size() const { return size_.load(std::memory_order_acquire); }
 
     void resize(int threads) {
         threads = std::max(1, threads);
         const std::lock_guard turn(run_mutex_);
-        if (threads == size()) return;
+        if (threads == static_cast<int>(workers_.size()) + 1) return;
         {
             const std::lock_guard lock(mutex_);
             stop_ = true;
@@ -43,36 +58,50 @@ public:
         const uint64_t start = generation_.load(std::memory_order_acquire);
         for (int t = 1; t < threads; ++t)
             workers_.emplace_back([this, t, start] { work(t, start); });
+        size_.store(threads, std::memory_order_release);
     }
 
-    // Runs part(k) for k in [0, size()), on the workers and the caller, and waits.
+    // Runs part(k, parts) for k in [0, parts), on the workers and the caller, and waits
+    // for all of them, also when one throws (the first exception is then rethrown).
     // Callers on different threads take turns.
-    void run(const std::function<void(int)>& part) {
+    void run(const std::function<void(int, int)>& part) {
         const std::lock_guard turn(run_mutex_);
-        if (workers_.empty()) {
-            part(0);
+        const int parts = static_cast<int>(workers_.size()) + 1;
+        if (parts == 1) {
+            part(0, 1);
             return;
         }
         job_ = &part;
-        pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+        parts_ = parts;
+        failure_ = nullptr;
+        pending_.store(parts - 1, std::memory_order_relaxed);
         {
             const std::lock_guard lock(mutex_);
             generation_.fetch_add(1, std::memory_order_release);
         }
         wake_.notify_all();
-        part(0);
+        std::exception_ptr failure;
+        try {
+            part(0, parts);
+        } catch (...) {
+            failure = std::current_exception();
+        }
         while (pending_.load(std::memory_order_acquire) > 0)
-            _mm_pause();
+            cpu_relax();
         job_ = nullptr;
+        if (!failure) failure = failure_;
+        if (failure) std::rethrow_exception(failure);
     }
 
 private:
+    Pool() = default;
+
     void work(int index, uint64_t seen) {
         while (true) {
-            // Spin for a while (about 50 µs), then sleep until the next job.
+            // Spin for a while (on the order of a millisecond), then sleep until the next job.
             int spins = 0;
             while (generation_.load(std::memory_order_acquire) == seen && spins < 20000) {
-                _mm_pause();
+                cpu_relax();
                 ++spins;
             }
             if (generation_.load(std::memory_order_acquire) == seen) {
@@ -81,33 +110,44 @@ private:
             }
             seen = generation_.load(std::memory_order_acquire);
             if (stop_) return;
-            (*job_)(index);
+            try {
+                (*job_)(index, parts_);
+            } catch (...) {
+                const std::lock_guard lock(mutex_);
+                if (!failure_) failure_ = std::current_exception();
+            }
             pending_.fetch_sub(1, std::memory_order_acq_rel);
         }
     }
 
     std::vector<std::thread> workers_;
+    std::atomic<int> size_{1};
     std::mutex run_mutex_; // one job at a time
     std::mutex mutex_;
     std::condition_variable wake_;
     std::atomic<uint64_t> generation_{0};
     std::atomic<int> pending_{0};
-    const std::function<void(int)>* job_ = nullptr;
+    const std::function<void(int, int)>* job_ = nullptr;
+    int parts_ = 1;
+    std::exception_ptr failure_;
     bool stop_ = false;
 };
 
 Pool& pool() {
-    static Pool instance;
-    return instance;
+    return Pool::instance();
 }
 
 std::atomic<Level> level_cap{Level::Avx512};
 
 Level cpu_level() {
+#if defined(__x86_64__)
     static const Level level = __builtin_cpu_supports("avx512f")                                 ? Level::Avx512
                                : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? Level::Avx2
                                                                                                  : Level::Portable;
     return level;
+#else
+    return Level::Portable;
+#endif
 }
 
 // [begin, end) of part k of n split into `parts`, boundaries on multiples of `align`.
@@ -139,6 +179,7 @@ void rows_portable(const float* w, int64_t cols, const float* x, float* y, int64
     }
 }
 
+#if defined(__x86_64__)
 // ---- AVX2 + FMA --------------------------------------------------------------------
 
 // Four rows of w at a time into the y[c0, c1) slice, which stays in L1.
@@ -298,6 +339,22 @@ __attribute__((target("avx512f"))) void rows_avx512(const float* w, int64_t cols
     if (r < r1) rows_portable(w, cols, x, y, r, r1);
 }
 
+#else
+// Other processors: the portable loops stand in (cpu_level() never picks these).
+void in_out_avx2(const float* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
+    in_out_portable(w, in, out, x, y, c0, c1);
+}
+void in_out_avx512(const float* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
+    in_out_portable(w, in, out, x, y, c0, c1);
+}
+void rows_avx2(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    rows_portable(w, cols, x, y, r0, r1);
+}
+void rows_avx512(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    rows_portable(w, cols, x, y, r0, r1);
+}
+#endif
+
 // rows_avx2 into a fresh y (it accumulates).
 void rows_avx2_into(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
     std::fill(y + r0, y + r1, 0.0f);
@@ -347,9 +404,7 @@ void start_with_bias(float* y, const float* bias, int64_t begin, int64_t end) {
 
 void gemv_in_out(const float* w, int64_t in, int64_t out, const float* x, const float* bias, float* y) {
     const Level l = level();
-    Pool& p = pool();
-    const int parts = p.size();
-    p.run([&](int k) {
+    pool().run([&](int k, int parts) {
         // Columns split across threads, on 64-byte boundaries: each streams its half of every row.
         const auto [c0, c1] = share(out, parts, k, 16);
         if (c0 >= c1) return;
@@ -364,9 +419,7 @@ void gemv_in_out(const float* w, int64_t in, int64_t out, const float* x, const 
 
 void gemv_rows(const float* w, int64_t rows, int64_t cols, const float* x, const float* bias, float* y) {
     const Level l = level();
-    Pool& p = pool();
-    const int parts = p.size();
-    p.run([&](int k) {
+    pool().run([&](int k, int parts) {
         const auto [r0, r1] = share(rows, parts, k, 4);
         if (r0 >= r1) return;
         start_with_bias(y, bias, r0, r1);
@@ -395,15 +448,14 @@ void attend_one(const float* q, const float* keys, const float* values, int64_t 
                 int64_t capacity, int64_t length, double scale, float* z) {
     const bool avx2 = level() != Level::Portable; // attention rows are short: AVX2 serves
     const int64_t group = heads / kv_heads;
-    Pool& p = pool();
-    const int parts = p.size();
-    p.run([&](int k) {
+    // Scores for every head at once, allocated before the threads start.
+    std::vector<float> scores(static_cast<std::size_t>(heads * length));
+    pool().run([&](int k, int parts) {
         const auto [h0, h1] = share(heads, parts, k, 1);
-        std::vector<float> scores(static_cast<std::size_t>(length));
         for (int64_t h = h0; h < h1; ++h) {
             const int64_t kv = h / group;
             attend_head(q + h * d_head, keys + kv * capacity * d_head, values + kv * capacity * d_head, d_head, length,
-                        static_cast<float>(scale), scores.data(), z + h * d_head, avx2);
+                        static_cast<float>(scale), scores.data() + h * length, z + h * d_head, avx2);
         }
     });
 }

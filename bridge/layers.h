@@ -25,8 +25,8 @@ inline at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Ten
     if (decode_kernel_fits(x, w, b)) { // one position: bandwidth-bound, see kernels.h
         const at::Tensor xc = x.contiguous();
         at::Tensor y = at::empty(sizes, x.options());
-        kernels::gemv_in_out(w.data_ptr<float>(), w.size(0), w.size(1), xc.data_ptr<float>(), b.data_ptr<float>(),
-                             y.data_ptr<float>());
+        kernels::gemv_in_out(w.data_ptr<float>(), w.size(0), w.size(1), xc.data_ptr<float>(),
+                             b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>());
         return y;
     }
     return at::addmm(b, x.reshape({-1, w.size(0)}), w).view(sizes);

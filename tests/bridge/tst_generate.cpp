@@ -5,6 +5,7 @@
 #include "bridge/generate.h"
 #include "bridge/kv_cache.h"
 #include "bridge/safetensors.h"
+#include "support/error_text.h"
 #include "support/tensor_compare.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -14,6 +15,7 @@
 #include <limits>
 
 using namespace hookscope;
+using hookscope::test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -38,19 +40,15 @@ std::vector<float> values_of(const at::Tensor& t) {
     return {c.data_ptr<float>(), c.data_ptr<float>() + c.numel()};
 }
 
-QString error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return QString::fromUtf8(e.what());
-    }
-    return {};
-}
-
 } // namespace
 
 class TestGenerate : public QObject {
     Q_OBJECT
+
+    static const Tokenizer& gpt2_tokenizer() {
+        static const Tokenizer tokenizer = Tokenizer::load(fs::path(HOOKSCOPE_FIXTURES) / "tokenizers" / "gpt2");
+        return tokenizer;
+    }
 
     std::unique_ptr<Model> model_;
     std::shared_ptr<const SafetensorsFile> golden_;
@@ -258,7 +256,7 @@ private slots:
     }
 
     void streamedPiecesSpellTheText() {
-        const Tokenizer tokenizer = Tokenizer::load(fs::path(HOOKSCOPE_FIXTURES) / "tokenizers" / "gpt2");
+        const Tokenizer& tokenizer = gpt2_tokenizer();
         GenerateOptions o = greedy(12);
         std::string streamed;
         GenerateCallbacks callbacks;
@@ -290,6 +288,19 @@ private slots:
         GenerateOptions bad = o;
         bad.stop_strings = {"x"};
         QVERIFY(error_of([&] { generate(*model_, prompt_, bad); }).contains("tokenizer"));
+        bad.stop_strings = {""};
+        QVERIFY(error_of([&] { generate(*model_, prompt_, bad, {}, &gpt2_tokenizer()); }).contains("empty"));
+        bad = o;
+        bad.seed = uint64_t{1} << 32;
+        bad.sampling.do_sample = true;
+        QVERIFY(error_of([&] { generate(*model_, prompt_, bad); }).contains("seed"));
+        bad = o;
+        bad.max_new_tokens = 0;
+        QVERIFY(error_of([&] { generate(*model_, std::vector<int64_t>{1, 512}, bad); }).contains("position 1"));
+        // A huge max_new_tokens runs until the context is full.
+        bad = o;
+        bad.max_new_tokens = std::numeric_limits<int64_t>::max();
+        QCOMPARE(generate(*model_, std::vector<int64_t>(120, 3), bad).stop_reason, StopReason::ContextFull);
         bad = o;
         bad.sampling.do_sample = true;
         bad.sampling.top_p = 1.5;

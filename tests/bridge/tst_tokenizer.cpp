@@ -8,6 +8,7 @@
 #include "bridge/tokenizer.h"
 #include "bridge/unicode.h"
 #include "bridge/unicode_regex.h"
+#include "support/error_text.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -16,6 +17,7 @@
 #include <fstream>
 
 using namespace hookscope;
+using hookscope::test::error_of;
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -115,15 +117,6 @@ std::string gpt2_tokenizer_json() {
 // A minimal valid tokenizer.json with `model` replaced.
 std::string with_model(const json& model) {
     return json{{"model", model}, {"added_tokens", json::array()}}.dump();
-}
-
-QString error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return QString::fromUtf8(e.what());
-    }
-    return {};
 }
 
 } // namespace
