@@ -4,7 +4,9 @@
 // over 1 GiB, far beyond the caches, on every core) divided by the bytes of weights
 // each decoded token reads. Also the recompute pass over 512 positions with every hook
 // captured: its time against a plain forward, and its memory (peak RSS growth against
-// the bytes of the cached tensors). Measurements are interleaved and repeated; medians.
+// the bytes of the cached tensors). Beside the decode, the same decode on LibTorch's
+// ops with OpenBLAS, as an eager framework runs it. Measurements are interleaved and
+// repeated; medians.
 //
 // usage: bench_decode [--reps N] [--threads N] [--splits] [--decode-only] [--smoke]
 //   --splits       also decode under each LibTorch/OpenBLAS thread split
@@ -183,12 +185,16 @@ int main(int argc, char** argv) {
     std::vector<float> buffer(smoke ? (std::size_t{1} << 22) : (std::size_t{1} << 28), 1.0f); // 1 GiB
     (void)read_bandwidth_gbs(buffer, cores); // warm-up: page the buffer in
     (void)generate(*model, prompt, options); // warm-up: page the weights in
-    std::vector<double> bandwidth, decode_tps, prompt_s;
+    std::vector<double> bandwidth, decode_tps, prompt_s, libtorch_tps;
     for (int r = 0; r < reps; ++r) {
         bandwidth.push_back(read_bandwidth_gbs(buffer, cores));
         const GenerateResult result = generate(*model, prompt, options);
         decode_tps.push_back(result.tokens_per_second.value_or(0));
         prompt_s.push_back(result.prompt_s);
+        // The same decode on LibTorch's ops and OpenBLAS (the eager path Hugging Face takes).
+        kernels::enable_decode_kernels(false);
+        libtorch_tps.push_back(generate(*model, prompt, options).tokens_per_second.value_or(0));
+        kernels::enable_decode_kernels(true);
     }
     const double bytes_per_token = weight_bytes_per_token(config);
 
@@ -231,6 +237,8 @@ int main(int argc, char** argv) {
     out["weight_bytes_per_token"] = bytes_per_token;
     out["decode_tokens_per_s_median"] = median(decode_tps);
     out["decode_tokens_per_s_all"] = decode_tps;
+    out["libtorch_ops_decode_tokens_per_s_median"] = median(libtorch_tps);
+    out["speedup_over_libtorch_ops"] = median(decode_tps) / median(libtorch_tps);
     out["bound_tokens_per_s"] = bound;
     out["fraction_of_bound"] = median(decode_tps) / bound;
     out["target_tokens_per_s_at_least"] = 50.0; // twice Hugging Face's ~25 on these machines

@@ -78,7 +78,8 @@ protected:
         const ModelConfig& c = config();
         const int64_t start = past ? past->length() : 0;
         const int64_t positions = tokens.size(1);
-        if (past && positions == 1 && fast_decode_) return decode_one(tokens[0][0].item<int64_t>(), *past);
+        if (past && positions == 1 && fast_decode_ && kernels::decode_kernels_enabled())
+            return decode_one(tokens[0][0].item<int64_t>(), *past);
 
         const at::Tensor embed = at::embedding(wte_, tokens);                              // [B,P,D]
         const at::Tensor pos_embed = wpe_.slice(0, start, start + positions).unsqueeze(0); // [1,P,D]

@@ -138,6 +138,7 @@ Pool& pool() {
 }
 
 std::atomic<Level> level_cap{Level::Avx512};
+std::atomic<bool> decode_kernels{true};
 
 Level cpu_level() {
 #if defined(__x86_64__)
@@ -466,6 +467,13 @@ void set_threads(int threads) {
 int threads() {
     return pool().size();
 }
+void enable_decode_kernels(bool enabled) {
+    decode_kernels.store(enabled);
+}
+bool decode_kernels_enabled() {
+    return decode_kernels.load();
+}
+
 Level level() {
     return std::min(cpu_level(), level_cap.load());
 }

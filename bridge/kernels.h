@@ -31,6 +31,11 @@ void attend_one(const float* q, const float* keys, const float* values, int64_t 
 void set_threads(int threads);
 int threads();
 
+// Whether one-position products go to these kernels (default) or to LibTorch's ops,
+// for benchmarks that compare the two in one run.
+void enable_decode_kernels(bool enabled);
+bool decode_kernels_enabled();
+
 // The instruction sets the kernels may use, in order.
 enum class Level { Portable, Avx2, Avx512 };
 // What runs: the best this CPU has (checked at run time), at most the cap.

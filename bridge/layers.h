@@ -15,7 +15,8 @@ inline bool decode_kernel_fits(const at::Tensor& x, const at::Tensor& w, const a
     const auto fits = [](const at::Tensor& t) {
         return !t.defined() || (t.scalar_type() == at::kFloat && t.is_contiguous() && t.device().is_cpu());
     };
-    return x.numel() == x.size(-1) && x.scalar_type() == at::kFloat && x.device().is_cpu() && fits(w) && fits(b);
+    return kernels::decode_kernels_enabled() && x.numel() == x.size(-1) && x.scalar_type() == at::kFloat &&
+           x.device().is_cpu() && fits(w) && fits(b);
 }
 
 // x [.., in] · W [in, out] + b [out]: Hugging Face Conv1D layout (GPT-2).
