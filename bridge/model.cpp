@@ -2,6 +2,7 @@
 
 #include "bridge/errors.h"
 #include "bridge/gpt2.h"
+#include "bridge/gpt_neox.h"
 #include "bridge/hook_recorder.h"
 #include "bridge/kv_cache.h"
 
@@ -33,6 +34,7 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& folder) {
     ModelConfig config = load_model_config(folder);
     // Each architecture is one file.
     if (config.model_type == "gpt2") return load_gpt2(std::move(config), folder);
+    if (config.model_type == "gpt_neox") return load_gpt_neox(std::move(config), folder);
     throw CheckpointError(folder.string() + ": no forward for model_type `" + config.model_type + "`");
 }
 

@@ -125,10 +125,69 @@ ModelConfig parse_gpt2(const ConfigReader& r) {
     return c;
 }
 
+// rope_scaling: null, or an object whose `type` (or `rope_type`) says how positions or
+// frequencies are stretched for longer contexts.
+void parse_rope_scaling(const ConfigReader& r, ModelConfig& c) {
+    const json* scaling = r.value("rope_scaling");
+    if (!scaling) return;
+    if (!scaling->is_object()) throw CheckpointError(r.where() + ": `rope_scaling` must be an object or null");
+    const ConfigReader s(*scaling, r.where() + " rope_scaling");
+    std::string type = s.string("rope_type", s.string("type", ""));
+    if (type == "default" || type.empty()) return;
+    if (type != "linear" && type != "llama3") {
+        throw CheckpointError(r.where() + ": rope_scaling type `" + type +
+                              "` is not supported (supported: linear, llama3)");
+    }
+    c.rope_scaling = type;
+    c.rope_factor = s.number("factor", 1.0);
+    if (c.rope_factor <= 0) throw CheckpointError(r.where() + ": rope_scaling `factor` must be positive");
+    if (type == "llama3") {
+        c.rope_low_freq_factor = s.number("low_freq_factor", 1.0);
+        c.rope_high_freq_factor = s.number("high_freq_factor", 4.0);
+        c.rope_original_context = s.positive("original_max_position_embeddings", 8192);
+        if (c.rope_high_freq_factor <= c.rope_low_freq_factor) {
+            throw CheckpointError(r.where() + ": rope_scaling needs high_freq_factor > low_freq_factor");
+        }
+    }
+}
+
+ModelConfig parse_gpt_neox(const ConfigReader& r) {
+    ModelConfig c;
+    c.model_type = "gpt_neox";
+    c.architecture = "GPT-NeoX";
+    c.n_layers = r.positive("num_hidden_layers", std::nullopt, 4096);
+    c.n_heads = r.positive("num_attention_heads", std::nullopt, 4096);
+    c.n_kv_heads = c.n_heads;
+    c.d_model = r.positive("hidden_size");
+    if (c.d_model % c.n_heads != 0) {
+        throw CheckpointError(r.where() + ": hidden_size " + std::to_string(c.d_model) +
+                              " is not a multiple of num_attention_heads " + std::to_string(c.n_heads));
+    }
+    c.d_head = c.d_model / c.n_heads;
+    c.d_mlp = r.positive("intermediate_size", 4 * c.d_model);
+    c.n_ctx = r.positive("max_position_embeddings", 2048);
+    c.d_vocab = r.positive("vocab_size");
+    c.norm_eps = r.number("layer_norm_eps", 1e-5);
+    c.activation_name = r.string("hidden_act", "gelu");
+    c.activation = parse_activation(c.activation_name, r.where());
+    c.tie_word_embeddings = r.boolean("tie_word_embeddings", false);
+    c.has_pos_embed = false;
+    c.parallel_blocks = r.boolean("use_parallel_residual", true);
+    c.rotary = true;
+    const double pct = r.number("rotary_pct", 0.25);
+    if (pct > 1) throw CheckpointError(r.where() + ": `rotary_pct` must be at most 1");
+    c.rotary_dims = static_cast<int64_t>(static_cast<double>(c.d_head) * pct);
+    if (c.rotary_dims % 2 != 0) throw CheckpointError(r.where() + ": rotary dims must be even");
+    c.rotary_base = r.number("rotary_emb_base", 10000.0);
+    c.attention_bias = r.boolean("attention_bias", true);
+    parse_rope_scaling(r, c);
+    return c;
+}
+
 } // namespace
 
 std::string supported_model_types() {
-    return "gpt2";
+    return "gpt2, gpt_neox";
 }
 
 ModelConfig parse_model_config(std::string_view json_text, const std::string& where) {
@@ -141,6 +200,7 @@ ModelConfig parse_model_config(std::string_view json_text, const std::string& wh
         throw CheckpointError(where + ": no `model_type` (supported: " + supported_model_types() + ")");
     }
     if (type == "gpt2") return parse_gpt2(reader);
+    if (type == "gpt_neox") return parse_gpt_neox(reader);
     throw CheckpointError(where + ": model_type `" + type +
                           "` is not supported (supported: " + supported_model_types() + ")");
 }

@@ -36,6 +36,16 @@ struct ModelConfig {
     bool parallel_blocks = false; // attention and MLP both read resid_pre
     bool gated_mlp = false;
     bool rotary = false;
+
+    // Rotary position embedding (rotate-half convention) on the first `rotary_dims`
+    // dims of each head, frequencies base^(-2i/rotary_dims).
+    int64_t rotary_dims = 0;
+    double rotary_base = 10000.0;
+    std::string rope_scaling;                                       // "" (none), "linear" or "llama3"
+    double rope_factor = 1.0;                                       // linear: positions are divided by it
+    double rope_low_freq_factor = 1.0, rope_high_freq_factor = 4.0; // llama3
+    int64_t rope_original_context = 8192;                           // llama3
+    bool attention_bias = true;                                     // q/k/v (and output) projections have biases
 };
 
 // Parses config.json text. `where` names the file in error messages.
