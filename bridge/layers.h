@@ -62,6 +62,17 @@ inline at::Tensor layer_norm(const at::Tensor& x, const NormWeights& w, double e
     return at::addcmul(w.bias, normed, w.weight);
 }
 
+// RMSNorm over the last axis. Fires `scale` (sqrt(mean(x^2) + eps), [B,P,1]) and
+// `normalized` (x / scale, before the weight, [B,P,D]).
+inline at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, HookRecorder& hooks,
+                           HookPoint scale, HookPoint normalized) {
+    const at::Tensor rstd = at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps);
+    hooks.capture(scale, [&] { return rstd.reciprocal(); });
+    const at::Tensor normed = x * rstd;
+    hooks.capture(normalized, normed);
+    return weight * normed;
+}
+
 inline at::Tensor activation(const at::Tensor& x, Activation kind) {
     switch (kind) {
     case Activation::GeluTanh: return at::gelu(x, "tanh");

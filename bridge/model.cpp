@@ -5,6 +5,7 @@
 #include "bridge/gpt_neox.h"
 #include "bridge/hook_recorder.h"
 #include "bridge/kv_cache.h"
+#include "bridge/llama.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -35,6 +36,9 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& folder) {
     // Each architecture is one file.
     if (config.model_type == "gpt2") return load_gpt2(std::move(config), folder);
     if (config.model_type == "gpt_neox") return load_gpt_neox(std::move(config), folder);
+    if (config.model_type == "llama" || config.model_type == "mistral" || config.model_type == "qwen2") {
+        return load_llama(std::move(config), folder);
+    }
     throw CheckpointError(folder.string() + ": no forward for model_type `" + config.model_type + "`");
 }
 

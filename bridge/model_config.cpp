@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <optional>
 
@@ -184,10 +185,52 @@ ModelConfig parse_gpt_neox(const ConfigReader& r) {
     return c;
 }
 
+// Llama and the models that share its layout: Mistral, Qwen2 (q/k/v biases), SmolLM
+// and TinyLlama (model_type llama).
+ModelConfig parse_llama(const ConfigReader& r, const std::string& type) {
+    ModelConfig c;
+    c.model_type = type;
+    c.architecture = type == "mistral" ? "Mistral" : type == "qwen2" ? "Qwen2" : "Llama";
+    c.n_layers = r.positive("num_hidden_layers", std::nullopt, 4096);
+    c.n_heads = r.positive("num_attention_heads", std::nullopt, 4096);
+    c.n_kv_heads = r.positive("num_key_value_heads", c.n_heads, 4096);
+    if (c.n_heads % c.n_kv_heads != 0) {
+        throw CheckpointError(r.where() + ": num_attention_heads " + std::to_string(c.n_heads) +
+                              " is not a multiple of num_key_value_heads " + std::to_string(c.n_kv_heads));
+    }
+    c.d_model = r.positive("hidden_size");
+    if (!r.value("head_dim") && c.d_model % c.n_heads != 0) {
+        throw CheckpointError(r.where() + ": hidden_size " + std::to_string(c.d_model) +
+                              " is not a multiple of num_attention_heads " + std::to_string(c.n_heads));
+    }
+    c.d_head = r.positive("head_dim", c.d_model / c.n_heads);
+    c.d_mlp = r.positive("intermediate_size");
+    c.n_ctx = r.positive("max_position_embeddings", 2048);
+    // Mistral's sliding window: positions beyond it attend differently, so the context
+    // HookScope runs stops there.
+    if (const auto window = r.optional_positive("sliding_window"); window && r.boolean("use_sliding_window", true)) {
+        c.n_ctx = std::min(c.n_ctx, *window);
+    }
+    c.d_vocab = r.positive("vocab_size");
+    c.norm_eps = r.number("rms_norm_eps", 1e-6);
+    c.activation_name = r.string("hidden_act", "silu");
+    c.activation = parse_activation(c.activation_name, r.where());
+    c.tie_word_embeddings = r.boolean("tie_word_embeddings", false);
+    c.has_pos_embed = false;
+    c.gated_mlp = true;
+    c.rotary = true;
+    c.rotary_dims = c.d_head;
+    if (c.rotary_dims % 2 != 0) throw CheckpointError(r.where() + ": head_dim must be even for rotary embeddings");
+    c.rotary_base = r.number("rope_theta", 10000.0);
+    c.attention_bias = type == "qwen2" || r.boolean("attention_bias", false);
+    parse_rope_scaling(r, c);
+    return c;
+}
+
 } // namespace
 
 std::string supported_model_types() {
-    return "gpt2, gpt_neox";
+    return "gpt2, gpt_neox, llama, mistral, qwen2";
 }
 
 ModelConfig parse_model_config(std::string_view json_text, const std::string& where) {
@@ -201,6 +244,7 @@ ModelConfig parse_model_config(std::string_view json_text, const std::string& wh
     }
     if (type == "gpt2") return parse_gpt2(reader);
     if (type == "gpt_neox") return parse_gpt_neox(reader);
+    if (type == "llama" || type == "mistral" || type == "qwen2") return parse_llama(reader, type);
     throw CheckpointError(where + ": model_type `" + type +
                           "` is not supported (supported: " + supported_model_types() + ")");
 }

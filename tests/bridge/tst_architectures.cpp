@@ -33,6 +33,7 @@ private slots:
     void matchesHuggingFace_data() {
         QTest::addColumn<QString>("folder");
         QTest::newRow("pythia-tiny") << QString("pythia-tiny");
+        QTest::newRow("llama-tiny") << QString("llama-tiny");
     }
 
     void matchesHuggingFace() {

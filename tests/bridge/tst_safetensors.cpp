@@ -238,8 +238,9 @@ private slots:
         QTest::addColumn<QString>("error");
         QTest::newRow("not JSON") << "{nope"
                                   << "config.json: not valid JSON";
-        QTest::newRow("unsupported model type") << R"({"model_type":"bert"})"
-                                                << "model_type `bert` is not supported (supported: gpt2, gpt_neox";
+        QTest::newRow("unsupported model type")
+            << R"({"model_type":"bert"})"
+            << "model_type `bert` is not supported (supported: gpt2, gpt_neox, llama";
         QTest::newRow("no model type") << R"({"n_layer":2})"
                                        << "no `model_type`";
         QTest::newRow("zero layers") << R"({"model_type":"gpt2","n_layer":0,"n_head":4,"n_embd":64,"vocab_size":8})"
