@@ -4,16 +4,25 @@
 #include "bridge/errors.h"
 #include "bridge/generate.h"
 #include "bridge/kv_cache.h"
+#include "bridge/llama.h"
 #include "bridge/model.h"
+#include "bridge/rotary.h"
 #include "bridge/safetensors.h"
+#include "bridge/weights.h"
+#include "support/error_text.h"
 #include "support/tensor_compare.h"
 
+#include <QTemporaryDir>
 #include <QtTest>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <fstream>
 
 using namespace hookscope;
+using hookscope::test::error_of;
 namespace fs = std::filesystem;
+using nlohmann::json;
 
 namespace {
 
@@ -22,6 +31,33 @@ const fs::path kGolden = fs::path(HOOKSCOPE_FIXTURES) / "golden";
 std::vector<int64_t> ids_of(const at::Tensor& t) {
     const at::Tensor flat = t.flatten().to(at::kLong).contiguous();
     return {flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel()};
+}
+
+json read_json(const fs::path& file) {
+    std::ifstream in(file);
+    return json::parse(in);
+}
+
+// A copy of a golden checkpoint folder with its config edited and its tensors changed.
+fs::path variant(const QTemporaryDir& dir, const std::string& name, const std::string& golden, const json& config_patch,
+                 const std::function<void(NamedTensors&)>& edit = {}) {
+    const fs::path out = fs::path(dir.path().toStdString()) / name;
+    fs::create_directories(out);
+    json config = read_json(kGolden / golden / "config.json");
+    config.merge_patch(config_patch);
+    std::ofstream(out / "config.json") << config.dump();
+    const auto file = SafetensorsFile::open(kGolden / golden / "model.safetensors");
+    NamedTensors tensors;
+    for (const TensorInfo& info : file->tensors())
+        tensors.emplace_back(info.name, file->tensor(info.name).clone());
+    if (edit) edit(tensors);
+    write_safetensors(out / "model.safetensors", tensors);
+    return out;
+}
+
+// Each angle of `a` for position index `p` and rotary pair `i`.
+double angle_cos(const rotary::Angles& a, int64_t p, int64_t i) {
+    return a.cos[0][p][0][i].item<double>();
 }
 
 } // namespace
@@ -71,6 +107,197 @@ private slots:
             o.sampling.do_sample = false;
             o.use_kv_cache = cached;
             QCOMPARE(generate(*model, tokens, o).tokens, ids_of(golden->tensor("greedy_tokens")));
+        }
+    }
+
+    void llamaHookInvariants() {
+        const auto model = Model::load(kGolden / "llama-tiny");
+        const ModelConfig& c = model->config();
+        QCOMPARE(c.n_kv_heads, 2);
+        const std::vector<int64_t> tokens{1, 17, 42, 99, 128, 255, 300};
+        const ActivationCache cache = model->run_with_cache(tokens);
+        QCOMPARE(cache["blocks.0.attn.hook_k"].sizes().vec(), (std::vector<int64_t>{1, 7, 2, 16}));
+        QCOMPARE(cache["blocks.0.attn.hook_rot_k"].sizes().vec(), (std::vector<int64_t>{1, 7, 2, 16}));
+        QCOMPARE(cache["blocks.0.attn.hook_pattern"].sizes().vec(), (std::vector<int64_t>{1, 4, 7, 7}));
+        for (int i = 0; i < 2; ++i) {
+            const std::string b = "blocks." + std::to_string(i) + ".";
+            const at::Tensor pre = cache[b + "hook_resid_pre"];
+            HS_COMPARE_TENSORS(cache[b + "ln1.hook_scale"], (pre.pow(2).mean(-1, true) + c.norm_eps).sqrt(),
+                               b + "RMS scale");
+            HS_COMPARE_TENSORS(cache[b + "ln1.hook_normalized"] * cache[b + "ln1.hook_scale"], pre,
+                               b + "normalized x scale = input");
+            HS_COMPARE_TENSORS(cache[b + "mlp.hook_post"],
+                               at::silu(cache[b + "mlp.hook_pre"]) * cache[b + "mlp.hook_pre_linear"],
+                               b + "post = silu(gate) x up");
+            HS_COMPARE_TENSORS(cache[b + "hook_resid_mid"], pre + cache[b + "hook_attn_out"], b + "resid_mid");
+            // Query head 3 reads kv head 1 (grouped-query attention).
+            const at::Tensor qh = cache[b + "attn.hook_rot_q"][0].select(1, 3);
+            const at::Tensor kh = cache[b + "attn.hook_rot_k"][0].select(1, 1);
+            const at::Tensor keep = at::ones({7, 7}, at::kBool).tril();
+            HS_COMPARE_TENSORS(cache[b + "attn.hook_attn_scores"][0][3].masked_select(keep),
+                               (at::matmul(qh, kh.t()) / 4.0).masked_select(keep), b + "GQA scores head 3");
+        }
+        const auto past = model->new_kv_cache(7);
+        for (std::size_t n = 1; n <= tokens.size(); ++n) {
+            HS_COMPARE_TENSORS(model->decode({tokens[n - 1]}, *past), cache.logits()[0][static_cast<int64_t>(n - 1)],
+                               "decode step");
+        }
+    }
+
+    void sequentialNeox() {
+        QTemporaryDir dir;
+        const auto model = Model::load(variant(dir, "neox-seq", "pythia-tiny", {{"use_parallel_residual", false}}));
+        const ActivationCache cache = model->run_with_cache({0, 17, 42, 99, 128});
+        for (int i = 0; i < 2; ++i) {
+            const std::string b = "blocks." + std::to_string(i) + ".";
+            const at::Tensor mid = cache[b + "hook_resid_mid"];
+            HS_COMPARE_TENSORS(mid, cache[b + "hook_resid_pre"] + cache[b + "hook_attn_out"], b + "resid_mid");
+            HS_COMPARE_TENSORS(cache[b + "hook_resid_post"], mid + cache[b + "hook_mlp_out"], b + "resid_post");
+            // ln2 reads resid_mid.
+            HS_COMPARE_TENSORS(cache[b + "ln2.hook_normalized"] * cache[b + "ln2.hook_scale"], mid - mid.mean(-1, true),
+                               b + "ln2 input is resid_mid");
+        }
+    }
+
+    void qwen2BiasesAndTiedEmbeddings() {
+        QTemporaryDir dir;
+        at::manual_seed(5);
+        const fs::path qwen = variant(dir, "qwen2", "llama-tiny", {{"model_type", "qwen2"}}, [](NamedTensors& t) {
+            for (int i = 0; i < 2; ++i) {
+                const std::string a = "model.layers." + std::to_string(i) + ".self_attn.";
+                t.emplace_back(a + "q_proj.bias", at::randn({64}));
+                t.emplace_back(a + "k_proj.bias", at::randn({32}));
+                t.emplace_back(a + "v_proj.bias", at::randn({32}));
+            }
+        });
+        const auto model = Model::load(qwen);
+        QCOMPARE(model->config().architecture, std::string("Qwen2"));
+        const auto weights = SafetensorsFile::open(qwen / "model.safetensors");
+        const ActivationCache cache = model->run_with_cache({1, 17, 42, 99});
+        const at::Tensor x =
+            cache["blocks.0.ln1.hook_normalized"] * weights->tensor("model.layers.0.input_layernorm.weight");
+        HS_COMPARE_TENSORS(cache["blocks.0.attn.hook_q"].flatten(2),
+                           at::linear(x, weights->tensor("model.layers.0.self_attn.q_proj.weight"),
+                                      weights->tensor("model.layers.0.self_attn.q_proj.bias")),
+                           "q = x W_q^T + b_q");
+        HS_COMPARE_TENSORS(cache["blocks.0.attn.hook_v"].flatten(2),
+                           at::linear(x, weights->tensor("model.layers.0.self_attn.v_proj.weight"),
+                                      weights->tensor("model.layers.0.self_attn.v_proj.bias")),
+                           "v = x W_v^T + b_v");
+
+        const fs::path tied = variant(dir, "tied", "llama-tiny", {{"tie_word_embeddings", true}}, [](NamedTensors& t) {
+            std::erase_if(t, [](const auto& entry) { return entry.first == "lm_head.weight"; });
+        });
+        const auto tied_model = Model::load(tied);
+        const ActivationCache tied_cache = tied_model->run_with_cache({1, 17, 42});
+        HS_COMPARE_TENSORS(
+            tied_cache.logits(),
+            at::matmul(tied_cache["unembed.hook_in"],
+                       SafetensorsFile::open(tied / "model.safetensors")->tensor("model.embed_tokens.weight").t()),
+            "tied unembedding");
+        // Untied without lm_head is an error naming the tensor.
+        const fs::path broken = variant(dir, "untied-no-head", "llama-tiny", json::object(), [](NamedTensors& t) {
+            std::erase_if(t, [](const auto& entry) { return entry.first == "lm_head.weight"; });
+        });
+        QVERIFY(error_of([&] { Model::load(broken); }).contains("lm_head.weight"));
+    }
+
+    void explicitHeadDim() {
+        ModelConfig c = parse_model_config(json{{"model_type", "llama"},
+                                                {"num_hidden_layers", 1},
+                                                {"num_attention_heads", 4},
+                                                {"num_key_value_heads", 2},
+                                                {"hidden_size", 32},
+                                                {"head_dim", 4},
+                                                {"intermediate_size", 48},
+                                                {"vocab_size", 40},
+                                                {"max_position_embeddings", 16}}
+                                               .dump(),
+                                           "test config");
+        QCOMPARE(c.d_head, 4);
+        at::manual_seed(9);
+        NamedTensors w;
+        const auto add = [&](const std::string& name, std::vector<int64_t> shape) {
+            w.emplace_back(name, at::randn(shape) * 0.2);
+        };
+        add("model.embed_tokens.weight", {40, 32});
+        add("model.layers.0.input_layernorm.weight", {32});
+        add("model.layers.0.post_attention_layernorm.weight", {32});
+        add("model.layers.0.self_attn.q_proj.weight", {16, 32});
+        add("model.layers.0.self_attn.k_proj.weight", {8, 32});
+        add("model.layers.0.self_attn.v_proj.weight", {8, 32});
+        add("model.layers.0.self_attn.o_proj.weight", {32, 16});
+        add("model.layers.0.mlp.gate_proj.weight", {48, 32});
+        add("model.layers.0.mlp.up_proj.weight", {48, 32});
+        add("model.layers.0.mlp.down_proj.weight", {32, 48});
+        add("model.norm.weight", {32});
+        add("lm_head.weight", {40, 32});
+        const auto model = make_llama(c, InMemoryWeights(std::move(w), "random"), "in memory");
+        const std::vector<int64_t> tokens{3, 7, 11, 2, 39};
+        const ActivationCache cache = model->run_with_cache(tokens);
+        QCOMPARE(cache["blocks.0.attn.hook_z"].sizes().vec(), (std::vector<int64_t>{1, 5, 4, 4}));
+        QCOMPARE(cache["blocks.0.attn.hook_v"].sizes().vec(), (std::vector<int64_t>{1, 5, 2, 4}));
+        QCOMPARE(cache["blocks.0.hook_attn_out"].sizes().vec(), (std::vector<int64_t>{1, 5, 32}));
+        const auto past = model->new_kv_cache(5);
+        HS_COMPARE_TENSORS(model->decode(tokens, *past), cache.logits()[0][4], "prefill logits");
+    }
+
+    // Angles computed by hand: inv_freq = base^(-2i/dims); scaled as each rule says.
+    void rotaryAnglesUnderEachScaling() {
+        ModelConfig c;
+        c.rotary_dims = 4;
+        c.rotary_base = 10000.0; // inv_freq = [1, 0.01]
+        at::Tensor inv_freq = rotary::inverse_frequencies(c);
+        QCOMPARE(inv_freq[0].item<float>(), 1.0f);
+        QVERIFY(std::abs(inv_freq[1].item<double>() - 0.01) < 1e-9);
+        rotary::Angles a = rotary::angles(c, inv_freq, 6, 1); // position 6
+        QVERIFY(std::abs(angle_cos(a, 0, 0) - std::cos(6.0)) < 1e-6);
+        QVERIFY(std::abs(angle_cos(a, 0, 1) - std::cos(0.06)) < 1e-6);
+        QVERIFY(std::abs(angle_cos(a, 0, 2) - std::cos(6.0)) < 1e-6); // rotate-half: pairs (i, i + dims/2)
+
+        c.rope_scaling = "linear";
+        c.rope_factor = 2.0; // position 6 is read as 3
+        a = rotary::angles(c, inv_freq, 6, 1);
+        QVERIFY(std::abs(angle_cos(a, 0, 0) - std::cos(3.0)) < 1e-6);
+
+        // llama3 with an original context of 1000, factors low 1 / high 4, factor 8:
+        // wavelength 2π (< 250) keeps its frequency; 2π/0.01 = 628.3 (between 250 and
+        // 1000) is interpolated: smooth = (1000/628.32 - 1) / 3 = 0.19718, so
+        // 0.80282 · 0.01/8 + 0.19718 · 0.01 = 0.0029754.
+        c.rope_scaling = "llama3";
+        c.rope_factor = 8.0;
+        c.rope_original_context = 1000;
+        c.rope_low_freq_factor = 1.0;
+        c.rope_high_freq_factor = 4.0;
+        inv_freq = rotary::inverse_frequencies(c);
+        QCOMPARE(inv_freq[0].item<float>(), 1.0f);
+        QVERIFY2(std::abs(inv_freq[1].item<double>() - 0.0029754) < 1e-6,
+                 qPrintable(QString::number(inv_freq[1].item<double>(), 'g', 8)));
+        c.rotary_base = 1e6; // inv_freq [1, 0.001]: wavelength 6283 > 1000 is divided by 8
+        inv_freq = rotary::inverse_frequencies(c);
+        QVERIFY(std::abs(inv_freq[1].item<double>() - 0.000125) < 1e-9);
+
+        // Config: both key spellings; unsupported types refused with a clear message.
+        const auto config = [](const json& scaling) {
+            return json{{"model_type", "llama"},  {"num_hidden_layers", 1}, {"num_attention_heads", 2},
+                        {"hidden_size", 8},       {"intermediate_size", 8}, {"vocab_size", 8},
+                        {"rope_scaling", scaling}}
+                .dump();
+        };
+        QCOMPARE(parse_model_config(config({{"type", "linear"}, {"factor", 4.0}}), "c").rope_factor, 4.0);
+        const ModelConfig llama3 = parse_model_config(config({{"rope_type", "llama3"},
+                                                              {"factor", 8.0},
+                                                              {"low_freq_factor", 1.0},
+                                                              {"high_freq_factor", 4.0},
+                                                              {"original_max_position_embeddings", 8192}}),
+                                                      "c");
+        QCOMPARE(llama3.rope_scaling, std::string("llama3"));
+        QCOMPARE(llama3.rope_original_context, 8192);
+        for (const char* type : {"dynamic", "yarn"}) {
+            const QString message = error_of([&] {
+                parse_model_config(config({{"type", type}, {"factor", 2.0}}), "c");
+            });
+            QVERIFY2(message.contains(type) && message.contains("not supported"), qPrintable(message));
         }
     }
 
