@@ -4,6 +4,7 @@
 #include "bridge/errors.h"
 #include "bridge/export.h"
 #include "bridge/generate.h"
+#include "bridge/hub_cache.h"
 #include "bridge/model.h"
 #include "bridge/names_filter.h"
 #include "bridge/prompt.h"
@@ -38,6 +39,7 @@ constexpr const char* kUsage =
                           [--repetition-penalty R] [--freq-penalty F] [--stop STRING]...
                           [--no-prepend-bos] [--names-filter F] [--export FILE] [--json]
        hookscope inspect  FILE [--json]
+       hookscope models   [--json]
 
 Sub-commands:
   hooks     list the hook points of a model (name and shape; "pos" is the sequence axis)
@@ -49,10 +51,12 @@ Sub-commands:
             with --export, one forward over prompt + output records the hook points
             the names filter selects (what run would record over the output)
   inspect   list the metadata and tensors of an exported cache
+  models    list the models in the local Hugging Face cache (usable as --model ORG/NAME)
 
 Options:
   --model M          a Hugging Face checkpoint folder (config.json + *.safetensors +
-                     tokenizer files; for `tokenize` the tokenizer files are enough)
+                     tokenizer files; for `tokenize` the tokenizer files are enough), or a
+                     hub id (ORG/NAME) in the local Hugging Face cache; never downloaded
   --names-filter F   comma-separated exact names, whole-name globs (* and ?) or /regex/;
                      empty selects every hook point
   --prompt TEXT      text, encoded by the model's tokenizer, BOS prepended
@@ -108,19 +112,10 @@ std::optional<fs::path> bundled_model() {
 }
 
 fs::path model_folder(const Options& options) {
-    if (const auto model = options.value("--model")) {
-        const fs::path folder(*model);
-        std::error_code ec;
-        if (!fs::is_directory(folder, ec)) {
-            throw Error("model `" + *model +
-                        "` is not a folder (a Hugging Face checkpoint folder with "
-                        "config.json and *.safetensors)");
-        }
-        return folder;
-    }
+    if (const auto model = options.value("--model")) return resolve_model_folder(*model);
     if (auto bundled = bundled_model()) return *bundled;
     throw Error("no model: there is no bundled default model yet, so pass --model FOLDER "
-                "(a Hugging Face checkpoint folder)");
+                "(a Hugging Face checkpoint folder) or a hub id from the local cache");
 }
 
 // The model's tokenizer and its BOS/EOS, for commands that take text.
@@ -384,6 +379,31 @@ int generate_command(const std::vector<std::string>& args) {
     return kOk;
 }
 
+int models_command(const std::vector<std::string>& args) {
+    const Options options(args, spec({"--json"}, {}), "models");
+    const std::vector<CachedModel> models = list_cached_models();
+    if (options.flag("--json")) {
+        json list = json::array();
+        for (const CachedModel& m : models) {
+            list.push_back({{"id", m.id},
+                            {"folder", m.folder.string()},
+                            {"architecture", m.architecture.empty() ? json(nullptr) : json(m.architecture)},
+                            {"bytes", m.bytes}});
+        }
+        std::cout << json{{"models", list}}.dump() << "\n";
+        return kOk;
+    }
+    if (models.empty()) {
+        std::cout << "no models in the local Hugging Face cache\n";
+        return kOk;
+    }
+    for (const CachedModel& m : models) {
+        std::cout << m.id << "  " << (m.architecture.empty() ? "(not runnable)" : m.architecture) << "  "
+                  << (m.bytes + 500'000) / 1'000'000 << " MB  " << m.folder.string() << "\n";
+    }
+    return kOk;
+}
+
 int inspect_command(const std::vector<std::string>& args) {
     const Options options(args, spec({"--json"}, {}, 1), "inspect");
     apply_common(options);
@@ -423,8 +443,8 @@ int dispatch(const std::vector<std::string>& args) {
                 return kOk;
             }
         }
-        throw UsageError(
-            "the GUI is not part of this version yet; use a sub-command (hooks, tokenize, run, generate, inspect)");
+        throw UsageError("the GUI is not part of this version yet; use a sub-command (hooks, tokenize, run, generate, "
+                         "inspect, models)");
     }
     const std::string& command = args.front();
     const std::vector<std::string> rest(args.begin() + 1, args.end());
@@ -439,6 +459,7 @@ int dispatch(const std::vector<std::string>& args) {
     if (command == "inspect") return inspect_command(rest);
     if (command == "tokenize") return tokenize_command(rest);
     if (command == "generate") return generate_command(rest);
+    if (command == "models") return models_command(rest);
     throw UsageError("unknown command `" + command + "`");
 }
 
