@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <set>
 
 namespace hookscope {
@@ -79,7 +81,58 @@ Checkpoint Checkpoint::open(const fs::path& folder) {
         c.files_.push_back(std::move(file));
     }
     c.fingerprint_ = hash.hex_digest();
+    // Refuse a model that cannot fit before reading (and converting) gigabytes of it.
+    if (const auto available = available_memory_bytes()) {
+        require_memory(c.float32_bytes(), *available, folder.string() + " (" + c.storage_dtypes() + " weights)");
+    }
     return c;
+}
+
+std::uintmax_t Checkpoint::float32_bytes() const {
+    std::uintmax_t bytes = 0;
+    for (const auto& file : files_) {
+        for (const TensorInfo& info : file->tensors()) {
+            std::uintmax_t elements = 1;
+            for (const int64_t d : info.shape)
+                elements *= static_cast<std::uintmax_t>(d);
+            bytes += elements * 4;
+        }
+    }
+    return bytes;
+}
+
+std::string Checkpoint::storage_dtypes() const {
+    std::set<std::string> names;
+    for (const auto& file : files_) {
+        for (const TensorInfo& info : file->tensors())
+            names.insert(std::string(dtype_name(info.dtype)));
+    }
+    std::string out;
+    for (const std::string& name : names)
+        out += (out.empty() ? "" : ", ") + name;
+    return out;
+}
+
+std::optional<std::uintmax_t> available_memory_bytes() {
+    std::ifstream meminfo("/proc/meminfo");
+    std::string key;
+    std::uintmax_t kib = 0;
+    std::string unit;
+    while (meminfo >> key >> kib >> unit) {
+        if (key == "MemAvailable:") return kib * 1024;
+    }
+    return std::nullopt;
+}
+
+void require_memory(std::uintmax_t needed, std::uintmax_t available, const std::string& what) {
+    if (needed <= available) return;
+    const auto gb = [](std::uintmax_t bytes) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.1f GB", static_cast<double>(bytes) / 1e9);
+        return std::string(text);
+    };
+    throw CheckpointError(what + ": the model needs " + gb(needed) + " of memory in float32, and only " +
+                          gb(available) + " is available");
 }
 
 std::vector<std::string> Checkpoint::names() const {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,11 +33,22 @@ public:
     // without reading them.
     const std::string& fingerprint() const override { return fingerprint_; }
 
+    // Bytes the weights take in float32, the precision HookScope computes in.
+    std::uintmax_t float32_bytes() const;
+    // The storage types of the weights, e.g. "BF16" or "F16, F32".
+    std::string storage_dtypes() const;
+
 private:
     std::filesystem::path folder_;
     std::vector<std::shared_ptr<const SafetensorsFile>> files_;
     std::map<std::string, const SafetensorsFile*, std::less<>> where_;
     std::string fingerprint_;
 };
+
+// Memory the system can still give (MemAvailable), or nullopt where unknown.
+std::optional<std::uintmax_t> available_memory_bytes();
+
+// Throws CheckpointError when `needed` bytes exceed `available`, saying both.
+void require_memory(std::uintmax_t needed, std::uintmax_t available, const std::string& what);
 
 } // namespace hookscope

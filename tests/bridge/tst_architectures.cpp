@@ -1,6 +1,7 @@
 // Architectures beyond GPT-2 against Hugging Face's own activations
 // (tests/fixtures/golden), plus invariants of their hook points.
 
+#include "bridge/checkpoint.h"
 #include "bridge/errors.h"
 #include "bridge/generate.h"
 #include "bridge/kv_cache.h"
@@ -299,6 +300,38 @@ private slots:
             });
             QVERIFY2(message.contains(type) && message.contains("not supported"), qPrintable(message));
         }
+    }
+
+    // A BF16 checkpoint (the float32 fixture rounded to bfloat16) loads, says so, and
+    // computes in float32 close to the float32 checkpoint: the weights differ by at most
+    // 2^-8 relative, which moves these logits by well under 0.05.
+    void bf16CheckpointsComputeInFloat32() {
+        QTemporaryDir dir;
+        const fs::path bf16 =
+            variant(dir, "llama-bf16", "llama-tiny", {{"torch_dtype", "bfloat16"}}, [](NamedTensors& t) {
+                for (auto& [name, tensor] : t)
+                    tensor = tensor.to(at::kBFloat16);
+            });
+        QCOMPARE(Checkpoint::open(bf16).storage_dtypes(), std::string("BF16"));
+        const std::vector<int64_t> tokens{1, 17, 42, 99, 128};
+        const at::Tensor reference = Model::load(kGolden / "llama-tiny")->forward(tokens);
+        const at::Tensor logits = Model::load(bf16)->forward(tokens);
+        QCOMPARE(logits.scalar_type(), at::kFloat);
+        const double worst = (logits - reference).abs().max().item<double>();
+        qInfo("BF16 checkpoint vs float32: max |logit diff| = %.3g", worst);
+        QVERIFY2(worst < 0.05, qPrintable(QString::number(worst)));
+        QVERIFY(worst > 0); // the rounding did happen
+    }
+
+    void modelsThatCannotFitAreRefused() {
+        const QString message = error_of([] { require_memory(2'500'000'000, 1'000'000'000, "/m (BF16 weights)"); });
+        QVERIFY2(message.contains("/m (BF16 weights)") && message.contains("needs 2.5 GB") &&
+                     message.contains("only 1.0 GB is available"),
+                 qPrintable(message));
+        require_memory(10, 10, "fits"); // no throw
+        QVERIFY(available_memory_bytes().value_or(1) > 0);
+        QCOMPARE(Checkpoint::open(kGolden / "llama-tiny").float32_bytes(),
+                 static_cast<std::uintmax_t>(Model::load(kGolden / "llama-tiny")->parameter_count()) * 4);
     }
 
     void pythiaHookInvariants() {
