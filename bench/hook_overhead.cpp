@@ -9,7 +9,7 @@
 // usage: bench_hook_overhead [--reps N] [--positions P] [--threads N] [--splits] [--smoke]
 //   --splits  also time the plain forward under each LibTorch/OpenBLAS thread split
 
-#include "bench/gpt2_small.h"
+#include "bench/shapes.h"
 #include "bridge/threads.h"
 
 #include <ATen/ATen.h>

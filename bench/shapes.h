@@ -1,0 +1,160 @@
+#pragma once
+// Models shaped like small public checkpoints, with random weights built in memory:
+// benchmarks need no checkpoint file. GPT-2 small (124M), Pythia-160M, SmolLM-135M.
+
+#include "bridge/gpt2.h"
+#include "bridge/gpt_neox.h"
+#include "bridge/llama.h"
+#include "bridge/weights.h"
+
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hookscope::bench {
+
+inline ModelConfig gpt2_small_config() {
+    return parse_model_config(R"({"model_type": "gpt2", "n_layer": 12, "n_head": 12, "n_embd": 768,
+                                 "n_positions": 1024, "vocab_size": 50257})",
+                              "GPT-2 small shape");
+}
+
+inline std::unique_ptr<Model> random_gpt2(const ModelConfig& c) {
+    at::manual_seed(0);
+    const int64_t d = c.d_model, m = c.d_mlp;
+    NamedTensors w;
+    const auto add = [&](const std::string& name, std::vector<int64_t> shape, bool ones = false) {
+        w.emplace_back(name, ones ? at::ones(shape) : at::randn(shape) * 0.02);
+    };
+    add("wte.weight", {c.d_vocab, d});
+    add("wpe.weight", {c.n_ctx, d});
+    for (int64_t i = 0; i < c.n_layers; ++i) {
+        const std::string h = "h." + std::to_string(i) + ".";
+        add(h + "ln_1.weight", {d}, true);
+        add(h + "ln_1.bias", {d});
+        add(h + "attn.c_attn.weight", {d, 3 * d});
+        add(h + "attn.c_attn.bias", {3 * d});
+        add(h + "attn.c_proj.weight", {d, d});
+        add(h + "attn.c_proj.bias", {d});
+        add(h + "ln_2.weight", {d}, true);
+        add(h + "ln_2.bias", {d});
+        add(h + "mlp.c_fc.weight", {d, m});
+        add(h + "mlp.c_fc.bias", {m});
+        add(h + "mlp.c_proj.weight", {m, d});
+        add(h + "mlp.c_proj.bias", {d});
+    }
+    add("ln_f.weight", {d}, true);
+    add("ln_f.bias", {d});
+    return make_gpt2(c, InMemoryWeights(std::move(w), "random"), "in-memory GPT-2 small shape");
+}
+
+// Random weights for `names_and_shapes`; norm gains (shape [d], name ending in
+// "norm.weight" or "ln_*.weight") start at one.
+inline NamedTensors random_weights(const std::vector<std::pair<std::string, std::vector<int64_t>>>& names_and_shapes) {
+    at::manual_seed(0);
+    NamedTensors w;
+    for (const auto& [name, shape] : names_and_shapes) {
+        const bool gain = shape.size() == 1 &&
+                          (name.find("norm") != std::string::npos || name.find("ln_") != std::string::npos) &&
+                          name.find("bias") == std::string::npos;
+        w.emplace_back(name, gain ? at::ones(shape) : at::randn(shape) * 0.02);
+    }
+    return w;
+}
+
+inline ModelConfig pythia_160m_config() {
+    return parse_model_config(R"({"model_type": "gpt_neox", "num_hidden_layers": 12, "num_attention_heads": 12,
+                                 "hidden_size": 768, "intermediate_size": 3072, "vocab_size": 50304,
+                                 "max_position_embeddings": 2048, "rotary_pct": 0.25, "use_parallel_residual": true,
+                                 "tie_word_embeddings": false})",
+                              "Pythia-160M shape");
+}
+
+inline std::unique_ptr<Model> random_neox(const ModelConfig& c) {
+    const int64_t d = c.d_model, m = c.d_mlp;
+    std::vector<std::pair<std::string, std::vector<int64_t>>> shapes{{"gpt_neox.embed_in.weight", {c.d_vocab, d}}};
+    for (int64_t i = 0; i < c.n_layers; ++i) {
+        const std::string l = "gpt_neox.layers." + std::to_string(i) + ".";
+        for (const char* norm : {"input_layernorm", "post_attention_layernorm"}) {
+            shapes.push_back({l + norm + ".weight", {d}});
+            shapes.push_back({l + norm + ".bias", {d}});
+        }
+        shapes.push_back({l + "attention.query_key_value.weight", {3 * d, d}});
+        shapes.push_back({l + "attention.query_key_value.bias", {3 * d}});
+        shapes.push_back({l + "attention.dense.weight", {d, d}});
+        shapes.push_back({l + "attention.dense.bias", {d}});
+        shapes.push_back({l + "mlp.dense_h_to_4h.weight", {m, d}});
+        shapes.push_back({l + "mlp.dense_h_to_4h.bias", {m}});
+        shapes.push_back({l + "mlp.dense_4h_to_h.weight", {d, m}});
+        shapes.push_back({l + "mlp.dense_4h_to_h.bias", {d}});
+    }
+    shapes.push_back({"gpt_neox.final_layer_norm.weight", {d}});
+    shapes.push_back({"gpt_neox.final_layer_norm.bias", {d}});
+    shapes.push_back({"embed_out.weight", {c.d_vocab, d}});
+    return make_gpt_neox(c, InMemoryWeights(random_weights(shapes), "random"), "in-memory Pythia-160M shape");
+}
+
+inline ModelConfig smollm_135m_config() {
+    return parse_model_config(R"({"model_type": "llama", "num_hidden_layers": 30, "num_attention_heads": 9,
+                                 "num_key_value_heads": 3, "hidden_size": 576, "intermediate_size": 1536,
+                                 "vocab_size": 49152, "max_position_embeddings": 2048, "rope_theta": 10000,
+                                 "tie_word_embeddings": true})",
+                              "SmolLM-135M shape");
+}
+
+inline std::unique_ptr<Model> random_llama(const ModelConfig& c) {
+    const int64_t d = c.d_model, m = c.d_mlp, q = c.n_heads * c.d_head, kv = c.n_kv_heads * c.d_head;
+    std::vector<std::pair<std::string, std::vector<int64_t>>> shapes{{"model.embed_tokens.weight", {c.d_vocab, d}}};
+    for (int64_t i = 0; i < c.n_layers; ++i) {
+        const std::string l = "model.layers." + std::to_string(i) + ".";
+        shapes.push_back({l + "input_layernorm.weight", {d}});
+        shapes.push_back({l + "post_attention_layernorm.weight", {d}});
+        shapes.push_back({l + "self_attn.q_proj.weight", {q, d}});
+        shapes.push_back({l + "self_attn.k_proj.weight", {kv, d}});
+        shapes.push_back({l + "self_attn.v_proj.weight", {kv, d}});
+        shapes.push_back({l + "self_attn.o_proj.weight", {d, q}});
+        shapes.push_back({l + "mlp.gate_proj.weight", {m, d}});
+        shapes.push_back({l + "mlp.up_proj.weight", {m, d}});
+        shapes.push_back({l + "mlp.down_proj.weight", {d, m}});
+    }
+    shapes.push_back({"model.norm.weight", {d}});
+    return make_llama(c, InMemoryWeights(random_weights(shapes), "random"), "in-memory SmolLM-135M shape");
+}
+
+struct BenchModel {
+    std::string shape;
+    ModelConfig config;
+    std::unique_ptr<Model> model;
+    double bytes_per_token = 0; // weights one decoded token reads
+};
+
+// "gpt2-small", "pythia-160m" or "smollm-135m"; throws std::invalid_argument otherwise.
+inline BenchModel bench_model(const std::string& shape) {
+    BenchModel b;
+    b.shape = shape;
+    if (shape == "gpt2-small") {
+        b.config = gpt2_small_config();
+        b.model = random_gpt2(b.config);
+    } else if (shape == "pythia-160m") {
+        b.config = pythia_160m_config();
+        b.model = random_neox(b.config);
+    } else if (shape == "smollm-135m") {
+        b.config = smollm_135m_config();
+        b.model = random_llama(b.config);
+    } else {
+        throw std::invalid_argument("unknown shape `" + shape + "` (gpt2-small, pythia-160m, smollm-135m)");
+    }
+    const ModelConfig& c = b.config;
+    // Every parameter is read once per token, except the embedding table (one row; it is
+    // read whole when it doubles as the unembedding) and GPT-2's position table (one row).
+    double elements = static_cast<double>(b.model->parameter_count());
+    if (!c.tie_word_embeddings) elements -= static_cast<double>((c.d_vocab - 1) * c.d_model);
+    if (c.has_pos_embed) elements -= static_cast<double>((c.n_ctx - 1) * c.d_model);
+    if (c.tie_word_embeddings) elements += c.d_model; // the embedding row, besides the unembedding
+    b.bytes_per_token = 4 * elements;
+    return b;
+}
+
+} // namespace hookscope::bench
