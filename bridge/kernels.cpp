@@ -445,6 +445,27 @@ void layer_norm(const float* x, const float* w, const float* b, int64_t n, doubl
         out[i] = (x[i] - m) * rstd * w[i] + b[i];
 }
 
+void rms_norm(const float* x, const float* w, int64_t n, double eps, float* out) {
+    double squares = 0;
+    for (int64_t i = 0; i < n; ++i)
+        squares += static_cast<double>(x[i]) * x[i];
+    const auto rstd = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(n) + eps));
+    for (int64_t i = 0; i < n; ++i)
+        out[i] = w[i] * (x[i] * rstd);
+}
+
+void rotate_half(float* x, int64_t heads, int64_t d_head, int64_t dims, const float* cos, const float* sin) {
+    const int64_t half = dims / 2;
+    for (int64_t h = 0; h < heads; ++h) {
+        float* v = x + h * d_head;
+        for (int64_t i = 0; i < half; ++i) {
+            const float a = v[i], b = v[i + half];
+            v[i] = a * cos[i] - b * sin[i];
+            v[i + half] = b * cos[i] + a * sin[i];
+        }
+    }
+}
+
 void attend_one(const float* q, const float* keys, const float* values, int64_t heads, int64_t kv_heads, int64_t d_head,
                 int64_t capacity, int64_t length, double scale, float* z) {
     const bool avx2 = level() != Level::Portable; // attention rows are short: AVX2 serves

@@ -21,6 +21,14 @@ void gemv_rows(const float* w, int64_t rows, int64_t cols, const float* x, const
 // LayerNorm of one vector: out = (x - mean) / sqrt(var + eps) * w + b, over n values.
 void layer_norm(const float* x, const float* w, const float* b, int64_t n, double eps, float* out);
 
+// RMSNorm of one vector: out = x / sqrt(mean(x^2) + eps) * w, over n values.
+void rms_norm(const float* x, const float* w, int64_t n, double eps, float* out);
+
+// Rotary embedding of one position, in place, rotate-half convention: for each of
+// `heads` heads of `d_head` values, pairs (i, i + dims/2) for i < dims/2 turn by the
+// angle whose cosine and sine are cos[i], sin[i].
+void rotate_half(float* x, int64_t heads, int64_t d_head, int64_t dims, const float* cos, const float* sin);
+
 // Attention of one new query over `length` cached positions. q and z are [heads, d_head];
 // keys and values are [kv_heads, capacity, d_head] (KvCache's layout), query head h
 // reading kv head h / (heads / kv_heads). z = softmax(scale * q·K^T) · V, per head.

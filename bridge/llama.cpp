@@ -6,10 +6,12 @@
 #include "bridge/llama.h"
 
 #include "bridge/checkpoint.h"
+#include "bridge/kernels.h"
 #include "bridge/kv_cache.h"
 #include "bridge/layers.h"
 #include "bridge/rotary.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace hookscope {
@@ -66,6 +68,7 @@ public:
             }
         }
         set_parameter_count(params);
+        fast_decode_ = all_float32_cpu();
     }
 
 protected:
@@ -73,6 +76,9 @@ protected:
         const ModelConfig& c = config();
         const int64_t start = past ? past->length() : 0;
         const int64_t positions = tokens.size(1);
+        if (past && positions == 1 && fast_decode_ && kernels::decode_kernels_enabled()) {
+            return decode_one(tokens[0][0].item<int64_t>(), *past);
+        }
         const rotary::Angles angles = rotary::angles(c, inv_freq_, start, positions);
 
         const at::Tensor embed = at::embedding(embed_, tokens); // [B,P,D]
@@ -144,8 +150,62 @@ private:
         return resid_post;
     }
 
+    bool all_float32_cpu() const {
+        std::vector<const at::Tensor*> all{&embed_, &unembed_, &norm_};
+        for (const auto& b : blocks_) {
+            for (const at::Tensor* t : {&b.ln1, &b.ln2, &b.q_w, &b.q_b, &b.k_w, &b.k_b, &b.v_w, &b.v_b, &b.o_w, &b.o_b,
+                                        &b.gate_w, &b.up_w, &b.down_w})
+                all.push_back(t);
+        }
+        return std::all_of(all.begin(), all.end(), [](const at::Tensor* t) {
+            return !t->defined() || (t->scalar_type() == at::kFloat && t->is_contiguous() && t->device().is_cpu());
+        });
+    }
+
+    // One new position after those in `past`: block() on plain buffers (see Gpt2::decode_one).
+    at::Tensor decode_one(int64_t token, KvCache& past) const {
+        const ModelConfig& c = config();
+        const int64_t d = c.d_model, m = c.d_mlp, pos = past.length();
+        const int64_t q_dim = c.n_heads * c.d_head, kv_dim = c.n_kv_heads * c.d_head;
+        const auto f = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
+        std::vector<float> resid(f(embed_) + token * d, f(embed_) + (token + 1) * d);
+        std::vector<float> x(d), q(q_dim), k(kv_dim), v(kv_dim), z(q_dim), out(d);
+        std::vector<float> cos(c.rotary_dims / 2), sin(c.rotary_dims / 2);
+        rotary::position_angles(c, inv_freq_, pos, cos.data(), sin.data());
+        const at::Tensor gate = at::empty({m}, at::kFloat), up = at::empty({m}, at::kFloat);
+        const double scale = 1.0 / std::sqrt(static_cast<double>(c.d_head));
+        for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
+            const LlamaBlock& b = blocks_[static_cast<std::size_t>(i)];
+            kernels::rms_norm(resid.data(), f(b.ln1), d, c.norm_eps, x.data());
+            kernels::gemv_rows(f(b.q_w), q_dim, d, x.data(), f(b.q_b), q.data());
+            kernels::gemv_rows(f(b.k_w), kv_dim, d, x.data(), f(b.k_b), k.data());
+            kernels::gemv_rows(f(b.v_w), kv_dim, d, x.data(), f(b.v_b), v.data());
+            kernels::rotate_half(q.data(), c.n_heads, c.d_head, c.rotary_dims, cos.data(), sin.data());
+            kernels::rotate_half(k.data(), c.n_kv_heads, c.d_head, c.rotary_dims, cos.data(), sin.data());
+            past.store_row(i, k.data(), v.data());
+            kernels::attend_one(q.data(), past.keys_data(i), past.values_data(i), c.n_heads, c.n_kv_heads, c.d_head,
+                                past.capacity(), pos + 1, scale, z.data());
+            kernels::gemv_rows(f(b.o_w), d, q_dim, z.data(), f(b.o_b), out.data());
+            for (int64_t j = 0; j < d; ++j)
+                resid[j] += out[j];
+            kernels::rms_norm(resid.data(), f(b.ln2), d, c.norm_eps, x.data());
+            kernels::gemv_rows(f(b.gate_w), m, d, x.data(), nullptr, f(gate));
+            kernels::gemv_rows(f(b.up_w), m, d, x.data(), nullptr, f(up));
+            const at::Tensor post = (layers::activation(gate, c.activation) * up).contiguous();
+            kernels::gemv_rows(f(b.down_w), d, m, f(post), nullptr, out.data());
+            for (int64_t j = 0; j < d; ++j)
+                resid[j] += out[j];
+        }
+        past.advance(1);
+        kernels::rms_norm(resid.data(), f(norm_), d, c.norm_eps, x.data());
+        at::Tensor logits = at::empty({1, 1, c.d_vocab}, at::kFloat);
+        kernels::gemv_rows(f(unembed_), c.d_vocab, d, x.data(), nullptr, f(logits));
+        return logits;
+    }
+
     at::Tensor embed_, unembed_, norm_, inv_freq_;
     std::vector<LlamaBlock> blocks_;
+    bool fast_decode_ = false; // weights are float32 on the CPU: decode_one applies
 };
 
 } // namespace

@@ -42,6 +42,18 @@ Angles angles(const ModelConfig& c, const at::Tensor& inv_freq, int64_t start, i
     return {emb.cos(), emb.sin()};
 }
 
+void position_angles(const ModelConfig& c, const at::Tensor& inv_freq, int64_t position, float* cos, float* sin) {
+    // The same float32 arithmetic as angles(): t (scaled) times each frequency.
+    float t = static_cast<float>(position);
+    if (c.rope_scaling == "linear") t = static_cast<float>(static_cast<double>(t) / c.rope_factor);
+    const float* f = inv_freq.data_ptr<float>();
+    for (int64_t i = 0; i < inv_freq.numel(); ++i) {
+        const float angle = t * f[i];
+        cos[i] = std::cos(angle);
+        sin[i] = std::sin(angle);
+    }
+}
+
 at::Tensor apply(const at::Tensor& x, const Angles& a) {
     const int64_t dims = a.cos.size(-1);
     const at::Tensor rot = x.slice(-1, 0, dims);

@@ -260,6 +260,10 @@ private slots:
         c.rope_factor = 2.0; // position 6 is read as 3
         a = rotary::angles(c, inv_freq, 6, 1);
         QVERIFY(std::abs(angle_cos(a, 0, 0) - std::cos(3.0)) < 1e-6);
+        // The decode kernels' angles agree with the tensor ones.
+        float cos[2], sin[2];
+        rotary::position_angles(c, inv_freq, 6, cos, sin);
+        QVERIFY(std::abs(cos[0] - std::cos(3.0)) < 1e-6 && std::abs(sin[1] - std::sin(0.03)) < 1e-6);
 
         // llama3 with an original context of 1000, factors low 1 / high 4, factor 8:
         // wavelength 2π (< 250) keeps its frequency; 2π/0.01 = 628.3 (between 250 and
