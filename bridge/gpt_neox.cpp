@@ -6,10 +6,12 @@
 #include "bridge/gpt_neox.h"
 
 #include "bridge/checkpoint.h"
+#include "bridge/kernels.h"
 #include "bridge/kv_cache.h"
 #include "bridge/layers.h"
 #include "bridge/rotary.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace hookscope {
@@ -65,6 +67,7 @@ public:
             }
         }
         set_parameter_count(params);
+        fast_decode_ = all_float32_cpu();
     }
 
 protected:
@@ -72,6 +75,9 @@ protected:
         const ModelConfig& c = config();
         const int64_t start = past ? past->length() : 0;
         const int64_t positions = tokens.size(1);
+        if (past && positions == 1 && fast_decode_ && kernels::decode_kernels_enabled()) {
+            return decode_one(tokens[0][0].item<int64_t>(), *past);
+        }
         const rotary::Angles angles = rotary::angles(c, inv_freq_, start, positions);
 
         const at::Tensor embed = at::embedding(embed_in_, tokens); // [B,P,D]
@@ -145,9 +151,66 @@ private:
         return resid_post;
     }
 
+    bool all_float32_cpu() const {
+        std::vector<const at::Tensor*> all{&embed_in_, &unembed_, &ln_f_.weight, &ln_f_.bias};
+        for (const auto& b : blocks_) {
+            for (const at::Tensor* t : {&b.ln1.weight, &b.ln1.bias, &b.ln2.weight, &b.ln2.bias, &b.qkv_w, &b.qkv_b,
+                                        &b.dense_w, &b.dense_b, &b.fc_w, &b.fc_b, &b.proj_w, &b.proj_b})
+                all.push_back(t);
+        }
+        return std::all_of(all.begin(), all.end(), [](const at::Tensor* t) {
+            return !t->defined() || (t->scalar_type() == at::kFloat && t->is_contiguous() && t->device().is_cpu());
+        });
+    }
+
+    // One new position after those in `past`: block() on plain buffers (see Gpt2::decode_one).
+    at::Tensor decode_one(int64_t token, KvCache& past) const {
+        const ModelConfig& c = config();
+        const int64_t d = c.d_model, m = c.d_mlp, pos = past.length(), dh = c.d_head;
+        const auto f = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
+        std::vector<float> resid(f(embed_in_) + token * d, f(embed_in_) + (token + 1) * d);
+        std::vector<float> x(d), qkv(3 * d), q(d), k(d), v(d), z(d), attn_out(d), mlp_in(d), out(d);
+        std::vector<float> cos(c.rotary_dims / 2), sin(c.rotary_dims / 2);
+        rotary::position_angles(c, inv_freq_, pos, cos.data(), sin.data());
+        const at::Tensor pre = at::empty({m}, at::kFloat);
+        const double scale = 1.0 / std::sqrt(static_cast<double>(dh));
+        for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
+            const NeoxBlock& b = blocks_[static_cast<std::size_t>(i)];
+            kernels::layer_norm(resid.data(), f(b.ln1.weight), f(b.ln1.bias), d, c.norm_eps, x.data());
+            kernels::gemv_rows(f(b.qkv_w), 3 * d, d, x.data(), f(b.qkv_b), qkv.data());
+            for (int64_t h = 0; h < c.n_heads; ++h) { // per head: q, k, v rows
+                const float* head = qkv.data() + h * 3 * dh;
+                std::copy(head, head + dh, q.data() + h * dh);
+                std::copy(head + dh, head + 2 * dh, k.data() + h * dh);
+                std::copy(head + 2 * dh, head + 3 * dh, v.data() + h * dh);
+            }
+            kernels::rotate_half(q.data(), c.n_heads, dh, c.rotary_dims, cos.data(), sin.data());
+            kernels::rotate_half(k.data(), c.n_heads, dh, c.rotary_dims, cos.data(), sin.data());
+            past.store_row(i, k.data(), v.data());
+            kernels::attend_one(q.data(), past.keys_data(i), past.values_data(i), c.n_heads, c.n_heads, dh,
+                                past.capacity(), pos + 1, scale, z.data());
+            kernels::gemv_rows(f(b.dense_w), d, d, z.data(), f(b.dense_b), attn_out.data());
+            // MLP input: resid_pre (parallel) or resid_pre + attn_out.
+            for (int64_t j = 0; j < d; ++j)
+                mlp_in[j] = c.parallel_blocks ? resid[j] : resid[j] + attn_out[j];
+            kernels::layer_norm(mlp_in.data(), f(b.ln2.weight), f(b.ln2.bias), d, c.norm_eps, x.data());
+            kernels::gemv_rows(f(b.fc_w), m, d, x.data(), f(b.fc_b), f(pre));
+            const at::Tensor post = layers::activation(pre, c.activation).contiguous();
+            kernels::gemv_rows(f(b.proj_w), d, m, f(post), f(b.proj_b), out.data());
+            for (int64_t j = 0; j < d; ++j)
+                resid[j] = c.parallel_blocks ? out[j] + attn_out[j] + resid[j] : mlp_in[j] + out[j];
+        }
+        past.advance(1);
+        kernels::layer_norm(resid.data(), f(ln_f_.weight), f(ln_f_.bias), d, c.norm_eps, x.data());
+        at::Tensor logits = at::empty({1, 1, c.d_vocab}, at::kFloat);
+        kernels::gemv_rows(f(unembed_), c.d_vocab, d, x.data(), nullptr, f(logits));
+        return logits;
+    }
+
     at::Tensor embed_in_, unembed_, inv_freq_;
     std::vector<NeoxBlock> blocks_;
     NormWeights ln_f_;
+    bool fast_decode_ = false; // weights are float32 on the CPU: decode_one applies
 };
 
 } // namespace

@@ -148,7 +148,13 @@ private slots:
     void sequentialNeox() {
         QTemporaryDir dir;
         const auto model = Model::load(variant(dir, "neox-seq", "pythia-tiny", {{"use_parallel_residual", false}}));
-        const ActivationCache cache = model->run_with_cache({0, 17, 42, 99, 128});
+        const std::vector<int64_t> tokens{0, 17, 42, 99, 128};
+        const ActivationCache cache = model->run_with_cache(tokens);
+        const auto past = model->new_kv_cache(5);
+        for (std::size_t n = 1; n <= tokens.size(); ++n) {
+            HS_COMPARE_TENSORS(model->decode({tokens[n - 1]}, *past), cache.logits()[0][static_cast<int64_t>(n - 1)],
+                               "sequential decode step");
+        }
         for (int i = 0; i < 2; ++i) {
             const std::string b = "blocks." + std::to_string(i) + ".";
             const at::Tensor mid = cache[b + "hook_resid_mid"];
