@@ -60,17 +60,9 @@ public:
         } else {
             unembed_ = wte_;
         }
-        int64_t params = wte_.numel() + wpe_.numel() + 2 * d;
-        for (const auto& b : blocks_) {
-            for (const at::Tensor* t :
-                 {&b.ln1.weight, &b.ln1.bias, &b.ln2.weight, &b.ln2.bias, &b.c_attn_w, &b.c_attn_b, &b.c_proj_w,
-                  &b.c_proj_b, &b.fc_w, &b.fc_b, &b.proj_w, &b.proj_b}) {
-                params += t->numel();
-            }
-        }
-        if (!c.tie_word_embeddings) params += unembed_.numel();
-        set_parameter_count(params);
-        fast_decode_ = all_float32_contiguous();
+        const std::vector<const at::Tensor*> all = all_weights();
+        set_parameter_count(layers::parameter_count(all));
+        fast_decode_ = layers::raw_float32(all);
     }
 
 protected:
@@ -90,18 +82,11 @@ protected:
         for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
             resid = block(resid, i, hooks, past, start);
         }
-        if (past) { // decoding: only the last position's logits are needed
-            past->advance(positions);
-            resid = resid.slice(1, positions - 1);
-        }
-
+        resid = layers::after_blocks(resid, past, positions);
         const at::Tensor final =
             layers::layer_norm(resid, ln_f_, c.norm_eps, hooks, HookPoint::global(Site::LnFinalScale),
                                HookPoint::global(Site::LnFinalNormalized));
-        hooks.capture(HookPoint::global(Site::UnembedIn), final);
-        const at::Tensor logits = layers::linear(final, unembed_); // [B,P,V]
-        hooks.capture(HookPoint::global(Site::UnembedOut), logits);
-        return logits;
+        return layers::unembed(final, unembed_, hooks);
     }
 
 private:
@@ -121,13 +106,7 @@ private:
         hooks.capture(hook(Site::AttnK), k);
         hooks.capture(hook(Site::AttnV), v);
         const double scale = attention_scale(i);
-        at::Tensor z;
-        if (past) {
-            const auto [keys, values] = past->append(i, k, v);
-            z = layers::attention_with_past(q, keys, values, start, scale);
-        } else {
-            z = layers::causal_attention(q, k, v, scale, i, hooks);
-        }
+        const at::Tensor z = layers::attention(q, k, v, scale, i, hooks, past, start);
         const at::Tensor attn_out =
             layers::conv1d(z.reshape({x1.size(0), x1.size(1), c.d_model}), b.c_proj_w, b.c_proj_b);
         hooks.capture(hook(Site::AttnOut), attn_out);
@@ -148,16 +127,16 @@ private:
         return resid_post;
     }
 
-    bool all_float32_contiguous() const {
-        std::vector<const at::Tensor*> all{&wte_, &wpe_, &unembed_, &ln_f_.weight, &ln_f_.bias};
+    // Every weight once (a tied unembedding is the token embedding).
+    std::vector<const at::Tensor*> all_weights() const {
+        std::vector<const at::Tensor*> all{&wte_, &wpe_, &ln_f_.weight, &ln_f_.bias};
+        if (!config().tie_word_embeddings) all.push_back(&unembed_);
         for (const auto& b : blocks_) {
             for (const at::Tensor* t : {&b.ln1.weight, &b.ln1.bias, &b.ln2.weight, &b.ln2.bias, &b.c_attn_w,
                                         &b.c_attn_b, &b.c_proj_w, &b.c_proj_b, &b.fc_w, &b.fc_b, &b.proj_w, &b.proj_b})
                 all.push_back(t);
         }
-        return std::all_of(all.begin(), all.end(), [](const at::Tensor* t) {
-            return t->scalar_type() == at::kFloat && t->is_contiguous() && t->device().is_cpu();
-        });
+        return all;
     }
 
     // One new position after those in `past`, the same maths as block() on plain

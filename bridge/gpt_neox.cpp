@@ -59,15 +59,9 @@ public:
         unembed_ = c.tie_word_embeddings ? embed_in_ : weights.weight("embed_out.weight", {c.d_vocab, d});
         inv_freq_ = rotary::inverse_frequencies(c);
 
-        int64_t params = embed_in_.numel() + 2 * d + (c.tie_word_embeddings ? 0 : unembed_.numel());
-        for (const auto& b : blocks_) {
-            for (const at::Tensor* t : {&b.ln1.weight, &b.ln1.bias, &b.ln2.weight, &b.ln2.bias, &b.qkv_w, &b.qkv_b,
-                                        &b.dense_w, &b.dense_b, &b.fc_w, &b.fc_b, &b.proj_w, &b.proj_b}) {
-                if (t->defined()) params += t->numel();
-            }
-        }
-        set_parameter_count(params);
-        fast_decode_ = all_float32_cpu();
+        const std::vector<const at::Tensor*> all = all_weights();
+        set_parameter_count(layers::parameter_count(all));
+        fast_decode_ = layers::raw_float32(all);
     }
 
 protected:
@@ -85,18 +79,11 @@ protected:
         at::Tensor resid = embed;
         for (int i = 0; i < static_cast<int>(blocks_.size()); ++i)
             resid = block(resid, i, hooks, past, start, angles);
-        if (past) { // decoding: only the last position's logits are needed
-            past->advance(positions);
-            resid = resid.slice(1, positions - 1);
-        }
-
+        resid = layers::after_blocks(resid, past, positions);
         const at::Tensor final =
             layers::layer_norm(resid, ln_f_, c.norm_eps, hooks, HookPoint::global(Site::LnFinalScale),
                                HookPoint::global(Site::LnFinalNormalized));
-        hooks.capture(HookPoint::global(Site::UnembedIn), final);
-        const at::Tensor logits = layers::linear(final, unembed_); // [B,P,V]
-        hooks.capture(HookPoint::global(Site::UnembedOut), logits);
-        return logits;
+        return layers::unembed(final, unembed_, hooks);
     }
 
 private:
@@ -121,13 +108,7 @@ private:
         hooks.capture(hook(Site::AttnRotQ), rot_q);
         hooks.capture(hook(Site::AttnRotK), rot_k);
         const double scale = 1.0 / std::sqrt(static_cast<double>(c.d_head));
-        at::Tensor z;
-        if (past) {
-            const auto [keys, values] = past->append(i, rot_k, v);
-            z = layers::attention_with_past(rot_q, keys, values, start, scale);
-        } else {
-            z = layers::causal_attention(rot_q, rot_k, v, scale, i, hooks);
-        }
+        const at::Tensor z = layers::attention(rot_q, rot_k, v, scale, i, hooks, past, start);
         const at::Tensor attn_out =
             layers::linear(z.reshape({x1.size(0), x1.size(1), c.d_model}), b.dense_w, b.dense_b);
         hooks.capture(hook(Site::AttnOut), attn_out);
@@ -151,16 +132,16 @@ private:
         return resid_post;
     }
 
-    bool all_float32_cpu() const {
-        std::vector<const at::Tensor*> all{&embed_in_, &unembed_, &ln_f_.weight, &ln_f_.bias};
+    // Every weight once (a tied unembedding is the embedding).
+    std::vector<const at::Tensor*> all_weights() const {
+        std::vector<const at::Tensor*> all{&embed_in_, &ln_f_.weight, &ln_f_.bias};
+        if (!config().tie_word_embeddings) all.push_back(&unembed_);
         for (const auto& b : blocks_) {
             for (const at::Tensor* t : {&b.ln1.weight, &b.ln1.bias, &b.ln2.weight, &b.ln2.bias, &b.qkv_w, &b.qkv_b,
                                         &b.dense_w, &b.dense_b, &b.fc_w, &b.fc_b, &b.proj_w, &b.proj_b})
                 all.push_back(t);
         }
-        return std::all_of(all.begin(), all.end(), [](const at::Tensor* t) {
-            return !t->defined() || (t->scalar_type() == at::kFloat && t->is_contiguous() && t->device().is_cpu());
-        });
+        return all;
     }
 
     // One new position after those in `past`: block() on plain buffers (see Gpt2::decode_one).

@@ -4,9 +4,13 @@
 
 #include "bridge/hook_recorder.h"
 #include "bridge/kernels.h"
+#include "bridge/kv_cache.h"
 #include "bridge/model_config.h"
 
 #include <ATen/ATen.h>
+
+#include <algorithm>
+#include <vector>
 
 namespace hookscope::layers {
 
@@ -125,6 +129,46 @@ inline at::Tensor attention_with_past(const at::Tensor& q, const at::Tensor& key
         scores.masked_fill_(future, -std::numeric_limits<float>::infinity());
     }
     return at::matmul(at::softmax(scores, -1), vh).transpose(1, 2); // [1,P,H,Dh]
+}
+
+// Attention of q over k and v: through the KV cache when decoding (k and v appended
+// to it), else causal over the given positions with the score, pattern and z hooks.
+inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale, int layer,
+                            HookRecorder& hooks, KvCache* past, int64_t start) {
+    if (!past) return causal_attention(q, k, v, scale, layer, hooks);
+    const auto [keys, values] = past->append(layer, k, v);
+    return attention_with_past(q, keys, values, start, scale);
+}
+
+// After the blocks: when decoding, the cache moves past the new positions and only
+// the last one goes on to the unembedding.
+inline at::Tensor after_blocks(const at::Tensor& resid, KvCache* past, int64_t positions) {
+    if (!past) return resid;
+    past->advance(positions);
+    return resid.slice(1, positions - 1);
+}
+
+// The unembedding of the final norm's output, firing unembed.hook_in and hook_out.
+inline at::Tensor unembed(const at::Tensor& final, const at::Tensor& w, HookRecorder& hooks) {
+    hooks.capture(HookPoint::global(Site::UnembedIn), final);
+    at::Tensor logits = layers::linear(final, w); // [B,P,V]
+    hooks.capture(HookPoint::global(Site::UnembedOut), logits);
+    return logits;
+}
+
+// Elements of the defined tensors of `weights`.
+inline int64_t parameter_count(const std::vector<const at::Tensor*>& weights) {
+    int64_t n = 0;
+    for (const at::Tensor* t : weights)
+        n += t->defined() ? t->numel() : 0;
+    return n;
+}
+
+// Whether the decode kernels can read every defined weight as plain float32 memory.
+inline bool raw_float32(const std::vector<const at::Tensor*>& weights) {
+    return std::all_of(weights.begin(), weights.end(), [](const at::Tensor* t) {
+        return !t->defined() || (t->scalar_type() == at::kFloat && t->is_contiguous() && t->device().is_cpu());
+    });
 }
 
 } // namespace hookscope::layers

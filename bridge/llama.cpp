@@ -60,15 +60,9 @@ public:
             c.tie_word_embeddings && !weights.contains("lm_head.weight") ? embed_ : w("lm_head.weight", {c.d_vocab, d});
         inv_freq_ = rotary::inverse_frequencies(c);
 
-        int64_t params = embed_.numel() + d + (unembed_.is_same(embed_) ? 0 : unembed_.numel());
-        for (const auto& b : blocks_) {
-            for (const at::Tensor* t : {&b.ln1, &b.ln2, &b.q_w, &b.q_b, &b.k_w, &b.k_b, &b.v_w, &b.v_b, &b.o_w, &b.o_b,
-                                        &b.gate_w, &b.up_w, &b.down_w}) {
-                if (t->defined()) params += t->numel();
-            }
-        }
-        set_parameter_count(params);
-        fast_decode_ = all_float32_cpu();
+        const std::vector<const at::Tensor*> all = all_weights();
+        set_parameter_count(layers::parameter_count(all));
+        fast_decode_ = layers::raw_float32(all);
     }
 
 protected:
@@ -122,13 +116,7 @@ private:
         hooks.capture(hook(Site::AttnRotQ), rot_q);
         hooks.capture(hook(Site::AttnRotK), rot_k);
         const double scale = 1.0 / std::sqrt(static_cast<double>(c.d_head));
-        at::Tensor z;
-        if (past) {
-            const auto [keys, values] = past->append(i, rot_k, v);
-            z = layers::attention_with_past(rot_q, keys, values, start, scale);
-        } else {
-            z = layers::causal_attention(rot_q, rot_k, v, scale, i, hooks);
-        }
+        const at::Tensor z = layers::attention(rot_q, rot_k, v, scale, i, hooks, past, start);
         const at::Tensor attn_out = layers::linear(z.reshape({batch, pos, c.n_heads * c.d_head}), b.o_w, b.o_b);
         hooks.capture(hook(Site::AttnOut), attn_out);
         const at::Tensor resid_mid = resid_pre + attn_out;
@@ -150,16 +138,16 @@ private:
         return resid_post;
     }
 
-    bool all_float32_cpu() const {
-        std::vector<const at::Tensor*> all{&embed_, &unembed_, &norm_};
+    // Every weight once (a tied unembedding is the embedding).
+    std::vector<const at::Tensor*> all_weights() const {
+        std::vector<const at::Tensor*> all{&embed_, &norm_};
+        if (!unembed_.is_same(embed_)) all.push_back(&unembed_);
         for (const auto& b : blocks_) {
             for (const at::Tensor* t : {&b.ln1, &b.ln2, &b.q_w, &b.q_b, &b.k_w, &b.k_b, &b.v_w, &b.v_b, &b.o_w, &b.o_b,
                                         &b.gate_w, &b.up_w, &b.down_w})
                 all.push_back(t);
         }
-        return std::all_of(all.begin(), all.end(), [](const at::Tensor* t) {
-            return !t->defined() || (t->scalar_type() == at::kFloat && t->is_contiguous() && t->device().is_cpu());
-        });
+        return all;
     }
 
     // One new position after those in `past`: block() on plain buffers (see Gpt2::decode_one).
