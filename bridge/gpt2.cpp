@@ -3,7 +3,6 @@
 
 #include "bridge/gpt2.h"
 
-#include "bridge/checkpoint.h"
 #include "bridge/errors.h"
 #include "bridge/kernels.h"
 #include "bridge/kv_cache.h"
@@ -190,11 +189,6 @@ private:
 };
 
 } // namespace
-
-std::unique_ptr<Model> load_gpt2(ModelConfig config, const std::filesystem::path& folder) {
-    const Checkpoint ckpt = Checkpoint::open(folder);
-    return make_gpt2(std::move(config), ckpt, folder);
-}
 
 std::unique_ptr<Model> make_gpt2(ModelConfig config, const WeightSource& weights, std::filesystem::path origin) {
     return std::make_unique<Gpt2>(std::move(config), std::move(origin), weights);

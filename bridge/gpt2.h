@@ -7,9 +7,8 @@ namespace hookscope {
 
 // GPT-2 (`GPT2LMHeadModel`). Accepts both key layouts found in the wild:
 // `transformer.h.0.…` (save_pretrained) and `h.0.…` with `attn.bias` buffers.
-std::unique_ptr<Model> load_gpt2(ModelConfig config, const std::filesystem::path& folder);
-
-// The same model from weights held anywhere (e.g. built in memory by a benchmark).
+// From weights held anywhere: a checkpoint folder (Model::load) or tensors built in
+// memory (benchmarks, tests).
 std::unique_ptr<Model> make_gpt2(ModelConfig config, const WeightSource& weights, std::filesystem::path origin);
 
 } // namespace hookscope

@@ -5,7 +5,6 @@
 
 #include "bridge/gpt_neox.h"
 
-#include "bridge/checkpoint.h"
 #include "bridge/kernels.h"
 #include "bridge/kv_cache.h"
 #include "bridge/layers.h"
@@ -195,11 +194,6 @@ private:
 };
 
 } // namespace
-
-std::unique_ptr<Model> load_gpt_neox(ModelConfig config, const std::filesystem::path& folder) {
-    const Checkpoint ckpt = Checkpoint::open(folder);
-    return make_gpt_neox(std::move(config), ckpt, folder);
-}
 
 std::unique_ptr<Model> make_gpt_neox(ModelConfig config, const WeightSource& weights, std::filesystem::path origin) {
     return std::make_unique<GptNeox>(std::move(config), std::move(origin), weights);

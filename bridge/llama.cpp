@@ -5,7 +5,6 @@
 
 #include "bridge/llama.h"
 
-#include "bridge/checkpoint.h"
 #include "bridge/kernels.h"
 #include "bridge/kv_cache.h"
 #include "bridge/layers.h"
@@ -197,11 +196,6 @@ private:
 };
 
 } // namespace
-
-std::unique_ptr<Model> load_llama(ModelConfig config, const std::filesystem::path& folder) {
-    const Checkpoint ckpt = Checkpoint::open(folder);
-    return make_llama(std::move(config), ckpt, folder);
-}
 
 std::unique_ptr<Model> make_llama(ModelConfig config, const WeightSource& weights, std::filesystem::path origin) {
     return std::make_unique<Llama>(std::move(config), std::move(origin), weights);

@@ -1,5 +1,6 @@
 #include "bridge/model.h"
 
+#include "bridge/checkpoint.h"
 #include "bridge/errors.h"
 #include "bridge/gpt2.h"
 #include "bridge/gpt_neox.h"
@@ -27,6 +28,20 @@ void HookRecorder::store(HookPoint point, const at::Tensor& value) {
     cache_->add(point.to_string(), value.to(device_));
 }
 
+namespace {
+
+// Each architecture is one file; this table is where it is registered.
+struct Architecture {
+    std::string_view model_type;
+    std::unique_ptr<Model> (*make)(ModelConfig, const WeightSource&, std::filesystem::path);
+};
+constexpr Architecture kArchitectures[] = {
+    {"gpt2", make_gpt2},     {"gpt_neox", make_gpt_neox}, {"llama", make_llama},
+    {"mistral", make_llama}, {"qwen2", make_llama},
+};
+
+} // namespace
+
 Model::Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint)
     : config_(std::move(config)), folder_(std::move(folder)), fingerprint_(std::move(fingerprint)),
       hook_points_(hook_points_for(config_)) {}
@@ -34,10 +49,8 @@ Model::Model(ModelConfig config, std::filesystem::path folder, std::string finge
 std::unique_ptr<Model> Model::load(const std::filesystem::path& folder) {
     ModelConfig config = load_model_config(folder);
     // Each architecture is one file.
-    if (config.model_type == "gpt2") return load_gpt2(std::move(config), folder);
-    if (config.model_type == "gpt_neox") return load_gpt_neox(std::move(config), folder);
-    if (config.model_type == "llama" || config.model_type == "mistral" || config.model_type == "qwen2") {
-        return load_llama(std::move(config), folder);
+    for (const Architecture& a : kArchitectures) {
+        if (config.model_type == a.model_type) return a.make(std::move(config), Checkpoint::open(folder), folder);
     }
     throw CheckpointError(folder.string() + ": no forward for model_type `" + config.model_type + "`");
 }
