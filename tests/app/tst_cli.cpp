@@ -190,6 +190,29 @@ private slots:
             r.out);
     }
 
+    // A hub id resolves in the local Hugging Face cache; `models` lists what is there.
+    void hubIdsFromTheLocalCache() {
+        const fs::path root = fs::path(dir_.path().toStdString()) / "hf-cache";
+        const fs::path snapshot = root / "models--org--tiny-gpt2" / "snapshots" / "rev1";
+        fs::create_directories(snapshot);
+        for (const char* name : {"config.json", "model.safetensors"})
+            fs::copy_file(fs::path(kGpt2.toStdString()) / name, snapshot / name);
+        qputenv("HF_HUB_CACHE", QByteArray::fromStdString(root.string()));
+        qputenv("HOME", QByteArray::fromStdString((root / "no-home").string()));
+        const Result hooks = run_hookscope({"hooks", "--model", "org/tiny-gpt2", "--json"});
+        QVERIFY2(hooks.code == 0, qPrintable(hooks.err));
+        const Result models = run_hookscope({"models", "--json"});
+        QCOMPARE(models.code, 0);
+        const auto j = nlohmann::json::parse(models.out.toStdString());
+        QCOMPARE(j["models"].size(), std::size_t(1));
+        QCOMPARE(j["models"][0]["id"].get<std::string>(), "org/tiny-gpt2");
+        QCOMPARE(j["models"][0]["architecture"].get<std::string>(), "GPT-2");
+        const Result missing = run_hookscope({"hooks", "--model", "EleutherAI/pythia-70m"});
+        QCOMPARE(missing.code, 1);
+        QVERIFY2(missing.err.contains("not in the local Hugging Face cache"), qPrintable(missing.err));
+        qunsetenv("HF_HUB_CACHE");
+    }
+
     void usageErrorsExitWithTwo_data() {
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<QString>("error");
