@@ -198,21 +198,29 @@ int main(int argc, char** argv) {
 
     // The kernels alone: the unembedding product [50257, 768] and the MLP's [768, 3072]
     // over 12 separate matrices (as in the model), in GB/s of weights read.
-    std::vector<double> rows_gbs{0}, in_out_gbs{0};
+    std::vector<double> rows_gbs{0}, in_out_gbs{0}, rows_bf16_gbs{0}, rows_bf16_speedup{0};
     if (!decode_only) {
-        rows_gbs.clear(), in_out_gbs.clear();
+        rows_gbs.clear(), in_out_gbs.clear(), rows_bf16_gbs.clear(), rows_bf16_speedup.clear();
         const at::Tensor unembed = at::randn({config.d_vocab, config.d_model});
         std::vector<at::Tensor> fc;
         for (int64_t i = 0; i < config.n_layers; ++i)
             fc.push_back(at::randn({config.d_model, config.d_mlp}));
+        const at::Tensor unembed_bf16 = unembed.to(at::kBFloat16);
+        const auto* bf16 = reinterpret_cast<const uint16_t*>(unembed_bf16.data_ptr<at::BFloat16>());
         const at::Tensor x = at::randn({config.d_mlp});
         at::Tensor y = at::empty({config.d_vocab});
         for (int r = 0; r < reps; ++r) {
             auto start = Clock::now();
             kernels::gemv_rows(unembed.data_ptr<float>(), config.d_vocab, config.d_model, x.data_ptr<float>(), nullptr,
                                y.data_ptr<float>());
-            rows_gbs.push_back(static_cast<double>(unembed.numel()) * 4 / 1e9 /
-                               std::chrono::duration<double>(Clock::now() - start).count());
+            const double f32_s = std::chrono::duration<double>(Clock::now() - start).count();
+            rows_gbs.push_back(static_cast<double>(unembed.numel()) * 4 / 1e9 / f32_s);
+            start = Clock::now();
+            kernels::gemv_rows_bf16(bf16, config.d_vocab, config.d_model, x.data_ptr<float>(), nullptr,
+                                    y.data_ptr<float>());
+            const double bf16_s = std::chrono::duration<double>(Clock::now() - start).count();
+            rows_bf16_gbs.push_back(static_cast<double>(unembed.numel()) * 2 / 1e9 / bf16_s);
+            rows_bf16_speedup.push_back(f32_s / bf16_s);
             start = Clock::now();
             for (const at::Tensor& w : fc) {
                 kernels::gemv_in_out(w.data_ptr<float>(), config.d_model, config.d_mlp, x.data_ptr<float>(), nullptr,
@@ -245,6 +253,8 @@ int main(int argc, char** argv) {
     out["kernels"] = {{"level", kernels::level_name(kernels::level())},
                       {"threads", kernels::threads()},
                       {"unembed_rows_gbs_median", median(rows_gbs)},
+                      {"unembed_rows_bf16_weights_gbs_median", median(rows_bf16_gbs)},
+                      {"unembed_rows_bf16_speedup_median", median(rows_bf16_speedup)},
                       {"mlp_in_out_gbs_median", median(in_out_gbs)}};
 
     if (splits) {

@@ -31,6 +31,11 @@ class TestKernels : public QObject {
             HS_COMPARE_TENSORS(y, at::addmv(b, w, x), "gemv_rows");
             kernels::gemv_rows(w.data_ptr<float>(), rows, cols, x.data_ptr<float>(), nullptr, y.data_ptr<float>());
             HS_COMPARE_TENSORS(y, at::mv(w, x), "gemv_rows without bias");
+            // bfloat16 weights: the same product with the weights rounded to bfloat16.
+            const at::Tensor w16 = w.to(at::kBFloat16).contiguous();
+            kernels::gemv_rows_bf16(reinterpret_cast<const uint16_t*>(w16.data_ptr<at::BFloat16>()), rows, cols,
+                                    x.data_ptr<float>(), b.data_ptr<float>(), y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::addmv(b, w16.to(at::kFloat), x), "gemv_rows_bf16");
         }
     }
 
