@@ -59,9 +59,7 @@ public:
         } else {
             unembed_ = wte_;
         }
-        const std::vector<const at::Tensor*> all = all_weights();
-        set_parameter_count(layers::parameter_count(all));
-        fast_decode_ = layers::raw_float32(all);
+        set_weights(all_weights());
     }
 
 protected:
@@ -69,8 +67,6 @@ protected:
         const ModelConfig& c = config();
         const int64_t start = past ? past->length() : 0;
         const int64_t positions = tokens.size(1);
-        if (past && positions == 1 && fast_decode_ && kernels::decode_kernels_enabled())
-            return decode_one(tokens[0][0].item<int64_t>(), *past);
 
         const at::Tensor embed = at::embedding(wte_, tokens);                              // [B,P,D]
         const at::Tensor pos_embed = wpe_.slice(0, start, start + positions).unsqueeze(0); // [1,P,D]
@@ -138,10 +134,8 @@ private:
         return all;
     }
 
-    // One new position after those in `past`, the same maths as block() on plain
-    // buffers: with one position, LibTorch's per-operation overhead would rival the
-    // matrix-vector products themselves. Returns the logits [1, 1, V].
-    at::Tensor decode_one(int64_t token, KvCache& past) const {
+    // block() on plain buffers, for one position (see Model::decode_one).
+    at::Tensor decode_one(int64_t token, KvCache& past) const override {
         const ModelConfig& c = config();
         const int64_t d = c.d_model, m = c.d_mlp, pos = past.length();
         const auto f = [](const at::Tensor& t) { return t.data_ptr<float>(); };
@@ -185,7 +179,6 @@ private:
     at::Tensor wte_, wpe_, unembed_;
     std::vector<Gpt2Block> blocks_;
     NormWeights ln_f_;
-    bool fast_decode_ = false; // weights are float32 and contiguous: decode_one applies
 };
 
 } // namespace

@@ -58,9 +58,7 @@ public:
         unembed_ = c.tie_word_embeddings ? embed_in_ : weights.weight("embed_out.weight", {c.d_vocab, d});
         inv_freq_ = rotary::inverse_frequencies(c);
 
-        const std::vector<const at::Tensor*> all = all_weights();
-        set_parameter_count(layers::parameter_count(all));
-        fast_decode_ = layers::raw_float32(all);
+        set_weights(all_weights());
     }
 
 protected:
@@ -68,9 +66,6 @@ protected:
         const ModelConfig& c = config();
         const int64_t start = past ? past->length() : 0;
         const int64_t positions = tokens.size(1);
-        if (past && positions == 1 && fast_decode_ && kernels::decode_kernels_enabled()) {
-            return decode_one(tokens[0][0].item<int64_t>(), *past);
-        }
         const rotary::Angles angles = rotary::angles(c, inv_freq_, start, positions);
 
         const at::Tensor embed = at::embedding(embed_in_, tokens); // [B,P,D]
@@ -143,8 +138,8 @@ private:
         return all;
     }
 
-    // One new position after those in `past`: block() on plain buffers (see Gpt2::decode_one).
-    at::Tensor decode_one(int64_t token, KvCache& past) const {
+    // block() on plain buffers, for one position (see Model::decode_one).
+    at::Tensor decode_one(int64_t token, KvCache& past) const override {
         const ModelConfig& c = config();
         const int64_t d = c.d_model, m = c.d_mlp, pos = past.length(), dh = c.d_head;
         const auto f = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
@@ -190,7 +185,6 @@ private:
     at::Tensor embed_in_, unembed_, inv_freq_;
     std::vector<NeoxBlock> blocks_;
     NormWeights ln_f_;
-    bool fast_decode_ = false; // weights are float32 on the CPU: decode_one applies
 };
 
 } // namespace

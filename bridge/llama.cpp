@@ -59,9 +59,7 @@ public:
             c.tie_word_embeddings && !weights.contains("lm_head.weight") ? embed_ : w("lm_head.weight", {c.d_vocab, d});
         inv_freq_ = rotary::inverse_frequencies(c);
 
-        const std::vector<const at::Tensor*> all = all_weights();
-        set_parameter_count(layers::parameter_count(all));
-        fast_decode_ = layers::raw_float32(all);
+        set_weights(all_weights());
     }
 
 protected:
@@ -69,9 +67,6 @@ protected:
         const ModelConfig& c = config();
         const int64_t start = past ? past->length() : 0;
         const int64_t positions = tokens.size(1);
-        if (past && positions == 1 && fast_decode_ && kernels::decode_kernels_enabled()) {
-            return decode_one(tokens[0][0].item<int64_t>(), *past);
-        }
         const rotary::Angles angles = rotary::angles(c, inv_freq_, start, positions);
 
         const at::Tensor embed = at::embedding(embed_, tokens); // [B,P,D]
@@ -149,8 +144,8 @@ private:
         return all;
     }
 
-    // One new position after those in `past`: block() on plain buffers (see Gpt2::decode_one).
-    at::Tensor decode_one(int64_t token, KvCache& past) const {
+    // block() on plain buffers, for one position (see Model::decode_one).
+    at::Tensor decode_one(int64_t token, KvCache& past) const override {
         const ModelConfig& c = config();
         const int64_t d = c.d_model, m = c.d_mlp, pos = past.length();
         const int64_t q_dim = c.n_heads * c.d_head, kv_dim = c.n_kv_heads * c.d_head;
@@ -192,7 +187,6 @@ private:
 
     at::Tensor embed_, unembed_, norm_, inv_freq_;
     std::vector<LlamaBlock> blocks_;
-    bool fast_decode_ = false; // weights are float32 on the CPU: decode_one applies
 };
 
 } // namespace

@@ -6,6 +6,7 @@
 #include "bridge/gpt_neox.h"
 #include "bridge/hook_recorder.h"
 #include "bridge/kv_cache.h"
+#include "bridge/layers.h"
 #include "bridge/llama.h"
 
 #include <ATen/ATen.h>
@@ -82,9 +83,17 @@ std::unique_ptr<KvCache> Model::new_kv_cache(int64_t positions) const {
                                      std::clamp<int64_t>(positions, 1, config_.n_ctx));
 }
 
+void Model::set_weights(const std::vector<const at::Tensor*>& all) {
+    parameter_count_ = layers::parameter_count(all);
+    raw_weights_ = layers::raw_float32(all);
+}
+
 at::Tensor Model::decode(const std::vector<int64_t>& tokens, KvCache& past) const {
     const at::Tensor input = checked_tokens(tokens, past.length());
     c10::InferenceMode guard;
+    if (tokens.size() == 1 && raw_weights_ && kernels::decode_kernels_enabled()) {
+        return decode_one(tokens.front(), past)[0][0];
+    }
     HookRecorder nothing;
     return forward_with_hooks(input, nothing, &past)[0][0];
 }

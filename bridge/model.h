@@ -55,13 +55,20 @@ public:
 
 protected:
     Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint);
-    void set_parameter_count(int64_t n) { parameter_count_ = n; }
+    // Every weight once (a tied unembedding counted with the embedding): sets the
+    // parameter count, and whether decode() may use decode_one (all float32 on the CPU).
+    void set_weights(const std::vector<const at::Tensor*>& all);
 
     // One forward pass over `tokens` [1, P] (int64), firing every hook point through
     // `hooks`; returns the logits [1, P, V]. With `past`, the tokens follow the positions
     // already in it, their keys and values are appended to it, and only the last
     // position's logits [1, 1, V] are returned.
     virtual at::Tensor forward_with_hooks(const at::Tensor& tokens, HookRecorder& hooks, KvCache* past) const = 0;
+
+    // One new position after those in `past`, computed on plain buffers by the decode
+    // kernels (LibTorch's per-operation overhead would rival the matrix-vector products);
+    // returns the logits [1, 1, V]. The same maths as forward_with_hooks with `past`.
+    virtual at::Tensor decode_one(int64_t token, KvCache& past) const = 0;
 
 private:
     at::Tensor checked_tokens(const std::vector<int64_t>& tokens, int64_t start = 0) const;
@@ -71,6 +78,7 @@ private:
     std::string fingerprint_;
     std::vector<HookInfo> hook_points_;
     int64_t parameter_count_ = 0;
+    bool raw_weights_ = false; // decode_one can read them
 };
 
 } // namespace hookscope

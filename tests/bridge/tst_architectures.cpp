@@ -12,6 +12,7 @@
 #include "bridge/weights.h"
 #include "support/error_text.h"
 #include "support/tensor_compare.h"
+#include "support/token_ids.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -22,17 +23,13 @@
 
 using namespace hookscope;
 using hookscope::test::error_of;
+using hookscope::test::ids_of;
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
 
 const fs::path kGolden = fs::path(HOOKSCOPE_FIXTURES) / "golden";
-
-std::vector<int64_t> ids_of(const at::Tensor& t) {
-    const at::Tensor flat = t.flatten().to(at::kLong).contiguous();
-    return {flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel()};
-}
 
 json read_json(const fs::path& file) {
     std::ifstream in(file);

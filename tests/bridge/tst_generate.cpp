@@ -7,6 +7,7 @@
 #include "bridge/safetensors.h"
 #include "support/error_text.h"
 #include "support/tensor_compare.h"
+#include "support/token_ids.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <QtTest>
@@ -16,17 +17,13 @@
 
 using namespace hookscope;
 using hookscope::test::error_of;
+using hookscope::test::ids_of;
 namespace fs = std::filesystem;
 
 namespace {
 
 const fs::path kGpt2 = fs::path(HOOKSCOPE_FIXTURES) / "golden" / "gpt2-tiny";
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-std::vector<int64_t> ids_of(const at::Tensor& t) {
-    const at::Tensor flat = t.flatten().to(at::kLong).contiguous();
-    return {flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel()};
-}
 
 GenerateOptions greedy(int64_t new_tokens) {
     GenerateOptions o;

@@ -4,6 +4,7 @@
 #include "bridge/model.h"
 #include "bridge/safetensors.h"
 #include "support/tensor_compare.h"
+#include "support/token_ids.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -17,11 +18,6 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path kGpt2 = fs::path(HOOKSCOPE_FIXTURES) / "golden" / "gpt2-tiny";
-
-std::vector<int64_t> golden_input(const SafetensorsFile& golden) {
-    const at::Tensor ids = golden.tensor("input_ids").flatten();
-    return {ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel()};
-}
 
 } // namespace
 
@@ -37,7 +33,7 @@ private slots:
     void initTestCase() {
         model_ = Model::load(kGpt2);
         golden_ = SafetensorsFile::open(kGpt2 / "golden.safetensors");
-        tokens_ = golden_input(*golden_);
+        tokens_ = test::ids_of(golden_->tensor("input_ids"));
         cache_ = model_->run_with_cache(tokens_);
     }
 
