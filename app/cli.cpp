@@ -74,7 +74,8 @@ Options:
                      penalties on tokens already in the sequence (defaults 1 and 0)
   --stop STRING      stop once the new text contains STRING (may repeat)
   --json             one JSON object on stdout
-  --dtype float32    compute precision (float32 only in this version)
+  --dtype D          compute precision: float32 (default) or bfloat16 (weights and matrix
+                     products in bfloat16, the rest in float32: faster, less exact)
   --threads N        OpenBLAS threads for matrix products (default: all cores; LibTorch uses 1)
   --help, --version
 
@@ -88,13 +89,13 @@ OptionSpec spec(std::set<std::string> flags, std::set<std::string> values, int p
     return {std::move(flags), std::move(values), {}, positionals};
 }
 
-// Settings every command shares: thread counts and the compute dtype.
-void apply_common(const Options& options) {
-    if (const auto dtype = options.value("--dtype"); dtype && *dtype != "float32") {
-        if (*dtype == "bfloat16") throw UsageError("--dtype bfloat16 is not supported in this version yet");
-        throw UsageError("--dtype must be float32 or bfloat16, got `" + *dtype + "`");
-    }
+// Settings every command shares: thread counts and the compute dtype, returned.
+Precision apply_common(const Options& options) {
+    const std::string dtype = options.value("--dtype").value_or("float32");
+    const auto precision = parse_precision(dtype);
+    if (!precision) throw UsageError("--dtype must be float32 or bfloat16, got `" + dtype + "`");
     apply_thread_split(default_thread_split(options.positive_int("--threads").value_or(0)));
+    return *precision;
 }
 
 // The bundled default model, where DESIGN.md says to look for it.
@@ -144,6 +145,20 @@ std::string token_string(const std::optional<TextCodec>& codec, int64_t id) {
     text += std::to_string(id);
     text += ']';
     return text;
+}
+
+// What an export records about the run: the model, its tokens and the settings.
+ExportInfo export_info(const fs::path& folder, const Model& model, const std::optional<TextCodec>& codec,
+                       const std::vector<int64_t>& tokens, int64_t prompt_length, const json& settings) {
+    ExportInfo info;
+    info.model = folder.string();
+    info.model_fingerprint = model.fingerprint();
+    for (const int64_t id : tokens)
+        info.token_strings.push_back(token_string(codec, id));
+    info.prompt_length = prompt_length;
+    info.generation_json = settings.dump();
+    info.compute_dtype = std::string(precision_name(model.precision()));
+    return info;
 }
 
 // The ids a command runs on: --tokens as given, or --prompt through the tokenizer.
@@ -218,7 +233,7 @@ int hooks_command(const std::vector<std::string>& args) {
 int run_command(const std::vector<std::string>& args) {
     const Options options(
         args, spec({"--no-prepend-bos"}, {"--model", "--tokens", "--prompt", "--names-filter", "--export"}), "run");
-    apply_common(options);
+    const Precision precision = apply_common(options);
     const auto export_path = options.value("--export");
     if (!export_path) throw UsageError("`run` needs --export FILE");
     const NamesFilter filter(options.value("--names-filter").value_or(""));
@@ -226,21 +241,16 @@ int run_command(const std::vector<std::string>& args) {
     const fs::path folder = model_folder(options);
     const PromptInput input = prompt_input(options, folder);
     const std::vector<int64_t>& tokens = input.tokens;
-    const auto model = Model::load(folder);
+    const auto model = Model::load(folder, precision);
     const ActivationCache cache = model->run_with_cache(tokens, filter);
 
-    ExportInfo info;
-    info.model = folder.string();
-    info.model_fingerprint = model->fingerprint();
-    for (const int64_t id : tokens)
-        info.token_strings.push_back(token_string(input.codec, id));
-    info.prompt_length = static_cast<int64_t>(tokens.size());
     json settings{{"mode", "run"}, {"input", options.value("--prompt") ? "prompt" : "tokens"}};
     if (options.value("--prompt")) settings["prepend_bos"] = !options.flag("--no-prepend-bos");
-    info.generation_json = settings.dump();
-    export_cache(cache, *export_path, info);
+    export_cache(cache, *export_path,
+                 export_info(folder, *model, input.codec, tokens, static_cast<int64_t>(tokens.size()), settings));
     std::cout << "captured " << cache.size() << " hook points over " << tokens.size() << " positions ("
-              << cache.total_bytes() << " bytes) into " << *export_path << "\n";
+              << cache.total_bytes() << " bytes, computed in " << precision_name(precision) << ") into " << *export_path
+              << "\n";
     return kOk;
 }
 
@@ -305,7 +315,7 @@ int generate_command(const std::vector<std::string>& args) {
          {"--stop"},
          0},
         "generate");
-    apply_common(options);
+    const Precision precision = apply_common(options);
     GenerateOptions o;
     o.sampling = sampling_settings(options);
     o.max_new_tokens = static_cast<int64_t>(options.unsigned_int("--max-new-tokens").value_or(10));
@@ -319,7 +329,7 @@ int generate_command(const std::vector<std::string>& args) {
     const PromptInput input = prompt_input(options, folder);
     const Tokenizer* tokenizer = input.codec ? &input.codec->tokenizer : nullptr;
     o.eos_ids = input.codec ? input.codec->special.eos : read_special_tokens(folder, nullptr).eos;
-    const auto model = Model::load(folder);
+    const auto model = Model::load(folder, precision);
 
     const bool as_json = options.flag("--json");
     GenerateCallbacks callbacks;
@@ -337,14 +347,9 @@ int generate_command(const std::vector<std::string>& args) {
 
     std::vector<std::string> cache_keys;
     if (result.cache) {
-        ExportInfo info;
-        info.model = folder.string();
-        info.model_fingerprint = model->fingerprint();
-        for (const int64_t id : result.tokens)
-            info.token_strings.push_back(token_string(input.codec, id));
-        info.prompt_length = result.prompt_length;
-        info.generation_json = settings_json(o, result.seed).dump();
-        export_cache(*result.cache, *export_path, info);
+        export_cache(*result.cache, *export_path,
+                     export_info(folder, *model, input.codec, result.tokens, result.prompt_length,
+                                 settings_json(o, result.seed)));
         cache_keys = result.cache->names();
     }
     const auto optional_number = [](const std::optional<double>& x) { return x ? json(*x) : json(nullptr); };
@@ -365,7 +370,8 @@ int generate_command(const std::vector<std::string>& args) {
                  {"tokens_per_second", optional_number(result.tokens_per_second)},
                  {"timings",
                   {{"prompt_s", result.prompt_s}, {"decode_s", result.decode_s}, {"recompute_s", result.recompute_s}}},
-                 {"logprobs", logprobs}};
+                 {"logprobs", logprobs},
+                 {"dtype", std::string(precision_name(precision))}};
         if (result.cache) out["cache_keys"] = cache_keys;
         std::cout << out.dump() << "\n";
         return kOk;
@@ -374,6 +380,7 @@ int generate_command(const std::vector<std::string>& args) {
     std::cerr << "[" << result.generated.size() << " new tokens, stop: " << stop_reason_name(result.stop_reason);
     if (result.tokens_per_second) std::cerr << ", " << static_cast<int>(*result.tokens_per_second + 0.5) << " tokens/s";
     if (result.seed) std::cerr << ", seed " << *result.seed;
+    if (precision != Precision::Float32) std::cerr << ", computed in " << precision_name(precision);
     if (result.cache) std::cerr << ", " << result.cache->size() << " hook points exported to " << *export_path;
     std::cerr << "]\n";
     return kOk;

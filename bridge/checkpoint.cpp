@@ -49,8 +49,9 @@ bool has_pickled_weights(const fs::path& folder) {
 
 } // namespace
 
-Checkpoint Checkpoint::open(const fs::path& folder) {
+Checkpoint Checkpoint::open(const fs::path& folder, Precision precision) {
     Checkpoint c;
+    c.set_precision(precision);
     c.folder_ = folder;
     std::error_code ec;
     if (!fs::is_directory(folder, ec)) throw CheckpointError(folder.string() + ": not a folder");
@@ -83,19 +84,21 @@ Checkpoint Checkpoint::open(const fs::path& folder) {
     c.fingerprint_ = hash.hex_digest();
     // Refuse a model that cannot fit before reading (and converting) gigabytes of it.
     if (const auto available = available_memory_bytes()) {
-        require_memory(c.float32_bytes(), *available, folder.string() + " (" + c.storage_dtypes() + " weights)");
+        require_memory(c.compute_bytes(precision), *available,
+                       folder.string() + " (" + c.storage_dtypes() + " weights)", precision);
     }
     return c;
 }
 
-std::uintmax_t Checkpoint::float32_bytes() const {
+std::uintmax_t Checkpoint::compute_bytes(Precision precision) const {
     std::uintmax_t bytes = 0;
     for (const auto& file : files_) {
         for (const TensorInfo& info : file->tensors()) {
             std::uintmax_t elements = 1;
             for (const int64_t d : info.shape)
                 elements *= static_cast<std::uintmax_t>(d);
-            bytes += elements * 4;
+            const auto rank = static_cast<int64_t>(info.shape.size());
+            bytes += elements * (compute_type(precision, rank) == at::kBFloat16 ? 2 : 4);
         }
     }
     return bytes;
@@ -124,15 +127,15 @@ std::optional<std::uintmax_t> available_memory_bytes() {
     return std::nullopt;
 }
 
-void require_memory(std::uintmax_t needed, std::uintmax_t available, const std::string& what) {
+void require_memory(std::uintmax_t needed, std::uintmax_t available, const std::string& what, Precision precision) {
     if (needed <= available) return;
     const auto gb = [](std::uintmax_t bytes) {
         char text[32];
         std::snprintf(text, sizeof text, "%.1f GB", static_cast<double>(bytes) / 1e9);
         return std::string(text);
     };
-    throw CheckpointError(what + ": the model needs " + gb(needed) + " of memory in float32, and only " +
-                          gb(available) + " is available");
+    throw CheckpointError(what + ": the model needs " + gb(needed) + " of memory in " +
+                          std::string(precision_name(precision)) + ", and only " + gb(available) + " is available");
 }
 
 std::vector<std::string> Checkpoint::names() const {
@@ -147,7 +150,7 @@ at::Tensor Checkpoint::weight(std::string_view name, const std::vector<int64_t>&
     if (it == where_.end()) {
         throw CheckpointError(folder_.string() + ": tensor `" + std::string(name) + "` is missing from the checkpoint");
     }
-    return checked_weight(it->second->tensor(name), name, shape, it->second->path().string());
+    return checked_weight(it->second->tensor(name), name, shape, it->second->path().string(), precision());
 }
 
 } // namespace hookscope

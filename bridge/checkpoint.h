@@ -18,23 +18,24 @@ namespace hookscope {
 
 class Checkpoint final : public WeightSource {
 public:
-    // Opens and validates every safetensors file of `folder`. Throws CheckpointError.
-    static Checkpoint open(const std::filesystem::path& folder);
+    // Opens and validates every safetensors file of `folder`, and checks that the
+    // weights fit in memory at `precision`. Throws CheckpointError.
+    static Checkpoint open(const std::filesystem::path& folder, Precision precision = Precision::Float32);
 
     const std::filesystem::path& folder() const { return folder_; }
     bool contains(std::string_view name) const override { return where_.find(name) != where_.end(); }
     std::vector<std::string> names() const;
 
-    // The tensor converted to float32, checked against the shape the config implies.
-    // Throws CheckpointError when it is missing or has another shape.
+    // The tensor converted to its compute type, checked against the shape the config
+    // implies. Throws CheckpointError when it is missing or has another shape.
     at::Tensor weight(std::string_view name, const std::vector<int64_t>& shape) const override;
 
     // SHA-256 over each file's name, size and JSON header: identifies the weights
     // without reading them.
     const std::string& fingerprint() const override { return fingerprint_; }
 
-    // Bytes the weights take in float32, the precision HookScope computes in.
-    std::uintmax_t float32_bytes() const;
+    // Bytes the weights take once converted for `precision` (see compute_type()).
+    std::uintmax_t compute_bytes(Precision precision) const;
     // The storage types of the weights, e.g. "BF16" or "F16, F32".
     std::string storage_dtypes() const;
 
@@ -48,7 +49,9 @@ private:
 // Memory the system can still give (MemAvailable), or nullopt where unknown.
 std::optional<std::uintmax_t> available_memory_bytes();
 
-// Throws CheckpointError when `needed` bytes exceed `available`, saying both.
-void require_memory(std::uintmax_t needed, std::uintmax_t available, const std::string& what);
+// Throws CheckpointError when `needed` bytes (of weights at `precision`) exceed
+// `available`, saying both.
+void require_memory(std::uintmax_t needed, std::uintmax_t available, const std::string& what,
+                    Precision precision = Precision::Float32);
 
 } // namespace hookscope

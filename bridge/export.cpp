@@ -37,6 +37,7 @@ std::map<std::string, std::string> export_metadata(const ActivationCache& cache,
         {"names_filter", cache.names_filter()},
         {"generation", generation.is_object() ? generation.dump() : "{}"},
         {"dtype", dtype_label(dtype)},
+        {"compute_dtype", info.compute_dtype},
     };
 }
 

@@ -17,10 +17,13 @@ struct ExportInfo {
     std::string model_fingerprint;          // Checkpoint::fingerprint()
     std::vector<std::string> token_strings; // display form of each token; ids as text without a tokenizer
     int64_t prompt_length = 0;
-    std::string generation_json = "{}"; // settings of the run, a JSON object
+    std::string generation_json = "{}";    // settings of the run, a JSON object
+    std::string compute_dtype = "float32"; // the precision the activations were computed in
 };
 
-// Metadata keys and values as written to `__metadata__`.
+// Metadata keys and values as written to `__metadata__`: DESIGN.md's, where `dtype` is
+// the type the tensors are stored in, plus `compute_dtype`, the precision the model
+// computed them in (float32 or bfloat16).
 std::map<std::string, std::string> export_metadata(const ActivationCache& cache, const ExportInfo& info,
                                                    at::ScalarType dtype);
 

@@ -68,8 +68,8 @@ protected:
         const int64_t start = past ? past->length() : 0;
         const int64_t positions = tokens.size(1);
 
-        const at::Tensor embed = at::embedding(wte_, tokens);                              // [B,P,D]
-        const at::Tensor pos_embed = wpe_.slice(0, start, start + positions).unsqueeze(0); // [1,P,D]
+        const at::Tensor embed = layers::embedding(wte_, tokens);                                         // [B,P,D]
+        const at::Tensor pos_embed = wpe_.slice(0, start, start + positions).unsqueeze(0).to(at::kFloat); // [1,P,D]
         hooks.capture(HookPoint::global(Site::Embed), embed);
         hooks.capture(HookPoint::global(Site::PosEmbed), pos_embed);
         at::Tensor resid = embed + pos_embed;
@@ -139,33 +139,33 @@ private:
         const ModelConfig& c = config();
         const int64_t d = c.d_model, m = c.d_mlp, pos = past.length();
         const auto f = [](const at::Tensor& t) { return t.data_ptr<float>(); };
-        std::vector<float> resid(f(wte_) + token * d, f(wte_) + (token + 1) * d);
-        const float* pos_row = f(wpe_) + pos * d;
+        std::vector<float> resid(d), x(d), qkv(3 * d), z(d), out(d);
+        layers::table_row(wte_, token, resid.data());
+        layers::table_row(wpe_, pos, x.data());
         for (int64_t j = 0; j < d; ++j)
-            resid[j] += pos_row[j];
-        std::vector<float> x(d), qkv(3 * d), z(d), out(d);
+            resid[j] += x[j];
         const at::Tensor pre = at::empty({m}, at::kFloat);
         for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
             const Gpt2Block& b = blocks_[static_cast<std::size_t>(i)];
             kernels::layer_norm(resid.data(), f(b.ln1.weight), f(b.ln1.bias), d, c.norm_eps, x.data());
-            kernels::gemv_in_out(f(b.c_attn_w), d, 3 * d, x.data(), f(b.c_attn_b), qkv.data());
+            layers::matvec_in_out(b.c_attn_w, x.data(), f(b.c_attn_b), qkv.data());
             past.store_row(i, qkv.data() + d, qkv.data() + 2 * d);
             kernels::attend_one(qkv.data(), past.keys_data(i), past.values_data(i), c.n_heads, c.n_heads, c.d_head,
                                 past.capacity(), pos + 1, attention_scale(i), z.data());
-            kernels::gemv_in_out(f(b.c_proj_w), d, d, z.data(), f(b.c_proj_b), out.data());
+            layers::matvec_in_out(b.c_proj_w, z.data(), f(b.c_proj_b), out.data());
             for (int64_t j = 0; j < d; ++j)
                 resid[j] += out[j];
             kernels::layer_norm(resid.data(), f(b.ln2.weight), f(b.ln2.bias), d, c.norm_eps, x.data());
-            kernels::gemv_in_out(f(b.fc_w), d, m, x.data(), f(b.fc_b), f(pre));
+            layers::matvec_in_out(b.fc_w, x.data(), f(b.fc_b), f(pre));
             const at::Tensor post = layers::activation(pre, c.activation).contiguous();
-            kernels::gemv_in_out(f(b.proj_w), m, d, f(post), f(b.proj_b), out.data());
+            layers::matvec_in_out(b.proj_w, f(post), f(b.proj_b), out.data());
             for (int64_t j = 0; j < d; ++j)
                 resid[j] += out[j];
         }
         past.advance(1);
         kernels::layer_norm(resid.data(), f(ln_f_.weight), f(ln_f_.bias), d, c.norm_eps, x.data());
         at::Tensor logits = at::empty({1, 1, c.d_vocab}, at::kFloat);
-        kernels::gemv_rows(f(unembed_), c.d_vocab, d, x.data(), nullptr, f(logits));
+        layers::matvec(unembed_, x.data(), nullptr, f(logits));
         return logits;
     }
 

@@ -68,7 +68,7 @@ protected:
         const int64_t positions = tokens.size(1);
         const rotary::Angles angles = rotary::angles(c, inv_freq_, start, positions);
 
-        const at::Tensor embed = at::embedding(embed_in_, tokens); // [B,P,D]
+        const at::Tensor embed = layers::embedding(embed_in_, tokens); // [B,P,D]
         hooks.capture(HookPoint::global(Site::Embed), embed);
         at::Tensor resid = embed;
         for (int i = 0; i < static_cast<int>(blocks_.size()); ++i)
@@ -143,7 +143,8 @@ private:
         const ModelConfig& c = config();
         const int64_t d = c.d_model, m = c.d_mlp, pos = past.length(), dh = c.d_head;
         const auto f = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
-        std::vector<float> resid(f(embed_in_) + token * d, f(embed_in_) + (token + 1) * d);
+        std::vector<float> resid(d);
+        layers::table_row(embed_in_, token, resid.data());
         std::vector<float> x(d), qkv(3 * d), q(d), k(d), v(d), z(d), attn_out(d), mlp_in(d), out(d);
         std::vector<float> cos(c.rotary_dims / 2), sin(c.rotary_dims / 2);
         rotary::position_angles(c, inv_freq_, pos, cos.data(), sin.data());
@@ -152,7 +153,7 @@ private:
         for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
             const NeoxBlock& b = blocks_[static_cast<std::size_t>(i)];
             kernels::layer_norm(resid.data(), f(b.ln1.weight), f(b.ln1.bias), d, c.norm_eps, x.data());
-            kernels::gemv_rows(f(b.qkv_w), 3 * d, d, x.data(), f(b.qkv_b), qkv.data());
+            layers::matvec(b.qkv_w, x.data(), f(b.qkv_b), qkv.data());
             for (int64_t h = 0; h < c.n_heads; ++h) { // per head: q, k, v rows
                 const float* head = qkv.data() + h * 3 * dh;
                 std::copy(head, head + dh, q.data() + h * dh);
@@ -164,21 +165,21 @@ private:
             past.store_row(i, k.data(), v.data());
             kernels::attend_one(q.data(), past.keys_data(i), past.values_data(i), c.n_heads, c.n_heads, dh,
                                 past.capacity(), pos + 1, scale, z.data());
-            kernels::gemv_rows(f(b.dense_w), d, d, z.data(), f(b.dense_b), attn_out.data());
+            layers::matvec(b.dense_w, z.data(), f(b.dense_b), attn_out.data());
             // MLP input: resid_pre (parallel) or resid_pre + attn_out.
             for (int64_t j = 0; j < d; ++j)
                 mlp_in[j] = c.parallel_blocks ? resid[j] : resid[j] + attn_out[j];
             kernels::layer_norm(mlp_in.data(), f(b.ln2.weight), f(b.ln2.bias), d, c.norm_eps, x.data());
-            kernels::gemv_rows(f(b.fc_w), m, d, x.data(), f(b.fc_b), f(pre));
+            layers::matvec(b.fc_w, x.data(), f(b.fc_b), f(pre));
             const at::Tensor post = layers::activation(pre, c.activation).contiguous();
-            kernels::gemv_rows(f(b.proj_w), d, m, f(post), f(b.proj_b), out.data());
+            layers::matvec(b.proj_w, f(post), f(b.proj_b), out.data());
             for (int64_t j = 0; j < d; ++j)
                 resid[j] = c.parallel_blocks ? out[j] + attn_out[j] + resid[j] : mlp_in[j] + out[j];
         }
         past.advance(1);
         kernels::layer_norm(resid.data(), f(ln_f_.weight), f(ln_f_.bias), d, c.norm_eps, x.data());
         at::Tensor logits = at::empty({1, 1, c.d_vocab}, at::kFloat);
-        kernels::gemv_rows(f(unembed_), c.d_vocab, d, x.data(), nullptr, f(logits));
+        layers::matvec(unembed_, x.data(), nullptr, f(logits));
         return logits;
     }
 

@@ -198,6 +198,16 @@ void rows_bf16_portable(const uint16_t* w, int64_t cols, const float* x, float* 
     }
 }
 
+void in_out_bf16_portable(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0,
+                          int64_t c1) {
+    for (int64_t i = 0; i < in; ++i) {
+        const float xi = x[i];
+        const uint16_t* row = w + i * out;
+        for (int64_t j = c0; j < c1; ++j)
+            y[j] += xi * bf16_to_float(row[j]);
+    }
+}
+
 #if defined(__x86_64__)
 // ---- AVX2 + FMA --------------------------------------------------------------------
 
@@ -395,8 +405,37 @@ __attribute__((target("avx512f"))) void rows_bf16_avx512(const uint16_t* w, int6
     if (r < r1) rows_bf16_portable(w, cols, x, y, r, r1);
 }
 
+// The in-out layout in bfloat16: as in_out_avx512, two rows at a time.
+__attribute__((target("avx512f"))) void in_out_bf16_avx512(const uint16_t* w, int64_t in, int64_t out, const float* x,
+                                                           float* y, int64_t c0, int64_t c1) {
+    const int64_t vector_end = c0 + (c1 - c0) / 16 * 16;
+    int64_t i = 0;
+    for (; i + 2 <= in; i += 2) {
+        const __m512 x0 = _mm512_set1_ps(x[i]), x1 = _mm512_set1_ps(x[i + 1]);
+        const uint16_t* r0 = w + i * out;
+        const uint16_t* r1 = r0 + out;
+        const bool ahead = i + 4 <= in;
+        for (int64_t j = c0; j < vector_end; j += 16) {
+            if (ahead) {
+                _mm_prefetch(reinterpret_cast<const char*>(r0 + 2 * out + j), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(r1 + 2 * out + j), _MM_HINT_T0);
+            }
+            __m512 acc = _mm512_loadu_ps(y + j);
+            acc = _mm512_fmadd_ps(x0, widen_bf16(r0 + j), acc);
+            acc = _mm512_fmadd_ps(x1, widen_bf16(r1 + j), acc);
+            _mm512_storeu_ps(y + j, acc);
+        }
+        for (int64_t j = vector_end; j < c1; ++j)
+            y[j] += x[i] * bf16_to_float(r0[j]) + x[i + 1] * bf16_to_float(r1[j]);
+    }
+    if (i < in) in_out_bf16_portable(w + i * out, in - i, out, x + i, y, c0, c1);
+}
+
 #else
 // Other processors: the portable loops stand in (cpu_level() never picks these).
+void in_out_bf16_avx512(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
+    in_out_bf16_portable(w, in, out, x, y, c0, c1);
+}
 void rows_bf16_avx512(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
     rows_bf16_portable(w, cols, x, y, r0, r1);
 }
@@ -486,6 +525,20 @@ void gemv_rows(const float* w, int64_t rows, int64_t cols, const float* x, const
         case Level::Avx512: rows_avx512(w, cols, x, y, r0, r1); break;
         case Level::Avx2: rows_avx2(w, cols, x, y, r0, r1); break;
         case Level::Portable: rows_portable(w, cols, x, y, r0, r1); break;
+        }
+    });
+}
+
+void gemv_in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x, const float* bias, float* y) {
+    const bool avx512 = level() == Level::Avx512;
+    pool().run([&](int k, int parts) {
+        const auto [c0, c1] = share(out, parts, k, 16);
+        if (c0 >= c1) return;
+        start_with_bias(y, bias, c0, c1);
+        if (avx512) {
+            in_out_bf16_avx512(w, in, out, x, y, c0, c1);
+        } else {
+            in_out_bf16_portable(w, in, out, x, y, c0, c1);
         }
     });
 }

@@ -22,6 +22,9 @@ void gemv_rows(const float* w, int64_t rows, int64_t cols, const float* x, const
 // float32 as they are read: half the bytes of float32 weights, float32 arithmetic.
 void gemv_rows_bf16(const uint16_t* w, int64_t rows, int64_t cols, const float* x, const float* bias, float* y);
 
+// As gemv_in_out with bfloat16 weights, widened to float32 as they are read.
+void gemv_in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x, const float* bias, float* y);
+
 // LayerNorm of one vector: out = (x - mean) / sqrt(var + eps) * w + b, over n values.
 void layer_norm(const float* x, const float* w, const float* b, int64_t n, double eps, float* out);
 

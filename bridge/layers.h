@@ -14,13 +14,59 @@
 
 namespace hookscope::layers {
 
-// Whether one row of x times w can take the decode kernels (float32, contiguous, CPU).
+// Whether `t` is plain CPU memory the decode kernels read: contiguous float32, or
+// bfloat16 for a matrix (Precision::BFloat16).
+inline bool kernel_readable(const at::Tensor& t) {
+    return t.is_contiguous() && t.device().is_cpu() &&
+           (t.scalar_type() == at::kFloat || (t.scalar_type() == at::kBFloat16 && t.dim() >= 2));
+}
+
+// Whether one row of x times w can take the decode kernels.
 inline bool decode_kernel_fits(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-    const auto fits = [](const at::Tensor& t) {
-        return !t.defined() || (t.scalar_type() == at::kFloat && t.is_contiguous() && t.device().is_cpu());
-    };
     return kernels::decode_kernels_enabled() && x.numel() == x.size(-1) && x.scalar_type() == at::kFloat &&
-           x.device().is_cpu() && fits(w) && fits(b);
+           x.device().is_cpu() && kernel_readable(w) && (!b.defined() || b.scalar_type() == at::kFloat);
+}
+
+inline const uint16_t* bf16_data(const at::Tensor& w) {
+    return reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
+}
+inline const float* data_or_null(const at::Tensor& t) {
+    return t.defined() ? t.data_ptr<float>() : nullptr;
+}
+
+// y = x · W + b for one vector, W [in, out] (Conv1D layout) in float32 or bfloat16.
+inline void matvec_in_out(const at::Tensor& w, const float* x, const float* bias, float* y) {
+    if (w.scalar_type() == at::kBFloat16) {
+        kernels::gemv_in_out_bf16(bf16_data(w), w.size(0), w.size(1), x, bias, y);
+    } else {
+        kernels::gemv_in_out(w.data_ptr<float>(), w.size(0), w.size(1), x, bias, y);
+    }
+}
+
+// y = W · x + b for one vector, W [out, in] (nn.Linear layout) in float32 or bfloat16.
+inline void matvec(const at::Tensor& w, const float* x, const float* bias, float* y) {
+    if (w.scalar_type() == at::kBFloat16) {
+        kernels::gemv_rows_bf16(bf16_data(w), w.size(0), w.size(1), x, bias, y);
+    } else {
+        kernels::gemv_rows(w.data_ptr<float>(), w.size(0), w.size(1), x, bias, y);
+    }
+}
+
+// Row `index` of a float32 or bfloat16 table [N, D], as float32 into out[D].
+inline void table_row(const at::Tensor& table, int64_t index, float* out) {
+    const int64_t d = table.size(1);
+    if (table.scalar_type() == at::kBFloat16) {
+        const at::BFloat16* row = table.data_ptr<at::BFloat16>() + index * d;
+        std::transform(row, row + d, out, [](at::BFloat16 v) { return static_cast<float>(v); });
+    } else {
+        const float* row = table.data_ptr<float>() + index * d;
+        std::copy(row, row + d, out);
+    }
+}
+
+// Rows of an embedding table (float32 or bfloat16) for `tokens`, as float32 [B,P,D].
+inline at::Tensor embedding(const at::Tensor& table, const at::Tensor& tokens) {
+    return at::embedding(table, tokens).to(at::kFloat);
 }
 
 // x [.., in] · W [in, out] + b [out]: Hugging Face Conv1D layout (GPT-2).
@@ -30,9 +76,12 @@ inline at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Ten
     if (decode_kernel_fits(x, w, b)) { // one position: bandwidth-bound, see kernels.h
         const at::Tensor xc = x.contiguous();
         at::Tensor y = at::empty(sizes, x.options());
-        kernels::gemv_in_out(w.data_ptr<float>(), w.size(0), w.size(1), xc.data_ptr<float>(),
-                             b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>());
+        matvec_in_out(w, xc.data_ptr<float>(), data_or_null(b), y.data_ptr<float>());
         return y;
+    }
+    if (w.scalar_type() == at::kBFloat16) { // x rounded to bfloat16, float32 accumulation and bias
+        at::Tensor y = at::mm(x.reshape({-1, w.size(0)}).to(at::kBFloat16), w).to(at::kFloat);
+        return (b.defined() ? y.add_(b) : y).view(sizes);
     }
     return at::addmm(b, x.reshape({-1, w.size(0)}), w).view(sizes);
 }
@@ -44,9 +93,12 @@ inline at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Ten
         sizes.back() = w.size(0);
         const at::Tensor xc = x.contiguous();
         at::Tensor y = at::empty(sizes, x.options());
-        kernels::gemv_rows(w.data_ptr<float>(), w.size(0), w.size(1), xc.data_ptr<float>(),
-                           b.defined() ? b.data_ptr<float>() : nullptr, y.data_ptr<float>());
+        matvec(w, xc.data_ptr<float>(), data_or_null(b), y.data_ptr<float>());
         return y;
+    }
+    if (w.scalar_type() == at::kBFloat16) { // as in conv1d
+        at::Tensor y = at::linear(x.to(at::kBFloat16), w).to(at::kFloat);
+        return b.defined() ? y.add_(b) : y;
     }
     return at::linear(x, w, b);
 }
@@ -164,11 +216,10 @@ inline int64_t parameter_count(const std::vector<const at::Tensor*>& weights) {
     return n;
 }
 
-// Whether the decode kernels can read every defined weight as plain float32 memory.
-inline bool raw_float32(const std::vector<const at::Tensor*>& weights) {
-    return std::all_of(weights.begin(), weights.end(), [](const at::Tensor* t) {
-        return !t->defined() || (t->scalar_type() == at::kFloat && t->is_contiguous() && t->device().is_cpu());
-    });
+// Whether the decode kernels can read every defined weight (see kernel_readable).
+inline bool raw_weights(const std::vector<const at::Tensor*>& weights) {
+    return std::all_of(weights.begin(), weights.end(),
+                       [](const at::Tensor* t) { return !t->defined() || kernel_readable(*t); });
 }
 
 } // namespace hookscope::layers

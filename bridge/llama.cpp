@@ -69,7 +69,7 @@ protected:
         const int64_t positions = tokens.size(1);
         const rotary::Angles angles = rotary::angles(c, inv_freq_, start, positions);
 
-        const at::Tensor embed = at::embedding(embed_, tokens); // [B,P,D]
+        const at::Tensor embed = layers::embedding(embed_, tokens); // [B,P,D]
         hooks.capture(HookPoint::global(Site::Embed), embed);
         at::Tensor resid = embed;
         for (int i = 0; i < static_cast<int>(blocks_.size()); ++i)
@@ -150,7 +150,8 @@ private:
         const int64_t d = c.d_model, m = c.d_mlp, pos = past.length();
         const int64_t q_dim = c.n_heads * c.d_head, kv_dim = c.n_kv_heads * c.d_head;
         const auto f = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
-        std::vector<float> resid(f(embed_) + token * d, f(embed_) + (token + 1) * d);
+        std::vector<float> resid(d);
+        layers::table_row(embed_, token, resid.data());
         std::vector<float> x(d), q(q_dim), k(kv_dim), v(kv_dim), z(q_dim), out(d);
         std::vector<float> cos(c.rotary_dims / 2), sin(c.rotary_dims / 2);
         rotary::position_angles(c, inv_freq_, pos, cos.data(), sin.data());
@@ -159,29 +160,29 @@ private:
         for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
             const LlamaBlock& b = blocks_[static_cast<std::size_t>(i)];
             kernels::rms_norm(resid.data(), f(b.ln1), d, c.norm_eps, x.data());
-            kernels::gemv_rows(f(b.q_w), q_dim, d, x.data(), f(b.q_b), q.data());
-            kernels::gemv_rows(f(b.k_w), kv_dim, d, x.data(), f(b.k_b), k.data());
-            kernels::gemv_rows(f(b.v_w), kv_dim, d, x.data(), f(b.v_b), v.data());
+            layers::matvec(b.q_w, x.data(), f(b.q_b), q.data());
+            layers::matvec(b.k_w, x.data(), f(b.k_b), k.data());
+            layers::matvec(b.v_w, x.data(), f(b.v_b), v.data());
             kernels::rotate_half(q.data(), c.n_heads, c.d_head, c.rotary_dims, cos.data(), sin.data());
             kernels::rotate_half(k.data(), c.n_kv_heads, c.d_head, c.rotary_dims, cos.data(), sin.data());
             past.store_row(i, k.data(), v.data());
             kernels::attend_one(q.data(), past.keys_data(i), past.values_data(i), c.n_heads, c.n_kv_heads, c.d_head,
                                 past.capacity(), pos + 1, scale, z.data());
-            kernels::gemv_rows(f(b.o_w), d, q_dim, z.data(), f(b.o_b), out.data());
+            layers::matvec(b.o_w, z.data(), f(b.o_b), out.data());
             for (int64_t j = 0; j < d; ++j)
                 resid[j] += out[j];
             kernels::rms_norm(resid.data(), f(b.ln2), d, c.norm_eps, x.data());
-            kernels::gemv_rows(f(b.gate_w), m, d, x.data(), nullptr, f(gate));
-            kernels::gemv_rows(f(b.up_w), m, d, x.data(), nullptr, f(up));
+            layers::matvec(b.gate_w, x.data(), nullptr, f(gate));
+            layers::matvec(b.up_w, x.data(), nullptr, f(up));
             const at::Tensor post = (layers::activation(gate, c.activation) * up).contiguous();
-            kernels::gemv_rows(f(b.down_w), d, m, f(post), nullptr, out.data());
+            layers::matvec(b.down_w, f(post), nullptr, out.data());
             for (int64_t j = 0; j < d; ++j)
                 resid[j] += out[j];
         }
         past.advance(1);
         kernels::rms_norm(resid.data(), f(norm_), d, c.norm_eps, x.data());
         at::Tensor logits = at::empty({1, 1, c.d_vocab}, at::kFloat);
-        kernels::gemv_rows(f(unembed_), c.d_vocab, d, x.data(), nullptr, f(logits));
+        layers::matvec(unembed_, x.data(), nullptr, f(logits));
         return logits;
     }
 

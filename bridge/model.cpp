@@ -47,11 +47,12 @@ Model::Model(ModelConfig config, std::filesystem::path folder, std::string finge
     : config_(std::move(config)), folder_(std::move(folder)), fingerprint_(std::move(fingerprint)),
       hook_points_(hook_points_for(config_)) {}
 
-std::unique_ptr<Model> Model::load(const std::filesystem::path& folder) {
+std::unique_ptr<Model> Model::load(const std::filesystem::path& folder, Precision precision) {
     ModelConfig config = load_model_config(folder);
     // Each architecture is one file.
     for (const Architecture& a : kArchitectures) {
-        if (config.model_type == a.model_type) return a.make(std::move(config), Checkpoint::open(folder), folder);
+        if (config.model_type == a.model_type)
+            return a.make(std::move(config), Checkpoint::open(folder, precision), folder);
     }
     throw CheckpointError(folder.string() + ": no forward for model_type `" + config.model_type + "`");
 }
@@ -85,7 +86,10 @@ std::unique_ptr<KvCache> Model::new_kv_cache(int64_t positions) const {
 
 void Model::set_weights(const std::vector<const at::Tensor*>& all) {
     parameter_count_ = layers::parameter_count(all);
-    raw_weights_ = layers::raw_float32(all);
+    raw_weights_ = layers::raw_weights(all);
+    const bool bf16 = std::any_of(
+        all.begin(), all.end(), [](const at::Tensor* t) { return t->defined() && t->scalar_type() == at::kBFloat16; });
+    precision_ = bf16 ? Precision::BFloat16 : Precision::Float32;
 }
 
 at::Tensor Model::decode(const std::vector<int64_t>& tokens, KvCache& past) const {

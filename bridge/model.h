@@ -6,6 +6,7 @@
 #include "bridge/hook_point.h"
 #include "bridge/model_config.h"
 #include "bridge/names_filter.h"
+#include "bridge/precision.h"
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
@@ -22,8 +23,9 @@ class KvCache;
 
 class Model {
 public:
-    // Reads `<folder>/config.json` and the safetensors weights. Throws CheckpointError.
-    static std::unique_ptr<Model> load(const std::filesystem::path& folder);
+    // Reads `<folder>/config.json` and the safetensors weights, converted for
+    // `precision` (see precision.h). Throws CheckpointError.
+    static std::unique_ptr<Model> load(const std::filesystem::path& folder, Precision precision = Precision::Float32);
 
     virtual ~Model() = default;
     Model(const Model&) = delete;
@@ -33,6 +35,7 @@ public:
     const std::filesystem::path& folder() const { return folder_; }
     const std::string& fingerprint() const { return fingerprint_; }
     int64_t parameter_count() const { return parameter_count_; }
+    Precision precision() const { return precision_; }
     // Every hook point this model fires, in execution order.
     const std::vector<HookInfo>& hook_points() const { return hook_points_; }
 
@@ -56,7 +59,8 @@ public:
 protected:
     Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint);
     // Every weight once (a tied unembedding counted with the embedding): sets the
-    // parameter count, and whether decode() may use decode_one (all float32 on the CPU).
+    // parameter count, the precision (bfloat16 when any weight is), and whether
+    // decode() may use decode_one (every weight in plain CPU memory the kernels read).
     void set_weights(const std::vector<const at::Tensor*>& all);
 
     // One forward pass over `tokens` [1, P] (int64), firing every hook point through
@@ -78,6 +82,7 @@ private:
     std::string fingerprint_;
     std::vector<HookInfo> hook_points_;
     int64_t parameter_count_ = 0;
+    Precision precision_ = Precision::Float32;
     bool raw_weights_ = false; // decode_one can read them
 };
 

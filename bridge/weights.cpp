@@ -6,8 +6,12 @@
 
 namespace hookscope {
 
+at::ScalarType compute_type(Precision precision, int64_t rank) {
+    return precision == Precision::BFloat16 && rank >= 2 ? at::kBFloat16 : at::kFloat;
+}
+
 at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const std::vector<int64_t>& shape,
-                          const std::string& where) {
+                          const std::string& where, Precision precision) {
     if (tensor.sizes() != at::IntArrayRef(shape)) {
         throw CheckpointError(where + ": tensor `" + std::string(name) + "` has shape " + shape_text(tensor.sizes()) +
                               ", but config.json implies " + shape_text(shape));
@@ -16,7 +20,7 @@ at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const
         throw CheckpointError(where + ": tensor `" + std::string(name) + "` has type " +
                               c10::toString(tensor.scalar_type()) + ", not a floating-point weight");
     }
-    return tensor.to(at::kFloat);
+    return tensor.to(compute_type(precision, tensor.dim())).contiguous();
 }
 
 InMemoryWeights::InMemoryWeights(NamedTensors tensors, std::string fingerprint) : fingerprint_(std::move(fingerprint)) {
@@ -29,7 +33,7 @@ at::Tensor InMemoryWeights::weight(std::string_view name, const std::vector<int6
     if (it == tensors_.end()) {
         throw CheckpointError("in-memory weights: tensor `" + std::string(name) + "` is missing");
     }
-    return checked_weight(it->second, name, shape, "in-memory weights");
+    return checked_weight(it->second, name, shape, "in-memory weights", precision());
 }
 
 } // namespace hookscope

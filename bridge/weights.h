@@ -2,6 +2,7 @@
 // Where an architecture gets its weights from, by Hugging Face tensor name: a
 // checkpoint on disk, or tensors built in memory (benchmarks, tests).
 
+#include "bridge/precision.h"
 #include "bridge/safetensors.h" // NamedTensors
 
 #include <ATen/core/Tensor.h>
@@ -17,16 +18,29 @@ class WeightSource {
 public:
     virtual ~WeightSource() = default;
     virtual bool contains(std::string_view name) const = 0;
-    // The tensor converted to float32, checked against the shape the config implies.
-    // Throws CheckpointError when it is missing or has another shape or type.
+    // The tensor converted to the compute type (see compute_type()), checked against
+    // the shape the config implies. Throws CheckpointError when it is missing or has
+    // another shape or type.
     virtual at::Tensor weight(std::string_view name, const std::vector<int64_t>& shape) const = 0;
     // Identifies these weights (exports record it).
     virtual const std::string& fingerprint() const = 0;
+
+    // The precision weight() converts for; Float32 unless set.
+    Precision precision() const { return precision_; }
+    void set_precision(Precision precision) { precision_ = precision; }
+
+private:
+    Precision precision_ = Precision::Float32;
 };
 
-// Checks `tensor` (found at `where`) against `shape` and converts it to float32.
+// The type a weight of `rank` dimensions is held in under `precision`: matrices and
+// embeddings (rank 2 and up) in bfloat16 under Precision::BFloat16, everything else
+// in float32.
+at::ScalarType compute_type(Precision precision, int64_t rank);
+
+// Checks `tensor` (found at `where`) against `shape` and converts it to its compute type.
 at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const std::vector<int64_t>& shape,
-                          const std::string& where);
+                          const std::string& where, Precision precision);
 
 class InMemoryWeights final : public WeightSource {
 public:

@@ -176,6 +176,31 @@ private slots:
         QCOMPARE(exported->tensor("blocks.0.attn.hook_pattern").size(2), 22);
         QCOMPARE(exported->metadata().at("prompt_length"), "12");
         QVERIFY(exported->metadata().at("generation").find("\"do_sample\":false") != std::string::npos);
+        QCOMPARE(j["dtype"].get<std::string>(), "float32");
+        QCOMPARE(exported->metadata().at("compute_dtype"), "float32");
+    }
+
+    // --dtype bfloat16 says so in the JSON, the export's metadata and the text summaries;
+    // the exported activations are still float32.
+    void bfloat16IsStatedWhereResultsGo() {
+        const QString file = dir_.filePath("bf16.safetensors");
+        const Result r = run_hookscope({"generate", "--model", kGpt2, "--tokens", kGoldenTokens, "--greedy", "--json",
+                                        "--dtype", "bfloat16", "--export", file, "--names-filter", "hook_embed"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["dtype"].get<std::string>(), "bfloat16");
+        QCOMPARE(j["new_tokens"].get<int>(), 10);
+        const auto exported = SafetensorsFile::open(file.toStdString());
+        QCOMPARE(exported->metadata().at("compute_dtype"), "bfloat16");
+        QCOMPARE(exported->metadata().at("dtype"), "float32");
+        QCOMPARE(exported->tensor("hook_embed").scalar_type(), at::kFloat);
+
+        const Result text = run_hookscope({"generate", "--model", kGpt2, "--tokens", "1,2", "--max-new-tokens", "2",
+                                           "--seed", "1", "--dtype=bfloat16"});
+        QVERIFY2(text.code == 0 && text.err.contains("computed in bfloat16"), qPrintable(text.err));
+        const Result run = run_hookscope({"run", "--model", kGpt2, "--tokens", "1,2", "--dtype", "bfloat16",
+                                          "--names-filter", "hook_embed", "--export", file});
+        QVERIFY2(run.code == 0 && run.out.contains("computed in bfloat16"), qPrintable(run.out));
     }
 
     void generateStreamsText() {
@@ -237,6 +262,8 @@ private slots:
         QTest::newRow("bad threads") << QStringList{"hooks", "--model", kGpt2, "--threads", "0"}
                                      << "--threads needs a positive integer";
         QTest::newRow("inspect without file") << QStringList{"inspect"} << "`inspect` needs a FILE";
+        QTest::newRow("bad dtype") << QStringList{"hooks", "--model", kGpt2, "--dtype", "float16"}
+                                   << "--dtype must be float32 or bfloat16, got `float16`";
     }
 
     void usageErrorsExitWithTwo() {

@@ -21,6 +21,10 @@ class TestKernels : public QObject {
             HS_COMPARE_TENSORS(y, at::addmv(b, w.t(), x), "gemv_in_out");
             kernels::gemv_in_out(w.data_ptr<float>(), in, out, x.data_ptr<float>(), nullptr, y.data_ptr<float>());
             HS_COMPARE_TENSORS(y, at::mv(w.t(), x), "gemv_in_out without bias");
+            const at::Tensor w16 = w.to(at::kBFloat16).contiguous();
+            kernels::gemv_in_out_bf16(reinterpret_cast<const uint16_t*>(w16.data_ptr<at::BFloat16>()), in, out,
+                                      x.data_ptr<float>(), b.data_ptr<float>(), y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::addmv(b, w16.to(at::kFloat).t(), x), "gemv_in_out_bf16");
         }
         for (const auto& [rows, cols] :
              std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {5, 9}, {1027, 768}, {3, 64}}) {
