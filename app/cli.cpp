@@ -29,7 +29,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr const char* kUsage =
-    R"(usage: hookscope [--model M] [--prompt TEXT]          open the GUI (not in this version yet)
+    R"(usage: hookscope [--model M] [--prompt TEXT]          open the GUI
        hookscope hooks    [--model M] [--names-filter F] [--json]
        hookscope tokenize [--model M] --text TEXT [--no-prepend-bos] [--json]
        hookscope run      [--model M] (--prompt TEXT | --tokens 1,2,3) [--no-prepend-bos]
@@ -98,7 +98,8 @@ Precision apply_common(const Options& options) {
     return *precision;
 }
 
-// The bundled default model, where DESIGN.md says to look for it.
+} // namespace
+
 std::optional<fs::path> bundled_model() {
     std::vector<fs::path> roots;
     if (const char* dir = std::getenv("HOOKSCOPE_DATA_DIR"); dir && *dir) roots.emplace_back(dir);
@@ -111,6 +112,8 @@ std::optional<fs::path> bundled_model() {
     }
     return std::nullopt;
 }
+
+namespace {
 
 fs::path model_folder(const Options& options) {
     if (const auto model = options.value("--model")) return resolve_model_folder(*model);
@@ -450,8 +453,7 @@ int dispatch(const std::vector<std::string>& args) {
                 return kOk;
             }
         }
-        throw UsageError("the GUI is not part of this version yet; use a sub-command (hooks, tokenize, run, generate, "
-                         "inspect, models)");
+        throw UsageError("the GUI opens through main(); this is the command line");
     }
     const std::string& command = args.front();
     const std::vector<std::string> rest(args.begin() + 1, args.end());
@@ -471,6 +473,14 @@ int dispatch(const std::vector<std::string>& args) {
 }
 
 } // namespace
+
+bool opens_gui(const std::vector<std::string>& args) {
+    if (!args.empty() && args.front().rfind("-", 0) != 0) return false; // a sub-command
+    for (const std::string& a : args) {
+        if (a == "--help" || a == "-h" || a == "--version") return false;
+    }
+    return true;
+}
 
 int run(const std::vector<std::string>& args) {
     try {

@@ -1,15 +1,14 @@
 // Decode speed of generate() on a model shaped like GPT-2 small (default), Pythia-160M
-// or SmolLM-135M (float32, random weights): 32-token prompt, 128 new tokens, greedy. Beside it, the physical
-// bound: read-only memory bandwidth measured in the same run (a streaming reduction
-// over 1 GiB, far beyond the caches, on every core) divided by the bytes of weights
-// each decoded token reads. Also the recompute pass over 512 positions with every hook
-// captured: its time against a plain forward, and its memory (peak RSS growth against
-// the bytes of the cached tensors). Beside the decode, the same decode on LibTorch's
-// ops with OpenBLAS, as an eager framework runs it. Measurements are interleaved and
-// repeated; medians.
+// or SmolLM-135M (random weights, float32 or bfloat16): 32-token prompt, 128 new tokens, greedy. Beside it, the
+// physical bound: read-only memory bandwidth measured in the same run (a streaming reduction over 1 GiB, far beyond the
+// caches, on every core) divided by the bytes of weights each decoded token reads. Also the recompute pass over 512
+// positions with every hook captured: its time against a plain forward, and its memory (peak RSS growth against the
+// bytes of the cached tensors). Beside the decode, the same decode on LibTorch's ops with OpenBLAS, as an eager
+// framework runs it. Measurements are interleaved and repeated; medians.
 //
-// usage: bench_decode [--shape S] [--reps N] [--threads N] [--splits] [--decode-only] [--smoke]
+// usage: bench_decode [--shape S] [--dtype D] [--reps N] [--threads N] [--splits] [--decode-only] [--smoke]
 //   --shape        gpt2-small (default), pythia-160m or smollm-135m
+//   --dtype        float32 (default) or bfloat16 (Precision::BFloat16)
 //   --splits       also decode under each LibTorch/OpenBLAS thread split
 //   --decode-only  skip the kernel and recompute measurements (for profiling decode)
 
@@ -141,6 +140,7 @@ int main(int argc, char** argv) {
     int64_t prompt_length = 32, new_tokens = 128, recompute_positions = 512;
     bool splits = false, smoke = false, decode_only = false;
     std::string shape = "gpt2-small";
+    Precision precision = Precision::Float32;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--reps" && i + 1 < argc) {
@@ -149,6 +149,8 @@ int main(int argc, char** argv) {
             threads = std::max(1, std::atoi(argv[++i]));
         } else if (a == "--shape" && i + 1 < argc) {
             shape = argv[++i];
+        } else if (a == "--dtype" && i + 1 < argc && parse_precision(argv[i + 1])) {
+            precision = *parse_precision(argv[++i]);
         } else if (a == "--decode-only") {
             decode_only = true;
         } else if (a == "--splits") {
@@ -157,8 +159,8 @@ int main(int argc, char** argv) {
             smoke = true;
             reps = 1, new_tokens = 4, recompute_positions = 16;
         } else {
-            std::cerr << "usage: bench_decode [--shape S] [--reps N] [--threads N] [--splits] [--decode-only] "
-                         "[--smoke]\n";
+            std::cerr << "usage: bench_decode [--shape S] [--dtype float32|bfloat16] [--reps N] [--threads N] "
+                         "[--splits] [--decode-only] [--smoke]\n";
             return 2;
         }
     }
@@ -169,7 +171,7 @@ int main(int argc, char** argv) {
     const ThreadSplit split = current_thread_split();
     const int cores = available_cores();
 
-    const BenchModel bench = bench_model(shape);
+    const BenchModel bench = bench_model(shape, precision);
     const ModelConfig& config = bench.config;
     const auto& model = bench.model;
     std::vector<int64_t> prompt(static_cast<std::size_t>(prompt_length));
@@ -234,7 +236,8 @@ int main(int argc, char** argv) {
 
     json out;
     out["benchmark"] = "decode";
-    out["model"] = {{"shape", shape}, {"parameters", model->parameter_count()}, {"dtype", "float32"}};
+    out["model"] = {
+        {"shape", shape}, {"parameters", model->parameter_count()}, {"dtype", std::string(precision_name(precision))}};
     out["prompt_tokens"] = prompt_length;
     out["new_tokens"] = new_tokens;
     out["reps"] = reps;

@@ -65,8 +65,9 @@ int main(int argc, char** argv) {
     apply_thread_split(default_thread_split(threads));
     const ThreadSplit split = current_thread_split();
 
-    const ModelConfig config = gpt2_small_config();
-    const auto model = random_gpt2(config);
+    const BenchModel bench = bench_model("gpt2-small");
+    const ModelConfig& config = bench.config;
+    const auto& model = bench.model;
     std::vector<int64_t> tokens(static_cast<std::size_t>(positions));
     for (std::size_t i = 0; i < tokens.size(); ++i)
         tokens[i] = static_cast<int64_t>((i * 7919 + 13) % 50257);

@@ -9,7 +9,9 @@
 
 #include <ATen/ATen.h>
 
+#include <filesystem>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -21,7 +23,7 @@ inline ModelConfig gpt2_small_config() {
                               "GPT-2 small shape");
 }
 
-inline std::unique_ptr<Model> random_gpt2(const ModelConfig& c) {
+inline NamedTensors random_gpt2_weights(const ModelConfig& c) {
     at::manual_seed(0);
     const int64_t d = c.d_model, m = c.d_mlp;
     NamedTensors w;
@@ -47,7 +49,7 @@ inline std::unique_ptr<Model> random_gpt2(const ModelConfig& c) {
     }
     add("ln_f.weight", {d}, true);
     add("ln_f.bias", {d});
-    return make_gpt2(c, InMemoryWeights(std::move(w), "random"), "in-memory GPT-2 small shape");
+    return w;
 }
 
 // Random weights for `names_and_shapes`; norm gains (shape [d], name ending in
@@ -72,7 +74,7 @@ inline ModelConfig pythia_160m_config() {
                               "Pythia-160M shape");
 }
 
-inline std::unique_ptr<Model> random_neox(const ModelConfig& c) {
+inline NamedTensors random_neox_weights(const ModelConfig& c) {
     const int64_t d = c.d_model, m = c.d_mlp;
     std::vector<std::pair<std::string, std::vector<int64_t>>> shapes{{"gpt_neox.embed_in.weight", {c.d_vocab, d}}};
     for (int64_t i = 0; i < c.n_layers; ++i) {
@@ -93,7 +95,7 @@ inline std::unique_ptr<Model> random_neox(const ModelConfig& c) {
     shapes.push_back({"gpt_neox.final_layer_norm.weight", {d}});
     shapes.push_back({"gpt_neox.final_layer_norm.bias", {d}});
     shapes.push_back({"embed_out.weight", {c.d_vocab, d}});
-    return make_gpt_neox(c, InMemoryWeights(random_weights(shapes), "random"), "in-memory Pythia-160M shape");
+    return random_weights(shapes);
 }
 
 inline ModelConfig smollm_135m_config() {
@@ -104,7 +106,7 @@ inline ModelConfig smollm_135m_config() {
                               "SmolLM-135M shape");
 }
 
-inline std::unique_ptr<Model> random_llama(const ModelConfig& c) {
+inline NamedTensors random_llama_weights(const ModelConfig& c) {
     const int64_t d = c.d_model, m = c.d_mlp, q = c.n_heads * c.d_head, kv = c.n_kv_heads * c.d_head;
     std::vector<std::pair<std::string, std::vector<int64_t>>> shapes{{"model.embed_tokens.weight", {c.d_vocab, d}}};
     for (int64_t i = 0; i < c.n_layers; ++i) {
@@ -120,7 +122,7 @@ inline std::unique_ptr<Model> random_llama(const ModelConfig& c) {
         shapes.push_back({l + "mlp.down_proj.weight", {d, m}});
     }
     shapes.push_back({"model.norm.weight", {d}});
-    return make_llama(c, InMemoryWeights(random_weights(shapes), "random"), "in-memory SmolLM-135M shape");
+    return random_weights(shapes);
 }
 
 struct BenchModel {
@@ -130,22 +132,36 @@ struct BenchModel {
     double bytes_per_token = 0; // weights one decoded token reads
 };
 
-// "gpt2-small", "pythia-160m" or "smollm-135m"; throws std::invalid_argument otherwise.
-inline BenchModel bench_model(const std::string& shape) {
+// "gpt2-small", "pythia-160m" or "smollm-135m" at `precision`; throws
+// std::invalid_argument for another shape.
+inline BenchModel bench_model(const std::string& shape, Precision precision = Precision::Float32) {
     BenchModel b;
     b.shape = shape;
+    NamedTensors weights;
+    std::unique_ptr<Model> (*make)(ModelConfig, const WeightSource&, std::filesystem::path) = nullptr;
     if (shape == "gpt2-small") {
         b.config = gpt2_small_config();
-        b.model = random_gpt2(b.config);
+        weights = random_gpt2_weights(b.config);
+        make = make_gpt2;
     } else if (shape == "pythia-160m") {
         b.config = pythia_160m_config();
-        b.model = random_neox(b.config);
+        weights = random_neox_weights(b.config);
+        make = make_gpt_neox;
     } else if (shape == "smollm-135m") {
         b.config = smollm_135m_config();
-        b.model = random_llama(b.config);
+        weights = random_llama_weights(b.config);
+        make = make_llama;
     } else {
         throw std::invalid_argument("unknown shape `" + shape + "` (gpt2-small, pythia-160m, smollm-135m)");
     }
+    // Vectors (norms, biases) stay float32; matrices take the precision's bytes.
+    double vector_elements = 0;
+    for (const auto& [name, tensor] : weights)
+        vector_elements += tensor.dim() < 2 ? static_cast<double>(tensor.numel()) : 0.0;
+    InMemoryWeights source(std::move(weights), "random");
+    source.set_precision(precision);
+    b.model = make(b.config, source, "in-memory " + shape + " shape");
+
     const ModelConfig& c = b.config;
     // Every parameter is read once per token, except the embedding table (one row; it is
     // read whole when it doubles as the unembedding) and GPT-2's position table (one row).
@@ -153,7 +169,8 @@ inline BenchModel bench_model(const std::string& shape) {
     if (!c.tie_word_embeddings) elements -= static_cast<double>((c.d_vocab - 1) * c.d_model);
     if (c.has_pos_embed) elements -= static_cast<double>((c.n_ctx - 1) * c.d_model);
     if (c.tie_word_embeddings) elements += c.d_model; // the embedding row, besides the unembedding
-    b.bytes_per_token = 4 * elements;
+    const double matrix_bytes = precision == Precision::BFloat16 ? 2 : 4;
+    b.bytes_per_token = 4 * vector_elements + matrix_bytes * (elements - vector_elements);
     return b;
 }
 

@@ -162,12 +162,14 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
         if (std::string rest = stream.flush(); !rest.empty()) {
             const NewToken& last = result.generated.back();
             callbacks.on_token(
-                {last.id, rest, static_cast<int64_t>(result.generated.size()) - 1, seconds_since(start), last.logprob});
+                {last.id, rest, static_cast<int64_t>(result.generated.size()) - 1, seconds_since(start), last.logprob,
+                 /*final_flush=*/true});
         }
     }
     result.text = stream.text();
 
     if (options.return_cache) {
+        if (callbacks.on_recompute) callbacks.on_recompute();
         const auto recompute_start = Clock::now();
         result.cache = model.run_with_cache(result.tokens, options.names_filter, options.cache_device);
         result.recompute_s = seconds_since(recompute_start);

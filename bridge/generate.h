@@ -57,6 +57,7 @@ struct TokenEvent {
 struct GenerateCallbacks {
     std::function<void(const TokenEvent&)> on_token;
     std::function<bool()> cancelled; // polled before every step
+    std::function<void()> on_recompute; // the recompute forward (return_cache) starts
 };
 
 struct GenerateResult {

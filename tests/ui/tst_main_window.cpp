@@ -1,0 +1,264 @@
+// The main window driven as a user would, on real widgets (offscreen): load, generate,
+// browse the hook tree, filter it, stop, close mid-generation.
+
+#include "bridge/activation_cache.h"
+#include "bridge/hook_point.h"
+#include "bridge/model.h"
+#include "bridge/safetensors.h"
+#include "support/token_ids.h"
+#include "ui/hook_filter_proxy.h"
+#include "ui/hook_panel.h"
+#include "ui/hook_tree_model.h"
+#include "ui/main_window.h"
+#include "ui/prompt_panel.h"
+#include "ui/token_view.h"
+
+#include <ATen/ATen.h>
+
+#include <QCheckBox>
+#include <QElapsedTimer>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QTemporaryDir>
+#include <QTreeView>
+#include <QtTest>
+
+#include <fstream>
+
+using namespace hookscope;
+using namespace hookscope::ui;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kGpt2 = fs::path(HOOKSCOPE_FIXTURES) / "golden" / "gpt2-tiny";
+
+// A GPT-2 checkpoint with random weights and a long context: slow enough per token
+// that a stop or a close lands in the middle of a generation.
+fs::path long_context_gpt2(const QTemporaryDir& dir) {
+    const fs::path out = fs::path(dir.path().toStdString()) / "gpt2-long";
+    fs::create_directories(out);
+    const int64_t layers = 4, d = 128, ctx = 2048, vocab = 512;
+    std::ofstream(out / "config.json") << R"({"model_type": "gpt2", "n_layer": 4, "n_head": 4, "n_embd": 128,
+        "n_positions": 2048, "vocab_size": 512})";
+    at::manual_seed(1);
+    NamedTensors w;
+    const auto add = [&](const std::string& name, std::vector<int64_t> shape) {
+        w.emplace_back(name, at::randn(shape) * 0.1);
+    };
+    add("wte.weight", {vocab, d});
+    add("wpe.weight", {ctx, d});
+    for (int64_t i = 0; i < layers; ++i) {
+        const std::string h = "h." + std::to_string(i) + ".";
+        for (const char* ln : {"ln_1", "ln_2"}) {
+            add(h + ln + ".weight", {d});
+            add(h + ln + ".bias", {d});
+        }
+        add(h + "attn.c_attn.weight", {d, 3 * d});
+        add(h + "attn.c_attn.bias", {3 * d});
+        add(h + "attn.c_proj.weight", {d, d});
+        add(h + "attn.c_proj.bias", {d});
+        add(h + "mlp.c_fc.weight", {d, 4 * d});
+        add(h + "mlp.c_fc.bias", {4 * d});
+        add(h + "mlp.c_proj.weight", {4 * d, d});
+        add(h + "mlp.c_proj.bias", {d});
+    }
+    add("ln_f.weight", {d});
+    add("ln_f.bias", {d});
+    write_safetensors(out / "model.safetensors", w);
+    return out;
+}
+
+void load(MainWindow& w, const fs::path& folder) {
+    QSignalSpy loaded(w.runner(), &ModelRunner::modelLoaded);
+    w.open_model(QString::fromStdString(folder.string()));
+    QVERIFY(loaded.wait(60'000));
+}
+
+// Every hook name under `parent` in the view's model, depth first.
+void shown_hooks(const QAbstractItemModel& m, const QModelIndex& parent, QStringList& out) {
+    for (int r = 0; r < m.rowCount(parent); ++r) {
+        const QModelIndex i = m.index(r, 0, parent);
+        if (const QString name = i.data(HookTreeModel::HookNameRole).toString(); !name.isEmpty()) out << name;
+        shown_hooks(m, i, out);
+    }
+}
+
+} // namespace
+
+class TestMainWindow : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase() {
+        QStandardPaths::setTestModeEnabled(true); // QSettings away from the user's
+        QCoreApplication::setOrganizationName("HookScopeTests");
+        QSettings().clear();
+    }
+
+    void generateThenBrowseTheCache() {
+        MainWindow w;
+        w.show();
+        load(w, kGpt2);
+        PromptPanel* prompt = w.prompt_panel();
+        QVERIFY(prompt->token_mode()->isChecked()); // no tokenizer: token ids only
+        QVERIFY(!prompt->token_mode()->isEnabled());
+        prompt->prompt_edit()->setPlainText("0 17 42 99 128 255 256 300 411 500 7 511");
+        prompt->max_new_tokens()->setValue(10);
+        prompt->greedy()->setChecked(true);
+
+        QSignalSpy shown(&w, &MainWindow::cacheShown);
+        QSignalSpy tokens(w.runner(), &ModelRunner::tokenGenerated);
+        QTest::mouseClick(prompt->generate_button(), Qt::LeftButton);
+        QVERIFY(shown.wait(60'000));
+        QCOMPARE(tokens.size(), 10); // streamed one by one
+
+        // Hugging Face's greedy continuation, in the cache and in the token view.
+        const auto golden = SafetensorsFile::open(kGpt2 / "golden.safetensors");
+        const std::vector<int64_t> expected = test::ids_of(golden->tensor("greedy_tokens"));
+        QCOMPARE(w.cache()->tokens(), expected);
+        QCOMPARE(w.token_view()->ids(), expected);
+        QCOMPARE(w.token_view()->prompt_length(), 12);
+        QCOMPARE(w.last_run()->stop_reason, QString("max_new_tokens"));
+        QVERIFY(w.token_view()->describe(12).contains("generated"));
+        QVERIFY(w.token_view()->describe(0).startsWith("position 0 · id 0"));
+
+        // The tree holds exactly the model's hook points, with the run's shapes.
+        const auto model = Model::load(kGpt2);
+        QAbstractItemModel* tree = w.hook_panel()->tree()->model();
+        QStringList names;
+        shown_hooks(*tree, {}, names);
+        QCOMPARE(names.size(), static_cast<qsizetype>(model->hook_points().size()));
+        HookTreeModel* source = w.hook_panel()->tree_model();
+        for (const HookInfo& h : model->hook_points()) {
+            const QModelIndex i = source->index_of(h.name);
+            QVERIFY2(i.isValid(), h.name.c_str());
+            QCOMPARE(i.siblingAtColumn(HookTreeModel::Shape).data().toString(), shape_text(concrete_shape(h, 22)));
+        }
+        QCOMPARE(source->index_of("blocks.1.attn.hook_pattern").siblingAtColumn(HookTreeModel::Size).data().toString(),
+                 byte_text(4 * 22 * 22 * 4));
+
+        // Statistics arrive from the worker pool; the numbers are the tensor's own.
+        QSignalSpy stats(w.hook_panel(), &HookPanel::statsReady);
+        QVERIFY(stats.wait(30'000));
+        const at::Tensor pattern = (*w.cache())["blocks.1.attn.hook_pattern"];
+        const QModelIndex pattern_row = source->index_of("blocks.1.attn.hook_pattern");
+        QCOMPARE(pattern_row.siblingAtColumn(HookTreeModel::Max).data().toString(),
+                 QString::number(pattern.max().item<double>(), 'g', 4));
+        QCOMPARE(pattern_row.siblingAtColumn(HookTreeModel::Mean).data().toString(),
+                 QString::number(pattern.mean().item<double>(), 'g', 4));
+
+        // Typing a filter leaves exactly the matching rows.
+        QLineEdit* filter = w.hook_panel()->filter_edit();
+        filter->clear();
+        QTest::keyClicks(filter, "blocks.*.attn.hook_pattern");
+        names.clear();
+        shown_hooks(*tree, {}, names);
+        QCOMPARE(names, (QStringList{"blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern"}));
+        QVERIFY(w.hook_panel()->filter_error()->isHidden());
+
+        // An invalid regex shows an inline error and keeps the last valid filter.
+        filter->setText("/resid_(pre/");
+        QVERIFY(!w.hook_panel()->filter_error()->isHidden());
+        QVERIFY2(w.hook_panel()->filter_error()->text().contains("resid_(pre"),
+                 qPrintable(w.hook_panel()->filter_error()->text()));
+        names.clear();
+        shown_hooks(*tree, {}, names);
+        QCOMPARE(names.size(), 2);
+        QVERIFY(w.findChildren<QMessageBox*>().isEmpty()); // inline, not a dialog
+        filter->setText("/resid_pre$/");
+        QVERIFY(w.hook_panel()->filter_error()->isHidden());
+        names.clear();
+        shown_hooks(*tree, {}, names);
+        QCOMPARE(names, (QStringList{"blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre"}));
+
+        // "Capture only matching": the next run records just those hook points.
+        w.hook_panel()->capture_toggle()->setChecked(true);
+        QTest::mouseClick(prompt->run_button(), Qt::LeftButton);
+        QVERIFY(shown.wait(60'000));
+        QCOMPARE(w.cache()->names(), (std::vector<std::string>{"blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre"}));
+        QCOMPARE(w.cache()->tokens().size(), std::size_t(12)); // the prompt alone
+        QCOMPARE(w.last_run()->stop_reason, QString("run"));
+    }
+
+    void badInputIsReportedNotFatal() {
+        MainWindow w;
+        w.show();
+        w.open_model("/no/such/folder");
+        auto* box = w.findChild<QMessageBox*>("errorDialog");
+        QVERIFY(box);
+        QVERIFY2(box->informativeText().contains("/no/such/folder"), qPrintable(box->informativeText()));
+        box->close();
+
+        load(w, kGpt2);
+        w.prompt_panel()->prompt_edit()->setPlainText("1 two 3");
+        QSignalSpy started(w.runner(), &ModelRunner::started);
+        w.generate();
+        QVERIFY(!w.prompt_panel()->error_label()->isHidden());
+        QVERIFY(w.prompt_panel()->error_label()->text().contains("`two`"));
+        QCOMPARE(started.size(), 0);
+
+        // An id outside the vocabulary: the bridge's message, in a dialog.
+        w.prompt_panel()->prompt_edit()->setPlainText("1 9999");
+        QSignalSpy failed(w.runner(), &ModelRunner::failed);
+        w.generate();
+        QVERIFY(failed.wait(30'000));
+        QVERIFY2(failed.first().at(2).toString().contains("9999"), qPrintable(failed.first().at(2).toString()));
+        QVERIFY(!w.runner()->busy());
+    }
+
+    void stopKeepsThePartialResultAndItsCache() {
+        QTemporaryDir dir;
+        MainWindow w;
+        w.show();
+        load(w, long_context_gpt2(dir));
+        w.prompt_panel()->prompt_edit()->setPlainText("1 2 3");
+        w.prompt_panel()->max_new_tokens()->setValue(2000);
+        w.prompt_panel()->greedy()->setChecked(true);
+        QSignalSpy tokens(w.runner(), &ModelRunner::tokenGenerated);
+        QSignalSpy shown(&w, &MainWindow::cacheShown);
+        w.generate();
+        QVERIFY(tokens.wait(30'000));
+        QElapsedTimer timer;
+        timer.start();
+        QTest::keyClick(&w, Qt::Key_Escape);
+        QVERIFY(shown.wait(30'000));
+        qInfo("stopped after %lld new tokens; the cache came %lld ms after Esc",
+              static_cast<long long>(w.last_run()->tokens.size() - 3), static_cast<long long>(timer.elapsed()));
+        QCOMPARE(w.last_run()->stop_reason, QString("cancelled"));
+        const std::size_t total = w.last_run()->tokens.size();
+        QVERIFY(total > 3 && total < 2003);
+        QCOMPARE(w.cache()->tokens().size(), total); // the cache covers what was generated
+        QCOMPARE((*w.cache())["hook_embed"].size(1), static_cast<int64_t>(total));
+        QVERIFY(w.prompt_panel()->generate_button()->isEnabled());
+    }
+
+    void closingDuringGenerationIsClean() {
+        QTemporaryDir dir;
+        const fs::path folder = long_context_gpt2(dir);
+        auto w = std::make_unique<MainWindow>();
+        w->show();
+        load(*w, folder);
+        w->prompt_panel()->prompt_edit()->setPlainText("1 2 3");
+        w->prompt_panel()->max_new_tokens()->setValue(2000);
+        QSignalSpy tokens(w->runner(), &ModelRunner::tokenGenerated);
+        w->generate();
+        QVERIFY(tokens.wait(30'000));
+        QVERIFY(w->runner()->busy());
+        QElapsedTimer timer;
+        timer.start();
+        w->close();
+        w.reset(); // joins the worker thread
+        qInfo("closed mid-generation in %lld ms", static_cast<long long>(timer.elapsed()));
+        QCoreApplication::processEvents(); // results posted for the dead window go nowhere
+    }
+};
+
+QTEST_MAIN(TestMainWindow)
+#include "tst_main_window.moc"

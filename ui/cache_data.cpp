@@ -1,0 +1,54 @@
+#include "ui/cache_data.h"
+
+#include "bridge/activation_cache.h"
+
+#include <ATen/ATen.h>
+
+namespace hookscope::ui {
+
+std::vector<HookEntry> hook_entries(const std::vector<HookInfo>& hooks) {
+    std::vector<HookEntry> out;
+    out.reserve(hooks.size());
+    for (const HookInfo& h : hooks)
+        out.push_back({h.name, concrete_shape(h, -1), -1});
+    return out;
+}
+
+std::vector<HookEntry> hook_entries(const ActivationCache& cache) {
+    std::vector<HookEntry> out;
+    out.reserve(cache.size());
+    for (const auto& [name, tensor] : cache.entries())
+        out.push_back({name, tensor.sizes().vec(), static_cast<int64_t>(tensor.numel() * tensor.element_size())});
+    return out;
+}
+
+std::vector<std::optional<TensorStats>> tensor_stats(const ActivationCache& cache) {
+    std::vector<std::optional<TensorStats>> out;
+    out.reserve(cache.size());
+    for (const auto& [name, tensor] : cache.entries()) {
+        // Masked attention scores hold -inf: statistics over the finite values.
+        const at::Tensor mask = at::isfinite(tensor);
+        const at::Tensor finite = mask.all().item<bool>() ? tensor : tensor.masked_select(mask);
+        if (finite.numel() == 0) {
+            out.emplace_back();
+            continue;
+        }
+        out.push_back(TensorStats{finite.min().item<double>(), finite.max().item<double>(),
+                                  finite.mean().item<double>(), finite.norm().item<double>()});
+    }
+    return out;
+}
+
+int64_t estimated_cache_bytes(const std::vector<HookInfo>& hooks, const NamesFilter& filter, int64_t positions) {
+    int64_t bytes = 0;
+    for (const HookInfo& h : hooks) {
+        if (!filter.matches(h.name)) continue;
+        int64_t elements = 1;
+        for (const int64_t d : concrete_shape(h, positions))
+            elements *= d;
+        bytes += elements * 4;
+    }
+    return bytes;
+}
+
+} // namespace hookscope::ui

@@ -1,0 +1,140 @@
+#include "ui/hook_panel.h"
+
+#include "bridge/activation_cache.h"
+#include "bridge/errors.h"
+#include "ui/cache_data.h"
+#include "ui/hook_filter_proxy.h"
+
+#include <QCheckBox>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QTreeView>
+#include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
+
+namespace hookscope::ui {
+
+HookPanel::HookPanel(QWidget* parent) : QWidget(parent) {
+    filter_ = new QLineEdit(this);
+    filter_->setObjectName("hookFilter");
+    filter_->setPlaceholderText(tr("Filter hook points: blocks.*.attn.hook_pattern, /resid_(pre|post)$/"));
+    filter_->setClearButtonEnabled(true);
+    filter_->setToolTip(tr("Names filter: comma-separated exact names, globs (* and ?) or /regex/"));
+    error_ = new QLabel(this);
+    error_->setObjectName("hookFilterError");
+    error_->setStyleSheet("color: #b00020;");
+    error_->setWordWrap(true);
+    error_->hide();
+    capture_only_ = new QCheckBox(tr("Capture only matching hook points"), this);
+    capture_only_->setObjectName("captureOnlyMatching");
+    estimate_ = new QLabel(this);
+    estimate_->setObjectName("cacheEstimate");
+
+    model_ = new HookTreeModel(this);
+    proxy_ = new HookFilterProxy(this);
+    proxy_->setSourceModel(model_);
+    tree_ = new QTreeView(this);
+    tree_->setObjectName("hookTree");
+    tree_->setModel(proxy_);
+    tree_->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    tree_->setUniformRowHeights(true);
+    tree_->header()->setStretchLastSection(false);
+    tree_->header()->setSectionResizeMode(HookTreeModel::Name, QHeaderView::Stretch);
+
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(filter_);
+    layout->addWidget(error_);
+    layout->addWidget(capture_only_);
+    layout->addWidget(estimate_);
+    layout->addWidget(tree_, 1);
+
+    connect(filter_, &QLineEdit::textChanged, this, &HookPanel::apply_filter);
+    connect(capture_only_, &QCheckBox::toggled, this, &HookPanel::update_estimate);
+    connect(tree_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex& current) {
+        emit hookActivated(current.siblingAtColumn(0).data(HookTreeModel::HookNameRole).toString());
+    });
+    connect(&stats_watcher_, &QFutureWatcher<std::vector<std::optional<TensorStats>>>::finished, this, [this] {
+        // A result for a cache that is gone (a model loaded since) is dropped.
+        if (!cache_ || stats_watcher_.future().resultCount() == 0) return;
+        model_->set_stats(stats_watcher_.result());
+        emit statsReady();
+    });
+    valid_filter_ = NamesFilter();
+    update_estimate();
+}
+
+HookPanel::~HookPanel() = default;
+
+void HookPanel::apply_filter(const QString& text) {
+    try {
+        valid_filter_ = NamesFilter(text.toStdString());
+        error_->hide();
+        error_->clear();
+        proxy_->set_names_filter(*valid_filter_);
+        if (!text.trimmed().isEmpty()) tree_->expandAll();
+    } catch (const FilterError& e) {
+        valid_filter_.reset(); // the tree keeps the last valid filter
+        error_->setText(QString::fromStdString(e.what()));
+        error_->show();
+    }
+    update_estimate();
+}
+
+void HookPanel::set_model_hooks(const std::vector<HookInfo>& hooks) {
+    hooks_ = hooks;
+    cache_.reset();
+    model_->set_entries(hook_entries(hooks));
+    update_estimate();
+}
+
+void HookPanel::set_cache(std::shared_ptr<const ActivationCache> cache) {
+    cache_ = std::move(cache);
+    model_->set_entries(hook_entries(*cache_));
+    if (!filter_->text().trimmed().isEmpty()) tree_->expandAll();
+    stats_watcher_.setFuture(QtConcurrent::run([cache = cache_] { return tensor_stats(*cache); }));
+}
+
+void HookPanel::set_planned_positions(int64_t positions) {
+    planned_positions_ = positions;
+    update_estimate();
+}
+
+QString HookPanel::capture_filter() const {
+    if (!capture_only_->isChecked() || !valid_filter_) return {};
+    return filter_->text();
+}
+
+std::vector<std::string> HookPanel::selected_hooks() const {
+    std::vector<std::pair<int, std::string>> picked;
+    for (const QModelIndex& index : tree_->selectionModel()->selectedRows(0)) {
+        const QString name = index.data(HookTreeModel::HookNameRole).toString();
+        if (!name.isEmpty()) picked.emplace_back(index.data(HookTreeModel::EntryIndexRole).toInt(), name.toStdString());
+    }
+    std::sort(picked.begin(), picked.end());
+    std::vector<std::string> out;
+    for (auto& [order, name] : picked)
+        out.push_back(std::move(name));
+    return out;
+}
+
+void HookPanel::update_estimate() {
+    if (hooks_.empty() || planned_positions_ <= 0) {
+        estimate_->clear();
+        return;
+    }
+    const NamesFilter everything;
+    const bool filtered = capture_only_->isChecked() && valid_filter_;
+    const NamesFilter& filter = filtered ? *valid_filter_ : everything;
+    const int64_t bytes = estimated_cache_bytes(hooks_, filter, planned_positions_);
+    int hooks = 0;
+    for (const HookInfo& h : hooks_)
+        hooks += filter.matches(h.name) ? 1 : 0;
+    estimate_->setText(tr("Next run captures %1 hook points, about %2 at %3 positions")
+                           .arg(hooks)
+                           .arg(byte_text(bytes))
+                           .arg(planned_positions_));
+}
+
+} // namespace hookscope::ui

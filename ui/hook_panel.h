@@ -1,0 +1,81 @@
+#pragma once
+// The hook tree with its filter box: the names filter filters the tree as it is typed
+// (an invalid filter shows an inline error and keeps the last valid one), a toggle
+// passes it to the next recompute, and a live estimate says what that would capture.
+
+#include "bridge/hook_point.h"
+#include "bridge/names_filter.h"
+#include "ui/hook_tree_model.h"
+
+#include <QFutureWatcher>
+#include <QWidget>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+class QCheckBox;
+class QLabel;
+class QLineEdit;
+class QTreeView;
+
+namespace hookscope {
+class ActivationCache;
+}
+
+namespace hookscope::ui {
+
+class HookFilterProxy;
+
+class HookPanel : public QWidget {
+    Q_OBJECT
+
+public:
+    explicit HookPanel(QWidget* parent = nullptr);
+    ~HookPanel() override;
+
+    // The model's hook points, before any run: names and symbolic shapes.
+    void set_model_hooks(const std::vector<HookInfo>& hooks);
+    // A captured cache: its tensors, then their statistics once computed (off the GUI thread).
+    void set_cache(std::shared_ptr<const ActivationCache> cache);
+    // The sequence length the size estimate assumes.
+    void set_planned_positions(int64_t positions);
+
+    // The names filter for the next recompute: the box's text when "capture only
+    // matching" is on and the text is valid, else "" (everything).
+    QString capture_filter() const;
+    // Full names of the selected hook rows, in tree order.
+    std::vector<std::string> selected_hooks() const;
+
+    QLineEdit* filter_edit() const { return filter_; }
+    QLabel* filter_error() const { return error_; }
+    QCheckBox* capture_toggle() const { return capture_only_; }
+    QTreeView* tree() const { return tree_; }
+    HookTreeModel* tree_model() const { return model_; }
+    HookFilterProxy* proxy() const { return proxy_; }
+
+signals:
+    // The current hook row changed (an empty name: none).
+    void hookActivated(const QString& name);
+    // Statistics of the current cache arrived in the tree.
+    void statsReady();
+
+private:
+    void apply_filter(const QString& text);
+    void update_estimate();
+
+    QLineEdit* filter_ = nullptr;
+    QLabel* error_ = nullptr;
+    QCheckBox* capture_only_ = nullptr;
+    QLabel* estimate_ = nullptr;
+    QTreeView* tree_ = nullptr;
+    HookTreeModel* model_ = nullptr;
+    HookFilterProxy* proxy_ = nullptr;
+    std::vector<HookInfo> hooks_;
+    std::optional<NamesFilter> valid_filter_; // the box's text, when it parses
+    int64_t planned_positions_ = 0;
+    std::shared_ptr<const ActivationCache> cache_;
+    QFutureWatcher<std::vector<std::optional<TensorStats>>> stats_watcher_;
+};
+
+} // namespace hookscope::ui

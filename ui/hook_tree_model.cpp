@@ -1,0 +1,189 @@
+#include "ui/hook_tree_model.h"
+
+#include <QStringList>
+
+#include <algorithm>
+#include <cctype>
+
+namespace hookscope::ui {
+
+struct HookTreeModel::Node {
+    QString label;
+    int entry = -1; // index into entries_, -1 for a group
+    Node* parent = nullptr;
+    int row = 0;
+    std::vector<std::unique_ptr<Node>> children;
+
+    Node* child(const QString& name) {
+        for (const auto& c : children) {
+            if (c->entry < 0 && c->label == name) return c.get();
+        }
+        return nullptr;
+    }
+    Node* add(QString name, int entry_index) {
+        auto node = std::make_unique<Node>();
+        node->label = std::move(name);
+        node->entry = entry_index;
+        node->parent = this;
+        node->row = static_cast<int>(children.size());
+        children.push_back(std::move(node));
+        return children.back().get();
+    }
+};
+
+std::vector<std::string> hook_path(const std::string& name) {
+    std::vector<std::string> parts;
+    std::size_t begin = 0;
+    while (begin <= name.size()) {
+        const std::size_t dot = name.find('.', begin);
+        parts.push_back(name.substr(begin, dot == std::string::npos ? std::string::npos : dot - begin));
+        if (dot == std::string::npos) break;
+        begin = dot + 1;
+    }
+    // "blocks" and its layer number make one level.
+    if (parts.size() > 2 && parts[0] == "blocks" && !parts[1].empty() &&
+        std::all_of(parts[1].begin(), parts[1].end(), [](unsigned char c) { return std::isdigit(c); })) {
+        parts[1] = parts[0] + "." + parts[1];
+        parts.erase(parts.begin());
+    }
+    return parts;
+}
+
+QString shape_text(const std::vector<int64_t>& shape) {
+    QStringList dims;
+    for (const int64_t d : shape)
+        dims << (d < 0 ? QStringLiteral("pos") : QString::number(d));
+    return "[" + dims.join(", ") + "]";
+}
+
+QString byte_text(int64_t bytes) {
+    if (bytes < 1000) return QString::number(bytes) + " B";
+    const char* units[] = {"KB", "MB", "GB", "TB"};
+    double value = static_cast<double>(bytes);
+    int unit = -1;
+    while (value >= 1000 && unit < 3) {
+        value /= 1000;
+        ++unit;
+    }
+    return QString::number(value, 'f', 1) + " " + units[unit];
+}
+
+HookTreeModel::HookTreeModel(QObject* parent) : QAbstractItemModel(parent), root_(std::make_unique<Node>()) {}
+
+HookTreeModel::~HookTreeModel() = default;
+
+void HookTreeModel::set_entries(std::vector<HookEntry> entries) {
+    beginResetModel();
+    entries_ = std::move(entries);
+    stats_.assign(entries_.size(), std::nullopt);
+    root_ = std::make_unique<Node>();
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+        const std::vector<std::string> path = hook_path(entries_[i].name);
+        Node* at = root_.get();
+        for (std::size_t k = 0; k + 1 < path.size(); ++k) {
+            const QString group = QString::fromStdString(path[k]);
+            Node* next = at->child(group);
+            at = next ? next : at->add(group, -1);
+        }
+        at->add(QString::fromStdString(path.back()), static_cast<int>(i));
+    }
+    endResetModel();
+}
+
+void HookTreeModel::set_stats(const std::vector<std::optional<TensorStats>>& stats) {
+    if (stats.size() != entries_.size()) return; // for another set of entries
+    stats_ = stats;
+    // Every row's statistic columns changed: one signal per parent.
+    std::vector<const Node*> pending{root_.get()};
+    while (!pending.empty()) {
+        const Node* n = pending.back();
+        pending.pop_back();
+        if (n->children.empty()) continue;
+        const QModelIndex parent = n == root_.get() ? QModelIndex() : createIndex(n->row, 0, const_cast<Node*>(n));
+        emit dataChanged(index(0, Min, parent), index(static_cast<int>(n->children.size()) - 1, Norm, parent));
+        for (const auto& c : n->children)
+            pending.push_back(c.get());
+    }
+}
+
+HookTreeModel::Node* HookTreeModel::node_of(const QModelIndex& index) const {
+    return index.isValid() ? static_cast<Node*>(index.internalPointer()) : root_.get();
+}
+
+QModelIndex HookTreeModel::index_of(const std::string& name) const {
+    const std::vector<std::string> path = hook_path(name);
+    const Node* at = root_.get();
+    for (const std::string& part : path) {
+        const QString label = QString::fromStdString(part);
+        const auto it =
+            std::find_if(at->children.begin(), at->children.end(), [&](const auto& c) { return c->label == label; });
+        if (it == at->children.end()) return {};
+        at = it->get();
+    }
+    if (at->entry < 0) return {};
+    return createIndex(at->row, 0, const_cast<Node*>(at));
+}
+
+QModelIndex HookTreeModel::index(int row, int column, const QModelIndex& parent) const {
+    if (!hasIndex(row, column, parent)) return {};
+    Node* p = node_of(parent);
+    return createIndex(row, column, p->children[static_cast<std::size_t>(row)].get());
+}
+
+QModelIndex HookTreeModel::parent(const QModelIndex& child) const {
+    if (!child.isValid()) return {};
+    const Node* p = node_of(child)->parent;
+    if (!p || p == root_.get()) return {};
+    return createIndex(p->row, 0, const_cast<Node*>(p));
+}
+
+int HookTreeModel::rowCount(const QModelIndex& parent) const {
+    if (parent.isValid() && parent.column() != 0) return 0;
+    return static_cast<int>(node_of(parent)->children.size());
+}
+
+int HookTreeModel::columnCount(const QModelIndex&) const {
+    return ColumnCount;
+}
+
+QVariant HookTreeModel::data(const QModelIndex& index, int role) const {
+    if (!index.isValid()) return {};
+    const Node* n = node_of(index);
+    if (role == HookNameRole) return n->entry < 0 ? QString() : QString::fromStdString(entries_[n->entry].name);
+    if (role == EntryIndexRole) return n->entry;
+    if (role == Qt::TextAlignmentRole && index.column() >= Size) {
+        return QVariant::fromValue(Qt::Alignment(Qt::AlignRight | Qt::AlignVCenter));
+    }
+    if (role == Qt::ToolTipRole && n->entry >= 0) return QString::fromStdString(entries_[n->entry].name);
+    if (role != Qt::DisplayRole) return {};
+    if (index.column() == Name) return n->label;
+    if (n->entry < 0) return {};
+    const HookEntry& e = entries_[static_cast<std::size_t>(n->entry)];
+    const std::optional<TensorStats>& s = stats_[static_cast<std::size_t>(n->entry)];
+    const auto number = [](double v) { return QString::number(v, 'g', 4); };
+    switch (index.column()) {
+    case Shape: return shape_text(e.shape);
+    case Size: return e.bytes < 0 ? QVariant() : byte_text(e.bytes);
+    case Min: return s ? number(s->min) : QVariant();
+    case Max: return s ? number(s->max) : QVariant();
+    case Mean: return s ? number(s->mean) : QVariant();
+    case Norm: return s ? number(s->l2_norm) : QVariant();
+    default: return {};
+    }
+}
+
+QVariant HookTreeModel::headerData(int section, Qt::Orientation orientation, int role) const {
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
+    switch (section) {
+    case Name: return tr("Hook point");
+    case Shape: return tr("Shape");
+    case Size: return tr("Size");
+    case Min: return tr("Min");
+    case Max: return tr("Max");
+    case Mean: return tr("Mean");
+    case Norm: return tr("L2 norm");
+    default: return {};
+    }
+}
+
+} // namespace hookscope::ui

@@ -1,0 +1,351 @@
+#include "ui/main_window.h"
+
+#include "bridge/hub_cache.h"
+#include "ui/hook_panel.h"
+#include "ui/prompt_panel.h"
+#include "ui/token_view.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QComboBox>
+#include <QDockWidget>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLocale>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QStatusBar>
+#include <QVBoxLayout>
+
+namespace hookscope::ui {
+
+namespace {
+constexpr int kRecentModels = 8;
+}
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+    setWindowTitle(tr("HookScope"));
+    setObjectName("mainWindow");
+    setAcceptDrops(true);
+    runner_ = new ModelRunner(this);
+
+    // Left: the model, then the prompt and its settings.
+    auto* model_box = new QGroupBox(tr("Model"));
+    model_info_ = new QLabel(tr("No model loaded. Open a checkpoint folder (Ctrl+O) or drop one here."));
+    model_info_->setObjectName("modelInfo");
+    model_info_->setWordWrap(true);
+    model_info_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    auto* open_button = new QPushButton(tr("Open…"));
+    precision_ = new QComboBox;
+    precision_->addItem("float32", static_cast<int>(Precision::Float32));
+    precision_->addItem("bfloat16", static_cast<int>(Precision::BFloat16));
+    precision_->setToolTip(tr("Compute precision for the next load: bfloat16 holds the weight matrices in "
+                              "bfloat16 (faster, less exact); activations stay float32"));
+    auto* model_row = new QHBoxLayout;
+    model_row->addWidget(open_button);
+    model_row->addWidget(new QLabel(tr("Precision")));
+    model_row->addWidget(precision_);
+    model_row->addStretch();
+    auto* model_layout = new QVBoxLayout(model_box);
+    model_layout->addWidget(model_info_);
+    model_layout->addLayout(model_row);
+    prompt_ = new PromptPanel;
+    auto* left = new QWidget;
+    auto* left_layout = new QVBoxLayout(left);
+    left_layout->addWidget(model_box);
+    left_layout->addWidget(prompt_, 1);
+    auto* left_dock = new QDockWidget(tr("Model and prompt"), this);
+    left_dock->setObjectName("promptDock");
+    left_dock->setWidget(left);
+    addDockWidget(Qt::LeftDockWidgetArea, left_dock);
+
+    // Middle: the tokens. Right: the hook tree.
+    tokens_ = new TokenView;
+    setCentralWidget(tokens_);
+    hooks_ = new HookPanel;
+    auto* right_dock = new QDockWidget(tr("Hook points"), this);
+    right_dock->setObjectName("hookDock");
+    right_dock->setWidget(hooks_);
+    addDockWidget(Qt::RightDockWidgetArea, right_dock);
+
+    status_ = new QLabel;
+    speed_ = new QLabel;
+    progress_ = new QProgressBar;
+    progress_->setMaximumWidth(200);
+    progress_->hide();
+    statusBar()->addWidget(status_, 1);
+    statusBar()->addPermanentWidget(speed_);
+    statusBar()->addPermanentWidget(progress_);
+
+    build_menus();
+    connect(open_button, &QPushButton::clicked, this, [this] {
+        const QString folder = QFileDialog::getExistingDirectory(this, tr("Open a checkpoint folder"));
+        if (!folder.isEmpty()) open_model(folder);
+    });
+    connect(prompt_, &PromptPanel::generateRequested, this, &MainWindow::generate);
+    connect(prompt_, &PromptPanel::runRequested, this, &MainWindow::run_prompt);
+    connect(prompt_, &PromptPanel::stopRequested, this, &MainWindow::stop);
+    connect(prompt_, &PromptPanel::promptChanged, this, &MainWindow::update_estimate);
+    connect(runner_, &ModelRunner::busyChanged, prompt_, &PromptPanel::set_running);
+    connect(runner_, &ModelRunner::modelLoaded, this, &MainWindow::on_model_loaded);
+    connect(runner_, &ModelRunner::failed, this,
+            [this](int, const QString& what, const QString& message) { on_failed(what, message); });
+    connect(runner_, &ModelRunner::started, this, [this](int, const std::vector<int64_t>& prompt) {
+        tokens_->clear_tokens();
+        for (const int64_t id : prompt)
+            tokens_->append(id, /*generated=*/false);
+        progress_->setRange(0, static_cast<int>(std::max<int64_t>(max_new_tokens_, 1)));
+        progress_->setValue(0);
+        progress_->show();
+        speed_->clear();
+        set_status(max_new_tokens_ ? tr("Generating…") : tr("Running the prompt…"));
+    });
+    connect(runner_, &ModelRunner::tokenGenerated, this, [this](int, int64_t token, int64_t step, double elapsed) {
+        tokens_->append(token, /*generated=*/true);
+        progress_->setValue(static_cast<int>(step + 1));
+        if (step > 0 && elapsed > 0) speed_->setText(tr("%1 tokens/s").arg((step + 1) / elapsed, 0, 'f', 1));
+    });
+    connect(runner_, &ModelRunner::recomputeStarted, this, [this] {
+        progress_->setRange(0, 0); // busy: one forward pass, no steps to count
+        set_status(tr("Capturing hook points over %1 tokens…").arg(tokens_->ids().size()));
+    });
+    connect(runner_, &ModelRunner::finished, this, [this](int, const RunResult& r) { on_finished(r); });
+
+    QSettings settings;
+    prompt_->restore(settings);
+    precision_->setCurrentIndex(settings.value("model/precision", 0).toInt());
+    restoreGeometry(settings.value("window/geometry").toByteArray());
+    restoreState(settings.value("window/state").toByteArray());
+    if (!settings.contains("window/geometry")) resize(1280, 800);
+    set_status(tr("Ready"));
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::build_menus() {
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    QAction* open = file->addAction(tr("&Open model folder…"), this, [this] {
+        const QString folder = QFileDialog::getExistingDirectory(this, tr("Open a checkpoint folder"));
+        if (!folder.isEmpty()) open_model(folder);
+    });
+    open->setShortcut(QKeySequence::Open);
+    recent_menu_ = file->addMenu(tr("Open &recent"));
+    hub_menu_ = file->addMenu(tr("Models in the local &Hugging Face cache"));
+    connect(hub_menu_, &QMenu::aboutToShow, this, &MainWindow::refresh_hub_menu);
+    file->addSeparator();
+    QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+    quit->setShortcut(QKeySequence::Quit);
+    refresh_recent_menu();
+
+    QMenu* run = menuBar()->addMenu(tr("&Run"));
+    QAction* generate = run->addAction(tr("&Generate"), this, &MainWindow::generate);
+    generate->setShortcuts({QKeySequence(Qt::CTRL | Qt::Key_Return), QKeySequence(Qt::CTRL | Qt::Key_Enter)});
+    QAction* run_prompt = run->addAction(tr("&Run prompt"), this, &MainWindow::run_prompt);
+    run_prompt->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Return));
+    QAction* stop = run->addAction(tr("&Stop"), this, &MainWindow::stop);
+    stop->setShortcut(QKeySequence(Qt::Key_Escape));
+    for (QAction* a : {generate, run_prompt, stop})
+        a->setShortcutContext(Qt::ApplicationShortcut);
+    QAction* filter = run->addAction(tr("&Filter hook points"), this, [this] {
+        hooks_->filter_edit()->setFocus();
+        hooks_->filter_edit()->selectAll();
+    });
+    filter->setShortcut(QKeySequence::Find);
+}
+
+void MainWindow::open_model(const QString& folder_or_id) {
+    QString folder = folder_or_id;
+    try {
+        folder = QString::fromStdString(resolve_model_folder(folder_or_id.toStdString()).string());
+    } catch (const std::exception& e) {
+        on_failed(tr("Opening %1").arg(folder_or_id), QString::fromStdString(e.what()));
+        return;
+    }
+    loading_ = folder;
+    const auto precision = static_cast<Precision>(precision_->currentData().toInt());
+    runner_->load(folder, precision);
+    progress_->setRange(0, 0);
+    progress_->show();
+    set_status(tr("Loading %1…").arg(folder));
+}
+
+void MainWindow::set_precision(Precision precision) {
+    precision_->setCurrentIndex(precision_->findData(static_cast<int>(precision)));
+}
+
+void MainWindow::on_model_loaded(const ModelSummary& s) {
+    progress_->hide();
+    const QLocale locale;
+    model_info_->setText(tr("<b>%1</b> · %2<br>%3 layers · %4 heads%5 · d_model %6 · d_head %7<br>"
+                            "%8 parameters · vocabulary %9 · context %10<br>computing in %11 (weights stored as %12)")
+                             .arg(s.architecture.toHtmlEscaped(), QFileInfo(s.folder).fileName().toHtmlEscaped())
+                             .arg(s.layers)
+                             .arg(s.heads)
+                             .arg(s.kv_heads != s.heads ? tr(" (%1 key/value)").arg(s.kv_heads) : QString())
+                             .arg(s.d_model)
+                             .arg(s.d_head)
+                             .arg(locale.toString(static_cast<qlonglong>(s.parameters)))
+                             .arg(s.d_vocab)
+                             .arg(s.n_ctx)
+                             .arg(QString::fromLatin1(precision_name(s.precision).data()), s.storage_dtypes));
+    model_info_->setToolTip(s.folder);
+    prompt_->set_tokenizer_available(s.tokenizer != nullptr);
+    if (s.tokenizer) {
+        tokens_->set_labeler(
+            [tokenizer = s.tokenizer](int64_t id) { return QString::fromStdString(tokenizer->display(id)); });
+    } else {
+        tokens_->set_labeler([](int64_t id) { return "[" + QString::number(id) + "]"; });
+    }
+    tokens_->clear_tokens();
+    cache_.reset();
+    last_run_.reset();
+    hooks_->set_model_hooks(s.hooks);
+    remember_recent(s.folder);
+    setWindowTitle(tr("HookScope — %1").arg(QFileInfo(s.folder).fileName()));
+    update_estimate();
+    set_status(tr("Loaded %1").arg(s.folder));
+}
+
+void MainWindow::generate() {
+    start(/*generate=*/true);
+}
+
+void MainWindow::run_prompt() {
+    start(/*generate=*/false);
+}
+
+void MainWindow::stop() {
+    if (runner_->busy()) {
+        runner_->cancel();
+        set_status(tr("Stopping after the current token…"));
+    }
+}
+
+void MainWindow::start(bool generate) {
+    if (runner_->busy()) return;
+    if (!runner_->summary()) {
+        on_failed(tr("Generating"), tr("no model is loaded: open a checkpoint folder first (Ctrl+O)"));
+        return;
+    }
+    std::optional<GenerationRequest> request = prompt_->request();
+    if (!request) return; // the panel shows why
+    request->names_filter = hooks_->capture_filter();
+    max_new_tokens_ = generate ? request->max_new_tokens : 0;
+    if (generate) {
+        runner_->generate(*request);
+    } else {
+        runner_->run(*request);
+    }
+}
+
+void MainWindow::on_finished(const RunResult& r) {
+    progress_->hide();
+    cache_ = r.cache;
+    last_run_ = r;
+    hooks_->set_cache(cache_);
+    QString summary =
+        tr("%1 tokens (%2 prompt) · stop: %3").arg(r.tokens.size()).arg(r.prompt_length).arg(r.stop_reason);
+    if (r.tokens_per_second) {
+        summary += tr(" · %1 tokens/s").arg(*r.tokens_per_second, 0, 'f', 1);
+        speed_->setText(tr("%1 tokens/s").arg(*r.tokens_per_second, 0, 'f', 1));
+    }
+    if (r.seed) summary += tr(" · seed %1").arg(*r.seed);
+    summary += tr(" · captured in %1 s").arg(r.recompute_s, 0, 'f', 2);
+    set_status(summary);
+    emit cacheShown();
+}
+
+void MainWindow::on_failed(const QString& what, const QString& message) {
+    progress_->hide();
+    set_status(tr("%1 failed").arg(what));
+    auto* box =
+        new QMessageBox(QMessageBox::Critical, tr("HookScope"), tr("%1 failed.").arg(what), QMessageBox::Ok, this);
+    box->setObjectName("errorDialog");
+    box->setInformativeText(message);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open(); // window-modal, never blocks the event loop
+}
+
+void MainWindow::remember_recent(const QString& folder) {
+    QSettings settings;
+    QStringList recent = settings.value("models/recent").toStringList();
+    recent.removeAll(folder);
+    recent.prepend(folder);
+    while (recent.size() > kRecentModels)
+        recent.removeLast();
+    settings.setValue("models/recent", recent);
+    refresh_recent_menu();
+}
+
+void MainWindow::refresh_recent_menu() {
+    recent_menu_->clear();
+    const QStringList recent = QSettings().value("models/recent").toStringList();
+    for (const QString& folder : recent)
+        recent_menu_->addAction(folder, this, [this, folder] { open_model(folder); });
+    recent_menu_->setEnabled(!recent.isEmpty());
+}
+
+void MainWindow::refresh_hub_menu() {
+    hub_menu_->clear();
+    const std::vector<CachedModel> models = list_cached_models();
+    for (const CachedModel& m : models) {
+        const QString id = QString::fromStdString(m.id);
+        const QString label = m.architecture.empty() ? id : id + " (" + QString::fromStdString(m.architecture) + ")";
+        hub_menu_->addAction(label, this, [this, id] { open_model(id); });
+    }
+    if (models.empty()) hub_menu_->addAction(tr("(none found)"))->setEnabled(false);
+}
+
+void MainWindow::update_estimate() {
+    const auto& summary = runner_->summary();
+    if (!summary) return;
+    const auto tokenizer = summary->tokenizer;
+    const SpecialTokens special = summary->special;
+    hooks_->set_planned_positions(prompt_->planned_positions([&](const QString& text) -> int64_t {
+        if (!tokenizer) return 0;
+        try {
+            return static_cast<int64_t>(encode_prompt(*tokenizer, special, text.toStdString(), true).size());
+        } catch (const std::exception&) {
+            return 0;
+        }
+    }));
+}
+
+void MainWindow::set_status(const QString& text) {
+    status_->setText(text);
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    runner_->cancel();
+    QSettings settings;
+    prompt_->save(settings);
+    settings.setValue("model/precision", precision_->currentIndex());
+    settings.setValue("window/geometry", saveGeometry());
+    settings.setValue("window/state", saveState());
+    event->accept();
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
+    if (event->mimeData()->hasUrls()) event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent* event) {
+    for (const QUrl& url : event->mimeData()->urls()) {
+        QFileInfo info(url.toLocalFile());
+        if (!info.exists()) continue;
+        open_model(info.isDir() ? info.absoluteFilePath() : info.absolutePath());
+        return;
+    }
+}
+
+} // namespace hookscope::ui

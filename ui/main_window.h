@@ -1,0 +1,88 @@
+#pragma once
+// The main window: the model and prompt on the left, the token stream in the middle,
+// the hook tree on the right. It wires the panels to the one ModelRunner and stays
+// small; each panel is its own class.
+
+#include "ui/model_runner.h"
+
+#include <QMainWindow>
+
+#include <memory>
+
+class QAction;
+class QComboBox;
+class QLabel;
+class QMenu;
+class QProgressBar;
+
+namespace hookscope {
+class ActivationCache;
+}
+
+namespace hookscope::ui {
+
+class HookPanel;
+class PromptPanel;
+class TokenView;
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+
+public:
+    explicit MainWindow(QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    // Loads a checkpoint folder (or a hub id from the local cache) on the worker.
+    void open_model(const QString& folder_or_id);
+    // The precision the next load computes in.
+    void set_precision(Precision precision);
+    void generate();
+    void run_prompt();
+    void stop();
+
+    ModelRunner* runner() const { return runner_; }
+    PromptPanel* prompt_panel() const { return prompt_; }
+    HookPanel* hook_panel() const { return hooks_; }
+    TokenView* token_view() const { return tokens_; }
+    const std::shared_ptr<const ActivationCache>& cache() const { return cache_; }
+    const std::optional<RunResult>& last_run() const { return last_run_; }
+
+signals:
+    // The recompute's cache is in the views.
+    void cacheShown();
+
+protected:
+    void closeEvent(QCloseEvent* event) override;
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
+
+private:
+    void build_menus();
+    void start(bool generate);
+    void on_model_loaded(const ModelSummary& summary);
+    void on_finished(const RunResult& result);
+    void on_failed(const QString& what, const QString& message);
+    void remember_recent(const QString& folder);
+    void refresh_recent_menu();
+    void refresh_hub_menu();
+    void update_estimate();
+    void set_status(const QString& text);
+
+    ModelRunner* runner_ = nullptr;
+    PromptPanel* prompt_ = nullptr;
+    HookPanel* hooks_ = nullptr;
+    TokenView* tokens_ = nullptr;
+    QLabel* model_info_ = nullptr;
+    QComboBox* precision_ = nullptr;
+    QLabel* status_ = nullptr;
+    QLabel* speed_ = nullptr;
+    QProgressBar* progress_ = nullptr;
+    QMenu* recent_menu_ = nullptr;
+    QMenu* hub_menu_ = nullptr;
+    QString loading_;
+    int64_t max_new_tokens_ = 0;
+    std::shared_ptr<const ActivationCache> cache_;
+    std::optional<RunResult> last_run_;
+};
+
+} // namespace hookscope::ui

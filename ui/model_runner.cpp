@@ -1,0 +1,179 @@
+#include "ui/model_runner.h"
+
+#include "bridge/checkpoint.h"
+#include "bridge/errors.h"
+#include "bridge/generate.h"
+#include "bridge/model.h"
+
+#include <QMetaObject>
+
+#include <exception>
+
+namespace hookscope::ui {
+
+namespace {
+
+std::vector<int64_t> prompt_tokens(const GenerationRequest& request, const Tokenizer* tokenizer,
+                                   const SpecialTokens& special) {
+    if (request.token_ids) return *request.token_ids;
+    if (!tokenizer) {
+        throw InputError("this model has no tokenizer (tokenizer.json, or vocab.json and merges.txt): "
+                         "switch the prompt to token ids");
+    }
+    return encode_prompt(*tokenizer, special, request.text.toStdString(), request.prepend_bos);
+}
+
+GenerateOptions generate_options(const GenerationRequest& request, const SpecialTokens& special) {
+    GenerateOptions o;
+    o.max_new_tokens = request.max_new_tokens;
+    o.eos_ids = special.eos;
+    o.sampling.do_sample = !request.greedy;
+    o.sampling.temperature = request.temperature;
+    o.sampling.top_k = request.top_k;
+    o.sampling.top_p = request.top_p;
+    o.sampling.repetition_penalty = request.repetition_penalty;
+    o.sampling.freq_penalty = request.freq_penalty;
+    o.seed = request.seed;
+    o.return_cache = true;
+    o.names_filter = NamesFilter(request.names_filter.toStdString());
+    return o;
+}
+
+} // namespace
+
+ModelRunner::ModelRunner(QObject* parent) : QObject(parent) {
+    thread_.setObjectName("hookscope-model");
+    worker_context_ = new QObject; // deleted on its thread when the thread ends
+    worker_context_->moveToThread(&thread_);
+    connect(&thread_, &QThread::finished, worker_context_, &QObject::deleteLater);
+    thread_.start();
+}
+
+ModelRunner::~ModelRunner() {
+    cancel_->store(true);
+    thread_.quit(); // after the request in progress; queued ones are dropped
+    thread_.wait();
+}
+
+int ModelRunner::start_request() {
+    cancel_->store(true); // whatever ran before is superseded
+    cancel_ = std::make_shared<std::atomic<bool>>(false);
+    set_busy(true);
+    return ++current_;
+}
+
+void ModelRunner::post(std::function<void()> work) {
+    QMetaObject::invokeMethod(worker_context_, std::move(work), Qt::QueuedConnection);
+}
+
+void ModelRunner::deliver(int id, std::function<void()> on_gui_thread) {
+    QMetaObject::invokeMethod(
+        this,
+        [this, id, f = std::move(on_gui_thread)] {
+            if (id == current_) f();
+        },
+        Qt::QueuedConnection);
+}
+
+void ModelRunner::set_busy(bool busy) {
+    if (busy == busy_) return;
+    busy_ = busy;
+    emit busyChanged(busy);
+}
+
+void ModelRunner::cancel() {
+    cancel_->store(true);
+}
+
+int ModelRunner::load(const QString& folder, Precision precision) {
+    const int id = start_request();
+    post([this, id, folder, precision] {
+        try {
+            const std::filesystem::path path = folder.toStdString();
+            std::shared_ptr<const Model> model = Model::load(path, precision);
+            std::shared_ptr<const Tokenizer> tokenizer;
+            if (Tokenizer::present_in(path)) tokenizer = std::make_shared<const Tokenizer>(Tokenizer::load(path));
+            SpecialTokens special = read_special_tokens(path, tokenizer.get());
+
+            ModelSummary s;
+            const ModelConfig& c = model->config();
+            s.folder = folder;
+            s.architecture = QString::fromStdString(c.architecture);
+            s.layers = c.n_layers, s.heads = c.n_heads, s.kv_heads = c.n_kv_heads;
+            s.d_model = c.d_model, s.d_head = c.d_head, s.d_vocab = c.d_vocab, s.n_ctx = c.n_ctx;
+            s.parameters = model->parameter_count();
+            s.precision = model->precision();
+            s.storage_dtypes = QString::fromStdString(Checkpoint::open(path).storage_dtypes());
+            s.hooks = model->hook_points();
+            s.tokenizer = tokenizer;
+            s.special = special;
+
+            model_ = std::move(model);
+            tokenizer_ = std::move(tokenizer);
+            special_ = std::move(special);
+            deliver(id, [this, s = std::move(s)] {
+                summary_ = s;
+                set_busy(false);
+                emit modelLoaded(s);
+            });
+        } catch (const std::exception& e) {
+            deliver(id, [this, id, folder, message = QString::fromStdString(e.what())] {
+                set_busy(false);
+                emit failed(id, tr("Loading %1").arg(folder), message);
+            });
+        }
+    });
+    return id;
+}
+
+int ModelRunner::generate(const GenerationRequest& request) {
+    const int id = start_request();
+    post([this, id, request] { generate_on_worker(id, request, /*run_only=*/false); });
+    return id;
+}
+
+int ModelRunner::run(const GenerationRequest& request) {
+    const int id = start_request();
+    post([this, id, request] { generate_on_worker(id, request, /*run_only=*/true); });
+    return id;
+}
+
+void ModelRunner::generate_on_worker(int id, const GenerationRequest& request, bool run_only) {
+    const std::shared_ptr<std::atomic<bool>> cancelled = cancel_;
+    try {
+        if (!model_) throw InputError("no model is loaded: open a checkpoint folder first");
+        const std::vector<int64_t> prompt = prompt_tokens(request, tokenizer_.get(), special_);
+        GenerateOptions options = generate_options(request, special_);
+        if (run_only) options.max_new_tokens = 0;
+        deliver(id, [this, id, prompt] { emit started(id, prompt); });
+
+        GenerateCallbacks callbacks;
+        callbacks.cancelled = [cancelled] { return cancelled->load(); };
+        callbacks.on_token = [this, id](const TokenEvent& event) {
+            if (event.final_flush) return;
+            deliver(id, [this, id, event] { emit tokenGenerated(id, event.id, event.step, event.elapsed_s); });
+        };
+        callbacks.on_recompute = [this, id] { deliver(id, [this, id] { emit recomputeStarted(id); }); };
+        GenerateResult g = hookscope::generate(*model_, prompt, options, callbacks, tokenizer_.get());
+
+        RunResult r;
+        r.tokens = std::move(g.tokens);
+        r.prompt_length = g.prompt_length;
+        r.stop_reason = run_only ? QStringLiteral("run") : QString::fromLatin1(stop_reason_name(g.stop_reason));
+        r.seed = g.seed;
+        r.tokens_per_second = g.tokens_per_second;
+        r.prompt_s = g.prompt_s, r.decode_s = g.decode_s, r.recompute_s = g.recompute_s;
+        r.cache = std::make_shared<const ActivationCache>(std::move(*g.cache));
+        deliver(id, [this, id, r = std::move(r)] {
+            set_busy(false);
+            emit finished(id, r);
+        });
+    } catch (const std::exception& e) {
+        deliver(id, [this, id, run_only, message = QString::fromStdString(e.what())] {
+            set_busy(false);
+            emit failed(id, run_only ? tr("Running the prompt") : tr("Generating"), message);
+        });
+    }
+}
+
+} // namespace hookscope::ui

@@ -1,0 +1,120 @@
+#pragma once
+// The one object that runs the model: loading, generation and the recompute pass all
+// happen on its worker thread, one request at a time, and results come back as
+// signals on the GUI thread. Every request has an id; a result from a request that is
+// no longer current (superseded, or cancelled by a new load) is dropped.
+
+#include "bridge/hook_point.h"
+#include "bridge/precision.h"
+#include "bridge/prompt.h"
+#include "bridge/tokenizer.h"
+
+#include <QObject>
+#include <QString>
+#include <QThread>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace hookscope {
+
+class ActivationCache;
+class Model;
+
+namespace ui {
+
+// What the window shows about the loaded model.
+struct ModelSummary {
+    QString folder;
+    QString architecture; // e.g. "GPT-NeoX"
+    int64_t layers = 0, heads = 0, kv_heads = 0, d_model = 0, d_head = 0, d_vocab = 0, n_ctx = 0;
+    int64_t parameters = 0;
+    Precision precision = Precision::Float32;
+    QString storage_dtypes;                     // e.g. "BF16"
+    std::vector<HookInfo> hooks;                // every hook point, in execution order
+    std::shared_ptr<const Tokenizer> tokenizer; // null when the folder has none
+    SpecialTokens special;
+};
+
+// One generation: the prompt as text or as token ids, and TransformerLens' settings.
+struct GenerationRequest {
+    QString text;                                  // used when token_ids is empty
+    std::optional<std::vector<int64_t>> token_ids; // token-id mode: fed exactly as given
+    bool prepend_bos = true;
+    int64_t max_new_tokens = 10;
+    bool greedy = false;
+    double temperature = 1.0;
+    std::optional<int64_t> top_k;
+    std::optional<double> top_p;
+    std::optional<uint64_t> seed;
+    double repetition_penalty = 1.0, freq_penalty = 0.0;
+    QString names_filter; // hook points the recompute captures ("" = every one)
+};
+
+// A finished run: the tokens, why it stopped, and the cache of the recompute pass.
+struct RunResult {
+    std::vector<int64_t> tokens; // prompt then new tokens
+    int64_t prompt_length = 0;
+    QString stop_reason; // DESIGN.md's names; "run" for a forward over the prompt alone
+    std::optional<uint64_t> seed;
+    std::optional<double> tokens_per_second;
+    double prompt_s = 0, decode_s = 0, recompute_s = 0;
+    std::shared_ptr<const ActivationCache> cache;
+};
+
+class ModelRunner : public QObject {
+    Q_OBJECT
+
+public:
+    explicit ModelRunner(QObject* parent = nullptr);
+    // Cancels what runs and waits for the worker: safe to destroy at any time.
+    ~ModelRunner() override;
+
+    // Each returns the request's id. A load cancels any generation in progress.
+    int load(const QString& folder, Precision precision = Precision::Float32);
+    int generate(const GenerationRequest& request);
+    // The prompt alone through the recompute forward (no generation).
+    int run(const GenerationRequest& request);
+    // Stops the current generation after the token in progress; its tokens are kept
+    // and its cache is still built.
+    void cancel();
+
+    bool busy() const { return busy_; }
+    const std::optional<ModelSummary>& summary() const { return summary_; }
+
+signals:
+    void busyChanged(bool busy);
+    void modelLoaded(const hookscope::ui::ModelSummary& summary);
+    // The prompt's ids, once encoded.
+    void started(int id, const std::vector<int64_t>& prompt);
+    void tokenGenerated(int id, int64_t token, int64_t step, double elapsed_s);
+    void recomputeStarted(int id);
+    void finished(int id, const hookscope::ui::RunResult& result);
+    // What failed ("Loading /m", "Generating") and the bridge's message.
+    void failed(int id, const QString& what, const QString& message);
+
+private:
+    int start_request();
+    void post(std::function<void()> work); // runs `work` on the worker thread
+    void deliver(int id, std::function<void()> on_gui_thread);
+    void generate_on_worker(int id, const GenerationRequest& request, bool run_only);
+    void set_busy(bool busy);
+
+    QThread thread_;
+    QObject* worker_context_ = nullptr; // lives on thread_: posted work runs there
+    int current_ = 0;
+    bool busy_ = false;
+    std::optional<ModelSummary> summary_;
+    std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
+
+    // Touched only on the worker thread.
+    std::shared_ptr<const Model> model_;
+    std::shared_ptr<const Tokenizer> tokenizer_;
+    SpecialTokens special_;
+};
+
+} // namespace ui
+} // namespace hookscope

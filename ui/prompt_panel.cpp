@@ -1,0 +1,231 @@
+#include "ui/prompt_panel.h"
+
+#include <QCheckBox>
+#include <QDoubleSpinBox>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QRegularExpression>
+#include <QSettings>
+#include <QSpinBox>
+#include <QVBoxLayout>
+
+namespace hookscope::ui {
+
+std::optional<std::vector<int64_t>> parse_token_ids(const QString& text, QString* error) {
+    std::vector<int64_t> ids;
+    const QStringList items = text.split(QRegularExpression("[\\s,]+"), Qt::SkipEmptyParts);
+    for (qsizetype i = 0; i < items.size(); ++i) {
+        bool ok = false;
+        const qlonglong id = items[i].toLongLong(&ok);
+        if (!ok || id < 0) {
+            if (error)
+                *error =
+                    QObject::tr("token %1, `%2`, is not a token id (a non-negative integer)").arg(i + 1).arg(items[i]);
+            return std::nullopt;
+        }
+        ids.push_back(id);
+    }
+    if (ids.empty()) {
+        if (error) *error = QObject::tr("no token ids: type ids such as 50256 464 2068");
+        return std::nullopt;
+    }
+    return ids;
+}
+
+PromptPanel::PromptPanel(QWidget* parent) : QWidget(parent) {
+    prompt_ = new QPlainTextEdit(this);
+    prompt_->setObjectName("prompt");
+    prompt_->setPlaceholderText(tr("Prompt"));
+    prompt_->setTabChangesFocus(true);
+    token_mode_ = new QCheckBox(tr("Token ids"), this);
+    token_mode_->setObjectName("tokenMode");
+    token_mode_->setToolTip(tr("Read the prompt as token ids (\"50256 464 2068\"), fed exactly as given"));
+    prepend_bos_ = new QCheckBox(tr("Prepend BOS"), this);
+    prepend_bos_->setChecked(true);
+
+    max_new_tokens_ = new QSpinBox(this);
+    max_new_tokens_->setObjectName("maxNewTokens");
+    max_new_tokens_->setRange(0, 100000);
+    max_new_tokens_->setValue(10);
+    greedy_ = new QCheckBox(tr("Greedy (argmax)"), this);
+    greedy_->setObjectName("greedy");
+    temperature_ = new QDoubleSpinBox(this);
+    temperature_->setRange(0, 10);
+    temperature_->setSingleStep(0.1);
+    temperature_->setValue(1.0);
+    top_k_ = new QSpinBox(this);
+    top_k_->setRange(0, 1000000);
+    top_k_->setSpecialValueText(tr("off"));
+    top_p_ = new QDoubleSpinBox(this);
+    top_p_->setRange(0, 1);
+    top_p_->setSingleStep(0.05);
+    top_p_->setDecimals(3);
+    top_p_->setValue(0);
+    top_p_->setSpecialValueText(tr("off"));
+    seed_ = new QLineEdit(this);
+    seed_->setObjectName("seed");
+    seed_->setPlaceholderText(tr("random"));
+    repetition_penalty_ = new QDoubleSpinBox(this);
+    repetition_penalty_->setRange(0.01, 10);
+    repetition_penalty_->setSingleStep(0.05);
+    repetition_penalty_->setValue(1.0);
+    freq_penalty_ = new QDoubleSpinBox(this);
+    freq_penalty_->setRange(0, 10);
+    freq_penalty_->setSingleStep(0.1);
+
+    generate_ = new QPushButton(tr("Generate"), this);
+    generate_->setObjectName("generate");
+    generate_->setToolTip(tr("Generate, then capture the hook points over prompt and output (Ctrl+Return)"));
+    run_ = new QPushButton(tr("Run prompt"), this);
+    run_->setObjectName("runPrompt");
+    run_->setToolTip(tr("Capture the hook points over the prompt alone (Ctrl+Shift+Return)"));
+    stop_ = new QPushButton(tr("Stop"), this);
+    stop_->setObjectName("stop");
+    stop_->setToolTip(tr("Stop generating; the tokens so far are kept and captured (Esc)"));
+    stop_->setEnabled(false);
+    error_ = new QLabel(this);
+    error_->setObjectName("promptError");
+    error_->setStyleSheet("color: #b00020;");
+    error_->setWordWrap(true);
+    error_->hide();
+
+    auto* modes = new QHBoxLayout;
+    modes->addWidget(token_mode_);
+    modes->addWidget(prepend_bos_);
+    modes->addStretch();
+    auto* form = new QFormLayout;
+    form->addRow(tr("Max new tokens"), max_new_tokens_);
+    form->addRow(QString(), greedy_);
+    form->addRow(tr("Temperature"), temperature_);
+    form->addRow(tr("Top-k"), top_k_);
+    form->addRow(tr("Top-p"), top_p_);
+    form->addRow(tr("Seed"), seed_);
+    form->addRow(tr("Repetition penalty"), repetition_penalty_);
+    form->addRow(tr("Frequency penalty"), freq_penalty_);
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(generate_);
+    buttons->addWidget(run_);
+    buttons->addWidget(stop_);
+    auto* layout = new QVBoxLayout(this);
+    layout->addWidget(prompt_, 1);
+    layout->addLayout(modes);
+    layout->addWidget(error_);
+    layout->addLayout(form);
+    layout->addLayout(buttons);
+
+    const auto sampling_enabled = [this] {
+        const bool sampling = !greedy_->isChecked();
+        for (QWidget* w : std::initializer_list<QWidget*>{temperature_, top_k_, top_p_, seed_})
+            w->setEnabled(sampling);
+    };
+    connect(greedy_, &QCheckBox::toggled, this, sampling_enabled);
+    connect(token_mode_, &QCheckBox::toggled, this, [this](bool ids) {
+        prepend_bos_->setEnabled(!ids);
+        prompt_->setPlaceholderText(ids ? tr("Token ids, e.g. 50256 464 2068") : tr("Prompt"));
+        emit promptChanged();
+    });
+    connect(prompt_, &QPlainTextEdit::textChanged, this, [this] {
+        error_->hide();
+        emit promptChanged();
+    });
+    connect(generate_, &QPushButton::clicked, this, &PromptPanel::generateRequested);
+    connect(run_, &QPushButton::clicked, this, &PromptPanel::runRequested);
+    connect(stop_, &QPushButton::clicked, this, &PromptPanel::stopRequested);
+}
+
+void PromptPanel::show_error(const QString& message) {
+    error_->setText(message);
+    error_->show();
+}
+
+std::optional<GenerationRequest> PromptPanel::request() {
+    GenerationRequest r;
+    if (token_mode_->isChecked()) {
+        QString error;
+        r.token_ids = parse_token_ids(prompt_->toPlainText(), &error);
+        if (!r.token_ids) {
+            show_error(error);
+            return std::nullopt;
+        }
+    } else {
+        r.text = prompt_->toPlainText();
+        if (r.text.isEmpty() && !prepend_bos_->isChecked()) {
+            show_error(tr("the prompt is empty: type a prompt or turn on Prepend BOS"));
+            return std::nullopt;
+        }
+    }
+    r.prepend_bos = prepend_bos_->isChecked();
+    r.max_new_tokens = max_new_tokens_->value();
+    r.greedy = greedy_->isChecked();
+    r.temperature = temperature_->value();
+    if (top_k_->value() > 0) r.top_k = top_k_->value();
+    if (top_p_->value() > 0) r.top_p = top_p_->value();
+    if (const QString seed = seed_->text().trimmed(); !seed.isEmpty()) {
+        bool ok = false;
+        r.seed = seed.toULongLong(&ok);
+        if (!ok) {
+            show_error(tr("the seed `%1` is not a non-negative integer").arg(seed));
+            return std::nullopt;
+        }
+    }
+    r.repetition_penalty = repetition_penalty_->value();
+    r.freq_penalty = freq_penalty_->value();
+    error_->hide();
+    return r;
+}
+
+void PromptPanel::set_running(bool running) {
+    generate_->setEnabled(!running);
+    run_->setEnabled(!running);
+    stop_->setEnabled(running);
+}
+
+void PromptPanel::set_tokenizer_available(bool available) {
+    if (!available) token_mode_->setChecked(true);
+    token_mode_->setEnabled(available);
+}
+
+int64_t PromptPanel::planned_positions(const std::function<int64_t(const QString&)>& count_text_tokens) const {
+    int64_t prompt = 0;
+    if (token_mode_->isChecked()) {
+        prompt = static_cast<int64_t>(
+            prompt_->toPlainText().split(QRegularExpression("[\\s,]+"), Qt::SkipEmptyParts).size());
+    } else if (count_text_tokens) {
+        prompt = count_text_tokens(prompt_->toPlainText());
+    }
+    return prompt + max_new_tokens_->value();
+}
+
+void PromptPanel::save(QSettings& s) const {
+    s.setValue("prompt/text", prompt_->toPlainText());
+    s.setValue("prompt/tokenMode", token_mode_->isChecked());
+    s.setValue("prompt/prependBos", prepend_bos_->isChecked());
+    s.setValue("generation/maxNewTokens", max_new_tokens_->value());
+    s.setValue("generation/greedy", greedy_->isChecked());
+    s.setValue("generation/temperature", temperature_->value());
+    s.setValue("generation/topK", top_k_->value());
+    s.setValue("generation/topP", top_p_->value());
+    s.setValue("generation/seed", seed_->text());
+    s.setValue("generation/repetitionPenalty", repetition_penalty_->value());
+    s.setValue("generation/freqPenalty", freq_penalty_->value());
+}
+
+void PromptPanel::restore(const QSettings& s) {
+    prompt_->setPlainText(s.value("prompt/text", prompt_->toPlainText()).toString());
+    token_mode_->setChecked(s.value("prompt/tokenMode", false).toBool());
+    prepend_bos_->setChecked(s.value("prompt/prependBos", true).toBool());
+    max_new_tokens_->setValue(s.value("generation/maxNewTokens", 10).toInt());
+    greedy_->setChecked(s.value("generation/greedy", false).toBool());
+    temperature_->setValue(s.value("generation/temperature", 1.0).toDouble());
+    top_k_->setValue(s.value("generation/topK", 0).toInt());
+    top_p_->setValue(s.value("generation/topP", 0.0).toDouble());
+    seed_->setText(s.value("generation/seed").toString());
+    repetition_penalty_->setValue(s.value("generation/repetitionPenalty", 1.0).toDouble());
+    freq_penalty_->setValue(s.value("generation/freqPenalty", 0.0).toDouble());
+}
+
+} // namespace hookscope::ui
