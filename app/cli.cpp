@@ -139,29 +139,11 @@ TextCodec load_text_codec(const fs::path& folder) {
     return {std::move(tokenizer), std::move(special)};
 }
 
-// What one token looks like in exported metadata: its text, or its id in brackets
-// when there is no tokenizer or it does not know the id.
-std::string token_string(const std::optional<TextCodec>& codec, int64_t id) {
-    if (codec && codec->tokenizer.id_to_token(id)) return unicode::lossy_utf8(codec->tokenizer.token_bytes(id));
-    // No tokenizer, or an id it does not have.
-    std::string text = "[";
-    text += std::to_string(id);
-    text += ']';
-    return text;
-}
-
 // What an export records about the run: the model, its tokens and the settings.
 ExportInfo export_info(const fs::path& folder, const Model& model, const std::optional<TextCodec>& codec,
-                       const std::vector<int64_t>& tokens, int64_t prompt_length, const json& settings) {
-    ExportInfo info;
-    info.model = folder.string();
-    info.model_fingerprint = model.fingerprint();
-    for (const int64_t id : tokens)
-        info.token_strings.push_back(token_string(codec, id));
-    info.prompt_length = prompt_length;
-    info.generation_json = settings.dump();
-    info.compute_dtype = std::string(precision_name(model.precision()));
-    return info;
+                       const std::vector<int64_t>& tokens, int64_t prompt_length, std::string settings) {
+    return export_info_for(folder.string(), model.fingerprint(), codec ? &codec->tokenizer : nullptr, tokens,
+                           prompt_length, std::move(settings), model.precision());
 }
 
 // The ids a command runs on: --tokens as given, or --prompt through the tokenizer.
@@ -249,8 +231,9 @@ int run_command(const std::vector<std::string>& args) {
 
     json settings{{"mode", "run"}, {"input", options.value("--prompt") ? "prompt" : "tokens"}};
     if (options.value("--prompt")) settings["prepend_bos"] = !options.flag("--no-prepend-bos");
-    export_cache(cache, *export_path,
-                 export_info(folder, *model, input.codec, tokens, static_cast<int64_t>(tokens.size()), settings));
+    export_cache(
+        cache, *export_path,
+        export_info(folder, *model, input.codec, tokens, static_cast<int64_t>(tokens.size()), settings.dump()));
     std::cout << "captured " << cache.size() << " hook points over " << tokens.size() << " positions ("
               << cache.total_bytes() << " bytes, computed in " << precision_name(precision) << ") into " << *export_path
               << "\n";
@@ -291,22 +274,6 @@ SamplingSettings sampling_settings(const Options& options) {
     s.repetition_penalty = options.number("--repetition-penalty").value_or(1.0);
     s.freq_penalty = options.number("--freq-penalty").value_or(0.0);
     return s;
-}
-
-json settings_json(const GenerateOptions& o, const std::optional<uint64_t>& seed) {
-    const SamplingSettings& s = o.sampling;
-    return {{"mode", "generate"},
-            {"max_new_tokens", o.max_new_tokens},
-            {"do_sample", s.do_sample},
-            {"temperature", s.temperature},
-            {"top_k", s.top_k ? json(*s.top_k) : json(nullptr)},
-            {"top_p", s.top_p ? json(*s.top_p) : json(nullptr)},
-            {"repetition_penalty", s.repetition_penalty},
-            {"freq_penalty", s.freq_penalty},
-            {"seed", seed ? json(*seed) : json(nullptr)},
-            {"stop_strings", o.stop_strings},
-            {"eos_token_ids", o.eos_ids},
-            {"use_kv_cache", o.use_kv_cache}};
 }
 
 int generate_command(const std::vector<std::string>& args) {
@@ -352,7 +319,7 @@ int generate_command(const std::vector<std::string>& args) {
     if (result.cache) {
         export_cache(*result.cache, *export_path,
                      export_info(folder, *model, input.codec, result.tokens, result.prompt_length,
-                                 settings_json(o, result.seed)));
+                                 generation_settings_json(o, result.seed)));
         cache_keys = result.cache->names();
     }
     const auto optional_number = [](const std::optional<double>& x) { return x ? json(*x) : json(nullptr); };

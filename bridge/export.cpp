@@ -2,6 +2,8 @@
 
 #include "bridge/errors.h"
 #include "bridge/npz.h"
+#include "bridge/tokenizer.h"
+#include "bridge/unicode.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -21,6 +23,28 @@ std::string dtype_label(at::ScalarType dtype) {
 }
 
 } // namespace
+
+std::string token_text(const Tokenizer* tokenizer, int64_t id) {
+    if (tokenizer && tokenizer->id_to_token(id)) return unicode::lossy_utf8(tokenizer->token_bytes(id));
+    std::string text = "[";
+    text += std::to_string(id);
+    text += ']';
+    return text;
+}
+
+ExportInfo export_info_for(std::string model, std::string fingerprint, const Tokenizer* tokenizer,
+                           const std::vector<int64_t>& tokens, int64_t prompt_length, std::string settings_json,
+                           Precision precision) {
+    ExportInfo info;
+    info.model = std::move(model);
+    info.model_fingerprint = std::move(fingerprint);
+    for (const int64_t id : tokens)
+        info.token_strings.push_back(token_text(tokenizer, id));
+    info.prompt_length = prompt_length;
+    info.generation_json = std::move(settings_json);
+    info.compute_dtype = std::string(precision_name(precision));
+    return info;
+}
 
 std::map<std::string, std::string> export_metadata(const ActivationCache& cache, const ExportInfo& info,
                                                    at::ScalarType dtype) {

@@ -3,6 +3,7 @@
 // and any other extension) or NumPy (.npz). Writes are atomic.
 
 #include "bridge/activation_cache.h"
+#include "bridge/precision.h"
 
 #include <filesystem>
 #include <map>
@@ -20,6 +21,17 @@ struct ExportInfo {
     std::string generation_json = "{}";    // settings of the run, a JSON object
     std::string compute_dtype = "float32"; // the precision the activations were computed in
 };
+
+class Tokenizer;
+
+// How token `id` is written in `token_strings`: its text (invalid UTF-8 replaced), or
+// "[id]" without a tokenizer or for an id it lacks.
+std::string token_text(const Tokenizer* tokenizer, int64_t id);
+
+// ExportInfo for a run over `tokens` of which the first `prompt_length` were input.
+ExportInfo export_info_for(std::string model, std::string fingerprint, const Tokenizer* tokenizer,
+                           const std::vector<int64_t>& tokens, int64_t prompt_length, std::string settings_json,
+                           Precision precision);
 
 // Metadata keys and values as written to `__metadata__`: DESIGN.md's, where `dtype` is
 // the type the tensors are stored in, plus `compute_dtype`, the precision the model

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -161,9 +162,9 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
         // Whatever waited for a character to complete ends the stream.
         if (std::string rest = stream.flush(); !rest.empty()) {
             const NewToken& last = result.generated.back();
-            callbacks.on_token(
-                {last.id, rest, static_cast<int64_t>(result.generated.size()) - 1, seconds_since(start), last.logprob,
-                 /*final_flush=*/true});
+            callbacks.on_token({last.id, rest, static_cast<int64_t>(result.generated.size()) - 1, seconds_since(start),
+                                last.logprob,
+                                /*final_flush=*/true});
         }
     }
     result.text = stream.text();
@@ -175,6 +176,24 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
         result.recompute_s = seconds_since(recompute_start);
     }
     return result;
+}
+
+std::string generation_settings_json(const GenerateOptions& o, const std::optional<uint64_t>& seed) {
+    using nlohmann::json;
+    const SamplingSettings& s = o.sampling;
+    return json{{"mode", "generate"},
+                {"max_new_tokens", o.max_new_tokens},
+                {"do_sample", s.do_sample},
+                {"temperature", s.temperature},
+                {"top_k", s.top_k ? json(*s.top_k) : json(nullptr)},
+                {"top_p", s.top_p ? json(*s.top_p) : json(nullptr)},
+                {"repetition_penalty", s.repetition_penalty},
+                {"freq_penalty", s.freq_penalty},
+                {"seed", seed ? json(*seed) : json(nullptr)},
+                {"stop_strings", o.stop_strings},
+                {"eos_token_ids", o.eos_ids},
+                {"use_kv_cache", o.use_kv_cache}}
+        .dump();
 }
 
 GenerateResult generate(const Model& model, const at::Tensor& prompt, const GenerateOptions& options,

@@ -56,7 +56,7 @@ struct TokenEvent {
 
 struct GenerateCallbacks {
     std::function<void(const TokenEvent&)> on_token;
-    std::function<bool()> cancelled; // polled before every step
+    std::function<bool()> cancelled;    // polled before every step
     std::function<void()> on_recompute; // the recompute forward (return_cache) starts
 };
 
@@ -71,6 +71,9 @@ struct GenerateResult {
     std::optional<double> tokens_per_second; // new tokens after the first / their time
     std::optional<ActivationCache> cache;    // with return_cache
 };
+
+// The settings of a generation as a JSON object (exports record it in `generation`).
+std::string generation_settings_json(const GenerateOptions& options, const std::optional<uint64_t>& seed);
 
 // Generates after `prompt` (token ids, BOS already there if wanted). `tokenizer` (may be
 // null) decodes pieces and finds stop strings. Throws InputError for an empty prompt,

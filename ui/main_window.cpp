@@ -1,8 +1,15 @@
 #include "ui/main_window.h"
 
+#include "bridge/activation_cache.h"
+#include "bridge/export.h"
 #include "bridge/hub_cache.h"
+#include "ui/attention_view.h"
+#include "ui/heatmap_plot.h"
+#include "ui/hook_filter_proxy.h"
 #include "ui/hook_panel.h"
 #include "ui/prompt_panel.h"
+#include "ui/residual_view.h"
+#include "ui/tensor_view.h"
 #include "ui/token_view.h"
 
 #include <QAction>
@@ -24,8 +31,13 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
+#include <QSplitter>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
+
+#include <regex>
 
 namespace hookscope::ui {
 
@@ -69,9 +81,23 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     left_dock->setWidget(left);
     addDockWidget(Qt::LeftDockWidgetArea, left_dock);
 
-    // Middle: the tokens. Right: the hook tree.
+    // Middle: the tokens above the views. Right: the hook tree.
     tokens_ = new TokenView;
-    setCentralWidget(tokens_);
+    tensor_view_ = new TensorView;
+    attention_ = new AttentionView;
+    residual_ = new ResidualView;
+    tabs_ = new QTabWidget;
+    tabs_->setObjectName("viewTabs");
+    tabs_->addTab(attention_, tr("&Attention"));
+    tabs_->addTab(tensor_view_, tr("&Tensor"));
+    tabs_->addTab(residual_, tr("Residual &norms"));
+    auto* middle = new QSplitter(Qt::Vertical);
+    middle->setObjectName("middleSplitter");
+    middle->addWidget(tokens_);
+    middle->addWidget(tabs_);
+    middle->setStretchFactor(0, 1);
+    middle->setStretchFactor(1, 4);
+    setCentralWidget(middle);
     hooks_ = new HookPanel;
     auto* right_dock = new QDockWidget(tr("Hook points"), this);
     right_dock->setObjectName("hookDock");
@@ -96,6 +122,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(prompt_, &PromptPanel::runRequested, this, &MainWindow::run_prompt);
     connect(prompt_, &PromptPanel::stopRequested, this, &MainWindow::stop);
     connect(prompt_, &PromptPanel::promptChanged, this, &MainWindow::update_estimate);
+    connect(hooks_, &HookPanel::hookActivated, this, &MainWindow::show_hook);
     connect(runner_, &ModelRunner::busyChanged, prompt_, &PromptPanel::set_running);
     connect(runner_, &ModelRunner::modelLoaded, this, &MainWindow::on_model_loaded);
     connect(runner_, &ModelRunner::failed, this,
@@ -142,6 +169,11 @@ void MainWindow::build_menus() {
     recent_menu_ = file->addMenu(tr("Open &recent"));
     hub_menu_ = file->addMenu(tr("Models in the local &Hugging Face cache"));
     connect(hub_menu_, &QMenu::aboutToShow, this, &MainWindow::refresh_hub_menu);
+    file->addSeparator();
+    QAction* export_action = file->addAction(tr("&Export hook points…"), this, &MainWindow::export_dialog);
+    export_action->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    QAction* save_plot = file->addAction(tr("Save &plot as PNG or PDF…"), this, &MainWindow::save_plot_dialog);
+    save_plot->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S));
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
@@ -253,6 +285,14 @@ void MainWindow::on_finished(const RunResult& r) {
     cache_ = r.cache;
     last_run_ = r;
     hooks_->set_cache(cache_);
+    const ModelSummary& model = *runner_->summary();
+    const QStringList labels = token_labels();
+    const auto tokenizer = model.tokenizer;
+    tensor_view_->set_cache(cache_, labels, [tokenizer](int64_t id) {
+        return tokenizer ? QString::fromStdString(tokenizer->display(id)) : "[" + QString::number(id) + "]";
+    });
+    attention_->set_cache(cache_, labels, model.layers, model.heads, model.kv_heads);
+    residual_->set_cache(cache_, labels, model.layers);
     QString summary =
         tr("%1 tokens (%2 prompt) · stop: %3").arg(r.tokens.size()).arg(r.prompt_length).arg(r.stop_reason);
     if (r.tokens_per_second) {
@@ -323,6 +363,96 @@ void MainWindow::update_estimate() {
 
 void MainWindow::set_status(const QString& text) {
     status_->setText(text);
+}
+
+QStringList MainWindow::token_labels() const {
+    QStringList labels;
+    if (!cache_) return labels;
+    const auto& summary = runner_->summary();
+    for (const int64_t id : cache_->tokens()) {
+        labels << (summary && summary->tokenizer ? QString::fromStdString(summary->tokenizer->display(id))
+                                                 : "[" + QString::number(id) + "]");
+    }
+    return labels;
+}
+
+void MainWindow::show_hook(const QString& name) {
+    if (name.isEmpty()) return;
+    tensor_view_->show_hook(name);
+    // An attention hook also opens in the attention view, at its layer.
+    static const std::regex attention(R"(blocks\.(\d+)\.attn\.(hook_pattern|hook_attn_scores))");
+    std::smatch m;
+    const std::string text = name.toStdString();
+    if (std::regex_match(text, m, attention)) {
+        attention_->set_source(QString::fromStdString(m[2]));
+        attention_->show_head(std::stoll(m[1]), attention_->head());
+        tabs_->setCurrentWidget(attention_);
+    } else {
+        tabs_->setCurrentWidget(tensor_view_);
+    }
+}
+
+void MainWindow::export_dialog() {
+    if (!cache_) {
+        on_failed(tr("Exporting"), tr("there is nothing to export yet: generate or run a prompt first"));
+        return;
+    }
+    QString path = QFileDialog::getSaveFileName(this, tr("Export hook points"), "activations.safetensors",
+                                                tr("safetensors (*.safetensors);;NumPy (*.npz)"));
+    if (!path.isEmpty()) export_to(path, hooks_->selected_hooks());
+}
+
+void MainWindow::export_to(const QString& path, std::vector<std::string> names) {
+    if (!cache_ || !last_run_ || !runner_->summary()) return;
+    if (names.empty()) { // everything the filter box shows
+        for (const std::string& name : cache_->names()) {
+            if (hooks_->proxy()->names_filter().matches(name)) names.push_back(name);
+        }
+    }
+    const ModelSummary& s = *runner_->summary();
+    ExportInfo info = export_info_for(s.folder.toStdString(), s.fingerprint, s.tokenizer.get(), cache_->tokens(),
+                                      last_run_->prompt_length, last_run_->settings_json, s.precision);
+    progress_->setRange(0, 0);
+    progress_->show();
+    set_status(tr("Exporting %1 hook points to %2…").arg(names.size()).arg(path));
+    auto* watcher = new QFutureWatcher<QString>(this);
+    connect(watcher, &QFutureWatcher<QString>::finished, this, [this, watcher, path, count = names.size()] {
+        watcher->deleteLater();
+        progress_->hide();
+        const QString error = watcher->result();
+        if (error.isEmpty()) {
+            const QString message = tr("Exported %1 hook points to %2").arg(count).arg(path);
+            set_status(message);
+            emit exportFinished(true, message);
+        } else {
+            on_failed(tr("Exporting to %1").arg(path), error);
+            emit exportFinished(false, error);
+        }
+    });
+    watcher->setFuture(QtConcurrent::run([cache = cache_, path, info = std::move(info), names = std::move(names)] {
+        try {
+            export_cache(*cache, path.toStdString(), info, names);
+            return QString();
+        } catch (const std::exception& e) {
+            return QString::fromStdString(e.what());
+        }
+    }));
+}
+
+void MainWindow::save_plot_dialog() {
+    QCustomPlot* plot = nullptr;
+    if (tabs_->currentWidget() == attention_) plot = attention_->heatmap();
+    if (tabs_->currentWidget() == tensor_view_) plot = tensor_view_->current_plot();
+    if (tabs_->currentWidget() == residual_) plot = residual_->plot();
+    if (!plot) return;
+    const QString path =
+        QFileDialog::getSaveFileName(this, tr("Save plot"), "plot.png", tr("PNG image (*.png);;PDF, vector (*.pdf)"));
+    if (path.isEmpty()) return;
+    if (save_plot(plot, path)) {
+        set_status(tr("Saved %1").arg(path));
+    } else {
+        on_failed(tr("Saving %1").arg(path), tr("the file could not be written"));
+    }
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

@@ -14,6 +14,7 @@ class QComboBox;
 class QLabel;
 class QMenu;
 class QProgressBar;
+class QTabWidget;
 
 namespace hookscope {
 class ActivationCache;
@@ -21,8 +22,11 @@ class ActivationCache;
 
 namespace hookscope::ui {
 
+class AttentionView;
 class HookPanel;
 class PromptPanel;
+class ResidualView;
+class TensorView;
 class TokenView;
 
 class MainWindow : public QMainWindow {
@@ -39,17 +43,26 @@ public:
     void generate();
     void run_prompt();
     void stop();
+    // Writes hook points `names` of the current cache (all that the filter shows when
+    // empty) to `path` (.npz or safetensors) off the GUI thread; exportFinished follows.
+    void export_to(const QString& path, std::vector<std::string> names = {});
 
     ModelRunner* runner() const { return runner_; }
     PromptPanel* prompt_panel() const { return prompt_; }
     HookPanel* hook_panel() const { return hooks_; }
     TokenView* token_view() const { return tokens_; }
+    TensorView* tensor_view() const { return tensor_view_; }
+    AttentionView* attention_view() const { return attention_; }
+    ResidualView* residual_view() const { return residual_; }
+    QTabWidget* view_tabs() const { return tabs_; }
     const std::shared_ptr<const ActivationCache>& cache() const { return cache_; }
     const std::optional<RunResult>& last_run() const { return last_run_; }
 
 signals:
     // The recompute's cache is in the views.
     void cacheShown();
+    // An export ended; `message` names the file or says why it failed.
+    void exportFinished(bool ok, const QString& message);
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -67,11 +80,19 @@ private:
     void refresh_hub_menu();
     void update_estimate();
     void set_status(const QString& text);
+    void show_hook(const QString& name);
+    void export_dialog();
+    void save_plot_dialog();
+    QStringList token_labels() const;
 
     ModelRunner* runner_ = nullptr;
     PromptPanel* prompt_ = nullptr;
     HookPanel* hooks_ = nullptr;
     TokenView* tokens_ = nullptr;
+    TensorView* tensor_view_ = nullptr;
+    AttentionView* attention_ = nullptr;
+    ResidualView* residual_ = nullptr;
+    QTabWidget* tabs_ = nullptr;
     QLabel* model_info_ = nullptr;
     QComboBox* precision_ = nullptr;
     QLabel* status_ = nullptr;

@@ -105,6 +105,7 @@ int ModelRunner::load(const QString& folder, Precision precision) {
             s.precision = model->precision();
             s.storage_dtypes = QString::fromStdString(Checkpoint::open(path).storage_dtypes());
             s.hooks = model->hook_points();
+            s.fingerprint = model->fingerprint();
             s.tokenizer = tokenizer;
             s.special = special;
 
@@ -163,6 +164,7 @@ void ModelRunner::generate_on_worker(int id, const GenerationRequest& request, b
         r.seed = g.seed;
         r.tokens_per_second = g.tokens_per_second;
         r.prompt_s = g.prompt_s, r.decode_s = g.decode_s, r.recompute_s = g.recompute_s;
+        r.settings_json = run_only ? std::string(R"({"mode": "run"})") : generation_settings_json(options, g.seed);
         r.cache = std::make_shared<const ActivationCache>(std::move(*g.cache));
         deliver(id, [this, id, r = std::move(r)] {
             set_busy(false);

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace hookscope {
@@ -34,6 +35,7 @@ struct ModelSummary {
     int64_t parameters = 0;
     Precision precision = Precision::Float32;
     QString storage_dtypes;                     // e.g. "BF16"
+    std::string fingerprint;                    // of the checkpoint (exports record it)
     std::vector<HookInfo> hooks;                // every hook point, in execution order
     std::shared_ptr<const Tokenizer> tokenizer; // null when the folder has none
     SpecialTokens special;
@@ -62,6 +64,7 @@ struct RunResult {
     std::optional<uint64_t> seed;
     std::optional<double> tokens_per_second;
     double prompt_s = 0, decode_s = 0, recompute_s = 0;
+    std::string settings_json; // the settings as exports record them
     std::shared_ptr<const ActivationCache> cache;
 };
 

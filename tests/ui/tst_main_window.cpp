@@ -6,11 +6,15 @@
 #include "bridge/model.h"
 #include "bridge/safetensors.h"
 #include "support/token_ids.h"
+#include "ui/attention_view.h"
+#include "ui/heatmap_plot.h"
 #include "ui/hook_filter_proxy.h"
 #include "ui/hook_panel.h"
 #include "ui/hook_tree_model.h"
 #include "ui/main_window.h"
 #include "ui/prompt_panel.h"
+#include "ui/residual_view.h"
+#include "ui/tensor_view.h"
 #include "ui/token_view.h"
 
 #include <ATen/ATen.h>
@@ -19,12 +23,14 @@
 #include <QElapsedTimer>
 #include <QLabel>
 #include <QLineEdit>
+#include <QListWidget>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardPaths>
+#include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTreeView>
 #include <QtTest>
@@ -153,6 +159,52 @@ private slots:
                  QString::number(pattern.max().item<double>(), 'g', 4));
         QCOMPARE(pattern_row.siblingAtColumn(HookTreeModel::Mean).data().toString(),
                  QString::number(pattern.mean().item<double>(), 'g', 4));
+
+        // Choosing blocks.1.attn.hook_pattern in the tree opens it in the attention view;
+        // head 2 puts exactly that slice into the heatmap.
+        QTreeView* view = w.hook_panel()->tree();
+        view->setCurrentIndex(w.hook_panel()->proxy()->mapFromSource(pattern_row));
+        QCOMPARE(w.view_tabs()->currentWidget(), static_cast<QWidget*>(w.attention_view()));
+        QCOMPARE(w.attention_view()->layer(), int64_t(1));
+        w.attention_view()->show_head(1, 2);
+        const Matrix shown_matrix = w.attention_view()->heatmap()->matrix();
+        QCOMPARE(shown_matrix.rows, int64_t(22));
+        const at::Tensor slice = pattern[0][2].to(at::kDouble).contiguous();
+        QVERIFY(std::equal(shown_matrix.values.begin(), shown_matrix.values.end(), slice.data_ptr<double>()));
+        QCOMPARE(w.attention_view()->thumbnails()->count(), 4);
+        QCOMPARE(w.attention_view()->heatmap()->describe(5, 3),
+                 "[255] (5) → [99] (3): " + QString::number(pattern[0][2][5][3].item<double>(), 'g', 4));
+        // Stepping heads from the keyboard.
+        w.attention_view()->heatmap()->setFocus();
+        QTest::keyClick(w.attention_view()->heatmap(), Qt::Key_BracketRight);
+        QCOMPARE(w.attention_view()->head(), int64_t(3));
+
+        // A residual hook opens in the tensor view with its per-position norms.
+        view->setCurrentIndex(w.hook_panel()->proxy()->mapFromSource(source->index_of("blocks.0.hook_resid_post")));
+        QCOMPARE(w.view_tabs()->currentWidget(), static_cast<QWidget*>(w.tensor_view()));
+        QCOMPARE(w.tensor_view()->heatmap()->matrix().cols, int64_t(64));
+        QCOMPARE(w.residual_view()->norms().stages.size(), std::size_t(3));
+
+        // Export: the selected hook points, read back equal, with the run's metadata.
+        QTemporaryDir out;
+        const QString file = out.filePath("export.safetensors");
+        QSignalSpy exported(&w, &MainWindow::exportFinished);
+        w.export_to(file, {"blocks.1.attn.hook_pattern", "hook_embed"});
+        QVERIFY(exported.wait(30'000));
+        QVERIFY2(exported.first().at(0).toBool(), qPrintable(exported.first().at(1).toString()));
+        const auto back = SafetensorsFile::open(file.toStdString());
+        QVERIFY(back->tensor("blocks.1.attn.hook_pattern").equal(pattern));
+        QVERIFY(back->tensor("hook_embed").equal((*w.cache())["hook_embed"]));
+        QCOMPARE(back->tensors().size(), std::size_t(2));
+        QCOMPARE(back->metadata().at("prompt_length"), "12");
+        QCOMPARE(back->metadata().at("compute_dtype"), "float32");
+        QVERIFY(back->metadata().at("generation").find("\"do_sample\":false") != std::string::npos);
+        // A failed export names the problem and leaves nothing behind.
+        w.export_to(out.filePath("missing-folder/x.safetensors"), {"hook_embed"});
+        QVERIFY(exported.wait(30'000));
+        QVERIFY(!exported.last().at(0).toBool());
+        QVERIFY(!QFile::exists(out.filePath("missing-folder/x.safetensors")));
+        delete w.findChild<QMessageBox*>("errorDialog");
 
         // Typing a filter leaves exactly the matching rows.
         QLineEdit* filter = w.hook_panel()->filter_edit();

@@ -1,0 +1,197 @@
+#include "ui/attention_view.h"
+
+#include "bridge/activation_cache.h"
+
+#include <QComboBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QListWidget>
+#include <QShortcut>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QVBoxLayout>
+
+#include <cmath>
+
+namespace hookscope::ui {
+
+QImage thumbnail_image(const Matrix& m, std::pair<double, double> range, int size) {
+    QImage image(static_cast<int>(std::max<int64_t>(m.cols, 1)), static_cast<int>(std::max<int64_t>(m.rows, 1)),
+                 QImage::Format_RGB32);
+    image.fill(QColor(225, 225, 225));
+    QCPColorGradient gradient = range.first < 0 ? diverging_gradient() : sequential_gradient(); // color() is not const
+    const QCPRange r(range.first, range.second);
+    for (int64_t row = 0; row < m.rows; ++row) {
+        auto* line = reinterpret_cast<QRgb*>(image.scanLine(static_cast<int>(row)));
+        for (int64_t col = 0; col < m.cols; ++col) {
+            const double v = m.at(row, col);
+            if (!std::isnan(v)) line[col] = gradient.color(v, r);
+        }
+    }
+    return image.scaled(size, size, Qt::IgnoreAspectRatio, Qt::FastTransformation);
+}
+
+AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
+    source_ = new QComboBox(this);
+    source_->addItem(tr("Pattern"), "hook_pattern");
+    source_->addItem(tr("Scores"), "hook_attn_scores");
+    layer_ = new QSpinBox(this);
+    layer_->setObjectName("attentionLayer");
+    layer_->setPrefix(tr("layer "));
+    head_ = new QSpinBox(this);
+    head_->setObjectName("attentionHead");
+    head_->setPrefix(tr("head "));
+    kv_label_ = new QLabel(this);
+    message_ = new QLabel(this);
+    message_->setWordWrap(true);
+    heatmap_ = new HeatmapPlot(this);
+    heatmap_->setObjectName("attentionHeatmap");
+    heatmap_->set_axis_titles(tr("query"), tr("key"));
+    heatmap_->setMinimumSize(200, 200);
+    thumbnails_ = new QListWidget(this);
+    thumbnails_->setObjectName("headThumbnails");
+    thumbnails_->setViewMode(QListView::IconMode);
+    thumbnails_->setIconSize(QSize(72, 72));
+    thumbnails_->setResizeMode(QListView::Adjust);
+    thumbnails_->setMovement(QListView::Static);
+    thumbnails_->setMaximumWidth(260);
+
+    auto* controls = new QHBoxLayout;
+    controls->addWidget(source_);
+    controls->addWidget(layer_);
+    controls->addWidget(head_);
+    controls->addWidget(kv_label_);
+    controls->addStretch();
+    auto* split = new QSplitter(this);
+    split->addWidget(heatmap_);
+    split->addWidget(thumbnails_);
+    split->setStretchFactor(0, 1);
+    auto* layout = new QVBoxLayout(this);
+    layout->addLayout(controls);
+    layout->addWidget(message_);
+    layout->addWidget(split, 1);
+
+    const auto on_change = [this] {
+        if (!updating_) refresh();
+    };
+    connect(source_, &QComboBox::currentIndexChanged, this, [this] {
+        if (updating_) return;
+        refresh_thumbnails();
+        refresh();
+    });
+    connect(layer_, &QSpinBox::valueChanged, this, [this] {
+        if (updating_) return;
+        refresh_thumbnails();
+        refresh();
+    });
+    connect(head_, &QSpinBox::valueChanged, this, on_change);
+    connect(thumbnails_, &QListWidget::currentRowChanged, this, [this](int row) {
+        if (row >= 0 && !updating_) head_->setValue(row);
+    });
+    const auto step = [this](QSpinBox* box, int by) {
+        box->setValue(box->value() + by < box->minimum()   ? box->maximum()
+                      : box->value() + by > box->maximum() ? box->minimum()
+                                                           : box->value() + by);
+    };
+    const auto key = [this](const char* sequence, std::function<void()> f) {
+        auto* s = new QShortcut(QKeySequence(QString::fromLatin1(sequence)), this);
+        s->setContext(Qt::WidgetWithChildrenShortcut);
+        connect(s, &QShortcut::activated, this, std::move(f));
+    };
+    key("]", [=, this] { step(head_, 1); });
+    key("[", [=, this] { step(head_, -1); });
+    key("}", [=, this] { step(layer_, 1); });
+    key("{", [=, this] { step(layer_, -1); });
+    heatmap_->set_describer([this](int64_t row, int64_t col, double value) {
+        const auto label = [this](int64_t i) {
+            return i < labels_.size() ? QStringLiteral("%1 (%2)").arg(labels_[static_cast<qsizetype>(i)]).arg(i)
+                                      : QString::number(i);
+        };
+        return QStringLiteral("%1 → %2: %3")
+            .arg(label(row), label(col), std::isnan(value) ? tr("masked") : QString::number(value, 'g', 4));
+    });
+    message_->setText(tr("Generate or run a prompt to see attention."));
+}
+
+void AttentionView::set_cache(std::shared_ptr<const ActivationCache> cache, QStringList token_labels, int64_t layers,
+                              int64_t heads, int64_t kv_heads) {
+    cache_ = std::move(cache);
+    labels_ = std::move(token_labels);
+    heads_ = heads;
+    kv_heads_ = kv_heads;
+    updating_ = true;
+    layer_->setRange(0, static_cast<int>(std::max<int64_t>(layers - 1, 0)));
+    head_->setRange(0, static_cast<int>(std::max<int64_t>(heads - 1, 0)));
+    updating_ = false;
+    refresh_thumbnails();
+    refresh();
+}
+
+void AttentionView::show_head(int64_t layer, int64_t head) {
+    updating_ = true;
+    const bool new_layer = layer_->value() != layer;
+    layer_->setValue(static_cast<int>(layer));
+    head_->setValue(static_cast<int>(head));
+    updating_ = false;
+    if (new_layer) refresh_thumbnails();
+    refresh();
+}
+
+void AttentionView::set_source(const QString& hook) {
+    const int index = source_->findData(hook);
+    if (index >= 0) source_->setCurrentIndex(index);
+}
+
+int64_t AttentionView::layer() const {
+    return layer_->value();
+}
+
+int64_t AttentionView::head() const {
+    return head_->value();
+}
+
+QString AttentionView::hook_name() const {
+    return QStringLiteral("blocks.%1.attn.%2").arg(layer_->value()).arg(source_->currentData().toString());
+}
+
+void AttentionView::refresh() {
+    if (!cache_) return;
+    const std::string name = hook_name().toStdString();
+    const at::Tensor* t = cache_->find(name);
+    if (!t) {
+        message_->setText(tr("`%1` was not captured (names filter: `%2`).")
+                              .arg(QString::fromStdString(name), QString::fromStdString(cache_->names_filter())));
+        message_->show();
+        heatmap_->set_matrix({}, {0, 1}, {}, {});
+        return;
+    }
+    message_->hide();
+    Matrix m = hook_matrix(name, *t, head_->value());
+    const auto range = colour_range(m);
+    heatmap_->set_matrix(std::move(m), range, labels_, labels_);
+    if (kv_heads_ > 0 && kv_heads_ != heads_) {
+        kv_label_->setText(tr("reads kv head %1").arg(head_->value() / (heads_ / kv_heads_)));
+    } else {
+        kv_label_->clear();
+    }
+    updating_ = true;
+    thumbnails_->setCurrentRow(head_->value());
+    updating_ = false;
+}
+
+void AttentionView::refresh_thumbnails() {
+    updating_ = true;
+    thumbnails_->clear();
+    const at::Tensor* t = cache_ ? cache_->find(hook_name().toStdString()) : nullptr;
+    if (t) {
+        for (int64_t h = 0; h < heads_; ++h) {
+            const Matrix m = hook_matrix(hook_name().toStdString(), *t, h);
+            auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(thumbnail_image(m, colour_range(m), 72))),
+                                             tr("head %1").arg(h));
+            thumbnails_->addItem(item);
+        }
+    }
+    updating_ = false;
+}
+
+} // namespace hookscope::ui

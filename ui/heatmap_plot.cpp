@@ -1,0 +1,130 @@
+#include "ui/heatmap_plot.h"
+
+#include <QToolTip>
+
+#include <cmath>
+
+namespace hookscope::ui {
+
+namespace {
+
+constexpr int kMaxLabels = 40;
+
+QSharedPointer<QCPAxisTickerText> ticker_for(int64_t count, const QStringList& labels) {
+    auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+    for (const int64_t i : thinned_ticks(count, kMaxLabels)) {
+        const QString label = i < labels.size() ? labels[static_cast<qsizetype>(i)] : QString::number(i);
+        ticker->addTick(static_cast<double>(i), label);
+    }
+    return ticker;
+}
+
+} // namespace
+
+QCPColorGradient sequential_gradient() {
+    QCPColorGradient g;
+    g.clearColorStops();
+    // Viridis at five stops.
+    g.setColorStopAt(0.0, QColor(68, 1, 84));
+    g.setColorStopAt(0.25, QColor(59, 82, 139));
+    g.setColorStopAt(0.5, QColor(33, 145, 140));
+    g.setColorStopAt(0.75, QColor(94, 201, 98));
+    g.setColorStopAt(1.0, QColor(253, 231, 37));
+    g.setNanHandling(QCPColorGradient::nhNanColor);
+    g.setNanColor(QColor(225, 225, 225));
+    return g;
+}
+
+QCPColorGradient diverging_gradient() {
+    QCPColorGradient g;
+    g.clearColorStops();
+    g.setColorStopAt(0.0, QColor(33, 102, 172));
+    g.setColorStopAt(0.5, QColor(247, 247, 247));
+    g.setColorStopAt(1.0, QColor(178, 24, 43));
+    g.setNanHandling(QCPColorGradient::nhNanColor);
+    g.setNanColor(QColor(225, 225, 225));
+    return g;
+}
+
+bool save_plot(QCustomPlot* plot, const QString& path) {
+    if (path.endsWith(".pdf", Qt::CaseInsensitive)) return plot->savePdf(path);
+    return plot->savePng(path);
+}
+
+HeatmapPlot::HeatmapPlot(QWidget* parent) : QCustomPlot(parent) {
+    setMouseTracking(true);
+    map_ = new QCPColorMap(xAxis, yAxis);
+    map_->setInterpolate(false); // crisp cells
+    map_->setTightBoundary(false);
+    scale_ = new QCPColorScale(this);
+    plotLayout()->addElement(0, 1, scale_);
+    map_->setColorScale(scale_);
+    auto* margins = new QCPMarginGroup(this);
+    axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+    scale_->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+    yAxis->setRangeReversed(true); // row 0 at the top
+    xAxis->setTickLabelRotation(60);
+    xAxis->grid()->setVisible(false);
+    yAxis->grid()->setVisible(false);
+    setNoAntialiasingOnDrag(true);
+}
+
+void HeatmapPlot::set_axis_titles(const QString& rows, const QString& cols) {
+    yAxis->setLabel(rows);
+    xAxis->setLabel(cols);
+}
+
+void HeatmapPlot::set_matrix(Matrix m, std::pair<double, double> range, const QStringList& row_labels,
+                             const QStringList& col_labels) {
+    matrix_ = std::move(m);
+    const auto rows = static_cast<int>(matrix_.rows), cols = static_cast<int>(matrix_.cols);
+    QCPColorMapData* data = map_->data();
+    data->setSize(cols, rows);
+    data->setRange(QCPRange(0, std::max(cols - 1, 0)), QCPRange(0, std::max(rows - 1, 0)));
+    for (int r = 0; r < rows; ++r) {
+        for (int c = 0; c < cols; ++c)
+            data->setCell(c, r, matrix_.at(r, c));
+    }
+    map_->setGradient(range.first < 0 ? diverging_gradient() : sequential_gradient());
+    map_->setDataRange(QCPRange(range.first, range.second));
+    xAxis->setTicker(ticker_for(cols, col_labels));
+    yAxis->setTicker(ticker_for(rows, row_labels));
+    xAxis->setRange(-0.5, cols - 0.5);
+    yAxis->setRange(-0.5, rows - 0.5);
+    replot(QCustomPlot::rpQueuedReplot);
+}
+
+std::optional<std::pair<int64_t, int64_t>> HeatmapPlot::cell_at(const QPoint& point) const {
+    if (!axisRect()->rect().contains(point)) return std::nullopt;
+    const auto col = static_cast<int64_t>(std::lround(xAxis->pixelToCoord(point.x())));
+    const auto row = static_cast<int64_t>(std::lround(yAxis->pixelToCoord(point.y())));
+    if (row < 0 || col < 0 || row >= matrix_.rows || col >= matrix_.cols) return std::nullopt;
+    return std::make_pair(row, col);
+}
+
+QString HeatmapPlot::describe(int64_t row, int64_t col) const {
+    if (row < 0 || col < 0 || row >= matrix_.rows || col >= matrix_.cols) return {};
+    const double value = matrix_.at(row, col);
+    if (describer_) return describer_(row, col, value);
+    return QStringLiteral("[%1, %2] = %3")
+        .arg(row)
+        .arg(col)
+        .arg(std::isnan(value) ? tr("masked") : QString::number(value, 'g', 5));
+}
+
+void HeatmapPlot::mouseMoveEvent(QMouseEvent* event) {
+    QCustomPlot::mouseMoveEvent(event);
+    const auto cell = cell_at(event->pos());
+    if (cell) {
+        QToolTip::showText(event->globalPosition().toPoint(), describe(cell->first, cell->second), this);
+    } else {
+        QToolTip::hideText();
+    }
+}
+
+void HeatmapPlot::mousePressEvent(QMouseEvent* event) {
+    QCustomPlot::mousePressEvent(event);
+    if (const auto cell = cell_at(event->pos())) emit cellClicked(cell->first, cell->second);
+}
+
+} // namespace hookscope::ui

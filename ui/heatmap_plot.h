@@ -1,0 +1,59 @@
+#pragma once
+// A heatmap of a prepared Matrix: rows down the vertical axis (positions, queries),
+// columns along the horizontal one (features, keys), crisp cells, a colour scale, NaN
+// cells drawn as masked, thinned token labels, and a tooltip for the cell under the
+// mouse. It only draws what it is given (see view_data.h).
+
+#include "ui/view_data.h"
+
+#include <qcustomplot.h>
+
+#include <functional>
+#include <optional>
+
+namespace hookscope::ui {
+
+class HeatmapPlot : public QCustomPlot {
+    Q_OBJECT
+
+public:
+    // Text for the tooltip of cell (row, col) holding `value`.
+    using Describer = std::function<QString(int64_t row, int64_t col, double value)>;
+
+    explicit HeatmapPlot(QWidget* parent = nullptr);
+
+    // Labels may be empty (indices are shown); at most ~40 labels per axis are drawn.
+    void set_matrix(Matrix m, std::pair<double, double> range, const QStringList& row_labels,
+                    const QStringList& col_labels);
+    void set_describer(Describer describer) { describer_ = std::move(describer); }
+    void set_axis_titles(const QString& rows, const QString& cols);
+
+    const Matrix& matrix() const { return matrix_; }
+    QCPColorMap* color_map() const { return map_; }
+    // The cell under a point in widget coordinates.
+    std::optional<std::pair<int64_t, int64_t>> cell_at(const QPoint& point) const;
+    // The tooltip text of a cell (empty outside the matrix).
+    QString describe(int64_t row, int64_t col) const;
+
+signals:
+    void cellClicked(int64_t row, int64_t col);
+
+protected:
+    void mouseMoveEvent(QMouseEvent* event) override;
+    void mousePressEvent(QMouseEvent* event) override;
+
+private:
+    QCPColorMap* map_ = nullptr;
+    QCPColorScale* scale_ = nullptr;
+    Matrix matrix_;
+    Describer describer_;
+};
+
+// Sequential (viridis-like) for non-negative data, diverging (blue-white-red) for signed.
+QCPColorGradient sequential_gradient();
+QCPColorGradient diverging_gradient();
+
+// Saves a plot as PNG or PDF (vector), by the extension. False when writing fails.
+bool save_plot(QCustomPlot* plot, const QString& path);
+
+} // namespace hookscope::ui

@@ -1,0 +1,148 @@
+#include "ui/residual_view.h"
+
+#include "bridge/activation_cache.h"
+
+#include <QCheckBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QListWidget>
+#include <QToolTip>
+#include <QVBoxLayout>
+#include <qcustomplot.h>
+
+namespace hookscope::ui {
+
+namespace {
+
+// Short stage names for the axis: "0 pre" ... "11 pre", "11 post".
+QString stage_label(const std::string& name) {
+    const QString s = QString::fromStdString(name);
+    const QString layer = s.section('.', 1, 1);
+    return layer + (s.endsWith("resid_post") ? " post" : " pre");
+}
+
+} // namespace
+
+ResidualView::ResidualView(QWidget* parent) : QWidget(parent) {
+    plot_ = new QCustomPlot(this);
+    plot_->setObjectName("residualPlot");
+    plot_->setMouseTracking(true);
+    plot_->legend->setVisible(true);
+    plot_->xAxis->setLabel(tr("layer (resid_pre, then the last resid_post)"));
+    plot_->yAxis->setLabel(tr("L2 norm of the residual stream"));
+    log_ = new QCheckBox(tr("Log scale"), this);
+    log_->setObjectName("residualLog");
+    positions_ = new QListWidget(this);
+    positions_->setObjectName("residualPositions");
+    positions_->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    positions_->setMaximumWidth(200);
+    positions_->setToolTip(tr("Positions drawn beside the mean (multi-select)"));
+    message_ = new QLabel(tr("Generate or run a prompt to see the residual stream."), this);
+
+    auto* side = new QVBoxLayout;
+    side->addWidget(log_);
+    side->addWidget(positions_, 1);
+    auto* body = new QHBoxLayout;
+    body->addWidget(plot_, 1);
+    body->addLayout(side);
+    auto* layout = new QVBoxLayout(this);
+    layout->addWidget(message_);
+    layout->addLayout(body, 1);
+
+    connect(log_, &QCheckBox::toggled, this, &ResidualView::set_log_scale);
+    connect(positions_, &QListWidget::itemSelectionChanged, this, &ResidualView::refresh);
+    connect(plot_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* event) {
+        // The value of the nearest stage on every line.
+        const double x = plot_->xAxis->pixelToCoord(event->pos().x());
+        const auto stage = static_cast<int64_t>(std::lround(x));
+        if (stage < 0 || stage >= static_cast<int64_t>(norms_.stages.size())) return QToolTip::hideText();
+        QStringList lines{QString::fromStdString(norms_.stages[static_cast<std::size_t>(stage)])};
+        for (int g = 0; g < plot_->graphCount(); ++g) {
+            const auto it = plot_->graph(g)->data()->findBegin(static_cast<double>(stage), false);
+            if (it != plot_->graph(g)->data()->constEnd() && it->key == static_cast<double>(stage))
+                lines << QStringLiteral("%1: %2").arg(plot_->graph(g)->name()).arg(it->value, 0, 'g', 5);
+        }
+        QToolTip::showText(event->globalPosition().toPoint(), lines.join('\n'), plot_);
+    });
+}
+
+void ResidualView::set_cache(std::shared_ptr<const ActivationCache> cache, QStringList token_labels, int64_t layers) {
+    norms_ = cache ? residual_norms(*cache, layers) : ResidualNorms{};
+    labels_ = std::move(token_labels);
+    positions_->blockSignals(true);
+    positions_->clear();
+    const std::size_t count = norms_.norms.empty() ? 0 : norms_.norms.front().size();
+    for (std::size_t p = 0; p < count; ++p) {
+        positions_->addItem(QStringLiteral("%1 %2").arg(p).arg(
+            static_cast<qsizetype>(p) < labels_.size() ? labels_[static_cast<qsizetype>(p)] : QString()));
+    }
+    positions_->blockSignals(false);
+    message_->setVisible(norms_.stages.empty());
+    if (norms_.stages.empty() && cache) {
+        message_->setText(tr("No hook_resid_pre was captured in this run (names filter: `%1`).")
+                              .arg(QString::fromStdString(cache->names_filter())));
+    }
+    refresh();
+}
+
+void ResidualView::set_log_scale(bool on) {
+    log_->setChecked(on);
+    plot_->yAxis->setScaleType(on ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+    plot_->yAxis->setTicker(on ? QSharedPointer<QCPAxisTicker>(new QCPAxisTickerLog)
+                               : QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    plot_->rescaleAxes();
+    plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void ResidualView::select_positions(const std::vector<int64_t>& positions) {
+    positions_->clearSelection();
+    for (const int64_t p : positions) {
+        if (p >= 0 && p < positions_->count()) positions_->item(static_cast<int>(p))->setSelected(true);
+    }
+}
+
+void ResidualView::refresh() {
+    plot_->clearGraphs();
+    const std::size_t stages = norms_.stages.size();
+    auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+    for (std::size_t s = 0; s < stages; ++s)
+        ticker->addTick(static_cast<double>(s), stage_label(norms_.stages[s]));
+    plot_->xAxis->setTicker(ticker);
+    if (stages == 0) {
+        plot_->replot(QCustomPlot::rpQueuedReplot);
+        return;
+    }
+    const std::size_t positions = norms_.norms.front().size();
+    QVector<double> keys, mean;
+    for (std::size_t s = 0; s < stages; ++s) {
+        keys << static_cast<double>(s);
+        double sum = 0;
+        for (const double v : norms_.norms[s])
+            sum += v;
+        mean << sum / static_cast<double>(positions);
+    }
+    QCPGraph* m = plot_->addGraph();
+    m->setName(tr("mean over %1 positions").arg(positions));
+    m->setData(keys, mean, true);
+    m->setPen(QPen(Qt::black, 2));
+    m->setScatterStyle(QCPScatterStyle::ssDisc);
+    const QList<QColor> colours{QColor(31, 119, 180), QColor(255, 127, 14),  QColor(44, 160, 44),
+                                QColor(214, 39, 40),  QColor(148, 103, 189), QColor(140, 86, 75)};
+    int k = 0;
+    for (int row = 0; row < positions_->count(); ++row) {
+        if (!positions_->item(row)->isSelected()) continue;
+        QVector<double> values;
+        for (std::size_t s = 0; s < stages; ++s)
+            values << norms_.norms[s][static_cast<std::size_t>(row)];
+        QCPGraph* g = plot_->addGraph();
+        g->setName(positions_->item(row)->text());
+        g->setData(keys, values, true);
+        g->setPen(QPen(colours[k++ % colours.size()], 1.5));
+        g->setScatterStyle(QCPScatterStyle::ssCircle);
+    }
+    plot_->rescaleAxes();
+    plot_->xAxis->setRange(-0.3, static_cast<double>(stages) - 0.7);
+    plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+} // namespace hookscope::ui

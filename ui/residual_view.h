@@ -1,0 +1,48 @@
+#pragma once
+// The L2 norm of the residual stream through the layers: the mean over positions,
+// plus one line per selected position; log scale on demand; hover shows the values.
+
+#include "ui/view_data.h"
+
+#include <QWidget>
+
+#include <memory>
+
+class QCheckBox;
+class QCustomPlot;
+class QLabel;
+class QListWidget;
+
+namespace hookscope {
+class ActivationCache;
+}
+
+namespace hookscope::ui {
+
+class ResidualView : public QWidget {
+    Q_OBJECT
+
+public:
+    explicit ResidualView(QWidget* parent = nullptr);
+
+    void set_cache(std::shared_ptr<const ActivationCache> cache, QStringList token_labels, int64_t layers);
+    void set_log_scale(bool on);
+    // Positions drawn beside the mean.
+    void select_positions(const std::vector<int64_t>& positions);
+
+    const ResidualNorms& norms() const { return norms_; }
+    QCustomPlot* plot() const { return plot_; }
+    QListWidget* positions() const { return positions_; }
+
+private:
+    void refresh();
+
+    QCustomPlot* plot_ = nullptr;
+    QCheckBox* log_ = nullptr;
+    QListWidget* positions_ = nullptr;
+    QLabel* message_ = nullptr;
+    ResidualNorms norms_;
+    QStringList labels_;
+};
+
+} // namespace hookscope::ui

@@ -1,0 +1,174 @@
+#include "ui/tensor_view.h"
+
+#include "bridge/activation_cache.h"
+
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QStackedWidget>
+#include <QTableWidget>
+#include <QVBoxLayout>
+
+namespace hookscope::ui {
+
+namespace {
+
+constexpr int64_t kTopTokens = 5;
+
+// One bar per position, token labels thinned on the axis.
+void show_bars(QCustomPlot* plot, const std::vector<double>& values, const QStringList& labels, const QString& title) {
+    plot->clearPlottables();
+    auto* bars = new QCPBars(plot->yAxis, plot->xAxis); // horizontal: positions down, like the heatmap
+    QVector<double> keys, heights;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        keys << static_cast<double>(i);
+        heights << values[i];
+    }
+    bars->setData(keys, heights, true);
+    bars->setWidth(0.8);
+    bars->setPen(Qt::NoPen);
+    bars->setBrush(QColor(70, 110, 170));
+    auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+    for (const int64_t i : thinned_ticks(static_cast<int64_t>(values.size()), 40))
+        ticker->addTick(static_cast<double>(i),
+                        i < labels.size() ? labels[static_cast<qsizetype>(i)] : QString::number(i));
+    plot->yAxis->setTicker(ticker);
+    plot->yAxis->setRangeReversed(true);
+    plot->yAxis->setRange(-0.5, static_cast<double>(values.size()) - 0.5);
+    plot->xAxis->setLabel(title);
+    bool found = false;
+    const QCPRange range = bars->getValueRange(found);
+    plot->xAxis->setRange(std::min(0.0, found ? range.lower : 0.0),
+                          found && range.upper > 0 ? range.upper * 1.05 : 1.0);
+    plot->replot(QCustomPlot::rpQueuedReplot);
+}
+
+} // namespace
+
+TensorView::TensorView(QWidget* parent) : QWidget(parent) {
+    title_ = new QLabel(tr("Select a hook point in the tree to see its values."), this);
+    title_->setObjectName("tensorTitle");
+    title_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    head_ = new QSpinBox(this);
+    head_->setObjectName("tensorHead");
+    head_->setPrefix(tr("head "));
+    head_->hide();
+    heatmap_ = new HeatmapPlot(this);
+    heatmap_->setObjectName("tensorHeatmap");
+    heatmap_->set_axis_titles(tr("position"), tr("feature"));
+    bars_ = new QCustomPlot(this);
+    bars_->setObjectName("tensorBars");
+    bars_->setMinimumWidth(120);
+    table_ = new QTableWidget(this);
+    table_->setObjectName("logitsTable");
+    table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+
+    auto* plots = new QSplitter(this);
+    plots->addWidget(heatmap_);
+    plots->addWidget(bars_);
+    plots->setStretchFactor(0, 4);
+    plots->setStretchFactor(1, 1);
+    stack_ = new QStackedWidget(this);
+    stack_->addWidget(plots);
+    stack_->addWidget(table_);
+
+    auto* header = new QHBoxLayout;
+    header->addWidget(title_, 1);
+    header->addWidget(head_);
+    auto* layout = new QVBoxLayout(this);
+    layout->addLayout(header);
+    layout->addWidget(stack_, 1);
+    connect(head_, &QSpinBox::valueChanged, this, &TensorView::refresh);
+    heatmap_->set_describer([this](int64_t row, int64_t col, double value) {
+        const QString token = row < labels_.size() ? labels_[static_cast<qsizetype>(row)] : QString();
+        return tr("position %1 %2 · feature %3: %4").arg(row).arg(token).arg(col).arg(value, 0, 'g', 5);
+    });
+}
+
+void TensorView::set_cache(std::shared_ptr<const ActivationCache> cache, QStringList token_labels, Labeler labeler) {
+    cache_ = std::move(cache);
+    labels_ = std::move(token_labels);
+    labeler_ = std::move(labeler);
+    show_hook(hook_);
+}
+
+void TensorView::show_hook(const QString& name) {
+    hook_ = name;
+    head_->blockSignals(true);
+    head_->setValue(0);
+    head_->blockSignals(false);
+    refresh();
+}
+
+QCustomPlot* TensorView::current_plot() const {
+    return stack_->currentIndex() == 0 ? heatmap_ : nullptr;
+}
+
+void TensorView::refresh() {
+    const std::string name = hook_.toStdString();
+    const at::Tensor* t = cache_ && !name.empty() ? cache_->find(name) : nullptr;
+    if (!t) {
+        title_->setText(name.empty() || !cache_ ? tr("Select a captured hook point in the tree to see its values.")
+                                                : tr("`%1` was not captured in this run.").arg(hook_));
+        head_->hide();
+        return;
+    }
+    QStringList dims;
+    for (const int64_t d : t->sizes())
+        dims << QString::number(d);
+    title_->setText(QStringLiteral("<b>%1</b> [%2]").arg(hook_.toHtmlEscaped(), dims.join(", ")));
+
+    if (name == "unembed.hook_out") { // logits: the most likely tokens per position
+        stack_->setCurrentIndex(1);
+        head_->hide();
+        const auto top = top_tokens(*t, kTopTokens);
+        table_->clear();
+        table_->setRowCount(static_cast<int>(top.size()));
+        table_->setColumnCount(static_cast<int>(kTopTokens));
+        QStringList columns;
+        for (int64_t k = 0; k < kTopTokens; ++k)
+            columns << tr("#%1").arg(k + 1);
+        table_->setHorizontalHeaderLabels(columns);
+        QStringList rows;
+        for (std::size_t p = 0; p < top.size(); ++p) {
+            rows << QStringLiteral("%1 %2").arg(p).arg(
+                static_cast<qsizetype>(p) < labels_.size() ? labels_[static_cast<qsizetype>(p)] : QString());
+            for (std::size_t k = 0; k < top[p].size(); ++k) {
+                const TokenProbability& tp = top[p][k];
+                auto* item = new QTableWidgetItem(QStringLiteral("%1  %2")
+                                                      .arg(labeler_ ? labeler_(tp.id) : QString::number(tp.id))
+                                                      .arg(tp.probability, 0, 'f', 3));
+                item->setToolTip(tr("id %1, probability %2").arg(tp.id).arg(tp.probability, 0, 'g', 5));
+                table_->setItem(static_cast<int>(p), static_cast<int>(k), item);
+            }
+        }
+        table_->setVerticalHeaderLabels(rows);
+        table_->resizeColumnsToContents();
+        return;
+    }
+
+    stack_->setCurrentIndex(0);
+    const HookLayout layout = layout_of(name, t->sizes().vec());
+    const int64_t heads = head_count(name, *t);
+    head_->setVisible(heads > 1);
+    head_->blockSignals(true);
+    head_->setRange(0, static_cast<int>(heads - 1));
+    head_->blockSignals(false);
+    Matrix m = hook_matrix(name, *t, head_->value());
+    const std::vector<double> norms = row_norms(m);
+    if (layout == HookLayout::Scalars) {
+        heatmap_->hide();
+        show_bars(bars_, std::vector<double>(m.values.begin(), m.values.end()), labels_, tr("value"));
+        return;
+    }
+    heatmap_->show();
+    const bool square = layout == HookLayout::HeadMatrix;
+    heatmap_->set_axis_titles(square ? tr("query") : tr("position"), square ? tr("key") : tr("feature"));
+    const auto range = colour_range(m);
+    heatmap_->set_matrix(std::move(m), range, labels_, square ? labels_ : QStringList());
+    show_bars(bars_, norms, labels_, tr("L2 norm"));
+}
+
+} // namespace hookscope::ui

@@ -1,0 +1,59 @@
+#pragma once
+// One captured hook point: a positions x features heatmap with the L2 norm of each
+// position beside it; a head selector for per-head hooks; a bar per position for norm
+// scales; a table of the most likely tokens for the logits.
+
+#include "ui/heatmap_plot.h"
+
+#include <QWidget>
+
+#include <memory>
+
+class QLabel;
+class QSpinBox;
+class QStackedWidget;
+class QTableWidget;
+
+namespace hookscope {
+class ActivationCache;
+}
+
+namespace hookscope::ui {
+
+class TensorView : public QWidget {
+    Q_OBJECT
+
+public:
+    // How a token id is written in the logits table.
+    using Labeler = std::function<QString(int64_t id)>;
+
+    explicit TensorView(QWidget* parent = nullptr);
+
+    void set_cache(std::shared_ptr<const ActivationCache> cache, QStringList token_labels, Labeler labeler);
+    // Shows hook `name` of the cache (an empty name clears the view).
+    void show_hook(const QString& name);
+
+    QString hook() const { return hook_; }
+    HeatmapPlot* heatmap() const { return heatmap_; }
+    QCustomPlot* bars() const { return bars_; }
+    QTableWidget* logits_table() const { return table_; }
+    QSpinBox* head() const { return head_; }
+    // The plot the user sees now (for saving).
+    QCustomPlot* current_plot() const;
+
+private:
+    void refresh();
+
+    QLabel* title_ = nullptr;
+    QSpinBox* head_ = nullptr;
+    QStackedWidget* stack_ = nullptr;
+    HeatmapPlot* heatmap_ = nullptr;
+    QCustomPlot* bars_ = nullptr;
+    QTableWidget* table_ = nullptr;
+    std::shared_ptr<const ActivationCache> cache_;
+    QStringList labels_;
+    Labeler labeler_;
+    QString hook_;
+};
+
+} // namespace hookscope::ui

@@ -1,0 +1,118 @@
+#include "ui/view_data.h"
+
+#include "bridge/activation_cache.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string_view>
+
+namespace hookscope::ui {
+
+HookLayout layout_of(const std::string& name, const std::vector<int64_t>& shape) {
+    const auto ends_with = [&](std::string_view suffix) {
+        return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (shape.size() == 4) {
+        return ends_with("hook_pattern") || ends_with("hook_attn_scores") ? HookLayout::HeadMatrix
+                                                                          : HookLayout::HeadVectors;
+    }
+    if (shape.size() == 3) return shape[2] == 1 ? HookLayout::Scalars : HookLayout::Vectors;
+    return HookLayout::Other;
+}
+
+int64_t head_count(const std::string& name, const at::Tensor& t) {
+    switch (layout_of(name, t.sizes().vec())) {
+    case HookLayout::HeadVectors: return t.size(2);
+    case HookLayout::HeadMatrix: return t.size(1);
+    default: return 1;
+    }
+}
+
+Matrix hook_matrix(const std::string& name, const at::Tensor& t, int64_t head) {
+    at::Tensor m;
+    switch (layout_of(name, t.sizes().vec())) {
+    case HookLayout::HeadVectors: m = t[0].select(1, head); break; // [P, Dh]
+    case HookLayout::HeadMatrix: m = t[0][head]; break;            // [P, P]
+    case HookLayout::Vectors:
+    case HookLayout::Scalars: m = t[0]; break;
+    case HookLayout::Other: m = t.reshape({1, -1}); break;
+    }
+    m = m.to(at::kDouble).contiguous();
+    m.masked_fill_(at::isinf(m) & (m < 0), std::numeric_limits<double>::quiet_NaN());
+    Matrix out;
+    out.rows = m.size(0);
+    out.cols = m.dim() > 1 ? m.size(1) : 1;
+    out.values.assign(m.data_ptr<double>(), m.data_ptr<double>() + m.numel());
+    return out;
+}
+
+std::vector<double> row_norms(const Matrix& m) {
+    std::vector<double> out(static_cast<std::size_t>(m.rows), 0.0);
+    for (int64_t r = 0; r < m.rows; ++r) {
+        double sum = 0;
+        for (int64_t c = 0; c < m.cols; ++c) {
+            const double v = m.at(r, c);
+            if (!std::isnan(v)) sum += v * v;
+        }
+        out[static_cast<std::size_t>(r)] = std::sqrt(sum);
+    }
+    return out;
+}
+
+std::pair<double, double> colour_range(const Matrix& m) {
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (const double v : m.values) {
+        if (!std::isfinite(v)) continue;
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+    }
+    if (lo > hi) return {0.0, 1.0}; // nothing finite
+    if (lo < 0 && hi > 0) {
+        const double a = std::max(-lo, hi);
+        return {-a, a};
+    }
+    if (lo == hi) return {lo - 0.5, hi + 0.5};
+    return {lo, hi};
+}
+
+std::vector<int64_t> thinned_ticks(int64_t count, int64_t max_labels) {
+    std::vector<int64_t> ticks;
+    if (count <= 0 || max_labels <= 0) return ticks;
+    const int64_t step = std::max<int64_t>(1, (count + max_labels - 1) / max_labels);
+    for (int64_t i = 0; i < count; i += step)
+        ticks.push_back(i);
+    return ticks;
+}
+
+ResidualNorms residual_norms(const ActivationCache& cache, int64_t layers) {
+    ResidualNorms out;
+    const auto add = [&](const std::string& name) {
+        const at::Tensor* t = cache.find(name);
+        if (!t) return;
+        const at::Tensor norms = t->select(0, 0).to(at::kDouble).norm(2, -1).contiguous(); // [P]
+        out.stages.push_back(name);
+        out.norms.emplace_back(norms.data_ptr<double>(), norms.data_ptr<double>() + norms.numel());
+    };
+    for (int64_t i = 0; i < layers; ++i)
+        add("blocks." + std::to_string(i) + ".hook_resid_pre");
+    if (layers > 0) add("blocks." + std::to_string(layers - 1) + ".hook_resid_post");
+    return out;
+}
+
+std::vector<std::vector<TokenProbability>> top_tokens(const at::Tensor& logits, int64_t k) {
+    const at::Tensor probs = at::softmax(logits.select(0, 0).to(at::kDouble), -1); // [P, V]
+    const auto [values, ids] = probs.topk(std::min<int64_t>(k, probs.size(-1)), -1);
+    std::vector<std::vector<TokenProbability>> out(static_cast<std::size_t>(probs.size(0)));
+    const auto v = values.accessor<double, 2>();
+    const auto i = ids.accessor<int64_t, 2>();
+    for (int64_t p = 0; p < values.size(0); ++p) {
+        for (int64_t j = 0; j < values.size(1); ++j)
+            out[static_cast<std::size_t>(p)].push_back({i[p][j], v[p][j]});
+    }
+    return out;
+}
+
+} // namespace hookscope::ui

@@ -1,0 +1,72 @@
+#pragma once
+// What the plots draw, prepared from cached tensors by pure functions: matrices,
+// norms, colour ranges, label thinning. The plots only draw what they are given.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace at {
+class Tensor;
+}
+namespace hookscope {
+class ActivationCache;
+}
+
+namespace hookscope::ui {
+
+// Row-major values; NaN marks a cell that is masked (drawn as masked, not as a colour).
+struct Matrix {
+    int64_t rows = 0, cols = 0;
+    std::vector<double> values;
+    double at(int64_t r, int64_t c) const { return values[static_cast<std::size_t>(r * cols + c)]; }
+};
+
+// How a hook's tensor is laid out, from its name and rank.
+enum class HookLayout {
+    Vectors,     // [1, pos, d]: one vector per position (residual stream, mlp, ln)
+    HeadVectors, // [1, pos, heads, d_head]: q, k, v, z, rot_q, rot_k
+    HeadMatrix,  // [1, heads, pos, pos]: attention pattern and scores
+    Scalars,     // [1, pos, 1]: norm scales
+    Other,
+};
+HookLayout layout_of(const std::string& name, const std::vector<int64_t>& shape);
+
+// Heads of a HeadVectors or HeadMatrix tensor (1 for the others).
+int64_t head_count(const std::string& name, const at::Tensor& t);
+
+// The tensor of one batch element as a positions x features matrix: Vectors and
+// Scalars as they are, HeadVectors at `head` ([pos, d_head]), HeadMatrix at `head`
+// ([query, key]) with -inf (masked scores) as NaN.
+Matrix hook_matrix(const std::string& name, const at::Tensor& t, int64_t head = 0);
+
+// L2 norm of each row (NaN cells skipped).
+std::vector<double> row_norms(const Matrix& m);
+
+// The colour range for `m`: [min, max] of its finite values, or symmetric around 0
+// (±max |value|) when the values have both signs, so that 0 is the middle colour.
+std::pair<double, double> colour_range(const Matrix& m);
+
+// At most `max_labels` evenly spaced indices in [0, count), 0 first: which token
+// labels an axis can show legibly.
+std::vector<int64_t> thinned_ticks(int64_t count, int64_t max_labels);
+
+// The L2 norm of the residual stream through the layers: stage k is blocks.k.hook_resid_pre,
+// the last stage the final blocks.{L-1}.hook_resid_post. Stages missing from the cache
+// are skipped. norms[stage][position].
+struct ResidualNorms {
+    std::vector<std::string> stages;
+    std::vector<std::vector<double>> norms;
+};
+ResidualNorms residual_norms(const ActivationCache& cache, int64_t layers);
+
+// The k most likely tokens at each position of logits [1, pos, vocab], with their
+// probabilities, most likely first.
+struct TokenProbability {
+    int64_t id = 0;
+    double probability = 0;
+};
+std::vector<std::vector<TokenProbability>> top_tokens(const at::Tensor& logits, int64_t k);
+
+} // namespace hookscope::ui
