@@ -30,6 +30,8 @@ using nlohmann::json;
 
 constexpr const char* kUsage =
     R"(usage: hookscope [--model M] [--prompt TEXT]          open the GUI
+       hookscope --screenshot FILE [--model M] [--prompt TEXT] [--max-new-tokens N]
+                                                       generate in the GUI, save the window as PNG
        hookscope hooks    [--model M] [--names-filter F] [--json]
        hookscope tokenize [--model M] --text TEXT [--no-prepend-bos] [--json]
        hookscope run      [--model M] (--prompt TEXT | --tokens 1,2,3) [--no-prepend-bos]

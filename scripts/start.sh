@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sets up everything (system packages, build) and starts HookScope.
-# Until the GUI lands, this lists the hook points of the tiny GPT-2 test checkpoint
-# and runs it once, exporting every activation, and tokenizes a sentence with GPT-2's
-# vocabulary. Extra arguments go to `hookscope`.
+# Sets up everything (system packages, build) and opens the HookScope window.
+# Until the bundled default model exists, the window opens the tiny GPT-2 test
+# checkpoint (random weights, no tokenizer: its prompt is token ids). Extra arguments
+# go to `hookscope`, e.g. `scripts/start.sh --model /path/to/checkpoint` or a
+# sub-command such as `scripts/start.sh hooks --model /path/to/checkpoint --json`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,9 +13,4 @@ bin=build/release/app/hookscope
 if [ $# -gt 0 ]; then
   exec "$bin" "$@"
 fi
-model=tests/fixtures/golden/gpt2-tiny
-"$bin" hooks --model "$model"
-"$bin" run --model "$model" --tokens 0,17,42,99,128,255 --export build/example-cache.safetensors
-"$bin" inspect build/example-cache.safetensors
-"$bin" generate --model "$model" --tokens 0,17,42 --max-new-tokens 8 --seed 1
-"$bin" tokenize --model tests/fixtures/tokenizers/gpt2 --text "Hello, HookScope! It's 2026."
+exec "$bin" --model tests/fixtures/golden/gpt2-tiny --prompt "0 17 42 99 128 255 256 300"

@@ -40,7 +40,9 @@ HookPanel::HookPanel(QWidget* parent) : QWidget(parent) {
     tree_->setSelectionMode(QAbstractItemView::ExtendedSelection);
     tree_->setUniformRowHeights(true);
     tree_->header()->setStretchLastSection(false);
-    tree_->header()->setSectionResizeMode(HookTreeModel::Name, QHeaderView::Stretch);
+    tree_->header()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    tree_->header()->setSectionResizeMode(HookTreeModel::Name, QHeaderView::Interactive);
+    tree_->header()->resizeSection(HookTreeModel::Name, 230);
 
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);

@@ -103,6 +103,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     right_dock->setObjectName("hookDock");
     right_dock->setWidget(hooks_);
     addDockWidget(Qt::RightDockWidgetArea, right_dock);
+    resizeDocks({left_dock, right_dock}, {300, 440}, Qt::Horizontal);
 
     status_ = new QLabel;
     speed_ = new QLabel;
@@ -248,12 +249,20 @@ void MainWindow::on_model_loaded(const ModelSummary& s) {
     set_status(tr("Loaded %1").arg(s.folder));
 }
 
-void MainWindow::generate() {
-    start(/*generate=*/true);
+bool MainWindow::generate() {
+    return start(/*generate=*/true);
 }
 
-void MainWindow::run_prompt() {
-    start(/*generate=*/false);
+bool MainWindow::run_prompt() {
+    return start(/*generate=*/false);
+}
+
+void MainWindow::select_hook(const QString& name) {
+    const QModelIndex source = hooks_->tree_model()->index_of(name.toStdString());
+    const QModelIndex index = hooks_->proxy()->mapFromSource(source);
+    if (!index.isValid()) return;
+    hooks_->tree()->scrollTo(index);
+    hooks_->tree()->setCurrentIndex(index);
 }
 
 void MainWindow::stop() {
@@ -263,14 +272,14 @@ void MainWindow::stop() {
     }
 }
 
-void MainWindow::start(bool generate) {
-    if (runner_->busy()) return;
+bool MainWindow::start(bool generate) {
+    if (runner_->busy()) return false;
     if (!runner_->summary()) {
         on_failed(tr("Generating"), tr("no model is loaded: open a checkpoint folder first (Ctrl+O)"));
-        return;
+        return false;
     }
     std::optional<GenerationRequest> request = prompt_->request();
-    if (!request) return; // the panel shows why
+    if (!request) return false; // the panel shows why
     request->names_filter = hooks_->capture_filter();
     max_new_tokens_ = generate ? request->max_new_tokens : 0;
     if (generate) {
@@ -278,6 +287,7 @@ void MainWindow::start(bool generate) {
     } else {
         runner_->run(*request);
     }
+    return true;
 }
 
 void MainWindow::on_finished(const RunResult& r) {
@@ -314,6 +324,7 @@ void MainWindow::on_failed(const QString& what, const QString& message) {
     box->setInformativeText(message);
     box->setAttribute(Qt::WA_DeleteOnClose);
     box->open(); // window-modal, never blocks the event loop
+    emit errorShown(what, message);
 }
 
 void MainWindow::remember_recent(const QString& folder) {

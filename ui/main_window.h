@@ -40,8 +40,9 @@ public:
     void open_model(const QString& folder_or_id);
     // The precision the next load computes in.
     void set_precision(Precision precision);
-    void generate();
-    void run_prompt();
+    // Each returns whether a run started (false: busy, no model, or a bad prompt, shown).
+    bool generate();
+    bool run_prompt();
     void stop();
     // Writes hook points `names` of the current cache (all that the filter shows when
     // empty) to `path` (.npz or safetensors) off the GUI thread; exportFinished follows.
@@ -50,6 +51,8 @@ public:
     ModelRunner* runner() const { return runner_; }
     PromptPanel* prompt_panel() const { return prompt_; }
     HookPanel* hook_panel() const { return hooks_; }
+    // Makes `name` the current row of the hook tree (and opens it in the views).
+    void select_hook(const QString& name);
     TokenView* token_view() const { return tokens_; }
     TensorView* tensor_view() const { return tensor_view_; }
     AttentionView* attention_view() const { return attention_; }
@@ -61,6 +64,8 @@ public:
 signals:
     // The recompute's cache is in the views.
     void cacheShown();
+    // An error was reported to the user (in a dialog): what failed and why.
+    void errorShown(const QString& what, const QString& message);
     // An export ended; `message` names the file or says why it failed.
     void exportFinished(bool ok, const QString& message);
 
@@ -71,7 +76,7 @@ protected:
 
 private:
     void build_menus();
-    void start(bool generate);
+    bool start(bool generate);
     void on_model_loaded(const ModelSummary& summary);
     void on_finished(const RunResult& result);
     void on_failed(const QString& what, const QString& message);

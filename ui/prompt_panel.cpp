@@ -132,6 +132,7 @@ PromptPanel::PromptPanel(QWidget* parent) : QWidget(parent) {
         error_->hide();
         emit promptChanged();
     });
+    connect(max_new_tokens_, &QSpinBox::valueChanged, this, &PromptPanel::promptChanged);
     connect(generate_, &QPushButton::clicked, this, &PromptPanel::generateRequested);
     connect(run_, &QPushButton::clicked, this, &PromptPanel::runRequested);
     connect(stop_, &QPushButton::clicked, this, &PromptPanel::stopRequested);

@@ -3,6 +3,7 @@
 #include "bridge/safetensors.h"
 #include "support/tensor_compare.h"
 
+#include <QImage>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -24,8 +25,10 @@ struct Result {
     QString out, err;
 };
 
-Result run_hookscope(const QStringList& args) {
+Result run_hookscope(const QStringList& args,
+                     const QProcessEnvironment& env = QProcessEnvironment::systemEnvironment()) {
     QProcess p;
+    p.setProcessEnvironment(env);
     p.start(HOOKSCOPE_BINARY, args);
     if (!p.waitForFinished(120000)) return {};
     Result r;
@@ -236,6 +239,24 @@ private slots:
         QCOMPARE(missing.code, 1);
         QVERIFY2(missing.err.contains("not in the local Hugging Face cache"), qPrintable(missing.err));
         qunsetenv("HF_HUB_CACHE");
+    }
+
+    // The GUI generates, selects an attention head and saves the window at 1600x1000.
+    void screenshotWritesThePng() {
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert("QT_QPA_PLATFORM", "offscreen");
+        env.insert("XDG_CONFIG_HOME", dir_.filePath("config")); // settings stay in the test's folder
+        const QString file = dir_.filePath("shot.png");
+        const Result r = run_hookscope({"--screenshot", file, "--model", kGpt2, "--max-new-tokens", "3"}, env);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("1600x1000"), qPrintable(r.out));
+        const QImage image(file);
+        QCOMPARE(image.size(), QSize(1600, 1000));
+        QVERIFY(QFile::exists(dir_.filePath("config/HookScope/HookScope.conf"))); // recent models remembered
+
+        const Result missing = run_hookscope({"--screenshot", file, "--model", "/no/such/model"}, env);
+        QCOMPARE(missing.code, 1);
+        QVERIFY2(missing.err.contains("/no/such/model"), qPrintable(missing.err));
     }
 
     void usageErrorsExitWithTwo_data() {
