@@ -185,7 +185,7 @@ void AttentionView::refresh_thumbnails() {
     const at::Tensor* t = cache_ ? cache_->find(hook_name().toStdString()) : nullptr;
     if (t) {
         for (int64_t h = 0; h < heads_; ++h) {
-            const Matrix m = hook_matrix(hook_name().toStdString(), *t, h);
+            const Matrix m = pooled_matrix(hook_name().toStdString(), *t, h, 72);
             auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(thumbnail_image(m, colour_range(m), 72))),
                                              tr("head %1").arg(h));
             thumbnails_->addItem(item);

@@ -75,13 +75,24 @@ void HookPanel::apply_filter(const QString& text) {
         error_->hide();
         error_->clear();
         proxy_->set_names_filter(*valid_filter_);
-        if (!text.trimmed().isEmpty()) tree_->expandAll();
+        expand_matches();
     } catch (const FilterError& e) {
         valid_filter_.reset(); // the tree keeps the last valid filter
         error_->setText(QString::fromStdString(e.what()));
         error_->show();
     }
     update_estimate();
+}
+
+void HookPanel::expand_matches() {
+    // A narrow filter opens every group so its hooks show; a broad one (hundreds of
+    // rows) leaves the groups as they are, which is both faster and easier to read.
+    constexpr int kExpandAtMost = 100;
+    if (filter_->text().trimmed().isEmpty() || !valid_filter_) return;
+    int matches = 0;
+    for (const HookEntry& e : model_->entries())
+        matches += valid_filter_->matches(e.name) ? 1 : 0;
+    if (matches <= kExpandAtMost) tree_->expandAll();
 }
 
 void HookPanel::set_model_hooks(const std::vector<HookInfo>& hooks) {
@@ -94,7 +105,7 @@ void HookPanel::set_model_hooks(const std::vector<HookInfo>& hooks) {
 void HookPanel::set_cache(std::shared_ptr<const ActivationCache> cache) {
     cache_ = std::move(cache);
     model_->set_entries(hook_entries(*cache_));
-    if (!filter_->text().trimmed().isEmpty()) tree_->expandAll();
+    expand_matches();
     stats_watcher_.setFuture(QtConcurrent::run([cache = cache_] { return tensor_stats(*cache); }));
 }
 

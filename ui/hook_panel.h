@@ -63,6 +63,7 @@ signals:
 private:
     void apply_filter(const QString& text);
     void update_estimate();
+    void expand_matches();
 
     QLineEdit* filter_ = nullptr;
     QLabel* error_ = nullptr;

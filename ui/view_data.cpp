@@ -31,15 +31,21 @@ int64_t head_count(const std::string& name, const at::Tensor& t) {
     }
 }
 
-Matrix hook_matrix(const std::string& name, const at::Tensor& t, int64_t head) {
-    at::Tensor m;
+namespace {
+
+// One batch element's slice for `head`, as a 2-D tensor.
+at::Tensor slice_of(const std::string& name, const at::Tensor& t, int64_t head) {
     switch (layout_of(name, t.sizes().vec())) {
-    case HookLayout::HeadVectors: m = t[0].select(1, head); break; // [P, Dh]
-    case HookLayout::HeadMatrix: m = t[0][head]; break;            // [P, P]
+    case HookLayout::HeadVectors: return t[0].select(1, head); // [P, Dh]
+    case HookLayout::HeadMatrix: return t[0][head];            // [P, P]
     case HookLayout::Vectors:
-    case HookLayout::Scalars: m = t[0]; break;
-    case HookLayout::Other: m = t.reshape({1, -1}); break;
+    case HookLayout::Scalars: return t[0];
+    case HookLayout::Other: break;
     }
+    return t.reshape({1, -1});
+}
+
+Matrix to_matrix(at::Tensor m) {
     m = m.to(at::kDouble).contiguous();
     m.masked_fill_(at::isinf(m) & (m < 0), std::numeric_limits<double>::quiet_NaN());
     Matrix out;
@@ -47,6 +53,21 @@ Matrix hook_matrix(const std::string& name, const at::Tensor& t, int64_t head) {
     out.cols = m.dim() > 1 ? m.size(1) : 1;
     out.values.assign(m.data_ptr<double>(), m.data_ptr<double>() + m.numel());
     return out;
+}
+
+} // namespace
+
+Matrix pooled_matrix(const std::string& name, const at::Tensor& t, int64_t head, int64_t size) {
+    at::Tensor m = slice_of(name, t, head);
+    if (m.size(0) > size || m.size(1) > size) {
+        const std::vector<int64_t> out{std::min(size, m.size(0)), std::min(size, m.size(1))};
+        m = std::get<0>(at::adaptive_max_pool2d(m.to(at::kFloat).unsqueeze(0), out))[0]; // [1, r, c] -> [r, c]
+    }
+    return to_matrix(m);
+}
+
+Matrix hook_matrix(const std::string& name, const at::Tensor& t, int64_t head) {
+    return to_matrix(slice_of(name, t, head));
 }
 
 std::vector<double> row_norms(const Matrix& m) {

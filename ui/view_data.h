@@ -41,6 +41,10 @@ int64_t head_count(const std::string& name, const at::Tensor& t);
 // ([query, key]) with -inf (masked scores) as NaN.
 Matrix hook_matrix(const std::string& name, const at::Tensor& t, int64_t head = 0);
 
+// hook_matrix reduced to at most `size` x `size` cells, each the largest value of the
+// cells it covers (attention peaks survive): cheap thumbnails of long sequences.
+Matrix pooled_matrix(const std::string& name, const at::Tensor& t, int64_t head, int64_t size);
+
 // L2 norm of each row (NaN cells skipped).
 std::vector<double> row_norms(const Matrix& m);
 

@@ -52,6 +52,12 @@ private slots:
         QCOMPARE(p.cols, int64_t(7));
         QVERIFY(as_tensor(p).equal(pattern[0][2].to(at::kDouble)));
 
+        // Thumbnails: each cell the largest of the region it covers (7 -> 4: rows 5-6 for the last).
+        const Matrix pooled = pooled_matrix("blocks.1.attn.hook_pattern", pattern, 2, 4);
+        QCOMPARE(pooled.rows, int64_t(4));
+        QCOMPARE(pooled.at(3, 0), pattern[0][2].slice(0, 5, 7).slice(1, 0, 2).max().item<double>());
+        QCOMPARE(pooled_matrix("blocks.1.attn.hook_pattern", pattern, 2, 72).values, p.values); // small: as is
+
         // Scores: the masked future (-inf) becomes NaN, the rest is the tensor's.
         const at::Tensor scores = cache["blocks.0.attn.hook_attn_scores"];
         const Matrix s = hook_matrix("blocks.0.attn.hook_attn_scores", scores, 1);
