@@ -43,4 +43,10 @@ public:
     using Error::Error;
 };
 
+// A session file that cannot be opened: what is wrong, and where.
+class SessionError : public Error {
+public:
+    using Error::Error;
+};
+
 } // namespace hookscope

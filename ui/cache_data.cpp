@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include <string_view>
+
 namespace hookscope::ui {
 
 std::vector<HookEntry> hook_entries(const std::vector<HookInfo>& hooks) {
@@ -35,6 +37,44 @@ std::vector<std::optional<TensorStats>> tensor_stats(const ActivationCache& cach
         }
         out.push_back(TensorStats{finite.min().item<double>(), finite.max().item<double>(),
                                   finite.mean().item<double>(), finite.norm().item<double>()});
+    }
+    return out;
+}
+
+CacheShape cache_shape(const ActivationCache& cache) {
+    CacheShape s;
+    for (const auto& [name, tensor] : cache.entries()) {
+        if (name.rfind("blocks.", 0) == 0) {
+            const std::size_t dot = name.find('.', 7);
+            try {
+                s.layers = std::max<int64_t>(s.layers, std::stoll(name.substr(7, dot - 7)) + 1);
+            } catch (const std::exception&) {
+            }
+        }
+        const auto ends_with = [&](std::string_view suffix) {
+            return name.size() >= suffix.size() &&
+                   name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+        };
+        if (tensor.dim() == 4 && (ends_with("hook_pattern") || ends_with("hook_attn_scores"))) s.heads = tensor.size(1);
+        if (tensor.dim() == 4 && ends_with("attn.hook_q") && s.heads == 0) s.heads = tensor.size(2);
+        if (tensor.dim() == 4 && ends_with("attn.hook_k")) s.kv_heads = tensor.size(2);
+    }
+    if (s.kv_heads == 0) s.kv_heads = s.heads;
+    return s;
+}
+
+std::string display_of_text(const std::string& text) {
+    std::string out;
+    for (const char c : text) {
+        if (c == ' ') {
+            out += "\u2423";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else {
+            out += c;
+        }
     }
     return out;
 }

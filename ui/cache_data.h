@@ -24,6 +24,18 @@ std::vector<HookEntry> hook_entries(const ActivationCache& cache);
 // caches: run it off the GUI thread.
 std::vector<std::optional<TensorStats>> tensor_stats(const ActivationCache& cache);
 
+// Layers and heads as the cache's tensors show them (for a cache without its model,
+// e.g. from a session): layers from the highest blocks.N, heads from an attention
+// pattern, score or query tensor, kv heads from a key tensor (else = heads).
+struct CacheShape {
+    int64_t layers = 0, heads = 0, kv_heads = 0;
+};
+CacheShape cache_shape(const ActivationCache& cache);
+
+// A token's display form from its exported text: spaces as ␣, line breaks as \n,
+// tabs as \t (as Tokenizer::display writes them).
+std::string display_of_text(const std::string& text);
+
 // Bytes a recompute over `positions` tokens would capture with `filter` (float32).
 int64_t estimated_cache_bytes(const std::vector<HookInfo>& hooks, const NamesFilter& filter, int64_t positions);
 

@@ -3,7 +3,9 @@
 #include "bridge/activation_cache.h"
 #include "bridge/export.h"
 #include "bridge/hub_cache.h"
+#include "bridge/session.h"
 #include "ui/attention_view.h"
+#include "ui/cache_data.h"
 #include "ui/heatmap_plot.h"
 #include "ui/hook_filter_proxy.h"
 #include "ui/hook_panel.h"
@@ -23,6 +25,8 @@
 #include <QFileInfo>
 #include <QGroupBox>
 #include <QHBoxLayout>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLabel>
 #include <QLocale>
 #include <QMenuBar>
@@ -37,6 +41,7 @@
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
+#include <map>
 #include <regex>
 
 namespace hookscope::ui {
@@ -173,6 +178,18 @@ void MainWindow::build_menus() {
     file->addSeparator();
     QAction* export_action = file->addAction(tr("&Export hook points…"), this, &MainWindow::export_dialog);
     export_action->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    QAction* save_session = file->addAction(tr("&Save session…"), this, [this] {
+        const QString path = QFileDialog::getSaveFileName(this, tr("Save session"), "session.hookscope.safetensors",
+                                                          tr("HookScope session (*.safetensors)"));
+        if (!path.isEmpty()) save_session_to(path);
+    });
+    save_session->setShortcut(QKeySequence::Save);
+    QAction* open_session_action = file->addAction(tr("Open sess&ion…"), this, [this] {
+        const QString path =
+            QFileDialog::getOpenFileName(this, tr("Open session"), QString(), tr("HookScope session (*.safetensors)"));
+        if (!path.isEmpty()) open_session(path);
+    });
+    open_session_action->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
     QAction* save_plot = file->addAction(tr("Save &plot as PNG or PDF…"), this, &MainWindow::save_plot_dialog);
     save_plot->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S));
     file->addSeparator();
@@ -239,10 +256,18 @@ void MainWindow::on_model_loaded(const ModelSummary& s) {
     } else {
         tokens_->set_labeler([](int64_t id) { return "[" + QString::number(id) + "]"; });
     }
-    tokens_->clear_tokens();
-    cache_.reset();
-    last_run_.reset();
-    hooks_->set_model_hooks(s.hooks);
+    if (keep_views_on_load_) { // opened for a session: its views stay
+        keep_views_on_load_ = false;
+        if (last_run_ && s.fingerprint != last_run_->fingerprint) {
+            set_status(
+                tr("Loaded %1, but its weights differ from the ones the session was recorded with").arg(s.folder));
+        }
+    } else {
+        tokens_->clear_tokens();
+        cache_.reset();
+        last_run_.reset();
+        hooks_->set_model_hooks(s.hooks);
+    }
     remember_recent(s.folder);
     setWindowTitle(tr("HookScope — %1").arg(QFileInfo(s.folder).fileName()));
     update_estimate();
@@ -290,19 +315,30 @@ bool MainWindow::start(bool generate) {
     return true;
 }
 
-void MainWindow::on_finished(const RunResult& r) {
-    progress_->hide();
+void MainWindow::show_run(const RunResult& r, const QStringList& labels, std::function<QString(int64_t)> labeler,
+                          int64_t layers, int64_t heads, int64_t kv_heads) {
     cache_ = r.cache;
     last_run_ = r;
     hooks_->set_cache(cache_);
+    tensor_view_->set_cache(cache_, labels, std::move(labeler));
+    attention_->set_cache(cache_, labels, layers, heads, kv_heads);
+    residual_->set_cache(cache_, labels, layers);
+}
+
+void MainWindow::on_finished(const RunResult& r) {
+    progress_->hide();
     const ModelSummary& model = *runner_->summary();
-    const QStringList labels = token_labels();
     const auto tokenizer = model.tokenizer;
-    tensor_view_->set_cache(cache_, labels, [tokenizer](int64_t id) {
-        return tokenizer ? QString::fromStdString(tokenizer->display(id)) : "[" + QString::number(id) + "]";
-    });
-    attention_->set_cache(cache_, labels, model.layers, model.heads, model.kv_heads);
-    residual_->set_cache(cache_, labels, model.layers);
+    RunResult run = r;
+    run.fingerprint = model.fingerprint;
+    run.model = model.folder;
+    cache_ = r.cache; // token_labels() reads it
+    show_run(
+        run, token_labels(),
+        [tokenizer](int64_t id) {
+            return tokenizer ? QString::fromStdString(tokenizer->display(id)) : "[" + QString::number(id) + "]";
+        },
+        model.layers, model.heads, model.kv_heads);
     QString summary =
         tr("%1 tokens (%2 prompt) · stop: %3").arg(r.tokens.size()).arg(r.prompt_length).arg(r.stop_reason);
     if (r.tokens_per_second) {
@@ -423,31 +459,139 @@ void MainWindow::export_to(const QString& path, std::vector<std::string> names) 
     const ModelSummary& s = *runner_->summary();
     ExportInfo info = export_info_for(s.folder.toStdString(), s.fingerprint, s.tokenizer.get(), cache_->tokens(),
                                       last_run_->prompt_length, last_run_->settings_json, s.precision);
+    const std::size_t count = names.size();
+    run_in_background(
+        tr("Exporting %1 hook points to %2…").arg(count).arg(path),
+        [cache = cache_, path, info = std::move(info), names = std::move(names)] {
+            export_cache(*cache, path.toStdString(), info, names);
+        },
+        [this, path, count](const QString& error) {
+            if (error.isEmpty()) {
+                const QString message = tr("Exported %1 hook points to %2").arg(count).arg(path);
+                set_status(message);
+                emit exportFinished(true, message);
+            } else {
+                on_failed(tr("Exporting to %1").arg(path), error);
+                emit exportFinished(false, error);
+            }
+        });
+}
+
+void MainWindow::run_in_background(const QString& status, std::function<void()> work,
+                                   std::function<void(QString)> done) {
     progress_->setRange(0, 0);
     progress_->show();
-    set_status(tr("Exporting %1 hook points to %2…").arg(names.size()).arg(path));
+    set_status(status);
     auto* watcher = new QFutureWatcher<QString>(this);
-    connect(watcher, &QFutureWatcher<QString>::finished, this, [this, watcher, path, count = names.size()] {
+    connect(watcher, &QFutureWatcher<QString>::finished, this, [this, watcher, done = std::move(done)] {
         watcher->deleteLater();
         progress_->hide();
-        const QString error = watcher->result();
-        if (error.isEmpty()) {
-            const QString message = tr("Exported %1 hook points to %2").arg(count).arg(path);
-            set_status(message);
-            emit exportFinished(true, message);
-        } else {
-            on_failed(tr("Exporting to %1").arg(path), error);
-            emit exportFinished(false, error);
-        }
+        done(watcher->result());
     });
-    watcher->setFuture(QtConcurrent::run([cache = cache_, path, info = std::move(info), names = std::move(names)] {
+    watcher->setFuture(QtConcurrent::run([work = std::move(work)] {
         try {
-            export_cache(*cache, path.toStdString(), info, names);
+            work();
             return QString();
         } catch (const std::exception& e) {
             return QString::fromStdString(e.what());
         }
     }));
+}
+
+void MainWindow::save_session_to(const QString& path) {
+    if (!cache_ || !last_run_) {
+        on_failed(tr("Saving the session"), tr("there is no run to save yet: generate or run a prompt first"));
+        return;
+    }
+    const auto& summary = runner_->summary();
+    const Tokenizer* tokenizer = summary ? summary->tokenizer.get() : nullptr;
+    ExportInfo info =
+        export_info_for(last_run_->model.toStdString(), last_run_->fingerprint, tokenizer, cache_->tokens(),
+                        last_run_->prompt_length, last_run_->settings_json, last_run_->precision);
+    if (!last_run_->token_strings.empty()) info.token_strings = last_run_->token_strings; // from a session
+    QJsonObject state{{"prompt", prompt_->prompt_edit()->toPlainText()},
+                      {"token_mode", prompt_->token_mode()->isChecked()},
+                      {"stop_reason", last_run_->stop_reason},
+                      {"filter", hooks_->filter_edit()->text()}};
+    if (last_run_->tokens_per_second) state["tokens_per_second"] = *last_run_->tokens_per_second;
+    if (last_run_->seed) state["seed"] = QString::number(*last_run_->seed);
+    const std::string session_json = QJsonDocument(state).toJson(QJsonDocument::Compact).toStdString();
+    run_in_background(
+        tr("Saving the session to %1…").arg(path),
+        [cache = cache_, path, info = std::move(info), session_json] {
+            save_session(path.toStdString(), *cache, info, session_json);
+        },
+        [this, path](const QString& error) {
+            if (error.isEmpty()) {
+                set_status(tr("Saved the session to %1").arg(path));
+                emit sessionSaved(true, path);
+            } else {
+                on_failed(tr("Saving the session to %1").arg(path), error);
+                emit sessionSaved(false, error);
+            }
+        });
+}
+
+void MainWindow::open_session(const QString& path) {
+    if (runner_->busy()) {
+        on_failed(tr("Opening %1").arg(path), tr("a run is in progress: stop it first"));
+        return;
+    }
+    auto loaded = std::make_shared<std::optional<Session>>();
+    run_in_background(
+        tr("Opening the session %1…").arg(path), [path, loaded] { *loaded = load_session(path.toStdString()); },
+        [this, path, loaded](const QString& error) {
+            if (!error.isEmpty()) return on_failed(tr("Opening the session %1").arg(path), error);
+            Session& s = **loaded;
+            auto cache = std::make_shared<const ActivationCache>(std::move(s.cache));
+            const QJsonObject state = QJsonDocument::fromJson(QByteArray::fromStdString(s.session_json)).object();
+            RunResult r;
+            r.tokens = cache->tokens();
+            r.prompt_length = s.info.prompt_length;
+            r.stop_reason = state.value("stop_reason").toString(tr("saved"));
+            if (state.contains("tokens_per_second")) r.tokens_per_second = state.value("tokens_per_second").toDouble();
+            if (state.contains("seed")) r.seed = state.value("seed").toString().toULongLong();
+            r.settings_json = s.info.generation_json;
+            r.cache = cache;
+            r.model = QString::fromStdString(s.info.model);
+            r.fingerprint = s.info.model_fingerprint;
+            r.precision = parse_precision(s.info.compute_dtype).value_or(Precision::Float32);
+            r.token_strings = s.info.token_strings;
+
+            // Labels from the tokens' text as recorded: no model needed.
+            QStringList labels;
+            std::map<int64_t, QString> by_id;
+            for (std::size_t i = 0; i < r.tokens.size(); ++i) {
+                labels << QString::fromStdString(display_of_text(s.info.token_strings[i]));
+                by_id.emplace(r.tokens[i], labels.back());
+            }
+            const auto labeler = [by_id](int64_t id) {
+                const auto it = by_id.find(id);
+                return it != by_id.end() ? it->second : "[" + QString::number(id) + "]";
+            };
+            tokens_->set_labeler(labeler);
+            tokens_->clear_tokens();
+            for (std::size_t i = 0; i < r.tokens.size(); ++i)
+                tokens_->append(r.tokens[i], static_cast<int64_t>(i) >= r.prompt_length);
+            prompt_->token_mode()->setChecked(state.value("token_mode").toBool());
+            prompt_->prompt_edit()->setPlainText(state.value("prompt").toString());
+            hooks_->filter_edit()->setText(state.value("filter").toString());
+            const CacheShape shape = cache_shape(*cache);
+            show_run(r, labels, labeler, shape.layers, shape.heads, shape.kv_heads);
+            set_status(tr("Opened the session %1 (%2 tokens, %3 hook points)")
+                           .arg(path)
+                           .arg(r.tokens.size())
+                           .arg(cache->size()));
+
+            // Its model, for further runs, when it is still there; the views stay.
+            std::error_code ec;
+            if (std::filesystem::is_directory(s.info.model, ec)) {
+                keep_views_on_load_ = true;
+                set_precision(r.precision);
+                runner_->load(r.model, r.precision);
+            }
+            emit sessionOpened(path);
+        });
 }
 
 void MainWindow::save_plot_dialog() {

@@ -7,6 +7,7 @@
 
 #include <QMainWindow>
 
+#include <functional>
 #include <memory>
 
 class QAction;
@@ -47,6 +48,11 @@ public:
     // Writes hook points `names` of the current cache (all that the filter shows when
     // empty) to `path` (.npz or safetensors) off the GUI thread; exportFinished follows.
     void export_to(const QString& path, std::vector<std::string> names = {});
+    // Saves the current run as a session (off the GUI thread); sessionSaved follows.
+    void save_session_to(const QString& path);
+    // Opens a session: its views at once, and its model (when the folder is there) for
+    // further runs. sessionOpened follows, or errorShown.
+    void open_session(const QString& path);
 
     ModelRunner* runner() const { return runner_; }
     PromptPanel* prompt_panel() const { return prompt_; }
@@ -68,6 +74,8 @@ signals:
     void errorShown(const QString& what, const QString& message);
     // An export ended; `message` names the file or says why it failed.
     void exportFinished(bool ok, const QString& message);
+    void sessionSaved(bool ok, const QString& message);
+    void sessionOpened(const QString& path);
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -79,6 +87,9 @@ private:
     bool start(bool generate);
     void on_model_loaded(const ModelSummary& summary);
     void on_finished(const RunResult& result);
+    // Puts a run's cache into every view; `labels` are the tokens' display forms.
+    void show_run(const RunResult& result, const QStringList& labels, std::function<QString(int64_t)> labeler,
+                  int64_t layers, int64_t heads, int64_t kv_heads);
     void on_failed(const QString& what, const QString& message);
     void remember_recent(const QString& folder);
     void refresh_recent_menu();
@@ -89,6 +100,8 @@ private:
     void export_dialog();
     void save_plot_dialog();
     QStringList token_labels() const;
+    // Runs `work` on the thread pool; `done` gets its error message ("" on success).
+    void run_in_background(const QString& status, std::function<void()> work, std::function<void(QString)> done);
 
     ModelRunner* runner_ = nullptr;
     PromptPanel* prompt_ = nullptr;
@@ -106,6 +119,7 @@ private:
     QMenu* recent_menu_ = nullptr;
     QMenu* hub_menu_ = nullptr;
     QString loading_;
+    bool keep_views_on_load_ = false; // a session's model loads under its views
     int64_t max_new_tokens_ = 0;
     std::shared_ptr<const ActivationCache> cache_;
     std::optional<RunResult> last_run_;

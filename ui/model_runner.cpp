@@ -166,6 +166,8 @@ void ModelRunner::generate_on_worker(int id, const GenerationRequest& request, b
         r.prompt_s = g.prompt_s, r.decode_s = g.decode_s, r.recompute_s = g.recompute_s;
         r.settings_json = run_only ? std::string(R"({"mode": "run"})") : generation_settings_json(options, g.seed);
         r.cache = std::make_shared<const ActivationCache>(std::move(*g.cache));
+        r.fingerprint = model_->fingerprint();
+        r.precision = model_->precision();
         deliver(id, [this, id, r = std::move(r)] {
             set_busy(false);
             emit finished(id, r);

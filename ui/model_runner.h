@@ -66,6 +66,11 @@ struct RunResult {
     double prompt_s = 0, decode_s = 0, recompute_s = 0;
     std::string settings_json; // the settings as exports record them
     std::shared_ptr<const ActivationCache> cache;
+    // Where it came from, as exports and sessions record it.
+    QString model;
+    std::string fingerprint;
+    Precision precision = Precision::Float32;
+    std::vector<std::string> token_strings; // only for a run opened from a session
 };
 
 class ModelRunner : public QObject {

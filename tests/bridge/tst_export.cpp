@@ -5,7 +5,9 @@
 #include "bridge/errors.h"
 #include "bridge/export.h"
 #include "bridge/model.h"
+#include "bridge/session.h"
 #include "bridge/sha256.h"
+#include "support/error_text.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -16,6 +18,7 @@
 #include <sys/stat.h>
 
 using namespace hookscope;
+using hookscope::test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -115,6 +118,43 @@ private slots:
         QCOMPARE(m.at("names_filter"), "blocks.0.*, unembed.hook_out");
         QCOMPARE(nlohmann::json::parse(m.at("generation"))["max_new_tokens"].get<int>(), 2);
         QCOMPARE(m.at("dtype"), "float32");
+    }
+
+    // A session holds the cache (in capture order), the logits and the window's state,
+    // and reads back equal; a file that is not one, or does not add up, is refused.
+    void sessionsRoundTrip() {
+        const fs::path file = path("run.hookscope.safetensors");
+        save_session(file, cache_, info_, R"({"prompt": "0 17 42", "token_mode": true})");
+        const Session s = load_session(file);
+        QCOMPARE(s.cache.tokens(), cache_.tokens());
+        QCOMPARE(s.cache.names(), cache_.names());
+        QCOMPARE(s.cache.names_filter(), cache_.names_filter());
+        for (const auto& [name, tensor] : cache_.entries())
+            QVERIFY2(at::equal(s.cache[name], tensor), name.c_str());
+        QVERIFY(at::equal(s.cache.logits(), cache_.logits()));
+        QCOMPARE(s.info.model, info_.model);
+        QCOMPARE(s.info.model_fingerprint, info_.model_fingerprint);
+        QCOMPARE(s.info.token_strings, info_.token_strings);
+        QCOMPARE(s.info.prompt_length, info_.prompt_length);
+        QCOMPARE(nlohmann::json::parse(s.session_json)["prompt"].get<std::string>(), "0 17 42");
+        // Still an ordinary export for Python.
+        QCOMPARE(SafetensorsFile::open(file)->metadata().at("format"), "hookscope.activation_cache.v1");
+
+        const fs::path plain = path("plain.safetensors");
+        export_cache(cache_, plain, info_);
+        QString message = error_of([&] { load_session(plain); });
+        QVERIFY2(message.contains("plain.safetensors") && message.contains("`session`"), qPrintable(message));
+
+        ExportInfo wrong = info_;
+        ActivationCache shorter({0, 17, 42}, "");
+        shorter.add("hook_embed", cache_["blocks.0.hook_resid_pre"]); // 5 positions, 3 tokens
+        wrong.token_strings = {"0", "17", "42"};
+        save_session(path("bad.safetensors"), shorter, wrong, "{}");
+        message = error_of([&] { load_session(path("bad.safetensors")); });
+        QVERIFY2(message.contains("`hook_embed` covers 5 positions") && message.contains("3 tokens"),
+                 qPrintable(message));
+        message = error_of([&] { load_session(path("missing.safetensors")); });
+        QVERIFY2(message.contains("missing.safetensors"), qPrintable(message));
     }
 
     void exportsChosenNamesOnly() {

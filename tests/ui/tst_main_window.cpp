@@ -239,6 +239,62 @@ private slots:
         QCOMPARE(w.last_run()->stop_reason, QString("run"));
     }
 
+    // A saved session reopens with the same views, without running the model; its
+    // model loads beneath them for further runs.
+    void sessionsRestoreTheViews() {
+        QTemporaryDir dir;
+        const QString file = dir.filePath("run.hookscope.safetensors");
+        std::shared_ptr<const ActivationCache> original;
+        {
+            MainWindow w;
+            load(w, kGpt2);
+            w.prompt_panel()->prompt_edit()->setPlainText("0 17 42 99");
+            w.prompt_panel()->max_new_tokens()->setValue(4);
+            w.prompt_panel()->greedy()->setChecked(true);
+            QSignalSpy shown(&w, &MainWindow::cacheShown);
+            QVERIFY(w.generate());
+            QVERIFY(shown.wait(60'000));
+            original = w.cache();
+            QSignalSpy saved(&w, &MainWindow::sessionSaved);
+            w.save_session_to(file);
+            QVERIFY(saved.wait(30'000));
+            QVERIFY2(saved.first().at(0).toBool(), qPrintable(saved.first().at(1).toString()));
+        }
+        MainWindow w;
+        w.show();
+        QSignalSpy opened(&w, &MainWindow::sessionOpened);
+        QSignalSpy loaded(w.runner(), &ModelRunner::modelLoaded);
+        w.open_session(file);
+        QVERIFY(opened.wait(30'000));
+        QCOMPARE(w.cache()->tokens(), original->tokens());
+        QCOMPARE(w.cache()->names(), original->names());
+        for (const auto& [name, tensor] : original->entries())
+            QVERIFY2(at::equal((*w.cache())[name], tensor), name.c_str());
+        QVERIFY(at::equal(w.cache()->logits(), original->logits()));
+        QCOMPARE(w.token_view()->ids(), original->tokens());
+        QCOMPARE(w.token_view()->prompt_length(), 4);
+        QCOMPARE(w.prompt_panel()->prompt_edit()->toPlainText(), QString("0 17 42 99"));
+        QCOMPARE(w.last_run()->stop_reason, QString("max_new_tokens"));
+        w.attention_view()->show_head(1, 3);
+        const at::Tensor slice = (*original)["blocks.1.attn.hook_pattern"][0][3].to(at::kDouble).contiguous();
+        const Matrix m = w.attention_view()->heatmap()->matrix();
+        QVERIFY(std::equal(m.values.begin(), m.values.end(), slice.data_ptr<double>()));
+        QVERIFY(w.attention_view()->heatmap()->describe(1, 0).startsWith("[17] (1) → [0] (0)"));
+        // The model folder is still there: it loads, and the views stay.
+        QVERIFY(loaded.wait(60'000));
+        QCOMPARE(w.cache()->tokens(), original->tokens());
+        QCOMPARE(w.token_view()->ids().size(), original->tokens().size());
+
+        // A file that is not a session: a dialog that says so, nothing changes.
+        const QString plain = dir.filePath("plain.txt");
+        QFile(plain).open(QIODevice::WriteOnly);
+        QSignalSpy errors(&w, &MainWindow::errorShown);
+        w.open_session(plain);
+        QVERIFY(errors.wait(30'000));
+        QVERIFY2(errors.first().at(1).toString().contains("plain.txt"), qPrintable(errors.first().at(1).toString()));
+        QCOMPARE(w.cache()->tokens(), original->tokens());
+    }
+
     void badInputIsReportedNotFatal() {
         MainWindow w;
         w.show();

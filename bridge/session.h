@@ -1,0 +1,30 @@
+#pragma once
+// A saved session: everything a run left in the window, in one safetensors file that
+// is also an ordinary export (DESIGN.md's metadata, one tensor per hook point), plus
+// the logits (`hookscope.logits`) and `session` metadata: the window's state as JSON
+// (prompt, settings, stop reason, ...). Opening it restores the views without running
+// the model.
+
+#include "bridge/activation_cache.h"
+#include "bridge/export.h"
+
+#include <filesystem>
+#include <string>
+
+namespace hookscope {
+
+struct Session {
+    ActivationCache cache;
+    ExportInfo info;          // model, fingerprint, token strings, prompt length, settings, compute dtype
+    std::string session_json; // the window's state, a JSON object
+};
+
+// Writes atomically (a failed write leaves `path` as it was). Throws ExportError.
+void save_session(const std::filesystem::path& path, const ActivationCache& cache, const ExportInfo& info,
+                  const std::string& session_json);
+
+// Throws SessionError (what is wrong, and where) for a file that is not a session or
+// is inconsistent (e.g. a tensor whose positions disagree with the token ids).
+Session load_session(const std::filesystem::path& path);
+
+} // namespace hookscope
