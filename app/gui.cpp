@@ -34,8 +34,11 @@ void plan_screenshot(ui::MainWindow& window, const QString& file, const std::opt
     QObject::connect(&window, &ui::MainWindow::errorShown, &window,
                      [fail](const QString& what, const QString& message) { fail(what + ": " + message); });
     QObject::connect(window.runner(), &ui::ModelRunner::modelLoaded, &window,
-                     [&window, prompt, max_new_tokens, fail](const ui::ModelSummary& s) {
+                     [&window, prompt, max_new_tokens, fail](int, const ui::ModelSummary& s) {
                          ui::PromptPanel* panel = window.prompt_panel();
+                         // Not the remembered modes: text when there is a tokenizer, BOS first.
+                         panel->token_mode()->setChecked(!s.tokenizer);
+                         panel->prepend_bos()->setChecked(true);
                          QString text = prompt ? QString::fromStdString(*prompt)
                                         : s.tokenizer
                                             ? QStringLiteral("The quick brown fox jumps over the lazy dog. The")
@@ -109,9 +112,8 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
     }
     window.show();
     if (model) { // inside the event loop, so that an early failure can end it
-        QTimer::singleShot(0, &window, [&window, folder = QString::fromStdString(model->string())] {
-            window.open_model(folder);
-        });
+        QTimer::singleShot(0, &window,
+                           [&window, folder = QString::fromStdString(model->string())] { window.open_model(folder); });
     }
     return QApplication::exec();
 }

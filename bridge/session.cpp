@@ -6,6 +6,8 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <string_view>
+
 namespace hookscope {
 
 namespace {
@@ -56,16 +58,34 @@ Session load_session(const std::filesystem::path& path) {
     std::vector<int64_t> tokens = ids.get<std::vector<int64_t>>();
     const auto positions = static_cast<int64_t>(tokens.size());
     s.cache = ActivationCache(std::move(tokens), m.count("names_filter") ? m.at("names_filter") : "");
+    int64_t heads = -1;                           // every attention pattern and score tensor must agree
     for (const TensorInfo& t : file->tensors()) { // in the order they were captured
         at::Tensor value = file->tensor(t.name);
-        if (value.dim() < 2 || value.size(0) != 1) fail("tensor `" + t.name + "` has no batch axis of 1");
-        // Every hook tensor has the positions on axis 1, except attention [1, H, P, P] on axis 2.
-        const int64_t axis = value.dim() == 4 && value.size(2) == value.size(3) && value.size(2) == positions ? 2 : 1;
-        if (value.size(axis) != positions) {
-            fail("tensor `" + t.name + "` covers " + std::to_string(value.size(axis)) +
-                 " positions, but the session has " + std::to_string(positions) + " tokens");
+        const std::string what = "tensor `" + t.name + "` " + shape_text(value.sizes());
+        if (!at::isFloatingType(value.scalar_type())) fail(what + " is not floating-point");
+        if (value.dim() < 3 || value.dim() > 4 || value.size(0) != 1) {
+            fail(what + " is not a hook activation ([1, pos, ...] or [1, heads, pos, pos])");
+        }
+        const auto ends_with = [&](std::string_view suffix) {
+            return t.name.size() >= suffix.size() &&
+                   t.name.compare(t.name.size() - suffix.size(), suffix.size(), suffix) == 0;
+        };
+        const bool square = ends_with("hook_pattern") || ends_with("hook_attn_scores");
+        if (square) {
+            if (value.dim() != 4 || value.size(2) != positions || value.size(3) != positions) {
+                fail(what + " is not [1, heads, " + std::to_string(positions) + ", " + std::to_string(positions) +
+                     "] for the session's " + std::to_string(positions) + " tokens");
+            }
+            if (heads >= 0 && value.size(1) != heads) {
+                fail(what + " has " + std::to_string(value.size(1)) + " heads, other layers " + std::to_string(heads));
+            }
+            heads = value.size(1);
+        } else if (value.size(1) != positions) {
+            fail(what + " covers " + std::to_string(value.size(1)) + " positions, but the session has " +
+                 std::to_string(positions) + " tokens");
         }
         if (t.name == kLogits) {
+            if (value.dim() != 3) fail(what + " is not [1, pos, vocab]");
             s.cache.set_logits(std::move(value));
         } else {
             s.cache.add(t.name, std::move(value));

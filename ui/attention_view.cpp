@@ -155,10 +155,25 @@ QString AttentionView::hook_name() const {
 }
 
 void AttentionView::refresh() {
-    if (!cache_) return;
+    try {
+        draw();
+    } catch (const std::exception& e) { // a tensor the view cannot read: say so, keep going
+        message_->setText(tr("`%1` cannot be shown: %2").arg(hook_name(), QString::fromStdString(e.what())));
+        message_->show();
+    }
+}
+
+void AttentionView::draw() {
+    if (!cache_) {
+        message_->setText(tr("Generate or run a prompt to see attention."));
+        message_->show();
+        heatmap_->set_matrix({}, {0, 1}, {}, {});
+        kv_label_->clear();
+        return;
+    }
     const std::string name = hook_name().toStdString();
     const at::Tensor* t = cache_->find(name);
-    if (!t) {
+    if (!t || head_->value() >= head_count(name, *t)) {
         message_->setText(tr("`%1` was not captured (names filter: `%2`).")
                               .arg(QString::fromStdString(name), QString::fromStdString(cache_->names_filter())));
         message_->show();
@@ -182,16 +197,24 @@ void AttentionView::refresh() {
 void AttentionView::refresh_thumbnails() {
     updating_ = true;
     thumbnails_->clear();
+    try {
+        add_thumbnails();
+    } catch (const std::exception&) { // refresh() says what is wrong with the tensor
+    }
+    updating_ = false;
+}
+
+void AttentionView::add_thumbnails() {
     const at::Tensor* t = cache_ ? cache_->find(hook_name().toStdString()) : nullptr;
     if (t) {
-        for (int64_t h = 0; h < heads_; ++h) {
+        const int64_t heads = std::min(heads_, head_count(hook_name().toStdString(), *t));
+        for (int64_t h = 0; h < heads; ++h) {
             const Matrix m = pooled_matrix(hook_name().toStdString(), *t, h, 72);
             auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(thumbnail_image(m, colour_range(m), 72))),
                                              tr("head %1").arg(h));
             thumbnails_->addItem(item);
         }
     }
-    updating_ = false;
 }
 
 } // namespace hookscope::ui

@@ -41,10 +41,13 @@ public:
     HeatmapPlot* heatmap() const { return heatmap_; }
     QListWidget* thumbnails() const { return thumbnails_; }
     QLabel* message() const { return message_; }
+    QLabel* kv_label() const { return kv_label_; }
 
 private:
     void refresh();
+    void draw();
     void refresh_thumbnails();
+    void add_thumbnails();
 
     QComboBox* source_ = nullptr;
     QSpinBox* layer_ = nullptr;

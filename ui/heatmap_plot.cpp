@@ -78,12 +78,18 @@ void HeatmapPlot::set_matrix(Matrix m, std::pair<double, double> range, const QS
                              const QStringList& col_labels) {
     matrix_ = std::move(m);
     const auto rows = static_cast<int>(matrix_.rows), cols = static_cast<int>(matrix_.cols);
+    // A single row or column is drawn as two half-width cells spanning [-0.5, 0.5]:
+    // QCPColorMap gives one cell of a one-cell axis no width.
+    const int key_cells = std::max(cols, 2), value_cells = std::max(rows, 2);
+    const auto axis_range = [](int n) { return n > 1 ? QCPRange(0, n - 1) : QCPRange(-0.25, 0.25); };
     QCPColorMapData* data = map_->data();
-    data->setSize(cols, rows);
-    data->setRange(QCPRange(0, std::max(cols - 1, 0)), QCPRange(0, std::max(rows - 1, 0)));
-    for (int r = 0; r < rows; ++r) {
-        for (int c = 0; c < cols; ++c)
-            data->setCell(c, r, matrix_.at(r, c));
+    data->setSize(key_cells, value_cells);
+    data->setRange(axis_range(cols), axis_range(rows));
+    if (rows > 0 && cols > 0) {
+        for (int r = 0; r < value_cells; ++r) {
+            for (int c = 0; c < key_cells; ++c)
+                data->setCell(c, r, matrix_.at(std::min(r, rows - 1), std::min(c, cols - 1)));
+        }
     }
     map_->setGradient(range.first < 0 ? diverging_gradient() : sequential_gradient());
     map_->setDataRange(QCPRange(range.first, range.second));

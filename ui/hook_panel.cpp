@@ -95,6 +95,11 @@ void HookPanel::expand_matches() {
     if (matches <= kExpandAtMost) tree_->expandAll();
 }
 
+void HookPanel::set_planning_hooks(const std::vector<HookInfo>& hooks) {
+    hooks_ = hooks;
+    update_estimate();
+}
+
 void HookPanel::set_model_hooks(const std::vector<HookInfo>& hooks) {
     hooks_ = hooks;
     cache_.reset();

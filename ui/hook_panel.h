@@ -36,6 +36,8 @@ public:
 
     // The model's hook points, before any run: names and symbolic shapes.
     void set_model_hooks(const std::vector<HookInfo>& hooks);
+    // Only the hook points the size estimate counts (the tree keeps what it shows).
+    void set_planning_hooks(const std::vector<HookInfo>& hooks);
     // A captured cache: its tensors, then their statistics once computed (off the GUI thread).
     void set_cache(std::shared_ptr<const ActivationCache> cache);
     // The sequence length the size estimate assumes.

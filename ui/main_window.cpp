@@ -131,9 +131,16 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(hooks_, &HookPanel::hookActivated, this, &MainWindow::show_hook);
     connect(runner_, &ModelRunner::busyChanged, prompt_, &PromptPanel::set_running);
     connect(runner_, &ModelRunner::modelLoaded, this, &MainWindow::on_model_loaded);
-    connect(runner_, &ModelRunner::failed, this,
-            [this](int, const QString& what, const QString& message) { on_failed(what, message); });
+    connect(runner_, &ModelRunner::failed, this, [this](int id, const QString& what, const QString& message) {
+        if (id == session_load_) session_load_ = 0;
+        on_failed(what, message);
+    });
     connect(runner_, &ModelRunner::started, this, [this](int, const std::vector<int64_t>& prompt) {
+        // Labels from the model's tokenizer (a session may have left its own).
+        const auto tokenizer = runner_->summary() ? runner_->summary()->tokenizer : nullptr;
+        tokens_->set_labeler([tokenizer](int64_t id) {
+            return tokenizer ? QString::fromStdString(tokenizer->display(id)) : "[" + QString::number(id) + "]";
+        });
         tokens_->clear_tokens();
         for (const int64_t id : prompt)
             tokens_->append(id, /*generated=*/false);
@@ -222,6 +229,7 @@ void MainWindow::open_model(const QString& folder_or_id) {
         return;
     }
     loading_ = folder;
+    session_load_ = 0; // a model opened by hand replaces the views
     const auto precision = static_cast<Precision>(precision_->currentData().toInt());
     runner_->load(folder, precision);
     progress_->setRange(0, 0);
@@ -233,7 +241,7 @@ void MainWindow::set_precision(Precision precision) {
     precision_->setCurrentIndex(precision_->findData(static_cast<int>(precision)));
 }
 
-void MainWindow::on_model_loaded(const ModelSummary& s) {
+void MainWindow::on_model_loaded(int id, const ModelSummary& s) {
     progress_->hide();
     const QLocale locale;
     model_info_->setText(tr("<b>%1</b> · %2<br>%3 layers · %4 heads%5 · d_model %6 · d_head %7<br>"
@@ -249,29 +257,36 @@ void MainWindow::on_model_loaded(const ModelSummary& s) {
                              .arg(s.n_ctx)
                              .arg(QString::fromLatin1(precision_name(s.precision).data()), s.storage_dtypes));
     model_info_->setToolTip(s.folder);
+    const bool under_session = id == session_load_ && session_load_ != 0;
+    session_load_ = 0;
     prompt_->set_tokenizer_available(s.tokenizer != nullptr);
-    if (s.tokenizer) {
-        tokens_->set_labeler(
-            [tokenizer = s.tokenizer](int64_t id) { return QString::fromStdString(tokenizer->display(id)); });
-    } else {
-        tokens_->set_labeler([](int64_t id) { return "[" + QString::number(id) + "]"; });
-    }
-    if (keep_views_on_load_) { // opened for a session: its views stay
-        keep_views_on_load_ = false;
-        if (last_run_ && s.fingerprint != last_run_->fingerprint) {
-            set_status(
-                tr("Loaded %1, but its weights differ from the ones the session was recorded with").arg(s.folder));
-        }
-    } else {
-        tokens_->clear_tokens();
-        cache_.reset();
-        last_run_.reset();
-        hooks_->set_model_hooks(s.hooks);
-    }
     remember_recent(s.folder);
     setWindowTitle(tr("HookScope — %1").arg(QFileInfo(s.folder).fileName()));
+    if (under_session) { // opened for a session: its views stay
+        hooks_->set_planning_hooks(s.hooks);
+        update_estimate();
+        set_status(
+            last_run_ && s.fingerprint != last_run_->fingerprint
+                ? tr("Loaded %1, but its weights differ from the ones the session was recorded with").arg(s.folder)
+                : tr("Loaded %1 under the session").arg(s.folder));
+        return;
+    }
+    tokens_->set_labeler([tokenizer = s.tokenizer](int64_t id) {
+        return tokenizer ? QString::fromStdString(tokenizer->display(id)) : "[" + QString::number(id) + "]";
+    });
+    clear_views();
+    hooks_->set_model_hooks(s.hooks);
     update_estimate();
     set_status(tr("Loaded %1").arg(s.folder));
+}
+
+void MainWindow::clear_views() {
+    tokens_->clear_tokens();
+    cache_.reset();
+    last_run_.reset();
+    tensor_view_->set_cache(nullptr, {}, {});
+    attention_->set_cache(nullptr, {}, 0, 0, 0);
+    residual_->set_cache(nullptr, {}, 0);
 }
 
 bool MainWindow::generate() {
@@ -401,7 +416,8 @@ void MainWindow::update_estimate() {
     hooks_->set_planned_positions(prompt_->planned_positions([&](const QString& text) -> int64_t {
         if (!tokenizer) return 0;
         try {
-            return static_cast<int64_t>(encode_prompt(*tokenizer, special, text.toStdString(), true).size());
+            return static_cast<int64_t>(
+                encode_prompt(*tokenizer, special, text.toStdString(), prompt_->prepend_bos()->isChecked()).size());
         } catch (const std::exception&) {
             return 0;
         }
@@ -449,16 +465,35 @@ void MainWindow::export_dialog() {
     if (!path.isEmpty()) export_to(path, hooks_->selected_hooks());
 }
 
+ExportInfo MainWindow::run_export_info() const {
+    const auto& summary = runner_->summary();
+    const Tokenizer* tokenizer =
+        summary && summary->fingerprint == last_run_->fingerprint ? summary->tokenizer.get() : nullptr;
+    ExportInfo info =
+        export_info_for(last_run_->model.toStdString(), last_run_->fingerprint, tokenizer, cache_->tokens(),
+                        last_run_->prompt_length, last_run_->settings_json, last_run_->precision);
+    if (!last_run_->token_strings.empty()) info.token_strings = last_run_->token_strings; // from a session
+    return info;
+}
+
 void MainWindow::export_to(const QString& path, std::vector<std::string> names) {
-    if (!cache_ || !last_run_ || !runner_->summary()) return;
+    if (!cache_ || !last_run_) {
+        on_failed(tr("Exporting"), tr("there is nothing to export yet: generate or run a prompt first"));
+        emit exportFinished(false, tr("nothing to export"));
+        return;
+    }
     if (names.empty()) { // everything the filter box shows
         for (const std::string& name : cache_->names()) {
             if (hooks_->proxy()->names_filter().matches(name)) names.push_back(name);
         }
+        if (names.empty()) {
+            const QString why = tr("the filter matches no captured hook point");
+            on_failed(tr("Exporting to %1").arg(path), why);
+            emit exportFinished(false, why);
+            return;
+        }
     }
-    const ModelSummary& s = *runner_->summary();
-    ExportInfo info = export_info_for(s.folder.toStdString(), s.fingerprint, s.tokenizer.get(), cache_->tokens(),
-                                      last_run_->prompt_length, last_run_->settings_json, s.precision);
+    ExportInfo info = run_export_info();
     const std::size_t count = names.size();
     run_in_background(
         tr("Exporting %1 hook points to %2…").arg(count).arg(path),
@@ -586,9 +621,8 @@ void MainWindow::open_session(const QString& path) {
             // Its model, for further runs, when it is still there; the views stay.
             std::error_code ec;
             if (std::filesystem::is_directory(s.info.model, ec)) {
-                keep_views_on_load_ = true;
                 set_precision(r.precision);
-                runner_->load(r.model, r.precision);
+                session_load_ = runner_->load(r.model, r.precision);
             }
             emit sessionOpened(path);
         });

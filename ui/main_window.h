@@ -3,6 +3,7 @@
 // the hook tree on the right. It wires the panels to the one ModelRunner and stays
 // small; each panel is its own class.
 
+#include "bridge/export.h"
 #include "ui/model_runner.h"
 
 #include <QMainWindow>
@@ -85,7 +86,10 @@ protected:
 private:
     void build_menus();
     bool start(bool generate);
-    void on_model_loaded(const ModelSummary& summary);
+    void on_model_loaded(int id, const ModelSummary& summary);
+    // What an export or a session records about the run in the views.
+    ExportInfo run_export_info() const;
+    void clear_views();
     void on_finished(const RunResult& result);
     // Puts a run's cache into every view; `labels` are the tokens' display forms.
     void show_run(const RunResult& result, const QStringList& labels, std::function<QString(int64_t)> labeler,
@@ -119,7 +123,7 @@ private:
     QMenu* recent_menu_ = nullptr;
     QMenu* hub_menu_ = nullptr;
     QString loading_;
-    bool keep_views_on_load_ = false; // a session's model loads under its views
+    int session_load_ = 0; // the load a session started: its views stay when it lands
     int64_t max_new_tokens_ = 0;
     std::shared_ptr<const ActivationCache> cache_;
     std::optional<RunResult> last_run_;

@@ -87,6 +87,7 @@ void ModelRunner::cancel() {
 
 int ModelRunner::load(const QString& folder, Precision precision) {
     const int id = start_request();
+    latest_load_.store(id);
     post([this, id, folder, precision] {
         try {
             const std::filesystem::path path = folder.toStdString();
@@ -109,14 +110,21 @@ int ModelRunner::load(const QString& folder, Precision precision) {
             s.tokenizer = tokenizer;
             s.special = special;
 
+            if (latest_load_.load() != id) return; // another load follows: it decides the model
             model_ = std::move(model);
             tokenizer_ = std::move(tokenizer);
             special_ = std::move(special);
-            deliver(id, [this, s = std::move(s)] {
-                summary_ = s;
-                set_busy(false);
-                emit modelLoaded(s);
-            });
+            // The summary always follows the worker's model, even when a generation was
+            // requested after this load; only the signal belongs to the current request.
+            QMetaObject::invokeMethod(
+                this,
+                [this, id, s = std::move(s)] {
+                    summary_ = s;
+                    if (id != current_) return;
+                    set_busy(false);
+                    emit modelLoaded(id, s);
+                },
+                Qt::QueuedConnection);
         } catch (const std::exception& e) {
             deliver(id, [this, id, folder, message = QString::fromStdString(e.what())] {
                 set_busy(false);
@@ -129,18 +137,18 @@ int ModelRunner::load(const QString& folder, Precision precision) {
 
 int ModelRunner::generate(const GenerationRequest& request) {
     const int id = start_request();
-    post([this, id, request] { generate_on_worker(id, request, /*run_only=*/false); });
+    post([this, id, request, cancelled = cancel_] { generate_on_worker(id, request, /*run_only=*/false, cancelled); });
     return id;
 }
 
 int ModelRunner::run(const GenerationRequest& request) {
     const int id = start_request();
-    post([this, id, request] { generate_on_worker(id, request, /*run_only=*/true); });
+    post([this, id, request, cancelled = cancel_] { generate_on_worker(id, request, /*run_only=*/true, cancelled); });
     return id;
 }
 
-void ModelRunner::generate_on_worker(int id, const GenerationRequest& request, bool run_only) {
-    const std::shared_ptr<std::atomic<bool>> cancelled = cancel_;
+void ModelRunner::generate_on_worker(int id, const GenerationRequest& request, bool run_only,
+                                     const std::shared_ptr<std::atomic<bool>>& cancelled) {
     try {
         if (!model_) throw InputError("no model is loaded: open a checkpoint folder first");
         const std::vector<int64_t> prompt = prompt_tokens(request, tokenizer_.get(), special_);

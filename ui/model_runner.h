@@ -2,7 +2,8 @@
 // The one object that runs the model: loading, generation and the recompute pass all
 // happen on its worker thread, one request at a time, and results come back as
 // signals on the GUI thread. Every request has an id; a result from a request that is
-// no longer current (superseded, or cancelled by a new load) is dropped.
+// no longer current (superseded, or cancelled by a new load) is dropped, and a load
+// that a later load superseded never replaces the model.
 
 #include "bridge/hook_point.h"
 #include "bridge/precision.h"
@@ -95,7 +96,7 @@ public:
 
 signals:
     void busyChanged(bool busy);
-    void modelLoaded(const hookscope::ui::ModelSummary& summary);
+    void modelLoaded(int id, const hookscope::ui::ModelSummary& summary);
     // The prompt's ids, once encoded.
     void started(int id, const std::vector<int64_t>& prompt);
     void tokenGenerated(int id, int64_t token, int64_t step, double elapsed_s);
@@ -107,13 +108,16 @@ signals:
 private:
     int start_request();
     void post(std::function<void()> work); // runs `work` on the worker thread
+    // Runs `on_gui_thread` on the GUI thread if request `id` is still the current one.
     void deliver(int id, std::function<void()> on_gui_thread);
-    void generate_on_worker(int id, const GenerationRequest& request, bool run_only);
+    void generate_on_worker(int id, const GenerationRequest& request, bool run_only,
+                            const std::shared_ptr<std::atomic<bool>>& cancelled);
     void set_busy(bool busy);
 
     QThread thread_;
     QObject* worker_context_ = nullptr; // lives on thread_: posted work runs there
-    int current_ = 0;
+    int current_ = 0;                   // the latest request (GUI thread)
+    std::atomic<int> latest_load_{0};   // the latest load: older ones must not commit
     bool busy_ = false;
     std::optional<ModelSummary> summary_;
     std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);

@@ -43,6 +43,7 @@ public:
 
     QPlainTextEdit* prompt_edit() const { return prompt_; }
     QCheckBox* token_mode() const { return token_mode_; }
+    QCheckBox* prepend_bos() const { return prepend_bos_; }
     QSpinBox* max_new_tokens() const { return max_new_tokens_; }
     QCheckBox* greedy() const { return greedy_; }
     QLineEdit* seed() const { return seed_; }

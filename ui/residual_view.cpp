@@ -67,7 +67,11 @@ ResidualView::ResidualView(QWidget* parent) : QWidget(parent) {
 }
 
 void ResidualView::set_cache(std::shared_ptr<const ActivationCache> cache, QStringList token_labels, int64_t layers) {
-    norms_ = cache ? residual_norms(*cache, layers) : ResidualNorms{};
+    try {
+        norms_ = cache ? residual_norms(*cache, layers) : ResidualNorms{};
+    } catch (const std::exception&) { // a tensor it cannot read: no lines
+        norms_ = {};
+    }
     labels_ = std::move(token_labels);
     positions_->blockSignals(true);
     positions_->clear();

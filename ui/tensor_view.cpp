@@ -103,10 +103,19 @@ void TensorView::show_hook(const QString& name) {
 }
 
 QCustomPlot* TensorView::current_plot() const {
-    return stack_->currentIndex() == 0 ? heatmap_ : nullptr;
+    if (stack_->currentIndex() != 0) return nullptr; // the logits table
+    return heatmap_->isHidden() ? bars_ : heatmap_;  // norm scales are bars alone
 }
 
 void TensorView::refresh() {
+    try {
+        draw();
+    } catch (const std::exception& e) { // a tensor the views cannot read: say so, keep going
+        title_->setText(tr("`%1` cannot be shown: %2").arg(hook_, QString::fromStdString(e.what())));
+    }
+}
+
+void TensorView::draw() {
     const std::string name = hook_.toStdString();
     const at::Tensor* t = cache_ && !name.empty() ? cache_->find(name) : nullptr;
     if (!t) {

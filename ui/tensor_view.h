@@ -43,6 +43,7 @@ public:
 
 private:
     void refresh();
+    void draw();
 
     QLabel* title_ = nullptr;
     QSpinBox* head_ = nullptr;

@@ -53,8 +53,9 @@ QString TokenView::describe(int64_t pos) const {
 
 int64_t TokenView::position_at(const QPoint& point) const {
     QTextCursor cursor = cursorForPosition(point);
-    // The format at a cursor is the one of the character before it: look one ahead.
-    if (!cursor.atBlockEnd()) cursor.movePosition(QTextCursor::NextCharacter);
+    // The format at a cursor is the one of the character before it. The cursor is the
+    // gap nearest the point: right of it, the character hovered is the next one.
+    if (point.x() >= cursorRect(cursor).x() && !cursor.atBlockEnd()) cursor.movePosition(QTextCursor::NextCharacter);
     const QVariant pos = cursor.charFormat().property(kPositionProperty);
     return pos.isValid() ? pos.toLongLong() : -1;
 }

@@ -46,7 +46,7 @@ at::Tensor slice_of(const std::string& name, const at::Tensor& t, int64_t head) 
 }
 
 Matrix to_matrix(at::Tensor m) {
-    m = m.to(at::kDouble).contiguous();
+    m = m.to(at::kDouble, /*non_blocking=*/false, /*copy=*/true).contiguous(); // never the cache's own storage
     m.masked_fill_(at::isinf(m) & (m < 0), std::numeric_limits<double>::quiet_NaN());
     Matrix out;
     out.rows = m.size(0);
@@ -112,7 +112,7 @@ ResidualNorms residual_norms(const ActivationCache& cache, int64_t layers) {
     ResidualNorms out;
     const auto add = [&](const std::string& name) {
         const at::Tensor* t = cache.find(name);
-        if (!t) return;
+        if (!t || t->dim() != 3) return;
         const at::Tensor norms = t->select(0, 0).to(at::kDouble).norm(2, -1).contiguous(); // [P]
         out.stages.push_back(name);
         out.norms.emplace_back(norms.data_ptr<double>(), norms.data_ptr<double>() + norms.numel());
@@ -124,6 +124,7 @@ ResidualNorms residual_norms(const ActivationCache& cache, int64_t layers) {
 }
 
 std::vector<std::vector<TokenProbability>> top_tokens(const at::Tensor& logits, int64_t k) {
+    if (logits.dim() != 3 || logits.size(0) != 1) return {};
     const at::Tensor probs = at::softmax(logits.select(0, 0).to(at::kDouble), -1); // [P, V]
     const auto [values, ids] = probs.topk(std::min<int64_t>(k, probs.size(-1)), -1);
     std::vector<std::vector<TokenProbability>> out(static_cast<std::size_t>(probs.size(0)));

@@ -151,8 +151,17 @@ private slots:
         wrong.token_strings = {"0", "17", "42"};
         save_session(path("bad.safetensors"), shorter, wrong, "{}");
         message = error_of([&] { load_session(path("bad.safetensors")); });
-        QVERIFY2(message.contains("`hook_embed` covers 5 positions") && message.contains("3 tokens"),
+        QVERIFY2(message.contains("`hook_embed`") && message.contains("covers 5 positions") &&
+                     message.contains("3 tokens"),
                  qPrintable(message));
+        // An attention pattern over the wrong number of positions, even where its head
+        // count happens to equal the token count.
+        ActivationCache squares({0, 17, 42}, "");
+        squares.add("blocks.0.attn.hook_pattern", at::zeros({1, 3, 4, 4}));
+        save_session(path("squares.safetensors"), squares, wrong, "{}");
+        message = error_of([&] { load_session(path("squares.safetensors")); });
+        QVERIFY2(message.contains("is not [1, heads, 3, 3]"), qPrintable(message));
+
         message = error_of([&] { load_session(path("missing.safetensors")); });
         QVERIFY2(message.contains("missing.safetensors"), qPrintable(message));
     }

@@ -20,13 +20,17 @@
 #include <ATen/ATen.h>
 
 #include <QCheckBox>
+#include <QDragEnterEvent>
+#include <QDropEvent>
 #include <QElapsedTimer>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
 #include <QMessageBox>
+#include <QMimeData>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardPaths>
@@ -293,6 +297,62 @@ private slots:
         QVERIFY(errors.wait(30'000));
         QVERIFY2(errors.first().at(1).toString().contains("plain.txt"), qPrintable(errors.first().at(1).toString()));
         QCOMPARE(w.cache()->tokens(), original->tokens());
+    }
+
+    // A folder dropped on the window opens, and joins the recent models.
+    void droppedFoldersOpen() {
+        MainWindow w;
+        w.show();
+        QMimeData mime;
+        mime.setUrls({QUrl::fromLocalFile(QString::fromStdString(kGpt2.string()))});
+        QSignalSpy loaded(w.runner(), &ModelRunner::modelLoaded);
+        QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QCoreApplication::sendEvent(&w, &enter);
+        QVERIFY(enter.isAccepted());
+        QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+        QCoreApplication::sendEvent(&w, &drop);
+        QVERIFY(loaded.wait(60'000));
+        QCOMPARE(w.runner()->summary()->layers, int64_t(2));
+        QCOMPARE(QSettings().value("models/recent").toStringList().value(0), QString::fromStdString(kGpt2.string()));
+    }
+
+    // Opening a second model before the first has loaded: the later one wins, on the
+    // worker and in the window, and the earlier one's views are cleared.
+    void theLatestLoadWins() {
+        MainWindow w;
+        w.show();
+        load(w, kGpt2);
+        w.prompt_panel()->prompt_edit()->setPlainText("1 2 3");
+        w.prompt_panel()->max_new_tokens()->setValue(2);
+        QSignalSpy shown(&w, &MainWindow::cacheShown);
+        QVERIFY(w.generate());
+        QVERIFY(shown.wait(60'000));
+        QVERIFY(w.attention_view()->heatmap()->matrix().rows > 0);
+
+        const fs::path llama = fs::path(HOOKSCOPE_FIXTURES) / "golden" / "llama-tiny";
+        QSignalSpy loaded(w.runner(), &ModelRunner::modelLoaded);
+        w.open_model(QString::fromStdString(kGpt2.string()));
+        w.open_model(QString::fromStdString(llama.string()));
+        QVERIFY(loaded.wait(60'000));
+        QTest::qWait(50); // a superseded load would have landed by now
+        QCOMPARE(loaded.size(), 1);
+        QCOMPARE(w.runner()->summary()->folder, QString::fromStdString(llama.string()));
+        QVERIFY(!w.cache());
+        QCOMPARE(w.attention_view()->heatmap()->matrix().rows, int64_t(0)); // the old run is gone
+        QVERIFY(w.token_view()->ids().empty());
+        QVERIFY(w.generate()); // and runs use the model the window shows
+        QVERIFY(shown.wait(60'000));
+        QVERIFY(w.cache()->contains("blocks.0.mlp.hook_pre_linear")); // Llama's gated MLP
+
+        // A filter that matches nothing captured exports nothing, and says so.
+        QTemporaryDir out;
+        w.hook_panel()->filter_edit()->setText("no_such_hook");
+        QSignalSpy exported(&w, &MainWindow::exportFinished);
+        w.export_to(out.filePath("x.safetensors"));
+        QCOMPARE(exported.size(), 1);
+        QVERIFY(!exported.first().at(0).toBool());
+        QVERIFY(!QFile::exists(out.filePath("x.safetensors")));
+        delete w.findChild<QMessageBox*>("errorDialog");
     }
 
     void badInputIsReportedNotFatal() {
