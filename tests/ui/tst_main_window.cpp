@@ -115,6 +115,9 @@ private slots:
     void generateThenBrowseTheCache() {
         MainWindow w;
         w.show();
+        // Usable at 1280x800: the whole layout fits.
+        QVERIFY2(w.minimumSizeHint().width() <= 1280 && w.minimumSizeHint().height() <= 800,
+                 qPrintable(QString("%1x%2").arg(w.minimumSizeHint().width()).arg(w.minimumSizeHint().height())));
         load(w, kGpt2);
         PromptPanel* prompt = w.prompt_panel();
         QVERIFY(prompt->token_mode()->isChecked()); // no tokenizer: token ids only
