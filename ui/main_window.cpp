@@ -47,8 +47,17 @@
 namespace hookscope::ui {
 
 namespace {
+
 constexpr int kRecentModels = 8;
+
+// How token ids are written: the tokenizer's display form, or [id] without one.
+std::function<QString(int64_t)> labeler_for(std::shared_ptr<const Tokenizer> tokenizer) {
+    return [tokenizer = std::move(tokenizer)](int64_t id) {
+        return tokenizer ? QString::fromStdString(tokenizer->display(id)) : "[" + QString::number(id) + "]";
+    };
 }
+
+} // namespace
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     setWindowTitle(tr("HookScope"));
@@ -137,10 +146,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     });
     connect(runner_, &ModelRunner::started, this, [this](int, const std::vector<int64_t>& prompt) {
         // Labels from the model's tokenizer (a session may have left its own).
-        const auto tokenizer = runner_->summary() ? runner_->summary()->tokenizer : nullptr;
-        tokens_->set_labeler([tokenizer](int64_t id) {
-            return tokenizer ? QString::fromStdString(tokenizer->display(id)) : "[" + QString::number(id) + "]";
-        });
+        tokens_->set_labeler(labeler_for(runner_->summary() ? runner_->summary()->tokenizer : nullptr));
         tokens_->clear_tokens();
         for (const int64_t id : prompt)
             tokens_->append(id, /*generated=*/false);
@@ -271,9 +277,7 @@ void MainWindow::on_model_loaded(int id, const ModelSummary& s) {
                 : tr("Loaded %1 under the session").arg(s.folder));
         return;
     }
-    tokens_->set_labeler([tokenizer = s.tokenizer](int64_t id) {
-        return tokenizer ? QString::fromStdString(tokenizer->display(id)) : "[" + QString::number(id) + "]";
-    });
+    tokens_->set_labeler(labeler_for(s.tokenizer));
     clear_views();
     hooks_->set_model_hooks(s.hooks);
     update_estimate();
@@ -343,17 +347,11 @@ void MainWindow::show_run(const RunResult& r, const QStringList& labels, std::fu
 void MainWindow::on_finished(const RunResult& r) {
     progress_->hide();
     const ModelSummary& model = *runner_->summary();
-    const auto tokenizer = model.tokenizer;
     RunResult run = r;
     run.fingerprint = model.fingerprint;
     run.model = model.folder;
     cache_ = r.cache; // token_labels() reads it
-    show_run(
-        run, token_labels(),
-        [tokenizer](int64_t id) {
-            return tokenizer ? QString::fromStdString(tokenizer->display(id)) : "[" + QString::number(id) + "]";
-        },
-        model.layers, model.heads, model.kv_heads);
+    show_run(run, token_labels(), labeler_for(model.tokenizer), model.layers, model.heads, model.kv_heads);
     QString summary =
         tr("%1 tokens (%2 prompt) · stop: %3").arg(r.tokens.size()).arg(r.prompt_length).arg(r.stop_reason);
     if (r.tokens_per_second) {
@@ -431,11 +429,9 @@ void MainWindow::set_status(const QString& text) {
 QStringList MainWindow::token_labels() const {
     QStringList labels;
     if (!cache_) return labels;
-    const auto& summary = runner_->summary();
-    for (const int64_t id : cache_->tokens()) {
-        labels << (summary && summary->tokenizer ? QString::fromStdString(summary->tokenizer->display(id))
-                                                 : "[" + QString::number(id) + "]");
-    }
+    const auto label = labeler_for(runner_->summary() ? runner_->summary()->tokenizer : nullptr);
+    for (const int64_t id : cache_->tokens())
+        labels << label(id);
     return labels;
 }
 
