@@ -4,6 +4,7 @@
 #include "bridge/errors.h"
 #include "bridge/export.h"
 #include "bridge/generate.h"
+#include "bridge/head_scores.h"
 #include "bridge/hub_cache.h"
 #include "bridge/model.h"
 #include "bridge/names_filter.h"
@@ -34,6 +35,8 @@ constexpr const char* kUsage =
                                                        generate in the GUI, save the window as PNG
        hookscope hooks    [--model M] [--names-filter F] [--json]
        hookscope tokenize [--model M] --text TEXT [--no-prepend-bos] [--json]
+       hookscope heads    [--model M] [--json]         previous-token, duplicate-token and
+                                                       induction scores of every head
        hookscope run      [--model M] (--prompt TEXT | --tokens 1,2,3) [--no-prepend-bos]
                           [--names-filter F] --export FILE
        hookscope generate [--model M] (--prompt TEXT | --tokens 1,2,3) [--max-new-tokens N]
@@ -213,6 +216,33 @@ int hooks_command(const std::vector<std::string>& args) {
     for (const auto& h : hooks) {
         const std::string name = h["name"].get<std::string>();
         std::cout << name << std::string(width - name.size() + 2, ' ') << shape_text(h["shape"]) << "\n";
+    }
+    return kOk;
+}
+
+int heads_command(const std::vector<std::string>& args) {
+    const Options options(args, spec({"--json"}, {"--model"}), "heads");
+    const Precision precision = apply_common(options);
+    const auto model = Model::load(model_folder(options), precision);
+    const HeadScores s = head_scores(*model);
+    if (options.flag("--json")) {
+        std::cout << json{{"sequence_length", s.sequence_length},
+                          {"sequences", s.sequences},
+                          {"previous_token", s.previous_token},
+                          {"duplicate_token", s.duplicate_token},
+                          {"induction", s.induction}}
+                         .dump()
+                  << "\n";
+        return kOk;
+    }
+    std::printf("head scores over %lld sequences of %lld random tokens repeated\n", static_cast<long long>(s.sequences),
+                static_cast<long long>(s.sequence_length));
+    std::printf("layer  head  previous  duplicate  induction\n");
+    for (std::size_t l = 0; l < s.induction.size(); ++l) {
+        for (std::size_t h = 0; h < s.induction[l].size(); ++h) {
+            std::printf("%5zu  %4zu  %8.3f  %9.3f  %9.3f\n", l, h, s.previous_token[l][h], s.duplicate_token[l][h],
+                        s.induction[l][h]);
+        }
     }
     return kOk;
 }
@@ -433,6 +463,7 @@ int dispatch(const std::vector<std::string>& args) {
         }
     }
     if (command == "hooks") return hooks_command(rest);
+    if (command == "heads") return heads_command(rest);
     if (command == "run") return run_command(rest);
     if (command == "inspect") return inspect_command(rest);
     if (command == "tokenize") return tokenize_command(rest);

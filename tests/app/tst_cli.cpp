@@ -259,6 +259,25 @@ private slots:
         QVERIFY2(missing.err.contains("/no/such/model"), qPrintable(missing.err));
     }
 
+    void headsJson() {
+        const Result r = run_hookscope({"heads", "--model", kGpt2, "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const auto j = nlohmann::json::parse(r.out.toStdString());
+        QCOMPARE(j["sequence_length"].get<int>(), 50);
+        QCOMPARE(j["sequences"].get<int>(), 8);
+        for (const char* key : {"previous_token", "duplicate_token", "induction"}) {
+            QCOMPARE(j[key].size(), std::size_t(2));    // layers
+            QCOMPARE(j[key][0].size(), std::size_t(4)); // heads
+            for (const auto& layer : j[key]) {
+                for (const auto& v : layer)
+                    QVERIFY(v.get<double>() >= 0 && v.get<double>() <= 1);
+            }
+        }
+        const Result text = run_hookscope({"heads", "--model", kGpt2});
+        QCOMPARE(text.code, 0);
+        QCOMPARE(text.out.trimmed().split('\n').size(), 2 + 2 * 4);
+    }
+
     void usageErrorsExitWithTwo_data() {
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<QString>("error");
