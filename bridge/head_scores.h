@@ -9,10 +9,12 @@
 // averaged over the sequences. (TransformerLens' detect_head divides by all attention
 // mass instead, so its numbers are lower; these are the stripe means.)
 
-#include <ATen/core/Tensor.h>
-
 #include <cstdint>
 #include <vector>
+
+namespace at {
+class Tensor;
+}
 
 namespace hookscope {
 

@@ -6,6 +6,7 @@
 #include "bridge/session.h"
 #include "ui/attention_view.h"
 #include "ui/cache_data.h"
+#include "ui/heads_view.h"
 #include "ui/heatmap_plot.h"
 #include "ui/hook_filter_proxy.h"
 #include "ui/hook_panel.h"
@@ -100,11 +101,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     tensor_view_ = new TensorView;
     attention_ = new AttentionView;
     residual_ = new ResidualView;
+
     tabs_ = new QTabWidget;
     tabs_->setObjectName("viewTabs");
     tabs_->addTab(attention_, tr("&Attention"));
     tabs_->addTab(tensor_view_, tr("&Tensor"));
     tabs_->addTab(residual_, tr("Residual &norms"));
+    heads_ = new HeadsView;
+    tabs_->addTab(heads_, tr("&Heads"));
     auto* middle = new QSplitter(Qt::Vertical);
     middle->setObjectName("middleSplitter");
     middle->addWidget(tokens_);
@@ -166,6 +170,25 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
         set_status(tr("Capturing hook points over %1 tokens…").arg(tokens_->ids().size()));
     });
     connect(runner_, &ModelRunner::finished, this, [this](int, const RunResult& r) { on_finished(r); });
+    connect(heads_, &HeadsView::computeRequested, this, [this] {
+        if (runner_->busy() || !runner_->summary()) return;
+        runner_->compute_head_scores();
+        progress_->setRange(0, 0);
+        progress_->show();
+        set_status(tr("Scoring every head on repeated random sequences…"));
+    });
+    connect(runner_, &ModelRunner::headScoresReady, this, [this](int, const HeadScores& scores) {
+        progress_->hide();
+        heads_->set_scores(scores);
+        set_status(tr("Head scores ready"));
+    });
+    connect(runner_, &ModelRunner::busyChanged, heads_->compute_button(),
+            [this](bool busy) { heads_->compute_button()->setEnabled(!busy); });
+    connect(heads_, &HeadsView::headChosen, this, [this](int64_t layer, int64_t head) {
+        attention_->set_source("hook_pattern");
+        attention_->show_head(layer, head);
+        tabs_->setCurrentWidget(attention_);
+    });
 
     QSettings settings;
     prompt_->restore(settings);
@@ -279,6 +302,8 @@ void MainWindow::on_model_loaded(int id, const ModelSummary& s) {
     }
     tokens_->set_labeler(labeler_for(s.tokenizer));
     clear_views();
+    attention_->set_cache(nullptr, {}, s.layers, s.heads, s.kv_heads); // heads can be chosen before a run
+    heads_->clear_scores();
     hooks_->set_model_hooks(s.hooks);
     update_estimate();
     set_status(tr("Loaded %1").arg(s.folder));

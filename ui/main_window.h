@@ -25,6 +25,7 @@ class ActivationCache;
 namespace hookscope::ui {
 
 class AttentionView;
+class HeadsView;
 class HookPanel;
 class PromptPanel;
 class ResidualView;
@@ -64,6 +65,7 @@ public:
     TensorView* tensor_view() const { return tensor_view_; }
     AttentionView* attention_view() const { return attention_; }
     ResidualView* residual_view() const { return residual_; }
+    HeadsView* heads_view() const { return heads_; }
     QTabWidget* view_tabs() const { return tabs_; }
     const std::shared_ptr<const ActivationCache>& cache() const { return cache_; }
     const std::optional<RunResult>& last_run() const { return last_run_; }
@@ -114,6 +116,7 @@ private:
     TensorView* tensor_view_ = nullptr;
     AttentionView* attention_ = nullptr;
     ResidualView* residual_ = nullptr;
+    HeadsView* heads_ = nullptr;
     QTabWidget* tabs_ = nullptr;
     QLabel* model_info_ = nullptr;
     QComboBox* precision_ = nullptr;

@@ -147,6 +147,26 @@ int ModelRunner::run(const GenerationRequest& request) {
     return id;
 }
 
+int ModelRunner::compute_head_scores() {
+    const int id = start_request();
+    post([this, id] {
+        try {
+            if (!model_) throw InputError("no model is loaded: open a checkpoint folder first");
+            const HeadScores scores = head_scores(*model_);
+            deliver(id, [this, id, scores] {
+                set_busy(false);
+                emit headScoresReady(id, scores);
+            });
+        } catch (const std::exception& e) {
+            deliver(id, [this, id, message = QString::fromStdString(e.what())] {
+                set_busy(false);
+                emit failed(id, tr("Scoring the heads"), message);
+            });
+        }
+    });
+    return id;
+}
+
 void ModelRunner::generate_on_worker(int id, const GenerationRequest& request, bool run_only,
                                      const std::shared_ptr<std::atomic<bool>>& cancelled) {
     try {

@@ -5,6 +5,7 @@
 // no longer current (superseded, or cancelled by a new load) is dropped, and a load
 // that a later load superseded never replaces the model.
 
+#include "bridge/head_scores.h"
 #include "bridge/hook_point.h"
 #include "bridge/precision.h"
 #include "bridge/prompt.h"
@@ -87,6 +88,9 @@ public:
     int generate(const GenerationRequest& request);
     // The prompt alone through the recompute forward (no generation).
     int run(const GenerationRequest& request);
+    // Previous-token, duplicate-token and induction scores of every head (see
+    // head_scores.h); headScoresReady follows.
+    int compute_head_scores();
     // Stops the current generation after the token in progress; its tokens are kept
     // and its cache is still built.
     void cancel();
@@ -102,6 +106,7 @@ signals:
     void tokenGenerated(int id, int64_t token, int64_t step, double elapsed_s);
     void recomputeStarted(int id);
     void finished(int id, const hookscope::ui::RunResult& result);
+    void headScoresReady(int id, const hookscope::HeadScores& scores);
     // What failed ("Loading /m", "Generating") and the bridge's message.
     void failed(int id, const QString& what, const QString& message);
 

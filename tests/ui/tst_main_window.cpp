@@ -2,11 +2,13 @@
 // browse the hook tree, filter it, stop, close mid-generation.
 
 #include "bridge/activation_cache.h"
+#include "bridge/head_scores.h"
 #include "bridge/hook_point.h"
 #include "bridge/model.h"
 #include "bridge/safetensors.h"
 #include "support/token_ids.h"
 #include "ui/attention_view.h"
+#include "ui/heads_view.h"
 #include "ui/heatmap_plot.h"
 #include "ui/hook_filter_proxy.h"
 #include "ui/hook_panel.h"
@@ -300,6 +302,38 @@ private slots:
         QVERIFY(errors.wait(30'000));
         QVERIFY2(errors.first().at(1).toString().contains("plain.txt"), qPrintable(errors.first().at(1).toString()));
         QCOMPARE(w.cache()->tokens(), original->tokens());
+    }
+
+    // The Heads view shows the scores of every head; clicking one opens it in the
+    // attention view.
+    void headScoresOpenHeads() {
+        MainWindow w;
+        w.resize(1280, 800);
+        w.show();
+        load(w, kGpt2);
+        w.view_tabs()->setCurrentWidget(w.heads_view());
+        QSignalSpy ready(w.runner(), &ModelRunner::headScoresReady);
+        QTest::mouseClick(w.heads_view()->compute_button(), Qt::LeftButton);
+        QVERIFY(ready.wait(60'000));
+        const HeadScores expected = head_scores(*Model::load(kGpt2));
+        const Matrix m = w.heads_view()->heatmap()->matrix(); // induction by default
+        QCOMPARE(m.rows, int64_t(2));
+        QCOMPARE(m.cols, int64_t(4));
+        for (int64_t l = 0; l < 2; ++l) {
+            for (int64_t h = 0; h < 4; ++h)
+                QCOMPARE(m.at(l, h), expected.induction[static_cast<std::size_t>(l)][static_cast<std::size_t>(h)]);
+        }
+        w.heads_view()->set_score(HeadsView::PreviousToken);
+        QCOMPARE(w.heads_view()->heatmap()->matrix().at(1, 3), expected.previous_token[1][3]);
+
+        HeatmapPlot* plot = w.heads_view()->heatmap();
+        plot->replot();
+        const QPoint cell(static_cast<int>(plot->xAxis->coordToPixel(3)),
+                          static_cast<int>(plot->yAxis->coordToPixel(1)));
+        QTest::mouseClick(plot, Qt::LeftButton, Qt::NoModifier, cell);
+        QCOMPARE(w.view_tabs()->currentWidget(), static_cast<QWidget*>(w.attention_view()));
+        QCOMPARE(w.attention_view()->layer(), int64_t(1));
+        QCOMPARE(w.attention_view()->head(), int64_t(3));
     }
 
     // A folder dropped on the window opens, and joins the recent models.
