@@ -79,6 +79,16 @@ at::Tensor Model::forward(const std::vector<int64_t>& tokens) const {
     return forward_with_hooks(input, nothing, nullptr);
 }
 
+at::Tensor Model::forward_batch(const at::Tensor& tokens) const {
+    if (tokens.dim() != 2 || tokens.scalar_type() != at::kLong || tokens.size(1) > config_.n_ctx ||
+        tokens.size(1) == 0) {
+        throw InputError("forward_batch needs int64 token ids [batch, positions] with 1 to " +
+                         std::to_string(config_.n_ctx) + " positions");
+    }
+    HookRecorder nothing;
+    return forward_with_hooks(tokens, nothing, nullptr);
+}
+
 std::unique_ptr<KvCache> Model::new_kv_cache(int64_t positions) const {
     return std::make_unique<KvCache>(config_.n_layers, config_.n_kv_heads, config_.d_head,
                                      std::clamp<int64_t>(positions, 1, config_.n_ctx));

@@ -39,6 +39,11 @@ public:
     // Every hook point this model fires, in execution order.
     const std::vector<HookInfo>& hook_points() const { return hook_points_; }
 
+    // Logits [B, P, V] for a batch of token id sequences [B, P] (int64), recorded by
+    // autograd when the weights require gradients: the trainer's forward. No hooks, no
+    // KV cache, no checks beyond the shapes'. Throws InputError for a bad shape.
+    at::Tensor forward_batch(const at::Tensor& tokens) const;
+
     // Logits [1, P, V] for one sequence of token ids. Throws InputError for an empty
     // sequence, ids outside the vocabulary, or more positions than the model has.
     at::Tensor forward(const std::vector<int64_t>& tokens) const;

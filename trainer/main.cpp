@@ -3,9 +3,17 @@
 //   hookscope-train tokenizer --corpus FILE --vocab-size N --out DIR
 //       trains a byte-level BPE vocabulary (GPT-2's scheme, <|endoftext|> last) and
 //       writes tokenizer.json, vocab.json, merges.txt and tokenizer_config.json.
+//
+//   hookscope-train model --train FILE --valid FILE --tokenizer DIR --out DIR --work DIR
+//       [--steps N] [--batch B] [--warmup W] [--lr X] [--repeat-share R] [--seed S]
+//       [--layers L] [--heads H] [--d-model D] [--context C] [--eval-every N]
+//       [--checkpoint-every N] [--stop-at N] [--threads N]
+//       trains the GPT-2 (AdamW, warm-up then cosine decay, gradient clipping at 1),
+//       resuming from --work's checkpoint when there is one, and exports it to --out.
 
 #include "bridge/bpe_trainer.h"
 #include "bridge/json_file.h"
+#include "trainer/train_model.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -16,7 +24,9 @@
 namespace {
 
 int usage() {
-    std::cerr << "usage: hookscope-train tokenizer --corpus FILE --vocab-size N --out DIR\n";
+    std::cerr << "usage: hookscope-train tokenizer --corpus FILE --vocab-size N --out DIR\n"
+                 "       hookscope-train model --train FILE --valid FILE --tokenizer DIR --out DIR --work DIR "
+                 "[options]\n";
     return 2;
 }
 
@@ -35,6 +45,39 @@ int train_tokenizer(const std::map<std::string, std::string>& options) {
 
 } // namespace
 
+int train(const std::map<std::string, std::string>& options) {
+    hookscope::train::TrainOptions o;
+    for (const char* required : {"--train", "--valid", "--tokenizer", "--out", "--work"}) {
+        if (!options.count(required)) return usage();
+    }
+    o.train = options.at("--train");
+    o.valid = options.at("--valid");
+    o.tokenizer = options.at("--tokenizer");
+    o.out = options.at("--out");
+    o.work = options.at("--work");
+    const auto integer = [&](const char* key, int64_t& out) {
+        if (options.count(key)) out = std::stoll(options.at(key));
+    };
+    const auto number = [&](const char* key, double& out) {
+        if (options.count(key)) out = std::stod(options.at(key));
+    };
+    integer("--steps", o.steps);
+    integer("--batch", o.batch);
+    integer("--warmup", o.warmup);
+    integer("--layers", o.shape.layers);
+    integer("--heads", o.shape.heads);
+    integer("--d-model", o.shape.d_model);
+    integer("--context", o.shape.context);
+    integer("--eval-every", o.eval_every);
+    integer("--checkpoint-every", o.checkpoint_every);
+    integer("--stop-at", o.stop_at);
+    number("--lr", o.lr);
+    number("--repeat-share", o.repeat_share);
+    if (options.count("--seed")) o.seed = std::stoull(options.at("--seed"));
+    if (options.count("--threads")) o.threads = std::stoi(options.at("--threads"));
+    return hookscope::train::train_model(o);
+}
+
 int main(int argc, char** argv) {
     if (argc < 2) return usage();
     const std::string command = argv[1];
@@ -43,6 +86,7 @@ int main(int argc, char** argv) {
         options[argv[i]] = argv[i + 1];
     try {
         if (command == "tokenizer") return train_tokenizer(options);
+        if (command == "model") return train(options);
     } catch (const std::exception& e) {
         std::cerr << "hookscope-train: " << e.what() << "\n";
         return 1;

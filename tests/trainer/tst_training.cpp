@@ -1,0 +1,175 @@
+// hookscope-train's pieces: schedule, AdamW, initialisation, batches, checkpoints,
+// export, and a short end-to-end run on a toy corpus (seconds, not the real training).
+
+#include "bridge/bpe_trainer.h"
+#include "bridge/errors.h"
+#include "bridge/gpt2.h"
+#include "bridge/model.h"
+#include "bridge/safetensors.h"
+#include "bridge/tokenizer.h"
+#include "bridge/weights.h"
+#include "trainer/train_model.h"
+#include "trainer/training.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cmath>
+#include <fstream>
+#include <numeric>
+
+using namespace hookscope;
+using namespace hookscope::train;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool near(double a, double b, double tolerance = 1e-9) {
+    return std::abs(a - b) < tolerance;
+}
+
+ModelShape toy_shape() {
+    ModelShape s;
+    s.layers = 1;
+    s.heads = 2;
+    s.d_model = 32;
+    s.context = 32;
+    s.vocab = 300;
+    s.bos = s.eos = 299;
+    return s;
+}
+
+} // namespace
+
+class TestTraining : public QObject {
+    Q_OBJECT
+
+private slots:
+    void scheduleWarmsUpThenDecays() {
+        QVERIFY(near(learning_rate(0, 1000, 100, 1e-3, 1e-4), 1e-5)); // 1/100 of the peak
+        QVERIFY(near(learning_rate(99, 1000, 100, 1e-3, 1e-4), 1e-3));
+        QVERIFY(near(learning_rate(100, 1000, 100, 1e-3, 1e-4), 1e-3));
+        QVERIFY(near(learning_rate(550, 1000, 100, 1e-3, 1e-4), 5.5e-4)); // half-way: the mean
+        QVERIFY(near(learning_rate(1000, 1000, 100, 1e-3, 1e-4), 1e-4));
+    }
+
+    // By hand: step 1, gradient 0.5: m = 0.05, v = 0.0125; bias-corrected 0.5 and 0.25,
+    // so the update is lr x 0.5 / 0.5 = lr. Matrices also decay by lr x weight decay.
+    void adamwStepsAsWritten() {
+        AdamWSettings s;
+        s.eps = 0;
+        at::Tensor bias = at::tensor({1.0, -2.0}, at::kDouble);
+        AdamWState state;
+        adamw_step(bias, at::tensor({0.5, 0.5}, at::kDouble), state, 1, 0.1, s);
+        QVERIFY(near(bias[0].item<double>(), 0.9) && near(bias[1].item<double>(), -2.1));
+        QVERIFY(near(state.m[0].item<double>(), 0.05) && near(state.v[0].item<double>(), 0.0125));
+        at::Tensor matrix = at::ones({2, 1}, at::kDouble);
+        AdamWState fresh;
+        s.eps = 1e-8;
+        adamw_step(matrix, at::zeros({2, 1}, at::kDouble), fresh, 1, 0.1, s);
+        QVERIFY(near(matrix[0][0].item<double>(), 1 - 0.1 * 0.1));
+    }
+
+    void initialisationBuildsTheGpt2AndSharesItsTensors() {
+        const ModelShape s = toy_shape();
+        const NamedTensors params = init_gpt2(s, 7);
+        const auto model = make_gpt2(parse_model_config(gpt2_config_json(s), "t"), InMemoryWeights(params, "t"), "t");
+        QCOMPARE(model->parameter_count(), int64_t(300 * 32 + 32 * 32 + 12 * 32 * 32 + 13 * 32 + 2 * 32));
+        const at::Tensor tokens = at::arange(10, at::kLong).unsqueeze(0);
+        const at::Tensor before = model->forward_batch(tokens).detach().clone();
+        {
+            at::NoGradGuard no_grad;
+            params[0].second.mul_(2); // the embedding: the model reads the same tensor
+        }
+        QVERIFY(!at::allclose(model->forward_batch(tokens), before));
+        QVERIFY(params[2].second.requires_grad());
+        const double std =
+            at::cat({params[4].second.flatten(), init_gpt2(ModelShape{}, 1)[4].second.flatten()}).std().item<double>();
+        QVERIFY2(std > 0.015 && std < 0.025, qPrintable(QString::number(std))); // N(0, 0.02)
+    }
+
+    void batchesAreCorpusWindowsOrRepeats() {
+        std::vector<int64_t> ids(500);
+        std::iota(ids.begin(), ids.end(), 0);
+        at::Generator g = at::detail::createCPUGenerator(3);
+        const at::Tensor windows = sample_batch(ids, 4, 16, 0.0, 300, g);
+        QCOMPARE(windows.sizes().vec(), (std::vector<int64_t>{4, 17}));
+        for (int64_t b = 0; b < 4; ++b) { // consecutive ids: a slice of the corpus
+            for (int64_t i = 1; i < 17; ++i)
+                QCOMPARE(windows[b][i].item<int64_t>(), windows[b][0].item<int64_t>() + i);
+        }
+        const at::Tensor repeats = sample_batch(ids, 2, 16, 1.0, 300, g);
+        for (int64_t i = 0; i < 8; ++i) {
+            QCOMPARE(repeats[0][i + 8].item<int64_t>(), repeats[0][i].item<int64_t>());
+            QVERIFY(repeats[0][i].item<int64_t>() >= 30);
+        }
+    }
+
+    // A few hundred steps on a toy corpus: the loss falls far below chance, the
+    // checkpoint resumes, and the export loads as a Hugging Face GPT-2.
+    void trainsResumesAndExports() {
+        QTemporaryDir dir;
+        const fs::path root = dir.path().toStdString();
+        std::string text;
+        for (int i = 0; i < 300; ++i)
+            text += "the lamb and the lion lie down together. ";
+        std::ofstream(root / "train.txt") << text;
+        std::ofstream(root / "valid.txt") << text.substr(0, 2000);
+        write_bpe_tokenizer(root / "tok", train_byte_level_bpe(text, 300, {"<|endoftext|>"}), 32);
+
+        TrainOptions o;
+        o.train = root / "train.txt";
+        o.valid = root / "valid.txt";
+        o.tokenizer = root / "tok";
+        o.out = root / "model";
+        o.work = root / "work";
+        o.shape = toy_shape();
+        o.steps = 60;
+        o.batch = 8;
+        o.warmup = 10;
+        o.eval_every = 1000;
+        o.checkpoint_every = 20;
+        o.threads = 1;
+        QCOMPARE(train_model(o), 0);
+        QCOMPARE(SafetensorsFile::open(o.work / "checkpoint.safetensors")->metadata().at("step"), "60");
+        o.steps = 80; // resumes at 60
+        QCOMPARE(train_model(o), 0);
+        QCOMPARE(SafetensorsFile::open(o.work / "checkpoint.safetensors")->metadata().at("step"), "80");
+
+        const auto exported = SafetensorsFile::open(o.out / "model.safetensors");
+        QCOMPARE(exported->metadata().at("format"), "pt");
+        QVERIFY(exported->find("transformer.h.0.attn.c_attn.weight"));
+        QCOMPARE(exported->tensor("transformer.h.0.mlp.c_fc.weight").sizes().vec(), (std::vector<int64_t>{32, 128}));
+        const auto config = nlohmann::json::parse(std::ifstream(o.out / "config.json"));
+        QCOMPARE(config["architectures"][0].get<std::string>(), "GPT2LMHeadModel");
+        QCOMPARE(config["eos_token_id"].get<int>(), 299);
+
+        const auto model = Model::load(o.out);
+        const std::vector<int64_t> ids = Tokenizer::load(o.out).encode(text.substr(0, 120));
+        const at::Tensor batch = at::tensor(at::ArrayRef<int64_t>(ids), at::kLong).unsqueeze(0);
+        const double loss = next_token_loss(model->forward(ids).slice(1, 0, -1), batch.slice(1, 1)).item<double>();
+        qInfo("toy corpus loss after 80 steps: %.3f (chance: %.3f)", loss, std::log(300.0));
+        QVERIFY2(loss < 3.0, qPrintable(QString::number(loss))); // chance is 5.7; measured 2.25
+        QVERIFY_THROWS_EXCEPTION(CheckpointError, load_checkpoint(o.work / "checkpoint.safetensors", ModelShape{}));
+
+        // An interrupted run that resumes ends with exactly the weights of one that was not.
+        TrainOptions whole = o, part = o;
+        whole.work = root / "whole", whole.out = root / "whole-model", whole.steps = 40;
+        part.work = root / "part", part.out = root / "part-model", part.steps = 40, part.stop_at = 20;
+        QCOMPARE(train_model(whole), 0);
+        QCOMPARE(train_model(part), 0); // "interrupted" at step 20
+        QVERIFY(!fs::exists(part.out / "model.safetensors"));
+        part.stop_at = 0;
+        QCOMPARE(train_model(part), 0);
+        const auto a = SafetensorsFile::open(whole.out / "model.safetensors");
+        const auto b = SafetensorsFile::open(part.out / "model.safetensors");
+        for (const TensorInfo& t : a->tensors())
+            QVERIFY2(at::equal(a->tensor(t.name), b->tensor(t.name)), t.name.c_str());
+    }
+};
+
+QTEST_GUILESS_MAIN(TestTraining)
+#include "tst_training.moc"

@@ -1,0 +1,26 @@
+#pragma once
+// `hookscope-train model`: trains the bundled GPT-2 on a tokenized corpus, resumable
+// from the checkpoint in its work folder, and exports it in Hugging Face's format.
+
+#include "trainer/training.h"
+
+#include <filesystem>
+
+namespace hookscope::train {
+
+struct TrainOptions {
+    std::filesystem::path train, valid, tokenizer, out, work;
+    ModelShape shape;
+    int64_t steps = 4000, batch = 16, warmup = 200;
+    int64_t stop_at = 0; // > 0: save a checkpoint and stop after this step (train in parts)
+    double lr = 3e-3, repeat_share = 0.1;
+    AdamWSettings adamw;
+    uint64_t seed = 0;
+    int64_t eval_every = 250, eval_windows = 64, checkpoint_every = 100;
+    int threads = 0; // 0: every core
+};
+
+// Prints progress on stdout; returns the exit code. Throws on bad input.
+int train_model(const TrainOptions& options);
+
+} // namespace hookscope::train
