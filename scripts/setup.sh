@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package that HookScope's build, app and tests need.
+# Installs every Debian 12 package that HookScope's build, app and tests need, plus
+# any packages named as arguments (e.g. `bible-kjv` for training the default model).
 # Idempotent: when everything is present it does nothing (no apt-get update).
 set -euo pipefail
 
@@ -9,6 +10,7 @@ packages=(
   qt6-base-dev libqcustomplot-dev
   nlohmann-json3-dev libpcre2-dev libicu-dev
   xvfb xauth
+  "$@"
 )
 
 missing=()
