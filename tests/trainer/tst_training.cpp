@@ -91,6 +91,23 @@ private slots:
         QVERIFY2(std > 0.015 && std < 0.025, qPrintable(QString::number(std))); // N(0, 0.02)
     }
 
+    // Every parameter learns: the gradient reaches the query and key columns of c_attn
+    // (attention that could not learn would stay uniform), and the position table.
+    void gradientsReachEveryParameter() {
+        const ModelShape s = toy_shape();
+        NamedTensors params = init_gpt2(s, 3);
+        const auto model = make_gpt2(parse_model_config(gpt2_config_json(s), "t"), InMemoryWeights(params, "t"), "t");
+        const at::Tensor batch = at::randint(0, 300, {2, 17}, at::kLong);
+        next_token_loss(model->forward_batch(batch.slice(1, 0, 16)), batch.slice(1, 1)).backward();
+        for (const auto& [name, p] : params) {
+            QVERIFY2(p.grad().defined() && p.grad().abs().sum().item<double>() > 0, name.c_str());
+        }
+        const at::Tensor c_attn = params[4].second.grad(); // transformer.h.0.attn.c_attn.weight [d, 3d]
+        QCOMPARE(params[4].first, std::string("transformer.h.0.attn.c_attn.weight"));
+        QVERIFY(c_attn.slice(1, 0, 32).abs().sum().item<double>() > 0);  // queries
+        QVERIFY(c_attn.slice(1, 32, 64).abs().sum().item<double>() > 0); // keys
+    }
+
     void batchesAreCorpusWindowsOrRepeats() {
         std::vector<int64_t> ids(500);
         std::iota(ids.begin(), ids.end(), 0);
