@@ -113,7 +113,8 @@ std::optional<fs::path> bundled_model() {
     if (!ec) roots.push_back(exe.parent_path().parent_path() / "share" / "hookscope");
     roots.emplace_back(fs::path(HOOKSCOPE_SOURCE_DIR) / "resources");
     for (const fs::path& root : roots) {
-        if (fs::exists(root / "default-model" / "config.json", ec)) return root / "default-model";
+        const fs::path model = root / "models" / "kjv-gpt2";
+        if (fs::exists(model / "config.json", ec)) return model;
     }
     return std::nullopt;
 }
@@ -123,7 +124,7 @@ namespace {
 fs::path model_folder(const Options& options) {
     if (const auto model = options.value("--model")) return resolve_model_folder(*model);
     if (auto bundled = bundled_model()) return *bundled;
-    throw Error("no model: there is no bundled default model yet, so pass --model FOLDER "
+    throw Error("no model: the bundled default model (models/kjv-gpt2) was not found, so pass --model FOLDER "
                 "(a Hugging Face checkpoint folder) or a hub id from the local cache");
 }
 

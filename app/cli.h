@@ -17,8 +17,8 @@ int run(const std::vector<std::string>& args);
 // Whether `args` open the GUI: no sub-command, and not only --help or --version.
 bool opens_gui(const std::vector<std::string>& args);
 
-// The bundled default model: $HOOKSCOPE_DATA_DIR, then <executable>/../share/hookscope,
-// then the source tree's resources/ (DESIGN.md).
+// The bundled default model, models/kjv-gpt2 under $HOOKSCOPE_DATA_DIR, then
+// <executable>/../share/hookscope, then the source tree's resources/ (DESIGN.md).
 std::optional<std::filesystem::path> bundled_model();
 
 } // namespace hookscope::cli

@@ -92,7 +92,7 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
         model = cli::bundled_model();
     }
     if (screenshot && !model) {
-        std::cerr << "hookscope: --screenshot needs --model (there is no bundled default model yet)\n";
+        std::cerr << "hookscope: --screenshot needs --model (the bundled default model was not found)\n";
         return cli::kUsageError;
     }
 
@@ -105,6 +105,10 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
     if (options->value("--dtype")) window.set_precision(*precision);
     if (const auto prompt = options->value("--prompt")) {
         window.prompt_panel()->prompt_edit()->setPlainText(QString::fromStdString(*prompt));
+    } else if (window.prompt_panel()->prompt_edit()->toPlainText().isEmpty() && !options->value("--model") && model) {
+        // First start on the bundled model: a prompt whose continuation shows induction.
+        window.prompt_panel()->prompt_edit()->setPlainText(
+            "And the LORD spake unto Moses, saying, Speak unto the children of Israel, and say unto them,");
     }
     if (options->value("--max-new-tokens")) window.prompt_panel()->max_new_tokens()->setValue(max_new_tokens);
     if (screenshot) {

@@ -127,10 +127,14 @@ at::Tensor sample_batch(const std::vector<int64_t>& ids, int64_t batch, int64_t 
     for (int64_t b = 0; b < batch; ++b) {
         int64_t* row = out[b].data_ptr<int64_t>();
         if (coins[b].item<double>() < repeat_share) {
-            const int64_t half = (context + 1) / 2;
-            const at::Tensor segment = at::randint(vocab / 10, vocab, {half}, generator, at::kLong);
+            // A segment of random length, repeated to fill the window: a fixed period
+            // would let a head look back a fixed distance instead of learning induction.
+            const int64_t longest = std::max<int64_t>(2, (context + 1) / 2), shortest = std::min<int64_t>(8, longest);
+            const int64_t length = at::randint(shortest, longest + 1, {1}, generator, at::kLong).item<int64_t>();
+            const at::Tensor segment = at::randint(vocab / 10, vocab, {length}, generator, at::kLong);
+            const int64_t* ids_of_segment = segment.data_ptr<int64_t>();
             for (int64_t i = 0; i <= context; ++i)
-                row[i] = segment[i % half].item<int64_t>();
+                row[i] = ids_of_segment[i % length];
         } else {
             const int64_t start = offsets[b].item<int64_t>();
             std::copy(ids.begin() + start, ids.begin() + start + context + 1, row);

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <fstream>
 #include <numeric>
+#include <set>
 
 using namespace hookscope;
 using namespace hookscope::train;
@@ -118,11 +119,19 @@ private slots:
             for (int64_t i = 1; i < 17; ++i)
                 QCOMPARE(windows[b][i].item<int64_t>(), windows[b][0].item<int64_t>() + i);
         }
-        const at::Tensor repeats = sample_batch(ids, 2, 16, 1.0, 300, g);
-        for (int64_t i = 0; i < 8; ++i) {
-            QCOMPARE(repeats[0][i + 8].item<int64_t>(), repeats[0][i].item<int64_t>());
-            QVERIFY(repeats[0][i].item<int64_t>() >= 30);
+        // Repeats: some period between 8 and 16 tokens holds over the whole window, and
+        // the periods vary between windows.
+        const at::Tensor repeats = sample_batch(ids, 16, 32, 1.0, 300, g);
+        std::set<int64_t> periods;
+        for (int64_t b = 0; b < 16; ++b) {
+            int64_t period = 8;
+            while (period <= 16 && !at::equal(repeats[b].slice(0, period), repeats[b].slice(0, 0, 33 - period)))
+                ++period;
+            QVERIFY2(period <= 16, qPrintable(QString("window %1 repeats no segment").arg(b)));
+            periods.insert(period);
+            QVERIFY(repeats[b].min().item<int64_t>() >= 30);
         }
+        QVERIFY(periods.size() > 2);
     }
 
     // A few hundred steps on a toy corpus: the loss falls far below chance, the
