@@ -1,5 +1,7 @@
 #include "bridge/kernels.h"
 
+#include "bridge/spin_pool.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -19,123 +21,8 @@
 namespace hookscope::kernels {
 namespace {
 
-void cpu_relax() {
-#if defined(__x86_64__)
-    _mm_pause();
-#else
-    std::this_thread::yield();
-#endif
-}
-
-// A few workers that spin briefly between jobs (decoding issues dozens of products per
-// token, microseconds apart) and sleep when idle. The caller runs part 0 of each job.
-class Pool {
-public:
-    // The pool lives until the process ends (it is never destroyed), so a thread still
-    // decoding while the program exits never meets a destroyed mutex.
-    static Pool& instance() {
-        static Pool* pool = new Pool;
-        return *pool;
-    }
-
-    int size() const { return size_.load(std::memory_order_acquire); }
-
-    void resize(int threads) {
-        threads = std::max(1, threads);
-        const std::lock_guard turn(run_mutex_);
-        if (threads == static_cast<int>(workers_.size()) + 1) return;
-        {
-            const std::lock_guard lock(mutex_);
-            stop_ = true;
-            ++generation_;
-        }
-        wake_.notify_all();
-        for (auto& w : workers_)
-            w.join();
-        workers_.clear();
-        stop_ = false;
-        // Workers start from the current generation: a job posted before a new thread
-        // gets going is still its job.
-        const uint64_t start = generation_.load(std::memory_order_acquire);
-        for (int t = 1; t < threads; ++t)
-            workers_.emplace_back([this, t, start] { work(t, start); });
-        size_.store(threads, std::memory_order_release);
-    }
-
-    // Runs part(k, parts) for k in [0, parts), on the workers and the caller, and waits
-    // for all of them, also when one throws (the first exception is then rethrown).
-    // Callers on different threads take turns.
-    void run(const std::function<void(int, int)>& part) {
-        const std::lock_guard turn(run_mutex_);
-        const int parts = static_cast<int>(workers_.size()) + 1;
-        if (parts == 1) {
-            part(0, 1);
-            return;
-        }
-        job_ = &part;
-        parts_ = parts;
-        failure_ = nullptr;
-        pending_.store(parts - 1, std::memory_order_relaxed);
-        {
-            const std::lock_guard lock(mutex_);
-            generation_.fetch_add(1, std::memory_order_release);
-        }
-        wake_.notify_all();
-        std::exception_ptr failure;
-        try {
-            part(0, parts);
-        } catch (...) {
-            failure = std::current_exception();
-        }
-        while (pending_.load(std::memory_order_acquire) > 0)
-            cpu_relax();
-        job_ = nullptr;
-        if (!failure) failure = failure_;
-        if (failure) std::rethrow_exception(failure);
-    }
-
-private:
-    Pool() = default;
-
-    void work(int index, uint64_t seen) {
-        while (true) {
-            // Spin for a while (on the order of a millisecond), then sleep until the next job.
-            int spins = 0;
-            while (generation_.load(std::memory_order_acquire) == seen && spins < 20000) {
-                cpu_relax();
-                ++spins;
-            }
-            if (generation_.load(std::memory_order_acquire) == seen) {
-                std::unique_lock lock(mutex_);
-                wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-            }
-            seen = generation_.load(std::memory_order_acquire);
-            if (stop_) return;
-            try {
-                (*job_)(index, parts_);
-            } catch (...) {
-                const std::lock_guard lock(mutex_);
-                if (!failure_) failure_ = std::current_exception();
-            }
-            pending_.fetch_sub(1, std::memory_order_acq_rel);
-        }
-    }
-
-    std::vector<std::thread> workers_;
-    std::atomic<int> size_{1};
-    std::mutex run_mutex_; // one job at a time
-    std::mutex mutex_;
-    std::condition_variable wake_;
-    std::atomic<uint64_t> generation_{0};
-    std::atomic<int> pending_{0};
-    const std::function<void(int, int)>* job_ = nullptr;
-    int parts_ = 1;
-    std::exception_ptr failure_;
-    bool stop_ = false;
-};
-
-Pool& pool() {
-    return Pool::instance();
+SpinPool& pool() {
+    return SpinPool::instance();
 }
 
 std::atomic<Level> level_cap{Level::Avx512};

@@ -1,0 +1,50 @@
+#pragma once
+// The decode kernels' threads: a few workers that spin briefly between jobs (decoding
+// issues dozens of products per token, microseconds apart) and sleep when idle. The
+// caller runs part 0 of each job.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace hookscope::kernels {
+
+class SpinPool {
+public:
+    // The pool lives until the process ends (it is never destroyed), so a thread still
+    // decoding while the program exits never meets a destroyed mutex.
+    static SpinPool& instance();
+
+    int size() const { return size_.load(std::memory_order_acquire); }
+
+    // `threads` in all, the caller included (at least 1).
+    void resize(int threads);
+
+    // Runs part(k, parts) for k in [0, parts), on the workers and the caller, and waits
+    // for all of them, also when one throws (the first exception is then rethrown).
+    // Callers on different threads take turns.
+    void run(const std::function<void(int, int)>& part);
+
+private:
+    SpinPool() = default;
+    void work(int index, uint64_t seen);
+
+    std::vector<std::thread> workers_;
+    std::atomic<int> size_{1};
+    std::mutex run_mutex_; // one job at a time
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::atomic<uint64_t> generation_{0};
+    std::atomic<int> pending_{0};
+    const std::function<void(int, int)>* job_ = nullptr;
+    int parts_ = 1;
+    std::exception_ptr failure_;
+    bool stop_ = false;
+};
+
+} // namespace hookscope::kernels
