@@ -6,6 +6,10 @@
 # Corpus: the King James Bible as Debian's bible-kjv package ships it (the text's
 # copyright expired; the package is GPL-2+), one verse per line without references.
 # Every 20th chapter (5%) is held out for validation.
+#
+# The recipe is still being tuned (issue 7): with lr 3e-3 and 10% repeated segments,
+# 1,500 steps formed no induction head; a small model with lr 1e-3 and repeated
+# segments of varied length formed one within 1,000 steps. Not yet the shipped model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh bible-kjv
@@ -24,5 +28,5 @@ build/release/trainer/hookscope-train tokenizer --corpus "$work/train.txt" --voc
 build/release/trainer/hookscope-train model --train "$work/train.txt" --valid "$work/valid.txt" \
   --tokenizer "$work/tokenizer" --out "$out" --work "$work/run" \
   --layers 4 --heads 6 --d-model 192 --context 256 --batch 16 --steps 3600 --warmup 200 \
-  --lr 3e-3 --repeat-share 0.1 --seed 0 --eval-every 300 --checkpoint-every 100
+  --lr 1e-3 --repeat-share 0.25 --seed 0 --eval-every 300 --checkpoint-every 100
 build/release/app/hookscope heads --model "$out"
