@@ -1,12 +1,12 @@
 #include "bridge/bpe_trainer.h"
 
+#include "bridge/atomic_file.h"
 #include "bridge/errors.h"
 #include "bridge/text_pipeline.h"
 #include "bridge/unicode.h"
 
 #include <nlohmann/json.hpp>
 
-#include <fstream>
 #include <map>
 #include <tuple>
 #include <unordered_map>
@@ -41,26 +41,6 @@ struct Word {
 void count_pairs(const Word& w, int sign, std::unordered_map<Pair, int64_t>& counts) {
     for (std::size_t i = 0; i + 1 < w.symbols.size(); ++i)
         counts[pair_of(w.symbols[i], w.symbols[i + 1])] += sign * w.count;
-}
-
-// Writes `text` to `path` through a temporary file in the same folder, then renames.
-void write_atomically(const std::filesystem::path& path, const std::string& text) {
-    const std::filesystem::path temp = path.string() + ".tmp";
-    {
-        std::ofstream out(temp, std::ios::binary);
-        out << text;
-        if (!out.flush()) {
-            std::error_code ec;
-            std::filesystem::remove(temp, ec);
-            throw ExportError(path.string() + ": cannot write");
-        }
-    }
-    std::error_code ec;
-    std::filesystem::rename(temp, path, ec);
-    if (ec) {
-        std::filesystem::remove(temp, ec);
-        throw ExportError(path.string() + ": cannot write (" + ec.message() + ")");
-    }
 }
 
 } // namespace
@@ -160,6 +140,9 @@ BpeVocabulary train_byte_level_bpe(std::string_view corpus, int64_t vocab_size,
 }
 
 void write_bpe_tokenizer(const std::filesystem::path& folder, const BpeVocabulary& v, int64_t model_max_length) {
+    const auto write_text_atomically = [](const std::filesystem::path& path, const std::string& text) {
+        write_file_atomically(path, [&](ByteSink& out) { out.write(text); });
+    };
     using nlohmann::ordered_json;
     std::error_code ec;
     std::filesystem::create_directories(folder, ec);
@@ -203,9 +186,9 @@ void write_bpe_tokenizer(const std::filesystem::path& folder, const BpeVocabular
                                       {"byte_fallback", false},
                                       {"vocab", vocab},
                                       {"merges", merges}}}};
-    write_atomically(folder / "tokenizer.json", tokenizer.dump(2) + "\n");
-    write_atomically(folder / "vocab.json", vocab.dump() + "\n");
-    write_atomically(folder / "merges.txt", merges_txt);
+    write_text_atomically(folder / "tokenizer.json", tokenizer.dump(2) + "\n");
+    write_text_atomically(folder / "vocab.json", vocab.dump() + "\n");
+    write_text_atomically(folder / "merges.txt", merges_txt);
     ordered_json config = {
         {"tokenizer_class", "GPT2Tokenizer"}, {"model_max_length", model_max_length}, {"add_prefix_space", false}};
     if (!v.special_tokens.empty()) {
@@ -213,7 +196,7 @@ void write_bpe_tokenizer(const std::filesystem::path& folder, const BpeVocabular
         config["eos_token"] = v.special_tokens.front();
         config["unk_token"] = v.special_tokens.front();
     }
-    write_atomically(folder / "tokenizer_config.json", config.dump(2) + "\n");
+    write_text_atomically(folder / "tokenizer_config.json", config.dump(2) + "\n");
 }
 
 } // namespace hookscope

@@ -1,5 +1,6 @@
 #include "trainer/training.h"
 
+#include "bridge/atomic_file.h"
 #include "bridge/errors.h"
 
 #include <ATen/ATen.h>
@@ -7,7 +8,6 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
-#include <fstream>
 
 namespace hookscope::train {
 
@@ -187,8 +187,7 @@ void export_gpt2(const std::filesystem::path& folder, const NamedTensors& params
     for (const auto& [name, t] : params)
         tensors.emplace_back(name, t.detach().contiguous());
     write_safetensors(folder / "model.safetensors", tensors, {{"format", "pt"}});
-    const std::filesystem::path config = folder / "config.json";
-    std::ofstream(config) << gpt2_config_json(shape);
+    write_file_atomically(folder / "config.json", [&](ByteSink& out) { out.write(gpt2_config_json(shape)); });
 }
 
 } // namespace hookscope::train
