@@ -31,6 +31,11 @@ std::string HookPoint::to_string() const {
     return std::string(kBlockPrefix) + std::to_string(layer) + "." + std::string(site_name);
 }
 
+bool is_attention_matrix(std::string_view name) {
+    const auto point = HookPoint::parse(name);
+    return point && (point->site == Site::AttnPattern || point->site == Site::AttnScores);
+}
+
 std::optional<HookPoint> HookPoint::parse(std::string_view name) {
     int layer = -1;
     std::string_view rest = name;

@@ -64,6 +64,9 @@ struct HookPoint {
     friend bool operator==(const HookPoint&, const HookPoint&) = default;
 };
 
+// Whether `name` is an attention pattern or score hook: [B, H, P, P], queries by keys.
+bool is_attention_matrix(std::string_view name);
+
 // One axis of a hook's shape: a fixed size, or the sequence axis (its length is
 // the number of positions run).
 struct Dim {

@@ -1,12 +1,11 @@
 #include "bridge/session.h"
 
 #include "bridge/errors.h"
+#include "bridge/hook_point.h"
 #include "bridge/safetensors.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
-
-#include <string_view>
 
 namespace hookscope {
 
@@ -66,11 +65,7 @@ Session load_session(const std::filesystem::path& path) {
         if (value.dim() < 3 || value.dim() > 4 || value.size(0) != 1) {
             fail(what + " is not a hook activation ([1, pos, ...] or [1, heads, pos, pos])");
         }
-        const auto ends_with = [&](std::string_view suffix) {
-            return t.name.size() >= suffix.size() &&
-                   t.name.compare(t.name.size() - suffix.size(), suffix.size(), suffix) == 0;
-        };
-        const bool square = ends_with("hook_pattern") || ends_with("hook_attn_scores");
+        const bool square = is_attention_matrix(t.name);
         if (square) {
             if (value.dim() != 4 || value.size(2) != positions || value.size(3) != positions) {
                 fail(what + " is not [1, heads, " + std::to_string(positions) + ", " + std::to_string(positions) +

@@ -4,8 +4,6 @@
 
 #include <ATen/ATen.h>
 
-#include <string_view>
-
 namespace hookscope::ui {
 
 std::vector<HookEntry> hook_entries(const std::vector<HookInfo>& hooks) {
@@ -44,20 +42,13 @@ std::vector<std::optional<TensorStats>> tensor_stats(const ActivationCache& cach
 CacheShape cache_shape(const ActivationCache& cache) {
     CacheShape s;
     for (const auto& [name, tensor] : cache.entries()) {
-        if (name.rfind("blocks.", 0) == 0) {
-            const std::size_t dot = name.find('.', 7);
-            try {
-                s.layers = std::max<int64_t>(s.layers, std::stoll(name.substr(7, dot - 7)) + 1);
-            } catch (const std::exception&) {
-            }
-        }
-        const auto ends_with = [&](std::string_view suffix) {
-            return name.size() >= suffix.size() &&
-                   name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-        };
-        if (tensor.dim() == 4 && (ends_with("hook_pattern") || ends_with("hook_attn_scores"))) s.heads = tensor.size(1);
-        if (tensor.dim() == 4 && ends_with("attn.hook_q") && s.heads == 0) s.heads = tensor.size(2);
-        if (tensor.dim() == 4 && ends_with("attn.hook_k")) s.kv_heads = tensor.size(2);
+        const auto point = HookPoint::parse(name);
+        if (!point) continue;
+        s.layers = std::max<int64_t>(s.layers, point->layer + 1);
+        if (tensor.dim() != 4) continue;
+        if (is_attention_matrix(name)) s.heads = tensor.size(1);
+        if (point->site == Site::AttnQ && s.heads == 0) s.heads = tensor.size(2);
+        if (point->site == Site::AttnK) s.kv_heads = tensor.size(2);
     }
     if (s.kv_heads == 0) s.kv_heads = s.heads;
     return s;

@@ -37,8 +37,6 @@
 #include <QTabWidget>
 #include <QVBoxLayout>
 
-#include <regex>
-
 namespace hookscope::ui {
 
 namespace {
@@ -251,7 +249,6 @@ void MainWindow::open_model(const QString& folder_or_id) {
         on_failed(tr("Opening %1").arg(folder_or_id), QString::fromStdString(e.what()));
         return;
     }
-    loading_ = folder;
     session_load_ = 0; // a model opened by hand replaces the views
     const auto precision = static_cast<Precision>(precision_->currentData().toInt());
     runner_->load(folder, precision);
@@ -458,12 +455,10 @@ void MainWindow::show_hook(const QString& name) {
     if (name.isEmpty()) return;
     tensor_view_->show_hook(name);
     // An attention hook also opens in the attention view, at its layer.
-    static const std::regex attention(R"(blocks\.(\d+)\.attn\.(hook_pattern|hook_attn_scores))");
-    std::smatch m;
     const std::string text = name.toStdString();
-    if (std::regex_match(text, m, attention)) {
-        attention_->set_source(QString::fromStdString(m[2]));
-        attention_->show_head(std::stoll(m[1]), attention_->head());
+    if (is_attention_matrix(text)) {
+        attention_->set_source(name.section('.', -1)); // hook_pattern or hook_attn_scores
+        attention_->show_head(HookPoint::parse(text)->layer, attention_->head());
         tabs_->setCurrentWidget(attention_);
     } else {
         tabs_->setCurrentWidget(tensor_view_);

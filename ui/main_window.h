@@ -125,7 +125,6 @@ private:
     QProgressBar* progress_ = nullptr;
     QMenu* recent_menu_ = nullptr;
     QMenu* hub_menu_ = nullptr;
-    QString loading_;
     int session_load_ = 0; // the load a session started: its views stay when it lands
     int64_t max_new_tokens_ = 0;
     std::shared_ptr<const ActivationCache> cache_;

@@ -1,23 +1,19 @@
 #include "ui/view_data.h"
 
 #include "bridge/activation_cache.h"
+#include "bridge/hook_point.h"
 
 #include <ATen/ATen.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <string_view>
 
 namespace hookscope::ui {
 
 HookLayout layout_of(const std::string& name, const std::vector<int64_t>& shape) {
-    const auto ends_with = [&](std::string_view suffix) {
-        return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
     if (shape.size() == 4) {
-        return ends_with("hook_pattern") || ends_with("hook_attn_scores") ? HookLayout::HeadMatrix
-                                                                          : HookLayout::HeadVectors;
+        return is_attention_matrix(name) ? HookLayout::HeadMatrix : HookLayout::HeadVectors;
     }
     if (shape.size() == 3) return shape[2] == 1 ? HookLayout::Scalars : HookLayout::Vectors;
     return HookLayout::Other;
