@@ -5,17 +5,23 @@
 //       writes tokenizer.json, vocab.json, merges.txt and tokenizer_config.json.
 //
 //   hookscope-train model --train FILE --valid FILE --tokenizer DIR --out DIR --work DIR
-//       [--steps N] [--batch B] [--warmup W] [--lr X] [--repeat-share R] [--seed S]
+//       [--steps N] [--batch B] [--warmup W] [--lr X] [--repeat-share R] [--repeat-ramp N] [--seed S]
 //       [--layers L] [--heads H] [--d-model D] [--context C] [--eval-every N]
 //       [--checkpoint-every N] [--stop-at N] [--threads N]
 //       trains the GPT-2 (AdamW, warm-up then cosine decay, gradient clipping at 1),
 //       resuming from --work's checkpoint when there is one, and exports it to --out.
+//
+//   hookscope-train evaluate --model DIR --train FILE --valid FILE [--threads N]
+//       the exported model's validation loss and perplexity over the whole validation
+//       text, against a unigram baseline fitted to the training text.
 
 #include "bridge/bpe_trainer.h"
 #include "bridge/json_file.h"
 #include "trainer/train_model.h"
 
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -26,7 +32,8 @@ namespace {
 int usage() {
     std::cerr << "usage: hookscope-train tokenizer --corpus FILE --vocab-size N --out DIR\n"
                  "       hookscope-train model --train FILE --valid FILE --tokenizer DIR --out DIR --work DIR "
-                 "[options]\n";
+                 "[options]\n"
+                 "       hookscope-train evaluate --model DIR --train FILE --valid FILE\n";
     return 2;
 }
 
@@ -71,11 +78,32 @@ int train(const std::map<std::string, std::string>& options) {
     integer("--eval-every", o.eval_every);
     integer("--checkpoint-every", o.checkpoint_every);
     integer("--stop-at", o.stop_at);
+    integer("--repeat-ramp", o.repeat_ramp);
     number("--lr", o.lr);
     number("--repeat-share", o.repeat_share);
     if (options.count("--seed")) o.seed = std::stoull(options.at("--seed"));
     if (options.count("--threads")) o.threads = std::stoi(options.at("--threads"));
     return hookscope::train::train_model(o);
+}
+
+int evaluate(const std::map<std::string, std::string>& options) {
+    for (const char* required : {"--model", "--train", "--valid"}) {
+        if (!options.count(required)) return usage();
+    }
+    hookscope::train::EvaluateOptions o;
+    o.model = options.at("--model");
+    o.train = options.at("--train");
+    o.valid = options.at("--valid");
+    if (options.count("--threads")) o.threads = std::stoi(options.at("--threads"));
+    const hookscope::train::Evaluation e = hookscope::train::evaluate_model(o);
+    std::printf("validation: %lld tokens, %lld whole windows of %lld (%lld predictions)\n",
+                static_cast<long long>(e.tokens), static_cast<long long>(e.windows), static_cast<long long>(e.context),
+                static_cast<long long>(e.windows * e.context));
+    std::printf("model:            loss %.4f  perplexity %.2f\n", e.loss, std::exp(e.loss));
+    std::printf("unigram baseline: loss %.4f  perplexity %.2f\n", e.unigram_loss, std::exp(e.unigram_loss));
+    std::printf("margin: %.4f nats per token, perplexity %.1fx lower\n", e.unigram_loss - e.loss,
+                std::exp(e.unigram_loss - e.loss));
+    return 0;
 }
 
 int main(int argc, char** argv) {
@@ -87,6 +115,7 @@ int main(int argc, char** argv) {
     try {
         if (command == "tokenizer") return train_tokenizer(options);
         if (command == "model") return train(options);
+        if (command == "evaluate") return evaluate(options);
     } catch (const std::exception& e) {
         std::cerr << "hookscope-train: " << e.what() << "\n";
         return 1;

@@ -1,5 +1,7 @@
 #include "trainer/train_model.h"
 
+#include "bridge/atomic_file.h"
+#include "bridge/errors.h"
 #include "bridge/gpt2.h"
 #include "bridge/json_file.h"
 #include "bridge/threads.h"
@@ -25,10 +27,12 @@ std::vector<int64_t> encode_file(const Tokenizer& tokenizer, const std::filesyst
     return tokenizer.encode(read_text_file(file, std::uintmax_t{1} << 32));
 }
 
-// Mean loss over `windows` fixed, evenly spaced windows of the validation ids.
+// Mean loss over `windows` fixed, evenly spaced windows of the validation ids; with
+// `windows` at least (n - 1) / context, over every whole window, back to back.
 double validation_loss(const Model& model, const std::vector<int64_t>& ids, int64_t context, int64_t windows) {
     at::NoGradGuard no_grad;
     const auto n = static_cast<int64_t>(ids.size());
+    if (n < context + 1) throw InputError("the validation text has fewer tokens than one context window");
     windows = std::min(windows, std::max<int64_t>(1, (n - 1) / context));
     double total = 0;
     const int64_t chunk = 8;
@@ -36,7 +40,7 @@ double validation_loss(const Model& model, const std::vector<int64_t>& ids, int6
         const int64_t count = std::min(chunk, windows - w0);
         at::Tensor batch = at::empty({count, context + 1}, at::kLong);
         for (int64_t k = 0; k < count; ++k) {
-            const int64_t start = (w0 + k) * ((n - context - 1) / windows);
+            const int64_t start = (w0 + k) * std::max(context, (n - context - 1) / windows);
             std::copy(ids.begin() + start, ids.begin() + start + context + 1, batch[k].data_ptr<int64_t>());
         }
         const at::Tensor logits = model.forward_batch(batch.slice(1, 0, context));
@@ -86,7 +90,8 @@ int train_model(const TrainOptions& o) {
         // the same data as an uninterrupted one.
         at::Generator generator = at::detail::createCPUGenerator(o.seed * 1000003 + static_cast<uint64_t>(step));
         const at::Tensor batch =
-            sample_batch(train_ids, o.batch, o.shape.context, o.repeat_share, o.shape.vocab, generator);
+            sample_batch(train_ids, o.batch, o.shape.context, repeat_share_at(step, o.repeat_share, o.repeat_ramp),
+                         o.shape.vocab, generator);
         const at::Tensor logits = model->forward_batch(batch.slice(1, 0, o.shape.context));
         const at::Tensor loss = next_token_loss(logits, batch.slice(1, 1));
         for (auto& [name, p] : state.params)
@@ -132,12 +137,42 @@ int train_model(const TrainOptions& o) {
         }
     }
     export_gpt2(o.out, state.params, o.shape);
-    for (const char* f : {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json"}) {
+    for (const char* f : {"tokenizer.json", "vocab.json", "merges.txt"}) {
         std::filesystem::copy_file(o.tokenizer / f, o.out / f, std::filesystem::copy_options::overwrite_existing);
     }
+    // The tokenizer's longest input is the model's context.
+    auto tokenizer_config =
+        nlohmann::ordered_json::parse(read_text_file(o.tokenizer / "tokenizer_config.json", kMaxJsonBytes));
+    tokenizer_config["model_max_length"] = o.shape.context;
+    write_file_atomically(o.out / "tokenizer_config.json",
+                          [&](ByteSink& out) { out.write(tokenizer_config.dump(2) + "\n"); });
     const double valid = validation_loss(*model, valid_ids, o.shape.context, o.eval_windows);
     std::printf("done: validation loss %.4f, perplexity %.2f; model in %s\n", valid, std::exp(valid), o.out.c_str());
     return 0;
+}
+
+Evaluation evaluate_model(const EvaluateOptions& o) {
+    apply_thread_split(default_thread_split(o.threads));
+    const Tokenizer tokenizer = Tokenizer::load(o.model);
+    const auto model = Model::load(o.model);
+    Evaluation e;
+    e.context = model->config().n_ctx;
+    const std::vector<int64_t> train_ids = encode_file(tokenizer, o.train);
+    const std::vector<int64_t> valid_ids = encode_file(tokenizer, o.valid);
+    e.tokens = static_cast<int64_t>(valid_ids.size());
+    e.windows = (e.tokens - 1) / e.context;
+    e.loss = validation_loss(*model, valid_ids, e.context, e.windows);
+
+    std::vector<double> counts(static_cast<std::size_t>(model->config().d_vocab), 1.0);
+    for (const int64_t id : train_ids)
+        counts.at(static_cast<std::size_t>(id)) += 1.0;
+    const double total = static_cast<double>(train_ids.size() + counts.size());
+    for (int64_t w = 0; w < e.windows; ++w) {
+        for (int64_t i = 1; i <= e.context; ++i)
+            e.unigram_loss -= std::log(counts.at(static_cast<std::size_t>(valid_ids[w * e.context + i])) / total);
+    }
+    e.unigram_loss /= static_cast<double>(e.windows * e.context);
+    return e;
 }
 
 } // namespace hookscope::train

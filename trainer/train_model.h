@@ -14,6 +14,7 @@ struct TrainOptions {
     int64_t steps = 4000, batch = 16, warmup = 200;
     int64_t stop_at = 0; // > 0: save a checkpoint and stop after this step (train in parts)
     double lr = 3e-3, repeat_share = 0.1;
+    int64_t repeat_ramp = 0; // steps over which the repeat share falls from 1 (see repeat_share_at)
     AdamWSettings adamw;
     uint64_t seed = 0;
     int64_t eval_every = 250, eval_windows = 64, checkpoint_every = 100;
@@ -22,5 +23,21 @@ struct TrainOptions {
 
 // Prints progress on stdout; returns the exit code. Throws on bad input.
 int train_model(const TrainOptions& options);
+
+struct EvaluateOptions {
+    std::filesystem::path model, train, valid;
+    int threads = 0; // 0: every core
+};
+
+struct Evaluation {
+    int64_t tokens = 0, windows = 0, context = 0; // of the validation text
+    double loss = 0;                              // the model's mean next-token loss, nats
+    double unigram_loss = 0;                      // the baseline's on the same predictions
+};
+
+// `hookscope-train evaluate`: the model's loss over every whole context window of the
+// validation text, back to back, next to a unigram baseline (training-set token
+// frequencies, add-one smoothed) on the same predictions.
+Evaluation evaluate_model(const EvaluateOptions& options);
 
 } // namespace hookscope::train

@@ -143,6 +143,11 @@ at::Tensor sample_batch(const std::vector<int64_t>& ids, int64_t batch, int64_t 
     return out;
 }
 
+double repeat_share_at(int64_t step, double share, int64_t ramp) {
+    if (step >= ramp) return share;
+    return share + (1.0 - share) * (1.0 - static_cast<double>(step) / static_cast<double>(ramp));
+}
+
 at::Tensor next_token_loss(const at::Tensor& logits, const at::Tensor& targets) {
     return at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}));
 }

@@ -54,6 +54,12 @@ void adamw_step(at::Tensor& param, const at::Tensor& grad, AdamWState& state, in
 at::Tensor sample_batch(const std::vector<int64_t>& ids, int64_t batch, int64_t context, double repeat_share,
                         int64_t vocab, at::Generator& generator);
 
+// The share of repeated-segment windows at `step`: 1 at step 0, falling linearly to
+// `share` at step `ramp` and staying there (just `share` when ramp is 0). Starting on
+// repeats alone lets the induction circuit form before the text's statistics take
+// over the gradient; the lasting share keeps it.
+double repeat_share_at(int64_t step, double share, int64_t ramp);
+
 // Mean next-token cross-entropy of the model's logits [B, P, V] on targets [B, P].
 at::Tensor next_token_loss(const at::Tensor& logits, const at::Tensor& targets);
 

@@ -59,6 +59,14 @@ private slots:
 
     // By hand: step 1, gradient 0.5: m = 0.05, v = 0.0125; bias-corrected 0.5 and 0.25,
     // so the update is lr x 0.5 / 0.5 = lr. Matrices also decay by lr x weight decay.
+    void repeatShareRampsDownFromOne() {
+        QCOMPARE(repeat_share_at(0, 0.25, 1000), 1.0);
+        QCOMPARE(repeat_share_at(500, 0.25, 1000), 0.625);
+        QCOMPARE(repeat_share_at(1000, 0.25, 1000), 0.25);
+        QCOMPARE(repeat_share_at(3000, 0.25, 1000), 0.25);
+        QCOMPARE(repeat_share_at(0, 0.25, 0), 0.25); // no ramp
+    }
+
     void adamwStepsAsWritten() {
         AdamWSettings s;
         s.eps = 0;
@@ -144,7 +152,7 @@ private slots:
             text += "the lamb and the lion lie down together. ";
         std::ofstream(root / "train.txt") << text;
         std::ofstream(root / "valid.txt") << text.substr(0, 2000);
-        write_bpe_tokenizer(root / "tok", train_byte_level_bpe(text, 300, {"<|endoftext|>"}), 32);
+        write_bpe_tokenizer(root / "tok", train_byte_level_bpe(text, 300, {"<|endoftext|>"}), 1024);
 
         TrainOptions o;
         o.train = root / "train.txt";
@@ -180,6 +188,31 @@ private slots:
         qInfo("toy corpus loss after 80 steps: %.3f (chance: %.3f)", loss, std::log(300.0));
         QVERIFY2(loss < 3.0, qPrintable(QString::number(loss))); // chance is 5.7; measured 2.25
         QVERIFY_THROWS_EXCEPTION(CheckpointError, load_checkpoint(o.work / "checkpoint.safetensors", ModelShape{}));
+        const auto tokenizer_config = nlohmann::json::parse(std::ifstream(o.out / "tokenizer_config.json"));
+        QCOMPARE(tokenizer_config["model_max_length"].get<int>(), 32); // the model's context, not 1024
+        QCOMPARE(tokenizer_config["eos_token"].get<std::string>(), "<|endoftext|>");
+
+        // evaluate: every whole window of the validation text, and a unigram baseline
+        // on the same predictions, both computed here by hand.
+        const Evaluation e = evaluate_model({o.out, o.train, o.valid, 1});
+        const std::vector<int64_t> valid = Tokenizer::load(o.out).encode(text.substr(0, 2000));
+        const std::vector<int64_t> train = Tokenizer::load(o.out).encode(text);
+        QCOMPARE(e.tokens, static_cast<int64_t>(valid.size()));
+        QCOMPARE(e.windows, (e.tokens - 1) / 32);
+        std::vector<double> counts(300, 1.0);
+        for (const int64_t id : train)
+            counts[static_cast<std::size_t>(id)] += 1;
+        double by_hand = 0, unigram = 0;
+        for (int64_t w = 0; w < e.windows; ++w) {
+            const std::vector<int64_t> window(valid.begin() + w * 32, valid.begin() + w * 32 + 33);
+            const at::Tensor targets = at::tensor(at::ArrayRef<int64_t>(window), at::kLong).slice(0, 1).unsqueeze(0);
+            by_hand += next_token_loss(model->forward({window.begin(), window.end() - 1}), targets).item<double>();
+            for (std::size_t i = 1; i < window.size(); ++i)
+                unigram -= std::log(counts[static_cast<std::size_t>(window[i])] / (train.size() + 300.0));
+        }
+        QVERIFY(std::abs(e.loss - by_hand / static_cast<double>(e.windows)) < 1e-4);
+        QVERIFY(std::abs(e.unigram_loss - unigram / static_cast<double>(e.windows * 32)) < 1e-9);
+        QVERIFY(e.loss < e.unigram_loss); // the sentence is learned, not just its words' frequencies
 
         // An interrupted run that resumes ends with exactly the weights of one that was not.
         TrainOptions whole = o, part = o;
