@@ -5,7 +5,8 @@
 //       writes tokenizer.json, vocab.json, merges.txt and tokenizer_config.json.
 //
 //   hookscope-train model --train FILE --valid FILE --tokenizer DIR --out DIR --work DIR
-//       [--steps N] [--batch B] [--warmup W] [--lr X] [--repeat-share R] [--repeat-ramp N] [--seed S]
+//       [--steps N] [--batch B] [--warmup W] [--lr X] [--repeat-share R] [--repeat-ramp N] [--repeat-longest N] [--seed
+//       S]
 //       [--layers L] [--heads H] [--d-model D] [--context C] [--eval-every N]
 //       [--checkpoint-every N] [--stop-at N] [--threads N]
 //       trains the GPT-2 (AdamW, warm-up then cosine decay, gradient clipping at 1),
@@ -79,6 +80,7 @@ int train(const std::map<std::string, std::string>& options) {
     integer("--checkpoint-every", o.checkpoint_every);
     integer("--stop-at", o.stop_at);
     integer("--repeat-ramp", o.repeat_ramp);
+    integer("--repeat-longest", o.repeat_longest);
     number("--lr", o.lr);
     number("--repeat-share", o.repeat_share);
     if (options.count("--seed")) o.seed = std::stoull(options.at("--seed"));

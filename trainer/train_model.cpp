@@ -91,7 +91,7 @@ int train_model(const TrainOptions& o) {
         at::Generator generator = at::detail::createCPUGenerator(o.seed * 1000003 + static_cast<uint64_t>(step));
         const at::Tensor batch =
             sample_batch(train_ids, o.batch, o.shape.context, repeat_share_at(step, o.repeat_share, o.repeat_ramp),
-                         o.shape.vocab, generator);
+                         o.repeat_longest, o.shape.vocab, generator);
         const at::Tensor logits = model->forward_batch(batch.slice(1, 0, o.shape.context));
         const at::Tensor loss = next_token_loss(logits, batch.slice(1, 1));
         for (auto& [name, p] : state.params)

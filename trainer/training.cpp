@@ -118,7 +118,7 @@ void adamw_step(at::Tensor& param, const at::Tensor& grad, AdamWState& state, in
 }
 
 at::Tensor sample_batch(const std::vector<int64_t>& ids, int64_t batch, int64_t context, double repeat_share,
-                        int64_t vocab, at::Generator& generator) {
+                        int64_t longest, int64_t vocab, at::Generator& generator) {
     const auto n = static_cast<int64_t>(ids.size());
     if (n < context + 2) throw InputError("the corpus has fewer tokens than one training window");
     at::Tensor out = at::empty({batch, context + 1}, at::kLong);
@@ -129,8 +129,9 @@ at::Tensor sample_batch(const std::vector<int64_t>& ids, int64_t batch, int64_t 
         if (coins[b].item<double>() < repeat_share) {
             // A segment of random length, repeated to fill the window: a fixed period
             // would let a head look back a fixed distance instead of learning induction.
-            const int64_t longest = std::max<int64_t>(2, (context + 1) / 2), shortest = std::min<int64_t>(8, longest);
-            const int64_t length = at::randint(shortest, longest + 1, {1}, generator, at::kLong).item<int64_t>();
+            const int64_t most = std::clamp<int64_t>(longest, 2, std::max<int64_t>(2, (context + 1) / 2));
+            const int64_t length =
+                at::randint(std::min<int64_t>(8, most), most + 1, {1}, generator, at::kLong).item<int64_t>();
             const at::Tensor segment = at::randint(vocab / 10, vocab, {length}, generator, at::kLong);
             const int64_t* ids_of_segment = segment.data_ptr<int64_t>();
             for (int64_t i = 0; i <= context; ++i)

@@ -47,12 +47,13 @@ void adamw_step(at::Tensor& param, const at::Tensor& grad, AdamWState& state, in
                 const AdamWSettings& s);
 
 // `batch` windows of context + 1 ids from `ids` at offsets drawn with `generator`;
-// a share `repeat_share` of them instead hold a random segment (8 to context / 2 ids
-// from the upper 90% of the vocabulary, its length drawn too) repeated to fill the
-// window: in-context copying, which only an induction circuit predicts.
+// a share `repeat_share` of them instead hold a random segment (8 to `longest` ids,
+// at most context / 2, from the upper 90% of the vocabulary, its length drawn too)
+// repeated to fill the window: in-context copying, which only an induction circuit
+// predicts. Short segments repeat often, so attention finds a copy early in training.
 // Returns [batch, context + 1] int64.
 at::Tensor sample_batch(const std::vector<int64_t>& ids, int64_t batch, int64_t context, double repeat_share,
-                        int64_t vocab, at::Generator& generator);
+                        int64_t longest, int64_t vocab, at::Generator& generator);
 
 // The share of repeated-segment windows at `step`: 1 at step 0, falling linearly to
 // `share` at step `ramp` and staying there (just `share` when ramp is 0). Starting on
