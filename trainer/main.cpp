@@ -5,10 +5,11 @@
 //       writes tokenizer.json, vocab.json, merges.txt and tokenizer_config.json.
 //
 //   hookscope-train model --train FILE --valid FILE --tokenizer DIR --out DIR --work DIR
-//       [--steps N] [--batch B] [--warmup W] [--lr X] [--repeat-share R] [--repeat-ramp N] [--repeat-longest N] [--seed
-//       S]
-//       [--layers L] [--heads H] [--d-model D] [--context C] [--eval-every N]
-//       [--checkpoint-every N] [--stop-at N] [--threads N]
+//       [--steps N] [--batch B] [--warmup W] [--lr X] [--seed S]
+//       [--repeat-share R] [--repeat-ramp N] [--repeat-longest N]
+//       [--layers L] [--heads H] [--d-model D] [--context C] [--position-init normal|sinusoidal]
+//       [--short-steps N] [--short-context C]
+//       [--eval-every N] [--checkpoint-every N] [--stop-at N] [--threads N]
 //       trains the GPT-2 (AdamW, warm-up then cosine decay, gradient clipping at 1),
 //       resuming from --work's checkpoint when there is one, and exports it to --out.
 //
@@ -81,6 +82,13 @@ int train(const std::map<std::string, std::string>& options) {
     integer("--stop-at", o.stop_at);
     integer("--repeat-ramp", o.repeat_ramp);
     integer("--repeat-longest", o.repeat_longest);
+    integer("--short-steps", o.short_steps);
+    integer("--short-context", o.short_context);
+    if (options.count("--position-init")) {
+        const std::string init = options.at("--position-init");
+        if (init != "sinusoidal" && init != "normal") return usage();
+        o.sinusoidal_positions = init == "sinusoidal";
+    }
     number("--lr", o.lr);
     number("--repeat-share", o.repeat_share);
     if (options.count("--seed")) o.seed = std::stoull(options.at("--seed"));

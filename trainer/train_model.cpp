@@ -72,7 +72,7 @@ int train_model(const TrainOptions& o) {
         state = load_checkpoint(checkpoint_file, o.shape);
         std::printf("resuming from %s at step %lld\n", checkpoint_file.c_str(), static_cast<long long>(state.step));
     } else {
-        state.params = init_gpt2(o.shape, o.seed);
+        state.params = init_gpt2(o.shape, o.seed, o.sinusoidal_positions);
         state.moments.resize(state.params.size());
     }
     const ModelConfig config = parse_model_config(gpt2_config_json(o.shape), "hookscope-train");
@@ -89,10 +89,13 @@ int train_model(const TrainOptions& o) {
         // Each step's batch depends on the seed and the step alone: a resumed run sees
         // the same data as an uninterrupted one.
         at::Generator generator = at::detail::createCPUGenerator(o.seed * 1000003 + static_cast<uint64_t>(step));
+        const bool short_window = step < o.short_steps && o.short_context < o.shape.context;
+        const int64_t context = short_window ? o.short_context : o.shape.context;
+        const int64_t windows = short_window ? o.batch * o.shape.context / o.short_context : o.batch;
         const at::Tensor batch =
-            sample_batch(train_ids, o.batch, o.shape.context, repeat_share_at(step, o.repeat_share, o.repeat_ramp),
+            sample_batch(train_ids, windows, context, repeat_share_at(step, o.repeat_share, o.repeat_ramp),
                          o.repeat_longest, o.shape.vocab, generator);
-        const at::Tensor logits = model->forward_batch(batch.slice(1, 0, o.shape.context));
+        const at::Tensor logits = model->forward_batch(batch.slice(1, 0, context));
         const at::Tensor loss = next_token_loss(logits, batch.slice(1, 1));
         for (auto& [name, p] : state.params)
             p.mutable_grad() = at::Tensor();

@@ -14,8 +14,13 @@ struct TrainOptions {
     int64_t steps = 4000, batch = 16, warmup = 200;
     int64_t stop_at = 0; // > 0: save a checkpoint and stop after this step (train in parts)
     double lr = 3e-3, repeat_share = 0.1;
-    int64_t repeat_ramp = 0;     // steps over which the repeat share falls from 1 (see repeat_share_at)
-    int64_t repeat_longest = 32; // the longest repeated segment (see sample_batch)
+    int64_t repeat_ramp = 0;           // steps over which the repeat share falls from 1 (see repeat_share_at)
+    int64_t repeat_longest = 32;       // the longest repeated segment (see sample_batch)
+    bool sinusoidal_positions = false; // start wpe as sinusoidal_positions instead of noise
+    // Sequence-length warm-up: the first `short_steps` steps train on windows of
+    // `short_context` positions, with proportionally more of them (the same tokens per
+    // step). Attention over fewer keys finds the copy to attend to sooner.
+    int64_t short_steps = 0, short_context = 64;
     AdamWSettings adamw;
     uint64_t seed = 0;
     int64_t eval_every = 250, eval_windows = 64, checkpoint_every = 100;

@@ -76,7 +76,21 @@ std::string gpt2_config_json(const ModelShape& s) {
     return config.dump(2) + "\n";
 }
 
-NamedTensors init_gpt2(const ModelShape& s, uint64_t seed) {
+at::Tensor sinusoidal_positions(int64_t positions, int64_t d, double rms) {
+    at::Tensor pe = at::zeros({positions, d});
+    auto out = pe.accessor<float, 2>();
+    for (int64_t p = 0; p < positions; ++p) {
+        for (int64_t k = 0; 2 * k < d; ++k) {
+            const double angle =
+                static_cast<double>(p) / std::pow(10000.0, 2.0 * static_cast<double>(k) / static_cast<double>(d));
+            out[p][2 * k] = static_cast<float>(std::sqrt(2.0) * rms * std::sin(angle));
+            if (2 * k + 1 < d) out[p][2 * k + 1] = static_cast<float>(std::sqrt(2.0) * rms * std::cos(angle));
+        }
+    }
+    return pe;
+}
+
+NamedTensors init_gpt2(const ModelShape& s, uint64_t seed, bool sinusoidal) {
     at::Generator generator = at::detail::createCPUGenerator(seed);
     const double residual_std = 0.02 / std::sqrt(2.0 * static_cast<double>(s.layers));
     NamedTensors out;
@@ -86,7 +100,8 @@ NamedTensors init_gpt2(const ModelShape& s, uint64_t seed) {
             t = ends_with(name, ".weight") ? at::ones(shape) : at::zeros(shape); // LayerNorm gains, biases
         } else {
             const double std = ends_with(name, "c_proj.weight") ? residual_std : 0.02;
-            t = at::normal(0.0, std, shape, generator);
+            t = at::normal(0.0, std, shape, generator); // drawn even when replaced: the others stay the same
+            if (sinusoidal && ends_with(name, "wpe.weight")) t = sinusoidal_positions(shape[0], shape[1], 0.02);
         }
         out.emplace_back(name, t.set_requires_grad(true));
     }

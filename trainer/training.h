@@ -27,7 +27,13 @@ std::string gpt2_config_json(const ModelShape& shape);
 // Conv1D [in, out] layouts; the head is tied to the embedding), initialised as GPT-2 is:
 // weights N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 layers)), biases 0,
 // LayerNorm gains 1. Each requires gradients.
-NamedTensors init_gpt2(const ModelShape& shape, uint64_t seed);
+NamedTensors init_gpt2(const ModelShape& shape, uint64_t seed, bool sinusoidal_positions = false);
+
+// Sine/cosine position embeddings [positions, d] (the original Transformer's, base
+// 10000) scaled so that every entry's root mean square is `rms`. The embedding of
+// position p - 1 is then a fixed rotation of position p's, so a head can learn to
+// attend to the previous token with one linear map instead of 256 separate ones.
+at::Tensor sinusoidal_positions(int64_t positions, int64_t d, double rms);
 
 // Linear warm-up to `peak` over `warmup` steps, then cosine decay to `floor` at `total`.
 double learning_rate(int64_t step, int64_t total, int64_t warmup, double peak, double floor);

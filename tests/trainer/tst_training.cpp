@@ -67,6 +67,30 @@ private slots:
         QCOMPARE(repeat_share_at(0, 0.25, 0), 0.25); // no ramp
     }
 
+    // Sinusoidal positions: every entry has the asked-for RMS, and the dot product of
+    // neighbours is the same everywhere, 2 rms^2 * sum_k cos(w_k): the map from one
+    // position to the previous is one rotation.
+    void sinusoidalPositionsRotateByOneStep() {
+        const at::Tensor pe = sinusoidal_positions(256, 192, 0.02);
+        QCOMPARE(pe.sizes().vec(), (std::vector<int64_t>{256, 192}));
+        QVERIFY(std::abs(pe.pow(2).mean().sqrt().item<double>() - 0.02) < 1e-4);
+        double expected = 0;
+        for (int k = 0; k < 96; ++k)
+            expected += 2 * 0.02 * 0.02 * std::cos(1.0 / std::pow(10000.0, 2.0 * k / 192));
+        for (int64_t p : {1, 7, 100, 255})
+            QVERIFY(std::abs(at::dot(pe[p], pe[p - 1]).item<double>() - expected) < 1e-7);
+        QCOMPARE(pe[0][0].item<float>(), 0.0f);                                    // sin 0
+        QVERIFY(std::abs(pe[0][1].item<double>() - 0.02 * std::sqrt(2.0)) < 1e-7); // cos 0
+
+        const ModelShape s = toy_shape();
+        const NamedTensors noise = init_gpt2(s, 5), waves = init_gpt2(s, 5, true);
+        for (std::size_t i = 0; i < noise.size(); ++i) { // only the positions differ
+            const bool wpe = noise[i].first == "transformer.wpe.weight";
+            QCOMPARE(at::equal(noise[i].second, waves[i].second), !wpe);
+            if (wpe) QVERIFY(at::equal(waves[i].second, sinusoidal_positions(s.context, s.d_model, 0.02)));
+        }
+    }
+
     void adamwStepsAsWritten() {
         AdamWSettings s;
         s.eps = 0;
@@ -167,6 +191,8 @@ private slots:
         o.eval_every = 1000;
         o.checkpoint_every = 20;
         o.threads = 1;
+        o.short_steps = 15; // 16 windows of 16 positions, then 8 of 32
+        o.short_context = 16;
         QCOMPARE(train_model(o), 0);
         QCOMPARE(SafetensorsFile::open(o.work / "checkpoint.safetensors")->metadata().at("step"), "60");
         o.steps = 80; // resumes at 60
