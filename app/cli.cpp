@@ -31,8 +31,8 @@ using nlohmann::json;
 
 constexpr const char* kUsage =
     R"(usage: hookscope [--model M] [--prompt TEXT]          open the GUI
-       hookscope --screenshot FILE [--model M] [--prompt TEXT] [--max-new-tokens N]
-                                                       generate in the GUI, save the window as PNG
+       hookscope --screenshot FILE [--model M] [--prompt TEXT] [--max-new-tokens N] [--head L.H]
+                                                       generate in the GUI, show head L.H, save as PNG
        hookscope hooks    [--model M] [--names-filter F] [--json]
        hookscope tokenize [--model M] --text TEXT [--no-prepend-bos] [--json]
        hookscope heads    [--model M] [--json]         previous-token, duplicate-token and

@@ -23,9 +23,34 @@ namespace {
 constexpr int kScreenshotWidth = 1600, kScreenshotHeight = 1000;
 constexpr int kScreenshotTimeoutMs = 10 * 60 * 1000;
 
+// The bundled model's example prompt: a verse begun twice, so that the continuation
+// copies it and the induction heads show.
+constexpr const char* kExamplePrompt =
+    "In the beginning God created the heaven and the earth. And the earth was without form, and void. "
+    "In the beginning God created the heaven";
+
+struct Head {
+    int64_t layer = 1, head = 1; // clamped to the model's
+};
+
+// --head L.H
+Head parse_head(const std::string& text) {
+    const QStringList parts = QString::fromStdString(text).split('.');
+    bool ok_layer = false, ok_head = false;
+    Head h;
+    if (parts.size() == 2) {
+        h.layer = parts[0].toLongLong(&ok_layer);
+        h.head = parts[1].toLongLong(&ok_head);
+    }
+    if (!ok_layer || !ok_head || h.layer < 0 || h.head < 0) {
+        throw cli::UsageError("--head must be LAYER.HEAD, e.g. 1.4, got `" + text + "`");
+    }
+    return h;
+}
+
 // --screenshot: load, generate greedily, select an attention head, save the window.
 void plan_screenshot(ui::MainWindow& window, const QString& file, const std::optional<std::string>& prompt,
-                     int max_new_tokens) {
+                     int max_new_tokens, Head head) {
     window.resize(kScreenshotWidth, kScreenshotHeight);
     const auto fail = [](const QString& message) {
         std::cerr << "hookscope: screenshot: " << message.toStdString() << "\n";
@@ -48,16 +73,18 @@ void plan_screenshot(ui::MainWindow& window, const QString& file, const std::opt
                          panel->greedy()->setChecked(true);
                          if (!window.generate()) fail(panel->error_label()->text());
                      });
-    QObject::connect(&window, &ui::MainWindow::cacheShown, &window, [&window, file, fail] {
+    QObject::connect(&window, &ui::MainWindow::cacheShown, &window, [&window, file, fail, head] {
         const auto& s = *window.runner()->summary();
-        const int64_t layer = std::min<int64_t>(1, s.layers - 1);
+        const int64_t layer = std::min<int64_t>(head.layer, s.layers - 1);
         window.select_hook(QStringLiteral("blocks.%1.attn.hook_pattern").arg(layer));
-        window.attention_view()->show_head(layer, std::min<int64_t>(1, s.heads - 1));
+        const int64_t shown = std::min<int64_t>(head.head, s.heads - 1);
+        window.attention_view()->show_head(layer, shown);
         // Let the plots draw, then save what the window shows.
-        QTimer::singleShot(200, &window, [&window, file, fail] {
+        QTimer::singleShot(200, &window, [&window, file, fail, layer, shown] {
             const QImage image = window.grab().toImage();
             if (!image.save(file)) return fail("cannot write " + file);
-            std::cout << "saved " << file.toStdString() << " (" << image.width() << "x" << image.height() << ")\n";
+            std::cout << "saved " << file.toStdString() << " (" << image.width() << "x" << image.height()
+                      << ", attention of layer " << layer << " head " << shown << ")\n";
             QApplication::exit(cli::kOk);
         });
     });
@@ -70,15 +97,19 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
     std::optional<cli::Options> options;
     std::optional<Precision> precision;
     int max_new_tokens = 20;
+    Head head;
     try {
-        options.emplace(
-            args,
-            cli::OptionSpec{
-                {}, {"--model", "--prompt", "--dtype", "--threads", "--screenshot", "--max-new-tokens"}, {}, 0},
-            "hookscope");
+        options.emplace(args,
+                        cli::OptionSpec{{},
+                                        {"--model", "--prompt", "--dtype", "--threads", "--screenshot",
+                                         "--max-new-tokens", "--head"},
+                                        {},
+                                        0},
+                        "hookscope");
         precision = parse_precision(options->value("--dtype").value_or("float32"));
         if (!precision) throw cli::UsageError("--dtype must be float32 or bfloat16");
         max_new_tokens = static_cast<int>(options->unsigned_int("--max-new-tokens").value_or(20));
+        if (const auto h = options->value("--head")) head = parse_head(*h);
         apply_thread_split(default_thread_split(options->positive_int("--threads").value_or(0)));
     } catch (const cli::UsageError& e) {
         std::cerr << "hookscope: " << e.what() << " (see hookscope --help)\n";
@@ -103,17 +134,14 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
 
     ui::MainWindow window;
     if (options->value("--dtype")) window.set_precision(*precision);
-    if (const auto prompt = options->value("--prompt")) {
-        window.prompt_panel()->prompt_edit()->setPlainText(QString::fromStdString(*prompt));
-    } else if (window.prompt_panel()->prompt_edit()->toPlainText().isEmpty() && !options->value("--model") && model) {
-        // First start on the bundled model: a prompt whose continuation shows induction.
-        window.prompt_panel()->prompt_edit()->setPlainText(
-            "And the LORD spake unto Moses, saying, Speak unto the children of Israel, and say unto them,");
+    std::optional<std::string> prompt = options->value("--prompt");
+    const bool bundled = model && !options->value("--model");
+    if (!prompt && bundled && (screenshot || window.prompt_panel()->prompt_edit()->toPlainText().isEmpty())) {
+        prompt = kExamplePrompt; // the first start on the bundled model
     }
+    if (prompt) window.prompt_panel()->prompt_edit()->setPlainText(QString::fromStdString(*prompt));
     if (options->value("--max-new-tokens")) window.prompt_panel()->max_new_tokens()->setValue(max_new_tokens);
-    if (screenshot) {
-        plan_screenshot(window, QString::fromStdString(*screenshot), options->value("--prompt"), max_new_tokens);
-    }
+    if (screenshot) plan_screenshot(window, QString::fromStdString(*screenshot), prompt, max_new_tokens, head);
     window.show();
     if (model) { // inside the event loop, so that an early failure can end it
         QTimer::singleShot(0, &window,

@@ -247,9 +247,10 @@ private slots:
         env.insert("QT_QPA_PLATFORM", "offscreen");
         env.insert("XDG_CONFIG_HOME", dir_.filePath("config")); // settings stay in the test's folder
         const QString file = dir_.filePath("shot.png");
-        const Result r = run_hookscope({"--screenshot", file, "--model", kGpt2, "--max-new-tokens", "3"}, env);
+        const Result r =
+            run_hookscope({"--screenshot", file, "--model", kGpt2, "--max-new-tokens", "3", "--head", "0.3"}, env);
         QVERIFY2(r.code == 0, qPrintable(r.err));
-        QVERIFY2(r.out.contains("1600x1000"), qPrintable(r.out));
+        QVERIFY2(r.out.contains("1600x1000, attention of layer 0 head 3"), qPrintable(r.out));
         const QImage image(file);
         QCOMPARE(image.size(), QSize(1600, 1000));
         QVERIFY(QFile::exists(dir_.filePath("config/HookScope/HookScope.conf"))); // recent models remembered
@@ -284,6 +285,8 @@ private slots:
         QTest::newRow("unknown command") << QStringList{"frobnicate"} << "unknown command `frobnicate`";
         QTest::newRow("unknown option") << QStringList{"hooks", "--modle", "x"} << "unknown option --modle";
         QTest::newRow("missing value") << QStringList{"hooks", "--model"} << "option --model needs a value";
+        QTest::newRow("screenshot head not L.H")
+            << QStringList{"--screenshot", "x.png", "--model", kGpt2, "--head", "1"} << "--head must be LAYER.HEAD";
         QTest::newRow("run without tokens")
             << QStringList{"run", "--model", kGpt2, "--export", "x.safetensors"} << "needs --prompt TEXT or --tokens";
         QTest::newRow("prompt and tokens")
@@ -318,7 +321,6 @@ private slots:
     void inputErrorsExitWithOne_data() {
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<QString>("error");
-        QTest::newRow("no model") << QStringList{"hooks"} << "pass --model";
         QTest::newRow("model not a folder") << QStringList{"hooks", "--model", "/no/such/model"} << "is not a folder";
         QTest::newRow("token outside vocabulary")
             << QStringList{"run", "--model", kGpt2, "--tokens", "1,999", "--export", dir_.filePath("z.safetensors")}
