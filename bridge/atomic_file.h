@@ -23,4 +23,9 @@ public:
 // (naming the file and the reason).
 void write_file_atomically(const std::filesystem::path& path, const std::function<void(ByteSink&)>& produce);
 
+// The same for a text already in memory.
+inline void write_text_atomically(const std::filesystem::path& path, std::string_view text) {
+    write_file_atomically(path, [text](ByteSink& out) { out.write(text); });
+}
+
 } // namespace hookscope

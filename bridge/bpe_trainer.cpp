@@ -140,9 +140,6 @@ BpeVocabulary train_byte_level_bpe(std::string_view corpus, int64_t vocab_size,
 }
 
 void write_bpe_tokenizer(const std::filesystem::path& folder, const BpeVocabulary& v, int64_t model_max_length) {
-    const auto write_text_atomically = [](const std::filesystem::path& path, const std::string& text) {
-        write_file_atomically(path, [&](ByteSink& out) { out.write(text); });
-    };
     using nlohmann::ordered_json;
     std::error_code ec;
     std::filesystem::create_directories(folder, ec);

@@ -147,8 +147,7 @@ int train_model(const TrainOptions& o) {
     auto tokenizer_config =
         nlohmann::ordered_json::parse(read_text_file(o.tokenizer / "tokenizer_config.json", kMaxJsonBytes));
     tokenizer_config["model_max_length"] = o.shape.context;
-    write_file_atomically(o.out / "tokenizer_config.json",
-                          [&](ByteSink& out) { out.write(tokenizer_config.dump(2) + "\n"); });
+    write_text_atomically(o.out / "tokenizer_config.json", tokenizer_config.dump(2) + "\n");
     const double valid = validation_loss(*model, valid_ids, o.shape.context, o.eval_windows);
     std::printf("done: validation loss %.4f, perplexity %.2f; model in %s\n", valid, std::exp(valid), o.out.c_str());
     return 0;

@@ -208,7 +208,7 @@ void export_gpt2(const std::filesystem::path& folder, const NamedTensors& params
     for (const auto& [name, t] : params)
         tensors.emplace_back(name, t.detach().contiguous());
     write_safetensors(folder / "model.safetensors", tensors, {{"format", "pt"}});
-    write_file_atomically(folder / "config.json", [&](ByteSink& out) { out.write(gpt2_config_json(shape)); });
+    write_text_atomically(folder / "config.json", gpt2_config_json(shape));
 }
 
 } // namespace hookscope::train
