@@ -62,9 +62,9 @@ public:
     }
 
 protected:
-    at::Tensor forward_with_hooks(const at::Tensor& tokens, HookRecorder& hooks, KvCache* past) const override {
+    at::Tensor forward_with_hooks(const at::Tensor& tokens, int64_t start, HookRecorder& hooks,
+                                  KvCache* past) const override {
         const ModelConfig& c = config();
-        const int64_t start = past ? past->length() : 0;
         const int64_t positions = tokens.size(1);
         const rotary::Angles angles = rotary::angles(c, inv_freq_, start, positions);
 

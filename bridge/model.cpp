@@ -76,17 +76,17 @@ at::Tensor Model::forward(const std::vector<int64_t>& tokens) const {
     const at::Tensor input = checked_tokens(tokens);
     c10::InferenceMode guard;
     HookRecorder nothing;
-    return forward_with_hooks(input, nothing, nullptr);
+    return forward_with_hooks(input, 0, nothing, nullptr);
 }
 
-at::Tensor Model::forward_batch(const at::Tensor& tokens) const {
-    if (tokens.dim() != 2 || tokens.scalar_type() != at::kLong || tokens.size(1) > config_.n_ctx ||
-        tokens.size(1) == 0) {
-        throw InputError("forward_batch needs int64 token ids [batch, positions] with 1 to " +
-                         std::to_string(config_.n_ctx) + " positions");
+at::Tensor Model::forward_batch(const at::Tensor& tokens, int64_t first_position) const {
+    if (tokens.dim() != 2 || tokens.scalar_type() != at::kLong || tokens.size(1) == 0 || first_position < 0 ||
+        first_position + tokens.size(1) > config_.n_ctx) {
+        throw InputError("forward_batch needs int64 token ids [batch, positions] that fit the context of " +
+                         std::to_string(config_.n_ctx) + " positions from position " + std::to_string(first_position));
     }
     HookRecorder nothing;
-    return forward_with_hooks(tokens, nothing, nullptr);
+    return forward_with_hooks(tokens, first_position, nothing, nullptr);
 }
 
 std::unique_ptr<KvCache> Model::new_kv_cache(int64_t positions) const {
@@ -109,7 +109,7 @@ at::Tensor Model::decode(const std::vector<int64_t>& tokens, KvCache& past) cons
         return decode_one(tokens.front(), past)[0][0];
     }
     HookRecorder nothing;
-    return forward_with_hooks(input, nothing, &past)[0][0];
+    return forward_with_hooks(input, past.length(), nothing, &past)[0][0];
 }
 
 ActivationCache Model::run_with_cache(const std::vector<int64_t>& tokens, const NamesFilter& filter,
@@ -118,7 +118,7 @@ ActivationCache Model::run_with_cache(const std::vector<int64_t>& tokens, const 
     c10::InferenceMode guard;
     ActivationCache cache(tokens, filter.text());
     HookRecorder hooks(hook_points_, static_cast<int>(config_.n_layers), filter, cache, device);
-    cache.set_logits(forward_with_hooks(input, hooks, nullptr).to(device));
+    cache.set_logits(forward_with_hooks(input, 0, hooks, nullptr).to(device));
     return cache;
 }
 

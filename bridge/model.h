@@ -39,10 +39,11 @@ public:
     // Every hook point this model fires, in execution order.
     const std::vector<HookInfo>& hook_points() const { return hook_points_; }
 
-    // Logits [B, P, V] for a batch of token id sequences [B, P] (int64), recorded by
-    // autograd when the weights require gradients: the trainer's forward. No hooks, no
-    // KV cache, no checks beyond the shapes'. Throws InputError for a bad shape.
-    at::Tensor forward_batch(const at::Tensor& tokens) const;
+    // Logits [B, P, V] for a batch of token id sequences [B, P] (int64) standing at
+    // positions first_position.. of the context, recorded by autograd when the weights
+    // require gradients: the trainer's forward. No hooks, no KV cache, no checks beyond
+    // the shapes'. Throws InputError for a bad shape or positions past the context.
+    at::Tensor forward_batch(const at::Tensor& tokens, int64_t first_position = 0) const;
 
     // Logits [1, P, V] for one sequence of token ids. Throws InputError for an empty
     // sequence, ids outside the vocabulary, or more positions than the model has.
@@ -68,11 +69,13 @@ protected:
     // decode() may use decode_one (every weight in plain CPU memory the kernels read).
     void set_weights(const std::vector<const at::Tensor*>& all);
 
-    // One forward pass over `tokens` [1, P] (int64), firing every hook point through
-    // `hooks`; returns the logits [1, P, V]. With `past`, the tokens follow the positions
-    // already in it, their keys and values are appended to it, and only the last
-    // position's logits [1, 1, V] are returned.
-    virtual at::Tensor forward_with_hooks(const at::Tensor& tokens, HookRecorder& hooks, KvCache* past) const = 0;
+    // One forward pass over `tokens` [B, P] (int64) at positions start..start+P-1, firing
+    // every hook point through `hooks`; returns the logits [B, P, V]. Without `past` the
+    // tokens attend only to each other. With `past` (B = 1, start = past->length()), they
+    // follow the positions already in it, their keys and values are appended to it, and
+    // only the last position's logits [1, 1, V] are returned.
+    virtual at::Tensor forward_with_hooks(const at::Tensor& tokens, int64_t start, HookRecorder& hooks,
+                                          KvCache* past) const = 0;
 
     // One new position after those in `past`, computed on plain buffers by the decode
     // kernels (LibTorch's per-operation overhead would rival the matrix-vector products);

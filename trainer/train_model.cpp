@@ -95,7 +95,11 @@ int train_model(const TrainOptions& o) {
         const at::Tensor batch =
             sample_batch(train_ids, windows, context, repeat_share_at(step, o.repeat_share, o.repeat_ramp),
                          o.repeat_longest, o.shape.vocab, generator);
-        const at::Tensor logits = model->forward_batch(batch.slice(1, 0, context));
+        const int64_t first_position =
+            short_window && o.short_anywhere
+                ? at::randint(o.shape.context - context + 1, {1}, generator, at::kLong).item<int64_t>()
+                : 0;
+        const at::Tensor logits = model->forward_batch(batch.slice(1, 0, context), first_position);
         const at::Tensor loss = next_token_loss(logits, batch.slice(1, 1));
         for (auto& [name, p] : state.params)
             p.mutable_grad() = at::Tensor();

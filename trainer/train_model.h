@@ -19,8 +19,11 @@ struct TrainOptions {
     bool sinusoidal_positions = false; // start wpe as sinusoidal_positions instead of noise
     // Sequence-length warm-up: the first `short_steps` steps train on windows of
     // `short_context` positions, with proportionally more of them (the same tokens per
-    // step). Attention over fewer keys finds the copy to attend to sooner.
+    // step). Attention over fewer keys finds the copy to attend to sooner. With
+    // `short_anywhere`, each step's windows stand at a random first position within the
+    // context, so that every position's embedding trains, not only the first ones.
     int64_t short_steps = 0, short_context = 64;
+    bool short_anywhere = false;
     AdamWSettings adamw;
     uint64_t seed = 0;
     int64_t eval_every = 250, eval_windows = 64, checkpoint_every = 100;

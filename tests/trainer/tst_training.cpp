@@ -141,6 +141,25 @@ private slots:
         QVERIFY(c_attn.slice(1, 32, 64).abs().sum().item<double>() > 0); // keys
     }
 
+    // Windows placed later in the context read later rows of the position table: the
+    // same as placing them first in a model whose table is shifted up by that many rows.
+    void batchForwardStartsAtAGivenPosition() {
+        const ModelShape s = toy_shape();
+        const NamedTensors params = init_gpt2(s, 4);
+        NamedTensors shifted;
+        for (const auto& [name, p] : params)
+            shifted.emplace_back(name, name == "transformer.wpe.weight" ? p.roll(-11, 0).detach() : p.detach());
+        const ModelConfig config = parse_model_config(gpt2_config_json(s), "t");
+        const auto model = make_gpt2(config, InMemoryWeights(params, "t"), "t");
+        const auto reference = make_gpt2(config, InMemoryWeights(shifted, "t"), "t");
+        const at::Tensor tokens = at::randint(0, 300, {3, 21}, at::kLong);
+        const at::Tensor later = model->forward_batch(tokens, 11);
+        QVERIFY(at::allclose(later, reference->forward_batch(tokens), 1e-5, 1e-5));
+        QVERIFY(!at::allclose(later, model->forward_batch(tokens), 1e-3, 1e-3));
+        QVERIFY_THROWS_EXCEPTION(InputError, model->forward_batch(tokens, 12)); // 12 + 21 > 32
+        QVERIFY_THROWS_EXCEPTION(InputError, model->forward_batch(tokens, -1));
+    }
+
     void batchesAreCorpusWindowsOrRepeats() {
         std::vector<int64_t> ids(500);
         std::iota(ids.begin(), ids.end(), 0);
@@ -191,8 +210,9 @@ private slots:
         o.eval_every = 1000;
         o.checkpoint_every = 20;
         o.threads = 1;
-        o.short_steps = 15; // 16 windows of 16 positions, then 8 of 32
+        o.short_steps = 15; // 16 windows of 16 positions anywhere in the context, then 8 of 32
         o.short_context = 16;
+        o.short_anywhere = true;
         QCOMPARE(train_model(o), 0);
         QCOMPARE(SafetensorsFile::open(o.work / "checkpoint.safetensors")->metadata().at("step"), "60");
         o.steps = 80; // resumes at 60
