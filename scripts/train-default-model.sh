@@ -12,9 +12,12 @@
 # - Repeated segments: a share of the windows holds a random run of token ids (8 to
 #   32 long) repeated to fill the window, which only in-context copying predicts;
 #   every window at first, falling linearly to a quarter by step 1,500.
-# - Sequence-length warm-up: the first 1,000 steps use 64 windows of 64 positions,
-#   each step's at a random first position within the 256, so that the previous-token
-#   head learns every position (placed at the start, it learned the first 30 only).
+# - Sequence-length warm-up: the first 1,500 steps use 64 windows of 64 positions.
+#   Each step's windows start at a random position up to a bound that grows from 0 to
+#   192 over the warm-up: the circuits form on the first positions, then every
+#   position's embedding learns them (windows always at the start gave a previous-token
+#   head for positions 1 to 30 only; windows anywhere from the first step formed no
+#   circuit by step 900).
 # - Position embeddings start as scaled sinusoids instead of noise.
 # The induction circuit forms around step 400. Without the warm-up (windows of 256
 # from the start) none had formed by step 500 to 1,200 in four earlier runs: with
@@ -38,7 +41,7 @@ build/release/trainer/hookscope-train tokenizer --corpus "$work/train.txt" --voc
 build/release/trainer/hookscope-train model --train "$work/train.txt" --valid "$work/valid.txt" \
   --tokenizer "$work/tokenizer" --out "$out" --work "$work/run" \
   --layers 4 --heads 6 --d-model 192 --context 256 --batch 16 --steps 3600 --warmup 200 \
-  --lr 1e-3 --repeat-share 0.25 --repeat-ramp 1500 --repeat-longest 32 --position-init sinusoidal --short-steps 1000 --short-context 64 --short-placement anywhere --seed 0 --eval-every 300 --checkpoint-every 100
+  --lr 1e-3 --repeat-share 0.25 --repeat-ramp 1500 --repeat-longest 32 --position-init sinusoidal --short-steps 1500 --short-context 64 --short-placement spread --seed 0 --eval-every 300 --checkpoint-every 100
 
 # The model card's figures: validation loss against a unigram baseline, head scores,
 # and greedy continuations of three validation verses (their first eight words).

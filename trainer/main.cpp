@@ -8,7 +8,7 @@
 //       [--steps N] [--batch B] [--warmup W] [--lr X] [--seed S]
 //       [--repeat-share R] [--repeat-ramp N] [--repeat-longest N]
 //       [--layers L] [--heads H] [--d-model D] [--context C] [--position-init normal|sinusoidal]
-//       [--short-steps N] [--short-context C] [--short-placement start|anywhere]
+//       [--short-steps N] [--short-context C] [--short-placement start|anywhere|spread]
 //       [--eval-every N] [--checkpoint-every N] [--stop-at N] [--threads N]
 //       trains the GPT-2 (AdamW, warm-up then cosine decay, gradient clipping at 1),
 //       resuming from --work's checkpoint when there is one, and exports it to --out.
@@ -86,8 +86,15 @@ int train(const std::map<std::string, std::string>& options) {
     integer("--short-context", o.short_context);
     if (options.count("--short-placement")) {
         const std::string placement = options.at("--short-placement");
-        if (placement != "start" && placement != "anywhere") return usage();
-        o.short_anywhere = placement == "anywhere";
+        using Placement = hookscope::train::TrainOptions::Placement;
+        if (placement == "start")
+            o.short_placement = Placement::Start;
+        else if (placement == "anywhere")
+            o.short_placement = Placement::Anywhere;
+        else if (placement == "spread")
+            o.short_placement = Placement::Spread;
+        else
+            return usage();
     }
     if (options.count("--position-init")) {
         const std::string init = options.at("--position-init");

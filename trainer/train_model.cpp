@@ -58,6 +58,16 @@ std::string duration_text(double seconds) {
 
 } // namespace
 
+int64_t window_position(const TrainOptions& o, int64_t step, at::Generator& generator) {
+    const int64_t room = o.shape.context - o.short_context;
+    int64_t last = 0;
+    if (o.short_placement == TrainOptions::Placement::Anywhere) last = room;
+    if (o.short_placement == TrainOptions::Placement::Spread)
+        last = room * step / std::max<int64_t>(1, o.short_steps - 1);
+    if (last == 0) return 0;
+    return at::randint(last + 1, {1}, generator, at::kLong).item<int64_t>();
+}
+
 int train_model(const TrainOptions& o) {
     apply_thread_split(default_thread_split(o.threads));
     const Tokenizer tokenizer = Tokenizer::load(o.tokenizer);
@@ -95,10 +105,7 @@ int train_model(const TrainOptions& o) {
         const at::Tensor batch =
             sample_batch(train_ids, windows, context, repeat_share_at(step, o.repeat_share, o.repeat_ramp),
                          o.repeat_longest, o.shape.vocab, generator);
-        const int64_t first_position =
-            short_window && o.short_anywhere
-                ? at::randint(o.shape.context - context + 1, {1}, generator, at::kLong).item<int64_t>()
-                : 0;
+        const int64_t first_position = short_window ? window_position(o, step, generator) : 0;
         const at::Tensor logits = model->forward_batch(batch.slice(1, 0, context), first_position);
         const at::Tensor loss = next_token_loss(logits, batch.slice(1, 1));
         for (auto& [name, p] : state.params)

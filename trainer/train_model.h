@@ -19,11 +19,14 @@ struct TrainOptions {
     bool sinusoidal_positions = false; // start wpe as sinusoidal_positions instead of noise
     // Sequence-length warm-up: the first `short_steps` steps train on windows of
     // `short_context` positions, with proportionally more of them (the same tokens per
-    // step). Attention over fewer keys finds the copy to attend to sooner. With
-    // `short_anywhere`, each step's windows stand at a random first position within the
-    // context, so that every position's embedding trains, not only the first ones.
+    // step). Attention over fewer keys finds the copy to attend to sooner. Where the
+    // windows stand in the context: at its start; anywhere (a random first position per
+    // step); or spreading (a random first position up to a bound that grows linearly
+    // from 0 to the context's end over the warm-up), so that later positions' embeddings
+    // train too once the circuits have formed at the first ones.
+    enum class Placement { Start, Anywhere, Spread };
     int64_t short_steps = 0, short_context = 64;
-    bool short_anywhere = false;
+    Placement short_placement = Placement::Start;
     AdamWSettings adamw;
     uint64_t seed = 0;
     int64_t eval_every = 250, eval_windows = 64, checkpoint_every = 100;
@@ -32,6 +35,10 @@ struct TrainOptions {
 
 // Prints progress on stdout; returns the exit code. Throws on bad input.
 int train_model(const TrainOptions& options);
+
+// The first position of warm-up step `step`'s windows, as options.short_placement says
+// (0 to context - short_context; `generator` draws it).
+int64_t window_position(const TrainOptions& options, int64_t step, at::Generator& generator);
 
 struct EvaluateOptions {
     std::filesystem::path model, train, valid;

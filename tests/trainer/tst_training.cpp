@@ -160,6 +160,29 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(InputError, model->forward_batch(tokens, -1));
     }
 
+    // Warm-up windows of 16 in a context of 32 may start at 0 to 16: always at 0, or
+    // anywhere there, or up to a bound that grows from 0 (first step) to 16 (last).
+    void warmUpWindowsStandWherePlaced() {
+        TrainOptions o;
+        o.shape = toy_shape();
+        o.short_context = 16;
+        o.short_steps = 11;
+        at::Generator generator = at::detail::createCPUGenerator(3);
+        const auto range = [&](TrainOptions::Placement placement, int64_t step) {
+            o.short_placement = placement;
+            std::set<int64_t> seen;
+            for (int i = 0; i < 400; ++i)
+                seen.insert(window_position(o, step, generator));
+            return std::vector<int64_t>{*seen.begin(), *seen.rbegin()}; // the least and the most
+        };
+        using P = TrainOptions::Placement;
+        QCOMPARE(range(P::Start, 5), (std::vector<int64_t>{0, 0}));
+        QCOMPARE(range(P::Anywhere, 0), (std::vector<int64_t>{0, 16}));
+        QCOMPARE(range(P::Spread, 0), (std::vector<int64_t>{0, 0}));
+        QCOMPARE(range(P::Spread, 5), (std::vector<int64_t>{0, 8})); // 16 * 5 / 10
+        QCOMPARE(range(P::Spread, 10), (std::vector<int64_t>{0, 16}));
+    }
+
     void batchesAreCorpusWindowsOrRepeats() {
         std::vector<int64_t> ids(500);
         std::iota(ids.begin(), ids.end(), 0);
@@ -210,9 +233,9 @@ private slots:
         o.eval_every = 1000;
         o.checkpoint_every = 20;
         o.threads = 1;
-        o.short_steps = 15; // 16 windows of 16 positions anywhere in the context, then 8 of 32
+        o.short_steps = 15; // 16 windows of 16 positions spreading over the context, then 8 of 32
         o.short_context = 16;
-        o.short_anywhere = true;
+        o.short_placement = TrainOptions::Placement::Spread;
         QCOMPARE(train_model(o), 0);
         QCOMPARE(SafetensorsFile::open(o.work / "checkpoint.safetensors")->metadata().at("step"), "60");
         o.steps = 80; // resumes at 60
