@@ -1,6 +1,7 @@
 #include "app/cli.h"
 
 #include "app/options.h"
+#include "app/version.h"
 #include "bridge/errors.h"
 #include "bridge/export.h"
 #include "bridge/generate.h"
@@ -48,6 +49,8 @@ constexpr const char* kUsage =
 
 Sub-commands:
   hooks     list the hook points of a model (name and shape; "pos" is the sequence axis)
+  heads     score every attention head as previous-token, duplicate-token and induction
+            head, on repeated random tokens (see the Heads view)
   tokenize  the token ids a text becomes (BOS first unless --no-prepend-bos), with a
             legible form of each token (␣ is a space)
   run       one forward pass over a prompt, recording the hook points the names filter
@@ -70,7 +73,8 @@ Options:
   --tokens IDS       token ids, separated by commas or spaces (fed exactly as given;
                      BOS settings do not apply)
   --export FILE      where to write the activations (atomic: a failed write changes nothing)
-  --max-new-tokens N tokens to generate at most (default 10)
+  --max-new-tokens N
+                     tokens to generate at most (default 10)
   --greedy           take the most likely token (default: sample at temperature 1)
   --temperature T, --top-k K, --top-p P
                      sampling; top-k wins over top-p when both are given
@@ -82,7 +86,8 @@ Options:
   --dtype D          compute precision: float32 (default) or bfloat16 (weights and matrix
                      products in bfloat16, the rest in float32: faster, less exact)
   --threads N        OpenBLAS threads for matrix products (default: all cores; LibTorch uses 1)
-  --help, --version
+  --help             this text
+  --version          the version and git commit, and the LibTorch, Qt and BLAS in use
 
 Exit codes: 0 success, 1 an error in the input or the run, 2 a usage error.
 )";
@@ -449,7 +454,7 @@ int dispatch(const std::vector<std::string>& args) {
                 return kOk;
             }
             if (a == "--version") {
-                std::cout << "hookscope " << HOOKSCOPE_VERSION << "\n";
+                std::cout << version_report();
                 return kOk;
             }
         }

@@ -9,6 +9,7 @@
 
 #include <QApplication>
 #include <QCheckBox>
+#include <QIcon>
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QSpinBox>
@@ -131,6 +132,12 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
     QApplication::setOrganizationName("HookScope");
     QApplication::setApplicationName("HookScope");
     QApplication::setApplicationVersion(HOOKSCOPE_VERSION);
+    // The installed .desktop entry (packaging/), which Wayland matches windows to.
+    QGuiApplication::setDesktopFileName("io.github.hookscope.hookscope");
+    QIcon icon;
+    for (const int size : {16, 32, 48, 64, 128, 256})
+        icon.addFile(QString(":/icons/hookscope-%1.png").arg(size), QSize(size, size));
+    QApplication::setWindowIcon(icon);
 
     ui::MainWindow window;
     if (options->value("--dtype")) window.set_precision(*precision);

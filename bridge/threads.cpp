@@ -3,9 +3,11 @@
 #include "bridge/kernels.h"
 
 #include <ATen/Parallel.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <dlfcn.h>
+#include <filesystem>
 #include <sched.h>
 
 namespace hookscope {
@@ -54,6 +56,31 @@ void apply_thread_split(const ThreadSplit& split) {
 ThreadSplit current_thread_split() {
     const auto get = blas_getter();
     return {at::get_num_threads(), get ? get() : 1};
+}
+
+std::string blas_in_use() {
+    // The file that provides sgemm_, the float32 matrix product LibTorch calls.
+    std::string file = "no BLAS library found";
+    Dl_info info{};
+    if (void* gemm = ::dlsym(RTLD_DEFAULT, "sgemm_"); gemm && ::dladdr(gemm, &info) && info.dli_fname) {
+        std::error_code error; // the alternatives' symlink, resolved to the library behind it
+        file = std::filesystem::weakly_canonical(info.dli_fname, error).string();
+        if (error) file = info.dli_fname;
+    }
+    using GetConfig = const char* (*)();
+    if (const auto config = reinterpret_cast<GetConfig>(::dlsym(RTLD_DEFAULT, "openblas_get_config"))) {
+        return std::string(config()) + " (" + file + ")";
+    }
+    return file + " (not OpenBLAS: matrix products are many times slower; install libopenblas0-pthread)";
+}
+
+std::string libtorch_version() {
+    std::string version = TORCH_VERSION;
+    Dl_info info{};
+    if (::dladdr(reinterpret_cast<void*>(&at::get_num_threads), &info) && info.dli_fname) {
+        version += std::string(" (") + info.dli_fname + ")";
+    }
+    return version;
 }
 
 } // namespace hookscope

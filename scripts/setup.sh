@@ -10,6 +10,9 @@ packages=(
   qt6-base-dev libqcustomplot-dev
   nlohmann-json3-dev libpcre2-dev libicu-dev
   xvfb xauth
+  # The man page (python3), the .deb's dependencies (dpkg-shlibdeps) and the
+  # validators that tst_package runs on its desktop entry and metainfo.
+  python3 dpkg-dev appstream desktop-file-utils
   "$@"
 )
 

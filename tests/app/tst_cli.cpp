@@ -50,9 +50,22 @@ private slots:
         QCOMPARE(help.code, 0);
         QVERIFY(help.out.contains("hookscope hooks"));
         QVERIFY(help.out.contains("--names-filter"));
+        // --version: the version and commit, then LibTorch, Qt and the BLAS in use (the
+        // setup installs OpenBLAS, which Debian's libblas alternative then points at).
         const Result version = run_hookscope({"--version"});
         QCOMPARE(version.code, 0);
-        QCOMPARE(version.out.trimmed(), QString("hookscope ") + HOOKSCOPE_VERSION);
+        const QStringList lines = version.out.trimmed().split('\n');
+        QCOMPARE(lines.size(), 4);
+        QProcess git;
+        git.start("git", {"-C", HOOKSCOPE_SOURCE_DIR, "rev-parse", "--short=10", "HEAD"});
+        const QString commit = git.waitForFinished() && git.exitCode() == 0
+                                   ? QString::fromUtf8(git.readAllStandardOutput()).trimmed()
+                                   : "unknown"; // a source tree without git history
+        QVERIFY2(lines[0].startsWith(QString("hookscope %1 (git %2").arg(HOOKSCOPE_VERSION, commit)),
+                 qPrintable(lines[0]));
+        QVERIFY2(lines[1].startsWith("LibTorch 1.13.") && lines[1].contains("libtorch"), qPrintable(lines[1]));
+        QCOMPARE(lines[2], QString("Qt %1 (built with %2)").arg(qVersion(), QT_VERSION_STR));
+        QVERIFY2(lines[3].startsWith("BLAS OpenBLAS ") && lines[3].contains("libblas.so"), qPrintable(lines[3]));
         QCOMPARE(run_hookscope({"run", "--help"}).code, 0);
     }
 
