@@ -2,9 +2,11 @@
 // Reading and writing the safetensors format
 // (8-byte little-endian header length, JSON header, then one flat data buffer).
 //
-// Reading maps the file and validates every promise the header makes before any
-// tensor is touched: a malformed file is refused with a CheckpointError that names
+// Reading maps the file and validates every promise the header makes (see
+// safetensors_header.h) before any tensor is touched: a malformed file is refused with a CheckpointError that names
 // the file and the problem, never a crash.
+
+#include "bridge/safetensors_header.h"
 
 #include <ATen/core/Tensor.h>
 
@@ -19,23 +21,11 @@
 
 namespace hookscope {
 
-enum class DType { F64, F32, F16, BF16, I64, I32, I8, U8, Bool };
-
-std::string_view dtype_name(DType dtype); // "F32", ...
-std::size_t dtype_size(DType dtype);      // bytes per element
 at::ScalarType to_scalar_type(DType dtype);
 DType from_scalar_type(at::ScalarType type); // throws Error for types safetensors lacks
 
 // "[2, 3]": a shape as messages print it.
 std::string shape_text(at::IntArrayRef shape);
-
-struct TensorInfo {
-    std::string name;
-    DType dtype = DType::F32;
-    std::vector<int64_t> shape;
-    uint64_t begin = 0; // byte range inside the data buffer, [begin, end)
-    uint64_t end = 0;
-};
 
 // A read-only (copy-on-write) memory mapping of a whole file.
 class MappedFile {

@@ -13,6 +13,8 @@ packages=(
   # The man page (python3), the .deb's dependencies (dpkg-shlibdeps) and the
   # validators that tst_package runs on its desktop entry and metainfo.
   python3 dpkg-dev appstream desktop-file-utils
+  # The fuzz preset: clang with libFuzzer and the sanitizers' runtimes.
+  clang libclang-rt-14-dev
   "$@"
 )
 
