@@ -133,6 +133,14 @@ fs::path model_folder(const Options& options) {
                 "(a Hugging Face checkpoint folder) or a hub id from the local cache");
 }
 
+// Model::load, with what it found wrong but loadable told on stderr.
+std::unique_ptr<Model> load_model(const fs::path& folder, Precision precision) {
+    auto model = Model::load(folder, precision);
+    for (const std::string& warning : model->load_warnings())
+        std::cerr << "hookscope: warning: " << warning << "\n";
+    return model;
+}
+
 // The model's tokenizer and its BOS/EOS, for commands that take text.
 struct TextCodec {
     Tokenizer tokenizer;
@@ -229,7 +237,7 @@ int hooks_command(const std::vector<std::string>& args) {
 int heads_command(const std::vector<std::string>& args) {
     const Options options(args, spec({"--json"}, {"--model"}), "heads");
     const Precision precision = apply_common(options);
-    const auto model = Model::load(model_folder(options), precision);
+    const auto model = load_model(model_folder(options), precision);
     const HeadScores s = head_scores(*model);
     if (options.flag("--json")) {
         std::cout << json{{"sequence_length", s.sequence_length},
@@ -264,7 +272,7 @@ int run_command(const std::vector<std::string>& args) {
     const fs::path folder = model_folder(options);
     const PromptInput input = prompt_input(options, folder);
     const std::vector<int64_t>& tokens = input.tokens;
-    const auto model = Model::load(folder, precision);
+    const auto model = load_model(folder, precision);
     const ActivationCache cache = model->run_with_cache(tokens, filter);
 
     json settings{{"mode", "run"}, {"input", options.value("--prompt") ? "prompt" : "tokens"}};
@@ -337,7 +345,7 @@ int generate_command(const std::vector<std::string>& args) {
     const PromptInput input = prompt_input(options, folder);
     const Tokenizer* tokenizer = input.codec ? &input.codec->tokenizer : nullptr;
     o.eos_ids = input.codec ? input.codec->special.eos : read_special_tokens(folder, nullptr).eos;
-    const auto model = Model::load(folder, precision);
+    const auto model = load_model(folder, precision);
 
     const bool as_json = options.flag("--json");
     GenerateCallbacks callbacks;

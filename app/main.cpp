@@ -3,10 +3,14 @@
 #include "app/cli.h"
 #include "app/gui.h"
 
+#include <csignal>
 #include <string>
 #include <vector>
 
 int main(int argc, char** argv) {
+    // Past a file-size limit (ulimit -f), a write then fails with EFBIG, which the
+    // export reports and cleans up after, instead of the signal killing the process.
+    std::signal(SIGXFSZ, SIG_IGN);
     const std::vector<std::string> args(argv + 1, argv + argc);
     if (hookscope::cli::opens_gui(args)) return hookscope::app::run_gui(argc, argv, args);
     return hookscope::cli::run(args);

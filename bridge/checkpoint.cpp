@@ -150,7 +150,8 @@ at::Tensor Checkpoint::weight(std::string_view name, const std::vector<int64_t>&
     if (it == where_.end()) {
         throw CheckpointError(folder_.string() + ": tensor `" + std::string(name) + "` is missing from the checkpoint");
     }
-    return checked_weight(it->second->tensor(name), name, shape, it->second->path().string(), precision());
+    return checked_weight(it->second->tensor(name), name, shape, it->second->path().string(), precision(),
+                          warnings_sink());
 }
 
 } // namespace hookscope

@@ -51,8 +51,11 @@ std::unique_ptr<Model> Model::load(const std::filesystem::path& folder, Precisio
     ModelConfig config = load_model_config(folder);
     // Each architecture is one file.
     for (const Architecture& a : kArchitectures) {
-        if (config.model_type == a.model_type)
-            return a.make(std::move(config), Checkpoint::open(folder, precision), folder);
+        if (config.model_type != a.model_type) continue;
+        const Checkpoint checkpoint = Checkpoint::open(folder, precision);
+        std::unique_ptr<Model> model = a.make(std::move(config), checkpoint, folder);
+        model->load_warnings_ = checkpoint.warnings();
+        return model;
     }
     throw CheckpointError(folder.string() + ": no forward for model_type `" + config.model_type + "`");
 }

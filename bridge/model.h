@@ -38,6 +38,8 @@ public:
     Precision precision() const { return precision_; }
     // Every hook point this model fires, in execution order.
     const std::vector<HookInfo>& hook_points() const { return hook_points_; }
+    // What load() found wrong but loadable: weights holding NaN or infinite values.
+    const std::vector<std::string>& load_warnings() const { return load_warnings_; }
 
     // Logits [B, P, V] for a batch of token id sequences [B, P] (int64) standing at
     // positions first_position.. of the context, recorded by autograd when the weights
@@ -92,6 +94,7 @@ private:
     int64_t parameter_count_ = 0;
     Precision precision_ = Precision::Float32;
     bool raw_weights_ = false; // decode_one can read them
+    std::vector<std::string> load_warnings_;
 };
 
 } // namespace hookscope

@@ -50,7 +50,10 @@ Session load_session(const std::filesystem::path& path) {
     const nlohmann::json ids = parse("token_ids"), strings = parse("token_strings"), session = parse("session");
     if (!ids.is_array() || !std::all_of(ids.begin(), ids.end(), [](const auto& v) { return v.is_number_integer(); }))
         fail("`token_ids` is not a list of integers");
-    if (!strings.is_array() || strings.size() != ids.size()) fail("`token_strings` does not match `token_ids`");
+    if (!strings.is_array() || strings.size() != ids.size() ||
+        !std::all_of(strings.begin(), strings.end(), [](const auto& v) { return v.is_string(); })) {
+        fail("`token_strings` is not a list of strings, one per token of `token_ids`");
+    }
     if (!session.is_object()) fail("`session` is not a JSON object");
 
     Session s;

@@ -29,8 +29,16 @@ public:
     Precision precision() const { return precision_; }
     void set_precision(Precision precision) { precision_ = precision; }
 
+    // One line per weight handed out so far that holds NaN or infinite values (see
+    // checked_weight): such a checkpoint loads, and the user is told.
+    const std::vector<std::string>& warnings() const { return warnings_; }
+
+protected:
+    std::vector<std::string>* warnings_sink() const { return &warnings_; }
+
 private:
     Precision precision_ = Precision::Float32;
+    mutable std::vector<std::string> warnings_;
 };
 
 // The type a weight of `rank` dimensions is held in under `precision`: matrices and
@@ -39,8 +47,10 @@ private:
 at::ScalarType compute_type(Precision precision, int64_t rank);
 
 // Checks `tensor` (found at `where`) against `shape` and converts it to its compute type.
+// A weight with NaN or infinite values adds a line that names it and counts them to
+// `warnings` (when given): it is a broken checkpoint, but one worth opening.
 at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const std::vector<int64_t>& shape,
-                          const std::string& where, Precision precision);
+                          const std::string& where, Precision precision, std::vector<std::string>* warnings = nullptr);
 
 class InMemoryWeights final : public WeightSource {
 public:

@@ -298,6 +298,24 @@ void MainWindow::on_model_loaded(int id, const ModelSummary& s) {
     hooks_->set_model_hooks(s.hooks);
     update_estimate();
     set_status(tr("Loaded %1").arg(s.folder));
+    if (!s.warnings.empty()) show_load_warnings(s);
+}
+
+void MainWindow::show_load_warnings(const ModelSummary& s) {
+    QStringList lines;
+    for (const std::string& w : s.warnings)
+        lines << QString::fromStdString(w);
+    const QString message = lines.join('\n');
+    set_status(tr("Loaded %1; %2 of its weights hold NaN or infinite values").arg(s.folder).arg(lines.size()));
+    auto* box = new QMessageBox(
+        QMessageBox::Warning, tr("HookScope"),
+        tr("%1 loaded, but some of its weights are not finite numbers.").arg(QFileInfo(s.folder).fileName()),
+        QMessageBox::Ok, this);
+    box->setObjectName("warningDialog");
+    box->setInformativeText(message);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open(); // window-modal, never blocks the event loop
+    emit warningShown(message);
 }
 
 void MainWindow::clear_views() {

@@ -75,6 +75,9 @@ signals:
     void cacheShown();
     // An error was reported to the user (in a dialog): what failed and why.
     void errorShown(const QString& what, const QString& message);
+    // A model loaded with something wrong in it (NaN or infinite weights): `message`
+    // lists each problem; a warning dialog shows it.
+    void warningShown(const QString& message);
     // An export ended; `message` names the file or says why it failed.
     void exportFinished(bool ok, const QString& message);
     void sessionSaved(bool ok, const QString& message);
@@ -97,6 +100,7 @@ private:
     void show_run(const RunResult& result, const QStringList& labels, std::function<QString(int64_t)> labeler,
                   int64_t layers, int64_t heads, int64_t kv_heads);
     void on_failed(const QString& what, const QString& message);
+    void show_load_warnings(const ModelSummary& summary);
     void remember_recent(const QString& folder);
     void refresh_recent_menu();
     void refresh_hub_menu();

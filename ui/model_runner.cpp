@@ -109,6 +109,7 @@ int ModelRunner::load(const QString& folder, Precision precision) {
             s.fingerprint = model->fingerprint();
             s.tokenizer = tokenizer;
             s.special = special;
+            s.warnings = model->load_warnings();
 
             if (latest_load_.load() != id) return; // another load follows: it decides the model
             model_ = std::move(model);

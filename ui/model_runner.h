@@ -41,6 +41,7 @@ struct ModelSummary {
     std::vector<HookInfo> hooks;                // every hook point, in execution order
     std::shared_ptr<const Tokenizer> tokenizer; // null when the folder has none
     SpecialTokens special;
+    std::vector<std::string> warnings; // Model::load_warnings(): loaded, but broken
 };
 
 // One generation: the prompt as text or as token ids, and TransformerLens' settings.

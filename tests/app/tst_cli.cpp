@@ -1,6 +1,7 @@
 // The `hookscope` command line, run as a user runs it: exit codes, stdout, stderr.
 
 #include "bridge/safetensors.h"
+#include "support/edited_checkpoint.h"
 #include "support/tensor_compare.h"
 
 #include <QImage>
@@ -335,6 +336,36 @@ private slots:
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<QString>("error");
         QTest::newRow("model not a folder") << QStringList{"hooks", "--model", "/no/such/model"} << "is not a folder";
+        // Broken checkpoint folders: no config.json, no weights, pickled weights only.
+        const QString no_config = dir_.filePath("no-config"), no_weights = dir_.filePath("no-weights"),
+                      pickled = dir_.filePath("pickled");
+        for (const QString& folder : {no_config, no_weights, pickled})
+            QDir().mkpath(folder);
+        QFile::copy(kGpt2 + "/model.safetensors", no_config + "/model.safetensors");
+        QFile::copy(kGpt2 + "/config.json", no_weights + "/config.json");
+        QFile::copy(kGpt2 + "/config.json", pickled + "/config.json");
+        QFile bin(pickled + "/pytorch_model.bin");
+        QVERIFY(bin.open(QIODevice::WriteOnly) && bin.write("\x80\x02}q\x00.") > 0); // a pickle's first bytes
+        bin.close();
+        QTest::newRow("no config.json") << QStringList{"heads", "--model", no_config} << "config.json: no such file";
+        QTest::newRow("no weights") << QStringList{"heads", "--model", no_weights}
+                                    << "no model.safetensors or model.safetensors.index.json";
+        QTest::newRow("pickled weights") << QStringList{"heads", "--model", pickled}
+                                         << "Convert the checkpoint to safetensors";
+        // Inputs longer than the context of 128 positions.
+        QStringList ids;
+        for (int i = 0; i < 130; ++i)
+            ids << QString::number(i);
+        QTest::newRow("prompt past the context")
+            << QStringList{"generate", "--model", kGpt2, "--tokens", ids.join(',')} << "more than the model's context";
+        QTest::newRow("run past the context") << QStringList{"run",
+                                                             "--model",
+                                                             kGpt2,
+                                                             "--tokens",
+                                                             ids.join(','),
+                                                             "--export",
+                                                             dir_.filePath("c.safetensors")}
+                                              << "130 tokens exceed the model's context of 128 positions";
         QTest::newRow("token outside vocabulary")
             << QStringList{"run", "--model", kGpt2, "--tokens", "1,999", "--export", dir_.filePath("z.safetensors")}
             << "token id 999 at position 1 is outside the vocabulary";
@@ -358,6 +389,43 @@ private slots:
         QTest::newRow("export into a missing folder")
             << QStringList{"run", "--model", kGpt2, "--tokens", "1", "--export", dir_.filePath("no/dir/x.safetensors")}
             << "cannot write";
+    }
+
+    // A file-size limit (a full disk, as far as the writer can tell) fails the export
+    // with an error; the file it would have replaced keeps its contents.
+    void exportPastAFileSizeLimitFailsCleanly() {
+        const QString target = dir_.filePath("limited.safetensors");
+        {
+            QFile old(target);
+            QVERIFY(old.open(QIODevice::WriteOnly));
+            old.write("the previous export");
+        }
+        QProcess p;
+        p.start("bash", {"-c", "ulimit -f 16 && exec \"$0\" \"$@\"", HOOKSCOPE_BINARY, "run", "--model", kGpt2,
+                         "--tokens", kGoldenTokens, "--export", target}); // 16 KiB; the export is about 160 KiB
+        QVERIFY(p.waitForFinished(120000));
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit); // not killed by SIGXFSZ
+        QCOMPARE(p.exitCode(), 1);
+        const QString err = QString::fromUtf8(p.readAllStandardError());
+        QVERIFY2(err.contains("cannot write") && err.contains("File too large"), qPrintable(err));
+        QFile old(target);
+        QVERIFY(old.open(QIODevice::ReadOnly));
+        QCOMPARE(old.readAll(), QByteArray("the previous export"));
+        QCOMPARE(QDir(dir_.path()).entryList({".limited*", "*.tmp*"}, QDir::Files | QDir::Hidden), QStringList());
+    }
+
+    // Weights holding NaN or infinities: the command runs, with a warning on stderr.
+    void nonFiniteWeightsWarn() {
+        const fs::path folder =
+            test::edited_checkpoint(kGpt2.toStdString(), fs::path(dir_.path().toStdString()) / "non-finite",
+                                    test::non_finite_in("transformer.wpe.weight"));
+        const Result r = run_hookscope({"heads", "--model", QString::fromStdString(folder.string())});
+        QCOMPARE(r.code, 0);
+        QVERIFY2(r.err.startsWith("hookscope: warning: "), qPrintable(r.err));
+        QVERIFY2(r.err.contains("tensor `transformer.wpe.weight` holds 1 NaN and 2 infinite values"),
+                 qPrintable(r.err));
+        QVERIFY(r.out.contains("induction"));
+        QVERIFY(run_hookscope({"heads", "--model", kGpt2}).err.isEmpty()); // clean weights: no warning
     }
 
     void inputErrorsExitWithOne() {

@@ -166,6 +166,59 @@ private slots:
         QVERIFY2(message.contains("missing.safetensors"), qPrintable(message));
     }
 
+    // A session whose metadata was edited into nonsense: each field is refused by name.
+    void malformedSessionMetadataIsRefused_data() {
+        QTest::addColumn<QString>("key");
+        QTest::addColumn<QString>("value");
+        QTest::addColumn<QString>("error");
+        QTest::newRow("format") << "format"
+                                << "something.else"
+                                << "unknown format `something.else`";
+        QTest::newRow("ids not JSON") << "token_ids"
+                                      << "[0, 17,"
+                                      << "metadata `token_ids` is not valid JSON";
+        QTest::newRow("ids not integers") << "token_ids"
+                                          << R"([0, "x", 42, 99, 128])"
+                                          << "`token_ids` is not a list of integers";
+        QTest::newRow("strings not strings") << "token_strings"
+                                             << "[0, 1, 2, 3, 4]"
+                                             << "`token_strings` is not a list of strings";
+        QTest::newRow("strings too few") << "token_strings"
+                                         << R"(["a"])"
+                                         << "`token_strings` is not a list of strings";
+        QTest::newRow("prompt length text") << "prompt_length"
+                                            << "three"
+                                            << "`prompt_length` is not a number";
+        QTest::newRow("prompt length too long") << "prompt_length"
+                                                << "6"
+                                                << "`prompt_length` is out of range";
+        QTest::newRow("prompt length negative") << "prompt_length"
+                                                << "-1"
+                                                << "`prompt_length` is out of range";
+        QTest::newRow("session not an object") << "session"
+                                               << "[1]"
+                                               << "`session` is not a JSON object";
+    }
+
+    void malformedSessionMetadataIsRefused() {
+        QFETCH(QString, key);
+        QFETCH(QString, value);
+        QFETCH(QString, error);
+        const fs::path good = path("good.hookscope.safetensors");
+        save_session(good, cache_, info_, "{}");
+        const auto original = SafetensorsFile::open(good);
+        NamedTensors tensors;
+        for (const TensorInfo& t : original->tensors())
+            tensors.emplace_back(t.name, original->tensor(t.name));
+        std::map<std::string, std::string> metadata = original->metadata();
+        metadata[key.toStdString()] = value.toStdString();
+        const fs::path edited = path("edited.hookscope.safetensors");
+        write_safetensors(edited, tensors, metadata);
+        const QString message = error_of([&] { load_session(edited); });
+        QVERIFY2(message.startsWith(QString::fromStdString(edited.string()) + ": ") && message.contains(error),
+                 qPrintable(message));
+    }
+
     void exportsChosenNamesOnly() {
         const fs::path file = path("some.safetensors");
         export_cache(cache_, file, info_, {"unembed.hook_out", "blocks.0.attn.hook_pattern"});

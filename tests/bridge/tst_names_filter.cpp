@@ -168,6 +168,28 @@ private slots:
         QVERIFY_THROWS_EXCEPTION(FilterError, f.matches(std::string(40, 'a') + "!"));
     }
 
+    // A filter of 10,000 items (half exact names, half regexes) parses and matches
+    // every hook of a large model as it says; each item is checked once per name.
+    void tenThousandItems() {
+        std::string text;
+        for (int i = 0; i < 5000; ++i) {
+            text += "blocks." + std::to_string(i) + ".hook_resid_pre, ";
+            text += "/^blocks\\." + std::to_string(i) + "\\.attn\\.hook_[qk]$/, ";
+        }
+        const NamesFilter f(text);
+        QCOMPARE(f.items().size(), std::size_t(10000));
+        int matched = 0;
+        for (int layer = 0; layer < 80; ++layer) {
+            for (const char* site :
+                 {"hook_resid_pre", "attn.hook_q", "attn.hook_k", "attn.hook_v", "hook_resid_post"}) {
+                matched += f.matches("blocks." + std::to_string(layer) + "." + site);
+            }
+        }
+        QCOMPARE(matched, 80 * 3);
+        QVERIFY(f.matches("blocks.4999.attn.hook_k"));
+        QVERIFY(!f.matches("blocks.5000.hook_resid_pre"));
+    }
+
     void globMatcher() {
         QVERIFY(glob_match("*", ""));
         QVERIFY(glob_match("a*b*c", "axxbyyc"));

@@ -5,12 +5,14 @@
 #include "bridge/errors.h"
 #include "bridge/model.h"
 #include "bridge/safetensors.h"
+#include "support/edited_checkpoint.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 using namespace hookscope;
 namespace fs = std::filesystem;
@@ -35,11 +37,6 @@ void write(const fs::path& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary) << bytes;
 }
 
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), {}};
-}
-
 // Expects `f` to throw CheckpointError whose message contains `fragment`.
 template <class F> void expect_error(F&& f, const QString& fragment) {
     try {
@@ -61,16 +58,7 @@ class TestSafetensors : public QObject {
     // A copy of the tiny GPT-2 checkpoint whose tensors `edit` may change.
     fs::path edited_gpt2(const std::string& name, const std::function<void(NamedTensors&)>& edit,
                          const std::string& config = {}) {
-        const fs::path folder = path(name);
-        fs::create_directories(folder);
-        std::ofstream(folder / "config.json") << (config.empty() ? read_text(kGpt2 / "config.json") : config);
-        const auto original = SafetensorsFile::open(kGpt2 / "model.safetensors");
-        NamedTensors tensors;
-        for (const TensorInfo& info : original->tensors())
-            tensors.emplace_back(info.name, original->tensor(info.name));
-        edit(tensors);
-        write_safetensors(folder / "model.safetensors", tensors);
-        return folder;
+        return test::edited_checkpoint(kGpt2, path(name), edit, config);
     }
 
 private slots:
@@ -219,6 +207,24 @@ private slots:
                                         "vocab_size":512,"tie_word_embeddings":false})"));
             },
             "tensor `lm_head.weight` is missing");
+    }
+
+    // NaN and infinite weights load with a warning that names the tensor and counts
+    // them; the model still runs. The -inf of masked attention scores is no warning.
+    void nonFiniteWeightsLoadWithAWarning() {
+        const auto clean = Model::load(kGpt2);
+        QVERIFY(clean->load_warnings().empty());
+        const auto cache = clean->run_with_cache({1, 2, 3}, NamesFilter("blocks.0.attn.hook_attn_scores"));
+        QVERIFY(at::isinf(cache["blocks.0.attn.hook_attn_scores"]).any().item<bool>()); // masked, as it should be
+
+        const auto model =
+            Model::load(edited_gpt2("non-finite", test::non_finite_in("transformer.h.1.mlp.c_proj.weight")));
+        QCOMPARE(model->load_warnings().size(), std::size_t(1));
+        const std::string& warning = model->load_warnings().front();
+        QVERIFY2(warning.find("model.safetensors: tensor `transformer.h.1.mlp.c_proj.weight` holds 1 NaN and 2 "
+                              "infinite values of 16384") != std::string::npos,
+                 warning.c_str());
+        QCOMPARE(model->forward({1, 2, 3}).sizes().vec(), (std::vector<int64_t>{1, 3, 512}));
     }
 
     void halfPrecisionCheckpointComputesInFloat32() {

@@ -6,6 +6,7 @@
 #include "bridge/hook_point.h"
 #include "bridge/model.h"
 #include "bridge/safetensors.h"
+#include "support/edited_checkpoint.h"
 #include "support/token_ids.h"
 #include "ui/attention_view.h"
 #include "ui/heads_view.h"
@@ -390,6 +391,29 @@ private slots:
         QVERIFY(!exported.first().at(0).toBool());
         QVERIFY(!QFile::exists(out.filePath("x.safetensors")));
         delete w.findChild<QMessageBox*>("errorDialog");
+    }
+
+    // A checkpoint with NaN and infinite weights loads; a warning dialog names the tensor.
+    void nonFiniteWeightsLoadWithAWarning() {
+        QTemporaryDir dir;
+        const fs::path folder = test::edited_checkpoint(kGpt2, fs::path(dir.path().toStdString()) / "broken",
+                                                        test::non_finite_in("transformer.h.0.attn.c_attn.weight"));
+        MainWindow w;
+        w.show();
+        QSignalSpy warned(&w, &MainWindow::warningShown);
+        load(w, folder);
+        QCOMPARE(warned.size(), 1);
+        const QString message = warned.first().first().toString();
+        QVERIFY2(message.contains("`transformer.h.0.attn.c_attn.weight` holds 1 NaN and 2 infinite values"),
+                 qPrintable(message));
+        auto* box = w.findChild<QMessageBox*>("warningDialog");
+        QVERIFY(box);
+        QCOMPARE(box->informativeText(), message);
+        box->close();
+
+        QSignalSpy warned_again(&w, &MainWindow::warningShown);
+        load(w, kGpt2); // a clean checkpoint warns of nothing
+        QCOMPARE(warned_again.size(), 0);
     }
 
     void badInputIsReportedNotFatal() {
