@@ -18,5 +18,5 @@ if ! "$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_
   echo "FAIL: $(basename "$target"): the failing input is in $artifacts" >&2
   exit 1
 fi
-grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+.*DONE)" "$scratch/log" || true
-echo "PASS: $(basename "$target") ran ${seconds} s with no crash, leak or timeout"
+grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+.*DONE|Done [0-9]+ runs)" "$scratch/log" || true
+echo "PASS: $(basename "$target"): no crash, leak or timeout"
