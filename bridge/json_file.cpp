@@ -33,6 +33,9 @@ nlohmann::json parse_json_text(std::string_view text, const std::string& where) 
         return nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
         throw CheckpointError(where + ": not valid JSON (at byte " + std::to_string(e.byte) + ")");
+    } catch (const nlohmann::json::exception&) {
+        // A number too large for a double (out_of_range.406), found by fuzz_tokenizer.
+        throw CheckpointError(where + ": not valid JSON (a number out of range)");
     }
 }
 

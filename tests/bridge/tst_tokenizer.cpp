@@ -350,6 +350,9 @@ private slots:
     void malformedFilesSayWhatAndWhere() {
         const QString bad_json = error_of([] { Tokenizer::from_json("{\"model\": ", "/m/tokenizer.json"); });
         QVERIFY2(bad_json.contains("/m/tokenizer.json") && bad_json.contains("not valid JSON"), qPrintable(bad_json));
+        // A number no double holds (found by fuzz_tokenizer: it escaped as a JSON library error).
+        const QString overflow = error_of([] { Tokenizer::from_json("2e2333333333333333333333333333", "/m/t.json"); });
+        QVERIFY2(overflow == "/m/t.json: not valid JSON (a number out of range)", qPrintable(overflow));
         const QString no_model = error_of([] { Tokenizer::from_json("{}", "/m/tokenizer.json"); });
         QVERIFY2(no_model.contains("/m/tokenizer.json") && no_model.contains("no `model`"), qPrintable(no_model));
         for (const char* type : {"WordPiece", "Unigram", "WordLevel"}) {
