@@ -32,14 +32,14 @@ constexpr std::array<DTypeRow, 9> kDTypes{{
     {DType::Bool, "BOOL", 1},
 }};
 
+} // namespace
+
 std::string dims_text(const std::vector<int64_t>& shape) {
     std::string out = "[";
     for (std::size_t i = 0; i < shape.size(); ++i)
         out += (i ? ", " : "") + std::to_string(shape[i]);
     return out + "]";
 }
-
-} // namespace
 
 std::string_view dtype_name(DType dtype) {
     return kDTypes[static_cast<std::size_t>(dtype)].name;

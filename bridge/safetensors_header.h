@@ -17,6 +17,9 @@ enum class DType { F64, F32, F16, BF16, I64, I32, I8, U8, Bool };
 std::string_view dtype_name(DType dtype); // "F32", ...
 std::size_t dtype_size(DType dtype);      // bytes per element
 
+// "[2, 3]": a shape as messages print it.
+std::string dims_text(const std::vector<int64_t>& shape);
+
 struct TensorInfo {
     std::string name;
     DType dtype = DType::F32;
