@@ -19,7 +19,7 @@
 #   head for positions 1 to 30 only; windows anywhere from the first step formed no
 #   circuit by step 900).
 # - Position embeddings start as scaled sinusoids instead of noise.
-# The induction circuit forms around step 400. Without the warm-up (windows of 256
+# Both circuits form between steps 400 and 500. Without the warm-up (windows of 256
 # from the start) none had formed by step 500 to 1,200 in four earlier runs: with
 # noise or sinusoidal positions, with segments up to 128 or 32 long, with or without
 # the all-repeats start.
