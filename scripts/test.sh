@@ -11,3 +11,8 @@ ctest --preset release
 cmake --preset fuzz
 cmake --build --preset fuzz
 ctest --preset fuzz
+# The whole suite again under AddressSanitizer, UndefinedBehaviorSanitizer and
+# LeakSanitizer (a debug build).
+cmake --preset debug-asan
+cmake --build --preset debug-asan
+ctest --preset debug-asan

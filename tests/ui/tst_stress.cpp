@@ -20,6 +20,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// AddressSanitizer keeps freed memory in quarantine (256 MB by default), so RSS grows
+// with every allocation there: the memory bar holds for the release build only.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kMeasuresMemory = false;
+#else
+constexpr bool kMeasuresMemory = true;
+#endif
+
 const QString kGolden = QString(HOOKSCOPE_FIXTURES) + "/golden/";
 
 // Resident memory in bytes, after handing freed heap pages back to the system (so
@@ -93,7 +101,7 @@ private slots:
             "200 generate/cancel cycles (%d stopped by the cancel): RSS %.1f MB after 20, %.1f MB after 200 (%+.2f%%)",
             cancelled, warm_rss / 1e6, end_rss / 1e6, 100 * (end_rss / warm_rss - 1));
         QVERIFY(cancelled > 0);
-        QVERIFY2(end_rss <= warm_rss * 1.05, qPrintable(QString::number(end_rss / warm_rss)));
+        if (kMeasuresMemory) QVERIFY2(end_rss <= warm_rss * 1.05, qPrintable(QString::number(end_rss / warm_rss)));
         QTRY_COMPARE_WITH_TIMEOUT(thread_count(), warm_threads, 5'000);
     }
 
@@ -113,7 +121,7 @@ private slots:
         const double end_rss = resident_bytes();
         qInfo("50 load/unload cycles: RSS %.1f MB after 6, %.1f MB after 50 (%+.2f%%); threads %d before, %d after",
               warm_rss / 1e6, end_rss / 1e6, 100 * (end_rss / warm_rss - 1), before, thread_count());
-        QVERIFY2(end_rss <= warm_rss * 1.05, qPrintable(QString::number(end_rss / warm_rss)));
+        if (kMeasuresMemory) QVERIFY2(end_rss <= warm_rss * 1.05, qPrintable(QString::number(end_rss / warm_rss)));
         QTRY_COMPARE_WITH_TIMEOUT(thread_count(), warm_threads, 5'000);
         QVERIFY(warm_threads <= before + 2); // at most BLAS's own pool, started by the first product
     }
