@@ -2,6 +2,7 @@
 
 #include "app/options.h"
 #include "app/version.h"
+#include "bridge/cache_budget.h"
 #include "bridge/errors.h"
 #include "bridge/export.h"
 #include "bridge/generate.h"
@@ -11,6 +12,7 @@
 #include "bridge/names_filter.h"
 #include "bridge/prompt.h"
 #include "bridge/safetensors.h"
+#include "bridge/system_memory.h"
 #include "bridge/threads.h"
 #include "bridge/tokenizer.h"
 #include "bridge/unicode.h"
@@ -31,7 +33,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr const char* kUsage =
-    R"(usage: hookscope [--model M] [--prompt TEXT]          open the GUI
+    R"(usage: hookscope [--model M] [--prompt TEXT] [--cache-limit SIZE]
+                                                       open the GUI
        hookscope --screenshot FILE [--model M] [--prompt TEXT] [--max-new-tokens N] [--head L.H]
                                                        generate in the GUI, show head L.H, save as PNG
        hookscope hooks    [--model M] [--names-filter F] [--json]
@@ -39,11 +42,12 @@ constexpr const char* kUsage =
        hookscope heads    [--model M] [--json]         previous-token, duplicate-token and
                                                        induction scores of every head
        hookscope run      [--model M] (--prompt TEXT | --tokens 1,2,3) [--no-prepend-bos]
-                          [--names-filter F] --export FILE
+                          [--names-filter F] [--cache-limit SIZE] --export FILE
        hookscope generate [--model M] (--prompt TEXT | --tokens 1,2,3) [--max-new-tokens N]
                           [--greedy | --temperature T --top-k K --top-p P] [--seed S]
                           [--repetition-penalty R] [--freq-penalty F] [--stop STRING]...
-                          [--no-prepend-bos] [--names-filter F] [--export FILE] [--json]
+                          [--no-prepend-bos] [--names-filter F] [--cache-limit SIZE]
+                          [--export FILE] [--json]
        hookscope inspect  FILE [--json]
        hookscope models   [--json]
 
@@ -73,6 +77,9 @@ Options:
   --tokens IDS       token ids, separated by commas or spaces (fed exactly as given;
                      BOS settings do not apply)
   --export FILE      where to write the activations (atomic: a failed write changes nothing)
+  --cache-limit SIZE the most the captured activations may take (500M, 8G, ... or none;
+                     default: half of the memory available). A bigger capture is refused
+                     before it starts, with smaller names filters that would fit
   --max-new-tokens N
                      tokens to generate at most (default 10)
   --greedy           take the most likely token (default: sample at temperature 1)
@@ -261,9 +268,27 @@ int heads_command(const std::vector<std::string>& args) {
     return kOk;
 }
 
+// Refuses a recompute over `positions` whose cache would pass the limit, before any
+// work starts, naming filters that would fit.
+void require_cache_fits(const Model& model, const NamesFilter& filter, int64_t positions, const Options& options) {
+    const auto too_large = check_cache_size(model.hook_points(), filter, positions, cache_limit(options));
+    if (!too_large) return;
+    std::string text = too_large->describe() + ". Capture fewer hook points with --names-filter";
+    for (std::size_t k = 0; k < too_large->suggestions.size(); ++k) {
+        const FilterSuggestion& s = too_large->suggestions[k];
+        text += (k == 0                                   ? ", for example '"
+                 : k + 1 == too_large->suggestions.size() ? " or '"
+                                                          : ", '") +
+                s.filter + "' (" + byte_size_text(static_cast<uint64_t>(s.bytes)) + ")";
+    }
+    throw InputError(text + "; or raise the limit with --cache-limit (a size such as 8G, or none)");
+}
+
 int run_command(const std::vector<std::string>& args) {
     const Options options(
-        args, spec({"--no-prepend-bos"}, {"--model", "--tokens", "--prompt", "--names-filter", "--export"}), "run");
+        args,
+        spec({"--no-prepend-bos"}, {"--model", "--tokens", "--prompt", "--names-filter", "--export", "--cache-limit"}),
+        "run");
     const Precision precision = apply_common(options);
     const auto export_path = options.value("--export");
     if (!export_path) throw UsageError("`run` needs --export FILE");
@@ -273,6 +298,7 @@ int run_command(const std::vector<std::string>& args) {
     const PromptInput input = prompt_input(options, folder);
     const std::vector<int64_t>& tokens = input.tokens;
     const auto model = load_model(folder, precision);
+    require_cache_fits(*model, filter, static_cast<int64_t>(tokens.size()), options);
     const ActivationCache cache = model->run_with_cache(tokens, filter);
 
     json settings{{"mode", "run"}, {"input", options.value("--prompt") ? "prompt" : "tokens"}};
@@ -323,14 +349,14 @@ SamplingSettings sampling_settings(const Options& options) {
 }
 
 int generate_command(const std::vector<std::string>& args) {
-    const Options options(
-        args,
-        {{"--json", "--no-prepend-bos", "--greedy"},
-         {"--model", "--tokens", "--prompt", "--names-filter", "--export", "--max-new-tokens", "--temperature",
-          "--top-k", "--top-p", "--seed", "--repetition-penalty", "--freq-penalty", "--dtype", "--threads"},
-         {"--stop"},
-         0},
-        "generate");
+    const Options options(args,
+                          {{"--json", "--no-prepend-bos", "--greedy"},
+                           {"--model", "--tokens", "--prompt", "--names-filter", "--export", "--max-new-tokens",
+                            "--temperature", "--top-k", "--top-p", "--seed", "--repetition-penalty", "--freq-penalty",
+                            "--dtype", "--threads", "--cache-limit"},
+                           {"--stop"},
+                           0},
+                          "generate");
     const Precision precision = apply_common(options);
     GenerateOptions o;
     o.sampling = sampling_settings(options);
@@ -346,6 +372,12 @@ int generate_command(const std::vector<std::string>& args) {
     const Tokenizer* tokenizer = input.codec ? &input.codec->tokenizer : nullptr;
     o.eos_ids = input.codec ? input.codec->special.eos : read_special_tokens(folder, nullptr).eos;
     const auto model = load_model(folder, precision);
+    if (o.return_cache) {
+        require_cache_fits(
+            *model, o.names_filter,
+            planned_positions(static_cast<int64_t>(input.tokens.size()), o.max_new_tokens, model->config().n_ctx),
+            options);
+    }
 
     const bool as_json = options.flag("--json");
     GenerateCallbacks callbacks;

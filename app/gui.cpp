@@ -99,11 +99,12 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
     std::optional<Precision> precision;
     int max_new_tokens = 20;
     Head head;
+    std::optional<std::optional<CacheLimit>> cache_limit;
     try {
         options.emplace(args,
                         cli::OptionSpec{{},
                                         {"--model", "--prompt", "--dtype", "--threads", "--screenshot",
-                                         "--max-new-tokens", "--head"},
+                                         "--max-new-tokens", "--head", "--cache-limit"},
                                         {},
                                         0},
                         "hookscope");
@@ -111,6 +112,7 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
         if (!precision) throw cli::UsageError("--dtype must be float32 or bfloat16");
         max_new_tokens = static_cast<int>(options->unsigned_int("--max-new-tokens").value_or(20));
         if (const auto h = options->value("--head")) head = parse_head(*h);
+        if (const auto limit = options->value("--cache-limit")) cache_limit = cli::parse_cache_limit(*limit);
         apply_thread_split(default_thread_split(options->positive_int("--threads").value_or(0)));
     } catch (const cli::UsageError& e) {
         std::cerr << "hookscope: " << e.what() << " (see hookscope --help)\n";
@@ -141,6 +143,7 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
 
     ui::MainWindow window;
     if (options->value("--dtype")) window.set_precision(*precision);
+    if (cache_limit) window.set_cache_limit(*cache_limit);
     std::optional<std::string> prompt = options->value("--prompt");
     const bool bundled = model && !options->value("--model");
     if (!prompt && bundled && (screenshot || window.prompt_panel()->prompt_edit()->toPlainText().isEmpty())) {

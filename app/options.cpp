@@ -1,5 +1,7 @@
 #include "app/options.h"
 
+#include "bridge/system_memory.h"
+
 #include <charconv>
 #include <cmath>
 
@@ -83,6 +85,18 @@ std::optional<double> Options::number(const std::string& name) const {
         throw UsageError("option " + name + " needs a number, got `" + *text + "`");
     }
     return x;
+}
+
+std::optional<CacheLimit> parse_cache_limit(const std::string& text) {
+    if (text == "none") return std::nullopt;
+    const auto bytes = parse_byte_size(text);
+    if (!bytes) throw UsageError("--cache-limit needs a size such as 500M or 8G, or none; got `" + text + "`");
+    return CacheLimit{*bytes, std::nullopt};
+}
+
+std::optional<CacheLimit> cache_limit(const Options& options) {
+    if (const auto text = options.value("--cache-limit")) return parse_cache_limit(*text);
+    return default_cache_limit();
 }
 
 std::vector<int64_t> parse_token_ids(const std::string& text) {

@@ -1,6 +1,8 @@
 #pragma once
 // Command-line parsing: `--opt value` and `--opt=value`, flags, positionals.
 
+#include "bridge/cache_budget.h"
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -47,6 +49,13 @@ private:
     std::map<std::string, std::vector<std::string>> values_;
     std::vector<std::string> positionals_;
 };
+
+// --cache-limit's value: a size ("500M", "8G"; see parse_byte_size) or "none" (no
+// limit, nullopt). Throws UsageError for anything else.
+std::optional<CacheLimit> parse_cache_limit(const std::string& text);
+// The limit a command runs under: --cache-limit when given, else a share of the
+// memory available now (default_cache_limit()).
+std::optional<CacheLimit> cache_limit(const Options& options);
 
 // "1,2,3" or "1 2 3" -> ids. Throws UsageError naming the bad item.
 std::vector<int64_t> parse_token_ids(const std::string& text);

@@ -3,12 +3,12 @@
 #include "bridge/errors.h"
 #include "bridge/json_file.h"
 #include "bridge/sha256.h"
+#include "bridge/system_memory.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cstdio>
 #include <fstream>
 #include <set>
 
@@ -116,26 +116,11 @@ std::string Checkpoint::storage_dtypes() const {
     return out;
 }
 
-std::optional<std::uintmax_t> available_memory_bytes() {
-    std::ifstream meminfo("/proc/meminfo");
-    std::string key;
-    std::uintmax_t kib = 0;
-    std::string unit;
-    while (meminfo >> key >> kib >> unit) {
-        if (key == "MemAvailable:") return kib * 1024;
-    }
-    return std::nullopt;
-}
-
 void require_memory(std::uintmax_t needed, std::uintmax_t available, const std::string& what, Precision precision) {
     if (needed <= available) return;
-    const auto gb = [](std::uintmax_t bytes) {
-        char text[32];
-        std::snprintf(text, sizeof text, "%.1f GB", static_cast<double>(bytes) / 1e9);
-        return std::string(text);
-    };
-    throw CheckpointError(what + ": the model needs " + gb(needed) + " of memory in " +
-                          std::string(precision_name(precision)) + ", and only " + gb(available) + " is available");
+    throw CheckpointError(what + ": the model needs " + byte_size_text(needed) + " of memory in " +
+                          std::string(precision_name(precision)) + ", and only " + byte_size_text(available) +
+                          " is available");
 }
 
 std::vector<std::string> Checkpoint::names() const {

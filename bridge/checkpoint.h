@@ -46,9 +46,6 @@ private:
     std::string fingerprint_;
 };
 
-// Memory the system can still give (MemAvailable), or nullopt where unknown.
-std::optional<std::uintmax_t> available_memory_bytes();
-
 // Throws CheckpointError when `needed` bytes (of weights at `precision`) exceed
 // `available`, saying both.
 void require_memory(std::uintmax_t needed, std::uintmax_t available, const std::string& what,

@@ -1,5 +1,6 @@
 #include "bridge/generate.h"
 
+#include "bridge/cache_budget.h"
 #include "bridge/errors.h"
 #include "bridge/kv_cache.h"
 
@@ -105,8 +106,7 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
 
     std::unique_ptr<KvCache> past;
     if (options.use_kv_cache) {
-        past =
-            model.new_kv_cache(result.prompt_length + std::min(options.max_new_tokens, n_ctx - result.prompt_length));
+        past = model.new_kv_cache(planned_positions(result.prompt_length, options.max_new_tokens, n_ctx));
     }
     TextStream stream(tokenizer);
     const auto start = Clock::now();

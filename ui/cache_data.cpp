@@ -70,16 +70,4 @@ std::string display_of_text(const std::string& text) {
     return out;
 }
 
-int64_t estimated_cache_bytes(const std::vector<HookInfo>& hooks, const NamesFilter& filter, int64_t positions) {
-    int64_t bytes = 0;
-    for (const HookInfo& h : hooks) {
-        if (!filter.matches(h.name)) continue;
-        int64_t elements = 1;
-        for (const int64_t d : concrete_shape(h, positions))
-            elements *= d;
-        bytes += elements * 4;
-    }
-    return bytes;
-}
-
 } // namespace hookscope::ui

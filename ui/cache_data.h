@@ -36,7 +36,4 @@ CacheShape cache_shape(const ActivationCache& cache);
 // tabs as \t (as Tokenizer::display writes them).
 std::string display_of_text(const std::string& text);
 
-// Bytes a recompute over `positions` tokens would capture with `filter` (float32).
-int64_t estimated_cache_bytes(const std::vector<HookInfo>& hooks, const NamesFilter& filter, int64_t positions);
-
 } // namespace hookscope::ui

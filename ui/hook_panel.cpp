@@ -1,6 +1,7 @@
 #include "ui/hook_panel.h"
 
 #include "bridge/activation_cache.h"
+#include "bridge/cache_budget.h"
 #include "bridge/errors.h"
 #include "ui/cache_data.h"
 #include "ui/hook_filter_proxy.h"
@@ -122,6 +123,17 @@ void HookPanel::set_planned_positions(int64_t positions) {
 QString HookPanel::capture_filter() const {
     if (!capture_only_->isChecked() || !valid_filter_) return {};
     return filter_->text();
+}
+
+void HookPanel::capture_with(const QString& filter) {
+    filter_->setText(filter);
+    capture_only_->setChecked(true);
+}
+
+void HookPanel::edit_capture_filter() {
+    capture_only_->setChecked(true);
+    filter_->setFocus(Qt::OtherFocusReason);
+    filter_->selectAll();
 }
 
 std::vector<std::string> HookPanel::selected_hooks() const {

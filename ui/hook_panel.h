@@ -46,6 +46,11 @@ public:
     // The names filter for the next recompute: the box's text when "capture only
     // matching" is on and the text is valid, else "" (everything).
     QString capture_filter() const;
+    // Makes the next recompute capture what `filter` selects: sets the box's text and
+    // checks "capture only matching".
+    void capture_with(const QString& filter);
+    // Checks "capture only matching" and puts the cursor in the filter box.
+    void edit_capture_filter();
     // Full names of the selected hook rows, in tree order.
     std::vector<std::string> selected_hooks() const;
 

@@ -1,5 +1,7 @@
 #include "ui/hook_tree_model.h"
 
+#include "bridge/system_memory.h"
+
 #include <QStringList>
 
 #include <algorithm>
@@ -57,15 +59,7 @@ QString shape_text(const std::vector<int64_t>& shape) {
 }
 
 QString byte_text(int64_t bytes) {
-    if (bytes < 1000) return QString::number(bytes) + " B";
-    const char* units[] = {"KB", "MB", "GB", "TB"};
-    double value = static_cast<double>(bytes);
-    int unit = -1;
-    while (value >= 1000 && unit < 3) {
-        value /= 1000;
-        ++unit;
-    }
-    return QString::number(value, 'f', 1) + " " + units[unit];
+    return QString::fromStdString(byte_size_text(static_cast<uint64_t>(std::max<int64_t>(bytes, 0))));
 }
 
 HookTreeModel::HookTreeModel(QObject* parent) : QAbstractItemModel(parent), root_(std::make_unique<Node>()) {}

@@ -1,8 +1,10 @@
 #include "ui/main_window.h"
 
 #include "bridge/activation_cache.h"
+#include "bridge/errors.h"
 #include "bridge/export.h"
 #include "bridge/hub_cache.h"
+#include "bridge/system_memory.h"
 #include "ui/attention_view.h"
 #include "ui/heads_view.h"
 #include "ui/heatmap_plot.h"
@@ -359,12 +361,77 @@ bool MainWindow::start(bool generate) {
     std::optional<GenerationRequest> request = prompt_->request();
     if (!request) return false; // the panel shows why
     request->names_filter = hooks_->capture_filter();
-    max_new_tokens_ = generate ? request->max_new_tokens : 0;
+    if (ask_before_large_cache(*request, generate)) return false;
+    launch(*request, generate);
+    return true;
+}
+
+void MainWindow::launch(const GenerationRequest& request, bool generate) {
+    max_new_tokens_ = generate ? request.max_new_tokens : 0;
     if (generate) {
-        runner_->generate(*request);
+        runner_->generate(request);
     } else {
-        runner_->run(*request);
+        runner_->run(request);
     }
+}
+
+void MainWindow::set_cache_limit(std::optional<CacheLimit> limit) {
+    cache_limit_set_ = true;
+    cache_limit_ = limit;
+}
+
+bool MainWindow::ask_before_large_cache(const GenerationRequest& request, bool generate) {
+    const ModelSummary& model = *runner_->summary();
+    std::optional<NamesFilter> filter;
+    try {
+        filter.emplace(request.names_filter.toStdString());
+    } catch (const FilterError&) {
+        return false; // the run reports the bad filter
+    }
+    const int64_t prompt =
+        request.token_ids ? static_cast<int64_t>(request.token_ids->size()) : prompt_token_count(request.text);
+    const int64_t positions = planned_positions(prompt, generate ? request.max_new_tokens : 0, model.n_ctx);
+    const auto too_large =
+        check_cache_size(model.hooks, *filter, positions, cache_limit_set_ ? cache_limit_ : default_cache_limit());
+    if (!too_large) return false;
+
+    auto* box =
+        new QMessageBox(QMessageBox::Warning, tr("HookScope"),
+                        tr("This run would capture %1 of activations.")
+                            .arg(QString::fromStdString(byte_size_text(static_cast<uint64_t>(too_large->bytes)))),
+                        QMessageBox::NoButton, this);
+    box->setObjectName("cacheSizeDialog");
+    QString details = QString::fromStdString(too_large->describe()) + ".\n\n" +
+                      tr("Capturing fewer hook points keeps the machine from swapping.");
+    box->setInformativeText(details);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    if (!too_large->suggestions.empty()) {
+        const FilterSuggestion& s = too_large->suggestions.front();
+        const QString suggested = QString::fromStdString(s.filter);
+        QPushButton* smaller =
+            box->addButton(tr("Capture %1 (%2)")
+                               .arg(suggested, QString::fromStdString(byte_size_text(static_cast<uint64_t>(s.bytes)))),
+                           QMessageBox::AcceptRole);
+        smaller->setObjectName("captureSuggested");
+        connect(smaller, &QPushButton::clicked, this, [this, request, generate, suggested] {
+            hooks_->capture_with(suggested);
+            GenerationRequest smaller_request = request;
+            smaller_request.names_filter = suggested;
+            if (!runner_->busy()) launch(smaller_request, generate);
+        });
+    }
+    QPushButton* edit = box->addButton(tr("Edit Filter…"), QMessageBox::ActionRole);
+    edit->setObjectName("editFilter");
+    connect(edit, &QPushButton::clicked, hooks_, &HookPanel::edit_capture_filter);
+    QPushButton* anyway = box->addButton(tr("Capture Anyway"), QMessageBox::DestructiveRole);
+    anyway->setObjectName("captureAnyway");
+    connect(anyway, &QPushButton::clicked, this, [this, request, generate] {
+        if (!runner_->busy()) launch(request, generate);
+    });
+    box->setDefaultButton(box->addButton(QMessageBox::Cancel));
+    box->open(); // window-modal, never blocks the event loop
+    set_status(tr("Waiting: the capture would take %1")
+                   .arg(QString::fromStdString(byte_size_text(static_cast<uint64_t>(too_large->bytes)))));
     return true;
 }
 
@@ -443,17 +510,21 @@ void MainWindow::refresh_hub_menu() {
 void MainWindow::update_estimate() {
     const auto& summary = runner_->summary();
     if (!summary) return;
-    const auto tokenizer = summary->tokenizer;
-    const SpecialTokens special = summary->special;
-    hooks_->set_planned_positions(prompt_->planned_positions([&](const QString& text) -> int64_t {
-        if (!tokenizer) return 0;
-        try {
-            return static_cast<int64_t>(
-                encode_prompt(*tokenizer, special, text.toStdString(), prompt_->prepend_bos()->isChecked()).size());
-        } catch (const std::exception&) {
-            return 0;
-        }
-    }));
+    const int64_t planned =
+        prompt_->planned_positions([this](const QString& text) { return prompt_token_count(text); });
+    hooks_->set_planned_positions(std::min(planned, summary->n_ctx));
+}
+
+int64_t MainWindow::prompt_token_count(const QString& text) const {
+    const auto& summary = runner_->summary();
+    if (!summary || !summary->tokenizer) return 0;
+    try {
+        return static_cast<int64_t>(encode_prompt(*summary->tokenizer, summary->special, text.toStdString(),
+                                                  prompt_->prepend_bos()->isChecked())
+                                        .size());
+    } catch (const std::exception&) {
+        return 0;
+    }
 }
 
 void MainWindow::set_status(const QString& text) {

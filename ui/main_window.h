@@ -3,6 +3,7 @@
 // the hook tree on the right. It wires the panels to the one ModelRunner and stays
 // small; each panel is its own class.
 
+#include "bridge/cache_budget.h"
 #include "bridge/export.h"
 #include "ui/model_runner.h"
 
@@ -56,6 +57,12 @@ public:
     // further runs. sessionOpened follows, or errorShown.
     void open_session(const QString& path);
 
+    // The most a recompute's cache may take (nullopt: no limit). Until set, each run is
+    // checked against a share of the memory available when it starts. A run past the
+    // limit asks first (the "cacheSizeDialog"): capture a smaller filter, edit the
+    // filter, capture anyway, or cancel.
+    void set_cache_limit(std::optional<CacheLimit> limit);
+
     ModelRunner* runner() const { return runner_; }
     PromptPanel* prompt_panel() const { return prompt_; }
     HookPanel* hook_panel() const { return hooks_; }
@@ -91,6 +98,13 @@ protected:
 private:
     void build_menus();
     bool start(bool generate);
+    void launch(const GenerationRequest& request, bool generate);
+    // Tokens `text` becomes with the prompt panel's BOS setting (0 without a tokenizer
+    // or when it cannot be encoded).
+    int64_t prompt_token_count(const QString& text) const;
+    // When the request's cache would pass the limit: asks what to do (window-modal) and
+    // returns true; the run starts later, if the user says so.
+    bool ask_before_large_cache(const GenerationRequest& request, bool generate);
     void on_model_loaded(int id, const ModelSummary& summary);
     // What an export or a session records about the run in the views.
     ExportInfo run_export_info() const;
@@ -131,6 +145,8 @@ private:
     QMenu* hub_menu_ = nullptr;
     int session_load_ = 0; // the load a session started: its views stay when it lands
     int64_t max_new_tokens_ = 0;
+    bool cache_limit_set_ = false;
+    std::optional<CacheLimit> cache_limit_;
     std::shared_ptr<const ActivationCache> cache_;
     std::optional<RunResult> last_run_;
 };

@@ -319,6 +319,9 @@ private slots:
         QTest::newRow("bad threads") << QStringList{"hooks", "--model", kGpt2, "--threads", "0"}
                                      << "--threads needs a positive integer";
         QTest::newRow("inspect without file") << QStringList{"inspect"} << "`inspect` needs a FILE";
+        QTest::newRow("bad cache limit") << QStringList{"run",      "--model", kGpt2,           "--tokens", "1",
+                                                        "--export", "x",       "--cache-limit", "lots"}
+                                         << "--cache-limit needs a size such as 500M or 8G, or none; got `lots`";
         QTest::newRow("bad dtype") << QStringList{"hooks", "--model", kGpt2, "--dtype", "float16"}
                                    << "--dtype must be float32 or bfloat16, got `float16`";
     }
@@ -412,6 +415,45 @@ private slots:
         QVERIFY(old.open(QIODevice::ReadOnly));
         QCOMPARE(old.readAll(), QByteArray("the previous export"));
         QCOMPARE(QDir(dir_.path()).entryList({".limited*", "*.tmp*"}, QDir::Files | QDir::Hidden), QStringList());
+    }
+
+    // A capture past --cache-limit is refused before any work, naming filters that fit.
+    void cacheLimitRefusesALargeCapture() {
+        const QString file = dir_.filePath("limited-cache.safetensors");
+        const Result r = run_hookscope(
+            {"run", "--model", kGpt2, "--tokens", kGoldenTokens, "--export", file, "--cache-limit", "10K"});
+        QCOMPARE(r.code, 1);
+        // Every hook point at 12 positions is 40,764 floats (tst_cache_budget counts them
+        // by shape); the residual stream is 2 x 12 x 64 floats, the patterns 2 x 4 x 12 x 12.
+        QVERIFY2(r.err.contains("the cache would take 163.1 KB (40 hook points over 12 positions), more than the "
+                                "limit of 10.0 KB. Capture fewer hook points with --names-filter, for example "
+                                "'*hook_resid_post' (6.1 KB) or 'blocks.*.attn.hook_pattern' (4.6 KB); or raise the "
+                                "limit with --cache-limit"),
+                 qPrintable(r.err));
+        QVERIFY(!QFile::exists(file));
+
+        // The suggestion fits; "none" lifts the limit.
+        const Result smaller = run_hookscope({"run", "--model", kGpt2, "--tokens", kGoldenTokens, "--export", file,
+                                              "--cache-limit", "10K", "--names-filter", "*hook_resid_post"});
+        QCOMPARE(smaller.code, 0);
+        QVERIFY2(smaller.out.contains("captured 2 hook points over 12 positions (6144 bytes"), qPrintable(smaller.out));
+        const Result unlimited = run_hookscope(
+            {"run", "--model", kGpt2, "--tokens", kGoldenTokens, "--export", file, "--cache-limit", "none"});
+        QCOMPARE(unlimited.code, 0);
+        QVERIFY2(unlimited.out.contains("captured 40 hook points over 12 positions (163056 bytes"),
+                 qPrintable(unlimited.out));
+
+        // generate counts the positions it may reach: the prompt and every new token.
+        const Result gen = run_hookscope({"generate", "--model", kGpt2, "--tokens", kGoldenTokens, "--max-new-tokens",
+                                          "200", "--greedy", "--export", file, "--cache-limit", "1M"});
+        QCOMPARE(gen.code, 1);
+        QVERIFY2(gen.err.contains("over 128 positions), more than the limit of 1.0 MB"), qPrintable(gen.err));
+        QVERIFY(gen.out.isEmpty()); // refused before the first token
+        // Without --export nothing is captured, so nothing is refused.
+        QCOMPARE(
+            run_hookscope({"generate", "--model", kGpt2, "--tokens", kGoldenTokens, "--greedy", "--cache-limit", "1"})
+                .code,
+            0);
     }
 
     // Weights holding NaN or infinities: the command runs, with a warning on stderr.

@@ -10,6 +10,7 @@
 #include "bridge/model.h"
 #include "bridge/rotary.h"
 #include "bridge/safetensors.h"
+#include "bridge/system_memory.h"
 #include "bridge/weights.h"
 #include "support/error_text.h"
 #include "support/tensor_compare.h"

@@ -109,14 +109,6 @@ private slots:
         }
     }
 
-    void cacheEstimateCountsFloat32Elements() {
-        const std::vector<HookInfo> hooks = gpt2_hooks(1);
-        // One hook_pattern at 10 positions: 12 heads x 10 x 10 floats.
-        QCOMPARE(estimated_cache_bytes(hooks, NamesFilter("blocks.0.attn.hook_pattern"), 10), 12 * 10 * 10 * 4);
-        QCOMPARE(estimated_cache_bytes(hooks, NamesFilter("hook_embed, blocks.0.ln1.hook_scale"), 7),
-                 (7 * 768 + 7) * 4);
-    }
-
     void tokenIdsParse() {
         QString error;
         QCOMPARE(parse_token_ids("50256 464, 2068", &error), (std::optional<std::vector<int64_t>>{{50256, 464, 2068}}));

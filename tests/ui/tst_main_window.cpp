@@ -442,11 +442,83 @@ private slots:
         QVERIFY(!w.runner()->busy());
     }
 
+    // A run whose cache would pass the limit asks first, and each answer does what it says.
+    void aLargeCaptureAsksFirst() {
+        MainWindow w;
+        w.show();
+        load(w, kGpt2);
+        // 12 tokens and up to 10 new: 22 positions. Everything is 40 hook points, 313 KB;
+        // the residual stream (11.3 KB) and the patterns (15.5 KB) fit in 20 KB.
+        w.set_cache_limit(CacheLimit{20'000, std::nullopt});
+        w.prompt_panel()->prompt_edit()->setPlainText("0 17 42 99 128 255 256 300 411 500 7 511");
+        w.prompt_panel()->max_new_tokens()->setValue(10);
+        w.prompt_panel()->greedy()->setChecked(true);
+        QSignalSpy started(w.runner(), &ModelRunner::started);
+        QSignalSpy shown(&w, &MainWindow::cacheShown);
+        const auto ask = [&w] {
+            if (w.generate()) return static_cast<QMessageBox*>(nullptr); // started: no question
+            for (auto* box : w.findChildren<QMessageBox*>("cacheSizeDialog")) {
+                if (box->isVisible()) return box; // answered ones close, and go later
+            }
+            return static_cast<QMessageBox*>(nullptr);
+        };
+
+        // Cancel: nothing runs.
+        QMessageBox* box = ask();
+        QVERIFY(box);
+        QVERIFY2(box->text().contains("313.0 KB"), qPrintable(box->text()));
+        QVERIFY2(box->informativeText().contains("(40 hook points over 22 positions), more than the limit of 20.0 KB"),
+                 qPrintable(box->informativeText()));
+        box->button(QMessageBox::Cancel)->click();
+        QCoreApplication::processEvents();
+        QCOMPARE(started.size(), 0);
+
+        // The suggested filter: set in the hook panel and captured.
+        box = ask();
+        QVERIFY(box);
+        auto* smaller = box->findChild<QPushButton*>("captureSuggested");
+        QVERIFY(smaller);
+        QVERIFY2(smaller->text().contains("*hook_resid_post (11.3 KB)"), qPrintable(smaller->text()));
+        smaller->click();
+        QVERIFY(shown.wait(60'000));
+        QCOMPARE(w.hook_panel()->filter_edit()->text(), QString("*hook_resid_post"));
+        QVERIFY(w.hook_panel()->capture_toggle()->isChecked());
+        QCOMPARE(w.cache()->names(),
+                 (std::vector<std::string>{"blocks.0.hook_resid_post", "blocks.1.hook_resid_post"}));
+        // That filter fits: the next run starts at once.
+        QVERIFY(w.generate());
+        QVERIFY(shown.wait(60'000));
+
+        // Edit the filter: nothing runs; the filter box is ready for typing.
+        w.hook_panel()->capture_toggle()->setChecked(false);
+        started.clear();
+        box = ask();
+        QVERIFY(box);
+        box->findChild<QPushButton*>("editFilter")->click();
+        QCoreApplication::processEvents();
+        QCOMPARE(started.size(), 0);
+        QVERIFY(w.hook_panel()->capture_toggle()->isChecked());
+
+        // Capture anyway: every hook point.
+        w.hook_panel()->capture_toggle()->setChecked(false);
+        box = ask();
+        QVERIFY(box);
+        box->findChild<QPushButton*>("captureAnyway")->click();
+        QVERIFY(shown.wait(60'000));
+        QCOMPARE(w.cache()->size(), std::size_t{40});
+
+        // No limit: no question.
+        w.set_cache_limit(std::nullopt);
+        QVERIFY(w.generate());
+        QVERIFY(shown.wait(60'000));
+    }
+
     void stopKeepsThePartialResultAndItsCache() {
         QTemporaryDir dir;
         MainWindow w;
         w.show();
         load(w, long_context_gpt2(dir));
+        w.set_cache_limit(std::nullopt); // up to 2,003 positions: about 560 MB, whatever the machine has
         w.prompt_panel()->prompt_edit()->setPlainText("1 2 3");
         w.prompt_panel()->max_new_tokens()->setValue(2000);
         w.prompt_panel()->greedy()->setChecked(true);

@@ -1,0 +1,24 @@
+#pragma once
+// How much memory the machine can still give, and byte counts as people read and
+// write them. Free of LibTorch.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hookscope {
+
+// Memory the system can still give without swapping (MemAvailable in /proc/meminfo),
+// or nullopt where unknown.
+std::optional<uint64_t> available_memory_bytes();
+
+// A byte count in decimal units with one decimal: "512 B", "12.0 MB", "3.2 GB".
+std::string byte_size_text(uint64_t bytes);
+
+// A size as a user writes it: a number with an optional decimal unit K, M, G or T
+// (1000-based, case-insensitive, an optional trailing B): "4096", "500M", "1.5GB".
+// nullopt when it is not one (negative, not a number, an unknown unit, past 2^64).
+std::optional<uint64_t> parse_byte_size(std::string_view text);
+
+} // namespace hookscope
