@@ -1,4 +1,5 @@
 #include "app/cli.h"
+#include "app/cli_common.h"
 
 #include "app/options.h"
 #include "app/version.h"
@@ -48,6 +49,9 @@ constexpr const char* kUsage =
                           [--repetition-penalty R] [--freq-penalty F] [--stop STRING]...
                           [--no-prepend-bos] [--names-filter F] [--cache-limit SIZE]
                           [--export FILE] [--json]
+       hookscope lens     [--model M] (--prompt TEXT | --tokens 1,2,3) [--top-k K] [--json]
+       hookscope attribute [--model M] (--prompt TEXT | --tokens 1,2,3) --position P --target ID
+                          [--contrast ID] [--json]
        hookscope inspect  FILE [--json]
        hookscope models   [--json]
 
@@ -62,6 +66,13 @@ Sub-commands:
   generate  generate after a prompt (KV-cached), streaming the new text to stdout;
             with --export, one forward over prompt + output records the hook points
             the names filter selects (what run would record over the output)
+  lens      the logit lens: each block's residual stream (hook_resid_pre, then the last
+            hook_resid_post) through the final norm and unembedding; the top K tokens
+            (default 5) and their probabilities at every position
+  attribute direct logit attribution: position P's logit for token ID (minus --contrast's)
+            split into embeddings, each head, each MLP, the output biases and the final
+            norm's constant, through the final norm frozen at its scale; P < 0 counts
+            from the end
   inspect   list the metadata and tensors of an exported cache
   models    list the models in the local Hugging Face cache (usable as --model ORG/NAME)
 
@@ -101,12 +112,13 @@ Exit codes: 0 success, 1 an error in the input or the run, 2 a usage error.
 
 const std::set<std::string> kCommonValues{"--dtype", "--threads"};
 
-OptionSpec spec(std::set<std::string> flags, std::set<std::string> values, int positionals = 0) {
+} // namespace
+
+OptionSpec spec(std::set<std::string> flags, std::set<std::string> values, int positionals) {
     values.insert(kCommonValues.begin(), kCommonValues.end());
     return {std::move(flags), std::move(values), {}, positionals};
 }
 
-// Settings every command shares: thread counts and the compute dtype, returned.
 Precision apply_common(const Options& options) {
     const std::string dtype = options.value("--dtype").value_or("float32");
     const auto precision = parse_precision(dtype);
@@ -114,8 +126,6 @@ Precision apply_common(const Options& options) {
     apply_thread_split(default_thread_split(options.positive_int("--threads").value_or(0)));
     return *precision;
 }
-
-} // namespace
 
 std::optional<fs::path> bundled_model() {
     std::vector<fs::path> roots;
@@ -131,8 +141,6 @@ std::optional<fs::path> bundled_model() {
     return std::nullopt;
 }
 
-namespace {
-
 fs::path model_folder(const Options& options) {
     if (const auto model = options.value("--model")) return resolve_model_folder(*model);
     if (auto bundled = bundled_model()) return *bundled;
@@ -140,19 +148,12 @@ fs::path model_folder(const Options& options) {
                 "(a Hugging Face checkpoint folder) or a hub id from the local cache");
 }
 
-// Model::load, with what it found wrong but loadable told on stderr.
 std::unique_ptr<Model> load_model(const fs::path& folder, Precision precision) {
     auto model = Model::load(folder, precision);
     for (const std::string& warning : model->load_warnings())
         std::cerr << "hookscope: warning: " << warning << "\n";
     return model;
 }
-
-// The model's tokenizer and its BOS/EOS, for commands that take text.
-struct TextCodec {
-    Tokenizer tokenizer;
-    SpecialTokens special;
-};
 
 TextCodec load_text_codec(const fs::path& folder) {
     if (!Tokenizer::present_in(folder)) {
@@ -165,6 +166,8 @@ TextCodec load_text_codec(const fs::path& folder) {
     return {std::move(tokenizer), std::move(special)};
 }
 
+namespace {
+
 // What an export records about the run: the model, its tokens and the settings.
 ExportInfo export_info(const fs::path& folder, const Model& model, const std::optional<TextCodec>& codec,
                        const std::vector<int64_t>& tokens, int64_t prompt_length, std::string settings) {
@@ -172,11 +175,7 @@ ExportInfo export_info(const fs::path& folder, const Model& model, const std::op
                            prompt_length, std::move(settings), model.precision());
 }
 
-// The ids a command runs on: --tokens as given, or --prompt through the tokenizer.
-struct PromptInput {
-    std::vector<int64_t> tokens;
-    std::optional<TextCodec> codec;
-};
+} // namespace
 
 PromptInput prompt_input(const Options& options, const fs::path& folder) {
     const auto tokens = options.value("--tokens");
@@ -195,6 +194,8 @@ PromptInput prompt_input(const Options& options, const fs::path& folder) {
         encode_prompt(input.codec->tokenizer, input.codec->special, *prompt, !options.flag("--no-prepend-bos"));
     return input;
 }
+
+namespace {
 
 json shape_json(const HookInfo& info) {
     json shape = json::array();
@@ -515,6 +516,8 @@ int dispatch(const std::vector<std::string>& args) {
     if (command == "tokenize") return tokenize_command(rest);
     if (command == "generate") return generate_command(rest);
     if (command == "models") return models_command(rest);
+    if (command == "lens") return lens_command(rest);
+    if (command == "attribute") return attribute_command(rest);
     throw UsageError("unknown command `" + command + "`");
 }
 

@@ -76,6 +76,17 @@ std::optional<uint64_t> Options::unsigned_int(const std::string& name) const {
     return n;
 }
 
+std::optional<int64_t> Options::integer(const std::string& name) const {
+    const auto text = value(name);
+    if (!text) return std::nullopt;
+    int64_t n = 0;
+    const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), n);
+    if (error != std::errc() || end != text->data() + text->size()) {
+        throw UsageError("option " + name + " needs an integer, got `" + *text + "`");
+    }
+    return n;
+}
+
 std::optional<double> Options::number(const std::string& name) const {
     const auto text = value(name);
     if (!text) return std::nullopt;

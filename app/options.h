@@ -40,6 +40,8 @@ public:
     std::optional<int> positive_int(const std::string& name) const;
     // A non-negative integer (up to 2^64 - 1); UsageError when it is not one.
     std::optional<uint64_t> unsigned_int(const std::string& name) const;
+    // An integer, negative or not; UsageError when it is not one.
+    std::optional<int64_t> integer(const std::string& name) const;
     // A finite number; UsageError when it is not one.
     std::optional<double> number(const std::string& name) const;
 

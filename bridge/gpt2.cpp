@@ -62,6 +62,14 @@ public:
         set_weights(all_weights());
     }
 
+    ReadoutWeights readout_weights() const override {
+        const ModelConfig& c = config();
+        ReadoutWeights r{false, ln_f_.weight, ln_f_.bias, unembed_, {}, {}};
+        for (const Gpt2Block& b : blocks_)
+            r.layers.push_back({b.c_proj_w.view({c.n_heads, c.d_head, c.d_model}), b.c_proj_b, b.proj_b});
+        return r;
+    }
+
 protected:
     at::Tensor forward_with_hooks(const at::Tensor& tokens, int64_t start, HookRecorder& hooks,
                                   KvCache* past) const override {

@@ -62,6 +62,14 @@ public:
         set_weights(all_weights());
     }
 
+    ReadoutWeights readout_weights() const override {
+        const ModelConfig& c = config();
+        ReadoutWeights r{true, norm_, {}, unembed_, {}, {}};
+        for (const LlamaBlock& b : blocks_) // o_proj: [D, H*Dh], nn.Linear
+            r.layers.push_back({b.o_w.t().reshape({c.n_heads, c.d_head, c.d_model}), b.o_b, {}});
+        return r;
+    }
+
 protected:
     at::Tensor forward_with_hooks(const at::Tensor& tokens, int64_t start, HookRecorder& hooks,
                                   KvCache* past) const override {

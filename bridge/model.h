@@ -21,6 +21,23 @@ namespace hookscope {
 class HookRecorder;
 class KvCache;
 
+// The weights that read the residual stream out, for the analysis views (logit lens,
+// direct logit attribution). Tensors as the model holds them: float32, or bfloat16
+// under Precision::BFloat16 (convert before arithmetic).
+struct ReadoutWeights {
+    bool rms_norm = false;   // the final norm: RMSNorm (no centring, no bias), else LayerNorm
+    at::Tensor norm_weight;  // [D]
+    at::Tensor norm_bias;    // [D]; undefined for RMSNorm
+    at::Tensor unembed;      // [V, D]: row t reads token t's logit
+    at::Tensor unembed_bias; // [V]; undefined where the model has none
+    struct Layer {
+        at::Tensor w_o;   // [H, Dh, D]: head h's output is z[h] · w_o[h]
+        at::Tensor b_o;   // [D]; undefined where attention has no output bias
+        at::Tensor b_out; // [D]; undefined where the MLP has no output bias
+    };
+    std::vector<Layer> layers;
+};
+
 class Model {
 public:
     // Reads `<folder>/config.json` and the safetensors weights, converted for
@@ -55,6 +72,9 @@ public:
     // order, with the logits. Unselected hooks cost nothing: no copy is made or kept.
     ActivationCache run_with_cache(const std::vector<int64_t>& tokens, const NamesFilter& filter = {},
                                    c10::Device device = c10::kCPU) const;
+
+    // The final norm, the unembedding and each layer's output projections.
+    virtual ReadoutWeights readout_weights() const = 0;
 
     // A key/value cache for decoding up to `positions` positions (capped at the context).
     std::unique_ptr<KvCache> new_kv_cache(int64_t positions) const;

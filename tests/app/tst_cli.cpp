@@ -293,6 +293,47 @@ private slots:
         QCOMPARE(text.out.trimmed().split('\n').size(), 2 + 2 * 4);
     }
 
+    void lensAndAttributeJson() {
+        const auto golden = SafetensorsFile::open((kGpt2 + "/golden.safetensors").toStdString());
+        const at::Tensor logits = golden->tensor("logits")[0]; // [12, 512]
+        const Result lens =
+            run_hookscope({"lens", "--model", kGpt2, "--tokens", kGoldenTokens, "--top-k", "3", "--json"});
+        QCOMPARE(lens.code, 0);
+        const auto j = nlohmann::json::parse(lens.out.toStdString());
+        QCOMPARE(j["tokens"].size(), std::size_t(12));
+        QCOMPARE(j["tokens"][1].get<std::string>(), "17"); // no tokenizer: ids
+        QCOMPARE(j["layers"].size(), std::size_t(3));
+        QCOMPARE(j["layers"][0]["hook"].get<std::string>(), "blocks.0.hook_resid_pre");
+        QCOMPARE(j["layers"][1]["hook"].get<std::string>(), "blocks.1.hook_resid_pre");
+        QCOMPARE(j["layers"][2]["hook"].get<std::string>(), "blocks.1.hook_resid_post");
+        const auto& last = j["layers"][2]["positions"];
+        QCOMPARE(last.size(), std::size_t(12));
+        for (int p = 0; p < 12; ++p) { // the last layer: Hugging Face's own top 3
+            const auto [probs, ids] = at::softmax(logits[p], -1).topk(3);
+            for (int k = 0; k < 3; ++k) {
+                QCOMPARE(last[p]["ids"][k].get<int64_t>(), ids[k].item<int64_t>());
+                QVERIFY(std::abs(last[p]["probs"][k].get<double>() - probs[k].item<double>()) < 1e-5);
+            }
+        }
+
+        const Result attribution = run_hookscope(
+            {"attribute", "--model", kGpt2, "--tokens", kGoldenTokens, "--position", "-1", "--target", "17", "--json"});
+        QCOMPARE(attribution.code, 0);
+        const auto a = nlohmann::json::parse(attribution.out.toStdString());
+        QCOMPARE(a["position"].get<int>(), 11);
+        QVERIFY(std::abs(a["logit"].get<double>() - logits[11][17].item<double>()) < 1e-4);
+        QVERIFY(std::abs(a["sum"].get<double>() - a["logit"].get<double>()) < 1e-4);
+        QCOMPARE(a["heads"].size(), std::size_t(2));
+        QCOMPARE(a["heads"][0].size(), std::size_t(4));
+        QCOMPARE(a["mlp"].size(), std::size_t(2));
+        QVERIFY(a["pos_embed"].is_number() && a["contrast"].is_null());
+
+        const Result text = run_hookscope(
+            {"attribute", "--model", kGpt2, "--tokens", kGoldenTokens, "--position", "3", "--target", "5"});
+        QCOMPARE(text.code, 0);
+        QVERIFY2(text.out.startsWith("logit of 5 at position 3 (99): "), qPrintable(text.out));
+    }
+
     void usageErrorsExitWithTwo_data() {
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<QString>("error");
@@ -319,6 +360,9 @@ private slots:
         QTest::newRow("bad threads") << QStringList{"hooks", "--model", kGpt2, "--threads", "0"}
                                      << "--threads needs a positive integer";
         QTest::newRow("inspect without file") << QStringList{"inspect"} << "`inspect` needs a FILE";
+        QTest::newRow("attribute without target")
+            << QStringList{"attribute", "--model", kGpt2, "--tokens", "1,2", "--position", "0"}
+            << "`attribute` needs --position P and --target ID";
         QTest::newRow("bad cache limit") << QStringList{"run",      "--model", kGpt2,           "--tokens", "1",
                                                         "--export", "x",       "--cache-limit", "lots"}
                                          << "--cache-limit needs a size such as 500M or 8G, or none; got `lots`";
@@ -389,6 +433,9 @@ private slots:
             << QStringList{"inspect", kGpt2 + "/config.json"} << "config.json: header length";
         QTest::newRow("inspect an npz export")
             << QStringList{"inspect", dir_.filePath("cache.npz")} << "`inspect` reads safetensors exports";
+        QTest::newRow("attribute past the input")
+            << QStringList{"attribute", "--model", kGpt2, "--tokens", "1,2", "--position", "-3", "--target", "1"}
+            << "--position -3 is outside the 2 positions of the input";
         QTest::newRow("export into a missing folder")
             << QStringList{"run", "--model", kGpt2, "--tokens", "1", "--export", dir_.filePath("no/dir/x.safetensors")}
             << "cannot write";
