@@ -37,7 +37,8 @@ constexpr const char* kUsage =
     R"(usage: hookscope [--model M] [--prompt TEXT] [--cache-limit SIZE]
                                                        open the GUI
        hookscope --screenshot FILE [--model M] [--prompt TEXT] [--max-new-tokens N] [--head L.H]
-                                                       generate in the GUI, show head L.H, save as PNG
+                   [--view attention|lens]             generate in the GUI, show head L.H (or the
+                                                       logit lens), save as PNG
        hookscope hooks    [--model M] [--names-filter F] [--json]
        hookscope tokenize [--model M] --text TEXT [--no-prepend-bos] [--json]
        hookscope heads    [--model M] [--json]         previous-token, duplicate-token and

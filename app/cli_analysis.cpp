@@ -3,6 +3,7 @@
 
 #include "app/cli.h"
 #include "app/cli_common.h"
+#include "bridge/activation_cache.h"
 #include "bridge/analysis.h"
 #include "bridge/errors.h"
 
@@ -51,10 +52,10 @@ int lens_command(const std::vector<std::string>& args) {
             for (int64_t p = 0; p < positions; ++p) {
                 json ids = json::array(), texts = json::array(), probs = json::array();
                 for (int64_t k = 0; k < top_k; ++k) {
-                    const int64_t id = layer.top_ids[p][k].item<int64_t>();
+                    const int64_t id = layer.id(p, k);
                     ids.push_back(id);
                     texts.push_back(token_text(input.codec, id));
-                    probs.push_back(layer.top_probs[p][k].item<double>());
+                    probs.push_back(layer.prob(p, k));
                 }
                 rows.push_back({{"ids", ids}, {"tokens", texts}, {"probs", probs}});
             }
@@ -71,8 +72,7 @@ int lens_command(const std::vector<std::string>& args) {
             std::printf("%5lld  %-16s", static_cast<long long>(p),
                         token_text(input.codec, input.tokens[static_cast<std::size_t>(p)]).c_str());
             for (int64_t k = 0; k < top_k; ++k) {
-                std::printf("  %s %.3f", token_text(input.codec, layer.top_ids[p][k].item<int64_t>()).c_str(),
-                            layer.top_probs[p][k].item<double>());
+                std::printf("  %s %.3f", token_text(input.codec, layer.id(p, k)).c_str(), layer.prob(p, k));
             }
             std::printf("\n");
         }

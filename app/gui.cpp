@@ -4,6 +4,7 @@
 #include "app/options.h"
 #include "bridge/threads.h"
 #include "ui/attention_view.h"
+#include "ui/lens_view.h"
 #include "ui/main_window.h"
 #include "ui/prompt_panel.h"
 
@@ -13,6 +14,7 @@
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QSpinBox>
+#include <QTabWidget>
 #include <QTimer>
 
 #include <iostream>
@@ -49,9 +51,21 @@ Head parse_head(const std::string& text) {
     return h;
 }
 
-// --screenshot: load, generate greedily, select an attention head, save the window.
+// Lets the plots draw, then saves what the window shows.
+template <typename Fail> void save_window(ui::MainWindow& window, const QString& file, Fail fail, const QString& what) {
+    QTimer::singleShot(200, &window, [&window, file, fail, what] {
+        const QImage image = window.grab().toImage();
+        if (!image.save(file)) return fail("cannot write " + file);
+        std::cout << "saved " << file.toStdString() << " (" << image.width() << "x" << image.height() << ", "
+                  << what.toStdString() << ")\n";
+        QApplication::exit(cli::kOk);
+    });
+}
+
+// --screenshot: load, generate greedily, select an attention head (or show the logit
+// lens), save the window.
 void plan_screenshot(ui::MainWindow& window, const QString& file, const std::optional<std::string>& prompt,
-                     int max_new_tokens, Head head) {
+                     int max_new_tokens, Head head, bool lens) {
     window.resize(kScreenshotWidth, kScreenshotHeight);
     const auto fail = [](const QString& message) {
         std::cerr << "hookscope: screenshot: " << message.toStdString() << "\n";
@@ -74,21 +88,20 @@ void plan_screenshot(ui::MainWindow& window, const QString& file, const std::opt
                          panel->greedy()->setChecked(true);
                          if (!window.generate()) fail(panel->error_label()->text());
                      });
-    QObject::connect(&window, &ui::MainWindow::cacheShown, &window, [&window, file, fail, head] {
+    QObject::connect(&window, &ui::MainWindow::cacheShown, &window, [&window, file, fail, head, lens] {
         const auto& s = *window.runner()->summary();
         const int64_t layer = std::min<int64_t>(head.layer, s.layers - 1);
         window.select_hook(QStringLiteral("blocks.%1.attn.hook_pattern").arg(layer));
         const int64_t shown = std::min<int64_t>(head.head, s.heads - 1);
         window.attention_view()->show_head(layer, shown);
-        // Let the plots draw, then save what the window shows.
-        QTimer::singleShot(200, &window, [&window, file, fail, layer, shown] {
-            const QImage image = window.grab().toImage();
-            if (!image.save(file)) return fail("cannot write " + file);
-            std::cout << "saved " << file.toStdString() << " (" << image.width() << "x" << image.height()
-                      << ", attention of layer " << layer << " head " << shown << ")\n";
-            QApplication::exit(cli::kOk);
-        });
+        if (lens) {
+            window.view_tabs()->setCurrentWidget(window.lens_view()); // computes the lens
+            return;
+        }
+        save_window(window, file, fail, QStringLiteral("attention of layer %1 head %2").arg(layer).arg(shown));
     });
+    QObject::connect(&window, &ui::MainWindow::lensShown, &window,
+                     [&window, file, fail] { save_window(window, file, fail, QStringLiteral("logit lens")); });
     QTimer::singleShot(kScreenshotTimeoutMs, &window, [fail] { fail("timed out"); });
 }
 
@@ -99,12 +112,13 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
     std::optional<Precision> precision;
     int max_new_tokens = 20;
     Head head;
+    std::string view;
     std::optional<std::optional<CacheLimit>> cache_limit;
     try {
         options.emplace(args,
                         cli::OptionSpec{{},
                                         {"--model", "--prompt", "--dtype", "--threads", "--screenshot",
-                                         "--max-new-tokens", "--head", "--cache-limit"},
+                                         "--max-new-tokens", "--head", "--cache-limit", "--view"},
                                         {},
                                         0},
                         "hookscope");
@@ -112,6 +126,9 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
         if (!precision) throw cli::UsageError("--dtype must be float32 or bfloat16");
         max_new_tokens = static_cast<int>(options->unsigned_int("--max-new-tokens").value_or(20));
         if (const auto h = options->value("--head")) head = parse_head(*h);
+        view = options->value("--view").value_or("attention");
+        if (view != "attention" && view != "lens")
+            throw cli::UsageError("--view must be attention or lens, got `" + view + "`");
         if (const auto limit = options->value("--cache-limit")) cache_limit = cli::parse_cache_limit(*limit);
         apply_thread_split(default_thread_split(options->positive_int("--threads").value_or(0)));
     } catch (const cli::UsageError& e) {
@@ -151,7 +168,8 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
     }
     if (prompt) window.prompt_panel()->prompt_edit()->setPlainText(QString::fromStdString(*prompt));
     if (options->value("--max-new-tokens")) window.prompt_panel()->max_new_tokens()->setValue(max_new_tokens);
-    if (screenshot) plan_screenshot(window, QString::fromStdString(*screenshot), prompt, max_new_tokens, head);
+    if (screenshot)
+        plan_screenshot(window, QString::fromStdString(*screenshot), prompt, max_new_tokens, head, view == "lens");
     window.show();
     if (model) { // inside the event loop, so that an early failure can end it
         QTimer::singleShot(0, &window,

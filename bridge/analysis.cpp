@@ -1,7 +1,9 @@
 #include "bridge/analysis.h"
 
+#include "bridge/activation_cache.h"
 #include "bridge/errors.h"
 #include "bridge/layers.h"
+#include "bridge/model.h"
 
 #include <ATen/ATen.h>
 
@@ -67,11 +69,12 @@ std::vector<LensLayer> logit_lens(const Model& model, const ActivationCache& cac
             throw InputError("the lens needs one target per position (" + std::to_string(positions) + "), got " +
                              std::to_string(targets.size()));
         }
-        LensLayer layer{
-            hook, at::empty({positions, top_k}, at::kLong), at::empty({positions, top_k}, at::kFloat), {}, {}};
+        LensLayer layer{hook, positions, top_k, {}, {}, {}, {}};
+        layer.top_ids.reserve(static_cast<std::size_t>(positions * top_k));
+        layer.top_probs.reserve(static_cast<std::size_t>(positions * top_k));
         if (!targets.empty()) {
-            layer.target_probs = at::full({positions}, std::numeric_limits<float>::quiet_NaN(), at::kFloat);
-            layer.target_ranks = at::full({positions}, -1, at::kLong);
+            layer.target_probs.assign(static_cast<std::size_t>(positions), std::numeric_limits<float>::quiet_NaN());
+            layer.target_ranks.assign(static_cast<std::size_t>(positions), -1);
         }
         // Positions in chunks, so that a long run over a large vocabulary holds about
         // 64 MB of logits at a time.
@@ -82,16 +85,18 @@ std::vector<LensLayer> logit_lens(const Model& model, const ActivationCache& cac
             const at::Tensor logits = layers::linear(final_norm(r, x, c.norm_eps), r.unembed, r.unembed_bias);
             const at::Tensor probs = at::softmax(logits, -1);
             const auto [values, ids] = probs.topk(top_k, -1);
-            layer.top_probs.slice(0, begin, end).copy_(values);
-            layer.top_ids.slice(0, begin, end).copy_(ids);
+            const at::Tensor v = values.contiguous(), i = ids.contiguous();
+            layer.top_probs.insert(layer.top_probs.end(), v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
+            layer.top_ids.insert(layer.top_ids.end(), i.data_ptr<int64_t>(), i.data_ptr<int64_t>() + i.numel());
             for (int64_t p = begin; p < end && !targets.empty(); ++p) {
                 const int64_t t = targets[static_cast<std::size_t>(p)];
                 if (t < 0) continue;
-                if (t >= c.d_vocab)
+                if (t >= c.d_vocab) {
                     throw InputError("target token " + std::to_string(t) + " is outside the vocabulary");
+                }
                 const at::Tensor row = logits[p - begin];
-                layer.target_probs[p] = probs[p - begin][t];
-                layer.target_ranks[p] = (row > row[t]).sum();
+                layer.target_probs[static_cast<std::size_t>(p)] = probs[p - begin][t].item<float>();
+                layer.target_ranks[static_cast<std::size_t>(p)] = (row > row[t]).sum().item<int64_t>();
             }
         }
         out.push_back(std::move(layer));

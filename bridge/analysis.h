@@ -13,10 +13,7 @@
 // direction: part c contributes (centre(c) for LayerNorm, c for RMSNorm) /
 // ln_final.hook_scale · (w_ln ⊙ W_U[t]).
 
-#include "bridge/activation_cache.h"
-#include "bridge/model.h"
-
-#include <ATen/core/Tensor.h>
+#include "bridge/model_config.h"
 
 #include <cstdint>
 #include <optional>
@@ -25,18 +22,26 @@
 
 namespace hookscope {
 
+class ActivationCache;
+class Model;
+
 // The hooks a logit lens reads, in order: blocks.0.hook_resid_pre …
 // blocks.{L-1}.hook_resid_pre, blocks.{L-1}.hook_resid_post.
 std::vector<std::string> lens_hooks(const ModelConfig& config);
 
+// One layer of the lens, in plain arrays (free of LibTorch, for the views).
 struct LensLayer {
     std::string hook;
-    at::Tensor top_ids;   // [P, K] int64, most likely first
-    at::Tensor top_probs; // [P, K] float32
+    int64_t positions = 0, top_k = 0;
+    std::vector<int64_t> top_ids; // [P, K] row-major, most likely first
+    std::vector<float> top_probs; // [P, K]
     // With targets: the target's probability and rank (0 = most likely) at each
-    // position; NaN and -1 where a position has no target.
-    at::Tensor target_probs; // [P] float32
-    at::Tensor target_ranks; // [P] int64
+    // position; NaN and -1 where a position has no target. Empty without targets.
+    std::vector<float> target_probs;   // [P]
+    std::vector<int64_t> target_ranks; // [P]
+
+    int64_t id(int64_t position, int64_t k) const { return top_ids[static_cast<std::size_t>(position * top_k + k)]; }
+    float prob(int64_t position, int64_t k) const { return top_probs[static_cast<std::size_t>(position * top_k + k)]; }
 };
 
 // The logit lens over a cache holding lens_hooks() ([1, P, D] each). `targets`, when

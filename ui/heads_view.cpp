@@ -3,10 +3,8 @@
 #include "ui/heatmap_plot.h"
 
 #include <QComboBox>
-#include <QHBoxLayout>
 #include <QLabel>
 #include <QPushButton>
-#include <QVBoxLayout>
 
 namespace hookscope::ui {
 
@@ -22,18 +20,10 @@ HeadsView::HeadsView(QWidget* parent) : QWidget(parent) {
     note_ = new QLabel(tr("Scores show which heads attend to the previous token, to an earlier copy of the "
                           "current token, or to the token after it (induction). Click a head to open it."),
                        this);
-    note_->setWordWrap(true);
     heatmap_ = new HeatmapPlot(this);
     heatmap_->setObjectName("headsHeatmap");
     heatmap_->set_axis_titles(tr("layer"), tr("head"));
-    auto* controls = new QHBoxLayout;
-    controls->addWidget(score_);
-    controls->addWidget(compute_);
-    controls->addStretch();
-    auto* layout = new QVBoxLayout(this);
-    layout->addLayout(controls);
-    layout->addWidget(note_);
-    layout->addWidget(heatmap_, 1);
+    lay_out_heatmap_view(this, score_, compute_, note_, heatmap_);
     connect(score_, &QComboBox::currentIndexChanged, this, &HeadsView::refresh);
     connect(compute_, &QPushButton::clicked, this, &HeadsView::computeRequested);
     connect(heatmap_, &HeatmapPlot::cellClicked, this, &HeadsView::headChosen);

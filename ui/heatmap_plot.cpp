@@ -1,6 +1,9 @@
 #include "ui/heatmap_plot.h"
 
+#include <QHBoxLayout>
+#include <QLabel>
 #include <QToolTip>
+#include <QVBoxLayout>
 
 #include <cmath>
 
@@ -46,6 +49,18 @@ QCPColorGradient diverging_gradient() {
     return g;
 }
 
+void lay_out_heatmap_view(QWidget* view, QWidget* chooser, QWidget* compute, QLabel* note, HeatmapPlot* plot) {
+    note->setWordWrap(true);
+    auto* controls = new QHBoxLayout;
+    controls->addWidget(chooser);
+    controls->addWidget(compute);
+    controls->addStretch();
+    auto* layout = new QVBoxLayout(view);
+    layout->addLayout(controls);
+    layout->addWidget(note);
+    layout->addWidget(plot, 1);
+}
+
 bool save_plot(QCustomPlot* plot, const QString& path) {
     if (path.endsWith(".pdf", Qt::CaseInsensitive)) return plot->savePdf(path);
     return plot->savePng(path);
@@ -67,6 +82,51 @@ HeatmapPlot::HeatmapPlot(QWidget* parent) : QCustomPlot(parent) {
     xAxis->grid()->setVisible(false);
     yAxis->grid()->setVisible(false);
     setNoAntialiasingOnDrag(true);
+    connect(this, &QCustomPlot::beforeReplot, this, &HeatmapPlot::place_cell_texts);
+}
+
+void HeatmapPlot::set_cell_texts(const QStringList& texts) {
+    for (QCPItemText* item : cell_texts_)
+        removeItem(item);
+    cell_texts_.clear();
+    // Past a few thousand cells no text could fit anyway.
+    constexpr qsizetype kMostTexts = 4096;
+    if (texts.size() != matrix_.rows * matrix_.cols || texts.isEmpty() || texts.size() > kMostTexts) {
+        replot(QCustomPlot::rpQueuedReplot);
+        return;
+    }
+    const QCPRange range = map_->dataRange();
+    const bool diverging = range.lower < 0;
+    for (int64_t r = 0; r < matrix_.rows; ++r) {
+        for (int64_t c = 0; c < matrix_.cols; ++c) {
+            auto* item = new QCPItemText(this);
+            item->setClipToAxisRect(true);
+            item->position->setType(QCPItemPosition::ptPlotCoords);
+            item->position->setCoords(static_cast<double>(c), static_cast<double>(r));
+            item->setPositionAlignment(Qt::AlignCenter);
+            item->setText(texts[static_cast<qsizetype>(r * matrix_.cols + c)]);
+            // Dark text on the light part of the gradient, light text on the dark part.
+            const double v = matrix_.at(r, c);
+            const double t = range.size() > 0 ? (v - range.lower) / range.size() : 0.5;
+            const bool light_cell = diverging ? std::abs(t - 0.5) < 0.3 : t > 0.55;
+            item->setColor(std::isnan(v) || light_cell ? Qt::black : Qt::white);
+            cell_texts_.push_back(item);
+        }
+    }
+    replot(QCustomPlot::rpQueuedReplot);
+}
+
+void HeatmapPlot::place_cell_texts() {
+    shown_cell_texts_ = 0;
+    if (cell_texts_.empty()) return;
+    const double width = std::abs(xAxis->coordToPixel(1) - xAxis->coordToPixel(0));
+    const double height = std::abs(yAxis->coordToPixel(1) - yAxis->coordToPixel(0));
+    const QFontMetrics metrics(cell_texts_.front()->font());
+    for (QCPItemText* item : cell_texts_) {
+        const bool fits = metrics.horizontalAdvance(item->text()) + 4 <= width && metrics.height() <= height;
+        item->setVisible(fits);
+        shown_cell_texts_ += fits ? 1 : 0;
+    }
 }
 
 void HeatmapPlot::set_axis_titles(const QString& rows, const QString& cols) {

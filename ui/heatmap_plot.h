@@ -11,6 +11,8 @@
 #include <functional>
 #include <optional>
 
+class QLabel;
+
 namespace hookscope::ui {
 
 class HeatmapPlot : public QCustomPlot {
@@ -26,6 +28,11 @@ public:
     void set_matrix(Matrix m, std::pair<double, double> range, const QStringList& row_labels,
                     const QStringList& col_labels);
     void set_describer(Describer describer) { describer_ = std::move(describer); }
+    // Text drawn in each cell (row-major, rows x cols of the current matrix; empty
+    // clears), shown in the cells wide and tall enough to hold it.
+    void set_cell_texts(const QStringList& texts);
+    // How many cell texts the last replot showed.
+    int shown_cell_texts() const { return shown_cell_texts_; }
     void set_axis_titles(const QString& rows, const QString& cols);
 
     const Matrix& matrix() const { return matrix_; }
@@ -45,9 +52,17 @@ protected:
 private:
     QCPColorMap* map_ = nullptr;
     QCPColorScale* scale_ = nullptr;
+    void place_cell_texts();
+
     Matrix matrix_;
     Describer describer_;
+    std::vector<QCPItemText*> cell_texts_;
+    int shown_cell_texts_ = 0;
 };
+
+// Lays out a view made of a chooser and a compute button on one row, a wrapped note
+// under them, and `plot` filling the rest; the note gets word wrap.
+void lay_out_heatmap_view(QWidget* view, QWidget* chooser, QWidget* compute, QLabel* note, HeatmapPlot* plot);
 
 // Sequential (viridis-like) for non-negative data, diverging (blue-white-red) for signed.
 QCPColorGradient sequential_gradient();

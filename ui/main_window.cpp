@@ -6,10 +6,12 @@
 #include "bridge/hub_cache.h"
 #include "bridge/system_memory.h"
 #include "ui/attention_view.h"
+#include "ui/attribution_view.h"
 #include "ui/heads_view.h"
 #include "ui/heatmap_plot.h"
 #include "ui/hook_filter_proxy.h"
 #include "ui/hook_panel.h"
+#include "ui/lens_view.h"
 #include "ui/prompt_panel.h"
 #include "ui/residual_view.h"
 #include "ui/tensor_view.h"
@@ -103,6 +105,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     tabs_->addTab(residual_, tr("Residual &norms"));
     heads_ = new HeadsView;
     tabs_->addTab(heads_, tr("&Heads"));
+    lens_ = new LensView;
+    tabs_->addTab(lens_, tr("&Logit lens"));
+    attribution_view_ = new AttributionView;
+    tabs_->addTab(attribution_view_, tr("Attri&bution"));
     auto* middle = new QSplitter(Qt::Vertical);
     middle->setObjectName("middleSplitter");
     middle->addWidget(tokens_);
@@ -178,11 +184,35 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     });
     connect(runner_, &ModelRunner::busyChanged, heads_->compute_button(),
             [this](bool busy) { heads_->compute_button()->setEnabled(!busy); });
-    connect(heads_, &HeadsView::headChosen, this, [this](int64_t layer, int64_t head) {
+    const auto open_head = [this](int64_t layer, int64_t head) {
         attention_->set_source("hook_pattern");
         attention_->show_head(layer, head);
         tabs_->setCurrentWidget(attention_);
+    };
+    connect(heads_, &HeadsView::headChosen, this, open_head);
+    connect(attribution_view_, &AttributionView::headChosen, this, open_head);
+    connect(lens_, &LensView::computeRequested, this, &MainWindow::compute_lens);
+    connect(attribution_view_, &AttributionView::computeRequested, this, &MainWindow::compute_attribution);
+    connect(tabs_, &QTabWidget::currentChanged, this, [this] {
+        if (tabs_->currentWidget() == lens_ && !lens_->has_lens()) compute_lens();
     });
+    connect(runner_, &ModelRunner::lensReady, this,
+            [this](int, const std::vector<int64_t>& tokens, const std::vector<LensLayer>& layers) {
+                progress_->hide();
+                lens_->set_lens(tokens, layers,
+                                labeler_for(runner_->summary() ? runner_->summary()->tokenizer : nullptr));
+                set_status(tr("Logit lens over %1 positions").arg(tokens.size()));
+                emit lensShown();
+            });
+    connect(runner_, &ModelRunner::attributionReady, this, [this](int, const Attribution& a) {
+        progress_->hide();
+        attribution_view_->set_attribution(a,
+                                           labeler_for(runner_->summary() ? runner_->summary()->tokenizer : nullptr));
+        set_status(tr("Logit attributed at position %1").arg(a.position));
+        emit attributionShown();
+    });
+    for (QPushButton* button : {lens_->compute_button(), attribution_view_->compute_button()})
+        connect(runner_, &ModelRunner::busyChanged, button, [button](bool busy) { button->setEnabled(!busy); });
 
     QSettings settings;
     prompt_->restore(settings);
@@ -327,6 +357,8 @@ void MainWindow::clear_views() {
     tensor_view_->set_cache(nullptr, {}, {});
     attention_->set_cache(nullptr, {}, 0, 0, 0);
     residual_->set_cache(nullptr, {}, 0);
+    lens_->clear();
+    attribution_view_->clear();
 }
 
 bool MainWindow::generate() {
@@ -443,6 +475,9 @@ void MainWindow::show_run(const RunResult& r, const QStringList& labels, std::fu
     tensor_view_->set_cache(cache_, labels, std::move(labeler));
     attention_->set_cache(cache_, labels, layers, heads, kv_heads);
     residual_->set_cache(cache_, labels, layers);
+    lens_->clear();
+    attribution_view_->clear();
+    attribution_view_->set_positions(static_cast<int64_t>(cache_->tokens().size()));
 }
 
 void MainWindow::on_finished(const RunResult& r) {
@@ -463,6 +498,7 @@ void MainWindow::on_finished(const RunResult& r) {
     summary += tr(" · captured in %1 s").arg(r.recompute_s, 0, 'f', 2);
     set_status(summary);
     emit cacheShown();
+    if (tabs_->currentWidget() == lens_) compute_lens(); // the lens follows the run in view
 }
 
 void MainWindow::on_failed(const QString& what, const QString& message) {
@@ -525,6 +561,47 @@ int64_t MainWindow::prompt_token_count(const QString& text) const {
     } catch (const std::exception&) {
         return 0;
     }
+}
+
+void MainWindow::compute_lens() {
+    if (runner_->busy() || !runner_->summary() || !cache_ || cache_->tokens().empty()) return;
+    runner_->compute_lens(cache_->tokens(), 5);
+    progress_->setRange(0, 0);
+    progress_->show();
+    set_status(tr("Reading every layer's residual stream through the unembedding…"));
+}
+
+void MainWindow::compute_attribution() {
+    if (runner_->busy() || !runner_->summary() || !cache_ || cache_->tokens().empty()) return;
+    const ModelSummary& model = *runner_->summary();
+    const std::vector<int64_t>& tokens = cache_->tokens();
+    const auto position = static_cast<int64_t>(attribution_view_->position()->value());
+    if (position >= static_cast<int64_t>(tokens.size())) return;
+    QString error;
+    std::optional<int64_t> target;
+    if (const QString text = attribution_view_->target()->text(); !text.isEmpty()) {
+        target = parse_token(text, model.tokenizer.get(), model.d_vocab, &error);
+    } else if (position + 1 < static_cast<int64_t>(tokens.size())) {
+        target = tokens[static_cast<std::size_t>(position + 1)]; // the token that came next
+    } else if (cache_->logits().defined()) {
+        target = cache_->logits()[0][position].argmax().item<int64_t>(); // what the model predicts
+    } else {
+        error = tr("type a target token");
+    }
+    std::optional<int64_t> contrast;
+    if (const QString text = attribution_view_->contrast()->text(); target && !text.isEmpty()) {
+        contrast = parse_token(text, model.tokenizer.get(), model.d_vocab, &error);
+        if (!contrast) target.reset();
+    }
+    if (!target) {
+        attribution_view_->show_error(error);
+        return;
+    }
+    attribution_view_->show_error({});
+    runner_->compute_attribution(tokens, position, *target, contrast);
+    progress_->setRange(0, 0);
+    progress_->show();
+    set_status(tr("Attributing the logit at position %1…").arg(position));
 }
 
 void MainWindow::set_status(const QString& text) {

@@ -26,8 +26,10 @@ class ActivationCache;
 namespace hookscope::ui {
 
 class AttentionView;
+class AttributionView;
 class HeadsView;
 class HookPanel;
+class LensView;
 class PromptPanel;
 class ResidualView;
 class TensorView;
@@ -73,6 +75,8 @@ public:
     AttentionView* attention_view() const { return attention_; }
     ResidualView* residual_view() const { return residual_; }
     HeadsView* heads_view() const { return heads_; }
+    LensView* lens_view() const { return lens_; }
+    AttributionView* attribution_view() const { return attribution_view_; }
     QTabWidget* view_tabs() const { return tabs_; }
     const std::shared_ptr<const ActivationCache>& cache() const { return cache_; }
     const std::optional<RunResult>& last_run() const { return last_run_; }
@@ -89,6 +93,9 @@ signals:
     void exportFinished(bool ok, const QString& message);
     void sessionSaved(bool ok, const QString& message);
     void sessionOpened(const QString& path);
+    // The logit lens, or an attribution, is in its view.
+    void lensShown();
+    void attributionShown();
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -121,6 +128,9 @@ private:
     void update_estimate();
     void set_status(const QString& text);
     void show_hook(const QString& name);
+    // The analysis views: asked for by their buttons, or by showing the lens tab.
+    void compute_lens();
+    void compute_attribution();
     void export_dialog();
     void save_plot_dialog();
     QStringList token_labels() const;
@@ -135,6 +145,8 @@ private:
     AttentionView* attention_ = nullptr;
     ResidualView* residual_ = nullptr;
     HeadsView* heads_ = nullptr;
+    LensView* lens_ = nullptr;
+    AttributionView* attribution_view_ = nullptr;
     QTabWidget* tabs_ = nullptr;
     QLabel* model_info_ = nullptr;
     QComboBox* precision_ = nullptr;

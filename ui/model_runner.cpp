@@ -148,24 +148,55 @@ int ModelRunner::run(const GenerationRequest& request) {
     return id;
 }
 
-int ModelRunner::compute_head_scores() {
+template <typename Result>
+int ModelRunner::analyse(const QString& what, std::function<Result(const Model&)> work,
+                         std::function<void(int, const Result&)> done) {
     const int id = start_request();
-    post([this, id] {
+    post([this, id, what, work = std::move(work), done = std::move(done)] {
         try {
             if (!model_) throw InputError("no model is loaded: open a checkpoint folder first");
-            const HeadScores scores = head_scores(*model_);
-            deliver(id, [this, id, scores] {
+            auto result = std::make_shared<const Result>(work(*model_));
+            deliver(id, [this, id, result, done] {
                 set_busy(false);
-                emit headScoresReady(id, scores);
+                done(id, *result);
             });
         } catch (const std::exception& e) {
-            deliver(id, [this, id, message = QString::fromStdString(e.what())] {
+            deliver(id, [this, id, what, message = QString::fromStdString(e.what())] {
                 set_busy(false);
-                emit failed(id, tr("Scoring the heads"), message);
+                emit failed(id, what, message);
             });
         }
     });
     return id;
+}
+
+int ModelRunner::compute_head_scores() {
+    return analyse<HeadScores>(
+        tr("Scoring the heads"), [](const Model& model) { return head_scores(model); },
+        [this](int id, const HeadScores& scores) { emit headScoresReady(id, scores); });
+}
+
+int ModelRunner::compute_lens(const std::vector<int64_t>& tokens, int64_t top_k) {
+    return analyse<std::vector<LensLayer>>(
+        tr("The logit lens"),
+        [tokens, top_k](const Model& model) {
+            const ActivationCache cache =
+                model.run_with_cache(tokens, NamesFilter(exact_names_filter(lens_hooks(model.config()))));
+            return logit_lens(model, cache, top_k, next_tokens(tokens));
+        },
+        [this, tokens](int id, const std::vector<LensLayer>& layers) { emit lensReady(id, tokens, layers); });
+}
+
+int ModelRunner::compute_attribution(const std::vector<int64_t>& tokens, int64_t position, int64_t target,
+                                     std::optional<int64_t> contrast) {
+    return analyse<Attribution>(
+        tr("Attributing the logit"),
+        [tokens, position, target, contrast](const Model& model) {
+            const ActivationCache cache =
+                model.run_with_cache(tokens, NamesFilter(exact_names_filter(attribution_hooks(model.config()))));
+            return attribute(model, cache, position, target, contrast);
+        },
+        [this](int id, const Attribution& a) { emit attributionReady(id, a); });
 }
 
 void ModelRunner::generate_on_worker(int id, const GenerationRequest& request, bool run_only,

@@ -5,6 +5,7 @@
 // no longer current (superseded, or cancelled by a new load) is dropped, and a load
 // that a later load superseded never replaces the model.
 
+#include "bridge/analysis.h"
 #include "bridge/head_scores.h"
 #include "bridge/hook_point.h"
 #include "bridge/precision.h"
@@ -17,6 +18,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -92,6 +94,13 @@ public:
     // Previous-token, duplicate-token and induction scores of every head (see
     // head_scores.h); headScoresReady follows.
     int compute_head_scores();
+    // The logit lens over `tokens` (one forward that captures lens_hooks()), with the
+    // next token as each position's target; lensReady follows.
+    int compute_lens(const std::vector<int64_t>& tokens, int64_t top_k);
+    // Direct logit attribution at `position` of `tokens` (see analysis.h);
+    // attributionReady follows.
+    int compute_attribution(const std::vector<int64_t>& tokens, int64_t position, int64_t target,
+                            std::optional<int64_t> contrast);
     // Stops the current generation after the token in progress; its tokens are kept
     // and its cache is still built.
     void cancel();
@@ -108,6 +117,8 @@ signals:
     void recomputeStarted(int id);
     void finished(int id, const hookscope::ui::RunResult& result);
     void headScoresReady(int id, const hookscope::HeadScores& scores);
+    void lensReady(int id, const std::vector<int64_t>& tokens, const std::vector<hookscope::LensLayer>& layers);
+    void attributionReady(int id, const hookscope::Attribution& attribution);
     // What failed ("Loading /m", "Generating") and the bridge's message.
     void failed(int id, const QString& what, const QString& message);
 
@@ -116,6 +127,11 @@ private:
     void post(std::function<void()> work); // runs `work` on the worker thread
     // Runs `on_gui_thread` on the GUI thread if request `id` is still the current one.
     void deliver(int id, std::function<void()> on_gui_thread);
+    // A request that runs `work` on the loaded model on the worker and hands its result
+    // to `done` on the GUI thread; a failure is reported as `what` failing.
+    template <typename Result>
+    int analyse(const QString& what, std::function<Result(const Model&)> work,
+                std::function<void(int, const Result&)> done);
     void generate_on_worker(int id, const GenerationRequest& request, bool run_only,
                             const std::shared_ptr<std::atomic<bool>>& cancelled);
     void set_busy(bool busy);

@@ -36,6 +36,33 @@ std::optional<std::vector<int64_t>> parse_token_ids(const QString& text, QString
     return ids;
 }
 
+std::optional<int64_t> parse_token(const QString& text, const Tokenizer* tokenizer, int64_t vocabulary,
+                                   QString* error) {
+    const auto fail = [error](const QString& why) {
+        if (error) *error = why;
+        return std::nullopt;
+    };
+    bool is_id = false;
+    const qlonglong id = text.trimmed().toLongLong(&is_id);
+    if (is_id) {
+        if (id < 0 || id >= vocabulary) {
+            return fail(QObject::tr("token id %1 is outside the vocabulary (0 to %2)").arg(id).arg(vocabulary - 1));
+        }
+        return id;
+    }
+    if (text.isEmpty()) return fail(QObject::tr("no token: type a token id or a token's text"));
+    if (!tokenizer) return fail(QObject::tr("`%1` is not a token id, and this model has no tokenizer").arg(text));
+    QString plain = text;
+    plain.replace(QChar(0x2423), ' '); // the legible space the views show
+    try {
+        const std::vector<int64_t> ids = tokenizer->encode(plain.toStdString());
+        if (ids.size() == 1) return ids.front();
+        return fail(QObject::tr("`%1` is %2 tokens, not one").arg(text).arg(ids.size()));
+    } catch (const std::exception& e) {
+        return fail(QString::fromStdString(e.what()));
+    }
+}
+
 PromptPanel::PromptPanel(QWidget* parent) : QWidget(parent) {
     prompt_ = new QPlainTextEdit(this);
     prompt_->setObjectName("prompt");

@@ -22,6 +22,10 @@ namespace hookscope::ui {
 // Token ids separated by spaces and/or commas. On a bad item, nullopt and `error` says
 // which and where.
 std::optional<std::vector<int64_t>> parse_token_ids(const QString& text, QString* error);
+// One token as a user names it: an id ("464"), or a text that `tokenizer` (may be
+// null) encodes as exactly one token ("␣the" or " the"). nullopt with `error` set
+// when it is neither, or the id is not below `vocabulary`.
+std::optional<int64_t> parse_token(const QString& text, const Tokenizer* tokenizer, int64_t vocabulary, QString* error);
 
 class PromptPanel : public QWidget {
     Q_OBJECT

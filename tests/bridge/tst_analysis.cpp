@@ -1,6 +1,7 @@
 // The logit lens and direct logit attribution, against computations made here from
 // the cached activations and the checkpoint's own weights.
 
+#include "bridge/activation_cache.h"
 #include "bridge/analysis.h"
 #include "bridge/errors.h"
 #include "bridge/model.h"
@@ -29,6 +30,14 @@ std::vector<int64_t> golden_tokens(const std::string& model) {
 
 ActivationCache capture(const Model& model, const std::vector<int64_t>& tokens, const std::vector<std::string>& hooks) {
     return model.run_with_cache(tokens, NamesFilter(exact_names_filter(hooks)));
+}
+
+// A lens layer's top ids and probabilities as [P, K] tensors.
+at::Tensor ids_tensor(const LensLayer& layer) {
+    return at::tensor(layer.top_ids).view({layer.positions, layer.top_k});
+}
+at::Tensor probs_tensor(const LensLayer& layer) {
+    return at::tensor(layer.top_probs).view({layer.positions, layer.top_k});
 }
 
 } // namespace
@@ -61,8 +70,8 @@ private slots:
         QCOMPARE(lens.size(), static_cast<std::size_t>(m->config().n_layers + 1));
         const at::Tensor probs = at::softmax(cache.logits()[0], -1);
         const auto [top_probs, top_ids] = probs.topk(5, -1);
-        QVERIFY(at::equal(lens.back().top_ids, top_ids));
-        HS_COMPARE_TENSORS(lens.back().top_probs, top_probs, "final-layer lens probabilities");
+        QVERIFY(at::equal(ids_tensor(lens.back()), top_ids));
+        HS_COMPARE_TENSORS(probs_tensor(lens.back()), top_probs, "final-layer lens probabilities");
     }
 
     // Every layer of the lens, computed here from the cached residual stream and the
@@ -83,18 +92,19 @@ private slots:
             const at::Tensor centred = x - x.mean(-1, true);
             const at::Tensor normed = centred / at::sqrt(centred.pow(2).mean(-1, true) + 1e-5) * w + b;
             const at::Tensor probs = at::softmax(at::matmul(normed, wte.t()), -1);
-            HS_COMPARE_TENSORS(layer.top_probs, probs.gather(1, layer.top_ids), layer.hook + " top-3 probabilities");
-            QVERIFY(at::equal(layer.top_ids.select(1, 0), probs.argmax(-1)));
+            HS_COMPARE_TENSORS(probs_tensor(layer), probs.gather(1, ids_tensor(layer)),
+                               layer.hook + " top-3 probabilities");
+            QVERIFY(at::equal(ids_tensor(layer).select(1, 0), probs.argmax(-1)));
             for (std::size_t p = 0; p < tokens.size(); ++p) {
                 const auto pos = static_cast<int64_t>(p);
                 if (targets[p] < 0) {
-                    QVERIFY(std::isnan(layer.target_probs[pos].item<float>()));
-                    QCOMPARE(layer.target_ranks[pos].item<int64_t>(), int64_t{-1});
+                    QVERIFY(std::isnan(layer.target_probs[p]));
+                    QCOMPARE(layer.target_ranks[p], int64_t{-1});
                     continue;
                 }
                 const at::Tensor row = probs[pos];
-                QVERIFY(std::abs(layer.target_probs[pos].item<double>() - row[targets[p]].item<double>()) < 1e-5);
-                QCOMPARE(layer.target_ranks[pos].item<int64_t>(), (row > row[targets[p]]).sum().item<int64_t>());
+                QVERIFY(std::abs(layer.target_probs[p] - row[targets[p]].item<double>()) < 1e-5);
+                QCOMPARE(layer.target_ranks[p], (row > row[targets[p]]).sum().item<int64_t>());
             }
         }
     }

@@ -9,11 +9,13 @@
 #include "support/edited_checkpoint.h"
 #include "support/token_ids.h"
 #include "ui/attention_view.h"
+#include "ui/attribution_view.h"
 #include "ui/heads_view.h"
 #include "ui/heatmap_plot.h"
 #include "ui/hook_filter_proxy.h"
 #include "ui/hook_panel.h"
 #include "ui/hook_tree_model.h"
+#include "ui/lens_view.h"
 #include "ui/main_window.h"
 #include "ui/prompt_panel.h"
 #include "ui/residual_view.h"
@@ -440,6 +442,71 @@ private slots:
         QVERIFY(failed.wait(30'000));
         QVERIFY2(failed.first().at(2).toString().contains("9999"), qPrintable(failed.first().at(2).toString()));
         QVERIFY(!w.runner()->busy());
+    }
+
+    // The logit lens and the attribution follow the run in view, from the model's weights.
+    void analysisViewsReadTheRun() {
+        MainWindow w;
+        w.show();
+        load(w, kGpt2);
+        w.prompt_panel()->prompt_edit()->setPlainText("0 17 42 99 128 255 256 300 411 500 7 511"); // the golden ids
+        QSignalSpy shown(&w, &MainWindow::cacheShown);
+        QVERIFY(w.run_prompt());
+        QVERIFY(shown.wait(30'000));
+        const at::Tensor logits = SafetensorsFile::open(kGpt2 / "golden.safetensors")->tensor("logits")[0];
+
+        // Showing the lens tab computes it.
+        QSignalSpy lens(&w, &MainWindow::lensShown);
+        w.view_tabs()->setCurrentWidget(w.lens_view());
+        QVERIFY(lens.wait(30'000));
+        HeatmapPlot* plot = w.lens_view()->heatmap();
+        QCOMPARE(plot->matrix().rows, int64_t{3}); // resid_pre 0, resid_pre 1, resid_post 1
+        QCOMPARE(plot->matrix().cols, int64_t{12});
+        const at::Tensor top = std::get<0>(at::softmax(logits, -1).max(-1)); // the last row is the model's output
+        for (int64_t p = 0; p < 12; ++p)
+            QVERIFY(std::abs(plot->matrix().at(2, p) - top[p].item<double>()) < 1e-5);
+        QVERIFY2(plot->describe(2, 3).contains("blocks.1.hook_resid_post at position 3 ([99])"),
+                 qPrintable(plot->describe(2, 3)));
+        QVERIFY2(plot->describe(0, 3).contains("next token [128]: probability"), qPrintable(plot->describe(0, 3)));
+        QTRY_VERIFY(plot->shown_cell_texts() > 0); // the top token named in its cell
+        w.lens_view()->set_mode(LensView::NextRank);
+        QVERIFY(std::isnan(plot->matrix().at(0, 11))); // nothing came after the last token
+        QVERIFY(plot->matrix().at(2, 0) > 0 && plot->matrix().at(2, 0) <= 1);
+
+        // Attribution of the last position's logit for token 17.
+        AttributionView* attribution = w.attribution_view();
+        QCOMPARE(attribution->position()->maximum(), 11);
+        QCOMPARE(attribution->position()->value(), 11);
+        attribution->target()->setText("17");
+        QSignalSpy attributed(&w, &MainWindow::attributionShown);
+        QTest::mouseClick(attribution->compute_button(), Qt::LeftButton);
+        QVERIFY(attributed.wait(30'000));
+        const Attribution& a = *attribution->attribution();
+        QVERIFY(std::abs(a.logit - logits[11][17].item<double>()) < 1e-4);
+        QCOMPARE(attribution->heatmap()->matrix().rows, int64_t{2});
+        QCOMPARE(attribution->heatmap()->matrix().cols, int64_t{5}); // 4 heads and the MLP
+        double total = a.embed + a.pos_embed.value_or(0) + a.biases + a.constant;
+        for (const double v : attribution->heatmap()->matrix().values)
+            total += v;
+        QVERIFY(std::abs(total - a.logit) < 1e-4);
+        QVERIFY2(attribution->summary()->text().contains("logit of [17] at position 11"),
+                 qPrintable(attribution->summary()->text()));
+
+        // Without a target, position 3 attributes the token that came next.
+        attribution->target()->clear();
+        attribution->position()->setValue(3);
+        attribution->compute_button()->click();
+        QVERIFY(attributed.wait(30'000));
+        QCOMPARE(attribution->attribution()->target, int64_t{128});
+        // A target that is not a token is refused under the controls.
+        attribution->target()->setText("x y");
+        attribution->compute_button()->click();
+        QVERIFY(!w.findChild<QLabel*>("attributionError")->isHidden());
+        QVERIFY(w.findChild<QLabel*>("attributionError")->text().contains("has no tokenizer"));
+
+        // Clicking a head opens it in the attention view.
+        emit attribution->heatmap()->cellClicked(1, 2);
+        QCOMPARE(w.view_tabs()->currentWidget(), static_cast<QWidget*>(w.attention_view()));
     }
 
     // A run whose cache would pass the limit asks first, and each answer does what it says.

@@ -1,0 +1,60 @@
+#pragma once
+// The Attribution view: one position's logit for a target token (minus a contrast
+// token's) split into what each part of the residual stream adds (analysis.h): a
+// layer × head heatmap with each layer's MLP as its last column, and the embeddings,
+// output biases and the final norm's constant below. Clicking a head opens it.
+
+#include "bridge/analysis.h"
+
+#include <QWidget>
+
+#include <functional>
+#include <optional>
+
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QSpinBox;
+
+namespace hookscope::ui {
+
+class HeatmapPlot;
+
+class AttributionView : public QWidget {
+    Q_OBJECT
+
+public:
+    explicit AttributionView(QWidget* parent = nullptr);
+
+    // A run of `positions` tokens is in the views: the position box's range.
+    void set_positions(int64_t positions);
+    void set_attribution(const Attribution& a, std::function<QString(int64_t)> labeler);
+    void clear();
+    bool has_attribution() const { return attribution_.has_value(); }
+    const std::optional<Attribution>& attribution() const { return attribution_; }
+    // An error under the controls (a target that is not one token); empty hides it.
+    void show_error(const QString& message);
+
+    QSpinBox* position() const { return position_; }
+    QLineEdit* target() const { return target_; }
+    QLineEdit* contrast() const { return contrast_; }
+    QPushButton* compute_button() const { return compute_; }
+    HeatmapPlot* heatmap() const { return heatmap_; }
+    QLabel* summary() const { return summary_; }
+
+signals:
+    void computeRequested();
+    void headChosen(int64_t layer, int64_t head);
+
+private:
+    QSpinBox* position_ = nullptr;
+    QLineEdit* target_ = nullptr;
+    QLineEdit* contrast_ = nullptr;
+    QPushButton* compute_ = nullptr;
+    QLabel* error_ = nullptr;
+    QLabel* summary_ = nullptr;
+    HeatmapPlot* heatmap_ = nullptr;
+    std::optional<Attribution> attribution_;
+};
+
+} // namespace hookscope::ui

@@ -1,0 +1,120 @@
+#include "ui/lens_view.h"
+
+#include "ui/heatmap_plot.h"
+
+#include <QComboBox>
+#include <QLabel>
+#include <QPushButton>
+#include <QRegularExpression>
+
+#include <cmath>
+
+namespace hookscope::ui {
+
+QString lens_row_label(const std::string& hook) {
+    static const QRegularExpression pattern(R"(^blocks\.(\d+)\.hook_(resid_\w+)$)");
+    const QRegularExpressionMatch m = pattern.match(QString::fromStdString(hook));
+    return m.hasMatch() ? m.captured(2) + " " + m.captured(1) : QString::fromStdString(hook);
+}
+
+LensView::LensView(QWidget* parent) : QWidget(parent) {
+    mode_ = new QComboBox(this);
+    mode_->setObjectName("lensMode");
+    mode_->addItem(tr("Top token's probability"), TopProbability);
+    mode_->addItem(tr("Next token's probability"), NextProbability);
+    mode_->addItem(tr("Next token's rank"), NextRank);
+    compute_ = new QPushButton(tr("Compute logit lens"), this);
+    compute_->setObjectName("computeLens");
+    compute_->setToolTip(tr("Reads every layer's residual stream through the final norm and the unembedding"));
+    note_ = new QLabel(tr("What each layer would predict if the blocks after it were skipped: its residual stream "
+                          "through the model's final norm and unembedding. Generate or run a prompt, then compute."),
+                       this);
+    heatmap_ = new HeatmapPlot(this);
+    heatmap_->setObjectName("lensHeatmap");
+    heatmap_->set_axis_titles(tr("layer"), tr("position"));
+    heatmap_->set_describer([this](int64_t row, int64_t col, double) { return describe(row, col); });
+    lay_out_heatmap_view(this, mode_, compute_, note_, heatmap_);
+    connect(mode_, &QComboBox::currentIndexChanged, this, &LensView::refresh);
+    connect(compute_, &QPushButton::clicked, this, &LensView::computeRequested);
+}
+
+void LensView::set_lens(std::vector<int64_t> tokens, std::vector<LensLayer> layers,
+                        std::function<QString(int64_t)> labeler) {
+    tokens_ = std::move(tokens);
+    layers_ = std::move(layers);
+    labeler_ = std::move(labeler);
+    note_->setText(tr("%1 layers × %2 positions. Each cell names the token that layer predicts next; hover for "
+                      "the top 5 and the probability and rank of the token that came next.")
+                       .arg(layers_.size())
+                       .arg(tokens_.size()));
+    refresh();
+}
+
+void LensView::clear() {
+    tokens_.clear();
+    layers_.clear();
+    heatmap_->set_matrix({}, {0, 1}, {}, {});
+    heatmap_->set_cell_texts({});
+}
+
+void LensView::set_mode(Mode mode) {
+    mode_->setCurrentIndex(mode_->findData(mode));
+}
+
+void LensView::refresh() {
+    if (layers_.empty()) return;
+    const int mode = mode_->currentData().toInt();
+    const auto positions = static_cast<int64_t>(tokens_.size());
+    Matrix m;
+    m.rows = static_cast<int64_t>(layers_.size());
+    m.cols = positions;
+    QStringList rows, cols, texts;
+    const double vocabulary_log = std::log10(1e6); // ranks past a million share the colour
+    for (const LensLayer& layer : layers_) {
+        rows << lens_row_label(layer.hook);
+        for (int64_t p = 0; p < positions; ++p) {
+            const auto i = static_cast<std::size_t>(p);
+            double value = layer.prob(p, 0);
+            QString text = labeler_(layer.id(p, 0));
+            if (mode == NextProbability) {
+                value = layer.target_probs.empty() ? NAN : layer.target_probs[i];
+            } else if (mode == NextRank) {
+                const int64_t rank = layer.target_ranks.empty() ? -1 : layer.target_ranks[i];
+                // 1 for rank 0, falling with log10(1 + rank).
+                value =
+                    rank < 0 ? NAN : 1.0 - std::min(1.0, std::log10(1.0 + static_cast<double>(rank)) / vocabulary_log);
+                text = rank < 0 ? QString() : QString::number(rank);
+            }
+            m.values.push_back(value);
+            texts << text;
+        }
+    }
+    for (const int64_t id : tokens_)
+        cols << labeler_(id);
+    heatmap_->set_matrix(std::move(m), {0.0, 1.0}, rows, cols);
+    heatmap_->set_cell_texts(texts);
+}
+
+QString LensView::describe(int64_t row, int64_t col) const {
+    if (row < 0 || row >= static_cast<int64_t>(layers_.size()) || col < 0 ||
+        col >= static_cast<int64_t>(tokens_.size())) {
+        return {};
+    }
+    const LensLayer& layer = layers_[static_cast<std::size_t>(row)];
+    QString text = tr("%1 at position %2 (%3)")
+                       .arg(QString::fromStdString(layer.hook))
+                       .arg(col)
+                       .arg(labeler_(tokens_[static_cast<std::size_t>(col)]));
+    for (int64_t k = 0; k < std::min<int64_t>(layer.top_k, 5); ++k)
+        text += tr("\n  %1  %2").arg(labeler_(layer.id(col, k))).arg(layer.prob(col, k), 0, 'f', 3);
+    const auto i = static_cast<std::size_t>(col);
+    if (col + 1 < static_cast<int64_t>(tokens_.size()) && !layer.target_ranks.empty()) {
+        text += tr("\nnext token %1: probability %2, rank %3")
+                    .arg(labeler_(tokens_[i + 1]))
+                    .arg(layer.target_probs[i], 0, 'g', 3)
+                    .arg(layer.target_ranks[i]);
+    }
+    return text;
+}
+
+} // namespace hookscope::ui

@@ -1,0 +1,59 @@
+#pragma once
+// The Logit lens view: layers (each block's residual stream, then the last block's
+// output) down, positions across. Each cell names the token that layer predicts
+// there, coloured by its probability, or by the probability or rank of the token that
+// actually came next; hovering shows the top 5.
+
+#include "bridge/analysis.h"
+
+#include <QWidget>
+
+#include <functional>
+#include <vector>
+
+class QComboBox;
+class QLabel;
+class QPushButton;
+
+namespace hookscope::ui {
+
+class HeatmapPlot;
+
+class LensView : public QWidget {
+    Q_OBJECT
+
+public:
+    enum Mode { TopProbability, NextProbability, NextRank };
+
+    explicit LensView(QWidget* parent = nullptr);
+
+    // The lens of a run over `tokens` (targets: the next tokens); `labeler` names a token.
+    void set_lens(std::vector<int64_t> tokens, std::vector<LensLayer> layers, std::function<QString(int64_t)> labeler);
+    void clear();
+    bool has_lens() const { return !layers_.empty(); }
+    void set_mode(Mode mode);
+
+    HeatmapPlot* heatmap() const { return heatmap_; }
+    QPushButton* compute_button() const { return compute_; }
+    QLabel* note() const { return note_; }
+
+signals:
+    void computeRequested();
+
+private:
+    void refresh();
+    QString describe(int64_t row, int64_t col) const;
+
+    QComboBox* mode_ = nullptr;
+    QPushButton* compute_ = nullptr;
+    QLabel* note_ = nullptr;
+    HeatmapPlot* heatmap_ = nullptr;
+    std::vector<int64_t> tokens_;
+    std::vector<LensLayer> layers_;
+    std::function<QString(int64_t)> labeler_;
+};
+
+// A lens row's short name: "resid_pre 3", "resid_post 11".
+QString lens_row_label(const std::string& hook);
+
+} // namespace hookscope::ui
