@@ -2,12 +2,18 @@
 
 #include "bridge/atomic_file.h"
 #include "bridge/errors.h"
+#include "bridge/npy_header.h"
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
+#include <fstream>
 #include <limits>
+#include <stdexcept>
+
+#include <zlib.h>
 
 namespace hookscope {
 namespace {
@@ -198,6 +204,213 @@ void write_npz(const std::filesystem::path& path, const NamedTensors& tensors, c
         out.write(directory);
         out.write(end);
     });
+}
+
+namespace {
+
+uint64_t get(const std::string& bytes, std::size_t at, int size) {
+    uint64_t v = 0;
+    for (int i = size - 1; i >= 0; --i)
+        v = (v << 8) | static_cast<unsigned char>(bytes[at + static_cast<std::size_t>(i)]);
+    return v;
+}
+
+struct ZipEntry {
+    std::string name;
+    uint16_t method = 0; // 0 stored, 8 deflated
+    uint32_t crc = 0;
+    uint64_t compressed = 0, size = 0, local_offset = 0;
+};
+
+at::ScalarType scalar_type_of(const std::string& descr) {
+    if (descr == "<f4") return at::kFloat;
+    if (descr == "<f8") return at::kDouble;
+    if (descr == "<f2") return at::kHalf;
+    if (descr == "<i8") return at::kLong;
+    if (descr == "<i4") return at::kInt;
+    if (descr == "<i2") return at::kShort;
+    if (descr == "|i1") return at::kChar;
+    if (descr == "|u1") return at::kByte;
+    return at::kBool; // "|b1"; npy_element_size() has vetted the rest
+}
+
+// NumPy's UTF-32 text (NUL-padded) as UTF-8.
+std::string utf8_of_utf32(const char* data, std::size_t bytes) {
+    std::string out;
+    for (std::size_t i = 0; i + 4 <= bytes; i += 4) {
+        uint32_t cp = 0;
+        std::memcpy(&cp, data + i, 4);
+        if (cp == 0) break;
+        if (cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000)) cp = 0xFFFD;
+        if (cp < 0x80) {
+            out += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+            out += static_cast<char>(0xC0 | (cp >> 6));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out += static_cast<char>(0xE0 | (cp >> 12));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else {
+            out += static_cast<char>(0xF0 | (cp >> 18));
+            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+NpzContents read_npz(const std::filesystem::path& path) {
+    const auto fail = [&](const std::string& why) -> SessionError { return SessionError(path.string() + ": " + why); };
+    std::ifstream file(path, std::ios::binary);
+    if (!file) throw fail("cannot be opened");
+    file.seekg(0, std::ios::end);
+    const auto file_size = static_cast<uint64_t>(file.tellg());
+    const auto read_at = [&](uint64_t offset, uint64_t size) {
+        if (offset > file_size || size > file_size - offset) throw fail("a zip record points past the end");
+        std::string bytes(size, '\0');
+        file.seekg(static_cast<std::streamoff>(offset));
+        file.read(bytes.data(), static_cast<std::streamsize>(size));
+        if (!file) throw fail("cannot be read");
+        return bytes;
+    };
+
+    // The end of central directory record, within the last 64 KiB + 22 bytes.
+    const uint64_t tail_size = std::min<uint64_t>(file_size, 65535 + 22);
+    const std::string tail = read_at(file_size - tail_size, tail_size);
+    std::size_t end = std::string::npos;
+    for (std::size_t i = tail.size() >= 22 ? tail.size() - 22 + 1 : 0; i-- > 0;) {
+        if (get(tail, i, 4) == 0x06054b50) {
+            end = i;
+            break;
+        }
+    }
+    if (end == std::string::npos) throw fail("not a zip archive (an .npz from np.savez)");
+    uint64_t entries = get(tail, end + 10, 2), directory_size = get(tail, end + 12, 4),
+             directory_offset = get(tail, end + 16, 4);
+    if (directory_offset == 0xFFFFFFFF || entries == 0xFFFF) { // zip64: its locator sits before
+        if (end < 20 || get(tail, end - 20, 4) != 0x07064b50) throw fail("a zip64 archive without its locator");
+        const std::string record = read_at(get(tail, end - 20 + 8, 8), 56);
+        if (get(record, 0, 4) != 0x06064b50) throw fail("a damaged zip64 end record");
+        entries = get(record, 32, 8);
+        directory_size = get(record, 40, 8);
+        directory_offset = get(record, 48, 8);
+    }
+    const std::string directory = read_at(directory_offset, directory_size);
+    std::vector<ZipEntry> list;
+    std::size_t at = 0;
+    for (uint64_t k = 0; k < entries; ++k) {
+        if (at + 46 > directory.size() || get(directory, at, 4) != 0x02014b50) throw fail("a damaged zip directory");
+        ZipEntry e;
+        e.method = static_cast<uint16_t>(get(directory, at + 10, 2));
+        e.crc = static_cast<uint32_t>(get(directory, at + 16, 4));
+        e.compressed = get(directory, at + 20, 4);
+        e.size = get(directory, at + 24, 4);
+        const std::size_t name_length = get(directory, at + 28, 2), extra_length = get(directory, at + 30, 2),
+                          comment_length = get(directory, at + 32, 2);
+        e.local_offset = get(directory, at + 42, 4);
+        if (at + 46 + name_length + extra_length + comment_length > directory.size()) {
+            throw fail("a damaged zip directory");
+        }
+        e.name = directory.substr(at + 46, name_length);
+        // Zip64 sizes and offset, in that order, for the fields set to all ones.
+        for (std::size_t x = at + 46 + name_length; x + 4 <= at + 46 + name_length + extra_length;) {
+            const uint64_t id = get(directory, x, 2), size = get(directory, x + 2, 2);
+            std::size_t field = x + 4;
+            if (id == 1) {
+                for (uint64_t* v : {&e.size, &e.compressed, &e.local_offset}) {
+                    if (*v == 0xFFFFFFFF && field + 8 <= x + 4 + size) {
+                        *v = get(directory, field, 8);
+                        field += 8;
+                    }
+                }
+            }
+            x += 4 + size;
+        }
+        at += 46 + name_length + extra_length + comment_length;
+        list.push_back(std::move(e));
+    }
+
+    NpzContents out;
+    for (const ZipEntry& e : list) {
+        const std::string where = "member `" + e.name + "`: ";
+        if (e.name.size() < 4 || e.name.substr(e.name.size() - 4) != ".npy") {
+            throw fail(where + "not a .npy array");
+        }
+        const std::string local = read_at(e.local_offset, 30);
+        if (get(local, 0, 4) != 0x04034b50) throw fail(where + "a damaged zip entry");
+        const uint64_t data_offset = e.local_offset + 30 + get(local, 26, 2) + get(local, 28, 2);
+        std::string bytes;
+        if (e.method == 0) {
+            bytes = read_at(data_offset, e.size);
+        } else if (e.method == 8) {
+            const std::string packed = read_at(data_offset, e.compressed);
+            if (e.size > e.compressed * 1032 + 1024) throw fail(where + "inflates past any deflate ratio");
+            bytes.assign(e.size, '\0');
+            z_stream z{};
+            if (inflateInit2(&z, -MAX_WBITS) != Z_OK) throw fail(where + "zlib cannot start");
+            z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(packed.data()));
+            z.avail_in = static_cast<uInt>(packed.size());
+            z.next_out = reinterpret_cast<Bytef*>(bytes.data());
+            z.avail_out = static_cast<uInt>(bytes.size());
+            const int status = inflate(&z, Z_FINISH);
+            const uint64_t produced = z.total_out;
+            inflateEnd(&z);
+            if (status != Z_STREAM_END || produced != e.size) throw fail(where + "damaged compressed data");
+        } else {
+            throw fail(where + "compressed with zip method " + std::to_string(e.method) +
+                       " (np.savez and np.savez_compressed use 0 and 8)");
+        }
+        if (crc32_update(0, bytes.data(), bytes.size()) != e.crc) throw fail(where + "its CRC does not match");
+
+        // The .npy inside: magic, version, header length, dictionary, data.
+        if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw fail(where + "not a .npy array");
+        const int major = static_cast<unsigned char>(bytes[6]);
+        const std::size_t length_bytes = major == 1 ? 2 : 4;
+        if (major < 1 || major > 3 || bytes.size() < 8 + length_bytes) throw fail(where + "an unknown .npy version");
+        const uint64_t header_length = get(bytes, 8, static_cast<int>(length_bytes));
+        const uint64_t data_start = 8 + length_bytes + header_length;
+        if (data_start > bytes.size()) throw fail(where + "its header runs past the data");
+        NpyHeader header;
+        try {
+            header = parse_npy_header(std::string_view(bytes).substr(8 + length_bytes, header_length));
+        } catch (const std::invalid_argument& error) {
+            throw fail(where + "its header: " + error.what());
+        }
+        const auto element = npy_element_size(header.descr);
+        if (!element) {
+            throw fail(where + "arrays of `" + header.descr +
+                       "` are not read (object arrays would need unpickling; bool, integer and float arrays are read)");
+        }
+        int64_t count = 1;
+        for (const int64_t d : header.shape)
+            count *= d;
+        if (static_cast<uint64_t>(count) * static_cast<uint64_t>(*element) != bytes.size() - data_start) {
+            throw fail(where + "holds " + std::to_string(bytes.size() - data_start) + " bytes of data, not the " +
+                       std::to_string(count * *element) + " its shape needs");
+        }
+        const std::string key = e.name.substr(0, e.name.size() - 4);
+        if (header.descr[1] == 'U') {
+            if (key != "__metadata__" || !header.shape.empty()) throw fail(where + "text arrays are not read");
+            out.metadata_json = utf8_of_utf32(bytes.data() + data_start, bytes.size() - data_start);
+            continue;
+        }
+        std::vector<int64_t> shape = header.shape;
+        if (header.fortran_order) std::reverse(shape.begin(), shape.end());
+        at::Tensor t = at::empty(shape, at::TensorOptions().dtype(scalar_type_of(header.descr)));
+        std::memcpy(t.data_ptr(), bytes.data() + data_start, bytes.size() - data_start);
+        if (header.fortran_order && t.dim() > 1) {
+            std::vector<int64_t> reversed(static_cast<std::size_t>(t.dim()));
+            for (int64_t i = 0; i < t.dim(); ++i)
+                reversed[static_cast<std::size_t>(i)] = t.dim() - 1 - i;
+            t = t.permute(reversed).contiguous();
+        }
+        out.arrays.emplace_back(key, std::move(t));
+    }
+    return out;
 }
 
 } // namespace hookscope

@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   cmake g++ ninja-build ccache pkg-config
   libtorch-dev libopenblas0-pthread
-  qt6-base-dev libqcustomplot-dev
+  qt6-base-dev libqcustomplot-dev zlib1g-dev
   nlohmann-json3-dev libpcre2-dev libicu-dev
   xvfb xauth
   # The man page (python3), the .deb's dependencies (dpkg-shlibdeps) and the

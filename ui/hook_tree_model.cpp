@@ -1,5 +1,6 @@
 #include "ui/hook_tree_model.h"
 
+#include "bridge/hook_point.h"
 #include "bridge/system_memory.h"
 
 #include <QStringList>
@@ -34,6 +35,7 @@ struct HookTreeModel::Node {
 };
 
 std::vector<std::string> hook_path(const std::string& name) {
+    if (!HookPoint::parse(name)) return {"other", name}; // a file's own tensors
     std::vector<std::string> parts;
     std::size_t begin = 0;
     while (begin <= name.size()) {

@@ -65,7 +65,8 @@ private:
 };
 
 // The groups a hook name falls in, then its own label: "blocks.3.attn.hook_q" gives
-// {"blocks.3", "attn", "hook_q"}; "hook_embed" gives {"hook_embed"}.
+// {"blocks.3", "attn", "hook_q"}; "hook_embed" gives {"hook_embed"}; a name that is
+// not a hook point falls in "other", whole.
 std::vector<std::string> hook_path(const std::string& name);
 
 // "[1, pos, 768]" (-1 is written as pos).
