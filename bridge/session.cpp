@@ -21,6 +21,14 @@ void save_session(const std::filesystem::path& path, const ActivationCache& cach
     write_safetensors(path, tensors, metadata);
 }
 
+bool is_session_file(const std::filesystem::path& path) {
+    try {
+        return SafetensorsFile::open(path)->metadata().count("session") > 0;
+    } catch (const Error&) {
+        return false;
+    }
+}
+
 Session load_session(const std::filesystem::path& path) {
     const std::string where = path.string();
     std::shared_ptr<const SafetensorsFile> file;

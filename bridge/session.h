@@ -27,4 +27,8 @@ void save_session(const std::filesystem::path& path, const ActivationCache& cach
 // is inconsistent (e.g. a tensor whose positions disagree with the token ids).
 Session load_session(const std::filesystem::path& path);
 
+// Whether `path` is a safetensors file whose metadata says it is a session (false for
+// any other file, or one that cannot be read).
+bool is_session_file(const std::filesystem::path& path);
+
 } // namespace hookscope

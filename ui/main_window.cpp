@@ -124,6 +124,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     resizeDocks({left_dock, right_dock}, {300, 440}, Qt::Horizontal);
 
     status_ = new QLabel;
+    status_->setObjectName("statusText");
     speed_ = new QLabel;
     progress_ = new QProgressBar;
     progress_->setMaximumWidth(200);
@@ -250,6 +251,13 @@ void MainWindow::build_menus() {
         if (!path.isEmpty()) open_session(path);
     });
     open_session_action->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
+    QAction* open_cache_action = file->addAction(tr("Open &cache file…"), this, [this] {
+        const QString path = QFileDialog::getOpenFileName(
+            this, tr("Open a cache file"), QString(),
+            tr("Activation caches (*.safetensors *.npz);;safetensors (*.safetensors);;NumPy (*.npz)"));
+        if (!path.isEmpty()) open_cache(path);
+    });
+    open_cache_action->setShortcut(QKeySequence(Qt::CTRL | Qt::ALT | Qt::Key_O));
     QAction* save_plot = file->addAction(tr("Save &plot as PNG or PDF…"), this, &MainWindow::save_plot_dialog);
     save_plot->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S));
     file->addSeparator();
@@ -563,8 +571,24 @@ int64_t MainWindow::prompt_token_count(const QString& text) const {
     }
 }
 
+QString MainWindow::why_analysis_cannot_run() const {
+    if (!runner_->summary()) {
+        return tr("This view reads the residual stream through the model's weights: open the checkpoint that "
+                  "made this run (Ctrl+O).");
+    }
+    const std::vector<int64_t>& tokens = cache_->tokens();
+    if (std::any_of(tokens.begin(), tokens.end(), [](int64_t id) { return id < 0; })) {
+        return tr("This run came from a file without token ids, so it cannot be run through the model again.");
+    }
+    return {};
+}
+
 void MainWindow::compute_lens() {
-    if (runner_->busy() || !runner_->summary() || !cache_ || cache_->tokens().empty()) return;
+    if (runner_->busy() || !cache_ || cache_->tokens().empty()) return;
+    if (const QString why = why_analysis_cannot_run(); !why.isEmpty()) {
+        lens_->note()->setText(why);
+        return;
+    }
     runner_->compute_lens(cache_->tokens(), 5);
     progress_->setRange(0, 0);
     progress_->show();
@@ -572,7 +596,8 @@ void MainWindow::compute_lens() {
 }
 
 void MainWindow::compute_attribution() {
-    if (runner_->busy() || !runner_->summary() || !cache_ || cache_->tokens().empty()) return;
+    if (runner_->busy() || !cache_ || cache_->tokens().empty()) return;
+    if (const QString why = why_analysis_cannot_run(); !why.isEmpty()) return attribution_view_->show_error(why);
     const ModelSummary& model = *runner_->summary();
     const std::vector<int64_t>& tokens = cache_->tokens();
     const auto position = static_cast<int64_t>(attribution_view_->position()->value());
@@ -649,7 +674,15 @@ void MainWindow::dropEvent(QDropEvent* event) {
     for (const QUrl& url : event->mimeData()->urls()) {
         QFileInfo info(url.toLocalFile());
         if (!info.exists()) continue;
-        open_model(info.isDir() ? info.absoluteFilePath() : info.absolutePath());
+        // A cache file opens as one; a checkpoint's own files open their folder.
+        const bool cache_file =
+            info.isFile() && (info.suffix() == "npz" || (info.suffix() == "safetensors" &&
+                                                         !QFileInfo::exists(info.absolutePath() + "/config.json")));
+        if (cache_file) {
+            open_cache(info.absoluteFilePath());
+        } else {
+            open_model(info.isDir() ? info.absoluteFilePath() : info.absolutePath());
+        }
         return;
     }
 }

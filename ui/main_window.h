@@ -58,6 +58,10 @@ public:
     // Opens a session: its views at once, and its model (when the folder is there) for
     // further runs. sessionOpened follows, or errorShown.
     void open_session(const QString& path);
+    // Opens a cache file without a model (see bridge/cache_file.h): an export of ours,
+    // or a safetensors or .npz file saved from a TransformerLens cache; a session
+    // opens as one. cacheOpened follows, or errorShown.
+    void open_cache(const QString& path);
 
     // The most a recompute's cache may take (nullopt: no limit). Until set, each run is
     // checked against a share of the memory available when it starts. A run past the
@@ -93,6 +97,7 @@ signals:
     void exportFinished(bool ok, const QString& message);
     void sessionSaved(bool ok, const QString& message);
     void sessionOpened(const QString& path);
+    void cacheOpened(const QString& path);
     // The logit lens, or an attribution, is in its view.
     void lensShown();
     void attributionShown();
@@ -129,6 +134,10 @@ private:
     void set_status(const QString& text);
     void show_hook(const QString& name);
     // The analysis views: asked for by their buttons, or by showing the lens tab.
+    // Puts a run read from a file into the views, labelled by the recorded token strings.
+    void show_recorded_run(const RunResult& r, const std::vector<std::string>& token_strings);
+    // Why the lens and the attribution cannot run on the run in view ("" when they can).
+    QString why_analysis_cannot_run() const;
     void compute_lens();
     void compute_attribution();
     void export_dialog();

@@ -4,6 +4,7 @@
 #include "ui/main_window.h"
 
 #include "bridge/activation_cache.h"
+#include "bridge/cache_file.h"
 #include "bridge/export.h"
 #include "bridge/session.h"
 #include "ui/attention_view.h"
@@ -170,26 +171,10 @@ void MainWindow::open_session(const QString& path) {
             r.precision = parse_precision(s.info.compute_dtype).value_or(Precision::Float32);
             r.token_strings = s.info.token_strings;
 
-            // Labels from the tokens' text as recorded: no model needed.
-            QStringList labels;
-            std::map<int64_t, QString> by_id;
-            for (std::size_t i = 0; i < r.tokens.size(); ++i) {
-                labels << QString::fromStdString(display_of_text(s.info.token_strings[i]));
-                by_id.emplace(r.tokens[i], labels.back());
-            }
-            const auto labeler = [by_id](int64_t id) {
-                const auto it = by_id.find(id);
-                return it != by_id.end() ? it->second : "[" + QString::number(id) + "]";
-            };
-            tokens_->set_labeler(labeler);
-            tokens_->clear_tokens();
-            for (std::size_t i = 0; i < r.tokens.size(); ++i)
-                tokens_->append(r.tokens[i], static_cast<int64_t>(i) >= r.prompt_length);
             prompt_->token_mode()->setChecked(state.value("token_mode").toBool());
             prompt_->prompt_edit()->setPlainText(state.value("prompt").toString());
             hooks_->filter_edit()->setText(state.value("filter").toString());
-            const CacheShape shape = cache_shape(*cache);
-            show_run(r, labels, labeler, shape.layers, shape.heads, shape.kv_heads);
+            show_recorded_run(r, s.info.token_strings);
             set_status(tr("Opened the session %1 (%2 tokens, %3 hook points)")
                            .arg(path)
                            .arg(r.tokens.size())
@@ -202,6 +187,69 @@ void MainWindow::open_session(const QString& path) {
                 session_load_ = runner_->load(r.model, r.precision);
             }
             emit sessionOpened(path);
+        });
+}
+
+void MainWindow::show_recorded_run(const RunResult& r, const std::vector<std::string>& token_strings) {
+    // Labels from the tokens' text as recorded (no model needed), else their ids, else
+    // their positions.
+    QStringList labels;
+    std::map<int64_t, QString> by_id;
+    for (std::size_t i = 0; i < r.tokens.size(); ++i) {
+        if (i < token_strings.size()) {
+            labels << QString::fromStdString(display_of_text(token_strings[i]));
+        } else {
+            labels << (r.tokens[i] < 0 ? QStringLiteral("#%1").arg(i) : QStringLiteral("[%1]").arg(r.tokens[i]));
+        }
+        by_id.emplace(r.tokens[i], labels.back());
+    }
+    const auto labeler = [by_id](int64_t id) {
+        if (id < 0) return QStringLiteral("·"); // a file without token ids
+        const auto it = by_id.find(id);
+        return it != by_id.end() ? it->second : "[" + QString::number(id) + "]";
+    };
+    tokens_->set_labeler(labeler);
+    tokens_->clear_tokens();
+    for (std::size_t i = 0; i < r.tokens.size(); ++i)
+        tokens_->append(r.tokens[i], static_cast<int64_t>(i) >= r.prompt_length);
+    const CacheShape shape = cache_shape(*r.cache);
+    show_run(r, labels, labeler, shape.layers, shape.heads, shape.kv_heads);
+}
+
+void MainWindow::open_cache(const QString& path) {
+    if (runner_->busy()) {
+        on_failed(tr("Opening %1").arg(path), tr("a run is in progress: stop it first"));
+        return;
+    }
+    auto opened = std::make_shared<std::optional<OpenedCache>>();
+    auto session = std::make_shared<bool>(false);
+    run_in_background(
+        tr("Opening %1…").arg(path),
+        [path, opened, session] {
+            *session = is_session_file(path.toStdString());
+            if (!*session) *opened = open_cache_file(path.toStdString());
+        },
+        [this, path, opened, session](const QString& error) {
+            if (!error.isEmpty()) return on_failed(tr("Opening %1").arg(path), error);
+            if (*session) return open_session(path);
+            OpenedCache& o = **opened;
+            RunResult r;
+            r.cache = std::make_shared<const ActivationCache>(std::move(o.cache));
+            r.tokens = r.cache->tokens();
+            r.prompt_length = o.prompt_length;
+            r.stop_reason = tr("file");
+            r.model = QString::fromStdString(o.model);
+            r.token_strings = o.token_strings;
+            show_recorded_run(r, o.token_strings);
+            QString status = tr("Opened %1: %2 positions, %3 hook points")
+                                 .arg(path)
+                                 .arg(r.tokens.size())
+                                 .arg(r.cache->size() - o.other.size());
+            if (!o.other.empty()) status += tr(", %1 other tensors").arg(o.other.size());
+            for (const std::string& note : o.notes)
+                status += " · " + QString::fromStdString(note);
+            set_status(status);
+            emit cacheOpened(path);
         });
 }
 

@@ -2,6 +2,7 @@
 // browse the hook tree, filter it, stop, close mid-generation.
 
 #include "bridge/activation_cache.h"
+#include "bridge/export.h"
 #include "bridge/head_scores.h"
 #include "bridge/hook_point.h"
 #include "bridge/model.h"
@@ -309,6 +310,60 @@ private slots:
 
     // The Heads view shows the scores of every head; clicking one opens it in the
     // attention view.
+    // A cache saved from Python: no metadata, no batch axis, TransformerBridge names
+    // and a tensor of its own. It opens without a model; the views that need the
+    // weights say so.
+    void foreignCachesOpenWithoutAModel() {
+        QTemporaryDir dir;
+        const auto model = Model::load(kGpt2);
+        const ActivationCache run = model->run_with_cache({0, 17, 42, 99, 128}, {});
+        NamedTensors tensors;
+        for (const auto& [name, tensor] : run.entries()) {
+            const std::string bridge_name = name == "blocks.1.hook_resid_post" ? "blocks.1.hook_out" : name;
+            tensors.emplace_back(bridge_name, tensor.squeeze(0));
+        }
+        tensors.emplace_back("probe.direction", at::ones({64}));
+        const QString file = dir.filePath("from-python.safetensors");
+        write_safetensors(file.toStdString(), tensors);
+
+        MainWindow w;
+        w.show();
+        QSignalSpy opened(&w, &MainWindow::cacheOpened);
+        w.open_cache(file);
+        QVERIFY(opened.wait(30'000));
+        QCOMPARE(w.cache()->tokens(), std::vector<int64_t>(5, -1));
+        QVERIFY(at::equal((*w.cache())["blocks.1.hook_resid_post"], run["blocks.1.hook_resid_post"]));
+        QCOMPARE((*w.cache())["blocks.0.attn.hook_pattern"].sizes().vec(), (std::vector<int64_t>{1, 4, 5, 5}));
+        QStringList shown;
+        shown_hooks(*w.hook_panel()->proxy(), {}, shown);
+        QVERIFY(shown.contains("probe.direction"));
+        const QModelIndex other = w.hook_panel()->proxy()->index(w.hook_panel()->proxy()->rowCount() - 1, 0);
+        QCOMPARE(other.data().toString(), QString("other"));
+        QVERIFY2(w.findChild<QLabel*>("statusText")->text().contains("1 TransformerBridge name read"),
+                 qPrintable(w.findChild<QLabel*>("statusText")->text()));
+        // The attention view reads the file; the lens needs the weights and says so.
+        w.select_hook("blocks.0.attn.hook_pattern");
+        QCOMPARE(w.attention_view()->heatmap()->matrix().rows, int64_t{5});
+        w.view_tabs()->setCurrentWidget(w.lens_view());
+        QVERIFY2(w.lens_view()->note()->text().contains("open the checkpoint"),
+                 qPrintable(w.lens_view()->note()->text()));
+
+        // Our .npz export opens with its token ids, and with the model the lens runs.
+        const QString npz = dir.filePath("ours.npz");
+        export_cache(
+            run, npz.toStdString(),
+            export_info_for(kGpt2.string(), model->fingerprint(), nullptr, run.tokens(), 5, "{}", Precision::Float32));
+        load(w, kGpt2);
+        w.open_cache(npz);
+        QVERIFY(opened.wait(30'000));
+        QCOMPARE(w.cache()->tokens(), (std::vector<int64_t>{0, 17, 42, 99, 128}));
+        QSignalSpy lens(&w, &MainWindow::lensShown);
+        w.view_tabs()->setCurrentWidget(w.attention_view());
+        w.view_tabs()->setCurrentWidget(w.lens_view());
+        QVERIFY(lens.wait(30'000));
+        QCOMPARE(w.lens_view()->heatmap()->matrix().cols, int64_t{5});
+    }
+
     void headScoresOpenHeads() {
         MainWindow w;
         w.resize(1280, 800);
