@@ -2,6 +2,8 @@
 
 #include "bridge/activation_cache.h"
 
+#include <ATen/ATen.h>
+
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -62,6 +64,8 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
     controls->addWidget(head_);
     controls->addWidget(kv_label_);
     controls->addStretch();
+    compare_ = new CompareBox(this);
+    controls->addWidget(compare_);
     auto* split = new QSplitter(this);
     split->addWidget(heatmap_);
     split->addWidget(thumbnails_);
@@ -85,6 +89,7 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
         refresh();
     });
     connect(head_, &QSpinBox::valueChanged, this, on_change);
+    connect(compare_, &QComboBox::currentIndexChanged, this, on_change);
     connect(thumbnails_, &QListWidget::currentRowChanged, this, [this](int row) {
         if (row >= 0 && !updating_) head_->setValue(row);
     });
@@ -124,6 +129,14 @@ void AttentionView::set_cache(std::shared_ptr<const ActivationCache> cache, QStr
     head_->setRange(0, static_cast<int>(std::max<int64_t>(heads - 1, 0)));
     updating_ = false;
     refresh_thumbnails();
+    refresh();
+}
+
+void AttentionView::set_pinned(std::shared_ptr<const ActivationCache> pinned, QStringList token_labels) {
+    pinned_ = std::move(pinned);
+    pinned_labels_ = std::move(token_labels);
+    compare_->setVisible(pinned_ != nullptr);
+    if (!pinned_) compare_->set_mode(CompareMode::Current);
     refresh();
 }
 
@@ -172,18 +185,28 @@ void AttentionView::draw() {
         return;
     }
     const std::string name = hook_name().toStdString();
-    const at::Tensor* t = cache_->find(name);
-    if (!t || head_->value() >= head_count(name, *t)) {
-        message_->setText(tr("`%1` was not captured (names filter: `%2`).")
-                              .arg(QString::fromStdString(name), QString::fromStdString(cache_->names_filter())));
+    Compared shown;
+    at::Tensor t;
+    try {
+        t = compared_tensor(name, compare_->mode(), *cache_, pinned_.get(), labels_, pinned_labels_, shown);
+    } catch (const std::invalid_argument& e) {
+        message_->setText(tr("%1 (names filter: `%2`).")
+                              .arg(QString::fromStdString(e.what()), QString::fromStdString(cache_->names_filter())));
         message_->show();
         heatmap_->set_matrix({}, {0, 1}, {}, {});
         return;
     }
-    message_->hide();
-    Matrix m = hook_matrix(name, *t, head_->value());
+    if (head_->value() >= head_count(name, t)) {
+        message_->setText(tr("`%1` has no head %2.").arg(QString::fromStdString(name)).arg(head_->value()));
+        message_->show();
+        heatmap_->set_matrix({}, {0, 1}, {}, {});
+        return;
+    }
+    message_->setVisible(!shown.note.isEmpty());
+    message_->setText(shown.note);
+    Matrix m = hook_matrix(name, t, head_->value());
     const auto range = colour_range(m);
-    heatmap_->set_matrix(std::move(m), range, labels_, labels_);
+    heatmap_->set_matrix(std::move(m), range, shown.labels, shown.labels);
     if (kv_heads_ > 0 && kv_heads_ != heads_) {
         kv_label_->setText(tr("reads kv head %1").arg(head_->value() / (heads_ / kv_heads_)));
     } else {

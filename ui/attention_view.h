@@ -6,6 +6,7 @@
 // named.
 
 #include "ui/heatmap_plot.h"
+#include "ui/run_compare.h"
 
 #include <QWidget>
 
@@ -31,6 +32,8 @@ public:
     // A new cache and the label of each of its tokens; kv_heads for the GQA label.
     void set_cache(std::shared_ptr<const ActivationCache> cache, QStringList token_labels, int64_t layers,
                    int64_t heads, int64_t kv_heads);
+    // A run to compare with (null: none); the compare box shows while there is one.
+    void set_pinned(std::shared_ptr<const ActivationCache> pinned, QStringList token_labels);
     void show_head(int64_t layer, int64_t head);
     // "hook_pattern" or "hook_attn_scores".
     void set_source(const QString& hook);
@@ -42,6 +45,7 @@ public:
     QListWidget* thumbnails() const { return thumbnails_; }
     QLabel* message() const { return message_; }
     QLabel* kv_label() const { return kv_label_; }
+    CompareBox* compare() const { return compare_; }
 
 private:
     void refresh();
@@ -56,8 +60,9 @@ private:
     QLabel* message_ = nullptr;
     HeatmapPlot* heatmap_ = nullptr;
     QListWidget* thumbnails_ = nullptr;
-    std::shared_ptr<const ActivationCache> cache_;
-    QStringList labels_;
+    CompareBox* compare_ = nullptr;
+    std::shared_ptr<const ActivationCache> cache_, pinned_;
+    QStringList labels_, pinned_labels_;
     int64_t heads_ = 0, kv_heads_ = 0;
     bool updating_ = false;
 };

@@ -3,6 +3,7 @@
 #include "ui/heatmap_plot.h"
 
 #include <QComboBox>
+#include <QHBoxLayout>
 #include <QLabel>
 #include <QPushButton>
 #include <QRegularExpression>
@@ -33,7 +34,18 @@ LensView::LensView(QWidget* parent) : QWidget(parent) {
     heatmap_->setObjectName("lensHeatmap");
     heatmap_->set_axis_titles(tr("layer"), tr("position"));
     heatmap_->set_describer([this](int64_t row, int64_t col, double) { return describe(row, col); });
-    lay_out_heatmap_view(this, mode_, compute_, note_, heatmap_);
+    compare_ = new CompareBox(this);
+    compare_->removeItem(compare_->findData(static_cast<int>(CompareMode::Difference))); // side by side only
+    auto* choosers = new QWidget(this);
+    auto* row = new QHBoxLayout(choosers);
+    row->setContentsMargins(0, 0, 0, 0);
+    row->addWidget(mode_);
+    row->addWidget(compare_);
+    lay_out_heatmap_view(this, choosers, compute_, note_, heatmap_);
+    connect(compare_, &QComboBox::currentIndexChanged, this, [this] {
+        clear();
+        emit computeRequested();
+    });
     connect(mode_, &QComboBox::currentIndexChanged, this, &LensView::refresh);
     connect(compute_, &QPushButton::clicked, this, &LensView::computeRequested);
 }

@@ -5,6 +5,7 @@
 // actually came next; hovering shows the top 5.
 
 #include "bridge/analysis.h"
+#include "ui/run_compare.h"
 
 #include <QWidget>
 
@@ -36,6 +37,9 @@ public:
     HeatmapPlot* heatmap() const { return heatmap_; }
     QPushButton* compute_button() const { return compute_; }
     QLabel* note() const { return note_; }
+    // This run or the pinned run (shown while a run is pinned); a change asks for the
+    // lens again.
+    CompareBox* compare() const { return compare_; }
 
 signals:
     void computeRequested();
@@ -45,6 +49,7 @@ private:
     QString describe(int64_t row, int64_t col) const;
 
     QComboBox* mode_ = nullptr;
+    CompareBox* compare_ = nullptr;
     QPushButton* compute_ = nullptr;
     QLabel* note_ = nullptr;
     HeatmapPlot* heatmap_ = nullptr;

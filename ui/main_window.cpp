@@ -279,6 +279,35 @@ void MainWindow::build_menus() {
         hooks_->filter_edit()->selectAll();
     });
     filter->setShortcut(QKeySequence::Find);
+    run->addSeparator();
+    QAction* pin = run->addAction(tr("&Pin this run for comparison"), this, &MainWindow::pin_run);
+    pin->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
+    run->addAction(tr("&Unpin"), this, &MainWindow::unpin_run);
+}
+
+void MainWindow::pin_run() {
+    if (!cache_) {
+        set_status(tr("Nothing to pin: generate or run a prompt first"));
+        return;
+    }
+    pinned_ = cache_;
+    const QStringList labels = token_labels();
+    tensor_view_->set_pinned(pinned_, labels);
+    attention_->set_pinned(pinned_, labels);
+    residual_->set_pinned(pinned_);
+    lens_->compare()->show();
+    set_status(tr("Pinned this run (%1 positions): the tensor, attention, residual and lens views can compare "
+                  "the next run with it")
+                   .arg(pinned_->tokens().size()));
+}
+
+void MainWindow::unpin_run() {
+    pinned_.reset();
+    tensor_view_->set_pinned(nullptr, {});
+    attention_->set_pinned(nullptr, {});
+    residual_->set_pinned(nullptr);
+    lens_->compare()->hide();
+    lens_->compare()->set_mode(CompareMode::Current);
 }
 
 void MainWindow::open_model(const QString& folder_or_id) {
@@ -589,7 +618,8 @@ void MainWindow::compute_lens() {
         lens_->note()->setText(why);
         return;
     }
-    runner_->compute_lens(cache_->tokens(), 5);
+    const bool pinned = pinned_ && lens_->compare()->mode() == CompareMode::Pinned;
+    runner_->compute_lens(pinned ? pinned_->tokens() : cache_->tokens(), 5);
     progress_->setRange(0, 0);
     progress_->show();
     set_status(tr("Reading every layer's residual stream through the unembedding…"));

@@ -72,6 +72,11 @@ public:
     ModelRunner* runner() const { return runner_; }
     PromptPanel* prompt_panel() const { return prompt_; }
     HookPanel* hook_panel() const { return hooks_; }
+    // Keeps the run in view as the one the tensor, attention and residual views
+    // compare later runs with (Run > Pin, Ctrl+P); unpin_run forgets it.
+    void pin_run();
+    void unpin_run();
+    const std::shared_ptr<const ActivationCache>& pinned() const { return pinned_; }
     // Makes `name` the current row of the hook tree (and opens it in the views).
     void select_hook(const QString& name);
     TokenView* token_view() const { return tokens_; }
@@ -168,7 +173,7 @@ private:
     int64_t max_new_tokens_ = 0;
     bool cache_limit_set_ = false;
     std::optional<CacheLimit> cache_limit_;
-    std::shared_ptr<const ActivationCache> cache_;
+    std::shared_ptr<const ActivationCache> cache_, pinned_;
     std::optional<RunResult> last_run_;
 };
 

@@ -66,7 +66,25 @@ ResidualView::ResidualView(QWidget* parent) : QWidget(parent) {
     });
 }
 
+void ResidualView::set_pinned(std::shared_ptr<const ActivationCache> pinned) {
+    pinned_ = std::move(pinned);
+    try {
+        pinned_norms_ = pinned_ ? residual_norms(*pinned_, layers_) : ResidualNorms{};
+    } catch (const std::exception&) {
+        pinned_norms_ = {};
+    }
+    refresh();
+}
+
 void ResidualView::set_cache(std::shared_ptr<const ActivationCache> cache, QStringList token_labels, int64_t layers) {
+    layers_ = layers;
+    if (pinned_) {
+        try {
+            pinned_norms_ = residual_norms(*pinned_, layers_);
+        } catch (const std::exception&) {
+            pinned_norms_ = {};
+        }
+    }
     try {
         norms_ = cache ? residual_norms(*cache, layers) : ResidualNorms{};
     } catch (const std::exception&) { // a tensor it cannot read: no lines
@@ -116,20 +134,29 @@ void ResidualView::refresh() {
         plot_->replot(QCustomPlot::rpQueuedReplot);
         return;
     }
-    const std::size_t positions = norms_.norms.front().size();
-    QVector<double> keys, mean;
-    for (std::size_t s = 0; s < stages; ++s) {
+    QVector<double> keys;
+    for (std::size_t s = 0; s < stages; ++s)
         keys << static_cast<double>(s);
-        double sum = 0;
-        for (const double v : norms_.norms[s])
-            sum += v;
-        mean << sum / static_cast<double>(positions);
+    // The mean norm over all positions, stage by stage.
+    const auto add_mean = [&](const ResidualNorms& norms, const QString& name, const QPen& pen) {
+        const std::size_t positions = norms.norms.front().size();
+        QVector<double> mean;
+        for (std::size_t s = 0; s < stages; ++s) {
+            double sum = 0;
+            for (const double v : norms.norms[s])
+                sum += v;
+            mean << sum / static_cast<double>(std::max<std::size_t>(positions, 1));
+        }
+        QCPGraph* m = plot_->addGraph();
+        m->setName(name.arg(positions));
+        m->setData(keys, mean, true);
+        m->setPen(pen);
+        m->setScatterStyle(QCPScatterStyle::ssDisc);
+    };
+    add_mean(norms_, tr("mean over %1 positions"), QPen(Qt::black, 2));
+    if (pinned_norms_.stages == norms_.stages && !pinned_norms_.norms.front().empty()) {
+        add_mean(pinned_norms_, tr("pinned run: mean over %1 positions"), QPen(Qt::gray, 2, Qt::DashLine));
     }
-    QCPGraph* m = plot_->addGraph();
-    m->setName(tr("mean over %1 positions").arg(positions));
-    m->setData(keys, mean, true);
-    m->setPen(QPen(Qt::black, 2));
-    m->setScatterStyle(QCPScatterStyle::ssDisc);
     const QList<QColor> colours{QColor(31, 119, 180), QColor(255, 127, 14),  QColor(44, 160, 44),
                                 QColor(214, 39, 40),  QColor(148, 103, 189), QColor(140, 86, 75)};
     int k = 0;

@@ -26,6 +26,8 @@ public:
     explicit ResidualView(QWidget* parent = nullptr);
 
     void set_cache(std::shared_ptr<const ActivationCache> cache, QStringList token_labels, int64_t layers);
+    // A run whose mean norm is drawn beside this one's, dashed (null: none).
+    void set_pinned(std::shared_ptr<const ActivationCache> pinned);
     void set_log_scale(bool on);
     // Positions drawn beside the mean.
     void select_positions(const std::vector<int64_t>& positions);
@@ -41,7 +43,9 @@ private:
     QCheckBox* log_ = nullptr;
     QListWidget* positions_ = nullptr;
     QLabel* message_ = nullptr;
-    ResidualNorms norms_;
+    ResidualNorms norms_, pinned_norms_;
+    std::shared_ptr<const ActivationCache> pinned_;
+    int64_t layers_ = 0;
     QStringList labels_;
 };
 

@@ -2,6 +2,8 @@
 
 #include "bridge/activation_cache.h"
 
+#include <ATen/ATen.h>
+
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -74,13 +76,16 @@ TensorView::TensorView(QWidget* parent) : QWidget(parent) {
     stack_->addWidget(plots);
     stack_->addWidget(table_);
 
+    compare_ = new CompareBox(this);
     auto* header = new QHBoxLayout;
     header->addWidget(title_, 1);
+    header->addWidget(compare_);
     header->addWidget(head_);
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(header);
     layout->addWidget(stack_, 1);
     connect(head_, &QSpinBox::valueChanged, this, &TensorView::refresh);
+    connect(compare_, &QComboBox::currentIndexChanged, this, &TensorView::refresh);
     heatmap_->set_describer([this](int64_t row, int64_t col, double value) {
         const QString token = row < labels_.size() ? labels_[static_cast<qsizetype>(row)] : QString();
         return tr("position %1 %2 · feature %3: %4").arg(row).arg(token).arg(col).arg(value, 0, 'g', 5);
@@ -115,21 +120,41 @@ void TensorView::refresh() {
     }
 }
 
+void TensorView::set_pinned(std::shared_ptr<const ActivationCache> pinned, QStringList token_labels) {
+    pinned_ = std::move(pinned);
+    pinned_labels_ = std::move(token_labels);
+    compare_->setVisible(pinned_ != nullptr);
+    if (!pinned_) compare_->set_mode(CompareMode::Current);
+    refresh();
+}
+
 void TensorView::draw() {
     const std::string name = hook_.toStdString();
-    const at::Tensor* t = cache_ && !name.empty() ? cache_->find(name) : nullptr;
-    if (!t) {
-        title_->setText(name.empty() || !cache_ ? tr("Select a captured hook point in the tree to see its values.")
-                                                : tr("`%1` was not captured in this run.").arg(hook_));
+    if (!cache_ || name.empty()) {
+        title_->setText(tr("Select a captured hook point in the tree to see its values."));
         head_->hide();
         return;
     }
+    Compared shown;
+    at::Tensor tensor;
+    try {
+        tensor = compared_tensor(name, compare_->mode(), *cache_, pinned_.get(), labels_, pinned_labels_, shown);
+    } catch (const std::invalid_argument& e) {
+        title_->setText(QString::fromStdString(e.what()));
+        head_->hide();
+        return;
+    }
+    const at::Tensor* t = &tensor;
+    const QStringList& labels = shown.labels;
     QStringList dims;
     for (const int64_t d : t->sizes())
         dims << QString::number(d);
-    title_->setText(QStringLiteral("<b>%1</b> [%2]").arg(hook_.toHtmlEscaped(), dims.join(", ")));
+    title_->setText(QStringLiteral("<b>%1</b> [%2]%3")
+                        .arg(hook_.toHtmlEscaped(), dims.join(", "),
+                             shown.note.isEmpty() ? QString() : " · " + shown.note.toHtmlEscaped()));
 
-    if (name == "unembed.hook_out") { // logits: the most likely tokens per position
+    if (name == "unembed.hook_out" &&
+        compare_->mode() != CompareMode::Difference) { // logits: the most likely tokens per position
         stack_->setCurrentIndex(1);
         head_->hide();
         const auto top = top_tokens(*t, kTopTokens);
@@ -143,7 +168,7 @@ void TensorView::draw() {
         QStringList rows;
         for (std::size_t p = 0; p < top.size(); ++p) {
             rows << QStringLiteral("%1 %2").arg(p).arg(
-                static_cast<qsizetype>(p) < labels_.size() ? labels_[static_cast<qsizetype>(p)] : QString());
+                static_cast<qsizetype>(p) < labels.size() ? labels[static_cast<qsizetype>(p)] : QString());
             for (std::size_t k = 0; k < top[p].size(); ++k) {
                 const TokenProbability& tp = top[p][k];
                 auto* item = new QTableWidgetItem(QStringLiteral("%1  %2")
@@ -169,15 +194,15 @@ void TensorView::draw() {
     const std::vector<double> norms = row_norms(m);
     if (layout == HookLayout::Scalars) {
         heatmap_->hide();
-        show_bars(bars_, std::vector<double>(m.values.begin(), m.values.end()), labels_, tr("value"));
+        show_bars(bars_, std::vector<double>(m.values.begin(), m.values.end()), labels, tr("value"));
         return;
     }
     heatmap_->show();
     const bool square = layout == HookLayout::HeadMatrix;
     heatmap_->set_axis_titles(square ? tr("query") : tr("position"), square ? tr("key") : tr("feature"));
     const auto range = colour_range(m);
-    heatmap_->set_matrix(std::move(m), range, labels_, square ? labels_ : QStringList());
-    show_bars(bars_, norms, labels_, tr("L2 norm"));
+    heatmap_->set_matrix(std::move(m), range, labels, square ? labels : QStringList());
+    show_bars(bars_, norms, labels, tr("L2 norm"));
 }
 
 } // namespace hookscope::ui

@@ -4,6 +4,7 @@
 // scales; a table of the most likely tokens for the logits.
 
 #include "ui/heatmap_plot.h"
+#include "ui/run_compare.h"
 
 #include <QWidget>
 
@@ -30,6 +31,8 @@ public:
     explicit TensorView(QWidget* parent = nullptr);
 
     void set_cache(std::shared_ptr<const ActivationCache> cache, QStringList token_labels, Labeler labeler);
+    // A run to compare with (null: none); the compare box shows while there is one.
+    void set_pinned(std::shared_ptr<const ActivationCache> pinned, QStringList token_labels);
     // Shows hook `name` of the cache (an empty name clears the view).
     void show_hook(const QString& name);
 
@@ -38,6 +41,7 @@ public:
     QCustomPlot* bars() const { return bars_; }
     QTableWidget* logits_table() const { return table_; }
     QSpinBox* head() const { return head_; }
+    CompareBox* compare() const { return compare_; }
     // The plot the user sees now (for saving).
     QCustomPlot* current_plot() const;
 
@@ -51,7 +55,9 @@ private:
     HeatmapPlot* heatmap_ = nullptr;
     QCustomPlot* bars_ = nullptr;
     QTableWidget* table_ = nullptr;
-    std::shared_ptr<const ActivationCache> cache_;
+    CompareBox* compare_ = nullptr;
+    std::shared_ptr<const ActivationCache> cache_, pinned_;
+    QStringList pinned_labels_;
     QStringList labels_;
     Labeler labeler_;
     QString hook_;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 
 namespace hookscope::ui {
 
@@ -25,6 +26,38 @@ int64_t head_count(const std::string& name, const at::Tensor& t) {
     case HookLayout::HeadMatrix: return t.size(1);
     default: return 1;
     }
+}
+
+at::Tensor run_difference(const std::string& name, const at::Tensor& current, const at::Tensor& pinned) {
+    const auto shape_text = [](const at::Tensor& t) {
+        std::string out = "[";
+        for (int64_t i = 0; i < t.dim(); ++i)
+            out += (i ? ", " : "") + std::to_string(t.size(i));
+        return out + "]";
+    };
+    const HookLayout layout = layout_of(name, current.sizes().vec());
+    std::vector<int64_t> position_axes;
+    if (layout == HookLayout::HeadMatrix) {
+        position_axes = {2, 3};
+    } else if (layout != HookLayout::Other) {
+        position_axes = {1};
+    }
+    bool comparable = current.dim() == pinned.dim();
+    for (int64_t i = 0; comparable && i < current.dim(); ++i) {
+        const bool positions = std::find(position_axes.begin(), position_axes.end(), i) != position_axes.end();
+        comparable = positions || current.size(i) == pinned.size(i);
+    }
+    if (!comparable) {
+        throw std::invalid_argument("`" + name + "` is " + shape_text(current) + " in this run and " +
+                                    shape_text(pinned) + " in the pinned one: they cannot be compared");
+    }
+    at::Tensor a = current, b = pinned;
+    for (const int64_t axis : position_axes) {
+        const int64_t common = std::min(a.size(axis), b.size(axis));
+        a = a.narrow(axis, 0, common);
+        b = b.narrow(axis, 0, common);
+    }
+    return a.to(at::kFloat) - b.to(at::kFloat);
 }
 
 namespace {

@@ -56,6 +56,12 @@ std::pair<double, double> colour_range(const Matrix& m);
 // labels an axis can show legibly.
 std::vector<int64_t> thinned_ticks(int64_t count, int64_t max_labels);
 
+// `current` minus `pinned`, one hook point of two runs, over the positions both have
+// (queries and keys alike for attention matrices): runs of different lengths are
+// aligned by position. Masked attention scores stay masked (NaN). Throws
+// std::invalid_argument naming both shapes when they differ in more than positions.
+at::Tensor run_difference(const std::string& name, const at::Tensor& current, const at::Tensor& pinned);
+
 // The L2 norm of the residual stream through the layers: stage k is blocks.k.hook_resid_pre,
 // the last stage the final blocks.{L-1}.hook_resid_post. Stages missing from the cache
 // are skipped. norms[stage][position].

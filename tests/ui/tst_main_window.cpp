@@ -20,6 +20,7 @@
 #include "ui/main_window.h"
 #include "ui/prompt_panel.h"
 #include "ui/residual_view.h"
+#include "ui/run_compare.h"
 #include "ui/tensor_view.h"
 #include "ui/token_view.h"
 
@@ -562,6 +563,64 @@ private slots:
         // Clicking a head opens it in the attention view.
         emit attribution->heatmap()->cellClicked(1, 2);
         QCOMPARE(w.view_tabs()->currentWidget(), static_cast<QWidget*>(w.attention_view()));
+    }
+
+    // A pinned run beside the next one: identical up to the first token that differs
+    // (the model is causal), different after it; runs of other lengths align by position.
+    void pinnedRunsCompare() {
+        MainWindow w;
+        w.show();
+        load(w, kGpt2);
+        QSignalSpy shown(&w, &MainWindow::cacheShown);
+        w.prompt_panel()->prompt_edit()->setPlainText("0 17 42 99");
+        QVERIFY(w.run_prompt());
+        QVERIFY(shown.wait(30'000));
+        w.pin_run();
+        QCOMPARE(w.pinned(), w.cache());
+        w.prompt_panel()->prompt_edit()->setPlainText("0 17 43 99 128 255");
+        QVERIFY(w.run_prompt());
+        QVERIFY(shown.wait(30'000));
+
+        TensorView* tensor = w.tensor_view();
+        QVERIFY(!tensor->compare()->isHidden());
+        w.select_hook("blocks.1.hook_resid_post");
+        tensor->compare()->set_mode(CompareMode::Difference);
+        const Matrix& m = tensor->heatmap()->matrix();
+        QCOMPARE(m.rows, int64_t{4}); // the positions both runs have
+        double before = 0, after = 0;
+        for (int64_t c = 0; c < m.cols; ++c) {
+            before = std::max({before, std::abs(m.at(0, c)), std::abs(m.at(1, c))});
+            after = std::max({after, std::abs(m.at(2, c)), std::abs(m.at(3, c))});
+        }
+        QVERIFY2(before < 1e-5 && after > 1e-2, qPrintable(QString("%1 %2").arg(before).arg(after)));
+        QVERIFY(tensor->findChild<QLabel*>("tensorTitle")
+                    ->text()
+                    .contains("over the first 4 positions (the runs have 6 and 4)"));
+        tensor->compare()->set_mode(CompareMode::Pinned);
+        QCOMPARE(tensor->heatmap()->matrix().rows, int64_t{4});
+
+        AttentionView* attention = w.attention_view();
+        attention->compare()->set_mode(CompareMode::Difference);
+        attention->show_head(0, 1);
+        QCOMPARE(attention->heatmap()->matrix().rows, int64_t{4});
+        QVERIFY(std::abs(attention->heatmap()->matrix().at(1, 0)) < 1e-6); // the same tokens so far attend alike
+        QCOMPARE(attention->heatmap()->matrix().at(0, 1), 0.0);            // masked in both
+        QCOMPARE(w.residual_view()->plot()->graphCount(), 2);              // this run's mean and the pinned run's
+
+        // The lens side by side: this run's, then the pinned run's.
+        QSignalSpy lens(&w, &MainWindow::lensShown);
+        w.view_tabs()->setCurrentWidget(w.lens_view());
+        QVERIFY(lens.wait(30'000));
+        QCOMPARE(w.lens_view()->heatmap()->matrix().cols, int64_t{6});
+        QVERIFY(!w.lens_view()->compare()->isHidden());
+        w.lens_view()->compare()->set_mode(CompareMode::Pinned);
+        QVERIFY(lens.wait(30'000));
+        QCOMPARE(w.lens_view()->heatmap()->matrix().cols, int64_t{4});
+
+        w.unpin_run();
+        QVERIFY(tensor->compare()->isHidden() && attention->compare()->isHidden());
+        QCOMPARE(tensor->heatmap()->matrix().rows, int64_t{6});
+        QCOMPARE(w.residual_view()->plot()->graphCount(), 1);
     }
 
     // A run whose cache would pass the limit asks first, and each answer does what it says.

@@ -35,6 +35,22 @@ class TestViews : public QObject {
     Q_OBJECT
 
 private slots:
+    void runDifferenceAlignsByPosition() {
+        const at::Tensor a = at::arange(24, at::kFloat).view({1, 6, 4}), b = at::ones({1, 4, 4});
+        QVERIFY(at::equal(run_difference("blocks.0.hook_resid_pre", a, b), a.narrow(1, 0, 4) - 1));
+        // Attention matrices: queries and keys both cut to the shared positions.
+        const at::Tensor p = at::rand({1, 2, 5, 5}), q = at::rand({1, 2, 3, 3});
+        QVERIFY(at::equal(run_difference("blocks.0.attn.hook_pattern", p, q), p.narrow(2, 0, 3).narrow(3, 0, 3) - q));
+        // Other widths (another model): refused, naming both shapes.
+        try {
+            run_difference("blocks.0.hook_resid_pre", a, at::ones({1, 6, 8}));
+            QFAIL("no error");
+        } catch (const std::invalid_argument& e) {
+            QCOMPARE(QString(e.what()), QString("`blocks.0.hook_resid_pre` is [1, 6, 4] in this run and [1, 6, 8] in "
+                                                "the pinned one: they cannot be compared"));
+        }
+    }
+
     void layoutsFollowNameAndRank() {
         QCOMPARE(layout_of("blocks.0.attn.hook_pattern", {1, 4, 12, 12}), HookLayout::HeadMatrix);
         QCOMPARE(layout_of("blocks.0.attn.hook_attn_scores", {1, 4, 4, 4}), HookLayout::HeadMatrix);
