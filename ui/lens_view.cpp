@@ -5,6 +5,7 @@
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QLineEdit>
 #include <QPushButton>
 #include <QRegularExpression>
 
@@ -22,8 +23,13 @@ LensView::LensView(QWidget* parent) : QWidget(parent) {
     mode_ = new QComboBox(this);
     mode_->setObjectName("lensMode");
     mode_->addItem(tr("Top token's probability"), TopProbability);
-    mode_->addItem(tr("Next token's probability"), NextProbability);
-    mode_->addItem(tr("Next token's rank"), NextRank);
+    mode_->addItem(tr("Target's probability"), TargetProbability);
+    mode_->addItem(tr("Target's rank"), TargetRank);
+    target_ = new QLineEdit(this);
+    target_->setObjectName("lensTarget");
+    target_->setPlaceholderText(tr("target: the next token"));
+    target_->setToolTip(tr("A token id or text whose probability or rank to show at every position; empty for the "
+                           "token that came next"));
     compute_ = new QPushButton(tr("Compute logit lens"), this);
     compute_->setObjectName("computeLens");
     compute_->setToolTip(tr("Reads every layer's residual stream through the final norm and the unembedding"));
@@ -40,8 +46,10 @@ LensView::LensView(QWidget* parent) : QWidget(parent) {
     auto* row = new QHBoxLayout(choosers);
     row->setContentsMargins(0, 0, 0, 0);
     row->addWidget(mode_);
+    row->addWidget(target_);
     row->addWidget(compare_);
     lay_out_heatmap_view(this, choosers, compute_, note_, heatmap_);
+    connect(target_, &QLineEdit::returnPressed, this, &LensView::computeRequested);
     connect(compare_, &QComboBox::currentIndexChanged, this, [this] {
         clear();
         emit computeRequested();
@@ -51,14 +59,16 @@ LensView::LensView(QWidget* parent) : QWidget(parent) {
 }
 
 void LensView::set_lens(std::vector<int64_t> tokens, std::vector<LensLayer> layers,
-                        std::function<QString(int64_t)> labeler) {
+                        std::function<QString(int64_t)> labeler, std::optional<int64_t> target) {
+    shown_target_ = target;
     tokens_ = std::move(tokens);
     layers_ = std::move(layers);
     labeler_ = std::move(labeler);
-    note_->setText(tr("%1 layers × %2 positions. Each cell names the token that layer predicts next; hover for "
-                      "the top 5 and the probability and rank of the token that came next.")
-                       .arg(layers_.size())
-                       .arg(tokens_.size()));
+    note_->setText(
+        tr("%1 layers × %2 positions. Each cell names the token that layer predicts next; hover for "
+           "the top 5 and the probability and rank of the target (the token that came next, unless one is set).")
+            .arg(layers_.size())
+            .arg(tokens_.size()));
     refresh();
 }
 
@@ -88,9 +98,9 @@ void LensView::refresh() {
             const auto i = static_cast<std::size_t>(p);
             double value = layer.prob(p, 0);
             QString text = labeler_(layer.id(p, 0));
-            if (mode == NextProbability) {
+            if (mode == TargetProbability) {
                 value = layer.target_probs.empty() ? NAN : layer.target_probs[i];
-            } else if (mode == NextRank) {
+            } else if (mode == TargetRank) {
                 const int64_t rank = layer.target_ranks.empty() ? -1 : layer.target_ranks[i];
                 // 1 for rank 0, falling with log10(1 + rank).
                 value =
@@ -120,9 +130,11 @@ QString LensView::describe(int64_t row, int64_t col) const {
     for (int64_t k = 0; k < std::min<int64_t>(layer.top_k, 5); ++k)
         text += tr("\n  %1  %2").arg(labeler_(layer.id(col, k))).arg(layer.prob(col, k), 0, 'f', 3);
     const auto i = static_cast<std::size_t>(col);
-    if (col + 1 < static_cast<int64_t>(tokens_.size()) && !layer.target_ranks.empty()) {
-        text += tr("\nnext token %1: probability %2, rank %3")
-                    .arg(labeler_(tokens_[i + 1]))
+    const bool has_target = shown_target_ || col + 1 < static_cast<int64_t>(tokens_.size());
+    if (has_target && !layer.target_ranks.empty()) {
+        text += tr("\n%1 %2: probability %3, rank %4")
+                    .arg(shown_target_ ? tr("target") : tr("next token"))
+                    .arg(labeler_(shown_target_ ? *shown_target_ : tokens_[i + 1]))
                     .arg(layer.target_probs[i], 0, 'g', 3)
                     .arg(layer.target_ranks[i]);
     }

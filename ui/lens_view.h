@@ -10,10 +10,12 @@
 #include <QWidget>
 
 #include <functional>
+#include <optional>
 #include <vector>
 
 class QComboBox;
 class QLabel;
+class QLineEdit;
 class QPushButton;
 
 namespace hookscope::ui {
@@ -24,12 +26,14 @@ class LensView : public QWidget {
     Q_OBJECT
 
 public:
-    enum Mode { TopProbability, NextProbability, NextRank };
+    enum Mode { TopProbability, TargetProbability, TargetRank };
 
     explicit LensView(QWidget* parent = nullptr);
 
-    // The lens of a run over `tokens` (targets: the next tokens); `labeler` names a token.
-    void set_lens(std::vector<int64_t> tokens, std::vector<LensLayer> layers, std::function<QString(int64_t)> labeler);
+    // The lens of a run over `tokens` whose targets are the next tokens, or `target` at
+    // every position; `labeler` names a token.
+    void set_lens(std::vector<int64_t> tokens, std::vector<LensLayer> layers, std::function<QString(int64_t)> labeler,
+                  std::optional<int64_t> target = std::nullopt);
     void clear();
     bool has_lens() const { return !layers_.empty(); }
     void set_mode(Mode mode);
@@ -40,6 +44,9 @@ public:
     // This run or the pinned run (shown while a run is pinned); a change asks for the
     // lens again.
     CompareBox* compare() const { return compare_; }
+    // The token whose probability or rank the target modes show: empty for the token
+    // that came next at each position.
+    QLineEdit* target() const { return target_; }
 
 signals:
     void computeRequested();
@@ -50,6 +57,8 @@ private:
 
     QComboBox* mode_ = nullptr;
     CompareBox* compare_ = nullptr;
+    QLineEdit* target_ = nullptr;
+    std::optional<int64_t> shown_target_;
     QPushButton* compute_ = nullptr;
     QLabel* note_ = nullptr;
     HeatmapPlot* heatmap_ = nullptr;

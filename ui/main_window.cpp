@@ -201,7 +201,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
             [this](int, const std::vector<int64_t>& tokens, const std::vector<LensLayer>& layers) {
                 progress_->hide();
                 lens_->set_lens(tokens, layers,
-                                labeler_for(runner_->summary() ? runner_->summary()->tokenizer : nullptr));
+                                labeler_for(runner_->summary() ? runner_->summary()->tokenizer : nullptr),
+                                lens_target_);
                 set_status(tr("Logit lens over %1 positions").arg(tokens.size()));
                 emit lensShown();
             });
@@ -618,8 +619,18 @@ void MainWindow::compute_lens() {
         lens_->note()->setText(why);
         return;
     }
+    std::optional<int64_t> target;
+    if (const QString text = lens_->target()->text(); !text.isEmpty()) {
+        QString error;
+        target = parse_token(text, runner_->summary()->tokenizer.get(), runner_->summary()->d_vocab, &error);
+        if (!target) {
+            lens_->note()->setText(error);
+            return;
+        }
+    }
+    lens_target_ = target;
     const bool pinned = pinned_ && lens_->compare()->mode() == CompareMode::Pinned;
-    runner_->compute_lens(pinned ? pinned_->tokens() : cache_->tokens(), 5);
+    runner_->compute_lens(pinned ? pinned_->tokens() : cache_->tokens(), 5, target);
     progress_->setRange(0, 0);
     progress_->show();
     set_status(tr("Reading every layer's residual stream through the unembedding…"));

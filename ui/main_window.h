@@ -174,6 +174,7 @@ private:
     bool cache_limit_set_ = false;
     std::optional<CacheLimit> cache_limit_;
     std::shared_ptr<const ActivationCache> cache_, pinned_;
+    std::optional<int64_t> lens_target_; // of the lens being computed
     std::optional<RunResult> last_run_;
 };
 

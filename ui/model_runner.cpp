@@ -176,13 +176,14 @@ int ModelRunner::compute_head_scores() {
         [this](int id, const HeadScores& scores) { emit headScoresReady(id, scores); });
 }
 
-int ModelRunner::compute_lens(const std::vector<int64_t>& tokens, int64_t top_k) {
+int ModelRunner::compute_lens(const std::vector<int64_t>& tokens, int64_t top_k, std::optional<int64_t> target) {
     return analyse<std::vector<LensLayer>>(
         tr("The logit lens"),
-        [tokens, top_k](const Model& model) {
+        [tokens, top_k, target](const Model& model) {
             const ActivationCache cache =
                 model.run_with_cache(tokens, NamesFilter(exact_names_filter(lens_hooks(model.config()))));
-            return logit_lens(model, cache, top_k, next_tokens(tokens));
+            return logit_lens(model, cache, top_k,
+                              target ? std::vector<int64_t>(tokens.size(), *target) : next_tokens(tokens));
         },
         [this, tokens](int id, const std::vector<LensLayer>& layers) { emit lensReady(id, tokens, layers); });
 }

@@ -94,9 +94,10 @@ public:
     // Previous-token, duplicate-token and induction scores of every head (see
     // head_scores.h); headScoresReady follows.
     int compute_head_scores();
-    // The logit lens over `tokens` (one forward that captures lens_hooks()), with the
-    // next token as each position's target; lensReady follows.
-    int compute_lens(const std::vector<int64_t>& tokens, int64_t top_k);
+    // The logit lens over `tokens` (one forward that captures lens_hooks()), with
+    // `target` as every position's target, or the next token where it is nullopt;
+    // lensReady follows.
+    int compute_lens(const std::vector<int64_t>& tokens, int64_t top_k, std::optional<int64_t> target = std::nullopt);
     // Direct logit attribution at `position` of `tokens` (see analysis.h);
     // attributionReady follows.
     int compute_attribution(const std::vector<int64_t>& tokens, int64_t position, int64_t target,

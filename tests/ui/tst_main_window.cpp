@@ -525,9 +525,21 @@ private slots:
                  qPrintable(plot->describe(2, 3)));
         QVERIFY2(plot->describe(0, 3).contains("next token [128]: probability"), qPrintable(plot->describe(0, 3)));
         QTRY_VERIFY(plot->shown_cell_texts() > 0); // the top token named in its cell
-        w.lens_view()->set_mode(LensView::NextRank);
+        w.lens_view()->set_mode(LensView::TargetRank);
         QVERIFY(std::isnan(plot->matrix().at(0, 11))); // nothing came after the last token
         QVERIFY(plot->matrix().at(2, 0) > 0 && plot->matrix().at(2, 0) <= 1);
+        // A chosen target: its probability at every position, the last included.
+        w.lens_view()->target()->setText("17");
+        w.lens_view()->set_mode(LensView::TargetProbability);
+        QTest::mouseClick(w.lens_view()->compute_button(), Qt::LeftButton);
+        QVERIFY(lens.wait(30'000));
+        const at::Tensor p17 = at::softmax(logits, -1).select(1, 17);
+        for (int64_t p = 0; p < 12; ++p)
+            QVERIFY(std::abs(plot->matrix().at(2, p) - p17[p].item<double>()) < 1e-5);
+        QVERIFY2(plot->describe(2, 11).contains("target [17]: probability"), qPrintable(plot->describe(2, 11)));
+        w.lens_view()->target()->setText("not a token");
+        QTest::mouseClick(w.lens_view()->compute_button(), Qt::LeftButton);
+        QVERIFY(w.lens_view()->note()->text().contains("has no tokenizer"));
 
         // Attribution of the last position's logit for token 17.
         AttributionView* attribution = w.attribution_view();
