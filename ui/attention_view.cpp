@@ -68,8 +68,15 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
     controls->addWidget(compare_);
     auto* split = new QSplitter(this);
     split->addWidget(heatmap_);
+    pinned_heatmap_ = new HeatmapPlot(this);
+    pinned_heatmap_->setObjectName("pinnedAttentionHeatmap");
+    pinned_heatmap_->set_axis_titles(tr("query (pinned run)"), tr("key"));
+    pinned_heatmap_->setMinimumSize(200, 200);
+    pinned_heatmap_->hide();
+    split->addWidget(pinned_heatmap_);
     split->addWidget(thumbnails_);
     split->setStretchFactor(0, 1);
+    split->setStretchFactor(1, 1);
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(controls);
     layout->addWidget(message_);
@@ -177,6 +184,7 @@ void AttentionView::refresh() {
 }
 
 void AttentionView::draw() {
+    pinned_heatmap_->hide(); // shown again below, for a side-by-side comparison
     if (!cache_) {
         message_->setText(tr("Generate or run a prompt to see attention."));
         message_->show();
@@ -205,7 +213,14 @@ void AttentionView::draw() {
     message_->setVisible(!shown.note.isEmpty());
     message_->setText(shown.note);
     Matrix m = hook_matrix(name, t, head_->value());
-    const auto range = colour_range(m);
+    auto range = colour_range(m);
+    const at::Tensor* beside = compare_->mode() == CompareMode::SideBySide && pinned_ ? pinned_->find(name) : nullptr;
+    pinned_heatmap_->setVisible(beside != nullptr && head_->value() < head_count(name, *beside));
+    if (pinned_heatmap_->isVisibleTo(this)) { // the pinned run on the right, on the same colour scale
+        Matrix pm = hook_matrix(name, *beside, head_->value());
+        range = shared_range(range, colour_range(pm));
+        pinned_heatmap_->set_matrix(std::move(pm), range, pinned_labels_, pinned_labels_);
+    }
     heatmap_->set_matrix(std::move(m), range, shown.labels, shown.labels);
     if (kv_heads_ > 0 && kv_heads_ != heads_) {
         kv_label_->setText(tr("reads kv head %1").arg(head_->value() / (heads_ / kv_heads_)));

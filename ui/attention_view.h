@@ -42,6 +42,8 @@ public:
     int64_t head() const;
     QString hook_name() const; // e.g. "blocks.1.attn.hook_pattern"
     HeatmapPlot* heatmap() const { return heatmap_; }
+    // The pinned run's, beside heatmap() in the side-by-side comparison.
+    HeatmapPlot* pinned_heatmap() const { return pinned_heatmap_; }
     QListWidget* thumbnails() const { return thumbnails_; }
     QLabel* message() const { return message_; }
     QLabel* kv_label() const { return kv_label_; }
@@ -59,6 +61,7 @@ private:
     QLabel* kv_label_ = nullptr;
     QLabel* message_ = nullptr;
     HeatmapPlot* heatmap_ = nullptr;
+    HeatmapPlot* pinned_heatmap_ = nullptr;
     QListWidget* thumbnails_ = nullptr;
     CompareBox* compare_ = nullptr;
     std::shared_ptr<const ActivationCache> cache_, pinned_;

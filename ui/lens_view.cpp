@@ -41,7 +41,8 @@ LensView::LensView(QWidget* parent) : QWidget(parent) {
     heatmap_->set_axis_titles(tr("layer"), tr("position"));
     heatmap_->set_describer([this](int64_t row, int64_t col, double) { return describe(row, col); });
     compare_ = new CompareBox(this);
-    compare_->removeItem(compare_->findData(static_cast<int>(CompareMode::Difference))); // side by side only
+    for (const CompareMode m : {CompareMode::Difference, CompareMode::SideBySide}) // one grid, either run
+        compare_->removeItem(compare_->findData(static_cast<int>(m)));
     auto* choosers = new QWidget(this);
     auto* row = new QHBoxLayout(choosers);
     row->setContentsMargins(0, 0, 0, 0);

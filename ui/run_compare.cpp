@@ -5,6 +5,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace hookscope::ui {
@@ -14,6 +16,7 @@ CompareBox::CompareBox(QWidget* parent) : QComboBox(parent) {
     addItem(tr("This run"), static_cast<int>(CompareMode::Current));
     addItem(tr("Pinned run"), static_cast<int>(CompareMode::Pinned));
     addItem(tr("This − pinned"), static_cast<int>(CompareMode::Difference));
+    addItem(tr("Side by side"), static_cast<int>(CompareMode::SideBySide));
     setToolTip(tr("Compare with the pinned run (Run > Pin this run)"));
     hide();
 }
@@ -24,7 +27,7 @@ at::Tensor compared_tensor(const std::string& name, CompareMode mode, const Acti
     out = {labels, {}};
     const at::Tensor* here = current.find(name);
     const at::Tensor* there = pinned ? pinned->find(name) : nullptr;
-    if (mode == CompareMode::Current || !pinned) {
+    if (mode == CompareMode::Current || mode == CompareMode::SideBySide || !pinned) {
         if (!here) throw std::invalid_argument("`" + name + "` was not captured in this run");
         return *here;
     }
@@ -46,6 +49,14 @@ at::Tensor compared_tensor(const std::string& name, CompareMode mode, const Acti
                             .arg(a)
                             .arg(b);
     return run_difference(name, *here, *there);
+}
+
+std::pair<double, double> shared_range(std::pair<double, double> a, std::pair<double, double> b) {
+    if (a.first < 0 || b.first < 0) { // signed: symmetric around 0
+        const double m = std::max({std::abs(a.first), std::abs(a.second), std::abs(b.first), std::abs(b.second)});
+        return {-m, m};
+    }
+    return {std::min(a.first, b.first), std::max(a.second, b.second)};
 }
 
 } // namespace hookscope::ui

@@ -7,6 +7,7 @@
 #include <QStringList>
 
 #include <string>
+#include <utility>
 
 namespace at {
 class Tensor;
@@ -17,7 +18,7 @@ class ActivationCache;
 
 namespace hookscope::ui {
 
-enum class CompareMode { Current, Pinned, Difference };
+enum class CompareMode { Current, Pinned, Difference, SideBySide };
 
 // The chooser the comparing views share; hidden while no run is pinned.
 class CompareBox : public QComboBox {
@@ -31,7 +32,8 @@ public:
 
 // What a comparing view shows of hook `name`: the tensor, the labels of its positions
 // (the pinned run's for Pinned, the shared positions' for Difference) and a note for
-// its title ("" for this run alone). Throws std::invalid_argument saying which run
+// its title ("" for this run alone). SideBySide gives this run's tensor; the view
+// draws the pinned run's (pinned_side()) beside it. Throws std::invalid_argument saying which run
 // lacks the hook, or why the two cannot be compared.
 struct Compared {
     QStringList labels;
@@ -40,5 +42,9 @@ struct Compared {
 at::Tensor compared_tensor(const std::string& name, CompareMode mode, const ActivationCache& current,
                            const ActivationCache* pinned, const QStringList& labels, const QStringList& pinned_labels,
                            Compared& out);
+
+// The colour range that two side-by-side matrices share, so that equal values look
+// alike in both.
+std::pair<double, double> shared_range(std::pair<double, double> a, std::pair<double, double> b);
 
 } // namespace hookscope::ui

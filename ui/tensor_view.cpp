@@ -69,9 +69,14 @@ TensorView::TensorView(QWidget* parent) : QWidget(parent) {
 
     auto* plots = new QSplitter(this);
     plots->addWidget(heatmap_);
+    pinned_heatmap_ = new HeatmapPlot(this);
+    pinned_heatmap_->setObjectName("pinnedTensorHeatmap");
+    pinned_heatmap_->hide();
+    plots->addWidget(pinned_heatmap_);
     plots->addWidget(bars_);
     plots->setStretchFactor(0, 4);
-    plots->setStretchFactor(1, 1);
+    plots->setStretchFactor(1, 4);
+    plots->setStretchFactor(2, 1);
     stack_ = new QStackedWidget(this);
     stack_->addWidget(plots);
     stack_->addWidget(table_);
@@ -129,6 +134,7 @@ void TensorView::set_pinned(std::shared_ptr<const ActivationCache> pinned, QStri
 }
 
 void TensorView::draw() {
+    pinned_heatmap_->hide(); // shown again below, for a side-by-side heatmap
     const std::string name = hook_.toStdString();
     if (!cache_ || name.empty()) {
         title_->setText(tr("Select a captured hook point in the tree to see its values."));
@@ -200,7 +206,16 @@ void TensorView::draw() {
     heatmap_->show();
     const bool square = layout == HookLayout::HeadMatrix;
     heatmap_->set_axis_titles(square ? tr("query") : tr("position"), square ? tr("key") : tr("feature"));
-    const auto range = colour_range(m);
+    auto range = colour_range(m);
+    const at::Tensor* beside = compare_->mode() == CompareMode::SideBySide && pinned_ ? pinned_->find(name) : nullptr;
+    pinned_heatmap_->setVisible(beside != nullptr);
+    if (beside) { // the pinned run on the right, on the same colour scale
+        Matrix pm = hook_matrix(name, *beside, std::min<int64_t>(head_->value(), head_count(name, *beside) - 1));
+        range = shared_range(range, colour_range(pm));
+        pinned_heatmap_->set_axis_titles(square ? tr("query (pinned run)") : tr("position (pinned run)"),
+                                         square ? tr("key") : tr("feature"));
+        pinned_heatmap_->set_matrix(std::move(pm), range, pinned_labels_, square ? pinned_labels_ : QStringList());
+    }
     heatmap_->set_matrix(std::move(m), range, labels, square ? labels : QStringList());
     show_bars(bars_, norms, labels, tr("L2 norm"));
 }

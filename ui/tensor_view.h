@@ -38,6 +38,8 @@ public:
 
     QString hook() const { return hook_; }
     HeatmapPlot* heatmap() const { return heatmap_; }
+    // The pinned run's, beside heatmap() in the side-by-side comparison.
+    HeatmapPlot* pinned_heatmap() const { return pinned_heatmap_; }
     QCustomPlot* bars() const { return bars_; }
     QTableWidget* logits_table() const { return table_; }
     QSpinBox* head() const { return head_; }
@@ -53,6 +55,7 @@ private:
     QSpinBox* head_ = nullptr;
     QStackedWidget* stack_ = nullptr;
     HeatmapPlot* heatmap_ = nullptr;
+    HeatmapPlot* pinned_heatmap_ = nullptr;
     QCustomPlot* bars_ = nullptr;
     QTableWidget* table_ = nullptr;
     CompareBox* compare_ = nullptr;

@@ -66,17 +66,17 @@ private slots:
     }
 
     // What the model card states, and issue 7's bars: a previous-token head in layer 0
-    // (>= 0.5; measured 0.954) and induction heads in layer 1 (>= 0.4; measured 0.883,
-    // every layer-1 head at 0.48 or more).
+    // (>= 0.5; measured 0.969, layer 0 head 5) and induction heads in layer 1 (>= 0.4;
+    // measured 0.759, every layer-1 head at 0.445 or more).
     void hasInductionAndPreviousTokenHeads() {
         const HeadScores s = head_scores(*Model::load(kModel));
         QCOMPARE(s.sequence_length, int64_t(50));
         qInfo("best induction %.3f, previous-token %.3f, duplicate-token %.3f", best(s.induction),
               best(s.previous_token), best(s.duplicate_token));
         QVERIFY(best(s.induction) >= 0.4);
-        QVERIFY(s.previous_token[0][0] >= 0.5);
+        QVERIFY(s.previous_token[0][5] >= 0.5);
         for (double v : s.induction[1]) // every layer-1 head copies
-            QVERIFY(v >= 0.45);
+            QVERIFY(v >= 0.4);
     }
 
     // Without --model, the command line uses it.

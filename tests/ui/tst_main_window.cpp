@@ -617,7 +617,16 @@ private slots:
         QCOMPARE(attention->heatmap()->matrix().rows, int64_t{4});
         QVERIFY(std::abs(attention->heatmap()->matrix().at(1, 0)) < 1e-6); // the same tokens so far attend alike
         QCOMPARE(attention->heatmap()->matrix().at(0, 1), 0.0);            // masked in both
-        QCOMPARE(w.residual_view()->plot()->graphCount(), 2);              // this run's mean and the pinned run's
+        // Side by side: both runs, whole, on one colour scale.
+        attention->compare()->set_mode(CompareMode::SideBySide);
+        QVERIFY(attention->pinned_heatmap()->isVisibleTo(attention));
+        QCOMPARE(attention->heatmap()->matrix().rows, int64_t{6});
+        QCOMPARE(attention->pinned_heatmap()->matrix().rows, int64_t{4});
+        QCOMPARE(attention->heatmap()->color_map()->dataRange(), attention->pinned_heatmap()->color_map()->dataRange());
+        tensor->compare()->set_mode(CompareMode::SideBySide);
+        QVERIFY(tensor->pinned_heatmap()->isVisibleTo(tensor));
+        QCOMPARE(tensor->pinned_heatmap()->matrix().rows, int64_t{4});
+        QCOMPARE(w.residual_view()->plot()->graphCount(), 2); // this run's mean and the pinned run's
 
         // The lens side by side: this run's, then the pinned run's.
         QSignalSpy lens(&w, &MainWindow::lensShown);
@@ -631,6 +640,7 @@ private slots:
 
         w.unpin_run();
         QVERIFY(tensor->compare()->isHidden() && attention->compare()->isHidden());
+        QVERIFY(tensor->pinned_heatmap()->isHidden() && attention->pinned_heatmap()->isHidden());
         QCOMPARE(tensor->heatmap()->matrix().rows, int64_t{6});
         QCOMPARE(w.residual_view()->plot()->graphCount(), 1);
     }
