@@ -3,6 +3,7 @@
 #include "bridge/atomic_file.h"
 #include "bridge/errors.h"
 #include "bridge/npy_header.h"
+#include "bridge/unicode.h"
 
 #include <ATen/ATen.h>
 
@@ -242,21 +243,7 @@ std::string utf8_of_utf32(const char* data, std::size_t bytes) {
         std::memcpy(&cp, data + i, 4);
         if (cp == 0) break;
         if (cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000)) cp = 0xFFFD;
-        if (cp < 0x80) {
-            out += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-            out += static_cast<char>(0xC0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out += static_cast<char>(0xE0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-            out += static_cast<char>(0xF0 | (cp >> 18));
-            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        }
+        unicode::append_utf8(out, cp);
     }
     return out;
 }
