@@ -110,6 +110,37 @@ NpyHeader parse_npy_header(std::string_view dict) {
     return h;
 }
 
+NpyLayout parse_npy(std::string_view bytes) {
+    if (bytes.size() < 10 || bytes.substr(0, 6) != "\x93NUMPY") throw std::invalid_argument("not a .npy array");
+    const int major = static_cast<unsigned char>(bytes[6]);
+    if (major < 1 || major > 3) throw std::invalid_argument("an unknown .npy version");
+    const std::size_t length_bytes = major == 1 ? 2 : 4;
+    if (bytes.size() < 8 + length_bytes) throw std::invalid_argument("a truncated .npy header");
+    uint64_t header_length = 0;
+    for (std::size_t i = length_bytes; i-- > 0;)
+        header_length = (header_length << 8) | static_cast<unsigned char>(bytes[8 + i]);
+    if (header_length > bytes.size() - 8 - length_bytes) throw std::invalid_argument("its header runs past the data");
+    NpyLayout layout;
+    layout.data_offset = 8 + length_bytes + static_cast<std::size_t>(header_length);
+    layout.header = parse_npy_header(bytes.substr(8 + length_bytes, static_cast<std::size_t>(header_length)));
+    const auto element = npy_element_size(layout.header.descr);
+    if (!element) {
+        throw std::invalid_argument("arrays of `" + layout.header.descr +
+                                    "` are not read (object arrays would need unpickling; bool, integer and float "
+                                    "arrays are read)");
+    }
+    layout.element_size = *element;
+    uint64_t count = 1;
+    for (const int64_t d : layout.header.shape)
+        count *= static_cast<uint64_t>(d); // parse_npy_header checked that it cannot overflow
+    const uint64_t data = bytes.size() - layout.data_offset;
+    if (count > data || count * static_cast<uint64_t>(*element) != data) {
+        throw std::invalid_argument("holds " + std::to_string(data) + " bytes of data, not the " +
+                                    std::to_string(count * static_cast<uint64_t>(*element)) + " its shape needs");
+    }
+    return layout;
+}
+
 std::optional<int64_t> npy_element_size(std::string_view descr) {
     if (descr.size() >= 3 && descr[0] == '<' && descr[1] == 'U') {
         int64_t n = 0;

@@ -24,4 +24,13 @@ NpyHeader parse_npy_header(std::string_view dict);
 // endian (or byte-sized) bool, integer and floating types, and "<U<n>" unicode.
 std::optional<int64_t> npy_element_size(std::string_view descr);
 
+// A whole .npy array's layout: magic, version (1 to 3), header, and data whose size
+// matches the shape and type. Throws std::invalid_argument saying what is wrong.
+struct NpyLayout {
+    NpyHeader header;
+    std::size_t data_offset = 0;
+    int64_t element_size = 0;
+};
+NpyLayout parse_npy(std::string_view bytes);
+
 } // namespace hookscope

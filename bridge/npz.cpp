@@ -4,6 +4,7 @@
 #include "bridge/errors.h"
 #include "bridge/npy_header.h"
 #include "bridge/unicode.h"
+#include "bridge/zip_directory.h"
 
 #include <ATen/ATen.h>
 
@@ -209,20 +210,6 @@ void write_npz(const std::filesystem::path& path, const NamedTensors& tensors, c
 
 namespace {
 
-uint64_t get(const std::string& bytes, std::size_t at, int size) {
-    uint64_t v = 0;
-    for (int i = size - 1; i >= 0; --i)
-        v = (v << 8) | static_cast<unsigned char>(bytes[at + static_cast<std::size_t>(i)]);
-    return v;
-}
-
-struct ZipEntry {
-    std::string name;
-    uint16_t method = 0; // 0 stored, 8 deflated
-    uint32_t crc = 0;
-    uint64_t compressed = 0, size = 0, local_offset = 0;
-};
-
 at::ScalarType scalar_type_of(const std::string& descr) {
     if (descr == "<f4") return at::kFloat;
     if (descr == "<f8") return at::kDouble;
@@ -265,71 +252,25 @@ NpzContents read_npz(const std::filesystem::path& path) {
         return bytes;
     };
 
-    // The end of central directory record, within the last 64 KiB + 22 bytes.
-    const uint64_t tail_size = std::min<uint64_t>(file_size, 65535 + 22);
-    const std::string tail = read_at(file_size - tail_size, tail_size);
-    std::size_t end = std::string::npos;
-    for (std::size_t i = tail.size() >= 22 ? tail.size() - 22 + 1 : 0; i-- > 0;) {
-        if (get(tail, i, 4) == 0x06054b50) {
-            end = i;
-            break;
-        }
-    }
-    if (end == std::string::npos) throw fail("not a zip archive (an .npz from np.savez)");
-    uint64_t entries = get(tail, end + 10, 2), directory_size = get(tail, end + 12, 4),
-             directory_offset = get(tail, end + 16, 4);
-    if (directory_offset == 0xFFFFFFFF || entries == 0xFFFF) { // zip64: its locator sits before
-        if (end < 20 || get(tail, end - 20, 4) != 0x07064b50) throw fail("a zip64 archive without its locator");
-        const std::string record = read_at(get(tail, end - 20 + 8, 8), 56);
-        if (get(record, 0, 4) != 0x06064b50) throw fail("a damaged zip64 end record");
-        entries = get(record, 32, 8);
-        directory_size = get(record, 40, 8);
-        directory_offset = get(record, 48, 8);
-    }
-    const std::string directory = read_at(directory_offset, directory_size);
-    std::vector<ZipEntry> list;
-    std::size_t at = 0;
-    for (uint64_t k = 0; k < entries; ++k) {
-        if (at + 46 > directory.size() || get(directory, at, 4) != 0x02014b50) throw fail("a damaged zip directory");
-        ZipEntry e;
-        e.method = static_cast<uint16_t>(get(directory, at + 10, 2));
-        e.crc = static_cast<uint32_t>(get(directory, at + 16, 4));
-        e.compressed = get(directory, at + 20, 4);
-        e.size = get(directory, at + 24, 4);
-        const std::size_t name_length = get(directory, at + 28, 2), extra_length = get(directory, at + 30, 2),
-                          comment_length = get(directory, at + 32, 2);
-        e.local_offset = get(directory, at + 42, 4);
-        if (at + 46 + name_length + extra_length + comment_length > directory.size()) {
-            throw fail("a damaged zip directory");
-        }
-        e.name = directory.substr(at + 46, name_length);
-        // Zip64 sizes and offset, in that order, for the fields set to all ones.
-        for (std::size_t x = at + 46 + name_length; x + 4 <= at + 46 + name_length + extra_length;) {
-            const uint64_t id = get(directory, x, 2), size = get(directory, x + 2, 2);
-            std::size_t field = x + 4;
-            if (id == 1) {
-                for (uint64_t* v : {&e.size, &e.compressed, &e.local_offset}) {
-                    if (*v == 0xFFFFFFFF && field + 8 <= x + 4 + size) {
-                        *v = get(directory, field, 8);
-                        field += 8;
-                    }
-                }
-            }
-            x += 4 + size;
-        }
-        at += 46 + name_length + extra_length + comment_length;
-        list.push_back(std::move(e));
+    std::vector<ZipMember> list;
+    try {
+        list = zip_members(file_size, read_at);
+    } catch (const std::invalid_argument& e) {
+        throw fail(e.what());
     }
 
     NpzContents out;
-    for (const ZipEntry& e : list) {
+    for (const ZipMember& e : list) {
         const std::string where = "member `" + e.name + "`: ";
         if (e.name.size() < 4 || e.name.substr(e.name.size() - 4) != ".npy") {
             throw fail(where + "not a .npy array");
         }
-        const std::string local = read_at(e.local_offset, 30);
-        if (get(local, 0, 4) != 0x04034b50) throw fail(where + "a damaged zip entry");
-        const uint64_t data_offset = e.local_offset + 30 + get(local, 26, 2) + get(local, 28, 2);
+        uint64_t data_offset = 0;
+        try {
+            data_offset = zip_data_offset(e, read_at(e.local_offset, 30));
+        } catch (const std::invalid_argument& error) {
+            throw fail(where + error.what());
+        }
         std::string bytes;
         if (e.method == 0) {
             bytes = read_at(data_offset, e.size);
@@ -353,32 +294,15 @@ NpzContents read_npz(const std::filesystem::path& path) {
         }
         if (crc32_update(0, bytes.data(), bytes.size()) != e.crc) throw fail(where + "its CRC does not match");
 
-        // The .npy inside: magic, version, header length, dictionary, data.
-        if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) throw fail(where + "not a .npy array");
-        const int major = static_cast<unsigned char>(bytes[6]);
-        const std::size_t length_bytes = major == 1 ? 2 : 4;
-        if (major < 1 || major > 3 || bytes.size() < 8 + length_bytes) throw fail(where + "an unknown .npy version");
-        const uint64_t header_length = get(bytes, 8, static_cast<int>(length_bytes));
-        const uint64_t data_start = 8 + length_bytes + header_length;
-        if (data_start > bytes.size()) throw fail(where + "its header runs past the data");
-        NpyHeader header;
+        // The .npy inside: magic, version, header, data of the size its shape says.
+        NpyLayout npy;
         try {
-            header = parse_npy_header(std::string_view(bytes).substr(8 + length_bytes, header_length));
+            npy = parse_npy(bytes);
         } catch (const std::invalid_argument& error) {
-            throw fail(where + "its header: " + error.what());
+            throw fail(where + error.what());
         }
-        const auto element = npy_element_size(header.descr);
-        if (!element) {
-            throw fail(where + "arrays of `" + header.descr +
-                       "` are not read (object arrays would need unpickling; bool, integer and float arrays are read)");
-        }
-        int64_t count = 1;
-        for (const int64_t d : header.shape)
-            count *= d;
-        if (static_cast<uint64_t>(count) * static_cast<uint64_t>(*element) != bytes.size() - data_start) {
-            throw fail(where + "holds " + std::to_string(bytes.size() - data_start) + " bytes of data, not the " +
-                       std::to_string(count * *element) + " its shape needs");
-        }
+        const NpyHeader& header = npy.header;
+        const std::size_t data_start = npy.data_offset;
         const std::string key = e.name.substr(0, e.name.size() - 4);
         if (header.descr[1] == 'U') {
             if (key != "__metadata__" || !header.shape.empty()) throw fail(where + "text arrays are not read");
