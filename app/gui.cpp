@@ -154,7 +154,7 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
     // The installed .desktop entry (packaging/), which Wayland matches windows to.
     QGuiApplication::setDesktopFileName("io.github.hookscope.hookscope");
     QIcon icon;
-    for (const int size : {16, 32, 48, 64, 128, 256})
+    for (const int size : {HOOKSCOPE_ICON_SIZES}) // the packaged PNGs (HOOKSCOPE_ICON_SIZES in CMake)
         icon.addFile(QString(":/icons/hookscope-%1.png").arg(size), QSize(size, size));
     QApplication::setWindowIcon(icon);
 

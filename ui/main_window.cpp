@@ -377,14 +377,10 @@ void MainWindow::show_load_warnings(const ModelSummary& s) {
         lines << QString::fromStdString(w);
     const QString message = lines.join('\n');
     set_status(tr("Loaded %1; %2 of its weights hold NaN or infinite values").arg(s.folder).arg(lines.size()));
-    auto* box = new QMessageBox(
-        QMessageBox::Warning, tr("HookScope"),
-        tr("%1 loaded, but some of its weights are not finite numbers.").arg(QFileInfo(s.folder).fileName()),
-        QMessageBox::Ok, this);
-    box->setObjectName("warningDialog");
-    box->setInformativeText(message);
-    box->setAttribute(Qt::WA_DeleteOnClose);
-    box->open(); // window-modal, never blocks the event loop
+    message_box(QMessageBox::Warning, "warningDialog",
+                tr("%1 loaded, but some of its weights are not finite numbers.").arg(QFileInfo(s.folder).fileName()),
+                message, QMessageBox::Ok)
+        ->open(); // window-modal, never blocks the event loop
     emit warningShown(message);
 }
 
@@ -465,16 +461,13 @@ bool MainWindow::ask_before_large_cache(const GenerationRequest& request, bool g
         check_cache_size(model.hooks, *filter, positions, cache_limit_set_ ? cache_limit_ : default_cache_limit());
     if (!too_large) return false;
 
-    auto* box =
-        new QMessageBox(QMessageBox::Warning, tr("HookScope"),
-                        tr("This run would capture %1 of activations.")
-                            .arg(QString::fromStdString(byte_size_text(static_cast<uint64_t>(too_large->bytes)))),
-                        QMessageBox::NoButton, this);
-    box->setObjectName("cacheSizeDialog");
-    QString details = QString::fromStdString(too_large->describe()) + ".\n\n" +
-                      tr("Capturing fewer hook points keeps the machine from swapping.");
-    box->setInformativeText(details);
-    box->setAttribute(Qt::WA_DeleteOnClose);
+    QMessageBox* box =
+        message_box(QMessageBox::Warning, "cacheSizeDialog",
+                    tr("This run would capture %1 of activations.")
+                        .arg(QString::fromStdString(byte_size_text(static_cast<uint64_t>(too_large->bytes)))),
+                    QString::fromStdString(too_large->describe()) + ".\n\n" +
+                        tr("Capturing fewer hook points keeps the machine from swapping."),
+                    QMessageBox::NoButton);
     if (!too_large->suggestions.empty()) {
         const FilterSuggestion& s = too_large->suggestions.front();
         const QString suggested = QString::fromStdString(s.filter);
@@ -542,13 +535,18 @@ void MainWindow::on_finished(const RunResult& r) {
 void MainWindow::on_failed(const QString& what, const QString& message) {
     progress_->hide();
     set_status(tr("%1 failed").arg(what));
-    auto* box =
-        new QMessageBox(QMessageBox::Critical, tr("HookScope"), tr("%1 failed.").arg(what), QMessageBox::Ok, this);
-    box->setObjectName("errorDialog");
-    box->setInformativeText(message);
-    box->setAttribute(Qt::WA_DeleteOnClose);
-    box->open(); // window-modal, never blocks the event loop
+    message_box(QMessageBox::Critical, "errorDialog", tr("%1 failed.").arg(what), message, QMessageBox::Ok)
+        ->open(); // window-modal, never blocks the event loop
     emit errorShown(what, message);
+}
+
+QMessageBox* MainWindow::message_box(QMessageBox::Icon icon, const char* name, const QString& text,
+                                     const QString& details, QMessageBox::StandardButtons buttons) {
+    auto* box = new QMessageBox(icon, tr("HookScope"), text, buttons, this);
+    box->setObjectName(name);
+    box->setInformativeText(details);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    return box;
 }
 
 void MainWindow::remember_recent(const QString& folder) {

@@ -8,6 +8,7 @@
 #include "ui/model_runner.h"
 
 #include <QMainWindow>
+#include <QMessageBox>
 
 #include <functional>
 #include <memory>
@@ -131,6 +132,9 @@ private:
     void show_run(const RunResult& result, const QStringList& labels, std::function<QString(int64_t)> labeler,
                   int64_t layers, int64_t heads, int64_t kv_heads);
     void on_failed(const QString& what, const QString& message);
+    // A dialog named `name` (for tests) that deletes itself once closed; open() it.
+    QMessageBox* message_box(QMessageBox::Icon icon, const char* name, const QString& text, const QString& details,
+                             QMessageBox::StandardButtons buttons);
     void show_load_warnings(const ModelSummary& summary);
     void remember_recent(const QString& folder);
     void refresh_recent_menu();
