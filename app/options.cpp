@@ -54,37 +54,33 @@ std::vector<std::string> Options::values(const std::string& name) const {
     return it == values_.end() ? std::vector<std::string>{} : it->second;
 }
 
-std::optional<int> Options::positive_int(const std::string& name) const {
-    const auto text = value(name);
+namespace {
+
+// Option `name`'s value as a T that `valid` accepts; UsageError saying it needs `what`.
+template <typename T, typename Valid>
+std::optional<T> integer_option(const std::optional<std::string>& text, const std::string& name, const char* what,
+                                Valid valid) {
     if (!text) return std::nullopt;
-    int n = 0;
+    T n = 0;
     const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), n);
-    if (error != std::errc() || end != text->data() + text->size() || n <= 0) {
-        throw UsageError("option " + name + " needs a positive integer, got `" + *text + "`");
+    if (error != std::errc() || end != text->data() + text->size() || !valid(n)) {
+        throw UsageError("option " + name + " needs " + what + ", got `" + *text + "`");
     }
     return n;
+}
+
+} // namespace
+
+std::optional<int> Options::positive_int(const std::string& name) const {
+    return integer_option<int>(value(name), name, "a positive integer", [](int n) { return n > 0; });
 }
 
 std::optional<uint64_t> Options::unsigned_int(const std::string& name) const {
-    const auto text = value(name);
-    if (!text) return std::nullopt;
-    uint64_t n = 0;
-    const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), n);
-    if (error != std::errc() || end != text->data() + text->size()) {
-        throw UsageError("option " + name + " needs a non-negative integer, got `" + *text + "`");
-    }
-    return n;
+    return integer_option<uint64_t>(value(name), name, "a non-negative integer", [](uint64_t) { return true; });
 }
 
 std::optional<int64_t> Options::integer(const std::string& name) const {
-    const auto text = value(name);
-    if (!text) return std::nullopt;
-    int64_t n = 0;
-    const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), n);
-    if (error != std::errc() || end != text->data() + text->size()) {
-        throw UsageError("option " + name + " needs an integer, got `" + *text + "`");
-    }
-    return n;
+    return integer_option<int64_t>(value(name), name, "an integer", [](int64_t) { return true; });
 }
 
 std::optional<double> Options::number(const std::string& name) const {

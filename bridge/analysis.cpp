@@ -2,6 +2,7 @@
 
 #include "bridge/activation_cache.h"
 #include "bridge/errors.h"
+#include "bridge/hook_point.h"
 #include "bridge/layers.h"
 #include "bridge/model.h"
 
@@ -14,8 +15,8 @@
 namespace hookscope {
 namespace {
 
-std::string block_hook(int64_t layer, const char* name) {
-    return "blocks." + std::to_string(layer) + "." + name;
+std::string block_hook(int64_t layer, Site site) {
+    return HookPoint::block(site, static_cast<int>(layer)).to_string();
 }
 
 // The final norm applied to x [.., D], as the model applies it.
@@ -39,8 +40,8 @@ at::Tensor at_position(const ActivationCache& cache, const std::string& hook, in
 std::vector<std::string> lens_hooks(const ModelConfig& config) {
     std::vector<std::string> hooks;
     for (int64_t l = 0; l < config.n_layers; ++l)
-        hooks.push_back(block_hook(l, "hook_resid_pre"));
-    hooks.push_back(block_hook(config.n_layers - 1, "hook_resid_post"));
+        hooks.push_back(block_hook(l, Site::ResidPre));
+    hooks.push_back(block_hook(config.n_layers - 1, Site::ResidPost));
     return hooks;
 }
 
@@ -108,8 +109,8 @@ std::vector<std::string> attribution_hooks(const ModelConfig& config) {
     std::vector<std::string> hooks{"hook_embed"};
     if (config.has_pos_embed) hooks.emplace_back("hook_pos_embed");
     for (int64_t l = 0; l < config.n_layers; ++l) {
-        hooks.push_back(block_hook(l, "attn.hook_z"));
-        hooks.push_back(block_hook(l, "hook_mlp_out"));
+        hooks.push_back(block_hook(l, Site::AttnZ));
+        hooks.push_back(block_hook(l, Site::MlpOut));
     }
     hooks.emplace_back("ln_final.hook_scale");
     return hooks;
@@ -155,11 +156,11 @@ Attribution attribute(const Model& model, const ActivationCache& cache, int64_t 
     if (c.has_pos_embed) a.pos_embed = value(at_position(cache, "hook_pos_embed", position));
     for (int64_t l = 0; l < c.n_layers; ++l) {
         const ReadoutWeights::Layer& w = r.layers[static_cast<std::size_t>(l)];
-        const at::Tensor z = at_position(cache, block_hook(l, "attn.hook_z"), position);       // [H, Dh]
+        const at::Tensor z = at_position(cache, block_hook(l, Site::AttnZ), position);         // [H, Dh]
         const at::Tensor per_head = at::bmm(z.unsqueeze(1), w.w_o.to(at::kDouble)).squeeze(1); // [H, D]
         const at::Tensor heads = project(per_head).contiguous();
         a.heads.emplace_back(heads.data_ptr<double>(), heads.data_ptr<double>() + heads.numel());
-        at::Tensor mlp = at_position(cache, block_hook(l, "hook_mlp_out"), position);
+        at::Tensor mlp = at_position(cache, block_hook(l, Site::MlpOut), position);
         if (w.b_out.defined()) {
             mlp = mlp - w.b_out.to(at::kDouble);
             a.biases += value(w.b_out.to(at::kDouble));

@@ -19,6 +19,10 @@ int64_t estimated_cache_bytes(const std::vector<HookInfo>& hooks, const NamesFil
     return bytes;
 }
 
+int64_t matching_hooks(const std::vector<HookInfo>& hooks, const NamesFilter& filter) {
+    return std::count_if(hooks.begin(), hooks.end(), [&](const HookInfo& h) { return filter.matches(h.name); });
+}
+
 int64_t planned_positions(int64_t prompt, int64_t max_new_tokens, int64_t n_ctx) {
     return prompt + std::max<int64_t>(0, std::min(max_new_tokens, n_ctx - prompt));
 }
@@ -47,9 +51,7 @@ std::optional<CacheTooLarge> check_cache_size(const std::vector<HookInfo>& hooks
     const int64_t bytes = estimated_cache_bytes(hooks, filter, positions);
     if (static_cast<uint64_t>(bytes) <= limit->bytes) return std::nullopt;
 
-    CacheTooLarge out{bytes, 0, positions, *limit, {}};
-    for (const HookInfo& h : hooks)
-        out.hook_points += filter.matches(h.name) ? 1 : 0;
+    CacheTooLarge out{bytes, matching_hooks(hooks, filter), positions, *limit, {}};
     // What people most often keep: the residual stream, then the attention patterns,
     // then the last block whole. Each is offered only where it fits.
     int last = -1;

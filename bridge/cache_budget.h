@@ -17,6 +17,9 @@ namespace hookscope {
 // activation is float32, whatever the model computes in).
 int64_t estimated_cache_bytes(const std::vector<HookInfo>& hooks, const NamesFilter& filter, int64_t positions);
 
+// How many of `hooks` `filter` selects.
+int64_t matching_hooks(const std::vector<HookInfo>& hooks, const NamesFilter& filter);
+
 // Positions a generation's recompute covers at most: the prompt and up to
 // `max_new_tokens` more, as far as a context of `n_ctx` positions allows.
 int64_t planned_positions(int64_t prompt, int64_t max_new_tokens, int64_t n_ctx);

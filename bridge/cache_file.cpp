@@ -9,6 +9,7 @@
 
 #include <map>
 #include <regex>
+#include <set>
 
 namespace hookscope {
 namespace {
@@ -125,29 +126,31 @@ OpenedCache open_cache_file(const std::filesystem::path& path) {
     read_our_metadata(metadata, out, tokens, where);
 
     // Hook names first as written, then TransformerBridge names for hooks not already there.
-    std::vector<std::pair<std::string, at::Tensor>> hooks;
-    std::map<std::string, std::size_t> seen;
-    std::vector<std::pair<std::string, at::Tensor>> aliased, other;
+    std::vector<std::pair<std::string, at::Tensor>> hooks, other;
+    std::set<std::string> seen;
+    struct Aliased {
+        std::string name, alias;
+        at::Tensor tensor;
+    };
+    std::vector<Aliased> aliased;
     for (auto& [name, tensor] : tensors) {
         if (name == "hookscope.logits") continue; // a session's logits
         if (HookPoint::parse(name)) {
-            seen.emplace(name, hooks.size());
+            seen.insert(name);
             hooks.emplace_back(name, tensor);
-        } else if (const auto alias = hooked_transformer_name(name)) {
-            aliased.emplace_back(name, tensor);
+        } else if (auto alias = hooked_transformer_name(name)) {
+            aliased.push_back({name, std::move(*alias), tensor});
         } else {
             other.emplace_back(name, tensor);
         }
     }
     int read_as_alias = 0;
-    for (auto& [name, tensor] : aliased) {
-        const std::string alias = *hooked_transformer_name(name);
-        if (seen.count(alias) || !HookPoint::parse(alias)) {
-            other.emplace_back(name, tensor); // the same tensor under its other name
+    for (Aliased& a : aliased) {
+        if (!HookPoint::parse(a.alias) || !seen.insert(a.alias).second) {
+            other.emplace_back(a.name, a.tensor); // the same tensor under its other name
             continue;
         }
-        seen.emplace(alias, hooks.size());
-        hooks.emplace_back(alias, tensor);
+        hooks.emplace_back(a.alias, a.tensor);
         ++read_as_alias;
     }
     if (hooks.empty()) {

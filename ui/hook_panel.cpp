@@ -158,11 +158,8 @@ void HookPanel::update_estimate() {
     const bool filtered = capture_only_->isChecked() && valid_filter_;
     const NamesFilter& filter = filtered ? *valid_filter_ : everything;
     const int64_t bytes = estimated_cache_bytes(hooks_, filter, planned_positions_);
-    int hooks = 0;
-    for (const HookInfo& h : hooks_)
-        hooks += filter.matches(h.name) ? 1 : 0;
     estimate_->setText(tr("Next run captures %1 hook points, about %2 at %3 positions")
-                           .arg(hooks)
+                           .arg(matching_hooks(hooks_, filter))
                            .arg(byte_text(bytes))
                            .arg(planned_positions_));
 }

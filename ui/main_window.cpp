@@ -151,7 +151,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     });
     connect(runner_, &ModelRunner::started, this, [this](int, const std::vector<int64_t>& prompt) {
         // Labels from the model's tokenizer (a session may have left its own).
-        tokens_->set_labeler(labeler_for(runner_->summary() ? runner_->summary()->tokenizer : nullptr));
+        tokens_->set_labeler(model_labeler());
         tokens_->clear_tokens();
         for (const int64_t id : prompt)
             tokens_->append(id, /*generated=*/false);
@@ -200,16 +200,13 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(runner_, &ModelRunner::lensReady, this,
             [this](int, const std::vector<int64_t>& tokens, const std::vector<LensLayer>& layers) {
                 progress_->hide();
-                lens_->set_lens(tokens, layers,
-                                labeler_for(runner_->summary() ? runner_->summary()->tokenizer : nullptr),
-                                lens_target_);
+                lens_->set_lens(tokens, layers, model_labeler(), lens_target_);
                 set_status(tr("Logit lens over %1 positions").arg(tokens.size()));
                 emit lensShown();
             });
     connect(runner_, &ModelRunner::attributionReady, this, [this](int, const Attribution& a) {
         progress_->hide();
-        attribution_view_->set_attribution(a,
-                                           labeler_for(runner_->summary() ? runner_->summary()->tokenizer : nullptr));
+        attribution_view_->set_attribution(a, model_labeler());
         set_status(tr("Logit attributed at position %1").arg(a.position));
         emit attributionShown();
     });
@@ -517,6 +514,10 @@ int64_t MainWindow::prompt_token_count(const QString& text) const {
     }
 }
 
+std::function<QString(int64_t)> MainWindow::model_labeler() const {
+    return labeler_for(runner_->summary() ? runner_->summary()->tokenizer : nullptr);
+}
+
 void MainWindow::set_status(const QString& text) {
     status_->setText(text);
 }
@@ -524,7 +525,7 @@ void MainWindow::set_status(const QString& text) {
 QStringList MainWindow::token_labels() const {
     QStringList labels;
     if (!cache_) return labels;
-    const auto label = labeler_for(runner_->summary() ? runner_->summary()->tokenizer : nullptr);
+    const auto label = model_labeler();
     for (const int64_t id : cache_->tokens())
         labels << label(id);
     return labels;

@@ -152,6 +152,8 @@ private:
     void export_dialog();
     void save_plot_dialog();
     QStringList token_labels() const;
+    // How the loaded model's tokenizer writes a token ("[id]" without one).
+    std::function<QString(int64_t)> model_labeler() const;
     // Runs `work` on the thread pool; `done` gets its error message ("" on success).
     void run_in_background(const QString& status, std::function<void()> work, std::function<void(QString)> done);
 

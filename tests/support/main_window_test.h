@@ -6,7 +6,9 @@
 #include "ui/main_window.h"
 #include "ui/model_runner.h"
 
+#include <QSettings>
 #include <QSignalSpy>
+#include <QStandardPaths>
 #include <QtTest>
 
 #include <filesystem>
@@ -14,6 +16,13 @@
 namespace hookscope::test {
 
 inline const std::filesystem::path kGpt2 = std::filesystem::path(HOOKSCOPE_FIXTURES) / "golden" / "gpt2-tiny";
+
+// Keeps QSettings away from the user's, and empty: for each test's initTestCase.
+inline void isolate_settings() {
+    QStandardPaths::setTestModeEnabled(true);
+    QCoreApplication::setOrganizationName("HookScopeTests");
+    QSettings().clear();
+}
 
 // Opens `folder` in `w` and waits for it to load.
 inline void load(ui::MainWindow& w, const std::filesystem::path& folder) {

@@ -46,11 +46,7 @@ class TestAnalysisViews : public QObject {
     Q_OBJECT
 
 private slots:
-    void initTestCase() {
-        QStandardPaths::setTestModeEnabled(true); // QSettings away from the user's
-        QCoreApplication::setOrganizationName("HookScopeTests");
-        QSettings().clear();
-    }
+    void initTestCase() { isolate_settings(); }
 
     // The Heads view shows the scores of every head; clicking one opens it in the
     // attention view.

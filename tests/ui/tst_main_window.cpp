@@ -98,11 +98,7 @@ class TestMainWindow : public QObject {
     Q_OBJECT
 
 private slots:
-    void initTestCase() {
-        QStandardPaths::setTestModeEnabled(true); // QSettings away from the user's
-        QCoreApplication::setOrganizationName("HookScopeTests");
-        QSettings().clear();
-    }
+    void initTestCase() { isolate_settings(); }
 
     void generateThenBrowseTheCache() {
         MainWindow w;
