@@ -10,11 +10,14 @@
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <functional>
 #include <limits>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -25,19 +28,18 @@ SpinPool& pool() {
     return SpinPool::instance();
 }
 
-std::atomic<Level> level_cap{Level::Avx512};
-std::atomic<bool> decode_kernels{true};
-
-Level cpu_level() {
-#if defined(__x86_64__)
-    static const Level level = __builtin_cpu_supports("avx512f")                                 ? Level::Avx512
-                               : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? Level::Avx2
-                                                                                                 : Level::Portable;
-    return level;
-#else
-    return Level::Portable;
-#endif
+// An unreadable HOOKSCOPE_KERNELS caps nothing here; the command line and the tests
+// report it (level_from_environment).
+Level initial_cap() {
+    try {
+        return level_from_environment().value_or(Level::Avx512);
+    } catch (const std::invalid_argument&) {
+        return Level::Avx512;
+    }
 }
+
+std::atomic<Level> level_cap{initial_cap()};
+std::atomic<bool> decode_kernels{true};
 
 // [begin, end) of part k of n split into `parts`, boundaries on multiples of `align`.
 std::pair<int64_t, int64_t> share(int64_t n, int parts, int k, int64_t align) {
@@ -92,6 +94,13 @@ void in_out_bf16_portable(const uint16_t* w, int64_t in, int64_t out, const floa
         const uint16_t* row = w + i * out;
         for (int64_t j = c0; j < c1; ++j)
             y[j] += xi * bf16_to_float(row[j]);
+    }
+}
+
+void widen_rows_portable(const uint16_t* src, int64_t cols, int64_t stride, float* dst, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t c = 0; c < cols; ++c)
+            dst[r * cols + c] = bf16_to_float(src[r * stride + c]);
     }
 }
 
@@ -165,6 +174,84 @@ __attribute__((target("avx2,fma"))) void rows_avx2(const float* w, int64_t cols,
         y[r + 3] += td;
     }
     if (r < r1) rows_portable(w, cols, x, y, r, r1);
+}
+
+// bfloat16 weights with AVX2: 8 at a time widened to float32 (a bfloat16 is the top
+// half of a float32), two rows at a time as in the AVX-512 versions below.
+__attribute__((target("avx2,fma"))) __m256 widen8(const uint16_t* p) {
+    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+
+__attribute__((target("avx2,fma"))) void rows_bf16_avx2(const uint16_t* w, int64_t cols, const float* x, float* y,
+                                                        int64_t r0, int64_t r1) {
+    const int64_t vector_end = cols / 8 * 8;
+    int64_t r = r0;
+    for (; r + 2 <= r1; r += 2) {
+        const uint16_t* a = w + r * cols;
+        const uint16_t* b = a + cols;
+        __m256 sa = _mm256_setzero_ps(), sb = _mm256_setzero_ps(), sa2 = sa, sb2 = sb;
+        int64_t k = 0;
+        for (; k + 16 <= vector_end; k += 16) {
+            const __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
+            sa = _mm256_fmadd_ps(widen8(a + k), x0, sa);
+            sb = _mm256_fmadd_ps(widen8(b + k), x0, sb);
+            sa2 = _mm256_fmadd_ps(widen8(a + k + 8), x1, sa2);
+            sb2 = _mm256_fmadd_ps(widen8(b + k + 8), x1, sb2);
+        }
+        for (; k < vector_end; k += 8) {
+            const __m256 x0 = _mm256_loadu_ps(x + k);
+            sa = _mm256_fmadd_ps(widen8(a + k), x0, sa);
+            sb = _mm256_fmadd_ps(widen8(b + k), x0, sb);
+        }
+        float ta = horizontal_sum(_mm256_add_ps(sa, sa2)), tb = horizontal_sum(_mm256_add_ps(sb, sb2));
+        for (; k < cols; ++k) {
+            ta += bf16_to_float(a[k]) * x[k];
+            tb += bf16_to_float(b[k]) * x[k];
+        }
+        y[r] += ta;
+        y[r + 1] += tb;
+    }
+    if (r < r1) rows_bf16_portable(w, cols, x, y, r, r1);
+}
+
+__attribute__((target("avx2,fma"))) void in_out_bf16_avx2(const uint16_t* w, int64_t in, int64_t out, const float* x,
+                                                          float* y, int64_t c0, int64_t c1) {
+    const int64_t vector_end = c0 + (c1 - c0) / 8 * 8;
+    int64_t i = 0;
+    for (; i + 4 <= in; i += 4) {
+        const __m256 x0 = _mm256_set1_ps(x[i]), x1 = _mm256_set1_ps(x[i + 1]);
+        const __m256 x2 = _mm256_set1_ps(x[i + 2]), x3 = _mm256_set1_ps(x[i + 3]);
+        const uint16_t* r0 = w + i * out;
+        const uint16_t* r1 = r0 + out;
+        const uint16_t* r2 = r1 + out;
+        const uint16_t* r3 = r2 + out;
+        for (int64_t j = c0; j < vector_end; j += 8) {
+            __m256 acc = _mm256_loadu_ps(y + j);
+            acc = _mm256_fmadd_ps(x0, widen8(r0 + j), acc);
+            acc = _mm256_fmadd_ps(x1, widen8(r1 + j), acc);
+            acc = _mm256_fmadd_ps(x2, widen8(r2 + j), acc);
+            acc = _mm256_fmadd_ps(x3, widen8(r3 + j), acc);
+            _mm256_storeu_ps(y + j, acc);
+        }
+        for (int64_t j = vector_end; j < c1; ++j)
+            y[j] += x[i] * bf16_to_float(r0[j]) + x[i + 1] * bf16_to_float(r1[j]) + x[i + 2] * bf16_to_float(r2[j]) +
+                    x[i + 3] * bf16_to_float(r3[j]);
+    }
+    if (i < in) in_out_bf16_portable(w + i * out, in - i, out, x + i, y, c0, c1);
+}
+
+__attribute__((target("avx2"))) void widen_rows_avx2(const uint16_t* src, int64_t cols, int64_t stride, float* dst,
+                                                     int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint16_t* from = src + r * stride;
+        float* to = dst + r * cols;
+        int64_t c = 0;
+        for (; c + 8 <= cols; c += 8)
+            _mm256_storeu_ps(to + c, widen8(from + c));
+        for (; c < cols; ++c)
+            to[c] = bf16_to_float(from[c]);
+    }
 }
 
 // ---- AVX-512 -----------------------------------------------------------------------
@@ -320,6 +407,15 @@ __attribute__((target("avx512f"))) void in_out_bf16_avx512(const uint16_t* w, in
 
 #else
 // Other processors: the portable loops stand in (cpu_level() never picks these).
+void in_out_bf16_avx2(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
+    in_out_bf16_portable(w, in, out, x, y, c0, c1);
+}
+void rows_bf16_avx2(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    rows_bf16_portable(w, cols, x, y, r0, r1);
+}
+void widen_rows_avx2(const uint16_t* src, int64_t cols, int64_t stride, float* dst, int64_t r0, int64_t r1) {
+    widen_rows_portable(src, cols, stride, dst, r0, r1);
+}
 void in_out_bf16_avx512(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
     in_out_bf16_portable(w, in, out, x, y, c0, c1);
 }
@@ -417,31 +513,42 @@ void gemv_rows(const float* w, int64_t rows, int64_t cols, const float* x, const
 }
 
 void gemv_in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x, const float* bias, float* y) {
-    const bool avx512 = level() == Level::Avx512;
+    const Level l = level();
     pool().run([&](int k, int parts) {
         const auto [c0, c1] = share(out, parts, k, 16);
         if (c0 >= c1) return;
         start_with_bias(y, bias, c0, c1);
-        if (avx512) {
-            in_out_bf16_avx512(w, in, out, x, y, c0, c1);
-        } else {
-            in_out_bf16_portable(w, in, out, x, y, c0, c1);
+        switch (l) {
+        case Level::Avx512: in_out_bf16_avx512(w, in, out, x, y, c0, c1); break;
+        case Level::Avx2: in_out_bf16_avx2(w, in, out, x, y, c0, c1); break;
+        case Level::Portable: in_out_bf16_portable(w, in, out, x, y, c0, c1); break;
         }
     });
 }
 
 void gemv_rows_bf16(const uint16_t* w, int64_t rows, int64_t cols, const float* x, const float* bias, float* y) {
-    const bool avx512 = level() == Level::Avx512;
+    const Level l = level();
     pool().run([&](int k, int parts) {
         const auto [r0, r1] = share(rows, parts, k, 2);
         if (r0 >= r1) return;
         start_with_bias(y, bias, r0, r1);
-        if (avx512) {
-            rows_bf16_avx512(w, cols, x, y, r0, r1);
-        } else {
-            rows_bf16_portable(w, cols, x, y, r0, r1);
+        switch (l) {
+        case Level::Avx512: rows_bf16_avx512(w, cols, x, y, r0, r1); break;
+        case Level::Avx2: rows_bf16_avx2(w, cols, x, y, r0, r1); break;
+        case Level::Portable: rows_bf16_portable(w, cols, x, y, r0, r1); break;
         }
     });
+}
+
+void widen_bf16(const uint16_t* src, int64_t rows, int64_t cols, int64_t src_stride, float* dst) {
+    // On the calling thread: the product that follows runs on the BLAS's threads, which
+    // spin between calls, and splitting this across the pool measured slower (the two
+    // sets of threads contend for the cores).
+    if (level() != Level::Portable) {
+        widen_rows_avx2(src, cols, src_stride, dst, 0, rows); // a shift per value: AVX2 keeps up with memory
+    } else {
+        widen_rows_portable(src, cols, src_stride, dst, 0, rows);
+    }
 }
 
 void layer_norm(const float* x, const float* w, const float* b, int64_t n, double eps, float* out) {
@@ -507,8 +614,29 @@ bool decode_kernels_enabled() {
     return decode_kernels.load();
 }
 
+Level cpu_level() {
+#if defined(__x86_64__)
+    static const Level level = __builtin_cpu_supports("avx512f")                                 ? Level::Avx512
+                               : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? Level::Avx2
+                                                                                                 : Level::Portable;
+    return level;
+#else
+    return Level::Portable;
+#endif
+}
+
 Level level() {
     return std::min(cpu_level(), level_cap.load());
+}
+
+std::optional<Level> level_from_environment() {
+    const char* value = std::getenv("HOOKSCOPE_KERNELS");
+    if (!value || !*value) return std::nullopt;
+    for (const Level l : {Level::Portable, Level::Avx2, Level::Avx512}) {
+        if (std::strcmp(value, level_name(l)) == 0) return l;
+    }
+    throw std::invalid_argument(std::string("HOOKSCOPE_KERNELS is `") + value +
+                                "`; it caps the CPU kernels at portable, avx2 or avx512");
 }
 void cap_level(Level cap) {
     level_cap.store(cap);

@@ -7,6 +7,7 @@
 // Plain float pointers, row-major, no aliasing between inputs and output.
 
 #include <cstdint>
+#include <optional>
 
 namespace hookscope::kernels {
 
@@ -24,6 +25,12 @@ void gemv_rows_bf16(const uint16_t* w, int64_t rows, int64_t cols, const float* 
 
 // As gemv_in_out with bfloat16 weights, widened to float32 as they are read.
 void gemv_in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x, const float* bias, float* y);
+
+// dst[r, c] = float32(src[r * src_stride + c]) for a rows x cols block of bfloat16
+// values (raw 16-bit patterns); dst is contiguous [rows, cols]. Exact: every bfloat16
+// is a float32. Products over several positions widen their weights panel by panel
+// with this and multiply in float32, so no product ever runs on bfloat16 inputs.
+void widen_bf16(const uint16_t* src, int64_t rows, int64_t cols, int64_t src_stride, float* dst);
 
 // LayerNorm of one vector: out = (x - mean) / sqrt(var + eps) * w + b, over n values.
 void layer_norm(const float* x, const float* w, const float* b, int64_t n, double eps, float* out);
@@ -55,8 +62,15 @@ bool decode_kernels_enabled();
 enum class Level { Portable, Avx2, Avx512 };
 // What runs: the best this CPU has (checked at run time), at most the cap.
 Level level();
-// Caps the level (tests run every path the CPU has; default: no cap).
+// The best level this CPU has, whatever the cap.
+Level cpu_level();
+// Caps the level. The cap starts as the environment variable HOOKSCOPE_KERNELS
+// (portable, avx2 or avx512) says, else none: the tests run every level the CPU has,
+// each in a process of its own, under it.
 void cap_level(Level cap);
 const char* level_name(Level level);
+// The level HOOKSCOPE_KERNELS names; empty when it is unset. Throws std::invalid_argument
+// naming the variable and the accepted values when it holds anything else.
+std::optional<Level> level_from_environment();
 
 } // namespace hookscope::kernels

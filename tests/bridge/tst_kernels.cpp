@@ -40,6 +40,12 @@ class TestKernels : public QObject {
             kernels::gemv_rows_bf16(reinterpret_cast<const uint16_t*>(w16.data_ptr<at::BFloat16>()), rows, cols,
                                     x.data_ptr<float>(), b.data_ptr<float>(), y.data_ptr<float>());
             HS_COMPARE_TENSORS(y, at::addmv(b, w16.to(at::kFloat), x), "gemv_rows_bf16");
+            // Widening a block with a row stride is exact: every bfloat16 is a float32.
+            const int64_t skip = cols > 1 ? 1 : 0, width = cols - skip;
+            at::Tensor wide = at::empty({rows, width});
+            kernels::widen_bf16(reinterpret_cast<const uint16_t*>(w16.data_ptr<at::BFloat16>()) + skip, rows, width,
+                                cols, wide.data_ptr<float>());
+            QVERIFY(at::equal(wide, w16.slice(1, skip, cols).to(at::kFloat)));
         }
     }
 
