@@ -3,12 +3,8 @@
 
 #include "bridge/gpt2.h"
 
-#include "bridge/errors.h"
-#include "bridge/kernels.h"
-#include "bridge/kv_cache.h"
 #include "bridge/layers.h"
 
-#include <algorithm>
 #include <cmath>
 
 namespace hookscope {
@@ -76,10 +72,10 @@ protected:
         const ModelConfig& c = config();
         const int64_t positions = tokens.size(1);
 
-        const at::Tensor embed = layers::embedding(wte_, tokens);                                         // [B,P,D]
-        const at::Tensor pos_embed = wpe_.slice(0, start, start + positions).unsqueeze(0).to(at::kFloat); // [1,P,D]
-        hooks.capture(HookPoint::global(Site::Embed), embed);
-        hooks.capture(HookPoint::global(Site::PosEmbed), pos_embed);
+        const at::Tensor embed = hooks.fire(HookPoint::global(Site::Embed), layers::embedding(wte_, tokens)); // [B,P,D]
+        const at::Tensor pos_embed = hooks.fire(
+            HookPoint::global(Site::PosEmbed),
+            wpe_.slice(0, start, start + positions).unsqueeze(0).to(layers::activation_type(wpe_))); // [1,P,D]
         at::Tensor resid = embed + pos_embed;
 
         for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
@@ -93,41 +89,33 @@ protected:
     }
 
 private:
-    at::Tensor block(const at::Tensor& resid_pre, int i, HookRecorder& hooks, KvCache* past, int64_t start) const {
+    at::Tensor block(const at::Tensor& resid, int i, HookRecorder& hooks, KvCache* past, int64_t start) const {
         const ModelConfig& c = config();
         const Gpt2Block& b = blocks_[static_cast<std::size_t>(i)];
         const auto hook = [i](Site site) { return HookPoint::block(site, i); };
-        hooks.capture(hook(Site::ResidPre), resid_pre);
+        const at::Tensor resid_pre = hooks.fire(hook(Site::ResidPre), resid);
 
         // Attention.
         const at::Tensor x1 =
             layers::layer_norm(resid_pre, b.ln1, c.norm_eps, hooks, hook(Site::Ln1Scale), hook(Site::Ln1Normalized));
         const auto qkv = layers::conv1d(x1, b.c_attn_w, b.c_attn_b).split(c.d_model, -1);
         const std::vector<int64_t> heads{x1.size(0), x1.size(1), c.n_heads, c.d_head};
-        const at::Tensor q = qkv[0].view(heads), k = qkv[1].view(heads), v = qkv[2].view(heads);
-        hooks.capture(hook(Site::AttnQ), q);
-        hooks.capture(hook(Site::AttnK), k);
-        hooks.capture(hook(Site::AttnV), v);
-        const double scale = attention_scale(i);
-        const at::Tensor z = layers::attention(q, k, v, scale, i, hooks, past, start);
+        const at::Tensor q = hooks.fire(hook(Site::AttnQ), qkv[0].view(heads));
+        const at::Tensor k = hooks.fire(hook(Site::AttnK), qkv[1].view(heads));
+        const at::Tensor v = hooks.fire(hook(Site::AttnV), qkv[2].view(heads));
+        const at::Tensor z = layers::attention(q, k, v, attention_scale(i), i, hooks, past, start);
         const at::Tensor attn_out =
-            layers::conv1d(z.reshape({x1.size(0), x1.size(1), c.d_model}), b.c_proj_w, b.c_proj_b);
-        hooks.capture(hook(Site::AttnOut), attn_out);
-        const at::Tensor resid_mid = resid_pre + attn_out;
-        hooks.capture(hook(Site::ResidMid), resid_mid);
+            hooks.fire(hook(Site::AttnOut),
+                       layers::conv1d(z.reshape({x1.size(0), x1.size(1), c.d_model}), b.c_proj_w, b.c_proj_b));
+        const at::Tensor resid_mid = hooks.fire(hook(Site::ResidMid), resid_pre + attn_out);
 
         // MLP.
         const at::Tensor x2 =
             layers::layer_norm(resid_mid, b.ln2, c.norm_eps, hooks, hook(Site::Ln2Scale), hook(Site::Ln2Normalized));
-        const at::Tensor pre = layers::conv1d(x2, b.fc_w, b.fc_b);
-        hooks.capture(hook(Site::MlpPre), pre);
-        const at::Tensor post = layers::activation(pre, c.activation);
-        hooks.capture(hook(Site::MlpPost), post);
-        const at::Tensor mlp_out = layers::conv1d(post, b.proj_w, b.proj_b);
-        hooks.capture(hook(Site::MlpOut), mlp_out);
-        const at::Tensor resid_post = resid_mid + mlp_out;
-        hooks.capture(hook(Site::ResidPost), resid_post);
-        return resid_post;
+        const at::Tensor pre = hooks.fire(hook(Site::MlpPre), layers::conv1d(x2, b.fc_w, b.fc_b));
+        const at::Tensor post = hooks.fire(hook(Site::MlpPost), layers::activation(pre, c.activation));
+        const at::Tensor mlp_out = hooks.fire(hook(Site::MlpOut), layers::conv1d(post, b.proj_w, b.proj_b));
+        return hooks.fire(hook(Site::ResidPost), resid_mid + mlp_out);
     }
 
     // Every weight once (a tied unembedding is the token embedding).
@@ -140,41 +128,6 @@ private:
                 all.push_back(t);
         }
         return all;
-    }
-
-    // block() on plain buffers, for one position (see Model::decode_one).
-    at::Tensor decode_one(int64_t token, KvCache& past) const override {
-        const ModelConfig& c = config();
-        const int64_t d = c.d_model, m = c.d_mlp, pos = past.length();
-        const auto f = [](const at::Tensor& t) { return t.data_ptr<float>(); };
-        std::vector<float> resid(d), x(d), qkv(3 * d), z(d), out(d);
-        layers::table_row(wte_, token, resid.data());
-        layers::table_row(wpe_, pos, x.data());
-        for (int64_t j = 0; j < d; ++j)
-            resid[j] += x[j];
-        const at::Tensor pre = at::empty({m}, at::kFloat);
-        for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
-            const Gpt2Block& b = blocks_[static_cast<std::size_t>(i)];
-            kernels::layer_norm(resid.data(), f(b.ln1.weight), f(b.ln1.bias), d, c.norm_eps, x.data());
-            layers::matvec_in_out(b.c_attn_w, x.data(), f(b.c_attn_b), qkv.data());
-            past.store_row(i, qkv.data() + d, qkv.data() + 2 * d);
-            kernels::attend_one(qkv.data(), past.keys_data(i), past.values_data(i), c.n_heads, c.n_heads, c.d_head,
-                                past.capacity(), pos + 1, attention_scale(i), z.data());
-            layers::matvec_in_out(b.c_proj_w, z.data(), f(b.c_proj_b), out.data());
-            for (int64_t j = 0; j < d; ++j)
-                resid[j] += out[j];
-            kernels::layer_norm(resid.data(), f(b.ln2.weight), f(b.ln2.bias), d, c.norm_eps, x.data());
-            layers::matvec_in_out(b.fc_w, x.data(), f(b.fc_b), f(pre));
-            const at::Tensor post = layers::activation(pre, c.activation).contiguous();
-            layers::matvec_in_out(b.proj_w, f(post), f(b.proj_b), out.data());
-            for (int64_t j = 0; j < d; ++j)
-                resid[j] += out[j];
-        }
-        past.advance(1);
-        kernels::layer_norm(resid.data(), f(ln_f_.weight), f(ln_f_.bias), d, c.norm_eps, x.data());
-        at::Tensor logits = at::empty({1, 1, c.d_vocab}, at::kFloat);
-        layers::matvec(unembed_, x.data(), nullptr, f(logits));
-        return logits;
     }
 
     double attention_scale(int layer) const {

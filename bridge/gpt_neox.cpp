@@ -5,12 +5,9 @@
 
 #include "bridge/gpt_neox.h"
 
-#include "bridge/kernels.h"
-#include "bridge/kv_cache.h"
 #include "bridge/layers.h"
 #include "bridge/rotary.h"
 
-#include <algorithm>
 #include <cmath>
 
 namespace hookscope {
@@ -76,9 +73,7 @@ protected:
         const int64_t positions = tokens.size(1);
         const rotary::Angles angles = rotary::angles(c, inv_freq_, start, positions);
 
-        const at::Tensor embed = layers::embedding(embed_in_, tokens); // [B,P,D]
-        hooks.capture(HookPoint::global(Site::Embed), embed);
-        at::Tensor resid = embed;
+        at::Tensor resid = hooks.fire(HookPoint::global(Site::Embed), layers::embedding(embed_in_, tokens)); // [B,P,D]
         for (int i = 0; i < static_cast<int>(blocks_.size()); ++i)
             resid = block(resid, i, hooks, past, start, angles);
         resid = layers::after_blocks(resid, past, positions);
@@ -89,12 +84,12 @@ protected:
     }
 
 private:
-    at::Tensor block(const at::Tensor& resid_pre, int i, HookRecorder& hooks, KvCache* past, int64_t start,
+    at::Tensor block(const at::Tensor& resid, int i, HookRecorder& hooks, KvCache* past, int64_t start,
                      const rotary::Angles& angles) const {
         const ModelConfig& c = config();
         const NeoxBlock& b = blocks_[static_cast<std::size_t>(i)];
         const auto hook = [i](Site site) { return HookPoint::block(site, i); };
-        hooks.capture(hook(Site::ResidPre), resid_pre);
+        const at::Tensor resid_pre = hooks.fire(hook(Site::ResidPre), resid);
 
         // Attention.
         const at::Tensor x1 =
@@ -102,36 +97,25 @@ private:
         const at::Tensor qkv =
             layers::linear(x1, b.qkv_w, b.qkv_b).view({x1.size(0), x1.size(1), c.n_heads, 3 * c.d_head});
         const auto split = qkv.split(c.d_head, -1); // per head: q, k, v
-        const at::Tensor &q = split[0], &k = split[1], &v = split[2];
-        hooks.capture(hook(Site::AttnQ), q);
-        hooks.capture(hook(Site::AttnK), k);
-        hooks.capture(hook(Site::AttnV), v);
-        const at::Tensor rot_q = rotary::apply(q, angles), rot_k = rotary::apply(k, angles);
-        hooks.capture(hook(Site::AttnRotQ), rot_q);
-        hooks.capture(hook(Site::AttnRotK), rot_k);
+        const at::Tensor q = hooks.fire(hook(Site::AttnQ), split[0]);
+        const at::Tensor k = hooks.fire(hook(Site::AttnK), split[1]);
+        const at::Tensor v = hooks.fire(hook(Site::AttnV), split[2]);
+        const at::Tensor rot_q = hooks.fire(hook(Site::AttnRotQ), rotary::apply(q, angles));
+        const at::Tensor rot_k = hooks.fire(hook(Site::AttnRotK), rotary::apply(k, angles));
         const double scale = 1.0 / std::sqrt(static_cast<double>(c.d_head));
         const at::Tensor z = layers::attention(rot_q, rot_k, v, scale, i, hooks, past, start);
-        const at::Tensor attn_out =
-            layers::linear(z.reshape({x1.size(0), x1.size(1), c.d_model}), b.dense_w, b.dense_b);
-        hooks.capture(hook(Site::AttnOut), attn_out);
+        const at::Tensor attn_out = hooks.fire(
+            hook(Site::AttnOut), layers::linear(z.reshape({x1.size(0), x1.size(1), c.d_model}), b.dense_w, b.dense_b));
 
         // MLP: beside the attention (parallel) or after it.
-        at::Tensor mlp_in = resid_pre;
-        if (!c.parallel_blocks) {
-            mlp_in = resid_pre + attn_out;
-            hooks.capture(hook(Site::ResidMid), mlp_in);
-        }
+        const at::Tensor mlp_in =
+            c.parallel_blocks ? resid_pre : hooks.fire(hook(Site::ResidMid), resid_pre + attn_out);
         const at::Tensor x2 =
             layers::layer_norm(mlp_in, b.ln2, c.norm_eps, hooks, hook(Site::Ln2Scale), hook(Site::Ln2Normalized));
-        const at::Tensor pre = layers::linear(x2, b.fc_w, b.fc_b);
-        hooks.capture(hook(Site::MlpPre), pre);
-        const at::Tensor post = layers::activation(pre, c.activation);
-        hooks.capture(hook(Site::MlpPost), post);
-        const at::Tensor mlp_out = layers::linear(post, b.proj_w, b.proj_b);
-        hooks.capture(hook(Site::MlpOut), mlp_out);
-        const at::Tensor resid_post = c.parallel_blocks ? mlp_out + attn_out + resid_pre : mlp_in + mlp_out;
-        hooks.capture(hook(Site::ResidPost), resid_post);
-        return resid_post;
+        const at::Tensor pre = hooks.fire(hook(Site::MlpPre), layers::linear(x2, b.fc_w, b.fc_b));
+        const at::Tensor post = hooks.fire(hook(Site::MlpPost), layers::activation(pre, c.activation));
+        const at::Tensor mlp_out = hooks.fire(hook(Site::MlpOut), layers::linear(post, b.proj_w, b.proj_b));
+        return hooks.fire(hook(Site::ResidPost), c.parallel_blocks ? mlp_out + attn_out + resid_pre : mlp_in + mlp_out);
     }
 
     // Every weight once (a tied unembedding is the embedding).
@@ -144,51 +128,6 @@ private:
                 all.push_back(t);
         }
         return all;
-    }
-
-    // block() on plain buffers, for one position (see Model::decode_one).
-    at::Tensor decode_one(int64_t token, KvCache& past) const override {
-        const ModelConfig& c = config();
-        const int64_t d = c.d_model, m = c.d_mlp, pos = past.length(), dh = c.d_head;
-        const auto f = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
-        std::vector<float> resid(d);
-        layers::table_row(embed_in_, token, resid.data());
-        std::vector<float> x(d), qkv(3 * d), q(d), k(d), v(d), z(d), attn_out(d), mlp_in(d), out(d);
-        std::vector<float> cos(c.rotary_dims / 2), sin(c.rotary_dims / 2);
-        rotary::position_angles(c, inv_freq_, pos, cos.data(), sin.data());
-        const at::Tensor pre = at::empty({m}, at::kFloat);
-        const double scale = 1.0 / std::sqrt(static_cast<double>(dh));
-        for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
-            const NeoxBlock& b = blocks_[static_cast<std::size_t>(i)];
-            kernels::layer_norm(resid.data(), f(b.ln1.weight), f(b.ln1.bias), d, c.norm_eps, x.data());
-            layers::matvec(b.qkv_w, x.data(), f(b.qkv_b), qkv.data());
-            for (int64_t h = 0; h < c.n_heads; ++h) { // per head: q, k, v rows
-                const float* head = qkv.data() + h * 3 * dh;
-                std::copy(head, head + dh, q.data() + h * dh);
-                std::copy(head + dh, head + 2 * dh, k.data() + h * dh);
-                std::copy(head + 2 * dh, head + 3 * dh, v.data() + h * dh);
-            }
-            kernels::rotate_half(q.data(), c.n_heads, dh, c.rotary_dims, cos.data(), sin.data());
-            kernels::rotate_half(k.data(), c.n_heads, dh, c.rotary_dims, cos.data(), sin.data());
-            past.store_row(i, k.data(), v.data());
-            kernels::attend_one(q.data(), past.keys_data(i), past.values_data(i), c.n_heads, c.n_heads, dh,
-                                past.capacity(), pos + 1, scale, z.data());
-            layers::matvec(b.dense_w, z.data(), f(b.dense_b), attn_out.data());
-            // MLP input: resid_pre (parallel) or resid_pre + attn_out.
-            for (int64_t j = 0; j < d; ++j)
-                mlp_in[j] = c.parallel_blocks ? resid[j] : resid[j] + attn_out[j];
-            kernels::layer_norm(mlp_in.data(), f(b.ln2.weight), f(b.ln2.bias), d, c.norm_eps, x.data());
-            layers::matvec(b.fc_w, x.data(), f(b.fc_b), f(pre));
-            const at::Tensor post = layers::activation(pre, c.activation).contiguous();
-            layers::matvec(b.proj_w, f(post), f(b.proj_b), out.data());
-            for (int64_t j = 0; j < d; ++j)
-                resid[j] = c.parallel_blocks ? out[j] + attn_out[j] + resid[j] : mlp_in[j] + out[j];
-        }
-        past.advance(1);
-        kernels::layer_norm(resid.data(), f(ln_f_.weight), f(ln_f_.bias), d, c.norm_eps, x.data());
-        at::Tensor logits = at::empty({1, 1, c.d_vocab}, at::kFloat);
-        layers::matvec(unembed_, x.data(), nullptr, f(logits));
-        return logits;
     }
 
     at::Tensor embed_in_, unembed_, inv_freq_;

@@ -29,6 +29,13 @@ public:
         if (wants(point)) store(point, value);
     }
 
+    // Records `value` when selected and returns the value the forward goes on with, so
+    // every hook point sits on the compute path: what is recorded is what is used.
+    at::Tensor fire(HookPoint point, at::Tensor value) {
+        if (wants(point)) store(point, value);
+        return value;
+    }
+
     // For values that exist only to be recorded: `make` runs only when selected.
     template <std::invocable Make> void capture(HookPoint point, Make&& make) {
         if (wants(point)) store(point, make());

@@ -14,17 +14,29 @@
 
 namespace hookscope::layers {
 
-// Whether `t` is plain CPU memory the decode kernels read: contiguous float32, or
+// The type activations take for weights of `weight`'s type: float64 for the reference
+// arithmetic (Precision::Float64), else float32 (bfloat16 weights included).
+inline at::ScalarType activation_type(const at::Tensor& weight) {
+    return weight.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+// Whether `t` is plain CPU memory the one-position kernels read: contiguous float32, or
 // bfloat16 for a matrix (Precision::BFloat16).
 inline bool kernel_readable(const at::Tensor& t) {
     return t.is_contiguous() && t.device().is_cpu() &&
            (t.scalar_type() == at::kFloat || (t.scalar_type() == at::kBFloat16 && t.dim() >= 2));
 }
 
-// Whether one row of x times w can take the decode kernels.
-inline bool decode_kernel_fits(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+// Whether x holds a single position in float32 on the CPU, which the one-position
+// kernels (kernels.h) compute: every decode step after the prompt.
+inline bool one_position(const at::Tensor& x) {
     return kernels::decode_kernels_enabled() && x.numel() == x.size(-1) && x.scalar_type() == at::kFloat &&
-           x.device().is_cpu() && kernel_readable(w) && (!b.defined() || b.scalar_type() == at::kFloat);
+           x.device().is_cpu();
+}
+
+// Whether one row of x times w can take the kernels.
+inline bool decode_kernel_fits(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+    return one_position(x) && kernel_readable(w) && (!b.defined() || b.scalar_type() == at::kFloat);
 }
 
 inline const uint16_t* bf16_data(const at::Tensor& w) {
@@ -52,21 +64,16 @@ inline void matvec(const at::Tensor& w, const float* x, const float* bias, float
     }
 }
 
-// Row `index` of a float32 or bfloat16 table [N, D], as float32 into out[D].
-inline void table_row(const at::Tensor& table, int64_t index, float* out) {
-    const int64_t d = table.size(1);
-    if (table.scalar_type() == at::kBFloat16) {
-        const at::BFloat16* row = table.data_ptr<at::BFloat16>() + index * d;
-        std::transform(row, row + d, out, [](at::BFloat16 v) { return static_cast<float>(v); });
-    } else {
-        const float* row = table.data_ptr<float>() + index * d;
-        std::copy(row, row + d, out);
-    }
-}
+// x [N, K] (float32) times a bfloat16 weight, in float32: the weight is widened to
+// float32 a panel of a few MB at a time and each panel multiplied by the float32 BLAS,
+// so no product runs on bfloat16 inputs and no float32 copy of a whole weight exists.
+// `w` is [out, in] (nn.Linear, `linear_layout`) or [in, out] (Conv1D). Returns [N, out].
+at::Tensor widened_product(const at::Tensor& x, const at::Tensor& w, bool linear_layout);
 
-// Rows of an embedding table (float32 or bfloat16) for `tokens`, as float32 [B,P,D].
+// Rows of an embedding table (float32, bfloat16 or float64) for `tokens`, [B,P,D] in
+// the activation type.
 inline at::Tensor embedding(const at::Tensor& table, const at::Tensor& tokens) {
-    return at::embedding(table, tokens).to(at::kFloat);
+    return at::embedding(table, tokens).to(activation_type(table));
 }
 
 // x [.., in] · W [in, out] + b [out]: Hugging Face Conv1D layout (GPT-2).
@@ -79,26 +86,27 @@ inline at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Ten
         matvec_in_out(w, xc.data_ptr<float>(), data_or_null(b), y.data_ptr<float>());
         return y;
     }
-    if (w.scalar_type() == at::kBFloat16) { // x rounded to bfloat16, float32 accumulation and bias
-        at::Tensor y = at::mm(x.reshape({-1, w.size(0)}).to(at::kBFloat16), w).to(at::kFloat);
+    const at::Tensor x2 = x.reshape({-1, w.size(0)});
+    if (w.scalar_type() == at::kBFloat16) {
+        at::Tensor y = widened_product(x2, w, /*linear_layout=*/false);
         return (b.defined() ? y.add_(b) : y).view(sizes);
     }
-    return at::addmm(b, x.reshape({-1, w.size(0)}), w).view(sizes);
+    return (b.defined() ? at::addmm(b, x2, w) : at::mm(x2, w)).view(sizes);
 }
 
 // x [.., in] · W^T + b, W [out, in]: nn.Linear layout (and the unembedding). `b` may be undefined.
 inline at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b = {}) {
+    auto sizes = x.sizes().vec();
+    sizes.back() = w.size(0);
     if (decode_kernel_fits(x, w, b)) {
-        auto sizes = x.sizes().vec();
-        sizes.back() = w.size(0);
         const at::Tensor xc = x.contiguous();
         at::Tensor y = at::empty(sizes, x.options());
         matvec(w, xc.data_ptr<float>(), data_or_null(b), y.data_ptr<float>());
         return y;
     }
-    if (w.scalar_type() == at::kBFloat16) { // as in conv1d
-        at::Tensor y = at::linear(x.to(at::kBFloat16), w).to(at::kFloat);
-        return b.defined() ? y.add_(b) : y;
+    if (w.scalar_type() == at::kBFloat16) {
+        at::Tensor y = widened_product(x.reshape({-1, w.size(1)}), w, /*linear_layout=*/true);
+        return (b.defined() ? y.add_(b) : y).view(sizes);
     }
     return at::linear(x, w, b);
 }
@@ -108,25 +116,38 @@ struct NormWeights {
     at::Tensor bias;   // [D]
 };
 
-// LayerNorm over the last axis. Fires `scale` (sqrt(var + eps), [B,P,1]) and
-// `normalized` ((x - mean) / scale, before weight and bias, [B,P,D]).
+// LayerNorm over the last axis, as TransformerLens computes it: the centred input is
+// divided by `scale` = sqrt(var + eps) ([B,P,1], fired and then used), and the norm's
+// output (x - mean) / scale * w + b ([B,P,D]) is fired as `normalized`. One position
+// with neither hook selected takes the kernel (the same maths).
 inline at::Tensor layer_norm(const at::Tensor& x, const NormWeights& w, double eps, HookRecorder& hooks,
                              HookPoint scale, HookPoint normalized) {
-    auto [normed, mean, rstd] = at::native_layer_norm(x, {x.size(-1)}, {}, {}, eps);
-    hooks.capture(scale, [&] { return rstd.reciprocal(); });
-    hooks.capture(normalized, normed);
-    return at::addcmul(w.bias, normed, w.weight);
+    if (one_position(x) && !hooks.wants(scale) && !hooks.wants(normalized) && kernel_readable(w.weight) &&
+        kernel_readable(w.bias)) {
+        const at::Tensor xc = x.contiguous();
+        at::Tensor out = at::empty_like(xc);
+        kernels::layer_norm(xc.data_ptr<float>(), w.weight.data_ptr<float>(), w.bias.data_ptr<float>(), x.size(-1), eps,
+                            out.data_ptr<float>());
+        return out;
+    }
+    const at::Tensor centred = x - x.mean(-1, /*keepdim=*/true);
+    const at::Tensor s = hooks.fire(scale, (centred.pow(2).mean(-1, /*keepdim=*/true) + eps).sqrt_());
+    return hooks.fire(normalized, at::addcmul(w.bias, centred / s, w.weight));
 }
 
-// RMSNorm over the last axis. Fires `scale` (sqrt(mean(x^2) + eps), [B,P,1]) and
-// `normalized` (x / scale, before the weight, [B,P,D]).
+// RMSNorm over the last axis, as TransformerLens computes it: x is divided by `scale` =
+// sqrt(mean(x^2) + eps) ([B,P,1]), fired as `normalized` ([B,P,D], before the weight),
+// then multiplied by the weight. One position with neither hook selected takes the kernel.
 inline at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, HookRecorder& hooks,
                            HookPoint scale, HookPoint normalized) {
-    const at::Tensor rstd = at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps);
-    hooks.capture(scale, [&] { return rstd.reciprocal(); });
-    const at::Tensor normed = x * rstd;
-    hooks.capture(normalized, normed);
-    return weight * normed;
+    if (one_position(x) && !hooks.wants(scale) && !hooks.wants(normalized) && kernel_readable(weight)) {
+        const at::Tensor xc = x.contiguous();
+        at::Tensor out = at::empty_like(xc);
+        kernels::rms_norm(xc.data_ptr<float>(), weight.data_ptr<float>(), x.size(-1), eps, out.data_ptr<float>());
+        return out;
+    }
+    const at::Tensor s = hooks.fire(scale, (x.pow(2).mean(-1, /*keepdim=*/true) + eps).sqrt_());
+    return weight * hooks.fire(normalized, x / s);
 }
 
 inline at::Tensor activation(const at::Tensor& x, Activation kind) {
@@ -140,60 +161,49 @@ inline at::Tensor activation(const at::Tensor& x, Activation kind) {
     return x;
 }
 
-// Causal softmax attention for one block. q [B,P,H,Dh], k and v [B,P,Hkv,Dh].
-// Fires attn_scores and pattern ([B,H,P,P]) and z ([B,P,H,Dh]); returns z.
-inline at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
-                                   int layer, HookRecorder& hooks) {
+// Causal softmax attention of queries q [B,P,H,Dh] at positions start..start+P-1 over
+// keys and values [B,Hkv,T,Dh] of positions 0..T-1 (T = start + P): query i sees keys up
+// to start + i. Fires attn_scores and pattern ([B,H,P,T]) and z ([B,P,H,Dh]); returns z.
+inline at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values, int64_t start,
+                                   double scale, int layer, HookRecorder& hooks) {
     const int64_t positions = q.size(1);
-    const at::Tensor qh = q.transpose(1, 2); // [B,H,P,Dh]
-    at::Tensor kh = k.transpose(1, 2);
-    at::Tensor vh = v.transpose(1, 2);
-    const int64_t group = q.size(2) / k.size(2);
+    at::Tensor kh = keys, vh = values;
+    const int64_t group = q.size(2) / keys.size(1);
     if (group > 1) { // grouped-query attention: each kv head serves `group` query heads
         kh = kh.repeat_interleave(group, 1);
         vh = vh.repeat_interleave(group, 1);
     }
-    at::Tensor scores = at::matmul(qh, kh.transpose(-1, -2)).mul_(scale);
-    const at::Tensor future = at::ones({positions, positions}, at::kBool).triu_(1);
-    scores.masked_fill_(future, -std::numeric_limits<float>::infinity());
-    hooks.capture(HookPoint::block(Site::AttnScores, layer), scores);
-    const at::Tensor pattern = at::softmax(scores, -1);
-    hooks.capture(HookPoint::block(Site::AttnPattern, layer), pattern);
-    const at::Tensor z = at::matmul(pattern, vh).transpose(1, 2); // [B,P,H,Dh]
-    hooks.capture(HookPoint::block(Site::AttnZ, layer), z);
-    return z;
-}
-
-// Attention of new queries q [1,P,H,Dh] at positions start..start+P-1 over every key
-// and value so far, keys and values [1,Hkv,start+P,Dh] (from KvCache). Returns z [1,P,H,Dh].
-inline at::Tensor attention_with_past(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values,
-                                      int64_t start, double scale) {
-    const int64_t positions = q.size(1);
-    at::Tensor kh = keys, vh = values;
-    const int64_t group = q.size(2) / keys.size(1);
-    if (group > 1) {
-        kh = kh.repeat_interleave(group, 1);
-        vh = vh.repeat_interleave(group, 1);
-    }
-    at::Tensor scores = at::matmul(q.transpose(1, 2), kh.transpose(-1, -2)).mul_(scale); // [1,H,P,T]
-    if (positions > 1) { // query i sees keys up to start + i
+    at::Tensor scores = at::matmul(q.transpose(1, 2), kh.transpose(-1, -2)).mul_(scale); // [B,H,P,T]
+    if (positions > 1) {
         const at::Tensor future = at::ones({positions, start + positions}, at::kBool).triu_(start + 1);
-        scores.masked_fill_(future, -std::numeric_limits<float>::infinity());
+        scores.masked_fill_(future, -std::numeric_limits<double>::infinity());
     }
-    return at::matmul(at::softmax(scores, -1), vh).transpose(1, 2); // [1,P,H,Dh]
+    scores = hooks.fire(HookPoint::block(Site::AttnScores, layer), scores);
+    const at::Tensor pattern = hooks.fire(HookPoint::block(Site::AttnPattern, layer), at::softmax(scores, -1));
+    return hooks.fire(HookPoint::block(Site::AttnZ, layer), at::matmul(pattern, vh).transpose(1, 2)); // [B,P,H,Dh]
 }
 
-// Attention of q over k and v: through the KV cache when decoding (k and v appended
-// to it), else causal over the given positions with the score, pattern and z hooks.
+// Attention of q [B,P,H,Dh] over k and v [B,P,Hkv,Dh] and, when decoding, every position
+// already in `past` (k and v are appended to it, B = 1, start = past->length()). One
+// position whose scores and pattern nobody records takes the attention kernel.
 inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale, int layer,
                             HookRecorder& hooks, KvCache* past, int64_t start) {
-    if (!past) return causal_attention(q, k, v, scale, layer, hooks);
+    if (!past) return causal_attention(q, k.transpose(1, 2), v.transpose(1, 2), 0, scale, layer, hooks);
+    if (one_position(q) && !hooks.wants(HookPoint::block(Site::AttnScores, layer)) &&
+        !hooks.wants(HookPoint::block(Site::AttnPattern, layer))) {
+        const at::Tensor kc = k.contiguous(), vc = v.contiguous(), qc = q.contiguous();
+        past->store_row(layer, kc.data_ptr<float>(), vc.data_ptr<float>());
+        at::Tensor z = at::empty_like(qc);
+        kernels::attend_one(qc.data_ptr<float>(), past->keys_data(layer), past->values_data(layer), q.size(2),
+                            k.size(2), q.size(3), past->capacity(), start + 1, scale, z.data_ptr<float>());
+        return hooks.fire(HookPoint::block(Site::AttnZ, layer), z);
+    }
     const auto [keys, values] = past->append(layer, k, v);
-    return attention_with_past(q, keys, values, start, scale);
+    return causal_attention(q, keys, values, start, scale, layer, hooks);
 }
 
 // After the blocks: when decoding, the cache moves past the new positions and only
-// the last one goes on to the unembedding.
+// the last one goes on to the final norm and the unembedding.
 inline at::Tensor after_blocks(const at::Tensor& resid, KvCache* past, int64_t positions) {
     if (!past) return resid;
     past->advance(positions);
@@ -202,10 +212,8 @@ inline at::Tensor after_blocks(const at::Tensor& resid, KvCache* past, int64_t p
 
 // The unembedding of the final norm's output, firing unembed.hook_in and hook_out.
 inline at::Tensor unembed(const at::Tensor& final, const at::Tensor& w, HookRecorder& hooks) {
-    hooks.capture(HookPoint::global(Site::UnembedIn), final);
-    at::Tensor logits = layers::linear(final, w); // [B,P,V]
-    hooks.capture(HookPoint::global(Site::UnembedOut), logits);
-    return logits;
+    const at::Tensor in = hooks.fire(HookPoint::global(Site::UnembedIn), final);
+    return hooks.fire(HookPoint::global(Site::UnembedOut), layers::linear(in, w)); // [B,P,V]
 }
 
 // Elements of the defined tensors of `weights`.
@@ -214,12 +222,6 @@ inline int64_t parameter_count(const std::vector<const at::Tensor*>& weights) {
     for (const at::Tensor* t : weights)
         n += t->defined() ? t->numel() : 0;
     return n;
-}
-
-// Whether the decode kernels can read every defined weight (see kernel_readable).
-inline bool raw_weights(const std::vector<const at::Tensor*>& weights) {
-    return std::all_of(weights.begin(), weights.end(),
-                       [](const at::Tensor* t) { return !t->defined() || kernel_readable(*t); });
 }
 
 } // namespace hookscope::layers

@@ -5,12 +5,9 @@
 
 #include "bridge/llama.h"
 
-#include "bridge/kernels.h"
-#include "bridge/kv_cache.h"
 #include "bridge/layers.h"
 #include "bridge/rotary.h"
 
-#include <algorithm>
 #include <cmath>
 
 namespace hookscope {
@@ -77,67 +74,50 @@ protected:
         const int64_t positions = tokens.size(1);
         const rotary::Angles angles = rotary::angles(c, inv_freq_, start, positions);
 
-        const at::Tensor embed = layers::embedding(embed_, tokens); // [B,P,D]
-        hooks.capture(HookPoint::global(Site::Embed), embed);
-        at::Tensor resid = embed;
+        at::Tensor resid = hooks.fire(HookPoint::global(Site::Embed), layers::embedding(embed_, tokens)); // [B,P,D]
         for (int i = 0; i < static_cast<int>(blocks_.size()); ++i)
             resid = block(resid, i, hooks, past, start, angles);
-        if (past) { // decoding: only the last position's logits are needed
-            past->advance(positions);
-            resid = resid.slice(1, positions - 1);
-        }
-
+        resid = layers::after_blocks(resid, past, positions);
         const at::Tensor final =
             layers::rms_norm(resid, norm_, c.norm_eps, hooks, HookPoint::global(Site::LnFinalScale),
                              HookPoint::global(Site::LnFinalNormalized));
-        hooks.capture(HookPoint::global(Site::UnembedIn), final);
-        const at::Tensor logits = layers::linear(final, unembed_); // [B,P,V]
-        hooks.capture(HookPoint::global(Site::UnembedOut), logits);
-        return logits;
+        return layers::unembed(final, unembed_, hooks);
     }
 
 private:
-    at::Tensor block(const at::Tensor& resid_pre, int i, HookRecorder& hooks, KvCache* past, int64_t start,
+    at::Tensor block(const at::Tensor& resid, int i, HookRecorder& hooks, KvCache* past, int64_t start,
                      const rotary::Angles& angles) const {
         const ModelConfig& c = config();
         const LlamaBlock& b = blocks_[static_cast<std::size_t>(i)];
         const auto hook = [i](Site site) { return HookPoint::block(site, i); };
-        hooks.capture(hook(Site::ResidPre), resid_pre);
+        const at::Tensor resid_pre = hooks.fire(hook(Site::ResidPre), resid);
         const int64_t batch = resid_pre.size(0), pos = resid_pre.size(1);
 
         // Attention.
         const at::Tensor x1 =
             layers::rms_norm(resid_pre, b.ln1, c.norm_eps, hooks, hook(Site::Ln1Scale), hook(Site::Ln1Normalized));
-        const at::Tensor q = layers::linear(x1, b.q_w, b.q_b).view({batch, pos, c.n_heads, c.d_head});
-        const at::Tensor k = layers::linear(x1, b.k_w, b.k_b).view({batch, pos, c.n_kv_heads, c.d_head});
-        const at::Tensor v = layers::linear(x1, b.v_w, b.v_b).view({batch, pos, c.n_kv_heads, c.d_head});
-        hooks.capture(hook(Site::AttnQ), q);
-        hooks.capture(hook(Site::AttnK), k);
-        hooks.capture(hook(Site::AttnV), v);
-        const at::Tensor rot_q = rotary::apply(q, angles), rot_k = rotary::apply(k, angles);
-        hooks.capture(hook(Site::AttnRotQ), rot_q);
-        hooks.capture(hook(Site::AttnRotK), rot_k);
+        const at::Tensor q =
+            hooks.fire(hook(Site::AttnQ), layers::linear(x1, b.q_w, b.q_b).view({batch, pos, c.n_heads, c.d_head}));
+        const at::Tensor k =
+            hooks.fire(hook(Site::AttnK), layers::linear(x1, b.k_w, b.k_b).view({batch, pos, c.n_kv_heads, c.d_head}));
+        const at::Tensor v =
+            hooks.fire(hook(Site::AttnV), layers::linear(x1, b.v_w, b.v_b).view({batch, pos, c.n_kv_heads, c.d_head}));
+        const at::Tensor rot_q = hooks.fire(hook(Site::AttnRotQ), rotary::apply(q, angles));
+        const at::Tensor rot_k = hooks.fire(hook(Site::AttnRotK), rotary::apply(k, angles));
         const double scale = 1.0 / std::sqrt(static_cast<double>(c.d_head));
         const at::Tensor z = layers::attention(rot_q, rot_k, v, scale, i, hooks, past, start);
-        const at::Tensor attn_out = layers::linear(z.reshape({batch, pos, c.n_heads * c.d_head}), b.o_w, b.o_b);
-        hooks.capture(hook(Site::AttnOut), attn_out);
-        const at::Tensor resid_mid = resid_pre + attn_out;
-        hooks.capture(hook(Site::ResidMid), resid_mid);
+        const at::Tensor attn_out = hooks.fire(
+            hook(Site::AttnOut), layers::linear(z.reshape({batch, pos, c.n_heads * c.d_head}), b.o_w, b.o_b));
+        const at::Tensor resid_mid = hooks.fire(hook(Site::ResidMid), resid_pre + attn_out);
 
         // SwiGLU MLP.
         const at::Tensor x2 =
             layers::rms_norm(resid_mid, b.ln2, c.norm_eps, hooks, hook(Site::Ln2Scale), hook(Site::Ln2Normalized));
-        const at::Tensor pre = layers::linear(x2, b.gate_w);
-        hooks.capture(hook(Site::MlpPre), pre);
-        const at::Tensor pre_linear = layers::linear(x2, b.up_w);
-        hooks.capture(hook(Site::MlpPreLinear), pre_linear);
-        const at::Tensor post = layers::activation(pre, c.activation) * pre_linear;
-        hooks.capture(hook(Site::MlpPost), post);
-        const at::Tensor mlp_out = layers::linear(post, b.down_w);
-        hooks.capture(hook(Site::MlpOut), mlp_out);
-        const at::Tensor resid_post = resid_mid + mlp_out;
-        hooks.capture(hook(Site::ResidPost), resid_post);
-        return resid_post;
+        const at::Tensor pre = hooks.fire(hook(Site::MlpPre), layers::linear(x2, b.gate_w));
+        const at::Tensor pre_linear = hooks.fire(hook(Site::MlpPreLinear), layers::linear(x2, b.up_w));
+        const at::Tensor post = hooks.fire(hook(Site::MlpPost), layers::activation(pre, c.activation) * pre_linear);
+        const at::Tensor mlp_out = hooks.fire(hook(Site::MlpOut), layers::linear(post, b.down_w));
+        return hooks.fire(hook(Site::ResidPost), resid_mid + mlp_out);
     }
 
     // Every weight once (a tied unembedding is the embedding).
@@ -150,48 +130,6 @@ private:
                 all.push_back(t);
         }
         return all;
-    }
-
-    // block() on plain buffers, for one position (see Model::decode_one).
-    at::Tensor decode_one(int64_t token, KvCache& past) const override {
-        const ModelConfig& c = config();
-        const int64_t d = c.d_model, m = c.d_mlp, pos = past.length();
-        const int64_t q_dim = c.n_heads * c.d_head, kv_dim = c.n_kv_heads * c.d_head;
-        const auto f = [](const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; };
-        std::vector<float> resid(d);
-        layers::table_row(embed_, token, resid.data());
-        std::vector<float> x(d), q(q_dim), k(kv_dim), v(kv_dim), z(q_dim), out(d);
-        std::vector<float> cos(c.rotary_dims / 2), sin(c.rotary_dims / 2);
-        rotary::position_angles(c, inv_freq_, pos, cos.data(), sin.data());
-        const at::Tensor gate = at::empty({m}, at::kFloat), up = at::empty({m}, at::kFloat);
-        const double scale = 1.0 / std::sqrt(static_cast<double>(c.d_head));
-        for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
-            const LlamaBlock& b = blocks_[static_cast<std::size_t>(i)];
-            kernels::rms_norm(resid.data(), f(b.ln1), d, c.norm_eps, x.data());
-            layers::matvec(b.q_w, x.data(), f(b.q_b), q.data());
-            layers::matvec(b.k_w, x.data(), f(b.k_b), k.data());
-            layers::matvec(b.v_w, x.data(), f(b.v_b), v.data());
-            kernels::rotate_half(q.data(), c.n_heads, c.d_head, c.rotary_dims, cos.data(), sin.data());
-            kernels::rotate_half(k.data(), c.n_kv_heads, c.d_head, c.rotary_dims, cos.data(), sin.data());
-            past.store_row(i, k.data(), v.data());
-            kernels::attend_one(q.data(), past.keys_data(i), past.values_data(i), c.n_heads, c.n_kv_heads, c.d_head,
-                                past.capacity(), pos + 1, scale, z.data());
-            layers::matvec(b.o_w, z.data(), f(b.o_b), out.data());
-            for (int64_t j = 0; j < d; ++j)
-                resid[j] += out[j];
-            kernels::rms_norm(resid.data(), f(b.ln2), d, c.norm_eps, x.data());
-            layers::matvec(b.gate_w, x.data(), nullptr, f(gate));
-            layers::matvec(b.up_w, x.data(), nullptr, f(up));
-            const at::Tensor post = (layers::activation(gate, c.activation) * up).contiguous();
-            layers::matvec(b.down_w, f(post), nullptr, out.data());
-            for (int64_t j = 0; j < d; ++j)
-                resid[j] += out[j];
-        }
-        past.advance(1);
-        kernels::rms_norm(resid.data(), f(norm_), d, c.norm_eps, x.data());
-        at::Tensor logits = at::empty({1, 1, c.d_vocab}, at::kFloat);
-        layers::matvec(unembed_, x.data(), nullptr, f(logits));
-        return logits;
     }
 
     at::Tensor embed_, unembed_, norm_, inv_freq_;

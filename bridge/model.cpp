@@ -99,20 +99,30 @@ std::unique_ptr<KvCache> Model::new_kv_cache(int64_t positions) const {
 
 void Model::set_weights(const std::vector<const at::Tensor*>& all) {
     parameter_count_ = layers::parameter_count(all);
-    raw_weights_ = layers::raw_weights(all);
-    const bool bf16 = std::any_of(
-        all.begin(), all.end(), [](const at::Tensor* t) { return t->defined() && t->scalar_type() == at::kBFloat16; });
-    precision_ = bf16 ? Precision::BFloat16 : Precision::Float32;
+    const auto any_of_type = [&](at::ScalarType type) {
+        return std::any_of(all.begin(), all.end(),
+                           [type](const at::Tensor* t) { return t->defined() && t->scalar_type() == type; });
+    };
+    precision_ = any_of_type(at::kBFloat16) ? Precision::BFloat16
+                 : any_of_type(at::kDouble) ? Precision::Float64
+                                            : Precision::Float32;
 }
 
 at::Tensor Model::decode(const std::vector<int64_t>& tokens, KvCache& past) const {
     const at::Tensor input = checked_tokens(tokens, past.length());
     c10::InferenceMode guard;
-    if (tokens.size() == 1 && raw_weights_ && kernels::decode_kernels_enabled()) {
-        return decode_one(tokens.front(), past)[0][0];
-    }
     HookRecorder nothing;
     return forward_with_hooks(input, past.length(), nothing, &past)[0][0];
+}
+
+ActivationCache Model::decode_with_cache(const std::vector<int64_t>& tokens, KvCache& past,
+                                         const NamesFilter& filter) const {
+    const at::Tensor input = checked_tokens(tokens, past.length());
+    c10::InferenceMode guard;
+    ActivationCache cache(tokens, filter.text());
+    HookRecorder hooks(hook_points_, static_cast<int>(config_.n_layers), filter, cache, c10::kCPU);
+    cache.set_logits(forward_with_hooks(input, past.length(), hooks, &past));
+    return cache;
 }
 
 ActivationCache Model::run_with_cache(const std::vector<int64_t>& tokens, const NamesFilter& filter,

@@ -81,28 +81,32 @@ public:
 
     // Feeds `tokens` at the positions after those already in `past` (the prompt, then
     // one token per step) and returns the logits [V] of the last one. Throws InputError
-    // as forward does, and when the positions would pass the context.
+    // as forward does, and when the positions would pass the context. The same forward
+    // as run_with_cache: one position takes the one-position kernels inside the ops.
     at::Tensor decode(const std::vector<int64_t>& tokens, KvCache& past) const;
+
+    // decode() recording the hook points `filter` selects at the positions this step
+    // computes ([B, P, ...] with P the new positions; the attention matrices [B, H, P, T]
+    // over every position so far; after the blocks only the last position). The cache's
+    // logits are the last position's, [1, 1, V].
+    ActivationCache decode_with_cache(const std::vector<int64_t>& tokens, KvCache& past,
+                                      const NamesFilter& filter) const;
 
 protected:
     Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint);
     // Every weight once (a tied unembedding counted with the embedding): sets the
-    // parameter count, the precision (bfloat16 when any weight is), and whether
-    // decode() may use decode_one (every weight in plain CPU memory the kernels read).
+    // parameter count and the precision (bfloat16 when any weight is, float64 when
+    // they are).
     void set_weights(const std::vector<const at::Tensor*>& all);
 
-    // One forward pass over `tokens` [B, P] (int64) at positions start..start+P-1, firing
+    // The forward pass over `tokens` [B, P] (int64) at positions start..start+P-1, firing
     // every hook point through `hooks`; returns the logits [B, P, V]. Without `past` the
     // tokens attend only to each other. With `past` (B = 1, start = past->length()), they
     // follow the positions already in it, their keys and values are appended to it, and
-    // only the last position's logits [1, 1, V] are returned.
+    // only the last position's logits [1, 1, V] are returned. The prompt pass, every
+    // decode step and the recompute all run through it.
     virtual at::Tensor forward_with_hooks(const at::Tensor& tokens, int64_t start, HookRecorder& hooks,
                                           KvCache* past) const = 0;
-
-    // One new position after those in `past`, computed on plain buffers by the decode
-    // kernels (LibTorch's per-operation overhead would rival the matrix-vector products);
-    // returns the logits [1, 1, V]. The same maths as forward_with_hooks with `past`.
-    virtual at::Tensor decode_one(int64_t token, KvCache& past) const = 0;
 
 private:
     at::Tensor checked_tokens(const std::vector<int64_t>& tokens, int64_t start = 0) const;
@@ -113,7 +117,6 @@ private:
     std::vector<HookInfo> hook_points_;
     int64_t parameter_count_ = 0;
     Precision precision_ = Precision::Float32;
-    bool raw_weights_ = false; // decode_one can read them
     std::vector<std::string> load_warnings_;
 };
 

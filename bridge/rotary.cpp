@@ -1,5 +1,7 @@
 #include "bridge/rotary.h"
 
+#include "bridge/kernels.h"
+
 #include <ATen/ATen.h>
 
 #include <cmath>
@@ -42,20 +44,16 @@ Angles angles(const ModelConfig& c, const at::Tensor& inv_freq, int64_t start, i
     return {emb.cos(), emb.sin()};
 }
 
-void position_angles(const ModelConfig& c, const at::Tensor& inv_freq, int64_t position, float* cos, float* sin) {
-    // The same float32 arithmetic as angles(): t (scaled) times each frequency.
-    float t = static_cast<float>(position);
-    if (c.rope_scaling == "linear") t = static_cast<float>(static_cast<double>(t) / c.rope_factor);
-    const float* f = inv_freq.data_ptr<float>();
-    for (int64_t i = 0; i < inv_freq.numel(); ++i) {
-        const float angle = t * f[i];
-        cos[i] = std::cos(angle);
-        sin[i] = std::sin(angle);
-    }
-}
-
 at::Tensor apply(const at::Tensor& x, const Angles& a) {
     const int64_t dims = a.cos.size(-1);
+    if (x.size(1) == 1 && x.size(0) == 1 && x.scalar_type() == at::kFloat && a.cos.scalar_type() == at::kFloat &&
+        a.cos.is_contiguous() && a.sin.is_contiguous()) {
+        // One position (a decode step): the kernel, on a copy (x may be recorded as it is).
+        at::Tensor out = x.clone(at::MemoryFormat::Contiguous);
+        kernels::rotate_half(out.data_ptr<float>(), x.size(2), x.size(3), dims, a.cos.data_ptr<float>(),
+                             a.sin.data_ptr<float>());
+        return out;
+    }
     const at::Tensor rot = x.slice(-1, 0, dims);
     const at::Tensor first = rot.slice(-1, 0, dims / 2), second = rot.slice(-1, dims / 2, dims);
     const at::Tensor rotated = rot * a.cos + at::cat({-second, first}, -1) * a.sin;

@@ -20,10 +20,8 @@ struct Angles {
 // For positions start..start+positions-1 (a linear rope_scaling divides them by its factor).
 Angles angles(const ModelConfig& c, const at::Tensor& inv_freq, int64_t start, int64_t positions);
 
-// cos and sin of the rotary_dims / 2 angles of one position, for kernels::rotate_half.
-void position_angles(const ModelConfig& c, const at::Tensor& inv_freq, int64_t position, float* cos, float* sin);
-
-// x [B, P, H, Dh] with its first rotary_dims dims rotated.
+// x [B, P, H, Dh] with its first rotary_dims dims rotated (a new tensor; one position
+// in float32 takes kernels::rotate_half).
 at::Tensor apply(const at::Tensor& x, const Angles& angles);
 
 } // namespace hookscope::rotary

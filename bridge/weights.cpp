@@ -7,6 +7,7 @@
 namespace hookscope {
 
 at::ScalarType compute_type(Precision precision, int64_t rank) {
+    if (precision == Precision::Float64) return at::kDouble;
     return precision == Precision::BFloat16 && rank >= 2 ? at::kBFloat16 : at::kFloat;
 }
 

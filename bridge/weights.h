@@ -42,8 +42,8 @@ private:
 };
 
 // The type a weight of `rank` dimensions is held in under `precision`: matrices and
-// embeddings (rank 2 and up) in bfloat16 under Precision::BFloat16, everything else
-// in float32.
+// embeddings (rank 2 and up) in bfloat16 under Precision::BFloat16, everything in
+// float64 under Precision::Float64, everything else in float32.
 at::ScalarType compute_type(Precision precision, int64_t rank);
 
 // Checks `tensor` (found at `where`) against `shape` and converts it to its compute type.

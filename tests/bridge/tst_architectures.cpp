@@ -13,6 +13,8 @@
 #include "bridge/system_memory.h"
 #include "bridge/weights.h"
 #include "support/error_text.h"
+#include "support/kernel_level.h"
+#include "support/reference_model.h"
 #include "support/tensor_compare.h"
 #include "support/token_ids.h"
 
@@ -22,6 +24,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 using namespace hookscope;
 using hookscope::test::error_of;
@@ -159,8 +162,9 @@ private slots:
             const at::Tensor mid = cache[b + "hook_resid_mid"];
             HS_COMPARE_TENSORS(mid, cache[b + "hook_resid_pre"] + cache[b + "hook_attn_out"], b + "resid_mid");
             HS_COMPARE_TENSORS(cache[b + "hook_resid_post"], mid + cache[b + "hook_mlp_out"], b + "resid_post");
-            // ln2 reads resid_mid.
-            HS_COMPARE_TENSORS(cache[b + "ln2.hook_normalized"] * cache[b + "ln2.hook_scale"], mid - mid.mean(-1, true),
+            // ln2 reads resid_mid: its scale is resid_mid's.
+            const at::Tensor centred = mid - mid.mean(-1, true);
+            HS_COMPARE_TENSORS(cache[b + "ln2.hook_scale"], (centred.pow(2).mean(-1, true) + 1e-5).sqrt(),
                                b + "ln2 input is resid_mid");
         }
     }
@@ -265,10 +269,11 @@ private slots:
         c.rope_factor = 2.0; // position 6 is read as 3
         a = rotary::angles(c, inv_freq, 6, 1);
         QVERIFY(std::abs(angle_cos(a, 0, 0) - std::cos(3.0)) < 1e-6);
-        // The decode kernels' angles agree with the tensor ones.
-        float cos[2], sin[2];
-        rotary::position_angles(c, inv_freq, 6, cos, sin);
-        QVERIFY(std::abs(cos[0] - std::cos(3.0)) < 1e-6 && std::abs(sin[1] - std::sin(0.03)) < 1e-6);
+        QVERIFY(std::abs(a.sin[0][0][0][1].item<double>() - std::sin(0.03)) < 1e-6);
+        // One position rotated by the kernel equals the tensor ops over several positions.
+        const at::Tensor x = at::randn({1, 3, 2, 4});
+        const rotary::Angles three = rotary::angles(c, inv_freq, 4, 3);
+        HS_COMPARE_TENSORS(rotary::apply(x.slice(1, 2), a), rotary::apply(x, three).slice(1, 2), "one position");
 
         // llama3 with an original context of 1000, factors low 1 / high 4, factor 8:
         // wavelength 2π (< 250) keeps its frequency; 2π/0.01 = 628.3 (between 250 and
@@ -352,56 +357,167 @@ private slots:
         QVERIFY2(bf16_message.contains("in bfloat16"), qPrintable(bf16_message));
     }
 
-    void bf16Compute_data() {
+    void matchFloat64Reference_data() {
         QTest::addColumn<QString>("folder");
-        QTest::newRow("gpt2-tiny") << QString("gpt2-tiny");
+        QTest::addColumn<int>("precision");
+        for (const char* folder : {"gpt2-tiny", "pythia-tiny", "llama-tiny"}) {
+            for (const Precision p : {Precision::Float32, Precision::BFloat16}) {
+                QTest::addRow("%s, %s", folder, precision_name(p).data()) << QString(folder) << static_cast<int>(p);
+            }
+        }
+    }
+
+    // Every hook point of a float32 or bfloat16 forward (run_with_cache and token-by-token
+    // decoding) against the float64 forward on the same weights, rounded to bfloat16 where
+    // the model holds them so (precision.h: the weights are the only bfloat16 rounding).
+    //
+    // The tolerance comes from float32 arithmetic alone, u = 2^-24. A dot product of K
+    // terms rounded in any order is within λ·sqrt(K)·u·Σ|w·x| of the exact one with
+    // probability 1 - 2·exp(-λ²/2) (Higham and Mary's probabilistic bound); with λ = 6 and
+    // K ≤ 256 (these models' widest products) that is 5.8e-6 relative. An output here
+    // depends on at most 16 such roundings in a chain (2 blocks of norm, qkv, scores,
+    // softmax, z, out, norm, in, out; the final norm and the unembedding), and the norms
+    // and the softmax return relative errors at most doubled, so 16 · 2 · 5.8e-6 ≈ 1.9e-4
+    // of each tensor's largest value. Rounding the inputs of the products to bfloat16 as
+    // well would add 2^-9 ≈ 2e-3: ten times the bound, which this test would catch.
+    void matchFloat64Reference() {
+        QFETCH(QString, folder);
+        QFETCH(int, precision);
+        constexpr double kTolerance = 2e-4;
+        const fs::path dir = kGolden / folder.toStdString();
+        const auto model = Model::load(dir, static_cast<Precision>(precision));
+        const auto reference = test::float64_reference(dir, static_cast<Precision>(precision));
+        QCOMPARE(reference->precision(), Precision::Float64);
+        QCOMPARE(model->precision(), static_cast<Precision>(precision));
+        QCOMPARE(model->parameter_count(), reference->parameter_count());
+
+        const std::vector<int64_t> tokens{1, 17, 42, 99, 128, 7, 3, 511, 64};
+        const ActivationCache expected = reference->run_with_cache(tokens);
+        const ActivationCache cache = model->run_with_cache(tokens);
+        QCOMPARE(cache.names(), expected.names());
+        double worst = 0;
+        std::string worst_name;
+        for (std::size_t k = 0; k < cache.size(); ++k) {
+            const auto& [name, value] = cache.entries()[k];
+            QCOMPARE(value.scalar_type(), at::kFloat);
+            QCOMPARE(value.sizes(), expected.entries()[k].second.sizes());
+            // Masked scores are -inf in both: compare the finite ones.
+            const at::Tensor finite = at::isfinite(expected.entries()[k].second);
+            const double error =
+                test::relative_error(value.masked_select(finite), expected.entries()[k].second.masked_select(finite));
+            if (error > worst) worst = error, worst_name = name;
+            QVERIFY2(error <= kTolerance, qPrintable(QString("%1: %2").arg(QString::fromStdString(name)).arg(error)));
+        }
+        const double logits_error = test::relative_error(cache.logits(), expected.logits());
+        qInfo("at %s: largest error %.3g (%s), logits %.3g, bound %.1g", kernels::level_name(kernels::level()), worst,
+              worst_name.c_str(), logits_error, kTolerance);
+        QVERIFY(logits_error <= kTolerance);
+
+        // Decoding: the prompt pass over the first four tokens, then one token a step.
+        const auto past = model->new_kv_cache(static_cast<int64_t>(tokens.size()));
+        const at::Tensor prompt = model->decode({tokens.begin(), tokens.begin() + 4}, *past);
+        QVERIFY(test::relative_error(prompt, expected.logits()[0][3]) <= kTolerance);
+        for (std::size_t n = 4; n < tokens.size(); ++n) {
+            const at::Tensor step = model->decode({tokens[n]}, *past);
+            const double error = test::relative_error(step, expected.logits()[0][static_cast<int64_t>(n)]);
+            QVERIFY2(error <= kTolerance, qPrintable(QString("step %1: %2").arg(n).arg(error)));
+        }
+
+        // The bound separates: bfloat16 weights move the logits far past it.
+        if (static_cast<Precision>(precision) == Precision::BFloat16) {
+            const auto unrounded = test::float64_reference(dir, Precision::Float32);
+            QVERIFY(test::relative_error(cache.logits(), unrounded->forward(tokens)) > 10 * kTolerance);
+        }
+    }
+
+    void decodeStepsFireTheRecomputesHooks_data() {
+        QTest::addColumn<QString>("folder");
+        QTest::addColumn<QString>("filter");
+        for (const char* folder : {"gpt2-tiny", "pythia-tiny", "llama-tiny"}) {
+            QTest::addRow("%s, every hook", folder) << QString(folder) << QString();
+            // Without the attention matrices a decode step takes the attention kernel.
+            QTest::addRow("%s, no attention matrices", folder)
+                << QString(folder) << QString("/^(?!.*attn_scores|.*pattern)/");
+        }
+    }
+
+    // A hook point recorded on a decode step (and on the prompt pass) equals the same
+    // positions of the recompute over the whole sequence.
+    void decodeStepsFireTheRecomputesHooks() {
+        QFETCH(QString, folder);
+        QFETCH(QString, filter);
+        const auto model = Model::load(kGolden / folder.toStdString());
+        const NamesFilter names(filter.toStdString());
+        const std::vector<int64_t> tokens{0, 17, 42, 99, 128, 255, 300};
+        const ActivationCache full = model->run_with_cache(tokens);
+        const auto past = model->new_kv_cache(static_cast<int64_t>(tokens.size()));
+        int64_t start = 0;
+        for (const int64_t count : {3, 1, 1, 1, 1}) {
+            const std::vector<int64_t> step_tokens(tokens.begin() + start, tokens.begin() + start + count);
+            const ActivationCache step = model->decode_with_cache(step_tokens, *past, names);
+            QVERIFY(!step.empty());
+            for (const auto& [name, value] : step.entries()) {
+                QVERIFY(names.matches(name));
+                at::Tensor expected = full[name];
+                if (is_attention_matrix(name)) { // [B,H,P,T]: the new queries over every key so far
+                    expected = expected.slice(2, start, start + count).slice(3, 0, start + count);
+                } else if (name.starts_with("ln_final") || name.starts_with("unembed")) { // the last position only
+                    expected = expected.slice(1, start + count - 1, start + count);
+                } else {
+                    expected = expected.slice(1, start, start + count);
+                }
+                // The masked scores are -inf in both; the rest compare as numbers.
+                QVERIFY(at::equal(at::isinf(value), at::isinf(expected)));
+                HS_COMPARE_TENSORS(value.nan_to_num(0, 0, 0), expected.nan_to_num(0, 0, 0),
+                                   name + " at " + std::to_string(start));
+            }
+            HS_COMPARE_TENSORS(step.logits(), full.logits().slice(1, start + count - 1, start + count), "step logits");
+            start += count;
+        }
+        QCOMPARE(past->length(), static_cast<int64_t>(tokens.size()));
+    }
+
+    // TransformerLens' norms, from hook_scale, the residual input and the weights:
+    // LayerNorm's hook_normalized is its output (x - mean) / scale * w + b, RMSNorm's is
+    // x / scale before the weight.
+    void normHooksFollowTransformerLens_data() {
+        QTest::addColumn<QString>("folder");
         QTest::newRow("pythia-tiny") << QString("pythia-tiny");
         QTest::newRow("llama-tiny") << QString("llama-tiny");
     }
 
-    // Precision::BFloat16 holds the matrices in bfloat16 and keeps every activation in
-    // float32. Its results stay within bfloat16 rounding of the float32 ones: each
-    // product's inputs carry a relative error of at most 2^-9, which across these
-    // 2-layer models moves a logit by under 2% of the logits' range (measured: 0.5% to 1%).
-    void bf16Compute() {
+    void normHooksFollowTransformerLens() {
         QFETCH(QString, folder);
         const fs::path dir = kGolden / folder.toStdString();
-        const auto reference = Model::load(dir);
-        const auto model = Model::load(dir, Precision::BFloat16);
-        QCOMPARE(model->precision(), Precision::BFloat16);
-        QCOMPARE(reference->precision(), Precision::Float32);
-        QCOMPARE(model->parameter_count(), reference->parameter_count());
-
-        const std::vector<int64_t> tokens{1, 17, 42, 99, 128, 7, 3};
-        const ActivationCache expected = reference->run_with_cache(tokens);
-        const ActivationCache cache = model->run_with_cache(tokens);
-        QCOMPARE(cache.size(), expected.size());
-        for (std::size_t k = 0; k < cache.size(); ++k) {
-            QCOMPARE(cache.entries()[k].second.scalar_type(), at::kFloat);
-            QCOMPARE(cache.entries()[k].second.sizes(), expected.entries()[k].second.sizes());
-        }
-        const auto relative = [](const at::Tensor& a, const at::Tensor& b) {
-            return ((a - b).abs().max() / b.abs().max()).item<double>();
-        };
-        const double logits_error = relative(cache.logits(), expected.logits());
-        const double resid_error = relative(cache["blocks.1.hook_resid_post"], expected["blocks.1.hook_resid_post"]);
-        qInfo("bfloat16 vs float32: logits %.3g, last resid_post %.3g (relative to the largest)", logits_error,
-              resid_error);
-        QVERIFY2(logits_error < 0.02 && resid_error < 0.02, qPrintable(QString::number(logits_error)));
-        QVERIFY(logits_error > 0); // the rounding happened
-
-        // Decoding one token at a time (the bfloat16 kernels, and LibTorch's bfloat16
-        // products when they are off) gives the forward's logits to the same precision.
-        for (const bool kernels_on : {true, false}) {
-            kernels::enable_decode_kernels(kernels_on);
-            const auto past = model->new_kv_cache(static_cast<int64_t>(tokens.size()));
-            for (std::size_t n = 0; n < tokens.size(); ++n) {
-                const at::Tensor step = model->decode({tokens[n]}, *past);
-                const double error = relative(step, cache.logits()[0][static_cast<int64_t>(n)]);
-                QVERIFY2(error < 0.02, qPrintable(QString("step %1: %2").arg(n).arg(error)));
+        const bool rms = folder == "llama-tiny";
+        const auto model = Model::load(dir);
+        const auto file = SafetensorsFile::open(dir / "model.safetensors");
+        const ActivationCache cache = model->run_with_cache({0, 17, 42, 99, 128, 255});
+        const double eps = model->config().norm_eps;
+        const std::string prefix = rms ? "model.layers.1." : "gpt_neox.layers.1.";
+        const std::string final_norm = rms ? "model.norm" : "gpt_neox.final_layer_norm";
+        for (const auto& [hook, input, weights] : std::vector<std::tuple<std::string, std::string, std::string>>{
+                 {"blocks.1.ln1", "blocks.1.hook_resid_pre", prefix + "input_layernorm"},
+                 // Pythia's parallel block: ln2 reads resid_pre as well.
+                 {"blocks.1.ln2", rms ? "blocks.1.hook_resid_mid" : "blocks.1.hook_resid_pre",
+                  prefix + "post_attention_layernorm"},
+                 {"ln_final", "blocks.1.hook_resid_post", final_norm}}) {
+            const at::Tensor x = cache[input], scale = cache[hook + ".hook_scale"];
+            const at::Tensor w = file->tensor(weights + ".weight");
+            if (rms) {
+                HS_COMPARE_TENSORS(scale, (x.pow(2).mean(-1, true) + eps).sqrt(), hook + " scale = rms(x)");
+                HS_COMPARE_TENSORS(cache[hook + ".hook_normalized"], x / scale, hook + " normalized = x / scale");
+            } else {
+                const at::Tensor centred = x - x.mean(-1, true);
+                HS_COMPARE_TENSORS(scale, (centred.pow(2).mean(-1, true) + eps).sqrt(), hook + " scale = std(x)");
+                HS_COMPARE_TENSORS(cache[hook + ".hook_normalized"],
+                                   centred / scale * w + file->tensor(weights + ".bias"),
+                                   hook + " normalized = LayerNorm output");
             }
         }
-        kernels::enable_decode_kernels(true);
+        const at::Tensor final_out = rms ? cache["ln_final.hook_normalized"] * file->tensor(final_norm + ".weight")
+                                         : cache["ln_final.hook_normalized"];
+        HS_COMPARE_TENSORS(cache["unembed.hook_in"], final_out, "unembed.hook_in = the final norm's output");
     }
 
     void pythiaHookInvariants() {
@@ -436,5 +552,5 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestArchitectures)
+HOOKSCOPE_LEVEL_TEST_MAIN(TestArchitectures)
 #include "tst_architectures.moc"

@@ -6,6 +6,7 @@
 #include "bridge/kv_cache.h"
 #include "bridge/safetensors.h"
 #include "support/error_text.h"
+#include "support/kernel_level.h"
 #include "support/tensor_compare.h"
 #include "support/token_ids.h"
 
@@ -305,5 +306,5 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestGenerate)
+HOOKSCOPE_LEVEL_TEST_MAIN(TestGenerate)
 #include "tst_generate.moc"

@@ -3,6 +3,7 @@
 #include "bridge/errors.h"
 #include "bridge/model.h"
 #include "bridge/safetensors.h"
+#include "support/kernel_level.h"
 #include "support/tensor_compare.h"
 #include "support/token_ids.h"
 
@@ -129,6 +130,8 @@ private slots:
         HS_COMPARE_TENSORS(cache_["blocks.0.attn.hook_z"][0].select(1, 2), z, "z head 2");
     }
 
+    // TransformerLens' LayerNorm: hook_scale = sqrt(var + eps) of the centred input, and
+    // hook_normalized = the norm's output (x - mean) / scale * w + b.
     void layerNormHooksReproduceTheNorm() {
         const auto ckpt = SafetensorsFile::open(kGpt2 / "model.safetensors");
         for (const auto& [hook, weights] :
@@ -141,16 +144,13 @@ private slots:
                                       : hook == "blocks.0.ln1" ? "blocks.0.hook_resid_pre"
                                                                : "blocks.1.hook_resid_mid";
             const at::Tensor x = cache_[input];
-            const at::Tensor centered = x - x.mean(-1, true);
-            HS_COMPARE_TENSORS(normalized * scale, centered, hook + " normalized x scale = x - mean");
-            const at::Tensor expected =
-                at::layer_norm(x, {64}, ckpt->tensor(weights + ".weight"), ckpt->tensor(weights + ".bias"), 1e-5);
-            const at::Tensor applied = normalized * ckpt->tensor(weights + ".weight") + ckpt->tensor(weights + ".bias");
-            HS_COMPARE_TENSORS(applied, expected, hook + " normalized x w + b = LayerNorm(x)");
+            const at::Tensor w = ckpt->tensor(weights + ".weight"), b = ckpt->tensor(weights + ".bias");
+            const at::Tensor centred = x - x.mean(-1, true);
+            HS_COMPARE_TENSORS(scale, (centred.pow(2).mean(-1, true) + 1e-5).sqrt(), hook + " scale = sqrt(var + eps)");
+            HS_COMPARE_TENSORS(normalized, centred / scale * w + b, hook + " normalized = (x - mean) / scale * w + b");
+            HS_COMPARE_TENSORS(normalized, at::layer_norm(x, {64}, w, b, 1e-5), hook + " normalized = LayerNorm(x)");
         }
-        HS_COMPARE_TENSORS(cache_["unembed.hook_in"],
-                           cache_["ln_final.hook_normalized"] * ckpt->tensor("transformer.ln_f.weight") +
-                               ckpt->tensor("transformer.ln_f.bias"),
+        HS_COMPARE_TENSORS(cache_["unembed.hook_in"], cache_["ln_final.hook_normalized"],
                            "unembed.hook_in = ln_final output");
     }
 
@@ -247,5 +247,5 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestGpt2)
+HOOKSCOPE_LEVEL_TEST_MAIN(TestGpt2)
 #include "tst_gpt2.moc"

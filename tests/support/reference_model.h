@@ -1,0 +1,44 @@
+#pragma once
+// The float64 forward the tests measure float32 and bfloat16 against: the same
+// architecture code on the same weights (rounded to bfloat16 where the model under
+// test holds them so), every operation in float64.
+
+#include "bridge/gpt2.h"
+#include "bridge/gpt_neox.h"
+#include "bridge/llama.h"
+#include "bridge/model_config.h"
+#include "bridge/safetensors.h"
+#include "bridge/weights.h"
+
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+namespace hookscope::test {
+
+// The checkpoint in `folder` computed in float64, its weights first rounded as
+// `precision` holds them (compute_type: under BFloat16 every tensor of rank 2 and up).
+inline std::unique_ptr<Model> float64_reference(const std::filesystem::path& folder, Precision precision) {
+    const ModelConfig config = load_model_config(folder);
+    const auto file = SafetensorsFile::open(folder / "model.safetensors");
+    NamedTensors tensors;
+    for (const TensorInfo& info : file->tensors()) {
+        const at::Tensor t = file->tensor(info.name);
+        tensors.emplace_back(info.name, t.to(compute_type(precision, t.dim())).to(at::kDouble));
+    }
+    InMemoryWeights weights(std::move(tensors), "float64 reference");
+    weights.set_precision(Precision::Float64);
+    if (config.model_type == "gpt2") return make_gpt2(config, weights, folder);
+    if (config.model_type == "gpt_neox") return make_gpt_neox(config, weights, folder);
+    if (config.model_type == "llama") return make_llama(config, weights, folder);
+    throw std::invalid_argument("no float64 reference for " + config.model_type);
+}
+
+// max |a - b| / max |b|: an error relative to the reference's own scale.
+inline double relative_error(const at::Tensor& actual, const at::Tensor& reference) {
+    const at::Tensor a = actual.to(at::kDouble), b = reference.to(at::kDouble);
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item<double>();
+}
+
+} // namespace hookscope::test
