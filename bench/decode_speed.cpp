@@ -4,17 +4,27 @@
 // caches, on every core) divided by the bytes of weights each decoded token reads. Also the recompute pass over 512
 // positions with every hook captured: its time against a plain forward, and its memory (peak RSS growth against the
 // bytes of the cached tensors). Beside the decode, the same decode on LibTorch's ops with OpenBLAS, as an eager
-// framework runs it. Measurements are interleaved and repeated; medians.
+// framework runs it. Beside the recompute, the float32 GEMM rate measured in the same run
+// and the pass's fraction of it (its FLOPs: 2 · P · the parameters of every product, the
+// unembedding included, + 4 · P² · D · L for the attention's full square). Beside the
+// decode, the same greedy loop recording a names filter that matches nothing (every hook
+// call made and declined) against Model::decode (no recorder). Measurements are
+// interleaved and repeated; medians.
 //
-// usage: bench_decode [--shape S] [--dtype D] [--reps N] [--threads N] [--splits] [--decode-only] [--smoke]
-//   --shape        gpt2-small (default), pythia-160m or smollm-135m
+// usage: bench_decode [--shape S] [--dtype D] [--reps N] [--threads N] [--positions P] [--splits]
+//                     [--decode-only] [--against-float32] [--smoke]
+//   --shape        gpt2-small (default), pythia-160m, smollm-135m or llama-1b
 //   --dtype        float32 (default) or bfloat16 (Precision::BFloat16)
+//   --positions    the recompute's length (default 512)
+//   --against-float32  with bfloat16: also the float32 model's prompt pass and plain
+//                  forward, interleaved, and bfloat16's time over float32's
 //   --splits       also decode under each LibTorch/OpenBLAS thread split
 //   --decode-only  skip the kernel and recompute measurements (for profiling decode)
 
 #include "bench/shapes.h"
 #include "bridge/generate.h"
 #include "bridge/kernels.h"
+#include "bridge/kv_cache.h"
 #include "bridge/threads.h"
 
 #include <nlohmann/json.hpp>
@@ -133,12 +143,41 @@ void reset_peak_rss() {
     std::ofstream("/proc/self/clear_refs") << "5";
 }
 
+template <class F> double seconds(F&& f) {
+    const auto start = Clock::now();
+    f();
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Greedy decoding of `steps` tokens after `prompt` through Model::decode, or through
+// decode_with_cache with `filter` when given; tokens per second of the steps.
+double greedy_tokens_per_s(const Model& model, const std::vector<int64_t>& prompt, int64_t steps,
+                           const NamesFilter* filter) {
+    const auto past = model.new_kv_cache(static_cast<int64_t>(prompt.size()) + steps);
+    const auto step = [&](const std::vector<int64_t>& tokens) {
+        return filter ? model.decode_with_cache(tokens, *past, *filter).logits().flatten()
+                      : model.decode(tokens, *past);
+    };
+    int64_t next = step(prompt).argmax().item<int64_t>();
+    const auto start = Clock::now();
+    for (int64_t n = 0; n < steps; ++n)
+        next = step({next}).argmax().item<int64_t>();
+    return static_cast<double>(steps) / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The float32 GEMM rate in GFLOP/s: one [512, 2048] x [2048, 8192] product.
+double gemm_gflops() {
+    static const at::Tensor a = at::randn({512, 2048}), b = at::randn({2048, 8192});
+    (void)at::mm(a, b);
+    return 2.0 * 512 * 2048 * 8192 / seconds([] { (void)at::mm(a, b); }) / 1e9;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
     int reps = 5, threads = 0;
     int64_t prompt_length = 32, new_tokens = 128, recompute_positions = 512;
-    bool splits = false, smoke = false, decode_only = false;
+    bool splits = false, smoke = false, decode_only = false, against_float32 = false;
     std::string shape = "gpt2-small";
     Precision precision = Precision::Float32;
     for (int i = 1; i < argc; ++i) {
@@ -151,6 +190,10 @@ int main(int argc, char** argv) {
             shape = argv[++i];
         } else if (a == "--dtype" && i + 1 < argc && parse_precision(argv[i + 1])) {
             precision = *parse_precision(argv[++i]);
+        } else if (a == "--positions" && i + 1 < argc) {
+            recompute_positions = std::max(1, std::atoi(argv[++i]));
+        } else if (a == "--against-float32") {
+            against_float32 = true;
         } else if (a == "--decode-only") {
             decode_only = true;
         } else if (a == "--splits") {
@@ -160,7 +203,7 @@ int main(int argc, char** argv) {
             reps = 1, new_tokens = 4, recompute_positions = 16;
         } else {
             std::cerr << "usage: bench_decode [--shape S] [--dtype float32|bfloat16] [--reps N] [--threads N] "
-                         "[--splits] [--decode-only] [--smoke]\n";
+                         "[--positions P] [--splits] [--decode-only] [--against-float32] [--smoke]\n";
             return 2;
         }
     }
@@ -185,12 +228,19 @@ int main(int argc, char** argv) {
     std::vector<float> buffer(smoke ? (std::size_t{1} << 22) : (std::size_t{1} << 28), 1.0f); // 1 GiB
     (void)read_bandwidth_gbs(buffer, cores); // warm-up: page the buffer in
     (void)generate(*model, prompt, options); // warm-up: page the weights in
-    std::vector<double> bandwidth, decode_tps, prompt_s, libtorch_tps;
+    std::vector<double> bandwidth, decode_tps, prompt_s, libtorch_tps, plain_loop_tps, declined_hooks_tps;
+    const NamesFilter matches_nothing("no.such.hook");
     for (int r = 0; r < reps; ++r) {
         bandwidth.push_back(read_bandwidth_gbs(buffer, cores));
         const GenerateResult result = generate(*model, prompt, options);
         decode_tps.push_back(result.tokens_per_second.value_or(0));
         prompt_s.push_back(result.prompt_s);
+        // Every hook call made and declined, against none made, in turn.
+        const bool hooks_first = r % 2 == 0;
+        const double a = greedy_tokens_per_s(*model, prompt, new_tokens, hooks_first ? &matches_nothing : nullptr);
+        const double b = greedy_tokens_per_s(*model, prompt, new_tokens, hooks_first ? nullptr : &matches_nothing);
+        declined_hooks_tps.push_back(hooks_first ? a : b);
+        plain_loop_tps.push_back(hooks_first ? b : a);
         // The same decode on LibTorch's ops and OpenBLAS (the eager path Hugging Face takes).
         kernels::enable_decode_kernels(false);
         libtorch_tps.push_back(generate(*model, prompt, options).tokens_per_second.value_or(0));
@@ -253,6 +303,10 @@ int main(int argc, char** argv) {
     // Twice what Hugging Face transformers decodes on these machines (issues 4 and 5).
     out["target_tokens_per_s_at_least"] = shape == "pythia-160m" ? 54.0 : shape == "smollm-135m" ? 42.0 : 50.0;
     out["prompt_s_median"] = median(prompt_s);
+    out["hook_calls"] = {{"decode_tokens_per_s_median", median(plain_loop_tps)},
+                         {"declined_hooks_decode_tokens_per_s_median", median(declined_hooks_tps)},
+                         {"ratio", median(declined_hooks_tps) / median(plain_loop_tps)},
+                         {"ratio_bound_at_least", 0.97}};
     out["kernels"] = {{"level", kernels::level_name(kernels::level())},
                       {"threads", kernels::threads()},
                       {"unembed_rows_gbs_median", median(rows_gbs)},
@@ -287,10 +341,11 @@ int main(int argc, char** argv) {
     std::vector<int64_t> long_tokens(static_cast<std::size_t>(recompute_positions));
     for (std::size_t i = 0; i < long_tokens.size(); ++i)
         long_tokens[i] = static_cast<int64_t>((i * 104729 + 7) % static_cast<std::size_t>(config.d_vocab));
-    std::vector<double> plain_s, cached_s;
+    std::vector<double> plain_s, cached_s, gemm_rate;
     long growth_kib = 0;
     int64_t cache_bytes = 0;
     for (int r = 0; r < reps; ++r) {
+        gemm_rate.push_back(gemm_gflops());
         auto start = Clock::now();
         (void)model->forward(long_tokens);
         plain_s.push_back(std::chrono::duration<double>(Clock::now() - start).count());
@@ -313,6 +368,30 @@ int main(int argc, char** argv) {
                         {"memory_overhead_pct",
                          100.0 * (static_cast<double>(growth_kib) * 1024 / static_cast<double>(cache_bytes) - 1)},
                         {"memory_overhead_bound_pct", 15.0}};
+    const double p = static_cast<double>(recompute_positions);
+    const double flops = 2 * p * bench.product_parameters +
+                         4 * p * p * static_cast<double>(config.d_model) * static_cast<double>(config.n_layers);
+    out["recompute"]["gflop"] = flops / 1e9;
+    out["recompute"]["gemm_gflops_median"] = median(gemm_rate);
+    out["recompute"]["all_hooks_fraction_of_gemm_rate"] = flops / median(cached_s) / 1e9 / median(gemm_rate);
+    out["recompute"]["fraction_bound_at_least"] = 0.6;
+
+    if (against_float32 && precision == Precision::BFloat16) {
+        // The same passes on the float32 model, interleaved with the bfloat16 ones.
+        const BenchModel reference = bench_model(shape, Precision::Float32);
+        std::vector<double> prompt_ratio, forward_ratio;
+        const auto prompt_pass = [&](const Model& m) {
+            return seconds([&] { (void)m.decode(prompt, *m.new_kv_cache(prompt_length)); });
+        };
+        const auto forward_pass = [&](const Model& m) { return seconds([&] { (void)m.forward(long_tokens); }); };
+        for (int r = 0; r < reps; ++r) {
+            prompt_ratio.push_back(prompt_pass(*model) / prompt_pass(*reference.model));
+            forward_ratio.push_back(forward_pass(*model) / forward_pass(*reference.model));
+        }
+        out["bfloat16_over_float32"] = {{"prompt_pass_time_ratio_median", median(prompt_ratio)},
+                                        {"forward_time_ratio_median", median(forward_ratio)},
+                                        {"ratio_bound_at_most", 1.05}};
+    }
     std::cout << out.dump(2) << "\n";
     return 0;
 }

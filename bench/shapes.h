@@ -1,6 +1,8 @@
 #pragma once
 // Models shaped like small public checkpoints, with random weights built in memory:
-// benchmarks need no checkpoint file. GPT-2 small (124M), Pythia-160M, SmolLM-135M.
+// benchmarks need no checkpoint file. GPT-2 small (124M), Pythia-160M, SmolLM-135M,
+// and a Llama-3.2-1B-sized model (1.24B: 16 layers, d_model 2048, 32 query and 8
+// key/value heads, MLP 8192, vocabulary 128256, tied embeddings, llama3 rope scaling).
 
 #include "bridge/gpt2.h"
 #include "bridge/gpt_neox.h"
@@ -125,11 +127,22 @@ inline NamedTensors random_llama_weights(const ModelConfig& c) {
     return random_weights(shapes);
 }
 
+inline ModelConfig llama_1b_config() {
+    return parse_model_config(R"({"model_type": "llama", "num_hidden_layers": 16, "num_attention_heads": 32,
+                                 "num_key_value_heads": 8, "hidden_size": 2048, "intermediate_size": 8192,
+                                 "vocab_size": 128256, "max_position_embeddings": 131072, "rope_theta": 500000,
+                                 "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                                                  "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+                                 "rms_norm_eps": 1e-5, "tie_word_embeddings": true})",
+                              "Llama-3.2-1B shape");
+}
+
 struct BenchModel {
     std::string shape;
     ModelConfig config;
     std::unique_ptr<Model> model;
-    double bytes_per_token = 0; // weights one decoded token reads
+    double bytes_per_token = 0;    // weights one decoded token reads
+    double product_parameters = 0; // elements of every matrix a position is multiplied by, the unembedding included
 };
 
 // "gpt2-small", "pythia-160m" or "smollm-135m" at `precision`; throws
@@ -147,12 +160,12 @@ inline BenchModel bench_model(const std::string& shape, Precision precision = Pr
         b.config = pythia_160m_config();
         weights = random_neox_weights(b.config);
         make = make_gpt_neox;
-    } else if (shape == "smollm-135m") {
-        b.config = smollm_135m_config();
+    } else if (shape == "smollm-135m" || shape == "llama-1b") {
+        b.config = shape == "llama-1b" ? llama_1b_config() : smollm_135m_config();
         weights = random_llama_weights(b.config);
         make = make_llama;
     } else {
-        throw std::invalid_argument("unknown shape `" + shape + "` (gpt2-small, pythia-160m, smollm-135m)");
+        throw std::invalid_argument("unknown shape `" + shape + "` (gpt2-small, pythia-160m, smollm-135m, llama-1b)");
     }
     // Vectors (norms, biases) stay float32; matrices take the precision's bytes.
     double vector_elements = 0;
@@ -171,6 +184,11 @@ inline BenchModel bench_model(const std::string& shape, Precision precision = Pr
     if (c.tie_word_embeddings) elements += c.d_model; // the embedding row, besides the unembedding
     const double matrix_bytes = precision == Precision::BFloat16 ? 2 : 4;
     b.bytes_per_token = 4 * vector_elements + matrix_bytes * (elements - vector_elements);
+    // The products: every matrix but the tables looked up by index (the embedding unless
+    // it is also the unembedding, and GPT-2's positions).
+    b.product_parameters = static_cast<double>(b.model->parameter_count()) - vector_elements;
+    if (!c.tie_word_embeddings) b.product_parameters -= static_cast<double>(c.d_vocab * c.d_model);
+    if (c.has_pos_embed) b.product_parameters -= static_cast<double>(c.n_ctx * c.d_model);
     return b;
 }
 
