@@ -189,7 +189,9 @@ inline at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& keys, 
 inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale, int layer,
                             HookRecorder& hooks, KvCache* past, int64_t start) {
     if (!past) return causal_attention(q, k.transpose(1, 2), v.transpose(1, 2), 0, scale, layer, hooks);
-    if (one_position(q) && !hooks.wants(HookPoint::block(Site::AttnScores, layer)) &&
+    const bool one_query = q.size(0) == 1 && q.size(1) == 1 && q.scalar_type() == at::kFloat && q.device().is_cpu() &&
+                           kernels::decode_kernels_enabled();
+    if (one_query && !hooks.wants(HookPoint::block(Site::AttnScores, layer)) &&
         !hooks.wants(HookPoint::block(Site::AttnPattern, layer))) {
         const at::Tensor kc = k.contiguous(), vc = v.contiguous(), qc = q.contiguous();
         past->store_row(layer, kc.data_ptr<float>(), vc.data_ptr<float>());
