@@ -22,6 +22,7 @@
 //   --decode-only  skip the kernel and recompute measurements (for profiling decode)
 
 #include "bench/shapes.h"
+#include "bench/timing.h"
 #include "bridge/generate.h"
 #include "bridge/kernels.h"
 #include "bridge/kv_cache.h"
@@ -44,13 +45,6 @@ using namespace hookscope::bench;
 using nlohmann::json;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
 
 // Sums floats with four AVX2 accumulators (AVX-512 with prefetching where it exists,
 // a plain loop without AVX2), fast enough that memory, not the additions, sets the pace.
@@ -141,12 +135,6 @@ long rss_kib(const char* field) {
 // Resets the peak RSS to the current RSS (Linux 4.0+), so VmHWM measures one pass.
 void reset_peak_rss() {
     std::ofstream("/proc/self/clear_refs") << "5";
-}
-
-template <class F> double seconds(F&& f) {
-    const auto start = Clock::now();
-    f();
-    return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 // Greedy decoding of `steps` tokens after `prompt` through Model::decode, or through

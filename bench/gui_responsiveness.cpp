@@ -12,6 +12,7 @@
 // usage: bench_gui [--reps N] [--smoke]
 
 #include "bench/shapes.h"
+#include "bench/timing.h"
 #include "bridge/activation_cache.h"
 #include "bridge/model_config.h"
 #include "bridge/safetensors.h"
@@ -40,14 +41,10 @@
 #include <iostream>
 
 using namespace hookscope;
+using namespace hookscope::bench;
 using nlohmann::json;
 
 namespace {
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
 
 // Waits for `signal` of `sender` with the event loop running.
 template <typename Sender, typename Signal> void wait_for(Sender* sender, Signal signal) {

@@ -6,6 +6,7 @@
 //
 // usage: bench_products [--reps N] [--threads N] [--smoke]
 
+#include "bench/timing.h"
 #include "bridge/kernels.h"
 #include "bridge/layers.h"
 #include "bridge/threads.h"
@@ -18,22 +19,10 @@
 #include <string>
 
 using namespace hookscope;
+using namespace hookscope::bench;
 using nlohmann::json;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
-
-template <class F> double seconds(F&& f) {
-    const auto start = Clock::now();
-    f();
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 struct Shape {
     const char* name;

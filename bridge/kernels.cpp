@@ -107,33 +107,54 @@ void widen_rows_portable(const uint16_t* src, int64_t cols, int64_t stride, floa
 #if defined(__x86_64__)
 // ---- AVX2 + FMA --------------------------------------------------------------------
 
-// Four rows of w at a time into the y[c0, c1) slice, which stays in L1.
-__attribute__((target("avx2,fma"))) void in_out_avx2(const float* w, int64_t in, int64_t out, const float* x, float* y,
+// bfloat16 weights with AVX2: 8 at a time widened to float32 (a bfloat16 is the top
+// half of a float32).
+__attribute__((target("avx2,fma"))) __m256 widen8(const uint16_t* p) {
+    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+__attribute__((target("avx2,fma"))) __m256 load8(const float* p) {
+    return _mm256_loadu_ps(p);
+}
+__attribute__((target("avx2,fma"))) __m256 load8(const uint16_t* p) {
+    return widen8(p);
+}
+float to_float(float v) {
+    return v;
+}
+float to_float(uint16_t bits) {
+    return bf16_to_float(bits);
+}
+
+// Four rows of w (float32 or bfloat16) at a time into the y[c0, c1) slice, which stays in L1.
+template <class Weight>
+__attribute__((target("avx2,fma"))) void in_out_avx2(const Weight* w, int64_t in, int64_t out, const float* x, float* y,
                                                      int64_t c0, int64_t c1) {
     const int64_t vector_end = c0 + (c1 - c0) / 8 * 8;
     int64_t i = 0;
     for (; i + 4 <= in; i += 4) {
         const __m256 x0 = _mm256_set1_ps(x[i]), x1 = _mm256_set1_ps(x[i + 1]);
         const __m256 x2 = _mm256_set1_ps(x[i + 2]), x3 = _mm256_set1_ps(x[i + 3]);
-        const float* r0 = w + i * out;
-        const float* r1 = r0 + out;
-        const float* r2 = r1 + out;
-        const float* r3 = r2 + out;
+        const Weight* r0 = w + i * out;
+        const Weight* r1 = r0 + out;
+        const Weight* r2 = r1 + out;
+        const Weight* r3 = r2 + out;
         for (int64_t j = c0; j < vector_end; j += 8) {
             __m256 acc = _mm256_loadu_ps(y + j);
-            acc = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r0 + j), acc);
-            acc = _mm256_fmadd_ps(x1, _mm256_loadu_ps(r1 + j), acc);
-            acc = _mm256_fmadd_ps(x2, _mm256_loadu_ps(r2 + j), acc);
-            acc = _mm256_fmadd_ps(x3, _mm256_loadu_ps(r3 + j), acc);
+            acc = _mm256_fmadd_ps(x0, load8(r0 + j), acc);
+            acc = _mm256_fmadd_ps(x1, load8(r1 + j), acc);
+            acc = _mm256_fmadd_ps(x2, load8(r2 + j), acc);
+            acc = _mm256_fmadd_ps(x3, load8(r3 + j), acc);
             _mm256_storeu_ps(y + j, acc);
         }
         for (int64_t j = vector_end; j < c1; ++j)
-            y[j] += x[i] * r0[j] + x[i + 1] * r1[j] + x[i + 2] * r2[j] + x[i + 3] * r3[j];
+            y[j] += x[i] * to_float(r0[j]) + x[i + 1] * to_float(r1[j]) + x[i + 2] * to_float(r2[j]) +
+                    x[i + 3] * to_float(r3[j]);
     }
     for (; i < in; ++i) {
-        const float* row = w + i * out;
+        const Weight* row = w + i * out;
         for (int64_t j = c0; j < c1; ++j)
-            y[j] += x[i] * row[j];
+            y[j] += x[i] * to_float(row[j]);
     }
 }
 
@@ -176,13 +197,6 @@ __attribute__((target("avx2,fma"))) void rows_avx2(const float* w, int64_t cols,
     if (r < r1) rows_portable(w, cols, x, y, r, r1);
 }
 
-// bfloat16 weights with AVX2: 8 at a time widened to float32 (a bfloat16 is the top
-// half of a float32), two rows at a time as in the AVX-512 versions below.
-__attribute__((target("avx2,fma"))) __m256 widen8(const uint16_t* p) {
-    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
-}
-
 __attribute__((target("avx2,fma"))) void rows_bf16_avx2(const uint16_t* w, int64_t cols, const float* x, float* y,
                                                         int64_t r0, int64_t r1) {
     const int64_t vector_end = cols / 8 * 8;
@@ -213,32 +227,6 @@ __attribute__((target("avx2,fma"))) void rows_bf16_avx2(const uint16_t* w, int64
         y[r + 1] += tb;
     }
     if (r < r1) rows_bf16_portable(w, cols, x, y, r, r1);
-}
-
-__attribute__((target("avx2,fma"))) void in_out_bf16_avx2(const uint16_t* w, int64_t in, int64_t out, const float* x,
-                                                          float* y, int64_t c0, int64_t c1) {
-    const int64_t vector_end = c0 + (c1 - c0) / 8 * 8;
-    int64_t i = 0;
-    for (; i + 4 <= in; i += 4) {
-        const __m256 x0 = _mm256_set1_ps(x[i]), x1 = _mm256_set1_ps(x[i + 1]);
-        const __m256 x2 = _mm256_set1_ps(x[i + 2]), x3 = _mm256_set1_ps(x[i + 3]);
-        const uint16_t* r0 = w + i * out;
-        const uint16_t* r1 = r0 + out;
-        const uint16_t* r2 = r1 + out;
-        const uint16_t* r3 = r2 + out;
-        for (int64_t j = c0; j < vector_end; j += 8) {
-            __m256 acc = _mm256_loadu_ps(y + j);
-            acc = _mm256_fmadd_ps(x0, widen8(r0 + j), acc);
-            acc = _mm256_fmadd_ps(x1, widen8(r1 + j), acc);
-            acc = _mm256_fmadd_ps(x2, widen8(r2 + j), acc);
-            acc = _mm256_fmadd_ps(x3, widen8(r3 + j), acc);
-            _mm256_storeu_ps(y + j, acc);
-        }
-        for (int64_t j = vector_end; j < c1; ++j)
-            y[j] += x[i] * bf16_to_float(r0[j]) + x[i + 1] * bf16_to_float(r1[j]) + x[i + 2] * bf16_to_float(r2[j]) +
-                    x[i + 3] * bf16_to_float(r3[j]);
-    }
-    if (i < in) in_out_bf16_portable(w + i * out, in - i, out, x + i, y, c0, c1);
 }
 
 __attribute__((target("avx2"))) void widen_rows_avx2(const uint16_t* src, int64_t cols, int64_t stride, float* dst,
@@ -407,7 +395,7 @@ __attribute__((target("avx512f"))) void in_out_bf16_avx512(const uint16_t* w, in
 
 #else
 // Other processors: the portable loops stand in (cpu_level() never picks these).
-void in_out_bf16_avx2(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
+void in_out_avx2(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
     in_out_bf16_portable(w, in, out, x, y, c0, c1);
 }
 void rows_bf16_avx2(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
@@ -520,7 +508,7 @@ void gemv_in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x
         start_with_bias(y, bias, c0, c1);
         switch (l) {
         case Level::Avx512: in_out_bf16_avx512(w, in, out, x, y, c0, c1); break;
-        case Level::Avx2: in_out_bf16_avx2(w, in, out, x, y, c0, c1); break;
+        case Level::Avx2: in_out_avx2(w, in, out, x, y, c0, c1); break;
         case Level::Portable: in_out_bf16_portable(w, in, out, x, y, c0, c1); break;
         }
     });
