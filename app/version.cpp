@@ -1,5 +1,6 @@
 #include "app/version.h"
 
+#include "bridge/kernels.h"
 #include "bridge/threads.h"
 
 #include <QtGlobal>
@@ -11,6 +12,8 @@ std::string version_report() {
     report += "LibTorch " + libtorch_version() + "\n";
     report += std::string("Qt ") + qVersion() + " (built with " + QT_VERSION_STR + ")\n";
     report += "BLAS " + blas_in_use() + "\n";
+    report += std::string("CPU kernels ") + kernels::level_name(kernels::level()) +
+              " (this CPU: " + kernels::level_name(kernels::cpu_level()) + "; HOOKSCOPE_KERNELS caps it)\n";
     return report;
 }
 

@@ -52,11 +52,12 @@ private slots:
         QVERIFY(help.out.contains("hookscope hooks"));
         QVERIFY(help.out.contains("--names-filter"));
         // --version: the version and commit, then LibTorch, Qt and the BLAS in use (the
-        // setup installs OpenBLAS, which Debian's libblas alternative then points at).
+        // setup installs OpenBLAS, which Debian's libblas alternative then points at), then
+        // the CPU kernels' level.
         const Result version = run_hookscope({"--version"});
         QCOMPARE(version.code, 0);
         const QStringList lines = version.out.trimmed().split('\n');
-        QCOMPARE(lines.size(), 4);
+        QCOMPARE(lines.size(), 5);
         QProcess git;
         git.start("git", {"-C", HOOKSCOPE_SOURCE_DIR, "rev-parse", "--short=10", "HEAD"});
         const QString commit = git.waitForFinished() && git.exitCode() == 0
@@ -67,6 +68,17 @@ private slots:
         QVERIFY2(lines[1].startsWith("LibTorch 1.13.") && lines[1].contains("libtorch"), qPrintable(lines[1]));
         QCOMPARE(lines[2], QString("Qt %1 (built with %2)").arg(qVersion(), QT_VERSION_STR));
         QVERIFY2(lines[3].startsWith("BLAS OpenBLAS ") && lines[3].contains("libblas.so"), qPrintable(lines[3]));
+        // The kernel level in use, capped by HOOKSCOPE_KERNELS; an unknown level is a usage error.
+        QVERIFY2(lines[4].startsWith("CPU kernels ") && lines[4].contains("this CPU: "), qPrintable(lines[4]));
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert("HOOKSCOPE_KERNELS", "portable");
+        QVERIFY(run_hookscope({"--version"}, env).out.contains("CPU kernels portable (this CPU: "));
+        env.insert("HOOKSCOPE_KERNELS", "sse9");
+        const Result unknown = run_hookscope({"--version"}, env);
+        QCOMPARE(unknown.code, 2);
+        QVERIFY2(unknown.err.contains("HOOKSCOPE_KERNELS is `sse9`") &&
+                     unknown.err.contains("portable, avx2 or avx512"),
+                 qPrintable(unknown.err));
         QCOMPARE(run_hookscope({"run", "--help"}).code, 0);
     }
 
