@@ -135,8 +135,9 @@ at::Tensor Checkpoint::weight(std::string_view name, const std::vector<int64_t>&
     if (it == where_.end()) {
         throw CheckpointError(folder_.string() + ": tensor `" + std::string(name) + "` is missing from the checkpoint");
     }
-    return checked_weight(it->second->tensor(name), name, shape, it->second->path().string(), precision(),
-                          warnings_sink());
+    const SafetensorsFile& file = *it->second;
+    return checked_weight(file.tensor(name), name, shape, file.path().string(), precision(), warnings_sink(),
+                          [&](std::size_t offset, std::size_t bytes) { file.release(name, offset, bytes); });
 }
 
 } // namespace hookscope

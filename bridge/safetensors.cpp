@@ -130,6 +130,16 @@ at::Tensor SafetensorsFile::tensor(std::string_view name) const {
         begin, info->shape, [keep](void*) mutable { keep.reset(); }, options);
 }
 
+void SafetensorsFile::release(std::string_view name, std::size_t offset, std::size_t bytes) const {
+    const TensorInfo* info = find(name);
+    if (!info || bytes == 0) return;
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<uintptr_t>(file_->mutable_data() + 8 + header_length_ + info->begin + offset);
+    const uintptr_t first = (begin + page - 1) / page * page, last = (begin + bytes) / page * page;
+    // Advice only: where the system declines it, the pages simply stay until the file is unmapped.
+    if (first < last) (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 // ---------------------------------------------------------------------------
 
 void write_safetensors(const std::filesystem::path& path, const NamedTensors& tensors,

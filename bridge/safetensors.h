@@ -66,6 +66,12 @@ public:
     // when `name` is absent.
     at::Tensor tensor(std::string_view name) const;
 
+    // Hands the memory pages of bytes [offset, offset + bytes) of tensor `name`'s data
+    // back to the system (whole pages inside the range only, so neighbours keep theirs).
+    // Reading them again reads the file again. For a tensor converted to another type
+    // as it loads: the process then never holds both copies of it.
+    void release(std::string_view name, std::size_t offset, std::size_t bytes) const;
+
 private:
     SafetensorsFile() = default;
     void parse();

@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 namespace hookscope {
 
 at::ScalarType compute_type(Precision precision, int64_t rank) {
@@ -12,7 +14,8 @@ at::ScalarType compute_type(Precision precision, int64_t rank) {
 }
 
 at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const std::vector<int64_t>& shape,
-                          const std::string& where, Precision precision, std::vector<std::string>* warnings) {
+                          const std::string& where, Precision precision, std::vector<std::string>* warnings,
+                          const ConvertedBytes& converted) {
     if (tensor.sizes() != at::IntArrayRef(shape)) {
         throw CheckpointError(where + ": tensor `" + std::string(name) + "` has shape " + shape_text(tensor.sizes()) +
                               ", but config.json implies " + shape_text(shape));
@@ -21,14 +24,33 @@ at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const
         throw CheckpointError(where + ": tensor `" + std::string(name) + "` has type " +
                               c10::toString(tensor.scalar_type()) + ", not a floating-point weight");
     }
-    if (warnings && !at::isfinite(tensor).all().item<bool>()) {
-        const int64_t nan = at::isnan(tensor).sum().item<int64_t>();
-        const int64_t inf = at::isinf(tensor).sum().item<int64_t>();
+    const at::ScalarType type = compute_type(precision, tensor.dim());
+    const at::Tensor source = tensor.contiguous();
+    at::Tensor out = source.scalar_type() == type ? source : at::empty(source.sizes(), source.options().dtype(type));
+    // Part by part: count what is not finite, convert, and say so.
+    constexpr int64_t kPart = int64_t{1} << 20; // elements: 4 MB of float32
+    const at::Tensor from = source.view(-1);
+    at::Tensor to = out.view(-1);
+    const auto element = static_cast<std::size_t>(source.element_size());
+    int64_t nan = 0, inf = 0;
+    for (int64_t i = 0; i < from.numel(); i += kPart) {
+        const at::Tensor part = from.slice(0, i, std::min(from.numel(), i + kPart));
+        if (warnings && !at::isfinite(part).all().item<bool>()) {
+            nan += at::isnan(part).sum().item<int64_t>();
+            inf += at::isinf(part).sum().item<int64_t>();
+        }
+        if (!out.is_same(source)) {
+            to.slice(0, i, i + part.numel()).copy_(part);
+            if (converted)
+                converted(static_cast<std::size_t>(i) * element, static_cast<std::size_t>(part.numel()) * element);
+        }
+    }
+    if (nan + inf > 0) {
         warnings->push_back(where + ": tensor `" + std::string(name) + "` holds " + std::to_string(nan) + " NaN and " +
                             std::to_string(inf) + " infinite values of " + std::to_string(tensor.numel()) +
                             "; every activation computed from it may be NaN");
     }
-    return tensor.to(compute_type(precision, tensor.dim())).contiguous();
+    return out;
 }
 
 InMemoryWeights::InMemoryWeights(NamedTensors tensors, std::string fingerprint) : fingerprint_(std::move(fingerprint)) {

@@ -7,6 +7,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -46,11 +47,18 @@ private:
 // float64 under Precision::Float64, everything else in float32.
 at::ScalarType compute_type(Precision precision, int64_t rank);
 
+// Called with each range of bytes of a tensor's data once it has been converted.
+using ConvertedBytes = std::function<void(std::size_t offset, std::size_t bytes)>;
+
 // Checks `tensor` (found at `where`) against `shape` and converts it to its compute type.
 // A weight with NaN or infinite values adds a line that names it and counts them to
-// `warnings` (when given): it is a broken checkpoint, but one worth opening.
+// `warnings` (when given): it is a broken checkpoint, but one worth opening. A
+// conversion runs a few MB at a time, calling `converted` after each part, so that a
+// source that is a file mapping can be handed back as it goes (peak memory: the
+// converted weights and one part, never both whole copies).
 at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const std::vector<int64_t>& shape,
-                          const std::string& where, Precision precision, std::vector<std::string>* warnings = nullptr);
+                          const std::string& where, Precision precision, std::vector<std::string>* warnings = nullptr,
+                          const ConvertedBytes& converted = {});
 
 class InMemoryWeights final : public WeightSource {
 public:
