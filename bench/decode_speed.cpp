@@ -18,11 +18,17 @@
 //   --positions    the recompute's length (default 512)
 //   --against-float32  with bfloat16: also the float32 model's prompt pass and plain
 //                  forward, interleaved, and bfloat16's time over float32's
+//   --new-tokens N tokens to decode (default 128)
+//   --save DIR     write the shape's random weights as a checkpoint folder (config.json and
+//                  model.safetensors, every tensor in --dtype) and exit
+//   --model DIR    load that folder at --dtype instead of building weights in memory, and
+//                  report the load's time and peak memory (VmHWM, mapped file pages included)
 //   --splits       also decode under each LibTorch/OpenBLAS thread split
 //   --decode-only  skip the kernel and recompute measurements (for profiling decode)
 
 #include "bench/shapes.h"
 #include "bench/timing.h"
+#include "bridge/checkpoint.h"
 #include "bridge/generate.h"
 #include "bridge/kernels.h"
 #include "bridge/kv_cache.h"
@@ -35,6 +41,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -166,6 +173,7 @@ int main(int argc, char** argv) {
     int reps = 5, threads = 0;
     int64_t prompt_length = 32, new_tokens = 128, recompute_positions = 512;
     bool splits = false, smoke = false, decode_only = false, against_float32 = false;
+    std::string save_dir, model_dir;
     std::string shape = "gpt2-small";
     Precision precision = Precision::Float32;
     for (int i = 1; i < argc; ++i) {
@@ -180,6 +188,12 @@ int main(int argc, char** argv) {
             precision = *parse_precision(argv[++i]);
         } else if (a == "--positions" && i + 1 < argc) {
             recompute_positions = std::max(1, std::atoi(argv[++i]));
+        } else if (a == "--new-tokens" && i + 1 < argc) {
+            new_tokens = std::max(2, std::atoi(argv[++i]));
+        } else if (a == "--save" && i + 1 < argc) {
+            save_dir = argv[++i];
+        } else if (a == "--model" && i + 1 < argc) {
+            model_dir = argv[++i];
         } else if (a == "--against-float32") {
             against_float32 = true;
         } else if (a == "--decode-only") {
@@ -191,7 +205,8 @@ int main(int argc, char** argv) {
             reps = 1, new_tokens = 4, recompute_positions = 16;
         } else {
             std::cerr << "usage: bench_decode [--shape S] [--dtype float32|bfloat16] [--reps N] [--threads N] "
-                         "[--positions P] [--splits] [--decode-only] [--against-float32] [--smoke]\n";
+                         "[--positions P] [--new-tokens N] [--splits] [--decode-only] [--against-float32] [--save DIR] "
+                         "[--model DIR] [--smoke]\n";
             return 2;
         }
     }
@@ -202,7 +217,41 @@ int main(int argc, char** argv) {
     const ThreadSplit split = current_thread_split();
     const int cores = available_cores();
 
-    const BenchModel bench = bench_model(shape, precision);
+    if (!save_dir.empty()) {
+        RandomShape r = random_shape(shape);
+        std::filesystem::create_directories(save_dir);
+        std::ofstream(std::filesystem::path(save_dir) / "config.json") << r.config_json;
+        for (auto& [name, tensor] : r.weights)
+            tensor = tensor.to(precision == Precision::BFloat16 ? at::kBFloat16 : at::kFloat);
+        const auto file = std::filesystem::path(save_dir) / "model.safetensors";
+        write_safetensors(file, r.weights);
+        std::cout << json{{"saved", file.string()}, {"bytes", std::filesystem::file_size(file)}}.dump(2) << "\n";
+        return 0;
+    }
+    json load;
+    const BenchModel bench = [&] {
+        if (model_dir.empty()) return bench_model(shape, precision);
+        BenchModel b;
+        const long rss_before = rss_kib("VmRSS:");
+        const auto start = Clock::now();
+        b.model = Model::load(model_dir, precision);
+        const double load_s = std::chrono::duration<double>(Clock::now() - start).count();
+        const long peak = rss_kib("VmHWM:");
+        b.config = b.model->config();
+        b.shape = model_dir;
+        double vectors = 0;
+        for (const TensorInfo& t :
+             SafetensorsFile::open(std::filesystem::path(model_dir) / "model.safetensors")->tensors())
+            vectors += t.shape.size() < 2 ? static_cast<double>(c10::multiply_integers(t.shape)) : 0.0;
+        measure_sizes(b, vectors);
+        const double weight_bytes = static_cast<double>(Checkpoint::open(model_dir).compute_bytes(precision));
+        load = {{"load_s", load_s},
+                {"rss_before_load_bytes", rss_before * 1024},
+                {"peak_rss_after_load_bytes", peak * 1024},
+                {"weight_bytes", weight_bytes},
+                {"peak_rss_bound_bytes", 1.15 * weight_bytes + 300e6}};
+        return b;
+    }();
     const ModelConfig& config = bench.config;
     const auto& model = bench.model;
     std::vector<int64_t> prompt(static_cast<std::size_t>(prompt_length));
@@ -274,8 +323,10 @@ int main(int argc, char** argv) {
 
     json out;
     out["benchmark"] = "decode";
-    out["model"] = {
-        {"shape", shape}, {"parameters", model->parameter_count()}, {"dtype", std::string(precision_name(precision))}};
+    if (!load.is_null()) out["load"] = load;
+    out["model"] = {{"shape", bench.shape},
+                    {"parameters", model->parameter_count()},
+                    {"dtype", std::string(precision_name(precision))}};
     out["prompt_tokens"] = prompt_length;
     out["new_tokens"] = new_tokens;
     out["reps"] = reps;

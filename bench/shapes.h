@@ -19,10 +19,13 @@
 
 namespace hookscope::bench {
 
+inline const char* gpt2_small_json() {
+    return R"({"model_type": "gpt2", "n_layer": 12, "n_head": 12, "n_embd": 768,
+                                 "n_positions": 1024, "vocab_size": 50257})";
+}
+
 inline ModelConfig gpt2_small_config() {
-    return parse_model_config(R"({"model_type": "gpt2", "n_layer": 12, "n_head": 12, "n_embd": 768,
-                                 "n_positions": 1024, "vocab_size": 50257})",
-                              "GPT-2 small shape");
+    return parse_model_config(gpt2_small_json(), "GPT-2 small shape");
 }
 
 inline NamedTensors random_gpt2_weights(const ModelConfig& c) {
@@ -68,12 +71,15 @@ inline NamedTensors random_weights(const std::vector<std::pair<std::string, std:
     return w;
 }
 
-inline ModelConfig pythia_160m_config() {
-    return parse_model_config(R"({"model_type": "gpt_neox", "num_hidden_layers": 12, "num_attention_heads": 12,
+inline const char* pythia_160m_json() {
+    return R"({"model_type": "gpt_neox", "num_hidden_layers": 12, "num_attention_heads": 12,
                                  "hidden_size": 768, "intermediate_size": 3072, "vocab_size": 50304,
                                  "max_position_embeddings": 2048, "rotary_pct": 0.25, "use_parallel_residual": true,
-                                 "tie_word_embeddings": false})",
-                              "Pythia-160M shape");
+                                 "tie_word_embeddings": false})";
+}
+
+inline ModelConfig pythia_160m_config() {
+    return parse_model_config(pythia_160m_json(), "Pythia-160M shape");
 }
 
 inline NamedTensors random_neox_weights(const ModelConfig& c) {
@@ -100,12 +106,15 @@ inline NamedTensors random_neox_weights(const ModelConfig& c) {
     return random_weights(shapes);
 }
 
-inline ModelConfig smollm_135m_config() {
-    return parse_model_config(R"({"model_type": "llama", "num_hidden_layers": 30, "num_attention_heads": 9,
+inline const char* smollm_135m_json() {
+    return R"({"model_type": "llama", "num_hidden_layers": 30, "num_attention_heads": 9,
                                  "num_key_value_heads": 3, "hidden_size": 576, "intermediate_size": 1536,
                                  "vocab_size": 49152, "max_position_embeddings": 2048, "rope_theta": 10000,
-                                 "tie_word_embeddings": true})",
-                              "SmolLM-135M shape");
+                                 "tie_word_embeddings": true})";
+}
+
+inline ModelConfig smollm_135m_config() {
+    return parse_model_config(smollm_135m_json(), "SmolLM-135M shape");
 }
 
 inline NamedTensors random_llama_weights(const ModelConfig& c) {
@@ -127,14 +136,17 @@ inline NamedTensors random_llama_weights(const ModelConfig& c) {
     return random_weights(shapes);
 }
 
-inline ModelConfig llama_1b_config() {
-    return parse_model_config(R"({"model_type": "llama", "num_hidden_layers": 16, "num_attention_heads": 32,
+inline const char* llama_1b_json() {
+    return R"({"model_type": "llama", "num_hidden_layers": 16, "num_attention_heads": 32,
                                  "num_key_value_heads": 8, "hidden_size": 2048, "intermediate_size": 8192,
                                  "vocab_size": 128256, "max_position_embeddings": 131072, "rope_theta": 500000,
                                  "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
                                                   "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
-                                 "rms_norm_eps": 1e-5, "tie_word_embeddings": true})",
-                              "Llama-3.2-1B shape");
+                                 "rms_norm_eps": 1e-5, "tie_word_embeddings": true})";
+}
+
+inline ModelConfig llama_1b_config() {
+    return parse_model_config(llama_1b_json(), "Llama-3.2-1B shape");
 }
 
 struct BenchModel {
@@ -145,36 +157,41 @@ struct BenchModel {
     double product_parameters = 0; // elements of every matrix a position is multiplied by, the unembedding included
 };
 
-// "gpt2-small", "pythia-160m" or "smollm-135m" at `precision`; throws
-// std::invalid_argument for another shape.
-inline BenchModel bench_model(const std::string& shape, Precision precision = Precision::Float32) {
-    BenchModel b;
-    b.shape = shape;
+// The config and random weights of a shape: "gpt2-small", "pythia-160m", "smollm-135m"
+// or "llama-1b"; throws std::invalid_argument for another.
+struct RandomShape {
+    std::string config_json; // config.json's text
+    ModelConfig config;
     NamedTensors weights;
     std::unique_ptr<Model> (*make)(ModelConfig, const WeightSource&, std::filesystem::path) = nullptr;
+};
+
+inline RandomShape random_shape(const std::string& shape) {
+    RandomShape r;
     if (shape == "gpt2-small") {
-        b.config = gpt2_small_config();
-        weights = random_gpt2_weights(b.config);
-        make = make_gpt2;
+        r.config_json = gpt2_small_json();
+        r.config = gpt2_small_config();
+        r.weights = random_gpt2_weights(r.config);
+        r.make = make_gpt2;
     } else if (shape == "pythia-160m") {
-        b.config = pythia_160m_config();
-        weights = random_neox_weights(b.config);
-        make = make_gpt_neox;
+        r.config_json = pythia_160m_json();
+        r.config = pythia_160m_config();
+        r.weights = random_neox_weights(r.config);
+        r.make = make_gpt_neox;
     } else if (shape == "smollm-135m" || shape == "llama-1b") {
-        b.config = shape == "llama-1b" ? llama_1b_config() : smollm_135m_config();
-        weights = random_llama_weights(b.config);
-        make = make_llama;
+        r.config_json = shape == "llama-1b" ? llama_1b_json() : smollm_135m_json();
+        r.config = shape == "llama-1b" ? llama_1b_config() : smollm_135m_config();
+        r.weights = random_llama_weights(r.config);
+        r.make = make_llama;
     } else {
         throw std::invalid_argument("unknown shape `" + shape + "` (gpt2-small, pythia-160m, smollm-135m, llama-1b)");
     }
-    // Vectors (norms, biases) stay float32; matrices take the precision's bytes.
-    double vector_elements = 0;
-    for (const auto& [name, tensor] : weights)
-        vector_elements += tensor.dim() < 2 ? static_cast<double>(tensor.numel()) : 0.0;
-    InMemoryWeights source(std::move(weights), "random");
-    source.set_precision(precision);
-    b.model = make(b.config, source, "in-memory " + shape + " shape");
+    return r;
+}
 
+// Fills in what a decoded token reads and what the products multiply, from the model
+// and the element count of its vectors (norms, biases), which stay float32.
+inline void measure_sizes(BenchModel& b, double vector_elements) {
     const ModelConfig& c = b.config;
     // Every parameter is read once per token, except the embedding table (one row; it is
     // read whole when it doubles as the unembedding) and GPT-2's position table (one row).
@@ -182,13 +199,33 @@ inline BenchModel bench_model(const std::string& shape, Precision precision = Pr
     if (!c.tie_word_embeddings) elements -= static_cast<double>((c.d_vocab - 1) * c.d_model);
     if (c.has_pos_embed) elements -= static_cast<double>((c.n_ctx - 1) * c.d_model);
     if (c.tie_word_embeddings) elements += c.d_model; // the embedding row, besides the unembedding
-    const double matrix_bytes = precision == Precision::BFloat16 ? 2 : 4;
+    const double matrix_bytes = b.model->precision() == Precision::BFloat16 ? 2 : 4;
     b.bytes_per_token = 4 * vector_elements + matrix_bytes * (elements - vector_elements);
     // The products: every matrix but the tables looked up by index (the embedding unless
     // it is also the unembedding, and GPT-2's positions).
     b.product_parameters = static_cast<double>(b.model->parameter_count()) - vector_elements;
     if (!c.tie_word_embeddings) b.product_parameters -= static_cast<double>(c.d_vocab * c.d_model);
     if (c.has_pos_embed) b.product_parameters -= static_cast<double>(c.n_ctx * c.d_model);
+}
+
+inline double vector_elements(const NamedTensors& weights) {
+    double n = 0;
+    for (const auto& [name, tensor] : weights)
+        n += tensor.dim() < 2 ? static_cast<double>(tensor.numel()) : 0.0;
+    return n;
+}
+
+// A shape with random weights built in memory, at `precision`.
+inline BenchModel bench_model(const std::string& shape, Precision precision = Precision::Float32) {
+    RandomShape r = random_shape(shape);
+    BenchModel b;
+    b.shape = shape;
+    b.config = r.config;
+    const double vectors = vector_elements(r.weights);
+    InMemoryWeights source(std::move(r.weights), "random");
+    source.set_precision(precision);
+    b.model = r.make(b.config, source, "in-memory " + shape + " shape");
+    measure_sizes(b, vectors);
     return b;
 }
 
