@@ -240,8 +240,8 @@ int main(int argc, char** argv) {
         b.config = b.model->config();
         b.shape = model_dir;
         double vectors = 0;
-        for (const TensorInfo& t :
-             SafetensorsFile::open(std::filesystem::path(model_dir) / "model.safetensors")->tensors())
+        const auto file = SafetensorsFile::open(std::filesystem::path(model_dir) / "model.safetensors");
+        for (const TensorInfo& t : file->tensors()) // the file outlives the loop
             vectors += t.shape.size() < 2 ? static_cast<double>(c10::multiply_integers(t.shape)) : 0.0;
         measure_sizes(b, vectors);
         const double weight_bytes = static_cast<double>(Checkpoint::open(model_dir).compute_bytes(precision));
@@ -417,7 +417,12 @@ int main(int argc, char** argv) {
 
     if (against_float32 && precision == Precision::BFloat16) {
         // The same passes on the float32 model, interleaved with the bfloat16 ones.
-        const BenchModel reference = bench_model(shape, Precision::Float32);
+        BenchModel reference;
+        if (model_dir.empty()) {
+            reference = bench_model(shape, Precision::Float32);
+        } else {
+            reference.model = Model::load(model_dir, Precision::Float32);
+        }
         std::vector<double> prompt_ratio, forward_ratio;
         const auto prompt_pass = [&](const Model& m) {
             return seconds([&] { (void)m.decode(prompt, *m.new_kv_cache(prompt_length)); });

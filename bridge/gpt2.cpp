@@ -76,7 +76,7 @@ protected:
         const at::Tensor pos_embed = hooks.fire(
             HookPoint::global(Site::PosEmbed),
             wpe_.slice(0, start, start + positions).unsqueeze(0).to(layers::activation_type(wpe_))); // [1,P,D]
-        at::Tensor resid = embed + pos_embed;
+        at::Tensor resid = layers::add(embed, pos_embed);
 
         for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
             resid = block(resid, i, hooks, past, start);
@@ -107,7 +107,7 @@ private:
         const at::Tensor attn_out =
             hooks.fire(hook(Site::AttnOut),
                        layers::conv1d(z.reshape({x1.size(0), x1.size(1), c.d_model}), b.c_proj_w, b.c_proj_b));
-        const at::Tensor resid_mid = hooks.fire(hook(Site::ResidMid), resid_pre + attn_out);
+        const at::Tensor resid_mid = hooks.fire(hook(Site::ResidMid), layers::add(resid_pre, attn_out));
 
         // MLP.
         const at::Tensor x2 =
@@ -115,7 +115,7 @@ private:
         const at::Tensor pre = hooks.fire(hook(Site::MlpPre), layers::conv1d(x2, b.fc_w, b.fc_b));
         const at::Tensor post = hooks.fire(hook(Site::MlpPost), layers::activation(pre, c.activation));
         const at::Tensor mlp_out = hooks.fire(hook(Site::MlpOut), layers::conv1d(post, b.proj_w, b.proj_b));
-        return hooks.fire(hook(Site::ResidPost), resid_mid + mlp_out);
+        return hooks.fire(hook(Site::ResidPost), layers::add(resid_mid, mlp_out));
     }
 
     // Every weight once (a tied unembedding is the token embedding).

@@ -109,13 +109,15 @@ private:
 
         // MLP: beside the attention (parallel) or after it.
         const at::Tensor mlp_in =
-            c.parallel_blocks ? resid_pre : hooks.fire(hook(Site::ResidMid), resid_pre + attn_out);
+            c.parallel_blocks ? resid_pre : hooks.fire(hook(Site::ResidMid), layers::add(resid_pre, attn_out));
         const at::Tensor x2 =
             layers::layer_norm(mlp_in, b.ln2, c.norm_eps, hooks, hook(Site::Ln2Scale), hook(Site::Ln2Normalized));
         const at::Tensor pre = hooks.fire(hook(Site::MlpPre), layers::linear(x2, b.fc_w, b.fc_b));
         const at::Tensor post = hooks.fire(hook(Site::MlpPost), layers::activation(pre, c.activation));
         const at::Tensor mlp_out = hooks.fire(hook(Site::MlpOut), layers::linear(post, b.proj_w, b.proj_b));
-        return hooks.fire(hook(Site::ResidPost), c.parallel_blocks ? mlp_out + attn_out + resid_pre : mlp_in + mlp_out);
+        return hooks.fire(hook(Site::ResidPost), c.parallel_blocks
+                                                     ? layers::add(layers::add(mlp_out, attn_out), resid_pre)
+                                                     : layers::add(mlp_in, mlp_out));
     }
 
     // Every weight once (a tied unembedding is the embedding).

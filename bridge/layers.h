@@ -8,6 +8,7 @@
 #include "bridge/model_config.h"
 
 #include <ATen/ATen.h>
+#include <ATen/EmptyTensor.h>
 
 #include <algorithm>
 #include <vector>
@@ -37,6 +38,26 @@ inline bool one_position(const at::Tensor& x) {
 // Whether one row of x times w can take the kernels.
 inline bool decode_kernel_fits(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
     return one_position(x) && kernel_readable(w) && (!b.defined() || b.scalar_type() == at::kFloat);
+}
+
+// A new float32 tensor for a one-position result, allocated directly rather than
+// through the operator dispatcher: a decode step makes dozens of these, and the
+// dispatcher's few microseconds each add up against the products' bandwidth time.
+inline at::Tensor new_row(at::IntArrayRef sizes) {
+    return at::Tensor(at::detail::empty_cpu(sizes, at::kFloat));
+}
+
+// a + b for the residual stream: one position adds plain floats, several go to LibTorch.
+inline at::Tensor add(const at::Tensor& a, const at::Tensor& b) {
+    if (!one_position(a) || !one_position(b) || a.sizes() != b.sizes() || !a.is_contiguous() || !b.is_contiguous()) {
+        return a + b;
+    }
+    at::Tensor sum = new_row(a.sizes());
+    const float *x = a.data_ptr<float>(), *y = b.data_ptr<float>();
+    float* out = sum.data_ptr<float>();
+    for (int64_t i = 0; i < a.numel(); ++i)
+        out[i] = x[i] + y[i];
+    return sum;
 }
 
 inline const uint16_t* bf16_data(const at::Tensor& w) {
@@ -82,7 +103,7 @@ inline at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Ten
     sizes.back() = w.size(1);
     if (decode_kernel_fits(x, w, b)) { // one position: bandwidth-bound, see kernels.h
         const at::Tensor xc = x.contiguous();
-        at::Tensor y = at::empty(sizes, x.options());
+        at::Tensor y = new_row(sizes);
         matvec_in_out(w, xc.data_ptr<float>(), data_or_null(b), y.data_ptr<float>());
         return y;
     }
@@ -100,7 +121,7 @@ inline at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Ten
     sizes.back() = w.size(0);
     if (decode_kernel_fits(x, w, b)) {
         const at::Tensor xc = x.contiguous();
-        at::Tensor y = at::empty(sizes, x.options());
+        at::Tensor y = new_row(sizes);
         matvec(w, xc.data_ptr<float>(), data_or_null(b), y.data_ptr<float>());
         return y;
     }
@@ -125,7 +146,7 @@ inline at::Tensor layer_norm(const at::Tensor& x, const NormWeights& w, double e
     if (one_position(x) && !hooks.wants(scale) && !hooks.wants(normalized) && kernel_readable(w.weight) &&
         kernel_readable(w.bias)) {
         const at::Tensor xc = x.contiguous();
-        at::Tensor out = at::empty_like(xc);
+        at::Tensor out = new_row(xc.sizes());
         kernels::layer_norm(xc.data_ptr<float>(), w.weight.data_ptr<float>(), w.bias.data_ptr<float>(), x.size(-1), eps,
                             out.data_ptr<float>());
         return out;
@@ -142,7 +163,7 @@ inline at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double
                            HookPoint scale, HookPoint normalized) {
     if (one_position(x) && !hooks.wants(scale) && !hooks.wants(normalized) && kernel_readable(weight)) {
         const at::Tensor xc = x.contiguous();
-        at::Tensor out = at::empty_like(xc);
+        at::Tensor out = new_row(xc.sizes());
         kernels::rms_norm(xc.data_ptr<float>(), weight.data_ptr<float>(), x.size(-1), eps, out.data_ptr<float>());
         return out;
     }
@@ -195,7 +216,7 @@ inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::
         !hooks.wants(HookPoint::block(Site::AttnPattern, layer))) {
         const at::Tensor kc = k.contiguous(), vc = v.contiguous(), qc = q.contiguous();
         past->store_row(layer, kc.data_ptr<float>(), vc.data_ptr<float>());
-        at::Tensor z = at::empty_like(qc);
+        at::Tensor z = new_row(qc.sizes());
         kernels::attend_one(qc.data_ptr<float>(), past->keys_data(layer), past->values_data(layer), q.size(2),
                             k.size(2), q.size(3), past->capacity(), start + 1, scale, z.data_ptr<float>());
         return hooks.fire(HookPoint::block(Site::AttnZ, layer), z);

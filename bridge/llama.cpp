@@ -108,7 +108,7 @@ private:
         const at::Tensor z = layers::attention(rot_q, rot_k, v, scale, i, hooks, past, start);
         const at::Tensor attn_out = hooks.fire(
             hook(Site::AttnOut), layers::linear(z.reshape({batch, pos, c.n_heads * c.d_head}), b.o_w, b.o_b));
-        const at::Tensor resid_mid = hooks.fire(hook(Site::ResidMid), resid_pre + attn_out);
+        const at::Tensor resid_mid = hooks.fire(hook(Site::ResidMid), layers::add(resid_pre, attn_out));
 
         // SwiGLU MLP.
         const at::Tensor x2 =
@@ -117,7 +117,7 @@ private:
         const at::Tensor pre_linear = hooks.fire(hook(Site::MlpPreLinear), layers::linear(x2, b.up_w));
         const at::Tensor post = hooks.fire(hook(Site::MlpPost), layers::activation(pre, c.activation) * pre_linear);
         const at::Tensor mlp_out = hooks.fire(hook(Site::MlpOut), layers::linear(post, b.down_w));
-        return hooks.fire(hook(Site::ResidPost), resid_mid + mlp_out);
+        return hooks.fire(hook(Site::ResidPost), layers::add(resid_mid, mlp_out));
     }
 
     // Every weight once (a tied unembedding is the embedding).

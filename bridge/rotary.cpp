@@ -3,6 +3,9 @@
 #include "bridge/kernels.h"
 
 #include <ATen/ATen.h>
+#include <ATen/EmptyTensor.h>
+
+#include <algorithm>
 
 #include <cmath>
 #include <numbers>
@@ -48,8 +51,15 @@ at::Tensor apply(const at::Tensor& x, const Angles& a) {
     const int64_t dims = a.cos.size(-1);
     if (x.size(1) == 1 && x.size(0) == 1 && x.scalar_type() == at::kFloat && a.cos.scalar_type() == at::kFloat &&
         a.cos.is_contiguous() && a.sin.is_contiguous()) {
-        // One position (a decode step): the kernel, on a copy (x may be recorded as it is).
-        at::Tensor out = x.clone(at::MemoryFormat::Contiguous);
+        // One position (a decode step): the kernel, on a copy (x may be recorded as it is),
+        // made without the dispatcher's overhead where x is one block of floats.
+        at::Tensor out;
+        if (x.is_contiguous()) {
+            out = at::Tensor(at::detail::empty_cpu(x.sizes(), at::kFloat));
+            std::copy_n(x.data_ptr<float>(), x.numel(), out.data_ptr<float>());
+        } else {
+            out = x.clone(at::MemoryFormat::Contiguous);
+        }
         kernels::rotate_half(out.data_ptr<float>(), x.size(2), x.size(3), dims, a.cos.data_ptr<float>(),
                              a.sin.data_ptr<float>());
         return out;
