@@ -7,18 +7,9 @@
 #endif
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <condition_variable>
-#include <cstdlib>
 #include <cstring>
-#include <exception>
-#include <functional>
 #include <limits>
-#include <mutex>
-#include <stdexcept>
-#include <string>
-#include <thread>
 #include <vector>
 
 namespace hookscope::kernels {
@@ -27,19 +18,6 @@ namespace {
 SpinPool& pool() {
     return SpinPool::instance();
 }
-
-// An unreadable HOOKSCOPE_KERNELS caps nothing here; the command line and the tests
-// report it (level_from_environment).
-Level initial_cap() {
-    try {
-        return level_from_environment().value_or(Level::Avx512);
-    } catch (const std::invalid_argument&) {
-        return Level::Avx512;
-    }
-}
-
-std::atomic<Level> level_cap{initial_cap()};
-std::atomic<bool> decode_kernels{true};
 
 // [begin, end) of part k of n split into `parts`, boundaries on multiples of `align`.
 std::pair<int64_t, int64_t> share(int64_t n, int parts, int k, int64_t align) {
@@ -539,40 +517,6 @@ void widen_bf16(const uint16_t* src, int64_t rows, int64_t cols, int64_t src_str
     }
 }
 
-void layer_norm(const float* x, const float* w, const float* b, int64_t n, double eps, float* out) {
-    double sum = 0, squares = 0;
-    for (int64_t i = 0; i < n; ++i)
-        sum += x[i];
-    const double mean = sum / static_cast<double>(n);
-    for (int64_t i = 0; i < n; ++i)
-        squares += (x[i] - mean) * (x[i] - mean);
-    const auto rstd = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(n) + eps));
-    const auto m = static_cast<float>(mean);
-    for (int64_t i = 0; i < n; ++i)
-        out[i] = (x[i] - m) * rstd * w[i] + b[i];
-}
-
-void rms_norm(const float* x, const float* w, int64_t n, double eps, float* out) {
-    double squares = 0;
-    for (int64_t i = 0; i < n; ++i)
-        squares += static_cast<double>(x[i]) * x[i];
-    const auto rstd = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(n) + eps));
-    for (int64_t i = 0; i < n; ++i)
-        out[i] = w[i] * (x[i] * rstd);
-}
-
-void rotate_half(float* x, int64_t heads, int64_t d_head, int64_t dims, const float* cos, const float* sin) {
-    const int64_t half = dims / 2;
-    for (int64_t h = 0; h < heads; ++h) {
-        float* v = x + h * d_head;
-        for (int64_t i = 0; i < half; ++i) {
-            const float a = v[i], b = v[i + half];
-            v[i] = a * cos[i] - b * sin[i];
-            v[i + half] = b * cos[i] + a * sin[i];
-        }
-    }
-}
-
 void attend_one(const float* q, const float* keys, const float* values, int64_t heads, int64_t kv_heads, int64_t d_head,
                 int64_t capacity, int64_t length, double scale, float* z) {
     const bool avx2 = level() != Level::Portable; // attention rows are short: AVX2 serves
@@ -587,55 +531,6 @@ void attend_one(const float* q, const float* keys, const float* values, int64_t 
                         static_cast<float>(scale), scores.data() + h * length, z + h * d_head, avx2);
         }
     });
-}
-
-void set_threads(int threads) {
-    pool().resize(threads);
-}
-int threads() {
-    return pool().size();
-}
-void enable_decode_kernels(bool enabled) {
-    decode_kernels.store(enabled);
-}
-bool decode_kernels_enabled() {
-    return decode_kernels.load();
-}
-
-Level cpu_level() {
-#if defined(__x86_64__)
-    static const Level level = __builtin_cpu_supports("avx512f")                                 ? Level::Avx512
-                               : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? Level::Avx2
-                                                                                                 : Level::Portable;
-    return level;
-#else
-    return Level::Portable;
-#endif
-}
-
-Level level() {
-    return std::min(cpu_level(), level_cap.load());
-}
-
-std::optional<Level> level_from_environment() {
-    const char* value = std::getenv("HOOKSCOPE_KERNELS");
-    if (!value || !*value) return std::nullopt;
-    for (const Level l : {Level::Portable, Level::Avx2, Level::Avx512}) {
-        if (std::strcmp(value, level_name(l)) == 0) return l;
-    }
-    throw std::invalid_argument(std::string("HOOKSCOPE_KERNELS is `") + value +
-                                "`; it caps the CPU kernels at portable, avx2 or avx512");
-}
-void cap_level(Level cap) {
-    level_cap.store(cap);
-}
-const char* level_name(Level l) {
-    switch (l) {
-    case Level::Portable: return "portable";
-    case Level::Avx2: return "avx2";
-    case Level::Avx512: return "avx512";
-    }
-    return "?";
 }
 
 } // namespace hookscope::kernels
