@@ -339,7 +339,7 @@ int main(int argc, char** argv) {
     out["speedup_over_libtorch_ops"] = median(decode_tps) / median(libtorch_tps);
     out["bound_tokens_per_s"] = bound;
     out["fraction_of_bound"] = median(decode_tps) / bound;
-    // Twice what Hugging Face transformers decodes on these machines (issues 4 and 5).
+    // Twice what Hugging Face transformers decodes on these machines.
     out["target_tokens_per_s_at_least"] = shape == "pythia-160m" ? 54.0 : shape == "smollm-135m" ? 42.0 : 50.0;
     out["prompt_s_median"] = median(prompt_s);
     out["hook_calls"] = {{"decode_tokens_per_s_median", median(plain_loop_tps)},

@@ -65,7 +65,7 @@ private slots:
         QVERIFY2(ids.size() <= 14, qPrintable(QString::number(ids.size()))); // 11 words, 3 punctuation marks
     }
 
-    // What the model card states, and issue 7's bars: a previous-token head in layer 0
+    // What the model card states, with its lower bounds: a previous-token head in layer 0
     // (>= 0.5; measured 0.969, layer 0 head 5) and induction heads in layer 1 (>= 0.4;
     // measured 0.759, every layer-1 head at 0.445 or more).
     void hasInductionAndPreviousTokenHeads() {
