@@ -41,6 +41,13 @@ constexpr Architecture kArchitectures[] = {
     {"mistral", make_llama}, {"qwen2", make_llama},
 };
 
+const Architecture& architecture_for(const ModelConfig& config, const std::filesystem::path& origin) {
+    for (const Architecture& a : kArchitectures) {
+        if (config.model_type == a.model_type) return a;
+    }
+    throw CheckpointError(origin.string() + ": no forward for model_type `" + config.model_type + "`");
+}
+
 } // namespace
 
 Model::Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint)
@@ -49,15 +56,16 @@ Model::Model(ModelConfig config, std::filesystem::path folder, std::string finge
 
 std::unique_ptr<Model> Model::load(const std::filesystem::path& folder, Precision precision) {
     ModelConfig config = load_model_config(folder);
-    // Each architecture is one file.
-    for (const Architecture& a : kArchitectures) {
-        if (config.model_type != a.model_type) continue;
-        const Checkpoint checkpoint = Checkpoint::open(folder, precision);
-        std::unique_ptr<Model> model = a.make(std::move(config), checkpoint, folder);
-        model->load_warnings_ = checkpoint.warnings();
-        return model;
-    }
-    throw CheckpointError(folder.string() + ": no forward for model_type `" + config.model_type + "`");
+    const Architecture& architecture = architecture_for(config, folder); // before any weight is read
+    const Checkpoint checkpoint = Checkpoint::open(folder, precision);
+    std::unique_ptr<Model> model = architecture.make(std::move(config), checkpoint, folder);
+    model->load_warnings_ = checkpoint.warnings();
+    return model;
+}
+
+std::unique_ptr<Model> Model::from_weights(ModelConfig config, const WeightSource& weights,
+                                           const std::filesystem::path& origin) {
+    return architecture_for(config, origin).make(std::move(config), weights, origin);
 }
 
 at::Tensor Model::checked_tokens(const std::vector<int64_t>& tokens, int64_t start) const {

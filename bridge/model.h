@@ -20,6 +20,7 @@ namespace hookscope {
 
 class HookRecorder;
 class KvCache;
+class WeightSource;
 
 // The weights that read the residual stream out, for the analysis views (logit lens,
 // direct logit attribution). Tensors as the model holds them: float32, or bfloat16
@@ -43,6 +44,10 @@ public:
     // Reads `<folder>/config.json` and the safetensors weights, converted for
     // `precision` (see precision.h). Throws CheckpointError.
     static std::unique_ptr<Model> load(const std::filesystem::path& folder, Precision precision = Precision::Float32);
+    // The architecture `config` names, on weights held anywhere (tests, benchmarks);
+    // `origin` names them in messages. Throws CheckpointError.
+    static std::unique_ptr<Model> from_weights(ModelConfig config, const WeightSource& weights,
+                                               const std::filesystem::path& origin);
 
     virtual ~Model() = default;
     Model(const Model&) = delete;

@@ -3,9 +3,7 @@
 // architecture code on the same weights (rounded to bfloat16 where the model under
 // test holds them so), every operation in float64.
 
-#include "bridge/gpt2.h"
-#include "bridge/gpt_neox.h"
-#include "bridge/llama.h"
+#include "bridge/model.h"
 #include "bridge/model_config.h"
 #include "bridge/safetensors.h"
 #include "bridge/weights.h"
@@ -13,7 +11,6 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
-#include <stdexcept>
 
 namespace hookscope::test {
 
@@ -29,10 +26,7 @@ inline std::unique_ptr<Model> float64_reference(const std::filesystem::path& fol
     }
     InMemoryWeights weights(std::move(tensors), "float64 reference");
     weights.set_precision(Precision::Float64);
-    if (config.model_type == "gpt2") return make_gpt2(config, weights, folder);
-    if (config.model_type == "gpt_neox") return make_gpt_neox(config, weights, folder);
-    if (config.model_type == "llama") return make_llama(config, weights, folder);
-    throw std::invalid_argument("no float64 reference for " + config.model_type);
+    return Model::from_weights(config, weights, folder);
 }
 
 // max |a - b| / max |b|: an error relative to the reference's own scale.
