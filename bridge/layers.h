@@ -29,9 +29,13 @@ inline bool kernel_readable(const at::Tensor& t) {
 }
 
 // Whether x holds a single position in float32 on the CPU, which the one-position
-// kernels (kernels.h) compute: every decode step after the prompt.
-inline bool one_position(const at::Tensor& x) {
-    return kernels::decode_kernels_enabled() && x.numel() == x.size(-1) && x.scalar_type() == at::kFloat &&
+// kernels (kernels.h) compute: every decode step after the prompt. `feature_axes`
+// trailing axes belong to the position ([D]; [H, Dh] for queries and keys).
+inline bool one_position(const at::Tensor& x, int64_t feature_axes = 1) {
+    int64_t features = 1;
+    for (int64_t axis = x.dim() - feature_axes; axis < x.dim(); ++axis)
+        features *= x.size(axis);
+    return kernels::decode_kernels_enabled() && x.numel() == features && x.scalar_type() == at::kFloat &&
            x.device().is_cpu();
 }
 
@@ -210,9 +214,7 @@ inline at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& keys, 
 inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale, int layer,
                             HookRecorder& hooks, KvCache* past, int64_t start) {
     if (!past) return causal_attention(q, k.transpose(1, 2), v.transpose(1, 2), 0, scale, layer, hooks);
-    const bool one_query = q.size(0) == 1 && q.size(1) == 1 && q.scalar_type() == at::kFloat && q.device().is_cpu() &&
-                           kernels::decode_kernels_enabled();
-    if (one_query && !hooks.wants(HookPoint::block(Site::AttnScores, layer)) &&
+    if (one_position(q, /*feature_axes=*/2) && !hooks.wants(HookPoint::block(Site::AttnScores, layer)) &&
         !hooks.wants(HookPoint::block(Site::AttnPattern, layer))) {
         const at::Tensor kc = k.contiguous(), vc = v.contiguous(), qc = q.contiguous();
         past->store_row(layer, kc.data_ptr<float>(), vc.data_ptr<float>());

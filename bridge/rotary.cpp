@@ -1,9 +1,8 @@
 #include "bridge/rotary.h"
 
-#include "bridge/kernels.h"
+#include "bridge/layers.h"
 
 #include <ATen/ATen.h>
-#include <ATen/EmptyTensor.h>
 
 #include <algorithm>
 
@@ -49,13 +48,13 @@ Angles angles(const ModelConfig& c, const at::Tensor& inv_freq, int64_t start, i
 
 at::Tensor apply(const at::Tensor& x, const Angles& a) {
     const int64_t dims = a.cos.size(-1);
-    if (x.size(1) == 1 && x.size(0) == 1 && x.scalar_type() == at::kFloat && a.cos.scalar_type() == at::kFloat &&
-        a.cos.is_contiguous() && a.sin.is_contiguous()) {
+    if (layers::one_position(x, /*feature_axes=*/2) && a.cos.scalar_type() == at::kFloat && a.cos.is_contiguous() &&
+        a.sin.is_contiguous()) {
         // One position (a decode step): the kernel, on a copy (x may be recorded as it is),
         // made without the dispatcher's overhead where x is one block of floats.
         at::Tensor out;
         if (x.is_contiguous()) {
-            out = at::Tensor(at::detail::empty_cpu(x.sizes(), at::kFloat));
+            out = layers::new_row(x.sizes());
             std::copy_n(x.data_ptr<float>(), x.numel(), out.data_ptr<float>());
         } else {
             out = x.clone(at::MemoryFormat::Contiguous);
