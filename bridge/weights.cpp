@@ -27,6 +27,7 @@ at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const
     const at::ScalarType type = compute_type(precision, tensor.dim());
     const at::Tensor source = tensor.contiguous();
     at::Tensor out = source.scalar_type() == type ? source : at::empty(source.sizes(), source.options().dtype(type));
+    if (!warnings && out.is_same(source)) return out; // nothing to count or convert
     // Part by part: count what is not finite, convert, and say so.
     constexpr int64_t kPart = int64_t{1} << 20; // elements: 4 MB of float32
     const at::Tensor from = source.view(-1);
