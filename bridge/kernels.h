@@ -38,6 +38,11 @@ void layer_norm(const float* x, const float* w, const float* b, int64_t n, doubl
 // RMSNorm of one vector: out = x / sqrt(mean(x^2) + eps) * w, over n values.
 void rms_norm(const float* x, const float* w, int64_t n, double eps, float* out);
 
+// log(sum_i exp(x[i])) over n values, computed as max + log(sum exp(x[i] - max)) so
+// that nothing overflows; vectorised for the level in use (a polynomial exp within 2
+// ulp there, std::exp in the portable loop). NaN in, NaN out.
+float log_sum_exp(const float* x, int64_t n);
+
 // Rotary embedding of one position, in place, rotate-half convention: for each of
 // `heads` heads of `d_head` values, pairs (i, i + dims/2) for i < dims/2 turn by the
 // angle whose cosine and sine are cos[i], sin[i].

@@ -1,11 +1,155 @@
-// Kernels over one vector of a decode step: the norms and the rotary embedding. Plain
-// loops: their work is a few thousand values, far below the products'.
+// Kernels over one vector: the norms and the rotary embedding of a decode step (plain
+// loops: their work is a few thousand values, far below the products'), and the
+// log-sum-exp of a row of logits (vectorised: a vocabulary's worth per row).
 
 #include "bridge/kernels.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace hookscope::kernels {
+namespace {
+
+// Sums are kept in float over blocks this long, then in double: a block's rounding
+// error stays below (kBlock / lanes) · 2^-24 of its sum, and the row's adds nothing.
+constexpr int64_t kBlock = 1024;
+
+double sum_exp_portable(const float* x, int64_t n, float top) {
+    double total = 0;
+    for (int64_t i = 0; i < n; ++i)
+        total += std::exp(x[i] - top);
+    return total;
+}
+
+#if defined(__x86_64__)
+// exp(x) for x <= 0: x = k·ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so r is
+// exact), exp(r) by a degree-7 polynomial (Cephes' expf coefficients, within 2 ulp),
+// times 2^k built in the exponent bits. Below -87.3 the result is held at about 1e-38
+// instead of going subnormal: next to the row's largest term (1) it adds nothing. NaN
+// stays NaN (max returns its second operand when either is NaN).
+__attribute__((target("avx2,fma"))) __m256 exp_avx2(__m256 x) {
+    x = _mm256_max_ps(_mm256_set1_ps(-87.3f), x);
+    const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(scale));
+}
+
+__attribute__((target("avx2,fma"))) float max_avx2(const float* x, int64_t n) {
+    __m256 m = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        m = _mm256_max_ps(_mm256_loadu_ps(x + i), m); // a NaN input leaves m as it was
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, m);
+    float top = *std::max_element(lanes, lanes + 8);
+    for (; i < n; ++i)
+        top = x[i] > top ? x[i] : top;
+    return top;
+}
+
+__attribute__((target("avx2,fma"))) double sum_exp_avx2(const float* x, int64_t n, float top) {
+    const __m256 t = _mm256_set1_ps(top);
+    double total = 0;
+    int64_t i = 0;
+    while (i + 8 <= n) {
+        const int64_t block_end = std::min(n, i + kBlock);
+        __m256 a = _mm256_setzero_ps();
+        for (; i + 8 <= block_end; i += 8)
+            a = _mm256_add_ps(a, exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), t)));
+        alignas(32) float lanes[8];
+        _mm256_store_ps(lanes, a);
+        for (const float v : lanes)
+            total += v;
+    }
+    return total + sum_exp_portable(x + i, n - i, top);
+}
+
+// As exp_avx2, 16 lanes; the zero-masked forms because GCC 12 warns about the unmasked
+// ones' undefined operand.
+__attribute__((target("avx512f"))) __m512 exp_avx512(__m512 x) {
+    x = _mm512_maskz_max_ps(0xFFFF, _mm512_set1_ps(-87.3f), x);
+    const __m512 k = _mm512_maskz_roundscale_ps(0xFFFF, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                                  _MM_FROUND_TO_NEAREST_INT);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    const __m512i scale = _mm512_maskz_slli_epi32(
+        0xFFFF, _mm512_maskz_add_epi32(0xFFFF, _mm512_maskz_cvtps_epi32(0xFFFF, k), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(scale));
+}
+
+__attribute__((target("avx512f"))) float max_avx512(const float* x, int64_t n) {
+    __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        m = _mm512_maskz_max_ps(0xFFFF, _mm512_loadu_ps(x + i), m);
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, m);
+    float top = *std::max_element(lanes, lanes + 16);
+    for (; i < n; ++i)
+        top = x[i] > top ? x[i] : top;
+    return top;
+}
+
+__attribute__((target("avx512f"))) double sum_exp_avx512(const float* x, int64_t n, float top) {
+    const __m512 t = _mm512_set1_ps(top);
+    double total = 0;
+    int64_t i = 0;
+    while (i + 16 <= n) {
+        const int64_t block_end = std::min(n, i + kBlock);
+        __m512 a = _mm512_setzero_ps();
+        for (; i + 16 <= block_end; i += 16)
+            a = _mm512_add_ps(a, exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), t)));
+        alignas(64) float lanes[16];
+        _mm512_store_ps(lanes, a);
+        for (const float v : lanes)
+            total += v;
+    }
+    return total + sum_exp_portable(x + i, n - i, top);
+}
+#endif
+
+} // namespace
+
+float log_sum_exp(const float* x, int64_t n) {
+    if (n <= 0) return -std::numeric_limits<float>::infinity();
+    float top = -std::numeric_limits<float>::infinity();
+    double total = 0;
+#if defined(__x86_64__)
+    switch (level()) {
+    case Level::Avx512: top = max_avx512(x, n), total = sum_exp_avx512(x, n, top); break;
+    case Level::Avx2: top = max_avx2(x, n), total = sum_exp_avx2(x, n, top); break;
+    case Level::Portable: break;
+    }
+#endif
+    if (level() == Level::Portable) {
+        for (int64_t i = 0; i < n; ++i)
+            top = x[i] > top ? x[i] : top;
+        total = sum_exp_portable(x, n, top);
+    }
+    return static_cast<float>(static_cast<double>(top) + std::log(total));
+}
 
 void layer_norm(const float* x, const float* w, const float* b, int64_t n, double eps, float* out) {
     double sum = 0, squares = 0;

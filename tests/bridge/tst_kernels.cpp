@@ -73,6 +73,46 @@ private slots:
         kernels::cap_level(kernels::Level::Avx512);
         kernels::set_threads(1);
     }
+
+    // Rows of every length a vector loop can end on, a vocabulary-sized one, shifted so
+    // that a naive exp would overflow, and rows holding NaN or -inf.
+    //
+    // The bound: each exp is within 2 ulp (2 · 2^-24 relative); a block's float sum over
+    // at most 1024 / 8 = 128 adds per lane is within 128 · 2^-24 of its value; blocks are
+    // summed in double. The sum is off by at most (2 + 128) · 2^-24 ≈ 7.7e-6 relative,
+    // which the log turns into that much absolute, plus the final float's rounding.
+    void logSumExpMatchesFloat64_data() { matchLibTorch_data(); }
+    void logSumExpMatchesFloat64() {
+        QFETCH(int, level);
+        const auto wanted = static_cast<kernels::Level>(level);
+        kernels::cap_level(wanted);
+        if (kernels::level() != wanted) QSKIP("this CPU lacks these instructions");
+        at::manual_seed(7);
+        for (const int64_t n : {1, 7, 8, 15, 16, 17, 33, 1023, 1024, 1025, 50257}) {
+            for (const double shift : {0.0, 120.0, -300.0}) {
+                const at::Tensor x = at::randn({n}) * 6 + shift;
+                const double want = at::logsumexp(x.to(at::kDouble), 0).item<double>();
+                const double got = kernels::log_sum_exp(x.data_ptr<float>(), n);
+                const double bound = 130 * std::ldexp(1.0, -24) + std::abs(want) * std::ldexp(1.0, -24);
+                if (std::abs(got - want) > bound) {
+                    QFAIL(qPrintable(QString("n %1, shift %2: %3 against %4 (bound %5)")
+                                         .arg(n)
+                                         .arg(shift)
+                                         .arg(got, 0, 'g', 10)
+                                         .arg(want, 0, 'g', 10)
+                                         .arg(bound)));
+                }
+            }
+        }
+        at::Tensor odd = at::zeros({40});
+        odd[3] = -std::numeric_limits<float>::infinity();
+        QCOMPARE(kernels::log_sum_exp(odd.data_ptr<float>(), 40), static_cast<float>(std::log(39.0)));
+        odd[37] = std::numeric_limits<float>::quiet_NaN();
+        QVERIFY(std::isnan(kernels::log_sum_exp(odd.data_ptr<float>(), 40)));
+        odd[37] = 0, odd[5] = std::numeric_limits<float>::quiet_NaN(); // in a vector lane
+        QVERIFY(std::isnan(kernels::log_sum_exp(odd.data_ptr<float>(), 40)));
+        kernels::cap_level(kernels::Level::Avx512);
+    }
 };
 
 QTEST_GUILESS_MAIN(TestKernels)
