@@ -3,14 +3,17 @@
 #include "bridge/activation_cache.h"
 #include "bridge/errors.h"
 #include "bridge/hook_point.h"
+#include "bridge/kernels.h"
 #include "bridge/layers.h"
 #include "bridge/model.h"
+#include "bridge/spin_pool.h"
 
 #include <ATen/ATen.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 
 namespace hookscope {
 namespace {
@@ -33,6 +36,51 @@ at::Tensor at_position(const ActivationCache& cache, const std::string& hook, in
         throw InputError("`" + hook + "` has no position " + std::to_string(position));
     }
     return t[0][position].to(at::kDouble);
+}
+
+// What the lens reads from one row of logits [vocab] whose log-sum-exp is `lse`: the
+// top_k tokens and their probabilities, most likely first (of equal logits, the lower
+// id first), and the target's probability and rank (tokens with a larger logit).
+// Small k keeps a sorted list that a logit must beat to enter; larger k sorts indices.
+void read_lens_row(const float* row, int64_t vocab, int64_t top_k, float lse, int64_t target, int64_t* ids,
+                   float* probs, float* target_prob, int64_t* target_rank) {
+    constexpr int64_t kListed = 64;
+    if (top_k <= kListed) {
+        float values[kListed];
+        int64_t n = 0;
+        for (int64_t i = 0; i < vocab; ++i) {
+            const float v = row[i];
+            if (n == top_k && !(v > values[n - 1])) continue; // also keeps NaN out
+            if (std::isnan(v)) continue;
+            int64_t j = n < top_k ? n++ : n - 1;
+            for (; j > 0 && v > values[j - 1]; --j) {
+                values[j] = values[j - 1];
+                ids[j] = ids[j - 1];
+            }
+            values[j] = v;
+            ids[j] = i;
+        }
+        for (int64_t j = n; j < top_k; ++j) // fewer numbers than k in the row
+            values[j] = -std::numeric_limits<float>::infinity(), ids[j] = j;
+        for (int64_t j = 0; j < top_k; ++j)
+            probs[j] = std::exp(values[j] - lse);
+    } else {
+        std::vector<int64_t> order(static_cast<std::size_t>(vocab));
+        std::iota(order.begin(), order.end(), int64_t{0});
+        const auto larger = [row](int64_t a, int64_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); };
+        std::partial_sort(order.begin(), order.begin() + top_k, order.end(), larger);
+        for (int64_t j = 0; j < top_k; ++j) {
+            ids[j] = order[static_cast<std::size_t>(j)];
+            probs[j] = std::exp(row[ids[j]] - lse);
+        }
+    }
+    if (target < 0) return;
+    const float t = row[target];
+    int64_t above = 0;
+    for (int64_t i = 0; i < vocab; ++i)
+        above += row[i] > t;
+    *target_prob = std::exp(t - lse);
+    *target_rank = above;
 }
 
 } // namespace
@@ -58,6 +106,9 @@ std::vector<LensLayer> logit_lens(const Model& model, const ActivationCache& cac
     if (top_k < 1 || top_k > c.d_vocab) {
         throw InputError("top-k must be between 1 and the vocabulary's " + std::to_string(c.d_vocab));
     }
+    for (const int64_t t : targets) {
+        if (t >= c.d_vocab) throw InputError("target token " + std::to_string(t) + " is outside the vocabulary");
+    }
     const ReadoutWeights r = model.readout_weights();
     std::vector<LensLayer> out;
     for (const std::string& hook : lens_hooks(c)) {
@@ -71,34 +122,34 @@ std::vector<LensLayer> logit_lens(const Model& model, const ActivationCache& cac
                              std::to_string(targets.size()));
         }
         LensLayer layer{hook, positions, top_k, {}, {}, {}, {}};
-        layer.top_ids.reserve(static_cast<std::size_t>(positions * top_k));
-        layer.top_probs.reserve(static_cast<std::size_t>(positions * top_k));
+        layer.top_ids.resize(static_cast<std::size_t>(positions * top_k));
+        layer.top_probs.resize(static_cast<std::size_t>(positions * top_k));
         if (!targets.empty()) {
             layer.target_probs.assign(static_cast<std::size_t>(positions), std::numeric_limits<float>::quiet_NaN());
             layer.target_ranks.assign(static_cast<std::size_t>(positions), -1);
         }
         // Positions in chunks, so that a long run over a large vocabulary holds about
-        // 64 MB of logits at a time.
+        // 64 MB of logits at a time. The rows of a chunk are read on the kernel threads.
         const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 24) / std::max<int64_t>(c.d_vocab, 1));
         for (int64_t begin = 0; begin < positions; begin += chunk) {
             const int64_t end = std::min(positions, begin + chunk);
             const at::Tensor x = resid[0].slice(0, begin, end).to(at::kFloat);
-            const at::Tensor logits = layers::linear(final_norm(r, x, c.norm_eps), r.unembed, r.unembed_bias);
-            const at::Tensor probs = at::softmax(logits, -1);
-            const auto [values, ids] = probs.topk(top_k, -1);
-            const at::Tensor v = values.contiguous(), i = ids.contiguous();
-            layer.top_probs.insert(layer.top_probs.end(), v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
-            layer.top_ids.insert(layer.top_ids.end(), i.data_ptr<int64_t>(), i.data_ptr<int64_t>() + i.numel());
-            for (int64_t p = begin; p < end && !targets.empty(); ++p) {
-                const int64_t t = targets[static_cast<std::size_t>(p)];
-                if (t < 0) continue;
-                if (t >= c.d_vocab) {
-                    throw InputError("target token " + std::to_string(t) + " is outside the vocabulary");
+            const at::Tensor logits =
+                layers::linear(final_norm(r, x, c.norm_eps), r.unembed, r.unembed_bias).contiguous();
+            const float* rows = logits.data_ptr<float>();
+            kernels::SpinPool::instance().run([&](int part, int parts) {
+                const int64_t n = end - begin;
+                for (int64_t i = n * part / parts; i < n * (part + 1) / parts; ++i) {
+                    const auto p = static_cast<std::size_t>(begin + i);
+                    const int64_t target = targets.empty() ? -1 : targets[p];
+                    const float* row = rows + i * c.d_vocab;
+                    read_lens_row(row, c.d_vocab, top_k, kernels::log_sum_exp(row, c.d_vocab), target,
+                                  layer.top_ids.data() + p * static_cast<std::size_t>(top_k),
+                                  layer.top_probs.data() + p * static_cast<std::size_t>(top_k),
+                                  target < 0 ? nullptr : &layer.target_probs[p],
+                                  target < 0 ? nullptr : &layer.target_ranks[p]);
                 }
-                const at::Tensor row = logits[p - begin];
-                layer.target_probs[static_cast<std::size_t>(p)] = probs[p - begin][t].item<float>();
-                layer.target_ranks[static_cast<std::size_t>(p)] = (row > row[t]).sum().item<int64_t>();
-            }
+            });
         }
         out.push_back(std::move(layer));
     }

@@ -54,7 +54,8 @@ private slots:
         QCOMPARE(next_tokens({5, 6, 7}), (std::vector<int64_t>{6, 7, -1}));
     }
 
-    // The last layer of the lens is the model's own output.
+    // The last layer of the lens is the model's own output, for a short top-k list and
+    // for one long enough to be sorted instead.
     void lensOnTheFinalLayerIsTheModelsTopK_data() {
         QTest::addColumn<QString>("model");
         QTest::newRow("gpt2") << "gpt2-tiny";
@@ -66,12 +67,14 @@ private slots:
         const auto m = Model::load(kGolden / model.toStdString());
         const std::vector<int64_t> tokens = golden_tokens(model.toStdString());
         const ActivationCache cache = capture(*m, tokens, lens_hooks(m->config()));
-        const std::vector<LensLayer> lens = logit_lens(*m, cache, 5);
-        QCOMPARE(lens.size(), static_cast<std::size_t>(m->config().n_layers + 1));
-        const at::Tensor probs = at::softmax(cache.logits()[0], -1);
-        const auto [top_probs, top_ids] = probs.topk(5, -1);
-        QVERIFY(at::equal(ids_tensor(lens.back()), top_ids));
-        HS_COMPARE_TENSORS(probs_tensor(lens.back()), top_probs, "final-layer lens probabilities");
+        for (const int64_t k : {5, 100}) {
+            const std::vector<LensLayer> lens = logit_lens(*m, cache, k);
+            QCOMPARE(lens.size(), static_cast<std::size_t>(m->config().n_layers + 1));
+            const at::Tensor probs = at::softmax(cache.logits()[0], -1);
+            const auto [top_probs, top_ids] = probs.topk(k, -1);
+            QVERIFY(at::equal(ids_tensor(lens.back()), top_ids));
+            HS_COMPARE_TENSORS(probs_tensor(lens.back()), top_probs, "final-layer lens probabilities");
+        }
     }
 
     // Every layer of the lens, computed here from the cached residual stream and the
