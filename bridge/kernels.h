@@ -32,6 +32,13 @@ void gemv_in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x
 // with this and multiply in float32, so no product ever runs on bfloat16 inputs.
 void widen_bf16(const uint16_t* src, int64_t rows, int64_t cols, int64_t src_stride, float* dst);
 
+// c[i, j] = sum_k x[i, k] * W(j, k) for i < m, j < out: x [m, in] float32 with row
+// stride ldx, c with row stride ldc, and bfloat16 weights (raw 16-bit patterns) W(j, k)
+// = w[j, k] for w [out, in] (`linear_layout`, nn.Linear) or w[k, j] for w [in, out]
+// (Conv1D). Weights are widened to float32 as they are packed; all arithmetic is float32.
+void gemm_bf16(const float* x, int64_t m, int64_t in, int64_t ldx, const uint16_t* w, int64_t out, bool linear_layout,
+               float* c, int64_t ldc);
+
 // LayerNorm of one vector: out = (x - mean) / sqrt(var + eps) * w + b, over n values.
 void layer_norm(const float* x, const float* w, const float* b, int64_t n, double eps, float* out);
 

@@ -89,9 +89,10 @@ inline void matvec(const at::Tensor& w, const float* x, const float* bias, float
     }
 }
 
-// x [N, K] (float32) times a bfloat16 weight, in float32: the weight is widened to
-// float32 a panel of a few MB at a time and each panel multiplied by the float32 BLAS,
-// so no product runs on bfloat16 inputs and no float32 copy of a whole weight exists.
+// x [N, K] (float32) times a bfloat16 weight, in float32, so no product runs on bfloat16
+// inputs and no float32 copy of a whole weight exists: kernels::gemm_bf16 widens the
+// weight inside its own cache-sized panels (AVX2, AVX-512); the portable level widens
+// panels of a few MB and multiplies each with the float32 BLAS.
 // `w` is [out, in] (nn.Linear, `linear_layout`) or [in, out] (Conv1D). Returns [N, out].
 at::Tensor widened_product(const at::Tensor& x, const at::Tensor& w, bool linear_layout);
 

@@ -74,6 +74,51 @@ private slots:
         kernels::set_threads(1);
     }
 
+    // Products with bfloat16 weights against float64 on the same (widened) weights, on
+    // shapes with every kind of edge: rows short of a register tile, inputs short of a
+    // block or odd, columns short of a panel; both weight layouts, every level and
+    // thread count. The bound: each output sums `in` products in float32 (exact
+    // widening, one rounding per fused multiply-add), so it is within in · 2^-24 ·
+    // sum |x · w| (Higham's bound for a dot product of length in, first order).
+    void gemmBf16MatchesFloat64_data() { matchLibTorch_data(); }
+    void gemmBf16MatchesFloat64() {
+        QFETCH(int, level);
+        QFETCH(int, threads);
+        const auto wanted = static_cast<kernels::Level>(level);
+        kernels::cap_level(wanted);
+        if (kernels::level() != wanted) QSKIP("this CPU lacks these instructions");
+        kernels::set_threads(threads);
+        at::manual_seed(11);
+        for (const int64_t m : {1, 5, 13, 40}) {
+            for (const int64_t in : {1, 3, 255, 257, 600}) {
+                for (const int64_t out : {1, 17, 33, 300, 700}) {
+                    const at::Tensor x = at::randn({m, in});
+                    const at::Tensor w = at::randn({out, in}).to(at::kBFloat16); // nn.Linear layout
+                    const at::Tensor w_conv = w.t().contiguous();              // Conv1D layout
+                    const at::Tensor xd = x.to(at::kDouble), wd = w.to(at::kDouble);
+                    const at::Tensor want = at::mm(xd, wd.t());
+                    const at::Tensor bound = at::mm(xd.abs(), wd.abs().t()) * (static_cast<double>(in) * std::ldexp(1.0, -24));
+                    for (const bool linear : {true, false}) {
+                        const at::Tensor& weights = linear ? w : w_conv;
+                        at::Tensor y = at::full({m, out + 3}, 7.0f); // row stride wider than a row
+                        kernels::gemm_bf16(x.data_ptr<float>(), m, in, in,
+                                           reinterpret_cast<const uint16_t*>(weights.data_ptr<at::BFloat16>()), out,
+                                           linear, y.data_ptr<float>(), out + 3);
+                        const at::Tensor excess = (y.slice(1, 0, out).to(at::kDouble) - want).abs() - bound;
+                        if (excess.max().item<double>() > 0) {
+                            QFAIL(qPrintable(QString("m %1, in %2, out %3, %4 layout: %5 past the bound")
+                                                 .arg(m).arg(in).arg(out).arg(linear ? "linear" : "conv1d")
+                                                 .arg(excess.max().item<double>())));
+                        }
+                        QVERIFY(at::all(y.slice(1, out, out + 3) == 7.0f).item<bool>()); // untouched
+                    }
+                }
+            }
+        }
+        kernels::cap_level(kernels::Level::Avx512);
+        kernels::set_threads(1);
+    }
+
     // Rows of every length a vector loop can end on, a vocabulary-sized one, shifted so
     // that a naive exp would overflow, and rows holding NaN or -inf.
     //
