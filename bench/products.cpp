@@ -1,8 +1,9 @@
 // Matrix products over several positions, the work of every prompt pass and recompute:
 // the float32 BLAS product (the machine's GEMM rate, the bound the passes are measured
-// against) beside the bfloat16-weight product (layers::widened_product: weights widened
-// panel by panel, then the same float32 BLAS), on the shapes of GPT-2 small and a
-// Llama-3.2-1B-sized model. Interleaved and repeated; medians.
+// against) beside the bfloat16-weight product (layers::widened_product: our blocked
+// kernel, weights widened into its panels; at the portable level, widened panels on the
+// same float32 BLAS), on the shapes of GPT-2 small and a Llama-3.2-1B-sized model.
+// Interleaved and repeated; medians.
 //
 // usage: bench_products [--reps N] [--threads N] [--smoke]
 
@@ -52,7 +53,7 @@ int main(int argc, char** argv) {
         {"gpt2-small mlp in, 512 positions", 512, 768, 3072},  {"gpt2-small unembed, 512 positions", 512, 768, 50257},
         {"gpt2-small mlp in, 32 positions", 32, 768, 3072},    {"llama-1b mlp gate, 256 positions", 256, 2048, 8192},
         {"llama-1b mlp down, 256 positions", 256, 8192, 2048}, {"llama-1b mlp gate, 32 positions", 32, 2048, 8192},
-        {"reference 512x2048x8192", 512, 2048, 8192}};
+        {"llama-1b unembed, 256 positions", 256, 2048, 128256}, {"reference 512x2048x8192", 512, 2048, 8192}};
     if (smoke) shapes = {{"smoke", 8, 64, 96}};
     json rows = json::array();
     for (const Shape& s : shapes) {

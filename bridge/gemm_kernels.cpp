@@ -22,7 +22,7 @@
 namespace hookscope::kernels {
 namespace {
 
-constexpr int64_t kKc = 256; // inputs per block
+constexpr int64_t kKc = 384; // inputs per block
 constexpr int64_t kNc = 256; // columns per block
 
 inline float widen(uint16_t v) {
@@ -61,22 +61,23 @@ void pack_panel(const Weights& w, int64_t n0, int64_t nr, int64_t nr_full, int64
     }
 }
 
-// A tile of mr rows × nr_full columns from one panel: tile = x[rows, k0..k0+kc] · panel,
-// added to c (or stored, for the first block of inputs). Columns past `nr` are dropped.
+// A tile of mr rows × kNr columns from one panel: x[rows, k0..k0+kc] · panel, stored
+// into c (the first block of inputs) or added to it. A panel short of kNr columns goes
+// through a scratch tile, of which only its `nr` columns are kept.
 template <int kMr, int kNr, class Tile>
 void run_tile(const float* xp, int64_t mr, const float* panel, int64_t kc, float* c, int64_t ldc, int64_t nr,
               bool first, Tile&& tile) {
+    if (nr == kNr) {
+        tile(xp, mr, panel, kc, c, ldc, first);
+        return;
+    }
     alignas(64) float out[kMr * kNr];
-    tile(xp, mr, panel, kc, out);
+    tile(xp, mr, panel, kc, out, kNr, true);
     for (int64_t i = 0; i < mr; ++i) {
         float* row = c + i * ldc;
         const float* t = out + i * kNr;
-        if (first) {
-            std::memcpy(row, t, static_cast<std::size_t>(nr) * sizeof(float));
-        } else {
-            for (int64_t j = 0; j < nr; ++j)
-                row[j] += t[j];
-        }
+        for (int64_t j = 0; j < nr; ++j)
+            row[j] = first ? t[j] : row[j] + t[j];
     }
 }
 
@@ -84,7 +85,7 @@ void run_tile(const float* xp, int64_t mr, const float* panel, int64_t kc, float
 
 constexpr int kPortableMr = 4, kPortableNr = 16;
 
-void tile_portable(const float* xp, int64_t mr, const float* panel, int64_t kc, float* out) {
+void tile_portable(const float* xp, int64_t mr, const float* panel, int64_t kc, float* c, int64_t ldc, bool first) {
     float acc[kPortableMr][kPortableNr] = {};
     for (int64_t kk = 0; kk < kc; ++kk) {
         const float* p = panel + kk * kPortableNr;
@@ -94,9 +95,9 @@ void tile_portable(const float* xp, int64_t mr, const float* panel, int64_t kc, 
                 acc[i][j] += xi * p[j];
         }
     }
-    for (int i = 0; i < kPortableMr; ++i)
+    for (int64_t i = 0; i < mr; ++i)
         for (int j = 0; j < kPortableNr; ++j)
-            out[i * kPortableNr + j] = acc[i][j];
+            c[i * ldc + j] = first ? acc[i][j] : c[i * ldc + j] + acc[i][j];
 }
 
 #if defined(__x86_64__)
@@ -105,7 +106,8 @@ void tile_portable(const float* xp, int64_t mr, const float* panel, int64_t kc, 
 constexpr int kAvx2Mr = 6, kAvx2Nr = 16;
 
 template <int kRows>
-__attribute__((target("avx2,fma"))) void tile_avx2_rows(const float* xp, const float* panel, int64_t kc, float* out) {
+__attribute__((target("avx2,fma"))) void tile_avx2_rows(const float* xp, const float* panel, int64_t kc, float* c,
+                                                        int64_t ldc, bool first) {
     __m256 acc[kRows][2];
 #pragma GCC unroll 16
     for (int i = 0; i < kRows; ++i)
@@ -122,19 +124,24 @@ __attribute__((target("avx2,fma"))) void tile_avx2_rows(const float* xp, const f
     }
 #pragma GCC unroll 16
     for (int i = 0; i < kRows; ++i) {
-        _mm256_storeu_ps(out + i * kAvx2Nr, acc[i][0]);
-        _mm256_storeu_ps(out + i * kAvx2Nr + 8, acc[i][1]);
+        float* row = c + i * ldc;
+        if (!first) {
+            acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(row));
+            acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(row + 8));
+        }
+        _mm256_storeu_ps(row, acc[i][0]);
+        _mm256_storeu_ps(row + 8, acc[i][1]);
     }
 }
 
-void tile_avx2(const float* xp, int64_t mr, const float* panel, int64_t kc, float* out) {
+void tile_avx2(const float* xp, int64_t mr, const float* panel, int64_t kc, float* c, int64_t ldc, bool first) {
     switch (mr) {
-    case 6: tile_avx2_rows<6>(xp, panel, kc, out); break;
-    case 5: tile_avx2_rows<5>(xp, panel, kc, out); break;
-    case 4: tile_avx2_rows<4>(xp, panel, kc, out); break;
-    case 3: tile_avx2_rows<3>(xp, panel, kc, out); break;
-    case 2: tile_avx2_rows<2>(xp, panel, kc, out); break;
-    default: tile_avx2_rows<1>(xp, panel, kc, out); break;
+    case 6: tile_avx2_rows<6>(xp, panel, kc, c, ldc, first); break;
+    case 5: tile_avx2_rows<5>(xp, panel, kc, c, ldc, first); break;
+    case 4: tile_avx2_rows<4>(xp, panel, kc, c, ldc, first); break;
+    case 3: tile_avx2_rows<3>(xp, panel, kc, c, ldc, first); break;
+    case 2: tile_avx2_rows<2>(xp, panel, kc, c, ldc, first); break;
+    default: tile_avx2_rows<1>(xp, panel, kc, c, ldc, first); break;
     }
 }
 
@@ -211,8 +218,8 @@ __attribute__((target("avx512f"))) void pack_panel_avx512(const Weights& w, int6
 constexpr int kAvx512Mr = 12, kAvx512Nr = 32;
 
 template <int kRows>
-__attribute__((target("avx512f"))) void tile_avx512_rows(const float* xp, const float* panel, int64_t kc,
-                                                         float* out) {
+__attribute__((target("avx512f"))) void tile_avx512_rows(const float* xp, const float* panel, int64_t kc, float* c,
+                                                         int64_t ldc, bool first) {
     __m512 acc[kRows][2];
 #pragma GCC unroll 16
     for (int i = 0; i < kRows; ++i)
@@ -229,25 +236,30 @@ __attribute__((target("avx512f"))) void tile_avx512_rows(const float* xp, const 
     }
 #pragma GCC unroll 16
     for (int i = 0; i < kRows; ++i) {
-        _mm512_storeu_ps(out + i * kAvx512Nr, acc[i][0]);
-        _mm512_storeu_ps(out + i * kAvx512Nr + 16, acc[i][1]);
+        float* row = c + i * ldc;
+        if (!first) {
+            acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(row));
+            acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(row + 16));
+        }
+        _mm512_storeu_ps(row, acc[i][0]);
+        _mm512_storeu_ps(row + 16, acc[i][1]);
     }
 }
 
-void tile_avx512(const float* xp, int64_t mr, const float* panel, int64_t kc, float* out) {
+void tile_avx512(const float* xp, int64_t mr, const float* panel, int64_t kc, float* c, int64_t ldc, bool first) {
     switch (mr) {
-    case 12: tile_avx512_rows<12>(xp, panel, kc, out); break;
-    case 11: tile_avx512_rows<11>(xp, panel, kc, out); break;
-    case 10: tile_avx512_rows<10>(xp, panel, kc, out); break;
-    case 9: tile_avx512_rows<9>(xp, panel, kc, out); break;
-    case 8: tile_avx512_rows<8>(xp, panel, kc, out); break;
-    case 7: tile_avx512_rows<7>(xp, panel, kc, out); break;
-    case 6: tile_avx512_rows<6>(xp, panel, kc, out); break;
-    case 5: tile_avx512_rows<5>(xp, panel, kc, out); break;
-    case 4: tile_avx512_rows<4>(xp, panel, kc, out); break;
-    case 3: tile_avx512_rows<3>(xp, panel, kc, out); break;
-    case 2: tile_avx512_rows<2>(xp, panel, kc, out); break;
-    default: tile_avx512_rows<1>(xp, panel, kc, out); break;
+    case 12: tile_avx512_rows<12>(xp, panel, kc, c, ldc, first); break;
+    case 11: tile_avx512_rows<11>(xp, panel, kc, c, ldc, first); break;
+    case 10: tile_avx512_rows<10>(xp, panel, kc, c, ldc, first); break;
+    case 9: tile_avx512_rows<9>(xp, panel, kc, c, ldc, first); break;
+    case 8: tile_avx512_rows<8>(xp, panel, kc, c, ldc, first); break;
+    case 7: tile_avx512_rows<7>(xp, panel, kc, c, ldc, first); break;
+    case 6: tile_avx512_rows<6>(xp, panel, kc, c, ldc, first); break;
+    case 5: tile_avx512_rows<5>(xp, panel, kc, c, ldc, first); break;
+    case 4: tile_avx512_rows<4>(xp, panel, kc, c, ldc, first); break;
+    case 3: tile_avx512_rows<3>(xp, panel, kc, c, ldc, first); break;
+    case 2: tile_avx512_rows<2>(xp, panel, kc, c, ldc, first); break;
+    default: tile_avx512_rows<1>(xp, panel, kc, c, ldc, first); break;
     }
 }
 #else
@@ -258,11 +270,11 @@ void pack_panel_avx2(const Weights& w, int64_t n0, int64_t k0, int64_t kc, float
 void pack_panel_avx512(const Weights& w, int64_t n0, int64_t k0, int64_t kc, float* panel) {
     pack_panel(w, n0, 16, 16, k0, kc, panel);
 }
-void tile_avx2(const float* xp, int64_t mr, const float* panel, int64_t kc, float* out) {
-    tile_portable(xp, mr, panel, kc, out);
+void tile_avx2(const float* xp, int64_t mr, const float* panel, int64_t kc, float* c, int64_t ldc, bool first) {
+    tile_portable(xp, mr, panel, kc, c, ldc, first);
 }
-void tile_avx512(const float* xp, int64_t mr, const float* panel, int64_t kc, float* out) {
-    tile_portable(xp, mr, panel, kc, out);
+void tile_avx512(const float* xp, int64_t mr, const float* panel, int64_t kc, float* c, int64_t ldc, bool first) {
+    tile_portable(xp, mr, panel, kc, c, ldc, first);
 }
 #endif
 
