@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace hookscope::kernels {
@@ -81,6 +82,15 @@ void run_tile(const float* xp, int64_t mr, const float* panel, int64_t kc, float
     }
 }
 
+// Calls f(std::integral_constant<int, r>) for the row count r = mr (1 <= mr <= kMax), so
+// that each tile height gets its own fully unrolled instance.
+template <int kMax, class F> void with_rows(int64_t mr, F&& f) {
+    if constexpr (kMax > 1) {
+        if (mr < kMax) return with_rows<kMax - 1>(mr, f);
+    }
+    f(std::integral_constant<int, kMax>{});
+}
+
 // ---- portable ----------------------------------------------------------------------
 
 constexpr int kPortableMr = 4, kPortableNr = 16;
@@ -135,14 +145,7 @@ __attribute__((target("avx2,fma"))) void tile_avx2_rows(const float* xp, const f
 }
 
 void tile_avx2(const float* xp, int64_t mr, const float* panel, int64_t kc, float* c, int64_t ldc, bool first) {
-    switch (mr) {
-    case 6: tile_avx2_rows<6>(xp, panel, kc, c, ldc, first); break;
-    case 5: tile_avx2_rows<5>(xp, panel, kc, c, ldc, first); break;
-    case 4: tile_avx2_rows<4>(xp, panel, kc, c, ldc, first); break;
-    case 3: tile_avx2_rows<3>(xp, panel, kc, c, ldc, first); break;
-    case 2: tile_avx2_rows<2>(xp, panel, kc, c, ldc, first); break;
-    default: tile_avx2_rows<1>(xp, panel, kc, c, ldc, first); break;
-    }
+    with_rows<kAvx2Mr>(mr, [&](auto rows) { tile_avx2_rows<decltype(rows)::value>(xp, panel, kc, c, ldc, first); });
 }
 
 // Full-width panels, widened in vector registers: a bfloat16 is the top half of a
@@ -165,9 +168,7 @@ __attribute__((target("avx2,fma"))) void pack_panel_avx2(const Weights& w, int64
                 _mm256_storeu_ps(panel + (kk + 1) * nr + 8 * half, _mm256_castsi256_ps(_mm256_and_si256(v, high)));
             }
         }
-        for (int64_t kk = pairs; kk < kc; ++kk)
-            for (int64_t j = 0; j < nr; ++j)
-                panel[kk * nr + j] = widen(w.w[(n0 + j) * w.in + k0 + kk]);
+        if (pairs < kc) pack_panel(w, n0, nr, nr, k0 + pairs, kc - pairs, panel + pairs * nr);
     } else {
         for (int64_t kk = 0; kk < kc; ++kk) {
             const uint16_t* src = w.w + (k0 + kk) * w.out + n0;
@@ -198,9 +199,7 @@ __attribute__((target("avx512f"))) void pack_panel_avx512(const Weights& w, int6
                                  _mm512_castsi512_ps(_mm512_maskz_and_epi32(0xFFFF, v, high)));
             }
         }
-        for (int64_t kk = pairs; kk < kc; ++kk)
-            for (int64_t j = 0; j < nr; ++j)
-                panel[kk * nr + j] = widen(w.w[(n0 + j) * w.in + k0 + kk]);
+        if (pairs < kc) pack_panel(w, n0, nr, nr, k0 + pairs, kc - pairs, panel + pairs * nr);
     } else {
         for (int64_t kk = 0; kk < kc; ++kk) {
             const uint16_t* src = w.w + (k0 + kk) * w.out + n0;
@@ -247,20 +246,7 @@ __attribute__((target("avx512f"))) void tile_avx512_rows(const float* xp, const 
 }
 
 void tile_avx512(const float* xp, int64_t mr, const float* panel, int64_t kc, float* c, int64_t ldc, bool first) {
-    switch (mr) {
-    case 12: tile_avx512_rows<12>(xp, panel, kc, c, ldc, first); break;
-    case 11: tile_avx512_rows<11>(xp, panel, kc, c, ldc, first); break;
-    case 10: tile_avx512_rows<10>(xp, panel, kc, c, ldc, first); break;
-    case 9: tile_avx512_rows<9>(xp, panel, kc, c, ldc, first); break;
-    case 8: tile_avx512_rows<8>(xp, panel, kc, c, ldc, first); break;
-    case 7: tile_avx512_rows<7>(xp, panel, kc, c, ldc, first); break;
-    case 6: tile_avx512_rows<6>(xp, panel, kc, c, ldc, first); break;
-    case 5: tile_avx512_rows<5>(xp, panel, kc, c, ldc, first); break;
-    case 4: tile_avx512_rows<4>(xp, panel, kc, c, ldc, first); break;
-    case 3: tile_avx512_rows<3>(xp, panel, kc, c, ldc, first); break;
-    case 2: tile_avx512_rows<2>(xp, panel, kc, c, ldc, first); break;
-    default: tile_avx512_rows<1>(xp, panel, kc, c, ldc, first); break;
-    }
+    with_rows<kAvx512Mr>(mr, [&](auto rows) { tile_avx512_rows<decltype(rows)::value>(xp, panel, kc, c, ldc, first); });
 }
 #else
 constexpr int kAvx2Mr = 4, kAvx2Nr = 16, kAvx512Mr = 4, kAvx512Nr = 16;
