@@ -161,12 +161,6 @@ double greedy_tokens_per_s(const Model& model, const std::vector<int64_t>& promp
     return static_cast<double>(steps) / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// The float32 GEMM rate in GFLOP/s: one [512, 2048] x [2048, 8192] product.
-double gemm_gflops() {
-    static const at::Tensor a = at::randn({512, 2048}), b = at::randn({2048, 8192});
-    (void)at::mm(a, b);
-    return 2.0 * 512 * 2048 * 8192 / seconds([] { (void)at::mm(a, b); }) / 1e9;
-}
 
 } // namespace
 

@@ -24,17 +24,6 @@ using namespace hookscope;
 using namespace hookscope::bench;
 using nlohmann::json;
 
-namespace {
-
-// The float32 GEMM rate in GFLOP/s: one [512, 2048] x [2048, 8192] product.
-double gemm_gflops() {
-    static const at::Tensor a = at::randn({512, 2048}), b = at::randn({2048, 8192});
-    (void)at::mm(a, b);
-    return 2.0 * 512 * 2048 * 8192 / seconds([] { (void)at::mm(a, b); }) / 1e9;
-}
-
-} // namespace
-
 int main(int argc, char** argv) {
     int reps = 5, threads = 0;
     int64_t positions = 500;

@@ -10,6 +10,7 @@
 #include "bridge/weights.h"
 
 #include <ATen/ATen.h>
+#include <chrono>
 
 #include <filesystem>
 #include <memory>
@@ -227,6 +228,18 @@ inline BenchModel bench_model(const std::string& shape, Precision precision = Pr
     b.model = r.make(b.config, source, "in-memory " + shape + " shape");
     measure_sizes(b, vectors);
     return b;
+}
+
+// The float32 GEMM rate in GFLOP/s, the bound the passes are measured against: one
+// [512, 2048] x [2048, 8192] product (after one untimed, which pages its operands in).
+inline double gemm_gflops() {
+    static const at::Tensor a = at::randn({512, 2048}), b = at::randn({2048, 8192});
+    static const bool warm = (at::mm(a, b), true);
+    (void)warm;
+    const auto start = std::chrono::steady_clock::now();
+    (void)at::mm(a, b);
+    return 2.0 * 512 * 2048 * 8192 / std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+           1e9;
 }
 
 } // namespace hookscope::bench
