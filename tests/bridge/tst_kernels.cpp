@@ -49,6 +49,13 @@ class TestKernels : public QObject {
         }
     }
 
+    // Caps the kernels at `level`; false where this CPU lacks it.
+    static bool cap_to(int level) {
+        const auto wanted = static_cast<kernels::Level>(level);
+        kernels::cap_level(wanted);
+        return kernels::level() == wanted;
+    }
+
 private slots:
     void matchLibTorch_data() {
         QTest::addColumn<int>("level");
@@ -64,9 +71,7 @@ private slots:
     void matchLibTorch() {
         QFETCH(int, level);
         QFETCH(int, threads);
-        const auto wanted = static_cast<kernels::Level>(level);
-        kernels::cap_level(wanted);
-        if (kernels::level() != wanted) QSKIP("this CPU lacks these instructions");
+        if (!cap_to(level)) QSKIP("this CPU lacks these instructions");
         kernels::set_threads(threads);
         QCOMPARE(kernels::threads(), threads);
         compareAll();
@@ -84,9 +89,7 @@ private slots:
     void gemmBf16MatchesFloat64() {
         QFETCH(int, level);
         QFETCH(int, threads);
-        const auto wanted = static_cast<kernels::Level>(level);
-        kernels::cap_level(wanted);
-        if (kernels::level() != wanted) QSKIP("this CPU lacks these instructions");
+        if (!cap_to(level)) QSKIP("this CPU lacks these instructions");
         kernels::set_threads(threads);
         at::manual_seed(11);
         for (const int64_t m : {1, 5, 13, 40}) {
@@ -129,9 +132,7 @@ private slots:
     void logSumExpMatchesFloat64_data() { matchLibTorch_data(); }
     void logSumExpMatchesFloat64() {
         QFETCH(int, level);
-        const auto wanted = static_cast<kernels::Level>(level);
-        kernels::cap_level(wanted);
-        if (kernels::level() != wanted) QSKIP("this CPU lacks these instructions");
+        if (!cap_to(level)) QSKIP("this CPU lacks these instructions");
         at::manual_seed(7);
         for (const int64_t n : {1, 7, 8, 15, 16, 17, 33, 1023, 1024, 1025, 50257}) {
             for (const double shift : {0.0, 120.0, -300.0}) {
