@@ -50,6 +50,15 @@ void rms_norm(const float* x, const float* w, int64_t n, double eps, float* out)
 // ulp there, std::exp in the portable loop). NaN in, NaN out.
 float log_sum_exp(const float* x, int64_t n);
 
+// Softmax of each of `rows` rows of n values: out[r, :] = exp(x[r, :] - max) / sum,
+// -inf giving exactly 0; split across the kernel threads. Exp as in log_sum_exp.
+void softmax_rows(const float* x, int64_t rows, int64_t n, float* out);
+
+// Attention scores [heads, positions, keys] of queries at positions start.., in place:
+// a query at position p keeps keys 0..p, multiplied by `scale`, and the later keys
+// become -inf. Split across the kernel threads.
+void scale_causal(float* scores, int64_t heads, int64_t positions, int64_t keys, int64_t start, float scale);
+
 // Rotary embedding of one position, in place, rotate-half convention: for each of
 // `heads` heads of `d_head` values, pairs (i, i + dims/2) for i < dims/2 turn by the
 // angle whose cosine and sine are cos[i], sin[i].

@@ -199,13 +199,26 @@ inline at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& keys, 
         kh = kh.repeat_interleave(group, 1);
         vh = vh.repeat_interleave(group, 1);
     }
-    at::Tensor scores = at::matmul(q.transpose(1, 2), kh.transpose(-1, -2)).mul_(scale); // [B,H,P,T]
-    if (positions > 1) {
+    at::Tensor scores = at::matmul(q.transpose(1, 2), kh.transpose(-1, -2)); // [B,H,P,T]
+    const auto by_kernel = [](const at::Tensor& t) { return t.scalar_type() == at::kFloat && t.is_contiguous(); };
+    if (by_kernel(scores)) {
+        kernels::scale_causal(scores.data_ptr<float>(), scores.size(0) * scores.size(1), positions, scores.size(3),
+                              start, static_cast<float>(scale));
+    } else {
+        scores.mul_(scale);
         const at::Tensor future = at::ones({positions, start + positions}, at::kBool).triu_(start + 1);
         scores.masked_fill_(future, -std::numeric_limits<double>::infinity());
     }
     scores = hooks.fire(HookPoint::block(Site::AttnScores, layer), scores);
-    const at::Tensor pattern = hooks.fire(HookPoint::block(Site::AttnPattern, layer), at::softmax(scores, -1));
+    at::Tensor weights;
+    if (by_kernel(scores)) {
+        weights = at::empty_like(scores);
+        kernels::softmax_rows(scores.data_ptr<float>(), scores.numel() / scores.size(3), scores.size(3),
+                              weights.data_ptr<float>());
+    } else {
+        weights = at::softmax(scores, -1);
+    }
+    const at::Tensor pattern = hooks.fire(HookPoint::block(Site::AttnPattern, layer), weights);
     return hooks.fire(HookPoint::block(Site::AttnZ, layer), at::matmul(pattern, vh).transpose(1, 2)); // [B,P,H,Dh]
 }
 

@@ -1,8 +1,10 @@
-// Kernels over one vector: the norms and the rotary embedding of a decode step (plain
-// loops: their work is a few thousand values, far below the products'), and the
-// log-sum-exp of a row of logits (vectorised: a vocabulary's worth per row).
+// Kernels over vectors: the norms and the rotary embedding of a decode step (plain
+// loops: their work is a few thousand values, far below the products'); the
+// log-sum-exp of a row of logits and the softmax of attention rows (vectorised: whole
+// vocabularies and P² scores per layer).
 
 #include "bridge/kernels.h"
+#include "bridge/spin_pool.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -29,10 +31,12 @@ double sum_exp_portable(const float* x, int64_t n, float top) {
 #if defined(__x86_64__)
 // exp(x) for x <= 0: x = k·ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so r is
 // exact), exp(r) by a degree-7 polynomial (Cephes' expf coefficients, within 2 ulp),
-// times 2^k built in the exponent bits. Below -87.3 the result is held at about 1e-38
-// instead of going subnormal: next to the row's largest term (1) it adds nothing. NaN
-// stays NaN (max returns its second operand when either is NaN).
+// times 2^k built in the exponent bits. Below -87.3 (where exp is under 1.2e-38 and
+// would go subnormal) the result is 0, so a masked -inf gives exactly 0. NaN stays NaN
+// (max returns its second operand when either is NaN; the "not less than" test is true
+// for NaN).
 __attribute__((target("avx2,fma"))) __m256 exp_avx2(__m256 x) {
+    const __m256 kept = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_NLT_UQ);
     x = _mm256_max_ps(_mm256_set1_ps(-87.3f), x);
     const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -46,7 +50,7 @@ __attribute__((target("avx2,fma"))) __m256 exp_avx2(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     const __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(scale));
+    return _mm256_and_ps(kept, _mm256_mul_ps(p, _mm256_castsi256_ps(scale)));
 }
 
 __attribute__((target("avx2,fma"))) float max_avx2(const float* x, int64_t n) {
@@ -82,6 +86,7 @@ __attribute__((target("avx2,fma"))) double sum_exp_avx2(const float* x, int64_t 
 // As exp_avx2, 16 lanes; the zero-masked forms because GCC 12 warns about the unmasked
 // ones' undefined operand.
 __attribute__((target("avx512f"))) __m512 exp_avx512(__m512 x) {
+    const __mmask16 kept = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.3f), _CMP_NLT_UQ);
     x = _mm512_maskz_max_ps(0xFFFF, _mm512_set1_ps(-87.3f), x);
     const __m512 k = _mm512_maskz_roundscale_ps(0xFFFF, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
                                                   _MM_FROUND_TO_NEAREST_INT);
@@ -96,7 +101,7 @@ __attribute__((target("avx512f"))) __m512 exp_avx512(__m512 x) {
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     const __m512i scale = _mm512_maskz_slli_epi32(
         0xFFFF, _mm512_maskz_add_epi32(0xFFFF, _mm512_maskz_cvtps_epi32(0xFFFF, k), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(scale));
+    return _mm512_maskz_mul_ps(kept, p, _mm512_castsi512_ps(scale));
 }
 
 __attribute__((target("avx512f"))) float max_avx512(const float* x, int64_t n) {
@@ -127,6 +132,55 @@ __attribute__((target("avx512f"))) double sum_exp_avx512(const float* x, int64_t
             total += v;
     }
     return total + sum_exp_portable(x + i, n - i, top);
+}
+// softmax of one row of n scores into out; exp is exp_avx2 / exp_avx512 on whole
+// vectors and std::exp on the rest.
+__attribute__((target("avx2,fma"))) void softmax_row_avx2(const float* x, int64_t n, float* out) {
+    const float top = max_avx2(x, n);
+    const __m256 t = _mm256_set1_ps(top);
+    __m256 a = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), t));
+        _mm256_storeu_ps(out + i, e);
+        a = _mm256_add_ps(a, e);
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, a);
+    double total = 0;
+    for (const float v : lanes)
+        total += v;
+    for (; i < n; ++i)
+        total += out[i] = std::exp(x[i] - top);
+    const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / total));
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), inv));
+    for (; i < n; ++i)
+        out[i] *= static_cast<float>(1.0 / total);
+}
+
+__attribute__((target("avx512f"))) void softmax_row_avx512(const float* x, int64_t n, float* out) {
+    const float top = max_avx512(x, n);
+    const __m512 t = _mm512_set1_ps(top);
+    __m512 a = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), t));
+        _mm512_storeu_ps(out + i, e);
+        a = _mm512_add_ps(a, e);
+    }
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, a);
+    double total = 0;
+    for (const float v : lanes)
+        total += v;
+    for (; i < n; ++i)
+        total += out[i] = std::exp(x[i] - top);
+    const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / total));
+    for (i = 0; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_loadu_ps(out + i), inv));
+    for (; i < n; ++i)
+        out[i] *= static_cast<float>(1.0 / total);
 }
 #endif
 
@@ -183,6 +237,47 @@ void rotate_half(float* x, int64_t heads, int64_t d_head, int64_t dims, const fl
             v[i + half] = b * cos[i] + a * sin[i];
         }
     }
+}
+
+void softmax_rows(const float* x, int64_t rows, int64_t n, float* out) {
+    const Level l = level();
+    SpinPool::instance().run([&](int part, int parts) {
+        for (int64_t r = rows * part / parts; r < rows * (part + 1) / parts; ++r) {
+            const float* in = x + r * n;
+            float* o = out + r * n;
+#if defined(__x86_64__)
+            if (l == Level::Avx512) {
+                softmax_row_avx512(in, n, o);
+                continue;
+            }
+            if (l == Level::Avx2) {
+                softmax_row_avx2(in, n, o);
+                continue;
+            }
+#endif
+            float top = -std::numeric_limits<float>::infinity();
+            for (int64_t i = 0; i < n; ++i)
+                top = in[i] > top ? in[i] : top;
+            double total = 0;
+            for (int64_t i = 0; i < n; ++i)
+                total += o[i] = std::exp(in[i] - top);
+            for (int64_t i = 0; i < n; ++i)
+                o[i] = static_cast<float>(o[i] / total);
+        }
+    });
+}
+
+void scale_causal(float* scores, int64_t heads, int64_t positions, int64_t keys, int64_t start, float scale) {
+    SpinPool::instance().run([&](int part, int parts) {
+        const int64_t rows = heads * positions;
+        for (int64_t r = rows * part / parts; r < rows * (part + 1) / parts; ++r) {
+            float* row = scores + r * keys;
+            const int64_t seen = std::min(keys, start + r % positions + 1);
+            for (int64_t j = 0; j < seen; ++j)
+                row[j] *= scale;
+            std::fill(row + seen, row + keys, -std::numeric_limits<float>::infinity());
+        }
+    });
 }
 
 } // namespace hookscope::kernels

@@ -122,6 +122,40 @@ private slots:
         kernels::set_threads(1);
     }
 
+    // Causal masking and softmax of attention rows against their definitions in float64:
+    // rows of every length a vector loop can end on, a start past 0 (decoding after a
+    // prompt), masked keys exactly -inf in the scores and exactly 0 in the pattern. The
+    // bound: each exp within 2 ulp, a float sum over at most n / lanes + lanes terms, the
+    // division: (2 + n + 2) · 2^-24 relative, taken as 1e-6 · n / 16 + 1e-6.
+    void causalSoftmaxMatchesFloat64_data() { matchLibTorch_data(); }
+    void causalSoftmaxMatchesFloat64() {
+        QFETCH(int, level);
+        QFETCH(int, threads);
+        if (!cap_to(level)) QSKIP("this CPU lacks these instructions");
+        kernels::set_threads(threads);
+        at::manual_seed(5);
+        for (const int64_t positions : {1, 7, 16, 33}) {
+            for (const int64_t start : {0, 3}) {
+                const int64_t heads = 3, keys = start + positions;
+                const at::Tensor raw = at::randn({heads, positions, keys}) * 4;
+                at::Tensor scores = raw.clone();
+                kernels::scale_causal(scores.data_ptr<float>(), heads, positions, keys, start, 0.125f);
+                const at::Tensor future = at::ones({positions, keys}, at::kBool).triu_(start + 1);
+                const at::Tensor want = (raw * 0.125).masked_fill(future, -std::numeric_limits<double>::infinity());
+                QVERIFY(at::equal(scores, want)); // a multiplication by a power of two is exact
+                at::Tensor pattern = at::empty_like(scores);
+                kernels::softmax_rows(scores.data_ptr<float>(), heads * positions, keys, pattern.data_ptr<float>());
+                const at::Tensor expected = at::softmax(want.to(at::kDouble), -1);
+                const double bound = 1e-6 * static_cast<double>(keys) / 16 + 1e-6;
+                const double diff = (pattern.to(at::kDouble) - expected).abs().max().item<double>();
+                QVERIFY2(diff <= bound, qPrintable(QString("max |diff| %1 > %2").arg(diff).arg(bound)));
+                QVERIFY(at::all(pattern.masked_select(future.expand_as(pattern)) == 0).item<bool>());
+            }
+        }
+        kernels::cap_level(kernels::Level::Avx512);
+        kernels::set_threads(1);
+    }
+
     // Rows of every length a vector loop can end on, a vocabulary-sized one, shifted so
     // that a naive exp would overflow, and rows holding NaN or -inf.
     //
