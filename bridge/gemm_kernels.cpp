@@ -327,11 +327,12 @@ void gemm_bf16(const float* x, int64_t m, int64_t in, int64_t ldx, const uint16_
     }
     const Level l = level();
     SpinPool::instance().run([&](int part, int parts) {
-        // Whole blocks of columns per thread where there are enough, else whole panels.
-        const int64_t align = out >= kNc * parts ? kNc : 32;
-        const int64_t units = (out + align - 1) / align;
-        const int64_t n_begin = std::min(out, units * part / parts * align);
-        const int64_t n_end = std::min(out, units * (part + 1) / parts * align);
+        // Whole panels per thread, shared evenly: GPT-2's 768 and 2304 columns are 3 and 9
+        // blocks of kNc, which two threads cannot share evenly by blocks.
+        constexpr int64_t kAlign = 32;
+        const int64_t units = (out + kAlign - 1) / kAlign;
+        const int64_t n_begin = std::min(out, units * part / parts * kAlign);
+        const int64_t n_end = std::min(out, units * (part + 1) / parts * kAlign);
         if (n_begin >= n_end) return;
         switch (l) {
         case Level::Avx512:
