@@ -200,7 +200,11 @@ inline at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& keys, 
         vh = vh.repeat_interleave(group, 1);
     }
     at::Tensor scores = at::matmul(q.transpose(1, 2), kh.transpose(-1, -2)); // [B,H,P,T]
-    const auto by_kernel = [](const at::Tensor& t) { return t.scalar_type() == at::kFloat && t.is_contiguous(); };
+    // The kernels write through raw pointers, which autograd cannot follow: a tensor
+    // that needs gradients (the trainer's) takes LibTorch's ops.
+    const auto by_kernel = [](const at::Tensor& t) {
+        return t.scalar_type() == at::kFloat && t.is_contiguous() && !t.requires_grad();
+    };
     if (by_kernel(scores)) {
         kernels::scale_causal(scores.data_ptr<float>(), scores.size(0) * scores.size(1), positions, scores.size(3),
                               start, static_cast<float>(scale));
