@@ -21,11 +21,23 @@ namespace {
 // error stays below (kBlock / lanes) · 2^-24 of its sum, and the row's adds nothing.
 constexpr int64_t kBlock = 1024;
 
-double sum_exp_portable(const float* x, int64_t n, float top) {
+// The sum of exp(x[i] - top) over n values, each exp also stored into out[i] when out
+// is not null (a softmax keeps them; a log-sum-exp needs only the sum).
+double sum_exp_portable(const float* x, int64_t n, float top, float* out) {
     double total = 0;
-    for (int64_t i = 0; i < n; ++i)
-        total += std::exp(x[i] - top);
+    for (int64_t i = 0; i < n; ++i) {
+        const float e = std::exp(x[i] - top);
+        if (out) out[i] = e;
+        total += e;
+    }
     return total;
+}
+
+float max_portable(const float* x, int64_t n) {
+    float top = -std::numeric_limits<float>::infinity();
+    for (int64_t i = 0; i < n; ++i)
+        top = x[i] > top ? x[i] : top;
+    return top;
 }
 
 #if defined(__x86_64__)
@@ -66,21 +78,24 @@ __attribute__((target("avx2,fma"))) float max_avx2(const float* x, int64_t n) {
     return top;
 }
 
-__attribute__((target("avx2,fma"))) double sum_exp_avx2(const float* x, int64_t n, float top) {
+__attribute__((target("avx2,fma"))) double sum_exp_avx2(const float* x, int64_t n, float top, float* out) {
     const __m256 t = _mm256_set1_ps(top);
     double total = 0;
     int64_t i = 0;
     while (i + 8 <= n) {
         const int64_t block_end = std::min(n, i + kBlock);
         __m256 a = _mm256_setzero_ps();
-        for (; i + 8 <= block_end; i += 8)
-            a = _mm256_add_ps(a, exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), t)));
+        for (; i + 8 <= block_end; i += 8) {
+            const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), t));
+            if (out) _mm256_storeu_ps(out + i, e);
+            a = _mm256_add_ps(a, e);
+        }
         alignas(32) float lanes[8];
         _mm256_store_ps(lanes, a);
         for (const float v : lanes)
             total += v;
     }
-    return total + sum_exp_portable(x + i, n - i, top);
+    return total + sum_exp_portable(x + i, n - i, top, out ? out + i : nullptr);
 }
 
 // As exp_avx2, 16 lanes; the zero-masked forms because GCC 12 warns about the unmasked
@@ -117,92 +132,56 @@ __attribute__((target("avx512f"))) float max_avx512(const float* x, int64_t n) {
     return top;
 }
 
-__attribute__((target("avx512f"))) double sum_exp_avx512(const float* x, int64_t n, float top) {
+__attribute__((target("avx512f"))) double sum_exp_avx512(const float* x, int64_t n, float top, float* out) {
     const __m512 t = _mm512_set1_ps(top);
     double total = 0;
     int64_t i = 0;
     while (i + 16 <= n) {
         const int64_t block_end = std::min(n, i + kBlock);
         __m512 a = _mm512_setzero_ps();
-        for (; i + 16 <= block_end; i += 16)
-            a = _mm512_add_ps(a, exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), t)));
+        for (; i + 16 <= block_end; i += 16) {
+            const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), t));
+            if (out) _mm512_storeu_ps(out + i, e);
+            a = _mm512_add_ps(a, e);
+        }
         alignas(64) float lanes[16];
         _mm512_store_ps(lanes, a);
         for (const float v : lanes)
             total += v;
     }
-    return total + sum_exp_portable(x + i, n - i, top);
-}
-// softmax of one row of n scores into out; exp is exp_avx2 / exp_avx512 on whole
-// vectors and std::exp on the rest.
-__attribute__((target("avx2,fma"))) void softmax_row_avx2(const float* x, int64_t n, float* out) {
-    const float top = max_avx2(x, n);
-    const __m256 t = _mm256_set1_ps(top);
-    __m256 a = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), t));
-        _mm256_storeu_ps(out + i, e);
-        a = _mm256_add_ps(a, e);
-    }
-    alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, a);
-    double total = 0;
-    for (const float v : lanes)
-        total += v;
-    for (; i < n; ++i)
-        total += out[i] = std::exp(x[i] - top);
-    const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / total));
-    for (i = 0; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(out + i), inv));
-    for (; i < n; ++i)
-        out[i] *= static_cast<float>(1.0 / total);
-}
-
-__attribute__((target("avx512f"))) void softmax_row_avx512(const float* x, int64_t n, float* out) {
-    const float top = max_avx512(x, n);
-    const __m512 t = _mm512_set1_ps(top);
-    __m512 a = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), t));
-        _mm512_storeu_ps(out + i, e);
-        a = _mm512_add_ps(a, e);
-    }
-    alignas(64) float lanes[16];
-    _mm512_store_ps(lanes, a);
-    double total = 0;
-    for (const float v : lanes)
-        total += v;
-    for (; i < n; ++i)
-        total += out[i] = std::exp(x[i] - top);
-    const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / total));
-    for (i = 0; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_loadu_ps(out + i), inv));
-    for (; i < n; ++i)
-        out[i] *= static_cast<float>(1.0 / total);
+    return total + sum_exp_portable(x + i, n - i, top, out ? out + i : nullptr);
 }
 #endif
+
+struct MaxAndSum {
+    float top;    // the largest value (NaN ignored)
+    double total; // sum of exp(x[i] - top)
+};
+
+// One row's max and sum of exps at the level in use, each exp stored into out when out
+// is not null.
+MaxAndSum max_and_sum_exp(const float* x, int64_t n, float* out, Level l) {
+#if defined(__x86_64__)
+    if (l == Level::Avx512) {
+        const float top = max_avx512(x, n);
+        return {top, sum_exp_avx512(x, n, top, out)};
+    }
+    if (l == Level::Avx2) {
+        const float top = max_avx2(x, n);
+        return {top, sum_exp_avx2(x, n, top, out)};
+    }
+#endif
+    (void)l;
+    const float top = max_portable(x, n);
+    return {top, sum_exp_portable(x, n, top, out)};
+}
 
 } // namespace
 
 float log_sum_exp(const float* x, int64_t n) {
     if (n <= 0) return -std::numeric_limits<float>::infinity();
-    float top = -std::numeric_limits<float>::infinity();
-    double total = 0;
-#if defined(__x86_64__)
-    switch (level()) {
-    case Level::Avx512: top = max_avx512(x, n), total = sum_exp_avx512(x, n, top); break;
-    case Level::Avx2: top = max_avx2(x, n), total = sum_exp_avx2(x, n, top); break;
-    case Level::Portable: break;
-    }
-#endif
-    if (level() == Level::Portable) {
-        for (int64_t i = 0; i < n; ++i)
-            top = x[i] > top ? x[i] : top;
-        total = sum_exp_portable(x, n, top);
-    }
-    return static_cast<float>(static_cast<double>(top) + std::log(total));
+    const MaxAndSum m = max_and_sum_exp(x, n, nullptr, level());
+    return static_cast<float>(static_cast<double>(m.top) + std::log(m.total));
 }
 
 void layer_norm(const float* x, const float* w, const float* b, int64_t n, double eps, float* out) {
@@ -243,26 +222,10 @@ void softmax_rows(const float* x, int64_t rows, int64_t n, float* out) {
     const Level l = level();
     SpinPool::instance().run([&](int part, int parts) {
         for (int64_t r = rows * part / parts; r < rows * (part + 1) / parts; ++r) {
-            const float* in = x + r * n;
             float* o = out + r * n;
-#if defined(__x86_64__)
-            if (l == Level::Avx512) {
-                softmax_row_avx512(in, n, o);
-                continue;
-            }
-            if (l == Level::Avx2) {
-                softmax_row_avx2(in, n, o);
-                continue;
-            }
-#endif
-            float top = -std::numeric_limits<float>::infinity();
+            const auto inverse = static_cast<float>(1.0 / max_and_sum_exp(x + r * n, n, o, l).total);
             for (int64_t i = 0; i < n; ++i)
-                top = in[i] > top ? in[i] : top;
-            double total = 0;
-            for (int64_t i = 0; i < n; ++i)
-                total += o[i] = std::exp(in[i] - top);
-            for (int64_t i = 0; i < n; ++i)
-                o[i] = static_cast<float>(o[i] / total);
+                o[i] *= inverse;
         }
     });
 }
