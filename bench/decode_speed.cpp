@@ -173,7 +173,6 @@ double greedy_tokens_per_s(const Model& model, const std::vector<int64_t>& promp
     return static_cast<double>(steps) / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-
 } // namespace
 
 int main(int argc, char** argv) {

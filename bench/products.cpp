@@ -50,9 +50,9 @@ int main(int argc, char** argv) {
     }
     apply_thread_split(default_thread_split(threads));
     std::vector<Shape> shapes{
-        {"gpt2-small mlp in, 512 positions", 512, 768, 3072},  {"gpt2-small unembed, 512 positions", 512, 768, 50257},
-        {"gpt2-small mlp in, 32 positions", 32, 768, 3072},    {"llama-1b mlp gate, 256 positions", 256, 2048, 8192},
-        {"llama-1b mlp down, 256 positions", 256, 8192, 2048}, {"llama-1b mlp gate, 32 positions", 32, 2048, 8192},
+        {"gpt2-small mlp in, 512 positions", 512, 768, 3072},   {"gpt2-small unembed, 512 positions", 512, 768, 50257},
+        {"gpt2-small mlp in, 32 positions", 32, 768, 3072},     {"llama-1b mlp gate, 256 positions", 256, 2048, 8192},
+        {"llama-1b mlp down, 256 positions", 256, 8192, 2048},  {"llama-1b mlp gate, 32 positions", 32, 2048, 8192},
         {"llama-1b unembed, 256 positions", 256, 2048, 128256}, {"reference 512x2048x8192", 512, 2048, 8192}};
     if (smoke) shapes = {{"smoke", 8, 64, 96}};
     json rows = json::array();

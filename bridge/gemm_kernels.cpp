@@ -156,8 +156,8 @@ __attribute__((target("avx2,fma"))) void pack_panel_avx2(const Weights& w, int64
                                                          float* panel) {
     constexpr int64_t nr = 16;
     if (w.linear_layout) {
-        const __m256i rows = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                                _mm256_set1_epi32(static_cast<int>(w.in)));
+        const __m256i rows =
+            _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(w.in)));
         const __m256i high = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
         const int64_t pairs = kc / 2 * 2;
         for (int64_t kk = 0; kk < pairs; kk += 2) {
@@ -184,9 +184,9 @@ __attribute__((target("avx512f"))) void pack_panel_avx512(const Weights& w, int6
                                                           float* panel) {
     constexpr int64_t nr = 32;
     if (w.linear_layout) {
-        const __m512i rows = _mm512_maskz_mullo_epi32(
-            0xFFFF, _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-            _mm512_set1_epi32(static_cast<int>(w.in)));
+        const __m512i rows =
+            _mm512_maskz_mullo_epi32(0xFFFF, _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                     _mm512_set1_epi32(static_cast<int>(w.in)));
         const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
         const int64_t pairs = kc / 2 * 2;
         for (int64_t kk = 0; kk < pairs; kk += 2) {
@@ -204,8 +204,8 @@ __attribute__((target("avx512f"))) void pack_panel_avx512(const Weights& w, int6
         for (int64_t kk = 0; kk < kc; ++kk) {
             const uint16_t* src = w.w + (k0 + kk) * w.out + n0;
             for (int64_t h = 0; h < nr; h += 16) {
-                const __m512i v = _mm512_maskz_cvtepu16_epi32(
-                    0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + h)));
+                const __m512i v =
+                    _mm512_maskz_cvtepu16_epi32(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + h)));
                 _mm512_storeu_ps(panel + kk * nr + h, _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, v, 16)));
             }
         }

@@ -97,10 +97,11 @@ private slots:
                 for (const int64_t out : {1, 17, 33, 300, 700}) {
                     const at::Tensor x = at::randn({m, in});
                     const at::Tensor w = at::randn({out, in}).to(at::kBFloat16); // nn.Linear layout
-                    const at::Tensor w_conv = w.t().contiguous();              // Conv1D layout
+                    const at::Tensor w_conv = w.t().contiguous();                // Conv1D layout
                     const at::Tensor xd = x.to(at::kDouble), wd = w.to(at::kDouble);
                     const at::Tensor want = at::mm(xd, wd.t());
-                    const at::Tensor bound = at::mm(xd.abs(), wd.abs().t()) * (static_cast<double>(in) * std::ldexp(1.0, -24));
+                    const at::Tensor bound =
+                        at::mm(xd.abs(), wd.abs().t()) * (static_cast<double>(in) * std::ldexp(1.0, -24));
                     for (const bool linear : {true, false}) {
                         const at::Tensor& weights = linear ? w : w_conv;
                         at::Tensor y = at::full({m, out + 3}, 7.0f); // row stride wider than a row
@@ -110,7 +111,10 @@ private slots:
                         const at::Tensor excess = (y.slice(1, 0, out).to(at::kDouble) - want).abs() - bound;
                         if (excess.max().item<double>() > 0) {
                             QFAIL(qPrintable(QString("m %1, in %2, out %3, %4 layout: %5 past the bound")
-                                                 .arg(m).arg(in).arg(out).arg(linear ? "linear" : "conv1d")
+                                                 .arg(m)
+                                                 .arg(in)
+                                                 .arg(out)
+                                                 .arg(linear ? "linear" : "conv1d")
                                                  .arg(excess.max().item<double>())));
                         }
                         QVERIFY(at::all(y.slice(1, out, out + 3) == 7.0f).item<bool>()); // untouched
