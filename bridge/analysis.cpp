@@ -41,26 +41,13 @@ at::Tensor at_position(const ActivationCache& cache, const std::string& hook, in
 // What the lens reads from one row of logits [vocab] whose log-sum-exp is `lse`: the
 // top_k tokens and their probabilities, most likely first (of equal logits, the lower
 // id first), and the target's probability and rank (tokens with a larger logit).
-// Small k keeps a sorted list that a logit must beat to enter; larger k sorts indices.
+// Small k takes kernels::top_k's one pass; larger k sorts indices.
 void read_lens_row(const float* row, int64_t vocab, int64_t top_k, float lse, int64_t target, int64_t* ids,
                    float* probs, float* target_prob, int64_t* target_rank) {
-    constexpr int64_t kListed = 64;
-    if (top_k <= kListed) {
-        float values[kListed];
-        int64_t n = 0;
-        for (int64_t i = 0; i < vocab; ++i) {
-            const float v = row[i];
-            if (n == top_k && !(v > values[n - 1])) continue; // also keeps NaN out
-            if (std::isnan(v)) continue;
-            int64_t j = n < top_k ? n++ : n - 1;
-            for (; j > 0 && v > values[j - 1]; --j) {
-                values[j] = values[j - 1];
-                ids[j] = ids[j - 1];
-            }
-            values[j] = v;
-            ids[j] = i;
-        }
-        for (int64_t j = n; j < top_k; ++j) // fewer numbers than k in the row
+    if (top_k <= kernels::kTopKListed) {
+        float values[kernels::kTopKListed];
+        const int64_t found = kernels::top_k(row, vocab, top_k, ids, values);
+        for (int64_t j = found; j < top_k; ++j) // fewer numbers than k in the row
             values[j] = -std::numeric_limits<float>::infinity(), ids[j] = j;
         for (int64_t j = 0; j < top_k; ++j)
             probs[j] = std::exp(values[j] - lse);

@@ -50,6 +50,13 @@ void rms_norm(const float* x, const float* w, int64_t n, double eps, float* out)
 // ulp there, std::exp in the portable loop). NaN in, NaN out.
 float log_sum_exp(const float* x, int64_t n);
 
+// The k largest of x[0, n) for k <= kTopKListed, largest first (of equal values the
+// lower index first), in one pass that keeps a sorted list a value must beat to enter;
+// NaN never enters. Writes ids[0, found) and values[0, found) and returns found, which
+// is less than k only when x holds fewer than k numbers.
+constexpr int64_t kTopKListed = 64;
+int64_t top_k(const float* x, int64_t n, int64_t k, int64_t* ids, float* values);
+
 // Softmax of each of `rows` rows of n values: out[r, :] = exp(x[r, :] - max) / sum,
 // -inf giving exactly 0; split across the kernel threads. Exp as in log_sum_exp.
 void softmax_rows(const float* x, int64_t rows, int64_t n, float* out);

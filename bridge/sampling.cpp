@@ -1,9 +1,11 @@
 #include "bridge/sampling.h"
 
 #include "bridge/errors.h"
+#include "bridge/kernels.h"
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <limits>
 
 namespace hookscope {
@@ -61,20 +63,35 @@ at::Tensor processed_logits(const at::Tensor& logits, const std::vector<int64_t>
 
 TokenChoice choose_token(const at::Tensor& logits, const std::vector<int64_t>& context, const SamplingSettings& s,
                          at::Generator& generator) {
-    const at::Tensor processed = processed_logits(logits, context, s);
-    const at::Tensor logprobs = processed.log_softmax(0);
+    const at::Tensor processed = processed_logits(logits, context, s).contiguous();
+    const float* values = processed.data_ptr<float>();
+    const int64_t vocab = processed.numel();
+    // One vectorised pass for the normaliser and one scan for the five most likely,
+    // instead of LibTorch's single-threaded log_softmax and topk over the vocabulary
+    // (0.8 ms a token for GPT-2's 50257, a tenth of a bfloat16 decode step).
+    const float lse = kernels::log_sum_exp(values, vocab);
     TokenChoice choice;
-    if (greedy(s)) {
-        choice.id = processed.argmax().item<int64_t>();
-    } else {
-        choice.id = at::multinomial(logprobs.exp(), 1, /*replacement=*/false, generator).item<int64_t>();
+    constexpr int64_t kShown = 5;
+    int64_t top_ids[kShown];
+    float top_values[kShown];
+    const int64_t found = std::isfinite(lse) ? kernels::top_k(values, vocab, kShown, top_ids, top_values) : 0;
+    if (found == 0) { // NaN among the logits, or none finite: LibTorch's conventions
+        const at::Tensor logprobs = processed.log_softmax(0);
+        choice.id = greedy(s) ? processed.argmax().item<int64_t>()
+                              : at::multinomial(logprobs.exp(), 1, /*replacement=*/false, generator).item<int64_t>();
+        choice.logprob = logprobs[choice.id].item<double>();
+        return choice;
     }
-    choice.logprob = logprobs[choice.id].item<double>();
-    const auto [top_values, top_ids] = logprobs.topk(std::min<int64_t>(5, logprobs.size(0)));
-    for (int64_t k = 0; k < top_ids.size(0); ++k) {
-        const double value = top_values[k].item<double>();
-        if (value == -std::numeric_limits<double>::infinity()) break;
-        choice.top.emplace_back(top_ids[k].item<int64_t>(), value);
+    if (greedy(s)) {
+        choice.id = top_ids[0]; // the first of equal maxima, as argmax
+    } else {
+        choice.id =
+            at::multinomial(processed.log_softmax(0).exp(), 1, /*replacement=*/false, generator).item<int64_t>();
+    }
+    choice.logprob = values[choice.id] - lse;
+    for (int64_t k = 0; k < found; ++k) {
+        if (top_values[k] == -std::numeric_limits<float>::infinity()) break;
+        choice.top.emplace_back(top_ids[k], top_values[k] - lse);
     }
     return choice;
 }

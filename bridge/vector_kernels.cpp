@@ -178,6 +178,25 @@ MaxAndSum max_and_sum_exp(const float* x, int64_t n, float* out, Level l) {
 
 } // namespace
 
+int64_t top_k(const float* x, int64_t n, int64_t k, int64_t* ids, float* values) {
+    k = std::clamp<int64_t>(k, 0, kTopKListed);
+    if (k == 0) return 0;
+    int64_t found = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = x[i];
+        if (found == k && !(v > values[k - 1])) continue; // also keeps NaN out
+        if (std::isnan(v)) continue;
+        int64_t j = found < k ? found++ : k - 1;
+        for (; j > 0 && v > values[j - 1]; --j) {
+            values[j] = values[j - 1];
+            ids[j] = ids[j - 1];
+        }
+        values[j] = v;
+        ids[j] = i;
+    }
+    return found;
+}
+
 float log_sum_exp(const float* x, int64_t n) {
     if (n <= 0) return -std::numeric_limits<float>::infinity();
     const MaxAndSum m = max_and_sum_exp(x, n, nullptr, level());

@@ -197,6 +197,32 @@ private slots:
         QVERIFY(std::isnan(kernels::log_sum_exp(odd.data_ptr<float>(), 40)));
         kernels::cap_level(kernels::Level::Avx512);
     }
+
+    // Against a full sort of (value descending, index ascending), on rows with ties,
+    // -inf, NaN and fewer numbers than k.
+    void topKMatchesSort() {
+        at::manual_seed(3);
+        for (const int64_t n : {1, 4, 5, 64, 1000, 50257}) {
+            // Values on a coarse grid so that ties are common.
+            at::Tensor x = (at::randn({n}) * 4).round();
+            float* v = x.data_ptr<float>();
+            if (n > 3) v[1] = std::numeric_limits<float>::quiet_NaN(), v[2] = -std::numeric_limits<float>::infinity();
+            std::vector<int64_t> order;
+            for (int64_t i = 0; i < n; ++i)
+                if (!std::isnan(v[i])) order.push_back(i);
+            std::stable_sort(order.begin(), order.end(), [v](int64_t a, int64_t b) { return v[a] > v[b]; });
+            for (const int64_t k : {int64_t{1}, int64_t{5}, kernels::kTopKListed}) {
+                std::vector<int64_t> ids(static_cast<std::size_t>(k));
+                std::vector<float> values(static_cast<std::size_t>(k));
+                const int64_t found = kernels::top_k(v, n, k, ids.data(), values.data());
+                QCOMPARE(found, std::min<int64_t>(k, static_cast<int64_t>(order.size())));
+                for (int64_t j = 0; j < found; ++j) {
+                    QCOMPARE(ids[static_cast<std::size_t>(j)], order[static_cast<std::size_t>(j)]);
+                    QCOMPARE(values[static_cast<std::size_t>(j)], v[order[static_cast<std::size_t>(j)]]);
+                }
+            }
+        }
+    }
 };
 
 QTEST_GUILESS_MAIN(TestKernels)
