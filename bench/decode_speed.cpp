@@ -33,7 +33,9 @@
 #include "bridge/generate.h"
 #include "bridge/kernels.h"
 #include "bridge/kv_cache.h"
+#include "bridge/system_memory.h"
 #include "bridge/threads.h"
+#include "bridge/weights.h"
 
 #include <nlohmann/json.hpp>
 
@@ -108,7 +110,26 @@ double sum_plain(const float* p, std::size_t n) {
 }
 
 // Read-only bandwidth in GB/s: each core sums its share of `buffer`.
-double read_once_gbs(const std::vector<float>& buffer, int cores) {
+// The probe's buffer: on huge pages, as the model's weights are (map_huge_pages), so
+// that the bound is what the machine reads at best.
+class ProbeBuffer {
+public:
+    explicit ProbeBuffer(std::size_t floats)
+        : size_(floats), data_(static_cast<float*>(map_huge_pages(floats * sizeof(float)))) {
+        std::fill(data_, data_ + size_, 1.0f);
+    }
+    ~ProbeBuffer() { unmap_huge_pages(data_, size_ * sizeof(float)); }
+    ProbeBuffer(const ProbeBuffer&) = delete;
+    ProbeBuffer& operator=(const ProbeBuffer&) = delete;
+    const float* data() const { return data_; }
+    std::size_t size() const { return size_; }
+
+private:
+    std::size_t size_;
+    float* data_;
+};
+
+double read_once_gbs(const ProbeBuffer& buffer, int cores) {
     std::vector<double> sums(static_cast<std::size_t>(cores));
     const std::size_t share = buffer.size() / static_cast<std::size_t>(cores);
     const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
@@ -135,7 +156,7 @@ double read_once_gbs(const std::vector<float>& buffer, int cores) {
 // kernels, which spin for a while after their last job, fall asleep: while they spin,
 // they take cores from the reading threads and the reading comes out low (the decode
 // then read faster than the "bound").
-double read_bandwidth_gbs(const std::vector<float>& buffer, int cores) {
+double read_bandwidth_gbs(const ProbeBuffer& buffer, int cores) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     double best = 0;
     for (int r = 0; r < 3; ++r)
@@ -265,9 +286,9 @@ int main(int argc, char** argv) {
     options.sampling.do_sample = false;
     options.stop_at_eos = false;
 
-    std::vector<float> buffer(smoke ? (std::size_t{1} << 22) : (std::size_t{1} << 28), 1.0f); // 1 GiB
-    (void)read_bandwidth_gbs(buffer, cores); // warm-up: page the buffer in
-    (void)generate(*model, prompt, options); // warm-up: page the weights in
+    const ProbeBuffer buffer(smoke ? (std::size_t{1} << 22) : (std::size_t{1} << 28)); // 1 GiB
+    (void)read_bandwidth_gbs(buffer, cores);                                           // warm-up: page the buffer in
+    (void)generate(*model, prompt, options);                                           // warm-up: page the weights in
     std::vector<double> bandwidth, decode_tps, prompt_s, libtorch_tps, plain_loop_tps, declined_hooks_tps;
     const NamesFilter matches_nothing("no.such.hook");
     for (int r = 0; r < reps; ++r) {
@@ -288,38 +309,57 @@ int main(int argc, char** argv) {
     }
     const double bytes_per_token = bench.bytes_per_token;
 
-    // The kernels alone: the unembedding product [50257, 768] and the MLP's [768, 3072]
-    // over 12 separate matrices (as in the model), in GB/s of weights read.
-    std::vector<double> rows_gbs{0}, in_out_gbs{0}, rows_bf16_gbs{0}, rows_bf16_speedup{0};
+    // The kernels alone: the unembedding product [50257, 768], and the four products of
+    // every block ([d, 3d], [d, d], [d, mlp], [mlp, d]) over separate matrices per layer
+    // as in the model, in float32 and in bfloat16, in GB/s of weights read.
+    std::vector<double> rows_gbs{0}, in_out_gbs{0}, rows_bf16_gbs{0}, rows_bf16_speedup{0}, in_out_bf16_gbs{0};
     if (!decode_only) {
-        rows_gbs.clear(), in_out_gbs.clear(), rows_bf16_gbs.clear(), rows_bf16_speedup.clear();
-        const at::Tensor unembed = at::randn({config.d_vocab, config.d_model});
-        std::vector<at::Tensor> fc;
-        for (int64_t i = 0; i < config.n_layers; ++i)
-            fc.push_back(at::randn({config.d_model, config.d_mlp}));
-        const at::Tensor unembed_bf16 = unembed.to(at::kBFloat16);
+        rows_gbs.clear(), in_out_gbs.clear(), rows_bf16_gbs.clear(), rows_bf16_speedup.clear(), in_out_bf16_gbs.clear();
+        // On huge pages, as the model holds its weights.
+        const auto held = [](const at::Tensor& t) { return huge_page_tensor(t.sizes(), t.scalar_type()).copy_(t); };
+        const at::Tensor unembed = held(at::randn({config.d_vocab, config.d_model}));
+        std::vector<at::Tensor> blocks, blocks_bf16;
+        int64_t block_values = 0;
+        for (int64_t i = 0; i < config.n_layers; ++i) {
+            for (const auto& [in, out] :
+                 {std::pair{config.d_model, 3 * config.d_model}, std::pair{config.d_model, config.d_model},
+                  std::pair{config.d_model, config.d_mlp}, std::pair{config.d_mlp, config.d_model}}) {
+                blocks.push_back(held(at::randn({in, out})));
+                blocks_bf16.push_back(held(blocks.back().to(at::kBFloat16)));
+                block_values += in * out;
+            }
+        }
+        const at::Tensor unembed_bf16 = held(unembed.to(at::kBFloat16));
         const auto* bf16 = reinterpret_cast<const uint16_t*>(unembed_bf16.data_ptr<at::BFloat16>());
         const at::Tensor x = at::randn({config.d_mlp});
-        at::Tensor y = at::empty({config.d_vocab});
+        at::Tensor y = at::empty({std::max(config.d_vocab, 3 * config.d_model)});
+        const auto seconds_since = [](Clock::time_point start) {
+            return std::chrono::duration<double>(Clock::now() - start).count();
+        };
         for (int r = 0; r < reps; ++r) {
             auto start = Clock::now();
             kernels::gemv_rows(unembed.data_ptr<float>(), config.d_vocab, config.d_model, x.data_ptr<float>(), nullptr,
                                y.data_ptr<float>());
-            const double f32_s = std::chrono::duration<double>(Clock::now() - start).count();
+            const double f32_s = seconds_since(start);
             rows_gbs.push_back(static_cast<double>(unembed.numel()) * 4 / 1e9 / f32_s);
             start = Clock::now();
             kernels::gemv_rows_bf16(bf16, config.d_vocab, config.d_model, x.data_ptr<float>(), nullptr,
                                     y.data_ptr<float>());
-            const double bf16_s = std::chrono::duration<double>(Clock::now() - start).count();
+            const double bf16_s = seconds_since(start);
             rows_bf16_gbs.push_back(static_cast<double>(unembed.numel()) * 2 / 1e9 / bf16_s);
             rows_bf16_speedup.push_back(f32_s / bf16_s);
             start = Clock::now();
-            for (const at::Tensor& w : fc) {
-                kernels::gemv_in_out(w.data_ptr<float>(), config.d_model, config.d_mlp, x.data_ptr<float>(), nullptr,
+            for (const at::Tensor& w : blocks) {
+                kernels::gemv_in_out(w.data_ptr<float>(), w.size(0), w.size(1), x.data_ptr<float>(), nullptr,
                                      y.data_ptr<float>());
             }
-            in_out_gbs.push_back(static_cast<double>(fc.size() * fc[0].numel()) * 4 / 1e9 /
-                                 std::chrono::duration<double>(Clock::now() - start).count());
+            in_out_gbs.push_back(static_cast<double>(block_values) * 4 / 1e9 / seconds_since(start));
+            start = Clock::now();
+            for (const at::Tensor& w : blocks_bf16) {
+                kernels::gemv_in_out_bf16(reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), w.size(0),
+                                          w.size(1), x.data_ptr<float>(), nullptr, y.data_ptr<float>());
+            }
+            in_out_bf16_gbs.push_back(static_cast<double>(block_values) * 2 / 1e9 / seconds_since(start));
         }
     }
     const double bound = median(bandwidth) * 1e9 / bytes_per_token;
@@ -354,7 +394,8 @@ int main(int argc, char** argv) {
                       {"unembed_rows_gbs_median", median(rows_gbs)},
                       {"unembed_rows_bf16_weights_gbs_median", median(rows_bf16_gbs)},
                       {"unembed_rows_bf16_speedup_median", median(rows_bf16_speedup)},
-                      {"mlp_in_out_gbs_median", median(in_out_gbs)}};
+                      {"blocks_in_out_gbs_median", median(in_out_gbs)},
+                      {"blocks_in_out_bf16_gbs_median", median(in_out_bf16_gbs)}};
 
     if (splits) {
         const std::vector<ThreadSplit> candidates{{1, 1}, {1, cores}, {cores, 1}, {cores, cores}};

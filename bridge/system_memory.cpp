@@ -1,10 +1,14 @@
 #include "bridge/system_memory.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <new>
+
+#include <sys/mman.h>
 
 namespace hookscope {
 
@@ -17,6 +21,36 @@ std::optional<uint64_t> available_memory_bytes() {
         if (key == "MemAvailable:") return kib * 1024;
     }
     return std::nullopt;
+}
+
+namespace {
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+constexpr std::size_t kPage = 4096;
+
+std::size_t mapped_length(std::size_t bytes) {
+    return (std::max<std::size_t>(bytes, 1) + kPage - 1) / kPage * kPage;
+}
+} // namespace
+
+void* map_huge_pages(std::size_t bytes) {
+    const std::size_t length = mapped_length(bytes);
+    // Map a huge page more than asked, then cut back to the aligned part.
+    void* raw = ::mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) throw std::bad_alloc();
+    const auto base = reinterpret_cast<uintptr_t>(raw);
+    const uintptr_t aligned = (base + kHugePage - 1) / kHugePage * kHugePage;
+    if (aligned > base) ::munmap(raw, aligned - base);
+    const uintptr_t end = base + length + kHugePage;
+    if (end > aligned + length) ::munmap(reinterpret_cast<void*>(aligned + length), end - (aligned + length));
+        // Advice only: where the system declines it, the memory is simply on small pages.
+#ifdef MADV_HUGEPAGE
+    (void)::madvise(reinterpret_cast<void*>(aligned), length, MADV_HUGEPAGE);
+#endif
+    return reinterpret_cast<void*>(aligned);
+}
+
+void unmap_huge_pages(void* p, std::size_t bytes) {
+    if (p) ::munmap(p, mapped_length(bytes));
 }
 
 std::string byte_size_text(uint64_t bytes) {

@@ -2,6 +2,7 @@
 // How much memory the machine can still give, and byte counts as people read and
 // write them. Free of LibTorch.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +13,16 @@ namespace hookscope {
 // Memory the system can still give without swapping (MemAvailable in /proc/meminfo),
 // or nullopt where unknown.
 std::optional<uint64_t> available_memory_bytes();
+
+// Anonymous memory of at least `bytes`, zeroed, starting on a 2 MiB boundary, with the
+// system asked to back it with transparent huge pages (madvise MADV_HUGEPAGE; where THP
+// is off, it is plain memory). Streaming through weights on 4 KiB pages costs a TLB miss
+// every 4 KiB, and the hardware prefetchers stop at every page boundary: decoding
+// GPT-2 small in bfloat16 measured 85 tokens/s on 4 KiB pages and 96 on huge pages.
+// Throws std::bad_alloc when the system has no room. Give it back with
+// unmap_huge_pages(p, bytes).
+void* map_huge_pages(std::size_t bytes);
+void unmap_huge_pages(void* p, std::size_t bytes);
 
 // A byte count in decimal units with one decimal: "512 B", "12.0 MB", "3.2 GB".
 std::string byte_size_text(uint64_t bytes);

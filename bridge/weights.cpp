@@ -1,6 +1,7 @@
 #include "bridge/weights.h"
 
 #include "bridge/errors.h"
+#include "bridge/system_memory.h"
 
 #include <ATen/ATen.h>
 
@@ -11,6 +12,21 @@ namespace hookscope {
 at::ScalarType compute_type(Precision precision, int64_t rank) {
     if (precision == Precision::Float64) return at::kDouble;
     return precision == Precision::BFloat16 && rank >= 2 ? at::kBFloat16 : at::kFloat;
+}
+
+namespace {
+
+// Weights of at least this many bytes are held on huge pages (see map_huge_pages):
+// the products stream through them on every token.
+constexpr std::size_t kHugePageWeight = std::size_t{2} << 20;
+
+} // namespace
+
+at::Tensor huge_page_tensor(at::IntArrayRef sizes, at::ScalarType type) {
+    const auto bytes = static_cast<std::size_t>(c10::multiply_integers(sizes)) * c10::elementSize(type);
+    void* data = map_huge_pages(bytes);
+    return at::from_blob(
+        data, sizes, [bytes](void* p) { unmap_huge_pages(p, bytes); }, at::TensorOptions().dtype(type));
 }
 
 at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const std::vector<int64_t>& shape,
@@ -26,7 +42,13 @@ at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const
     }
     const at::ScalarType type = compute_type(precision, tensor.dim());
     const at::Tensor source = tensor.contiguous();
-    at::Tensor out = source.scalar_type() == type ? source : at::empty(source.sizes(), source.options().dtype(type));
+    // A large weight is copied onto huge pages even in its own type (a view of a file
+    // mapping is on small pages), part by part as it is converted, so that the file's
+    // pages are handed back as the copy goes.
+    const bool large = static_cast<std::size_t>(source.numel()) * c10::elementSize(type) >= kHugePageWeight;
+    at::Tensor out = large                          ? huge_page_tensor(source.sizes(), type)
+                     : source.scalar_type() == type ? source
+                                                    : at::empty(source.sizes(), source.options().dtype(type));
     if (!warnings && out.is_same(source)) return out; // nothing to count or convert
     // Part by part: count what is not finite, convert, and say so.
     constexpr int64_t kPart = int64_t{1} << 20; // elements: 4 MB of float32
