@@ -53,8 +53,8 @@ using ConvertedBytes = std::function<void(std::size_t offset, std::size_t bytes)
 // A new tensor (zeroed) on memory from map_huge_pages, which its deleter gives back.
 at::Tensor huge_page_tensor(at::IntArrayRef sizes, at::ScalarType type);
 
-// Checks `tensor` (found at `where`) against `shape` and converts it to its compute type;
-// a weight of 2 MiB or more is copied onto huge pages (map_huge_pages) in any case.
+// Checks `tensor` (found at `where`) against `shape` and converts it to its compute type,
+// onto huge pages (map_huge_pages) when the result takes 2 MiB or more.
 // A weight with NaN or infinite values adds a line that names it and counts them to
 // `warnings` (when given): it is a broken checkpoint, but one worth opening. A
 // conversion runs a few MB at a time, calling `converted` after each part, so that a

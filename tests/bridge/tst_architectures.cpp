@@ -316,6 +316,19 @@ private slots:
         }
     }
 
+    // A weight converted to bfloat16 that takes 2 MiB or more lands on memory of its own
+    // on a 2 MiB boundary (map_huge_pages) with exactly the values LibTorch's rounding
+    // gives; one already in its type is handed back as it is, not copied.
+    void largeConvertedWeightsLandOnHugePageMemory() {
+        const at::Tensor big = at::randn({1024, 1100}); // 2.15 MiB in bfloat16
+        const at::Tensor converted = checked_weight(big, "w", {1024, 1100}, "test", Precision::BFloat16);
+        QCOMPARE(converted.scalar_type(), at::kBFloat16);
+        QCOMPARE(reinterpret_cast<uintptr_t>(converted.data_ptr()) % (uintptr_t{2} << 20), uintptr_t{0});
+        QVERIFY(at::equal(converted, big.to(at::kBFloat16)));
+        const at::Tensor kept = checked_weight(big, "w", {1024, 1100}, "test", Precision::Float32);
+        QCOMPARE(kept.data_ptr(), big.data_ptr());
+    }
+
     // A BF16 checkpoint (the float32 fixture rounded to bfloat16) loads, says so, and
     // computes in float32 close to the float32 checkpoint: the weights differ by at most
     // 2^-8 relative, which moves these logits by well under 0.05.

@@ -7,6 +7,8 @@
 
 #include <QtTest>
 
+#include <algorithm>
+
 using namespace hookscope;
 
 namespace {
@@ -118,6 +120,18 @@ private slots:
         // Memory moves between the two reads; the limit is half of what was read.
         QCOMPARE(limit->bytes, *limit->available / 2);
         QVERIFY(*limit->available > 0);
+    }
+
+    // Aligned to 2 MiB, zeroed, writable to its last byte, and given back.
+    void hugePageMemoryIsAlignedAndZeroed() {
+        for (const std::size_t bytes : {std::size_t{1}, std::size_t{4097}, (std::size_t{2} << 20) + 5}) {
+            auto* p = static_cast<unsigned char*>(map_huge_pages(bytes));
+            QCOMPARE(reinterpret_cast<uintptr_t>(p) % (uintptr_t{2} << 20), uintptr_t{0});
+            QVERIFY(std::all_of(p, p + bytes, [](unsigned char c) { return c == 0; }));
+            p[bytes - 1] = 7;
+            QCOMPARE(p[bytes - 1], static_cast<unsigned char>(7));
+            unmap_huge_pages(p, bytes);
+        }
     }
 
     void byteSizeText() {
