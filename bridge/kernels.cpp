@@ -29,25 +29,9 @@ std::pair<int64_t, int64_t> share(int64_t n, int parts, int k, int64_t align) {
 }
 
 // ---- portable ----------------------------------------------------------------------
-
-void in_out_portable(const float* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
-    for (int64_t i = 0; i < in; ++i) {
-        const float xi = x[i];
-        const float* row = w + i * out;
-        for (int64_t j = c0; j < c1; ++j)
-            y[j] += xi * row[j];
-    }
-}
-
-void rows_portable(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-        const float* row = w + r * cols;
-        float sum = 0;
-        for (int64_t k = 0; k < cols; ++k)
-            sum += row[k] * x[k];
-        y[r] += sum;
-    }
-}
+// Plain C++ written so that compilers vectorise it for the baseline instruction set
+// (SSE2 on every x86-64): independent accumulators in fixed-size lanes, since a single
+// running sum cannot be reordered into vectors without changing its rounding.
 
 float bf16_to_float(uint16_t bits) {
     const uint32_t wide = static_cast<uint32_t>(bits) << 16;
@@ -55,25 +39,79 @@ float bf16_to_float(uint16_t bits) {
     std::memcpy(&value, &wide, sizeof value);
     return value;
 }
+float to_float(float v) {
+    return v;
+}
+float to_float(uint16_t bits) {
+    return bf16_to_float(bits);
+}
 
-void rows_bf16_portable(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-        const uint16_t* row = w + r * cols;
-        float sum = 0;
-        for (int64_t k = 0; k < cols; ++k)
-            sum += bf16_to_float(row[k]) * x[k];
-        y[r] += sum;
+// Four rows of w at a time into y[c0, c1), which stays in L1.
+template <class Weight>
+void in_out_plain(const Weight* __restrict w, int64_t in, int64_t out, const float* __restrict x, float* __restrict y,
+                  int64_t c0, int64_t c1) {
+    int64_t i = 0;
+    for (; i + 4 <= in; i += 4) {
+        const float x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
+        const Weight* r0 = w + i * out;
+        const Weight* r1 = r0 + out;
+        const Weight* r2 = r1 + out;
+        const Weight* r3 = r2 + out;
+        for (int64_t j = c0; j < c1; ++j)
+            y[j] += x0 * to_float(r0[j]) + x1 * to_float(r1[j]) + x2 * to_float(r2[j]) + x3 * to_float(r3[j]);
+    }
+    for (; i < in; ++i) {
+        const float xi = x[i];
+        const Weight* row = w + i * out;
+        for (int64_t j = c0; j < c1; ++j)
+            y[j] += xi * to_float(row[j]);
     }
 }
 
+// Dot products of `Rows` consecutive rows of w with x, each over eight lanes summed at the end.
+template <int Rows, class Weight>
+void dot_rows_plain(const Weight* __restrict w, int64_t cols, const float* __restrict x, float* __restrict y) {
+    constexpr int64_t kLanes = 8;
+    const int64_t vector_end = cols / kLanes * kLanes;
+    float acc[Rows][kLanes] = {};
+    for (int64_t k = 0; k < vector_end; k += kLanes) {
+        for (int q = 0; q < Rows; ++q) {
+            const Weight* row = w + q * cols + k;
+            for (int64_t l = 0; l < kLanes; ++l)
+                acc[q][l] += to_float(row[l]) * x[k + l];
+        }
+    }
+    for (int q = 0; q < Rows; ++q) {
+        float sum = 0;
+        for (int64_t l = 0; l < kLanes; ++l)
+            sum += acc[q][l];
+        for (int64_t k = vector_end; k < cols; ++k)
+            sum += to_float(w[q * cols + k]) * x[k];
+        y[q] += sum;
+    }
+}
+
+template <class Weight>
+void rows_plain(const Weight* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4)
+        dot_rows_plain<4>(w + r * cols, cols, x, y + r);
+    for (; r < r1; ++r)
+        dot_rows_plain<1>(w + r * cols, cols, x, y + r);
+}
+
+void in_out_portable(const float* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
+    in_out_plain(w, in, out, x, y, c0, c1);
+}
+void rows_portable(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    rows_plain(w, cols, x, y, r0, r1);
+}
+void rows_bf16_portable(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    rows_plain(w, cols, x, y, r0, r1);
+}
 void in_out_bf16_portable(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0,
                           int64_t c1) {
-    for (int64_t i = 0; i < in; ++i) {
-        const float xi = x[i];
-        const uint16_t* row = w + i * out;
-        for (int64_t j = c0; j < c1; ++j)
-            y[j] += xi * bf16_to_float(row[j]);
-    }
+    in_out_plain(w, in, out, x, y, c0, c1);
 }
 
 void widen_rows_portable(const uint16_t* src, int64_t cols, int64_t stride, float* dst, int64_t r0, int64_t r1) {
@@ -98,13 +136,6 @@ __attribute__((target("avx2,fma"))) __m256 load8(const float* p) {
 __attribute__((target("avx2,fma"))) __m256 load8(const uint16_t* p) {
     return widen8(p);
 }
-float to_float(float v) {
-    return v;
-}
-float to_float(uint16_t bits) {
-    return bf16_to_float(bits);
-}
-
 // Four rows of w (float32 or bfloat16) at a time into the y[c0, c1) slice, which stays in L1.
 template <class Weight>
 __attribute__((target("avx2,fma"))) void in_out_avx2(const Weight* w, int64_t in, int64_t out, const float* x, float* y,
@@ -413,24 +444,14 @@ void rows_avx512(const float* w, int64_t cols, const float* x, float* y, int64_t
 }
 #endif
 
-// rows_avx2 into a fresh y (it accumulates).
-void rows_avx2_into(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
-    std::fill(y + r0, y + r1, 0.0f);
-    rows_avx2(w, cols, x, y, r0, r1);
-}
-
 // One head: scores over the cached keys, softmax, weighted sum of the values.
 void attend_head(const float* q, const float* keys, const float* values, int64_t d_head, int64_t length, float scale,
                  float* scores, float* z, bool avx2) {
+    std::fill(scores, scores + length, 0.0f);
     if (avx2) {
-        rows_avx2_into(keys, d_head, q, scores, 0, length);
+        rows_avx2(keys, d_head, q, scores, 0, length);
     } else {
-        for (int64_t t = 0; t < length; ++t) {
-            float sum = 0;
-            for (int64_t k = 0; k < d_head; ++k)
-                sum += keys[t * d_head + k] * q[k];
-            scores[t] = sum;
-        }
+        rows_portable(keys, d_head, q, scores, 0, length);
     }
     float top = -std::numeric_limits<float>::infinity();
     for (int64_t t = 0; t < length; ++t) {
