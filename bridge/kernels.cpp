@@ -46,10 +46,17 @@ float to_float(uint16_t bits) {
     return bf16_to_float(bits);
 }
 
-// Four rows of w at a time into y[c0, c1), which stays in L1.
+// The next rows' cache lines are asked for one row group ahead (__builtin_prefetch,
+// a no-op where the target has no such instruction): the hardware prefetchers alone
+// leave bandwidth unused, as the vector levels showed.
+template <class Weight> constexpr int64_t kLineValues = 64 / static_cast<int64_t>(sizeof(Weight));
+
+// Four rows of w at a time into y[c0, c1), which stays in L1, a cache line of each row
+// per step.
 template <class Weight>
 void in_out_plain(const Weight* __restrict w, int64_t in, int64_t out, const float* __restrict x, float* __restrict y,
                   int64_t c0, int64_t c1) {
+    constexpr int64_t kLine = kLineValues<Weight>;
     int64_t i = 0;
     for (; i + 4 <= in; i += 4) {
         const float x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
@@ -57,7 +64,21 @@ void in_out_plain(const Weight* __restrict w, int64_t in, int64_t out, const flo
         const Weight* r1 = r0 + out;
         const Weight* r2 = r1 + out;
         const Weight* r3 = r2 + out;
-        for (int64_t j = c0; j < c1; ++j)
+        const bool ahead = i + 8 <= in;
+        int64_t j = c0;
+        for (; j + kLine <= c1; j += kLine) {
+            if (ahead) {
+                __builtin_prefetch(r0 + 4 * out + j);
+                __builtin_prefetch(r1 + 4 * out + j);
+                __builtin_prefetch(r2 + 4 * out + j);
+                __builtin_prefetch(r3 + 4 * out + j);
+            }
+            for (int64_t l = 0; l < kLine; ++l) {
+                y[j + l] += x0 * to_float(r0[j + l]) + x1 * to_float(r1[j + l]) + x2 * to_float(r2[j + l]) +
+                            x3 * to_float(r3[j + l]);
+            }
+        }
+        for (; j < c1; ++j)
             y[j] += x0 * to_float(r0[j]) + x1 * to_float(r1[j]) + x2 * to_float(r2[j]) + x3 * to_float(r3[j]);
     }
     for (; i < in; ++i) {
@@ -68,13 +89,19 @@ void in_out_plain(const Weight* __restrict w, int64_t in, int64_t out, const flo
     }
 }
 
-// Dot products of `Rows` consecutive rows of w with x, each over eight lanes summed at the end.
+// Dot products of `Rows` consecutive rows of w with x, each over eight lanes summed at
+// the end; with `ahead`, the next `Rows` rows are prefetched.
 template <int Rows, class Weight>
-void dot_rows_plain(const Weight* __restrict w, int64_t cols, const float* __restrict x, float* __restrict y) {
+void dot_rows_plain(const Weight* __restrict w, int64_t cols, const float* __restrict x, float* __restrict y,
+                    bool ahead) {
     constexpr int64_t kLanes = 8;
     const int64_t vector_end = cols / kLanes * kLanes;
     float acc[Rows][kLanes] = {};
     for (int64_t k = 0; k < vector_end; k += kLanes) {
+        if (ahead && k % kLineValues<Weight> == 0) {
+            for (int q = 0; q < Rows; ++q)
+                __builtin_prefetch(w + (Rows + q) * cols + k);
+        }
         for (int q = 0; q < Rows; ++q) {
             const Weight* row = w + q * cols + k;
             for (int64_t l = 0; l < kLanes; ++l)
@@ -95,9 +122,9 @@ template <class Weight>
 void rows_plain(const Weight* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4)
-        dot_rows_plain<4>(w + r * cols, cols, x, y + r);
+        dot_rows_plain<4>(w + r * cols, cols, x, y + r, r + 8 <= r1);
     for (; r < r1; ++r)
-        dot_rows_plain<1>(w + r * cols, cols, x, y + r);
+        dot_rows_plain<1>(w + r * cols, cols, x, y + r, false);
 }
 
 void in_out_portable(const float* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
