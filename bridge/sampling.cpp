@@ -67,8 +67,8 @@ TokenChoice choose_token(const at::Tensor& logits, const std::vector<int64_t>& c
     const float* values = processed.data_ptr<float>();
     const int64_t vocab = processed.numel();
     // One vectorised pass for the normaliser and one scan for the five most likely,
-    // instead of LibTorch's single-threaded log_softmax and topk over the vocabulary
-    // (0.8 ms a token for GPT-2's 50257, a tenth of a bfloat16 decode step).
+    // instead of LibTorch's single-threaded log_softmax, argmax and topk over the
+    // vocabulary (0.26 ms a greedy token for GPT-2's 50257 logits, against 54 us).
     const float lse = kernels::log_sum_exp(values, vocab);
     TokenChoice choice;
     constexpr int64_t kShown = 5;
