@@ -500,19 +500,9 @@ void attend_head(const float* q, const float* keys, const float* values, int64_t
     } else {
         rows_portable(keys, d_head, q, scores, 0, length);
     }
-    float top = -std::numeric_limits<float>::infinity();
-    for (int64_t t = 0; t < length; ++t) {
-        scores[t] *= scale;
-        top = std::max(top, scores[t]);
-    }
-    float total = 0;
-    for (int64_t t = 0; t < length; ++t) {
-        scores[t] = std::exp(scores[t] - top);
-        total += scores[t];
-    }
-    const float inverse = 1.0f / total;
     for (int64_t t = 0; t < length; ++t)
-        scores[t] *= inverse;
+        scores[t] *= scale;
+    softmax_row(scores, length, scores);
     std::fill(z, z + d_head, 0.0f);
     if (avx2) {
         in_out_avx2(values, length, d_head, scores, z, 0, d_head);

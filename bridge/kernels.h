@@ -60,6 +60,9 @@ int64_t top_k(const float* x, int64_t n, int64_t k, int64_t* ids, float* values)
 // Softmax of each of `rows` rows of n values: out[r, :] = exp(x[r, :] - max) / sum,
 // -inf giving exactly 0; split across the kernel threads. Exp as in log_sum_exp.
 void softmax_rows(const float* x, int64_t rows, int64_t n, float* out);
+// The same for one row on the calling thread (for work already split across the
+// kernel threads); out may be x.
+void softmax_row(const float* x, int64_t n, float* out);
 
 // Attention scores [heads, positions, keys] of queries at positions start.., in place:
 // a query at position p keeps keys 0..p, multiplied by `scale`, and the later keys

@@ -176,7 +176,18 @@ MaxAndSum max_and_sum_exp(const float* x, int64_t n, float* out, Level l) {
     return {top, sum_exp_portable(x, n, top, out)};
 }
 
+// Softmax of one row at level l; out may be x.
+void softmax_row_at(const float* x, int64_t n, float* out, Level l) {
+    const auto inverse = static_cast<float>(1.0 / max_and_sum_exp(x, n, out, l).total);
+    for (int64_t i = 0; i < n; ++i)
+        out[i] *= inverse;
+}
+
 } // namespace
+
+void softmax_row(const float* x, int64_t n, float* out) {
+    softmax_row_at(x, n, out, level());
+}
 
 int64_t top_k(const float* x, int64_t n, int64_t k, int64_t* ids, float* values) {
     k = std::clamp<int64_t>(k, 0, kTopKListed);
@@ -240,12 +251,8 @@ void rotate_half(float* x, int64_t heads, int64_t d_head, int64_t dims, const fl
 void softmax_rows(const float* x, int64_t rows, int64_t n, float* out) {
     const Level l = level();
     SpinPool::instance().run([&](int part, int parts) {
-        for (int64_t r = rows * part / parts; r < rows * (part + 1) / parts; ++r) {
-            float* o = out + r * n;
-            const auto inverse = static_cast<float>(1.0 / max_and_sum_exp(x + r * n, n, o, l).total);
-            for (int64_t i = 0; i < n; ++i)
-                o[i] *= inverse;
-        }
+        for (int64_t r = rows * part / parts; r < rows * (part + 1) / parts; ++r)
+            softmax_row_at(x + r * n, n, out + r * n, l);
     });
 }
 
