@@ -33,7 +33,6 @@
 #include "bridge/generate.h"
 #include "bridge/kernels.h"
 #include "bridge/kv_cache.h"
-#include "bridge/system_memory.h"
 #include "bridge/threads.h"
 #include "bridge/weights.h"
 
@@ -110,34 +109,15 @@ double sum_plain(const float* p, std::size_t n) {
 }
 
 // Read-only bandwidth in GB/s: each core sums its share of `buffer`.
-// The probe's buffer: on huge pages, as the model's weights are (map_huge_pages), so
-// that the bound is what the machine reads at best.
-class ProbeBuffer {
-public:
-    explicit ProbeBuffer(std::size_t floats)
-        : size_(floats), data_(static_cast<float*>(map_huge_pages(floats * sizeof(float)))) {
-        std::fill(data_, data_ + size_, 1.0f);
-    }
-    ~ProbeBuffer() { unmap_huge_pages(data_, size_ * sizeof(float)); }
-    ProbeBuffer(const ProbeBuffer&) = delete;
-    ProbeBuffer& operator=(const ProbeBuffer&) = delete;
-    const float* data() const { return data_; }
-    std::size_t size() const { return size_; }
-
-private:
-    std::size_t size_;
-    float* data_;
-};
-
-double read_once_gbs(const ProbeBuffer& buffer, int cores) {
+double read_once_gbs(const at::Tensor& buffer, int cores) {
     std::vector<double> sums(static_cast<std::size_t>(cores));
-    const std::size_t share = buffer.size() / static_cast<std::size_t>(cores);
+    const std::size_t share = static_cast<std::size_t>(buffer.numel()) / static_cast<std::size_t>(cores);
     const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
     const auto start = Clock::now();
     std::vector<std::thread> threads;
     for (int t = 0; t < cores; ++t) {
         threads.emplace_back([&, t] {
-            const float* p = buffer.data() + static_cast<std::size_t>(t) * share;
+            const float* p = buffer.data_ptr<float>() + static_cast<std::size_t>(t) * share;
             sums[static_cast<std::size_t>(t)] = avx512 ? sum_avx512(p, share)
                                                 : avx2 ? sum_avx2(p, share)
                                                        : sum_plain(p, share);
@@ -156,7 +136,7 @@ double read_once_gbs(const ProbeBuffer& buffer, int cores) {
 // kernels, which spin for a while after their last job, fall asleep: while they spin,
 // they take cores from the reading threads and the reading comes out low (the decode
 // then read faster than the "bound").
-double read_bandwidth_gbs(const ProbeBuffer& buffer, int cores) {
+double read_bandwidth_gbs(const at::Tensor& buffer, int cores) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     double best = 0;
     for (int r = 0; r < 3; ++r)
@@ -286,9 +266,11 @@ int main(int argc, char** argv) {
     options.sampling.do_sample = false;
     options.stop_at_eos = false;
 
-    const ProbeBuffer buffer(smoke ? (std::size_t{1} << 22) : (std::size_t{1} << 28)); // 1 GiB
-    (void)read_bandwidth_gbs(buffer, cores);                                           // warm-up: page the buffer in
-    (void)generate(*model, prompt, options);                                           // warm-up: page the weights in
+    // On huge pages, as the model's converted weights are, so that the bound is what the
+    // machine reads at best. 1 GiB.
+    const at::Tensor buffer = huge_page_tensor({smoke ? int64_t{1} << 22 : int64_t{1} << 28}, at::kFloat).fill_(1.0f);
+    (void)read_bandwidth_gbs(buffer, cores); // warm-up: page the buffer in
+    (void)generate(*model, prompt, options); // warm-up: page the weights in
     std::vector<double> bandwidth, decode_tps, prompt_s, libtorch_tps, plain_loop_tps, declined_hooks_tps;
     const NamesFilter matches_nothing("no.such.hook");
     for (int r = 0; r < reps; ++r) {
