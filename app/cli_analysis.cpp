@@ -3,9 +3,9 @@
 
 #include "app/cli.h"
 #include "app/cli_common.h"
-#include "bridge/activation_cache.h"
-#include "bridge/analysis.h"
-#include "bridge/errors.h"
+#include "bridge/analysis/analysis.h"
+#include "bridge/core/errors.h"
+#include "bridge/model/activation_cache.h"
 
 #include <nlohmann/json.hpp>
 

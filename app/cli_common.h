@@ -3,10 +3,10 @@
 // prompt a command runs on. cli.cpp defines these; cli_analysis.cpp uses them too.
 
 #include "app/options.h"
-#include "bridge/model.h"
-#include "bridge/precision.h"
-#include "bridge/prompt.h"
-#include "bridge/tokenizer.h"
+#include "bridge/core/precision.h"
+#include "bridge/model/model.h"
+#include "bridge/text/prompt.h"
+#include "bridge/text/tokenizer.h"
 
 #include <filesystem>
 #include <memory>

@@ -2,7 +2,7 @@
 
 #include "app/cli.h"
 #include "app/options.h"
-#include "bridge/threads.h"
+#include "bridge/model/threads.h"
 #include "ui/attention_view.h"
 #include "ui/lens_view.h"
 #include "ui/main_window.h"

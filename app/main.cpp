@@ -2,7 +2,7 @@
 
 #include "app/cli.h"
 #include "app/gui.h"
-#include "bridge/kernels.h"
+#include "bridge/model/kernels/kernels.h"
 
 #include <csignal>
 #include <iostream>

@@ -1,6 +1,6 @@
 #include "app/options.h"
 
-#include "bridge/system_memory.h"
+#include "bridge/core/system_memory.h"
 
 #include <charconv>
 #include <cmath>

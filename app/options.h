@@ -1,7 +1,7 @@
 #pragma once
 // Command-line parsing: `--opt value` and `--opt=value`, flags, positionals.
 
-#include "bridge/cache_budget.h"
+#include "bridge/core/cache_budget.h"
 
 #include <cstdint>
 #include <map>

@@ -1,7 +1,7 @@
 #include "app/version.h"
 
-#include "bridge/kernels.h"
-#include "bridge/threads.h"
+#include "bridge/model/kernels/kernels.h"
+#include "bridge/model/threads.h"
 
 #include <QtGlobal>
 

@@ -29,12 +29,12 @@
 
 #include "bench/shapes.h"
 #include "bench/timing.h"
-#include "bridge/checkpoint.h"
-#include "bridge/generate.h"
-#include "bridge/kernels.h"
-#include "bridge/kv_cache.h"
-#include "bridge/threads.h"
-#include "bridge/weights.h"
+#include "bridge/model/checkpoint.h"
+#include "bridge/model/generate.h"
+#include "bridge/model/kernels/kernels.h"
+#include "bridge/model/kv_cache.h"
+#include "bridge/model/threads.h"
+#include "bridge/model/weights.h"
 
 #include <nlohmann/json.hpp>
 

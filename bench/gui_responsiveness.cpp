@@ -13,9 +13,9 @@
 
 #include "bench/shapes.h"
 #include "bench/timing.h"
-#include "bridge/activation_cache.h"
-#include "bridge/model_config.h"
-#include "bridge/safetensors.h"
+#include "bridge/core/model_config.h"
+#include "bridge/model/activation_cache.h"
+#include "bridge/model/safetensors.h"
 #include "ui/attention_view.h"
 #include "ui/hook_panel.h"
 #include "ui/main_window.h"

@@ -10,7 +10,7 @@
 //   --splits  also time the plain forward under each LibTorch/OpenBLAS thread split
 
 #include "bench/shapes.h"
-#include "bridge/threads.h"
+#include "bridge/model/threads.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>

@@ -11,9 +11,9 @@
 
 #include "bench/shapes.h"
 #include "bench/timing.h"
-#include "bridge/analysis.h"
-#include "bridge/kernels.h"
-#include "bridge/threads.h"
+#include "bridge/analysis/analysis.h"
+#include "bridge/model/kernels/kernels.h"
+#include "bridge/model/threads.h"
 
 #include <nlohmann/json.hpp>
 

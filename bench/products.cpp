@@ -8,9 +8,9 @@
 // usage: bench_products [--reps N] [--threads N] [--smoke]
 
 #include "bench/timing.h"
-#include "bridge/kernels.h"
-#include "bridge/layers.h"
-#include "bridge/threads.h"
+#include "bridge/model/kernels/kernels.h"
+#include "bridge/model/layers.h"
+#include "bridge/model/threads.h"
 
 #include <nlohmann/json.hpp>
 

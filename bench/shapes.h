@@ -4,10 +4,10 @@
 // and a Llama-3.2-1B-sized model (1.24B: 16 layers, d_model 2048, 32 query and 8
 // key/value heads, MLP 8192, vocabulary 128256, tied embeddings, llama3 rope scaling).
 
-#include "bridge/gpt2.h"
-#include "bridge/gpt_neox.h"
-#include "bridge/llama.h"
-#include "bridge/weights.h"
+#include "bridge/model/arch/gpt2.h"
+#include "bridge/model/arch/gpt_neox.h"
+#include "bridge/model/arch/llama.h"
+#include "bridge/model/weights.h"
 
 #include <ATen/ATen.h>
 #include <chrono>

@@ -12,8 +12,8 @@
 //         Debian package bible-kjv)
 //   --smoke  a few hundred KB, two repetitions (what CI runs)
 
-#include "bridge/json_file.h"
-#include "bridge/tokenizer.h"
+#include "bridge/core/json_file.h"
+#include "bridge/text/tokenizer.h"
 
 #include <nlohmann/json.hpp>
 

@@ -2,8 +2,8 @@
 // refused with a CheckpointError or yields a configuration whose sizes are positive
 // and consistent (heads divide the model width unless head_dim is explicit).
 
-#include "bridge/errors.h"
-#include "bridge/model_config.h"
+#include "bridge/core/errors.h"
+#include "bridge/core/model_config.h"
 
 #include <cstdlib>
 #include <string_view>

@@ -3,8 +3,8 @@
 // FilterError; matching never throws anything else and stays bounded (PCRE2's
 // match limit turns runaway backtracking into a FilterError).
 
-#include "bridge/errors.h"
-#include "bridge/names_filter.h"
+#include "bridge/core/errors.h"
+#include "bridge/core/names_filter.h"
 
 #include <string>
 #include <string_view>

@@ -3,8 +3,8 @@
 // std::invalid_argument, or yields members whose data lies inside the file and .npy
 // layouts whose data is exactly what the shape and type need.
 
-#include "bridge/npy_header.h"
-#include "bridge/zip_directory.h"
+#include "bridge/formats/npy_header.h"
+#include "bridge/formats/zip_directory.h"
 
 #include <cstdlib>
 #include <stdexcept>

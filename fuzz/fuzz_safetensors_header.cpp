@@ -2,8 +2,8 @@
 // input is either refused with a CheckpointError or yields tensors whose byte ranges
 // lie inside the data buffer, match their shapes and do not overlap.
 
-#include "bridge/errors.h"
-#include "bridge/safetensors_header.h"
+#include "bridge/core/errors.h"
+#include "bridge/formats/safetensors_header.h"
 
 #include <cstdlib>
 

@@ -3,9 +3,9 @@
 // is refused with CheckpointError or SessionError, or yields a layout that keeps its
 // promises: one string per token, a prompt length inside the tokens.
 
-#include "bridge/errors.h"
-#include "bridge/safetensors_header.h"
-#include "bridge/session_layout.h"
+#include "bridge/core/errors.h"
+#include "bridge/formats/safetensors_header.h"
+#include "bridge/formats/session_layout.h"
 
 #include <cstdlib>
 

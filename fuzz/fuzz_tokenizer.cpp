@@ -4,8 +4,8 @@
 // rest as a tokenizer.json and encode a fixed text with it. Malformed input is refused
 // with CheckpointError (the file) or InputError (text that is not UTF-8).
 
-#include "bridge/errors.h"
-#include "bridge/tokenizer.h"
+#include "bridge/core/errors.h"
+#include "bridge/text/tokenizer.h"
 
 #include <array>
 #include <cstdlib>

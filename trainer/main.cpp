@@ -17,8 +17,8 @@
 //       the exported model's validation loss and perplexity over the whole validation
 //       text, against a unigram baseline fitted to the training text.
 
-#include "bridge/bpe_trainer.h"
-#include "bridge/json_file.h"
+#include "bridge/core/json_file.h"
+#include "trainer/bpe_trainer.h"
 #include "trainer/train_model.h"
 
 #include <chrono>

@@ -1,12 +1,12 @@
 #include "trainer/train_model.h"
 
-#include "bridge/atomic_file.h"
-#include "bridge/errors.h"
-#include "bridge/gpt2.h"
-#include "bridge/json_file.h"
-#include "bridge/threads.h"
-#include "bridge/tokenizer.h"
-#include "bridge/weights.h"
+#include "bridge/core/errors.h"
+#include "bridge/core/json_file.h"
+#include "bridge/formats/atomic_file.h"
+#include "bridge/model/arch/gpt2.h"
+#include "bridge/model/threads.h"
+#include "bridge/model/weights.h"
+#include "bridge/text/tokenizer.h"
 #include "trainer/training.h"
 
 #include <ATen/ATen.h>

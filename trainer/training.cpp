@@ -1,7 +1,7 @@
 #include "trainer/training.h"
 
-#include "bridge/atomic_file.h"
-#include "bridge/errors.h"
+#include "bridge/core/errors.h"
+#include "bridge/formats/atomic_file.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>

@@ -3,8 +3,8 @@
 // names, AdamW, the learning-rate schedule, batches, resumable checkpoints and the
 // export in Hugging Face's GPT-2 format. Each is a plain function, tested on its own.
 
-#include "bridge/model_config.h"
-#include "bridge/safetensors.h" // NamedTensors
+#include "bridge/core/model_config.h"
+#include "bridge/model/safetensors.h" // NamedTensors
 
 #include <ATen/core/Tensor.h>
 

@@ -1,6 +1,6 @@
 #include "ui/attention_view.h"
 
-#include "bridge/activation_cache.h"
+#include "bridge/model/activation_cache.h"
 
 #include <ATen/ATen.h>
 

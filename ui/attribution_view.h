@@ -4,7 +4,7 @@
 // layer × head heatmap with each layer's MLP as its last column, and the embeddings,
 // output biases and the final norm's constant below. Clicking a head opens it.
 
-#include "bridge/analysis.h"
+#include "bridge/analysis/analysis.h"
 
 #include <QWidget>
 

@@ -1,6 +1,6 @@
 #include "ui/cache_data.h"
 
-#include "bridge/activation_cache.h"
+#include "bridge/model/activation_cache.h"
 
 #include <ATen/ATen.h>
 

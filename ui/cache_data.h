@@ -1,8 +1,8 @@
 #pragma once
 // Pure functions from a model's hook table or a captured cache to what the views show.
 
-#include "bridge/hook_point.h"
-#include "bridge/names_filter.h"
+#include "bridge/core/hook_point.h"
+#include "bridge/core/names_filter.h"
 #include "ui/hook_tree_model.h"
 
 #include <cstdint>

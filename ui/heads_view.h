@@ -3,7 +3,7 @@
 // duplicate-token or induction; see bridge/head_scores.h). Clicking a cell asks for
 // that head in the attention view.
 
-#include "bridge/head_scores.h"
+#include "bridge/analysis/head_scores.h"
 
 #include <QWidget>
 

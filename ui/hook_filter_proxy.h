@@ -2,7 +2,7 @@
 // The hook tree filtered by a names filter (DESIGN.md syntax): a hook row shows when
 // its full name matches; a group shows when any hook under it does.
 
-#include "bridge/names_filter.h"
+#include "bridge/core/names_filter.h"
 
 #include <QSortFilterProxyModel>
 

@@ -1,8 +1,8 @@
 #include "ui/hook_panel.h"
 
-#include "bridge/activation_cache.h"
-#include "bridge/cache_budget.h"
-#include "bridge/errors.h"
+#include "bridge/core/cache_budget.h"
+#include "bridge/core/errors.h"
+#include "bridge/model/activation_cache.h"
 #include "ui/cache_data.h"
 #include "ui/hook_filter_proxy.h"
 

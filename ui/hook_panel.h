@@ -3,8 +3,8 @@
 // (an invalid filter shows an inline error and keeps the last valid one), a toggle
 // passes it to the next recompute, and a live estimate says what that would capture.
 
-#include "bridge/hook_point.h"
-#include "bridge/names_filter.h"
+#include "bridge/core/hook_point.h"
+#include "bridge/core/names_filter.h"
 #include "ui/hook_tree_model.h"
 
 #include <QFutureWatcher>

@@ -1,7 +1,7 @@
 #include "ui/hook_tree_model.h"
 
-#include "bridge/hook_point.h"
-#include "bridge/system_memory.h"
+#include "bridge/core/hook_point.h"
+#include "bridge/core/system_memory.h"
 
 #include <QStringList>
 

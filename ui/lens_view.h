@@ -4,7 +4,7 @@
 // there, coloured by its probability, or by the probability or rank of the token that
 // actually came next; hovering shows the top 5.
 
-#include "bridge/analysis.h"
+#include "bridge/analysis/analysis.h"
 #include "ui/run_compare.h"
 
 #include <QWidget>

@@ -3,8 +3,8 @@
 // the hook tree on the right. It wires the panels to the one ModelRunner and stays
 // small; each panel is its own class.
 
-#include "bridge/cache_budget.h"
-#include "bridge/export.h"
+#include "bridge/core/cache_budget.h"
+#include "bridge/io/export.h"
 #include "ui/model_runner.h"
 
 #include <QMainWindow>

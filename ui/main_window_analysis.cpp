@@ -3,9 +3,9 @@
 
 #include "ui/main_window.h"
 
-#include "bridge/activation_cache.h"
-#include "bridge/errors.h"
-#include "bridge/system_memory.h"
+#include "bridge/core/errors.h"
+#include "bridge/core/system_memory.h"
+#include "bridge/model/activation_cache.h"
 #include "ui/attention_view.h"
 #include "ui/attribution_view.h"
 #include "ui/hook_panel.h"

@@ -3,10 +3,10 @@
 
 #include "ui/main_window.h"
 
-#include "bridge/activation_cache.h"
-#include "bridge/cache_file.h"
-#include "bridge/export.h"
-#include "bridge/session.h"
+#include "bridge/io/cache_file.h"
+#include "bridge/io/export.h"
+#include "bridge/io/session.h"
+#include "bridge/model/activation_cache.h"
 #include "ui/attention_view.h"
 #include "ui/cache_data.h"
 #include "ui/heatmap_plot.h"

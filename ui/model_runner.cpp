@@ -1,9 +1,9 @@
 #include "ui/model_runner.h"
 
-#include "bridge/checkpoint.h"
-#include "bridge/errors.h"
-#include "bridge/generate.h"
-#include "bridge/model.h"
+#include "bridge/core/errors.h"
+#include "bridge/model/checkpoint.h"
+#include "bridge/model/generate.h"
+#include "bridge/model/model.h"
 
 #include <QMetaObject>
 

@@ -5,12 +5,12 @@
 // no longer current (superseded, or cancelled by a new load) is dropped, and a load
 // that a later load superseded never replaces the model.
 
-#include "bridge/analysis.h"
-#include "bridge/head_scores.h"
-#include "bridge/hook_point.h"
-#include "bridge/precision.h"
-#include "bridge/prompt.h"
-#include "bridge/tokenizer.h"
+#include "bridge/analysis/analysis.h"
+#include "bridge/analysis/head_scores.h"
+#include "bridge/core/hook_point.h"
+#include "bridge/core/precision.h"
+#include "bridge/text/prompt.h"
+#include "bridge/text/tokenizer.h"
 
 #include <QObject>
 #include <QString>

@@ -1,6 +1,6 @@
 #include "ui/residual_view.h"
 
-#include "bridge/activation_cache.h"
+#include "bridge/model/activation_cache.h"
 
 #include <QCheckBox>
 #include <QHBoxLayout>

@@ -1,6 +1,6 @@
 #include "ui/run_compare.h"
 
-#include "bridge/activation_cache.h"
+#include "bridge/model/activation_cache.h"
 #include "ui/view_data.h"
 
 #include <ATen/ATen.h>

@@ -1,7 +1,7 @@
 #include "ui/view_data.h"
 
-#include "bridge/activation_cache.h"
-#include "bridge/hook_point.h"
+#include "bridge/core/hook_point.h"
+#include "bridge/model/activation_cache.h"
 
 #include <ATen/ATen.h>
 

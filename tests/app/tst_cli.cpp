@@ -1,6 +1,6 @@
 // The `hookscope` command line, run as a user runs it: exit codes, stdout, stderr.
 
-#include "bridge/safetensors.h"
+#include "bridge/model/safetensors.h"
 #include "support/edited_checkpoint.h"
 #include "support/tensor_compare.h"
 

@@ -2,10 +2,10 @@
 // it without --model, and the circuits its model card promises, measured as
 // `hookscope heads` measures them.
 
-#include "bridge/head_scores.h"
-#include "bridge/model.h"
-#include "bridge/safetensors.h"
-#include "bridge/tokenizer.h"
+#include "bridge/analysis/head_scores.h"
+#include "bridge/model/model.h"
+#include "bridge/model/safetensors.h"
+#include "bridge/text/tokenizer.h"
 
 #include <QImage>
 #include <QProcess>

@@ -2,7 +2,7 @@
 // A copy of a test checkpoint with its tensors (and optionally its config) changed:
 // broken checkpoints for the tests of what loading them reports.
 
-#include "bridge/safetensors.h"
+#include "bridge/model/safetensors.h"
 
 #include <ATen/ATen.h>
 

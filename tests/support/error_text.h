@@ -1,7 +1,7 @@
 #pragma once
 // The message of the hookscope::Error `f` throws, or an empty string when it throws none.
 
-#include "bridge/errors.h"
+#include "bridge/core/errors.h"
 
 #include <QString>
 

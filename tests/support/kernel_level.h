@@ -3,7 +3,7 @@
 // one process per level, see tests/CMakeLists.txt), and skips (exit code 77) where the
 // CPU lacks that level's instructions.
 
-#include "bridge/kernels.h"
+#include "bridge/model/kernels/kernels.h"
 
 #include <QCoreApplication>
 #include <QtTest>

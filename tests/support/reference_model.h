@@ -3,10 +3,10 @@
 // architecture code on the same weights (rounded to bfloat16 where the model under
 // test holds them so), every operation in float64.
 
-#include "bridge/model.h"
-#include "bridge/model_config.h"
-#include "bridge/safetensors.h"
-#include "bridge/weights.h"
+#include "bridge/core/model_config.h"
+#include "bridge/model/model.h"
+#include "bridge/model/safetensors.h"
+#include "bridge/model/weights.h"
 
 #include <ATen/ATen.h>
 

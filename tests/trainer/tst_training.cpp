@@ -1,13 +1,13 @@
 // hookscope-train's pieces: schedule, AdamW, initialisation, batches, checkpoints,
 // export, and a short end-to-end run on a toy corpus (seconds, not the real training).
 
-#include "bridge/bpe_trainer.h"
-#include "bridge/errors.h"
-#include "bridge/gpt2.h"
-#include "bridge/model.h"
-#include "bridge/safetensors.h"
-#include "bridge/tokenizer.h"
-#include "bridge/weights.h"
+#include "bridge/core/errors.h"
+#include "bridge/model/arch/gpt2.h"
+#include "bridge/model/model.h"
+#include "bridge/model/safetensors.h"
+#include "bridge/model/weights.h"
+#include "bridge/text/tokenizer.h"
+#include "trainer/bpe_trainer.h"
 #include "trainer/train_model.h"
 #include "trainer/training.h"
 

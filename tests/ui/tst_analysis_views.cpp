@@ -2,10 +2,10 @@
 // attribution views, caches opened from files, pinned runs compared, and the cache
 // size guard before a run.
 
-#include "bridge/activation_cache.h"
-#include "bridge/export.h"
-#include "bridge/model.h"
-#include "bridge/safetensors.h"
+#include "bridge/io/export.h"
+#include "bridge/model/activation_cache.h"
+#include "bridge/model/model.h"
+#include "bridge/model/safetensors.h"
 #include "support/main_window_test.h"
 #include "ui/attention_view.h"
 #include "ui/attribution_view.h"

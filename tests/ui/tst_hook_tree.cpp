@@ -1,7 +1,7 @@
 // The hook tree model and its names-filter proxy, under QAbstractItemModelTester.
 
-#include "bridge/hook_point.h"
-#include "bridge/model_config.h"
+#include "bridge/core/hook_point.h"
+#include "bridge/core/model_config.h"
 #include "ui/cache_data.h"
 #include "ui/hook_filter_proxy.h"
 #include "ui/hook_tree_model.h"

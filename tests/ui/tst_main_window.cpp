@@ -1,12 +1,12 @@
 // The main window driven as a user would, on real widgets (offscreen): load, generate,
 // browse the hook tree, filter it, stop, close mid-generation.
 
-#include "bridge/activation_cache.h"
-#include "bridge/export.h"
-#include "bridge/head_scores.h"
-#include "bridge/hook_point.h"
-#include "bridge/model.h"
-#include "bridge/safetensors.h"
+#include "bridge/analysis/head_scores.h"
+#include "bridge/core/hook_point.h"
+#include "bridge/io/export.h"
+#include "bridge/model/activation_cache.h"
+#include "bridge/model/model.h"
+#include "bridge/model/safetensors.h"
 #include "support/edited_checkpoint.h"
 #include "support/main_window_test.h"
 #include "support/token_ids.h"

@@ -1,8 +1,8 @@
 // Many generate/cancel cycles and model load/unload cycles in one process: memory
-// (RSS) stays flat after warm-up and no thread is left behind. Issue 8's stress bars:
-// 200 generate/cancel cycles, 50 load/unload cycles, RSS within 5% after warm-up.
+// (RSS) stays flat after warm-up and no thread is left behind: 200 generate/cancel
+// cycles and 50 load/unload cycles, RSS within 5% of its level after warm-up.
 
-#include "bridge/activation_cache.h"
+#include "bridge/model/activation_cache.h"
 #include "ui/model_runner.h"
 
 #include <QDir>

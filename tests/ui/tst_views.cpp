@@ -1,8 +1,8 @@
 // What the plots are fed: matrices, norms, colour ranges and labels, against tensors
 // computed directly; and the heatmap widget's cells and tooltips.
 
-#include "bridge/activation_cache.h"
-#include "bridge/model.h"
+#include "bridge/model/activation_cache.h"
+#include "bridge/model/model.h"
 #include "support/tensor_compare.h"
 #include "ui/attention_view.h"
 #include "ui/heatmap_plot.h"

@@ -1,0 +1,356 @@
+// Matrix products with bfloat16 weights over several positions (prompt passes and the
+// recompute). The weights are widened to float32 as they are packed into the small
+// panels the inner loop reads, so no float32 copy of a weight exists beyond a panel, no
+// product runs on bfloat16 inputs, and the weights cross memory once at two bytes each.
+//
+// Blocking: each thread owns a range of output columns; for each block of kKc inputs
+// and kNc columns it widens that part of the weights into panels of kNr columns
+// ([kKc][kNr] floats, contiguous), then runs a register tile of kMr positions by kNr
+// columns over every row of x. Panels of one block (kNc · kKc · 4 bytes) stay in L2.
+
+#include "bridge/model/kernels/kernels.h"
+#include "bridge/model/kernels/spin_pool.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+namespace hookscope::kernels {
+namespace {
+
+constexpr int64_t kKc = 384; // inputs per block
+constexpr int64_t kNc = 256; // columns per block
+
+inline float widen(uint16_t v) {
+    uint32_t bits = static_cast<uint32_t>(v) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+// Where column n, input k of the weights lives: w [n, k] (nn.Linear) or w [k, n] (Conv1D).
+struct Weights {
+    const uint16_t* w;
+    int64_t in, out;
+    bool linear_layout;
+};
+
+// Widens columns [n0, n0 + nr) × inputs [k0, k0 + kc) into panel[kk * nr_full + j],
+// zero-filling columns past the end, so every panel is full width.
+void pack_panel(const Weights& w, int64_t n0, int64_t nr, int64_t nr_full, int64_t k0, int64_t kc, float* panel) {
+    if (w.linear_layout) {
+        for (int64_t j = 0; j < nr; ++j) {
+            const uint16_t* src = w.w + (n0 + j) * w.in + k0;
+            for (int64_t kk = 0; kk < kc; ++kk)
+                panel[kk * nr_full + j] = widen(src[kk]);
+        }
+    } else {
+        for (int64_t kk = 0; kk < kc; ++kk) {
+            const uint16_t* src = w.w + (k0 + kk) * w.out + n0;
+            for (int64_t j = 0; j < nr; ++j)
+                panel[kk * nr_full + j] = widen(src[j]);
+        }
+    }
+    if (nr < nr_full) {
+        for (int64_t kk = 0; kk < kc; ++kk)
+            std::fill(panel + kk * nr_full + nr, panel + (kk + 1) * nr_full, 0.0f);
+    }
+}
+
+// A tile of mr rows × kNr columns from one panel: x[rows, k0..k0+kc] · panel, stored
+// into c (the first block of inputs) or added to it. A panel short of kNr columns goes
+// through a scratch tile, of which only its `nr` columns are kept.
+template <int kMr, int kNr, class Tile>
+void run_tile(const float* xp, int64_t mr, const float* panel, int64_t kc, float* c, int64_t ldc, int64_t nr,
+              bool first, Tile&& tile) {
+    if (nr == kNr) {
+        tile(xp, mr, panel, kc, c, ldc, first);
+        return;
+    }
+    alignas(64) float out[kMr * kNr];
+    tile(xp, mr, panel, kc, out, kNr, true);
+    for (int64_t i = 0; i < mr; ++i) {
+        float* row = c + i * ldc;
+        const float* t = out + i * kNr;
+        for (int64_t j = 0; j < nr; ++j)
+            row[j] = first ? t[j] : row[j] + t[j];
+    }
+}
+
+// Calls f(std::integral_constant<int, r>) for the row count r = mr (1 <= mr <= kMax), so
+// that each tile height gets its own fully unrolled instance.
+template <int kMax, class F> void with_rows(int64_t mr, F&& f) {
+    if constexpr (kMax > 1) {
+        if (mr < kMax) return with_rows<kMax - 1>(mr, f);
+    }
+    f(std::integral_constant<int, kMax>{});
+}
+
+// ---- portable ----------------------------------------------------------------------
+
+constexpr int kPortableMr = 4, kPortableNr = 16;
+
+void tile_portable(const float* xp, int64_t mr, const float* panel, int64_t kc, float* c, int64_t ldc, bool first) {
+    float acc[kPortableMr][kPortableNr] = {};
+    for (int64_t kk = 0; kk < kc; ++kk) {
+        const float* p = panel + kk * kPortableNr;
+        for (int64_t i = 0; i < mr; ++i) {
+            const float xi = xp[kk * kPortableMr + i];
+            for (int j = 0; j < kPortableNr; ++j)
+                acc[i][j] += xi * p[j];
+        }
+    }
+    for (int64_t i = 0; i < mr; ++i)
+        for (int j = 0; j < kPortableNr; ++j)
+            c[i * ldc + j] = first ? acc[i][j] : c[i * ldc + j] + acc[i][j];
+}
+
+#if defined(__x86_64__)
+// ---- AVX2 + FMA: 6 rows × 16 columns, 12 accumulators ---------------------------------
+
+constexpr int kAvx2Mr = 6, kAvx2Nr = 16;
+
+template <int kRows>
+__attribute__((target("avx2,fma"))) void tile_avx2_rows(const float* xp, const float* panel, int64_t kc, float* c,
+                                                        int64_t ldc, bool first) {
+    __m256 acc[kRows][2];
+#pragma GCC unroll 16
+    for (int i = 0; i < kRows; ++i)
+        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int64_t kk = 0; kk < kc; ++kk) {
+        const __m256 w0 = _mm256_loadu_ps(panel + kk * kAvx2Nr);
+        const __m256 w1 = _mm256_loadu_ps(panel + kk * kAvx2Nr + 8);
+#pragma GCC unroll 16
+        for (int i = 0; i < kRows; ++i) {
+            const __m256 xi = _mm256_broadcast_ss(xp + kk * kAvx2Mr + i);
+            acc[i][0] = _mm256_fmadd_ps(xi, w0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(xi, w1, acc[i][1]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < kRows; ++i) {
+        float* row = c + i * ldc;
+        if (!first) {
+            acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(row));
+            acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(row + 8));
+        }
+        _mm256_storeu_ps(row, acc[i][0]);
+        _mm256_storeu_ps(row + 8, acc[i][1]);
+    }
+}
+
+void tile_avx2(const float* xp, int64_t mr, const float* panel, int64_t kc, float* c, int64_t ldc, bool first) {
+    with_rows<kAvx2Mr>(mr, [&](auto rows) { tile_avx2_rows<decltype(rows)::value>(xp, panel, kc, c, ldc, first); });
+}
+
+// Full-width panels, widened in vector registers: a bfloat16 is the top half of a
+// float32. nn.Linear weights are gathered across rows two inputs at a time (one 32-bit
+// gather holds inputs k and k + 1 of a row); an odd last input goes through the scalar
+// packer's loop.
+__attribute__((target("avx2,fma"))) void pack_panel_avx2(const Weights& w, int64_t n0, int64_t k0, int64_t kc,
+                                                         float* panel) {
+    constexpr int64_t nr = 16;
+    if (w.linear_layout) {
+        const __m256i rows =
+            _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(w.in)));
+        const __m256i high = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
+        const int64_t pairs = kc / 2 * 2;
+        for (int64_t kk = 0; kk < pairs; kk += 2) {
+            for (int64_t half = 0; half < 2; ++half) {
+                const uint16_t* base = w.w + (n0 + 8 * half) * w.in + k0 + kk;
+                const __m256i v = _mm256_i32gather_epi32(reinterpret_cast<const int*>(base), rows, 2);
+                _mm256_storeu_ps(panel + kk * nr + 8 * half, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+                _mm256_storeu_ps(panel + (kk + 1) * nr + 8 * half, _mm256_castsi256_ps(_mm256_and_si256(v, high)));
+            }
+        }
+        if (pairs < kc) pack_panel(w, n0, nr, nr, k0 + pairs, kc - pairs, panel + pairs * nr);
+    } else {
+        for (int64_t kk = 0; kk < kc; ++kk) {
+            const uint16_t* src = w.w + (k0 + kk) * w.out + n0;
+            for (int64_t h = 0; h < nr; h += 8) {
+                const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + h)));
+                _mm256_storeu_ps(panel + kk * nr + h, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+            }
+        }
+    }
+}
+
+__attribute__((target("avx512f"))) void pack_panel_avx512(const Weights& w, int64_t n0, int64_t k0, int64_t kc,
+                                                          float* panel) {
+    constexpr int64_t nr = 32;
+    if (w.linear_layout) {
+        const __m512i rows =
+            _mm512_maskz_mullo_epi32(0xFFFF, _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                     _mm512_set1_epi32(static_cast<int>(w.in)));
+        const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
+        const int64_t pairs = kc / 2 * 2;
+        for (int64_t kk = 0; kk < pairs; kk += 2) {
+            for (int64_t half = 0; half < 2; ++half) {
+                const uint16_t* base = w.w + (n0 + 16 * half) * w.in + k0 + kk;
+                const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xFFFF, rows, base, 2);
+                _mm512_storeu_ps(panel + kk * nr + 16 * half,
+                                 _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, v, 16)));
+                _mm512_storeu_ps(panel + (kk + 1) * nr + 16 * half,
+                                 _mm512_castsi512_ps(_mm512_maskz_and_epi32(0xFFFF, v, high)));
+            }
+        }
+        if (pairs < kc) pack_panel(w, n0, nr, nr, k0 + pairs, kc - pairs, panel + pairs * nr);
+    } else {
+        for (int64_t kk = 0; kk < kc; ++kk) {
+            const uint16_t* src = w.w + (k0 + kk) * w.out + n0;
+            for (int64_t h = 0; h < nr; h += 16) {
+                const __m512i v =
+                    _mm512_maskz_cvtepu16_epi32(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + h)));
+                _mm512_storeu_ps(panel + kk * nr + h, _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, v, 16)));
+            }
+        }
+    }
+}
+
+// ---- AVX-512: 12 rows × 32 columns, 24 accumulators -----------------------------------
+
+constexpr int kAvx512Mr = 12, kAvx512Nr = 32;
+
+template <int kRows>
+__attribute__((target("avx512f"))) void tile_avx512_rows(const float* xp, const float* panel, int64_t kc, float* c,
+                                                         int64_t ldc, bool first) {
+    __m512 acc[kRows][2];
+#pragma GCC unroll 16
+    for (int i = 0; i < kRows; ++i)
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int64_t kk = 0; kk < kc; ++kk) {
+        const __m512 w0 = _mm512_loadu_ps(panel + kk * kAvx512Nr);
+        const __m512 w1 = _mm512_loadu_ps(panel + kk * kAvx512Nr + 16);
+#pragma GCC unroll 16
+        for (int i = 0; i < kRows; ++i) {
+            const __m512 xi = _mm512_set1_ps(xp[kk * kAvx512Mr + i]);
+            acc[i][0] = _mm512_fmadd_ps(xi, w0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(xi, w1, acc[i][1]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < kRows; ++i) {
+        float* row = c + i * ldc;
+        if (!first) {
+            acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_loadu_ps(row));
+            acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_loadu_ps(row + 16));
+        }
+        _mm512_storeu_ps(row, acc[i][0]);
+        _mm512_storeu_ps(row + 16, acc[i][1]);
+    }
+}
+
+void tile_avx512(const float* xp, int64_t mr, const float* panel, int64_t kc, float* c, int64_t ldc, bool first) {
+    with_rows<kAvx512Mr>(mr, [&](auto rows) { tile_avx512_rows<decltype(rows)::value>(xp, panel, kc, c, ldc, first); });
+}
+#else
+constexpr int kAvx2Mr = 4, kAvx2Nr = 16, kAvx512Mr = 4, kAvx512Nr = 16;
+void pack_panel_avx2(const Weights& w, int64_t n0, int64_t k0, int64_t kc, float* panel) {
+    pack_panel(w, n0, 16, 16, k0, kc, panel);
+}
+void pack_panel_avx512(const Weights& w, int64_t n0, int64_t k0, int64_t kc, float* panel) {
+    pack_panel(w, n0, 16, 16, k0, kc, panel);
+}
+void tile_avx2(const float* xp, int64_t mr, const float* panel, int64_t kc, float* c, int64_t ldc, bool first) {
+    tile_portable(xp, mr, panel, kc, c, ldc, first);
+}
+void tile_avx512(const float* xp, int64_t mr, const float* panel, int64_t kc, float* c, int64_t ldc, bool first) {
+    tile_portable(xp, mr, panel, kc, c, ldc, first);
+}
+#endif
+
+// Rows [m0, m0 + mr) × inputs [k0, k0 + kc) of x into xp[kk * kMr + i], rows past mr
+// zero, so that the tile's broadcasts read one contiguous run.
+template <int kMr>
+void pack_rows(const float* x, int64_t ldx, int64_t m0, int64_t mr, int64_t k0, int64_t kc, float* xp) {
+    for (int64_t i = 0; i < mr; ++i) {
+        const float* src = x + (m0 + i) * ldx + k0;
+        for (int64_t kk = 0; kk < kc; ++kk)
+            xp[kk * kMr + i] = src[kk];
+    }
+    for (int64_t i = mr; i < kMr; ++i)
+        for (int64_t kk = 0; kk < kc; ++kk)
+            xp[kk * kMr + i] = 0;
+}
+
+// Columns [n_begin, n_end) of c, on one thread. For each block of inputs: every row of
+// x packed once (kMr rows at a time), then for each block of columns its weights widened
+// into panels (in L2) and, for each packed row group (in L1), every panel of the block.
+template <int kMr, int kNr, class Tile, class Pack>
+void gemm_columns(const float* x, int64_t m, int64_t ldx, const Weights& w, float* c, int64_t ldc, int64_t n_begin,
+                  int64_t n_end, Tile&& tile, Pack&& pack_full) {
+    thread_local std::vector<float> buffer;
+    const int64_t groups = (m + kMr - 1) / kMr;
+    buffer.resize(static_cast<std::size_t>(kNc * kKc + groups * kMr * kKc));
+    float* panels = buffer.data();
+    float* xp = panels + kNc * kKc;
+    for (int64_t k0 = 0; k0 < w.in; k0 += kKc) {
+        const int64_t kc = std::min(kKc, w.in - k0);
+        for (int64_t g = 0; g < groups; ++g)
+            pack_rows<kMr>(x, ldx, g * kMr, std::min<int64_t>(kMr, m - g * kMr), k0, kc, xp + g * kMr * kc);
+        for (int64_t n0 = n_begin; n0 < n_end; n0 += kNc) {
+            const int64_t nc = std::min(kNc, n_end - n0);
+            for (int64_t j0 = 0; j0 < nc; j0 += kNr) {
+                const int64_t nr = std::min<int64_t>(kNr, nc - j0);
+                if (nr == kNr) {
+                    pack_full(w, n0 + j0, k0, kc, panels + j0 * kc);
+                } else {
+                    pack_panel(w, n0 + j0, nr, kNr, k0, kc, panels + j0 * kc);
+                }
+            }
+            for (int64_t g = 0; g < groups; ++g) {
+                const int64_t m0 = g * kMr, mr = std::min<int64_t>(kMr, m - m0);
+                for (int64_t j0 = 0; j0 < nc; j0 += kNr) {
+                    run_tile<kMr, kNr>(xp + g * kMr * kc, mr, panels + j0 * kc, kc, c + m0 * ldc + n0 + j0, ldc,
+                                       std::min<int64_t>(kNr, nc - j0), k0 == 0, tile);
+                }
+            }
+        }
+    }
+}
+
+} // namespace
+
+void gemm_bf16(const float* x, int64_t m, int64_t in, int64_t ldx, const uint16_t* w, int64_t out, bool linear_layout,
+               float* c, int64_t ldc) {
+    const Weights weights{w, in, out, linear_layout};
+    if (m <= 0 || out <= 0) return;
+    if (in <= 0) {
+        for (int64_t i = 0; i < m; ++i)
+            std::fill(c + i * ldc, c + i * ldc + out, 0.0f);
+        return;
+    }
+    const Level l = level();
+    SpinPool::instance().run([&](int part, int parts) {
+        // Whole panels per thread, shared evenly: GPT-2's 768 and 2304 columns are 3 and 9
+        // blocks of kNc, which two threads cannot share evenly by blocks.
+        constexpr int64_t kAlign = 32;
+        const int64_t units = (out + kAlign - 1) / kAlign;
+        const int64_t n_begin = std::min(out, units * part / parts * kAlign);
+        const int64_t n_end = std::min(out, units * (part + 1) / parts * kAlign);
+        if (n_begin >= n_end) return;
+        switch (l) {
+        case Level::Avx512:
+            gemm_columns<kAvx512Mr, kAvx512Nr>(x, m, ldx, weights, c, ldc, n_begin, n_end, tile_avx512,
+                                               pack_panel_avx512);
+            break;
+        case Level::Avx2:
+            gemm_columns<kAvx2Mr, kAvx2Nr>(x, m, ldx, weights, c, ldc, n_begin, n_end, tile_avx2, pack_panel_avx2);
+            break;
+        case Level::Portable:
+            gemm_columns<kPortableMr, kPortableNr>(
+                x, m, ldx, weights, c, ldc, n_begin, n_end, tile_portable,
+                [](const Weights& wt, int64_t n0, int64_t k0, int64_t kc, float* panel) {
+                    pack_panel(wt, n0, kPortableNr, kPortableNr, k0, kc, panel);
+                });
+            break;
+        }
+    });
+}
+
+} // namespace hookscope::kernels

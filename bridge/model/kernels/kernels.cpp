@@ -1,0 +1,634 @@
+#include "bridge/model/kernels/kernels.h"
+
+#include "bridge/model/kernels/spin_pool.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+namespace hookscope::kernels {
+namespace {
+
+SpinPool& pool() {
+    return SpinPool::instance();
+}
+
+// [begin, end) of part k of n split into `parts`, boundaries on multiples of `align`.
+std::pair<int64_t, int64_t> share(int64_t n, int parts, int k, int64_t align) {
+    const int64_t units = (n + align - 1) / align;
+    const int64_t begin = std::min(n, units * k / parts * align);
+    const int64_t end = std::min(n, units * (k + 1) / parts * align);
+    return {begin, end};
+}
+
+// ---- portable ----------------------------------------------------------------------
+// Plain C++ written so that compilers vectorise it for the baseline instruction set
+// (SSE2 on every x86-64): independent accumulators in fixed-size lanes, since a single
+// running sum cannot be reordered into vectors without changing its rounding.
+
+float bf16_to_float(uint16_t bits) {
+    const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+    float value;
+    std::memcpy(&value, &wide, sizeof value);
+    return value;
+}
+float to_float(float v) {
+    return v;
+}
+float to_float(uint16_t bits) {
+    return bf16_to_float(bits);
+}
+
+// The next rows' cache lines are asked for one row group ahead (__builtin_prefetch,
+// a no-op where the target has no such instruction): the hardware prefetchers alone
+// leave bandwidth unused, as the vector levels showed.
+template <class Weight> constexpr int64_t kLineValues = 64 / static_cast<int64_t>(sizeof(Weight));
+
+// Four rows of w at a time into y[c0, c1), which stays in L1, a cache line of each row
+// per step.
+template <class Weight>
+void in_out_plain(const Weight* __restrict w, int64_t in, int64_t out, const float* __restrict x, float* __restrict y,
+                  int64_t c0, int64_t c1) {
+    constexpr int64_t kLine = kLineValues<Weight>;
+    int64_t i = 0;
+    for (; i + 4 <= in; i += 4) {
+        const float x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
+        const Weight* r0 = w + i * out;
+        const Weight* r1 = r0 + out;
+        const Weight* r2 = r1 + out;
+        const Weight* r3 = r2 + out;
+        const bool ahead = i + 8 <= in;
+        int64_t j = c0;
+        for (; j + kLine <= c1; j += kLine) {
+            if (ahead) {
+                __builtin_prefetch(r0 + 4 * out + j);
+                __builtin_prefetch(r1 + 4 * out + j);
+                __builtin_prefetch(r2 + 4 * out + j);
+                __builtin_prefetch(r3 + 4 * out + j);
+            }
+            for (int64_t l = 0; l < kLine; ++l) {
+                y[j + l] += x0 * to_float(r0[j + l]) + x1 * to_float(r1[j + l]) + x2 * to_float(r2[j + l]) +
+                            x3 * to_float(r3[j + l]);
+            }
+        }
+        for (; j < c1; ++j)
+            y[j] += x0 * to_float(r0[j]) + x1 * to_float(r1[j]) + x2 * to_float(r2[j]) + x3 * to_float(r3[j]);
+    }
+    for (; i < in; ++i) {
+        const float xi = x[i];
+        const Weight* row = w + i * out;
+        for (int64_t j = c0; j < c1; ++j)
+            y[j] += xi * to_float(row[j]);
+    }
+}
+
+// Dot products of `Rows` consecutive rows of w with x, each over eight lanes summed at
+// the end; with `ahead`, the next `Rows` rows are prefetched.
+template <int Rows, class Weight>
+void dot_rows_plain(const Weight* __restrict w, int64_t cols, const float* __restrict x, float* __restrict y,
+                    bool ahead) {
+    constexpr int64_t kLanes = 8;
+    const int64_t vector_end = cols / kLanes * kLanes;
+    float acc[Rows][kLanes] = {};
+    for (int64_t k = 0; k < vector_end; k += kLanes) {
+        if (ahead && k % kLineValues<Weight> == 0) {
+            for (int q = 0; q < Rows; ++q)
+                __builtin_prefetch(w + (Rows + q) * cols + k);
+        }
+        for (int q = 0; q < Rows; ++q) {
+            const Weight* row = w + q * cols + k;
+            for (int64_t l = 0; l < kLanes; ++l)
+                acc[q][l] += to_float(row[l]) * x[k + l];
+        }
+    }
+    for (int q = 0; q < Rows; ++q) {
+        float sum = 0;
+        for (int64_t l = 0; l < kLanes; ++l)
+            sum += acc[q][l];
+        for (int64_t k = vector_end; k < cols; ++k)
+            sum += to_float(w[q * cols + k]) * x[k];
+        y[q] += sum;
+    }
+}
+
+template <class Weight>
+void rows_plain(const Weight* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4)
+        dot_rows_plain<4>(w + r * cols, cols, x, y + r, r + 8 <= r1);
+    for (; r < r1; ++r)
+        dot_rows_plain<1>(w + r * cols, cols, x, y + r, false);
+}
+
+void in_out_portable(const float* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
+    in_out_plain(w, in, out, x, y, c0, c1);
+}
+void rows_portable(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    rows_plain(w, cols, x, y, r0, r1);
+}
+void rows_bf16_portable(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    rows_plain(w, cols, x, y, r0, r1);
+}
+void in_out_bf16_portable(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0,
+                          int64_t c1) {
+    in_out_plain(w, in, out, x, y, c0, c1);
+}
+
+void widen_rows_portable(const uint16_t* src, int64_t cols, int64_t stride, float* dst, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t c = 0; c < cols; ++c)
+            dst[r * cols + c] = bf16_to_float(src[r * stride + c]);
+    }
+}
+
+#if defined(__x86_64__)
+// ---- AVX2 + FMA --------------------------------------------------------------------
+
+// bfloat16 weights with AVX2: 8 at a time widened to float32 (a bfloat16 is the top
+// half of a float32).
+__attribute__((target("avx2,fma"))) __m256 widen8(const uint16_t* p) {
+    const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+__attribute__((target("avx2,fma"))) __m256 load8(const float* p) {
+    return _mm256_loadu_ps(p);
+}
+__attribute__((target("avx2,fma"))) __m256 load8(const uint16_t* p) {
+    return widen8(p);
+}
+// Four rows of w (float32 or bfloat16) at a time into the y[c0, c1) slice, which stays in L1.
+template <class Weight>
+__attribute__((target("avx2,fma"))) void in_out_avx2(const Weight* w, int64_t in, int64_t out, const float* x, float* y,
+                                                     int64_t c0, int64_t c1) {
+    const int64_t vector_end = c0 + (c1 - c0) / 8 * 8;
+    int64_t i = 0;
+    for (; i + 4 <= in; i += 4) {
+        const __m256 x0 = _mm256_set1_ps(x[i]), x1 = _mm256_set1_ps(x[i + 1]);
+        const __m256 x2 = _mm256_set1_ps(x[i + 2]), x3 = _mm256_set1_ps(x[i + 3]);
+        const Weight* r0 = w + i * out;
+        const Weight* r1 = r0 + out;
+        const Weight* r2 = r1 + out;
+        const Weight* r3 = r2 + out;
+        const bool ahead = i + 8 <= in;
+        for (int64_t j = c0; j < vector_end; j += 8) {
+            // The next row group, one prefetch per row and cache line (as the AVX-512 kernels).
+            if (ahead && (j - c0) * static_cast<int64_t>(sizeof(Weight)) % 64 == 0) {
+                _mm_prefetch(reinterpret_cast<const char*>(r0 + 4 * out + j), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(r1 + 4 * out + j), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(r2 + 4 * out + j), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(r3 + 4 * out + j), _MM_HINT_T0);
+            }
+            __m256 acc = _mm256_loadu_ps(y + j);
+            acc = _mm256_fmadd_ps(x0, load8(r0 + j), acc);
+            acc = _mm256_fmadd_ps(x1, load8(r1 + j), acc);
+            acc = _mm256_fmadd_ps(x2, load8(r2 + j), acc);
+            acc = _mm256_fmadd_ps(x3, load8(r3 + j), acc);
+            _mm256_storeu_ps(y + j, acc);
+        }
+        for (int64_t j = vector_end; j < c1; ++j)
+            y[j] += x[i] * to_float(r0[j]) + x[i + 1] * to_float(r1[j]) + x[i + 2] * to_float(r2[j]) +
+                    x[i + 3] * to_float(r3[j]);
+    }
+    for (; i < in; ++i) {
+        const Weight* row = w + i * out;
+        for (int64_t j = c0; j < c1; ++j)
+            y[j] += x[i] * to_float(row[j]);
+    }
+}
+
+__attribute__((target("avx2,fma"))) float horizontal_sum(__m256 v) {
+    const __m128 half = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
+    return _mm_cvtss_f32(_mm_add_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1)));
+}
+
+// Four rows at a time, each a dot product with x (which stays in L1).
+__attribute__((target("avx2,fma"))) void rows_avx2(const float* w, int64_t cols, const float* x, float* y, int64_t r0,
+                                                   int64_t r1) {
+    const int64_t vector_end = cols / 8 * 8;
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        const float* a = w + r * cols;
+        const float* b = a + cols;
+        const float* c = b + cols;
+        const float* d = c + cols;
+        __m256 sa = _mm256_setzero_ps(), sb = _mm256_setzero_ps(), sc = _mm256_setzero_ps(), sd = _mm256_setzero_ps();
+        const bool ahead = r + 8 <= r1;
+        for (int64_t k = 0; k < vector_end; k += 8) {
+            if (ahead && k % 16 == 0) { // the next four rows, a cache line each every 16 values
+                _mm_prefetch(reinterpret_cast<const char*>(a + 4 * cols + k), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(b + 4 * cols + k), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(c + 4 * cols + k), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(d + 4 * cols + k), _MM_HINT_T0);
+            }
+            const __m256 xv = _mm256_loadu_ps(x + k);
+            sa = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), xv, sa);
+            sb = _mm256_fmadd_ps(_mm256_loadu_ps(b + k), xv, sb);
+            sc = _mm256_fmadd_ps(_mm256_loadu_ps(c + k), xv, sc);
+            sd = _mm256_fmadd_ps(_mm256_loadu_ps(d + k), xv, sd);
+        }
+        float ta = horizontal_sum(sa), tb = horizontal_sum(sb), tc = horizontal_sum(sc), td = horizontal_sum(sd);
+        for (int64_t k = vector_end; k < cols; ++k) {
+            ta += a[k] * x[k];
+            tb += b[k] * x[k];
+            tc += c[k] * x[k];
+            td += d[k] * x[k];
+        }
+        y[r] += ta;
+        y[r + 1] += tb;
+        y[r + 2] += tc;
+        y[r + 3] += td;
+    }
+    if (r < r1) rows_portable(w, cols, x, y, r, r1);
+}
+
+__attribute__((target("avx2,fma"))) void rows_bf16_avx2(const uint16_t* w, int64_t cols, const float* x, float* y,
+                                                        int64_t r0, int64_t r1) {
+    const int64_t vector_end = cols / 8 * 8;
+    int64_t r = r0;
+    for (; r + 2 <= r1; r += 2) {
+        const uint16_t* a = w + r * cols;
+        const uint16_t* b = a + cols;
+        __m256 sa = _mm256_setzero_ps(), sb = _mm256_setzero_ps(), sa2 = sa, sb2 = sb;
+        const bool ahead = r + 4 <= r1;
+        int64_t k = 0;
+        for (; k + 16 <= vector_end; k += 16) {
+            if (ahead && k % 32 == 0) { // the next two rows, a cache line each every 32 values
+                _mm_prefetch(reinterpret_cast<const char*>(a + 2 * cols + k), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(b + 2 * cols + k), _MM_HINT_T0);
+            }
+            const __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
+            sa = _mm256_fmadd_ps(widen8(a + k), x0, sa);
+            sb = _mm256_fmadd_ps(widen8(b + k), x0, sb);
+            sa2 = _mm256_fmadd_ps(widen8(a + k + 8), x1, sa2);
+            sb2 = _mm256_fmadd_ps(widen8(b + k + 8), x1, sb2);
+        }
+        for (; k < vector_end; k += 8) {
+            const __m256 x0 = _mm256_loadu_ps(x + k);
+            sa = _mm256_fmadd_ps(widen8(a + k), x0, sa);
+            sb = _mm256_fmadd_ps(widen8(b + k), x0, sb);
+        }
+        float ta = horizontal_sum(_mm256_add_ps(sa, sa2)), tb = horizontal_sum(_mm256_add_ps(sb, sb2));
+        for (; k < cols; ++k) {
+            ta += bf16_to_float(a[k]) * x[k];
+            tb += bf16_to_float(b[k]) * x[k];
+        }
+        y[r] += ta;
+        y[r + 1] += tb;
+    }
+    if (r < r1) rows_bf16_portable(w, cols, x, y, r, r1);
+}
+
+__attribute__((target("avx2"))) void widen_rows_avx2(const uint16_t* src, int64_t cols, int64_t stride, float* dst,
+                                                     int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint16_t* from = src + r * stride;
+        float* to = dst + r * cols;
+        int64_t c = 0;
+        for (; c + 8 <= cols; c += 8)
+            _mm256_storeu_ps(to + c, widen8(from + c));
+        for (; c < cols; ++c)
+            to[c] = bf16_to_float(from[c]);
+    }
+}
+
+// ---- AVX-512 -----------------------------------------------------------------------
+// As the AVX2 versions, 16 floats a step, and each row group prefetches the next one's
+// data: two cores' worth of hardware prefetching leaves bandwidth unused.
+
+__attribute__((target("avx512f"))) void in_out_avx512(const float* w, int64_t in, int64_t out, const float* x, float* y,
+                                                      int64_t c0, int64_t c1) {
+    const int64_t vector_end = c0 + (c1 - c0) / 16 * 16;
+    int64_t i = 0;
+    for (; i + 4 <= in; i += 4) {
+        const __m512 x0 = _mm512_set1_ps(x[i]), x1 = _mm512_set1_ps(x[i + 1]);
+        const __m512 x2 = _mm512_set1_ps(x[i + 2]), x3 = _mm512_set1_ps(x[i + 3]);
+        const float* r0 = w + i * out;
+        const float* r1 = r0 + out;
+        const float* r2 = r1 + out;
+        const float* r3 = r2 + out;
+        const bool ahead = i + 8 <= in;
+        for (int64_t j = c0; j < vector_end; j += 16) {
+            if (ahead) {
+                _mm_prefetch(reinterpret_cast<const char*>(r0 + 4 * out + j), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(r1 + 4 * out + j), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(r2 + 4 * out + j), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(r3 + 4 * out + j), _MM_HINT_T0);
+            }
+            __m512 acc = _mm512_loadu_ps(y + j);
+            acc = _mm512_fmadd_ps(x0, _mm512_loadu_ps(r0 + j), acc);
+            acc = _mm512_fmadd_ps(x1, _mm512_loadu_ps(r1 + j), acc);
+            acc = _mm512_fmadd_ps(x2, _mm512_loadu_ps(r2 + j), acc);
+            acc = _mm512_fmadd_ps(x3, _mm512_loadu_ps(r3 + j), acc);
+            _mm512_storeu_ps(y + j, acc);
+        }
+        for (int64_t j = vector_end; j < c1; ++j)
+            y[j] += x[i] * r0[j] + x[i + 1] * r1[j] + x[i + 2] * r2[j] + x[i + 3] * r3[j];
+    }
+    for (; i < in; ++i) {
+        const float* row = w + i * out;
+        for (int64_t j = c0; j < c1; ++j)
+            y[j] += x[i] * row[j];
+    }
+}
+
+__attribute__((target("avx512f"))) float lane_sum(__m512 v) {
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, v);
+    float total = 0;
+    for (const float lane : lanes)
+        total += lane;
+    return total;
+}
+
+__attribute__((target("avx512f"))) void rows_avx512(const float* w, int64_t cols, const float* x, float* y, int64_t r0,
+                                                    int64_t r1) {
+    const int64_t vector_end = cols / 16 * 16;
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        const float* a = w + r * cols;
+        const float* b = a + cols;
+        const float* c = b + cols;
+        const float* d = c + cols;
+        const bool ahead = r + 8 <= r1;
+        __m512 sa = _mm512_setzero_ps(), sb = _mm512_setzero_ps(), sc = _mm512_setzero_ps(), sd = _mm512_setzero_ps();
+        for (int64_t k = 0; k < vector_end; k += 16) {
+            if (ahead) {
+                _mm_prefetch(reinterpret_cast<const char*>(a + 4 * cols + k), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(b + 4 * cols + k), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(c + 4 * cols + k), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(d + 4 * cols + k), _MM_HINT_T0);
+            }
+            const __m512 xv = _mm512_loadu_ps(x + k);
+            sa = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), xv, sa);
+            sb = _mm512_fmadd_ps(_mm512_loadu_ps(b + k), xv, sb);
+            sc = _mm512_fmadd_ps(_mm512_loadu_ps(c + k), xv, sc);
+            sd = _mm512_fmadd_ps(_mm512_loadu_ps(d + k), xv, sd);
+        }
+        float ta = lane_sum(sa), tb = lane_sum(sb), tc = lane_sum(sc), td = lane_sum(sd);
+        for (int64_t k = vector_end; k < cols; ++k) {
+            ta += a[k] * x[k];
+            tb += b[k] * x[k];
+            tc += c[k] * x[k];
+            td += d[k] * x[k];
+        }
+        y[r] += ta;
+        y[r + 1] += tb;
+        y[r + 2] += tc;
+        y[r + 3] += td;
+    }
+    if (r < r1) rows_portable(w, cols, x, y, r, r1);
+}
+
+// bfloat16 rows: 16 weights widened to float32 per step (a bfloat16 is the top half of
+// a float32), two rows at a time, prefetching the rows two ahead.
+__attribute__((target("avx512f"))) __m512 widen_bf16(const uint16_t* p) {
+    // The zero-masked forms: GCC 12 warns about the unmasked ones' undefined operand.
+    const __m512i wide = _mm512_maskz_cvtepu16_epi32(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, wide, 16));
+}
+
+__attribute__((target("avx512f"))) void rows_bf16_avx512(const uint16_t* w, int64_t cols, const float* x, float* y,
+                                                         int64_t r0, int64_t r1) {
+    const int64_t vector_end = cols / 16 * 16;
+    int64_t r = r0;
+    for (; r + 2 <= r1; r += 2) {
+        const uint16_t* a = w + r * cols;
+        const uint16_t* b = a + cols;
+        const bool ahead = r + 4 <= r1;
+        __m512 sa = _mm512_setzero_ps(), sb = _mm512_setzero_ps();
+        for (int64_t k = 0; k < vector_end; k += 16) {
+            if (ahead) {
+                _mm_prefetch(reinterpret_cast<const char*>(a + 2 * cols + k), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(b + 2 * cols + k), _MM_HINT_T0);
+            }
+            const __m512 xv = _mm512_loadu_ps(x + k);
+            sa = _mm512_fmadd_ps(widen_bf16(a + k), xv, sa);
+            sb = _mm512_fmadd_ps(widen_bf16(b + k), xv, sb);
+        }
+        float ta = lane_sum(sa), tb = lane_sum(sb);
+        for (int64_t k = vector_end; k < cols; ++k) {
+            ta += bf16_to_float(a[k]) * x[k];
+            tb += bf16_to_float(b[k]) * x[k];
+        }
+        y[r] += ta;
+        y[r + 1] += tb;
+    }
+    if (r < r1) rows_bf16_portable(w, cols, x, y, r, r1);
+}
+
+// The in-out layout in bfloat16: as in_out_avx512, four rows at a time, prefetching the
+// next four.
+__attribute__((target("avx512f"))) void in_out_bf16_avx512(const uint16_t* w, int64_t in, int64_t out, const float* x,
+                                                           float* y, int64_t c0, int64_t c1) {
+    const int64_t vector_end = c0 + (c1 - c0) / 16 * 16;
+    int64_t i = 0;
+    for (; i + 4 <= in; i += 4) {
+        const __m512 x0 = _mm512_set1_ps(x[i]), x1 = _mm512_set1_ps(x[i + 1]);
+        const __m512 x2 = _mm512_set1_ps(x[i + 2]), x3 = _mm512_set1_ps(x[i + 3]);
+        const uint16_t* r0 = w + i * out;
+        const uint16_t* r1 = r0 + out;
+        const uint16_t* r2 = r1 + out;
+        const uint16_t* r3 = r2 + out;
+        const bool ahead = i + 8 <= in;
+        for (int64_t j = c0; j < vector_end; j += 16) {
+            // 32 bytes of each row a step: one prefetch per row every other step covers it.
+            if (ahead && (j - c0) % 32 == 0) {
+                _mm_prefetch(reinterpret_cast<const char*>(r0 + 4 * out + j), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(r1 + 4 * out + j), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(r2 + 4 * out + j), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(r3 + 4 * out + j), _MM_HINT_T0);
+            }
+            __m512 acc = _mm512_loadu_ps(y + j);
+            acc = _mm512_fmadd_ps(x0, widen_bf16(r0 + j), acc);
+            acc = _mm512_fmadd_ps(x1, widen_bf16(r1 + j), acc);
+            acc = _mm512_fmadd_ps(x2, widen_bf16(r2 + j), acc);
+            acc = _mm512_fmadd_ps(x3, widen_bf16(r3 + j), acc);
+            _mm512_storeu_ps(y + j, acc);
+        }
+        for (int64_t j = vector_end; j < c1; ++j)
+            y[j] += x[i] * bf16_to_float(r0[j]) + x[i + 1] * bf16_to_float(r1[j]) + x[i + 2] * bf16_to_float(r2[j]) +
+                    x[i + 3] * bf16_to_float(r3[j]);
+    }
+    if (i < in) in_out_bf16_portable(w + i * out, in - i, out, x + i, y, c0, c1);
+}
+
+#else
+// Other processors: the portable loops stand in (cpu_level() never picks these).
+void in_out_avx2(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
+    in_out_bf16_portable(w, in, out, x, y, c0, c1);
+}
+void rows_bf16_avx2(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    rows_bf16_portable(w, cols, x, y, r0, r1);
+}
+void widen_rows_avx2(const uint16_t* src, int64_t cols, int64_t stride, float* dst, int64_t r0, int64_t r1) {
+    widen_rows_portable(src, cols, stride, dst, r0, r1);
+}
+void in_out_bf16_avx512(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
+    in_out_bf16_portable(w, in, out, x, y, c0, c1);
+}
+void rows_bf16_avx512(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    rows_bf16_portable(w, cols, x, y, r0, r1);
+}
+void in_out_avx2(const float* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
+    in_out_portable(w, in, out, x, y, c0, c1);
+}
+void in_out_avx512(const float* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
+    in_out_portable(w, in, out, x, y, c0, c1);
+}
+void rows_avx2(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    rows_portable(w, cols, x, y, r0, r1);
+}
+void rows_avx512(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    rows_portable(w, cols, x, y, r0, r1);
+}
+#endif
+
+// One head: scores over the cached keys, softmax, weighted sum of the values.
+void attend_head(const float* q, const float* keys, const float* values, int64_t d_head, int64_t length, float scale,
+                 float* scores, float* z, bool avx2) {
+    std::fill(scores, scores + length, 0.0f);
+    if (avx2) {
+        rows_avx2(keys, d_head, q, scores, 0, length);
+    } else {
+        rows_portable(keys, d_head, q, scores, 0, length);
+    }
+    for (int64_t t = 0; t < length; ++t)
+        scores[t] *= scale;
+    softmax_row(scores, length, scores);
+    std::fill(z, z + d_head, 0.0f);
+    if (avx2) {
+        in_out_avx2(values, length, d_head, scores, z, 0, d_head);
+    } else {
+        in_out_portable(values, length, d_head, scores, z, 0, d_head);
+    }
+}
+
+void start_with_bias(float* y, const float* bias, int64_t begin, int64_t end) {
+    for (int64_t j = begin; j < end; ++j)
+        y[j] = bias ? bias[j] : 0.0f;
+}
+
+// The in-out layout split across threads by input rows: each thread streams one
+// contiguous range of the weights (splitting the columns instead leaves every thread
+// reading half-rows, which the hardware prefetchers follow less well: 21 against 26 GB/s
+// for GPT-2's bfloat16 blocks), summing into y (the first) or a partial of its own,
+// and the partials are added to y at the end. `part(i0, i1, target)` accumulates rows
+// [i0, i1) into target[0, out). (Chunks taken by whichever thread is free measured
+// slower than these fixed ranges: the streams break at every chunk.)
+template <class Part> void split_input_rows(int64_t in, int64_t out, const float* bias, float* y, const Part& part) {
+    thread_local std::vector<float> caller_partials;
+    const int threads = pool().size();
+    caller_partials.resize(static_cast<std::size_t>(std::max(0, threads - 1) * out));
+    // The workers see the caller's buffer through this pointer (a thread_local named
+    // inside the lambda would be each worker's own).
+    float* const partials = caller_partials.data();
+    int used = 1;
+    pool().run([&](int k, int parts) {
+        // Row boundaries on multiples of 4, the row group the kernels take at a time.
+        const auto [i0, i1] = share(in, parts, k, 4);
+        float* target = y;
+        if (k == 0) {
+            start_with_bias(y, bias, 0, out);
+        } else {
+            if (k > threads - 1) throw std::logic_error("kernel threads changed during a product");
+            target = partials + (k - 1) * out;
+            std::fill(target, target + out, 0.0f);
+            if (k == parts - 1) used = parts; // written by one thread, read after the run
+        }
+        if (i0 < i1) part(i0, i1, target);
+    });
+    for (int t = 1; t < used; ++t) {
+        const float* partial = partials + (t - 1) * out;
+        for (int64_t j = 0; j < out; ++j)
+            y[j] += partial[j];
+    }
+}
+
+} // namespace
+
+void gemv_in_out(const float* w, int64_t in, int64_t out, const float* x, const float* bias, float* y) {
+    const Level l = level();
+    split_input_rows(in, out, bias, y, [&](int64_t i0, int64_t i1, float* target) {
+        switch (l) {
+        case Level::Avx512: in_out_avx512(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
+        case Level::Avx2: in_out_avx2(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
+        case Level::Portable: in_out_portable(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
+        }
+    });
+}
+
+void gemv_rows(const float* w, int64_t rows, int64_t cols, const float* x, const float* bias, float* y) {
+    const Level l = level();
+    pool().run([&](int k, int parts) {
+        const auto [r0, r1] = share(rows, parts, k, 4);
+        if (r0 >= r1) return;
+        start_with_bias(y, bias, r0, r1);
+        switch (l) {
+        case Level::Avx512: rows_avx512(w, cols, x, y, r0, r1); break;
+        case Level::Avx2: rows_avx2(w, cols, x, y, r0, r1); break;
+        case Level::Portable: rows_portable(w, cols, x, y, r0, r1); break;
+        }
+    });
+}
+
+void gemv_in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x, const float* bias, float* y) {
+    const Level l = level();
+    split_input_rows(in, out, bias, y, [&](int64_t i0, int64_t i1, float* target) {
+        switch (l) {
+        case Level::Avx512: in_out_bf16_avx512(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
+        case Level::Avx2: in_out_avx2(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
+        case Level::Portable: in_out_bf16_portable(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
+        }
+    });
+}
+
+void gemv_rows_bf16(const uint16_t* w, int64_t rows, int64_t cols, const float* x, const float* bias, float* y) {
+    const Level l = level();
+    pool().run([&](int k, int parts) {
+        const auto [r0, r1] = share(rows, parts, k, 2);
+        if (r0 >= r1) return;
+        start_with_bias(y, bias, r0, r1);
+        switch (l) {
+        case Level::Avx512: rows_bf16_avx512(w, cols, x, y, r0, r1); break;
+        case Level::Avx2: rows_bf16_avx2(w, cols, x, y, r0, r1); break;
+        case Level::Portable: rows_bf16_portable(w, cols, x, y, r0, r1); break;
+        }
+    });
+}
+
+void widen_bf16(const uint16_t* src, int64_t rows, int64_t cols, int64_t src_stride, float* dst) {
+    // On the calling thread: the product that follows runs on the BLAS's threads, which
+    // spin between calls, and splitting this across the pool measured slower (the two
+    // sets of threads contend for the cores).
+    if (level() != Level::Portable) {
+        widen_rows_avx2(src, cols, src_stride, dst, 0, rows); // a shift per value: AVX2 keeps up with memory
+    } else {
+        widen_rows_portable(src, cols, src_stride, dst, 0, rows);
+    }
+}
+
+void attend_one(const float* q, const float* keys, const float* values, int64_t heads, int64_t kv_heads, int64_t d_head,
+                int64_t capacity, int64_t length, double scale, float* z) {
+    const bool avx2 = level() != Level::Portable; // attention rows are short: AVX2 serves
+    const int64_t group = heads / kv_heads;
+    // Scores for every head at once, allocated before the threads start.
+    std::vector<float> scores(static_cast<std::size_t>(heads * length));
+    pool().run([&](int k, int parts) {
+        const auto [h0, h1] = share(heads, parts, k, 1);
+        for (int64_t h = h0; h < h1; ++h) {
+            const int64_t kv = h / group;
+            attend_head(q + h * d_head, keys + kv * capacity * d_head, values + kv * capacity * d_head, d_head, length,
+                        static_cast<float>(scale), scores.data() + h * length, z + h * d_head, avx2);
+        }
+    });
+}
+
+} // namespace hookscope::kernels

@@ -1,0 +1,146 @@
+#include "bridge/model/model.h"
+
+#include "bridge/core/errors.h"
+#include "bridge/model/arch/gpt2.h"
+#include "bridge/model/arch/gpt_neox.h"
+#include "bridge/model/arch/llama.h"
+#include "bridge/model/checkpoint.h"
+#include "bridge/model/hook_recorder.h"
+#include "bridge/model/kv_cache.h"
+#include "bridge/model/layers.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+
+namespace hookscope {
+
+HookRecorder::HookRecorder(const std::vector<HookInfo>& points, int n_layers, const NamesFilter& filter,
+                           ActivationCache& cache, c10::Device device)
+    : selected_(static_cast<std::size_t>(kSiteCount) * static_cast<std::size_t>(n_layers + 1), false),
+      stride_(static_cast<std::size_t>(n_layers + 1)), cache_(&cache), device_(device) {
+    for (const HookInfo& info : points) {
+        if (filter.matches(info.name)) selected_[slot(info.point)] = true;
+    }
+}
+
+void HookRecorder::store(HookPoint point, const at::Tensor& value) {
+    cache_->add(point.to_string(), value.to(device_));
+}
+
+namespace {
+
+// Each architecture is one file; this table is where it is registered.
+struct Architecture {
+    std::string_view model_type;
+    std::unique_ptr<Model> (*make)(ModelConfig, const WeightSource&, std::filesystem::path);
+};
+constexpr Architecture kArchitectures[] = {
+    {"gpt2", make_gpt2},     {"gpt_neox", make_gpt_neox}, {"llama", make_llama},
+    {"mistral", make_llama}, {"qwen2", make_llama},
+};
+
+const Architecture& architecture_for(const ModelConfig& config, const std::filesystem::path& origin) {
+    for (const Architecture& a : kArchitectures) {
+        if (config.model_type == a.model_type) return a;
+    }
+    throw CheckpointError(origin.string() + ": no forward for model_type `" + config.model_type + "`");
+}
+
+} // namespace
+
+Model::Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint)
+    : config_(std::move(config)), folder_(std::move(folder)), fingerprint_(std::move(fingerprint)),
+      hook_points_(hook_points_for(config_)) {}
+
+std::unique_ptr<Model> Model::load(const std::filesystem::path& folder, Precision precision) {
+    ModelConfig config = load_model_config(folder);
+    const Architecture& architecture = architecture_for(config, folder); // before any weight is read
+    const Checkpoint checkpoint = Checkpoint::open(folder, precision);
+    std::unique_ptr<Model> model = architecture.make(std::move(config), checkpoint, folder);
+    model->load_warnings_ = checkpoint.warnings();
+    return model;
+}
+
+std::unique_ptr<Model> Model::from_weights(ModelConfig config, const WeightSource& weights,
+                                           const std::filesystem::path& origin) {
+    return architecture_for(config, origin).make(std::move(config), weights, origin);
+}
+
+at::Tensor Model::checked_tokens(const std::vector<int64_t>& tokens, int64_t start) const {
+    if (tokens.empty()) throw InputError("no tokens to run: the sequence is empty");
+    if (start + static_cast<int64_t>(tokens.size()) > config_.n_ctx) {
+        throw InputError(std::to_string(start + static_cast<int64_t>(tokens.size())) +
+                         " tokens exceed the model's context of " + std::to_string(config_.n_ctx) + " positions");
+    }
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+        if (tokens[i] < 0 || tokens[i] >= config_.d_vocab) {
+            throw InputError("token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
+                             " is outside the vocabulary (0 to " + std::to_string(config_.d_vocab - 1) + ")");
+        }
+    }
+    return at::tensor(at::ArrayRef<int64_t>(tokens), at::kLong).unsqueeze(0);
+}
+
+at::Tensor Model::forward(const std::vector<int64_t>& tokens) const {
+    const at::Tensor input = checked_tokens(tokens);
+    c10::InferenceMode guard;
+    HookRecorder nothing;
+    return forward_with_hooks(input, 0, nothing, nullptr);
+}
+
+at::Tensor Model::forward_batch(const at::Tensor& tokens, int64_t first_position) const {
+    if (tokens.dim() != 2 || tokens.scalar_type() != at::kLong || tokens.size(1) == 0 || first_position < 0 ||
+        first_position + tokens.size(1) > config_.n_ctx) {
+        throw InputError("forward_batch needs int64 token ids [batch, positions] that fit the context of " +
+                         std::to_string(config_.n_ctx) + " positions from position " + std::to_string(first_position));
+    }
+    HookRecorder nothing;
+    return forward_with_hooks(tokens, first_position, nothing, nullptr);
+}
+
+std::unique_ptr<KvCache> Model::new_kv_cache(int64_t positions) const {
+    return std::make_unique<KvCache>(config_.n_layers, config_.n_kv_heads, config_.d_head,
+                                     std::clamp<int64_t>(positions, 1, config_.n_ctx));
+}
+
+void Model::set_weights(const std::vector<const at::Tensor*>& all) {
+    parameter_count_ = layers::parameter_count(all);
+    const auto any_of_type = [&](at::ScalarType type) {
+        return std::any_of(all.begin(), all.end(),
+                           [type](const at::Tensor* t) { return t->defined() && t->scalar_type() == type; });
+    };
+    precision_ = any_of_type(at::kBFloat16) ? Precision::BFloat16
+                 : any_of_type(at::kDouble) ? Precision::Float64
+                                            : Precision::Float32;
+}
+
+at::Tensor Model::decode(const std::vector<int64_t>& tokens, KvCache& past) const {
+    const at::Tensor input = checked_tokens(tokens, past.length());
+    c10::InferenceMode guard;
+    HookRecorder nothing;
+    return forward_with_hooks(input, past.length(), nothing, &past)[0][0];
+}
+
+ActivationCache Model::decode_with_cache(const std::vector<int64_t>& tokens, KvCache& past,
+                                         const NamesFilter& filter) const {
+    const at::Tensor input = checked_tokens(tokens, past.length());
+    c10::InferenceMode guard;
+    ActivationCache cache(tokens, filter.text());
+    HookRecorder hooks(hook_points_, static_cast<int>(config_.n_layers), filter, cache, c10::kCPU);
+    cache.set_logits(forward_with_hooks(input, past.length(), hooks, &past));
+    return cache;
+}
+
+ActivationCache Model::run_with_cache(const std::vector<int64_t>& tokens, const NamesFilter& filter,
+                                      c10::Device device) const {
+    const at::Tensor input = checked_tokens(tokens);
+    c10::InferenceMode guard;
+    ActivationCache cache(tokens, filter.text());
+    HookRecorder hooks(hook_points_, static_cast<int>(config_.n_layers), filter, cache, device);
+    cache.set_logits(forward_with_hooks(input, 0, hooks, nullptr).to(device));
+    return cache;
+}
+
+} // namespace hookscope

@@ -1,0 +1,128 @@
+#pragma once
+// A loaded transformer and the two ways to run it: a plain forward (logits only),
+// and run_with_cache, which also records the hook points a names filter selects.
+
+#include "bridge/core/hook_point.h"
+#include "bridge/core/model_config.h"
+#include "bridge/core/names_filter.h"
+#include "bridge/core/precision.h"
+#include "bridge/model/activation_cache.h"
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hookscope {
+
+class HookRecorder;
+class KvCache;
+class WeightSource;
+
+// The weights that read the residual stream out, for the analysis views (logit lens,
+// direct logit attribution). Tensors as the model holds them: float32, or bfloat16
+// under Precision::BFloat16 (convert before arithmetic).
+struct ReadoutWeights {
+    bool rms_norm = false;   // the final norm: RMSNorm (no centring, no bias), else LayerNorm
+    at::Tensor norm_weight;  // [D]
+    at::Tensor norm_bias;    // [D]; undefined for RMSNorm
+    at::Tensor unembed;      // [V, D]: row t reads token t's logit
+    at::Tensor unembed_bias; // [V]; undefined where the model has none
+    struct Layer {
+        at::Tensor w_o;   // [H, Dh, D]: head h's output is z[h] · w_o[h]
+        at::Tensor b_o;   // [D]; undefined where attention has no output bias
+        at::Tensor b_out; // [D]; undefined where the MLP has no output bias
+    };
+    std::vector<Layer> layers;
+};
+
+class Model {
+public:
+    // Reads `<folder>/config.json` and the safetensors weights, converted for
+    // `precision` (see precision.h). Throws CheckpointError.
+    static std::unique_ptr<Model> load(const std::filesystem::path& folder, Precision precision = Precision::Float32);
+    // The architecture `config` names, on weights held anywhere (tests, benchmarks);
+    // `origin` names them in messages. Throws CheckpointError.
+    static std::unique_ptr<Model> from_weights(ModelConfig config, const WeightSource& weights,
+                                               const std::filesystem::path& origin);
+
+    virtual ~Model() = default;
+    Model(const Model&) = delete;
+    Model& operator=(const Model&) = delete;
+
+    const ModelConfig& config() const { return config_; }
+    const std::filesystem::path& folder() const { return folder_; }
+    const std::string& fingerprint() const { return fingerprint_; }
+    int64_t parameter_count() const { return parameter_count_; }
+    Precision precision() const { return precision_; }
+    // Every hook point this model fires, in execution order.
+    const std::vector<HookInfo>& hook_points() const { return hook_points_; }
+    // What load() found wrong but loadable: weights holding NaN or infinite values.
+    const std::vector<std::string>& load_warnings() const { return load_warnings_; }
+
+    // Logits [B, P, V] for a batch of token id sequences [B, P] (int64) standing at
+    // positions first_position.. of the context, recorded by autograd when the weights
+    // require gradients: the trainer's forward. No hooks, no KV cache, no checks beyond
+    // the shapes'. Throws InputError for a bad shape or positions past the context.
+    at::Tensor forward_batch(const at::Tensor& tokens, int64_t first_position = 0) const;
+
+    // Logits [1, P, V] for one sequence of token ids. Throws InputError for an empty
+    // sequence, ids outside the vocabulary, or more positions than the model has.
+    at::Tensor forward(const std::vector<int64_t>& tokens) const;
+
+    // The activations at every hook point `filter` selects (on `device`), in execution
+    // order, with the logits. Unselected hooks cost nothing: no copy is made or kept.
+    ActivationCache run_with_cache(const std::vector<int64_t>& tokens, const NamesFilter& filter = {},
+                                   c10::Device device = c10::kCPU) const;
+
+    // The final norm, the unembedding and each layer's output projections.
+    virtual ReadoutWeights readout_weights() const = 0;
+
+    // A key/value cache for decoding up to `positions` positions (capped at the context).
+    std::unique_ptr<KvCache> new_kv_cache(int64_t positions) const;
+
+    // Feeds `tokens` at the positions after those already in `past` (the prompt, then
+    // one token per step) and returns the logits [V] of the last one. Throws InputError
+    // as forward does, and when the positions would pass the context. The same forward
+    // as run_with_cache: one position takes the one-position kernels inside the ops.
+    at::Tensor decode(const std::vector<int64_t>& tokens, KvCache& past) const;
+
+    // decode() recording the hook points `filter` selects at the positions this step
+    // computes ([B, P, ...] with P the new positions; the attention matrices [B, H, P, T]
+    // over every position so far; after the blocks only the last position). The cache's
+    // logits are the last position's, [1, 1, V].
+    ActivationCache decode_with_cache(const std::vector<int64_t>& tokens, KvCache& past,
+                                      const NamesFilter& filter) const;
+
+protected:
+    Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint);
+    // Every weight once (a tied unembedding counted with the embedding): sets the
+    // parameter count and the precision (bfloat16 when any weight is, float64 when
+    // they are).
+    void set_weights(const std::vector<const at::Tensor*>& all);
+
+    // The forward pass over `tokens` [B, P] (int64) at positions start..start+P-1, firing
+    // every hook point through `hooks`; returns the logits [B, P, V]. Without `past` the
+    // tokens attend only to each other. With `past` (B = 1, start = past->length()), they
+    // follow the positions already in it, their keys and values are appended to it, and
+    // only the last position's logits [1, 1, V] are returned. The prompt pass, every
+    // decode step and the recompute all run through it.
+    virtual at::Tensor forward_with_hooks(const at::Tensor& tokens, int64_t start, HookRecorder& hooks,
+                                          KvCache* past) const = 0;
+
+private:
+    at::Tensor checked_tokens(const std::vector<int64_t>& tokens, int64_t start = 0) const;
+
+    ModelConfig config_;
+    std::filesystem::path folder_;
+    std::string fingerprint_;
+    std::vector<HookInfo> hook_points_;
+    int64_t parameter_count_ = 0;
+    Precision precision_ = Precision::Float32;
+    std::vector<std::string> load_warnings_;
+};
+
+} // namespace hookscope

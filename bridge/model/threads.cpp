@@ -1,0 +1,86 @@
+#include "bridge/model/threads.h"
+
+#include "bridge/model/kernels/kernels.h"
+
+#include <ATen/Parallel.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <dlfcn.h>
+#include <filesystem>
+#include <sched.h>
+
+namespace hookscope {
+namespace {
+
+// OpenBLAS is reached through Debian's libblas alternative; look its controls up at
+// run time so that another BLAS (or none) still links and runs.
+using SetThreads = void (*)(int);
+using GetThreads = int (*)();
+
+SetThreads blas_setter() {
+    static const auto fn = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+    return fn;
+}
+
+GetThreads blas_getter() {
+    static const auto fn = reinterpret_cast<GetThreads>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+    return fn;
+}
+
+} // namespace
+
+int available_cores() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+    return 1;
+}
+
+ThreadSplit default_thread_split(int threads) {
+    // Measured with `bench_hook_overhead --splits` on 2 cores (GPT-2 small shape, 256
+    // positions): LibTorch 1 + OpenBLAS 2 ran the forward in 306 ms; 2 + 2 took 562 ms
+    // (LibTorch's OpenMP workers spin and steal the cores OpenBLAS needs), 1 + 1 538 ms.
+    // Matrix products dominate, so OpenBLAS gets the cores and LibTorch one thread.
+    const int cores = threads > 0 ? threads : available_cores();
+    return {1, cores};
+}
+
+void apply_thread_split(const ThreadSplit& split) {
+    at::set_num_threads(std::max(1, split.torch_threads));
+    if (auto set = blas_setter()) set(std::max(1, split.blas_threads));
+    // The decode kernels stand in for BLAS on one-position products: same count.
+    kernels::set_threads(split.blas_threads);
+}
+
+ThreadSplit current_thread_split() {
+    const auto get = blas_getter();
+    return {at::get_num_threads(), get ? get() : 1};
+}
+
+std::string blas_in_use() {
+    // The file that provides sgemm_, the float32 matrix product LibTorch calls.
+    std::string file = "no BLAS library found";
+    Dl_info info{};
+    if (void* gemm = ::dlsym(RTLD_DEFAULT, "sgemm_"); gemm && ::dladdr(gemm, &info) && info.dli_fname) {
+        std::error_code error; // the alternatives' symlink, resolved to the library behind it
+        file = std::filesystem::weakly_canonical(info.dli_fname, error).string();
+        if (error) file = info.dli_fname;
+    }
+    using GetConfig = const char* (*)();
+    if (const auto config = reinterpret_cast<GetConfig>(::dlsym(RTLD_DEFAULT, "openblas_get_config"))) {
+        return std::string(config()) + " (" + file + ")";
+    }
+    return file + " (not OpenBLAS: matrix products are many times slower; install libopenblas0-pthread)";
+}
+
+std::string libtorch_version() {
+    std::string version = TORCH_VERSION;
+    Dl_info info{};
+    if (::dladdr(reinterpret_cast<void*>(&at::get_num_threads), &info) && info.dli_fname) {
+        version += std::string(" (") + info.dli_fname + ")";
+    }
+    return version;
+}
+
+} // namespace hookscope

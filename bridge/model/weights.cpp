@@ -1,0 +1,95 @@
+#include "bridge/model/weights.h"
+
+#include "bridge/core/errors.h"
+#include "bridge/core/system_memory.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+
+namespace hookscope {
+
+at::ScalarType compute_type(Precision precision, int64_t rank) {
+    if (precision == Precision::Float64) return at::kDouble;
+    return precision == Precision::BFloat16 && rank >= 2 ? at::kBFloat16 : at::kFloat;
+}
+
+namespace {
+
+// Converted weights of at least this many bytes are held on huge pages (see
+// map_huge_pages): the products stream through them on every token.
+constexpr std::size_t kHugePageWeight = std::size_t{2} << 20;
+
+} // namespace
+
+at::Tensor huge_page_tensor(at::IntArrayRef sizes, at::ScalarType type) {
+    const auto bytes = static_cast<std::size_t>(c10::multiply_integers(sizes)) * c10::elementSize(type);
+    void* data = map_huge_pages(bytes);
+    return at::from_blob(
+        data, sizes, [bytes](void* p) { unmap_huge_pages(p, bytes); }, at::TensorOptions().dtype(type));
+}
+
+at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const std::vector<int64_t>& shape,
+                          const std::string& where, Precision precision, std::vector<std::string>* warnings,
+                          const ConvertedBytes& converted) {
+    if (tensor.sizes() != at::IntArrayRef(shape)) {
+        throw CheckpointError(where + ": tensor `" + std::string(name) + "` has shape " + shape_text(tensor.sizes()) +
+                              ", but config.json implies " + shape_text(shape));
+    }
+    if (!at::isFloatingType(tensor.scalar_type())) {
+        throw CheckpointError(where + ": tensor `" + std::string(name) + "` has type " +
+                              c10::toString(tensor.scalar_type()) + ", not a floating-point weight");
+    }
+    const at::ScalarType type = compute_type(precision, tensor.dim());
+    const at::Tensor source = tensor.contiguous();
+    // A large weight that must be converted anyway is converted onto huge pages. One
+    // already in its type stays where it is (for a checkpoint, a view of the file
+    // mapping, read lazily): copying it too was measured to cost more than it gains on
+    // virtual machines, where fresh memory faults in at about 0.5 GB/s (a 1.2B-parameter
+    // float32 model loaded in 31 s instead of 5), for a decode already near the bound.
+    const bool convert = source.scalar_type() != type;
+    const bool large = static_cast<std::size_t>(source.numel()) * c10::elementSize(type) >= kHugePageWeight;
+    at::Tensor out = !convert ? source
+                     : large  ? huge_page_tensor(source.sizes(), type)
+                              : at::empty(source.sizes(), source.options().dtype(type));
+    if (!warnings && out.is_same(source)) return out; // nothing to count or convert
+    // Part by part: count what is not finite, convert, and say so.
+    constexpr int64_t kPart = int64_t{1} << 20; // elements: 4 MB of float32
+    const at::Tensor from = source.view(-1);
+    at::Tensor to = out.view(-1);
+    const auto element = static_cast<std::size_t>(source.element_size());
+    int64_t nan = 0, inf = 0;
+    for (int64_t i = 0; i < from.numel(); i += kPart) {
+        const at::Tensor part = from.slice(0, i, std::min(from.numel(), i + kPart));
+        if (warnings && !at::isfinite(part).all().item<bool>()) {
+            nan += at::isnan(part).sum().item<int64_t>();
+            inf += at::isinf(part).sum().item<int64_t>();
+        }
+        if (!out.is_same(source)) {
+            to.slice(0, i, i + part.numel()).copy_(part);
+            if (converted)
+                converted(static_cast<std::size_t>(i) * element, static_cast<std::size_t>(part.numel()) * element);
+        }
+    }
+    if (nan + inf > 0) {
+        warnings->push_back(where + ": tensor `" + std::string(name) + "` holds " + std::to_string(nan) + " NaN and " +
+                            std::to_string(inf) + " infinite values of " + std::to_string(tensor.numel()) +
+                            "; every activation computed from it may be NaN");
+    }
+    return out;
+}
+
+InMemoryWeights::InMemoryWeights(NamedTensors tensors, std::string fingerprint) : fingerprint_(std::move(fingerprint)) {
+    for (auto& [name, tensor] : tensors)
+        tensors_.emplace(std::move(name), std::move(tensor));
+}
+
+at::Tensor InMemoryWeights::weight(std::string_view name, const std::vector<int64_t>& shape) const {
+    const auto it = tensors_.find(name);
+    if (it == tensors_.end()) {
+        throw CheckpointError("in-memory weights: tensor `" + std::string(name) + "` is missing");
+    }
+    return checked_weight(it->second, name, shape, "in-memory weights", precision(), warnings_sink());
+}
+
+} // namespace hookscope

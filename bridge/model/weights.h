@@ -1,0 +1,79 @@
+#pragma once
+// Where an architecture gets its weights from, by Hugging Face tensor name: a
+// checkpoint on disk, or tensors built in memory (benchmarks, tests).
+
+#include "bridge/core/precision.h"
+#include "bridge/model/safetensors.h" // NamedTensors
+
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hookscope {
+
+class WeightSource {
+public:
+    virtual ~WeightSource() = default;
+    virtual bool contains(std::string_view name) const = 0;
+    // The tensor converted to the compute type (see compute_type()), checked against
+    // the shape the config implies. Throws CheckpointError when it is missing or has
+    // another shape or type.
+    virtual at::Tensor weight(std::string_view name, const std::vector<int64_t>& shape) const = 0;
+    // Identifies these weights (exports record it).
+    virtual const std::string& fingerprint() const = 0;
+
+    // The precision weight() converts for; Float32 unless set.
+    Precision precision() const { return precision_; }
+    void set_precision(Precision precision) { precision_ = precision; }
+
+    // One line per weight handed out so far that holds NaN or infinite values (see
+    // checked_weight): such a checkpoint loads, and the user is told.
+    const std::vector<std::string>& warnings() const { return warnings_; }
+
+protected:
+    std::vector<std::string>* warnings_sink() const { return &warnings_; }
+
+private:
+    Precision precision_ = Precision::Float32;
+    mutable std::vector<std::string> warnings_;
+};
+
+// The type a weight of `rank` dimensions is held in under `precision`: matrices and
+// embeddings (rank 2 and up) in bfloat16 under Precision::BFloat16, everything in
+// float64 under Precision::Float64, everything else in float32.
+at::ScalarType compute_type(Precision precision, int64_t rank);
+
+// Called with each range of bytes of a tensor's data once it has been converted.
+using ConvertedBytes = std::function<void(std::size_t offset, std::size_t bytes)>;
+
+// A new tensor (zeroed) on memory from map_huge_pages, which its deleter gives back.
+at::Tensor huge_page_tensor(at::IntArrayRef sizes, at::ScalarType type);
+
+// Checks `tensor` (found at `where`) against `shape` and converts it to its compute type,
+// onto huge pages (map_huge_pages) when the result takes 2 MiB or more.
+// A weight with NaN or infinite values adds a line that names it and counts them to
+// `warnings` (when given): it is a broken checkpoint, but one worth opening. A
+// conversion runs a few MB at a time, calling `converted` after each part, so that a
+// source that is a file mapping can be handed back as it goes (peak memory: the
+// converted weights and one part, never both whole copies).
+at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const std::vector<int64_t>& shape,
+                          const std::string& where, Precision precision, std::vector<std::string>* warnings = nullptr,
+                          const ConvertedBytes& converted = {});
+
+class InMemoryWeights final : public WeightSource {
+public:
+    InMemoryWeights(NamedTensors tensors, std::string fingerprint);
+    bool contains(std::string_view name) const override { return tensors_.find(name) != tensors_.end(); }
+    at::Tensor weight(std::string_view name, const std::vector<int64_t>& shape) const override;
+    const std::string& fingerprint() const override { return fingerprint_; }
+
+private:
+    std::map<std::string, at::Tensor, std::less<>> tensors_;
+    std::string fingerprint_;
+};
+
+} // namespace hookscope

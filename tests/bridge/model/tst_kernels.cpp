@@ -1,0 +1,229 @@
+// The decode kernels against LibTorch's products: every code path the CPU has
+// (AVX-512, AVX2/FMA, portable), one and several threads, sizes with ragged tails.
+
+#include "bridge/model/kernels/kernels.h"
+#include "support/tensor_compare.h"
+
+#include <QtTest>
+
+using namespace hookscope;
+
+class TestKernels : public QObject {
+    Q_OBJECT
+
+    void compareAll() {
+        at::manual_seed(3);
+        for (const auto& [in, out] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {7, 13}, {768, 2304}, {64, 35}}) {
+            const at::Tensor w = at::randn({in, out}), x = at::randn({in}), b = at::randn({out});
+            at::Tensor y = at::empty({out});
+            kernels::gemv_in_out(w.data_ptr<float>(), in, out, x.data_ptr<float>(), b.data_ptr<float>(),
+                                 y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::addmv(b, w.t(), x), "gemv_in_out");
+            kernels::gemv_in_out(w.data_ptr<float>(), in, out, x.data_ptr<float>(), nullptr, y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::mv(w.t(), x), "gemv_in_out without bias");
+            const at::Tensor w16 = w.to(at::kBFloat16).contiguous();
+            kernels::gemv_in_out_bf16(reinterpret_cast<const uint16_t*>(w16.data_ptr<at::BFloat16>()), in, out,
+                                      x.data_ptr<float>(), b.data_ptr<float>(), y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::addmv(b, w16.to(at::kFloat).t(), x), "gemv_in_out_bf16");
+        }
+        for (const auto& [rows, cols] :
+             std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {5, 9}, {1027, 768}, {3, 64}}) {
+            const at::Tensor w = at::randn({rows, cols}), x = at::randn({cols}), b = at::randn({rows});
+            at::Tensor y = at::empty({rows});
+            kernels::gemv_rows(w.data_ptr<float>(), rows, cols, x.data_ptr<float>(), b.data_ptr<float>(),
+                               y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::addmv(b, w, x), "gemv_rows");
+            kernels::gemv_rows(w.data_ptr<float>(), rows, cols, x.data_ptr<float>(), nullptr, y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::mv(w, x), "gemv_rows without bias");
+            // bfloat16 weights: the same product with the weights rounded to bfloat16.
+            const at::Tensor w16 = w.to(at::kBFloat16).contiguous();
+            kernels::gemv_rows_bf16(reinterpret_cast<const uint16_t*>(w16.data_ptr<at::BFloat16>()), rows, cols,
+                                    x.data_ptr<float>(), b.data_ptr<float>(), y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::addmv(b, w16.to(at::kFloat), x), "gemv_rows_bf16");
+            // Widening a block with a row stride is exact: every bfloat16 is a float32.
+            const int64_t skip = cols > 1 ? 1 : 0, width = cols - skip;
+            at::Tensor wide = at::empty({rows, width});
+            kernels::widen_bf16(reinterpret_cast<const uint16_t*>(w16.data_ptr<at::BFloat16>()) + skip, rows, width,
+                                cols, wide.data_ptr<float>());
+            QVERIFY(at::equal(wide, w16.slice(1, skip, cols).to(at::kFloat)));
+        }
+    }
+
+    // Caps the kernels at `level`; false where this CPU lacks it.
+    static bool cap_to(int level) {
+        const auto wanted = static_cast<kernels::Level>(level);
+        kernels::cap_level(wanted);
+        return kernels::level() == wanted;
+    }
+
+private slots:
+    void matchLibTorch_data() {
+        QTest::addColumn<int>("level");
+        QTest::addColumn<int>("threads");
+        for (const auto level : {kernels::Level::Portable, kernels::Level::Avx2, kernels::Level::Avx512}) {
+            for (const int threads : {1, 2, 3}) {
+                QTest::addRow("%s, %d threads", kernels::level_name(level), threads)
+                    << static_cast<int>(level) << threads;
+            }
+        }
+    }
+
+    void matchLibTorch() {
+        QFETCH(int, level);
+        QFETCH(int, threads);
+        if (!cap_to(level)) QSKIP("this CPU lacks these instructions");
+        kernels::set_threads(threads);
+        QCOMPARE(kernels::threads(), threads);
+        compareAll();
+        kernels::cap_level(kernels::Level::Avx512);
+        kernels::set_threads(1);
+    }
+
+    // Products with bfloat16 weights against float64 on the same (widened) weights, on
+    // shapes with every kind of edge: rows short of a register tile, inputs short of a
+    // block or odd, columns short of a panel; both weight layouts, every level and
+    // thread count. The bound: each output sums `in` products in float32 (exact
+    // widening, one rounding per fused multiply-add), so it is within in · 2^-24 ·
+    // sum |x · w| (Higham's bound for a dot product of length in, first order).
+    void gemmBf16MatchesFloat64_data() { matchLibTorch_data(); }
+    void gemmBf16MatchesFloat64() {
+        QFETCH(int, level);
+        QFETCH(int, threads);
+        if (!cap_to(level)) QSKIP("this CPU lacks these instructions");
+        kernels::set_threads(threads);
+        at::manual_seed(11);
+        for (const int64_t m : {1, 5, 13, 40}) {
+            for (const int64_t in : {1, 3, 255, 257, 600}) {
+                for (const int64_t out : {1, 17, 33, 300, 700}) {
+                    const at::Tensor x = at::randn({m, in});
+                    const at::Tensor w = at::randn({out, in}).to(at::kBFloat16); // nn.Linear layout
+                    const at::Tensor w_conv = w.t().contiguous();                // Conv1D layout
+                    const at::Tensor xd = x.to(at::kDouble), wd = w.to(at::kDouble);
+                    const at::Tensor want = at::mm(xd, wd.t());
+                    const at::Tensor bound =
+                        at::mm(xd.abs(), wd.abs().t()) * (static_cast<double>(in) * std::ldexp(1.0, -24));
+                    for (const bool linear : {true, false}) {
+                        const at::Tensor& weights = linear ? w : w_conv;
+                        at::Tensor y = at::full({m, out + 3}, 7.0f); // row stride wider than a row
+                        kernels::gemm_bf16(x.data_ptr<float>(), m, in, in,
+                                           reinterpret_cast<const uint16_t*>(weights.data_ptr<at::BFloat16>()), out,
+                                           linear, y.data_ptr<float>(), out + 3);
+                        const at::Tensor excess = (y.slice(1, 0, out).to(at::kDouble) - want).abs() - bound;
+                        if (excess.max().item<double>() > 0) {
+                            QFAIL(qPrintable(QString("m %1, in %2, out %3, %4 layout: %5 past the bound")
+                                                 .arg(m)
+                                                 .arg(in)
+                                                 .arg(out)
+                                                 .arg(linear ? "linear" : "conv1d")
+                                                 .arg(excess.max().item<double>())));
+                        }
+                        QVERIFY(at::all(y.slice(1, out, out + 3) == 7.0f).item<bool>()); // untouched
+                    }
+                }
+            }
+        }
+        kernels::cap_level(kernels::Level::Avx512);
+        kernels::set_threads(1);
+    }
+
+    // Causal masking and softmax of attention rows against their definitions in float64:
+    // rows of every length a vector loop can end on, a start past 0 (decoding after a
+    // prompt), masked keys exactly -inf in the scores and exactly 0 in the pattern. The
+    // bound: each exp within 2 ulp, a float sum over at most n / lanes + lanes terms, the
+    // division: (2 + n + 2) · 2^-24 relative, taken as 1e-6 · n / 16 + 1e-6.
+    void causalSoftmaxMatchesFloat64_data() { matchLibTorch_data(); }
+    void causalSoftmaxMatchesFloat64() {
+        QFETCH(int, level);
+        QFETCH(int, threads);
+        if (!cap_to(level)) QSKIP("this CPU lacks these instructions");
+        kernels::set_threads(threads);
+        at::manual_seed(5);
+        for (const int64_t positions : {1, 7, 16, 33}) {
+            for (const int64_t start : {0, 3}) {
+                const int64_t heads = 3, keys = start + positions;
+                const at::Tensor raw = at::randn({heads, positions, keys}) * 4;
+                at::Tensor scores = raw.clone();
+                kernels::scale_causal(scores.data_ptr<float>(), heads, positions, keys, start, 0.125f);
+                const at::Tensor future = at::ones({positions, keys}, at::kBool).triu_(start + 1);
+                const at::Tensor want = (raw * 0.125).masked_fill(future, -std::numeric_limits<double>::infinity());
+                QVERIFY(at::equal(scores, want)); // a multiplication by a power of two is exact
+                at::Tensor pattern = at::empty_like(scores);
+                kernels::softmax_rows(scores.data_ptr<float>(), heads * positions, keys, pattern.data_ptr<float>());
+                const at::Tensor expected = at::softmax(want.to(at::kDouble), -1);
+                const double bound = 1e-6 * static_cast<double>(keys) / 16 + 1e-6;
+                const double diff = (pattern.to(at::kDouble) - expected).abs().max().item<double>();
+                QVERIFY2(diff <= bound, qPrintable(QString("max |diff| %1 > %2").arg(diff).arg(bound)));
+                QVERIFY(at::all(pattern.masked_select(future.expand_as(pattern)) == 0).item<bool>());
+            }
+        }
+        kernels::cap_level(kernels::Level::Avx512);
+        kernels::set_threads(1);
+    }
+
+    // Rows of every length a vector loop can end on, a vocabulary-sized one, shifted so
+    // that a naive exp would overflow, and rows holding NaN or -inf.
+    //
+    // The bound: each exp is within 2 ulp (2 · 2^-24 relative); a block's float sum over
+    // at most 1024 / 8 = 128 adds per lane is within 128 · 2^-24 of its value; blocks are
+    // summed in double. The sum is off by at most (2 + 128) · 2^-24 ≈ 7.7e-6 relative,
+    // which the log turns into that much absolute, plus the final float's rounding.
+    void logSumExpMatchesFloat64_data() { matchLibTorch_data(); }
+    void logSumExpMatchesFloat64() {
+        QFETCH(int, level);
+        if (!cap_to(level)) QSKIP("this CPU lacks these instructions");
+        at::manual_seed(7);
+        for (const int64_t n : {1, 7, 8, 15, 16, 17, 33, 1023, 1024, 1025, 50257}) {
+            for (const double shift : {0.0, 120.0, -300.0}) {
+                const at::Tensor x = at::randn({n}) * 6 + shift;
+                const double want = at::logsumexp(x.to(at::kDouble), 0).item<double>();
+                const double got = kernels::log_sum_exp(x.data_ptr<float>(), n);
+                const double bound = 130 * std::ldexp(1.0, -24) + std::abs(want) * std::ldexp(1.0, -24);
+                if (std::abs(got - want) > bound) {
+                    QFAIL(qPrintable(QString("n %1, shift %2: %3 against %4 (bound %5)")
+                                         .arg(n)
+                                         .arg(shift)
+                                         .arg(got, 0, 'g', 10)
+                                         .arg(want, 0, 'g', 10)
+                                         .arg(bound)));
+                }
+            }
+        }
+        at::Tensor odd = at::zeros({40});
+        odd[3] = -std::numeric_limits<float>::infinity();
+        QCOMPARE(kernels::log_sum_exp(odd.data_ptr<float>(), 40), static_cast<float>(std::log(39.0)));
+        odd[37] = std::numeric_limits<float>::quiet_NaN();
+        QVERIFY(std::isnan(kernels::log_sum_exp(odd.data_ptr<float>(), 40)));
+        odd[37] = 0, odd[5] = std::numeric_limits<float>::quiet_NaN(); // in a vector lane
+        QVERIFY(std::isnan(kernels::log_sum_exp(odd.data_ptr<float>(), 40)));
+        kernels::cap_level(kernels::Level::Avx512);
+    }
+
+    // Against a full sort of (value descending, index ascending), on rows with ties,
+    // -inf, NaN and fewer numbers than k.
+    void topKMatchesSort() {
+        at::manual_seed(3);
+        for (const int64_t n : {1, 4, 5, 64, 1000, 50257}) {
+            // Values on a coarse grid so that ties are common.
+            at::Tensor x = (at::randn({n}) * 4).round();
+            float* v = x.data_ptr<float>();
+            if (n > 3) v[1] = std::numeric_limits<float>::quiet_NaN(), v[2] = -std::numeric_limits<float>::infinity();
+            std::vector<int64_t> order;
+            for (int64_t i = 0; i < n; ++i)
+                if (!std::isnan(v[i])) order.push_back(i);
+            std::stable_sort(order.begin(), order.end(), [v](int64_t a, int64_t b) { return v[a] > v[b]; });
+            for (const int64_t k : {int64_t{1}, int64_t{5}, kernels::kTopKListed}) {
+                std::vector<int64_t> ids(static_cast<std::size_t>(k));
+                std::vector<float> values(static_cast<std::size_t>(k));
+                const int64_t found = kernels::top_k(v, n, k, ids.data(), values.data());
+                QCOMPARE(found, std::min<int64_t>(k, static_cast<int64_t>(order.size())));
+                for (int64_t j = 0; j < found; ++j) {
+                    QCOMPARE(ids[static_cast<std::size_t>(j)], order[static_cast<std::size_t>(j)]);
+                    QCOMPARE(values[static_cast<std::size_t>(j)], v[order[static_cast<std::size_t>(j)]]);
+                }
+            }
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestKernels)
+#include "tst_kernels.moc"
