@@ -103,8 +103,6 @@ Activation parse_activation(const std::string& name, const std::string& where) {
 
 ModelConfig parse_gpt2(const ConfigReader& r) {
     ModelConfig c;
-    c.model_type = "gpt2";
-    c.architecture = "GPT-2";
     c.n_layers = r.positive("n_layer", std::nullopt, 4096);
     c.n_heads = r.positive("n_head", std::nullopt, 4096);
     c.n_kv_heads = c.n_heads;
@@ -154,8 +152,6 @@ void parse_rope_scaling(const ConfigReader& r, ModelConfig& c) {
 
 ModelConfig parse_gpt_neox(const ConfigReader& r) {
     ModelConfig c;
-    c.model_type = "gpt_neox";
-    c.architecture = "GPT-NeoX";
     c.n_layers = r.positive("num_hidden_layers", std::nullopt, 4096);
     c.n_heads = r.positive("num_attention_heads", std::nullopt, 4096);
     c.n_kv_heads = c.n_heads;
@@ -187,10 +183,9 @@ ModelConfig parse_gpt_neox(const ConfigReader& r) {
 
 // Llama and the models that share its layout: Mistral, Qwen2 (q/k/v biases), SmolLM
 // and TinyLlama (model_type llama).
-ModelConfig parse_llama(const ConfigReader& r, const std::string& type) {
+ModelConfig parse_llama(const ConfigReader& r) {
+    const std::string type = r.string("model_type", "llama");
     ModelConfig c;
-    c.model_type = type;
-    c.architecture = type == "mistral" ? "Mistral" : type == "qwen2" ? "Qwen2" : "Llama";
     c.n_layers = r.positive("num_hidden_layers", std::nullopt, 4096);
     c.n_heads = r.positive("num_attention_heads", std::nullopt, 4096);
     c.n_kv_heads = r.positive("num_key_value_heads", c.n_heads, 4096);
@@ -227,10 +222,32 @@ ModelConfig parse_llama(const ConfigReader& r, const std::string& type) {
     return c;
 }
 
+// The config half of the architecture registry (the model factory's table in
+// bridge/model/model.cpp is the other; a test keeps them listing the same types).
+struct ConfigParser {
+    std::string_view model_type;   // config.json's `model_type`
+    std::string_view architecture; // the name people know it by
+    ModelConfig (*parse)(const ConfigReader&);
+};
+constexpr ConfigParser kConfigParsers[] = {
+    {"gpt2", "GPT-2", parse_gpt2},       {"gpt_neox", "GPT-NeoX", parse_gpt_neox}, {"llama", "Llama", parse_llama},
+    {"mistral", "Mistral", parse_llama}, {"qwen2", "Qwen2", parse_llama},
+};
+
 } // namespace
 
+std::vector<std::string_view> config_model_types() {
+    std::vector<std::string_view> types;
+    for (const ConfigParser& p : kConfigParsers)
+        types.push_back(p.model_type);
+    return types;
+}
+
 std::string supported_model_types() {
-    return "gpt2, gpt_neox, llama, mistral, qwen2";
+    std::string text;
+    for (const ConfigParser& p : kConfigParsers)
+        text += (text.empty() ? "" : ", ") + std::string(p.model_type);
+    return text;
 }
 
 ModelConfig parse_model_config(std::string_view json_text, const std::string& where) {
@@ -242,9 +259,13 @@ ModelConfig parse_model_config(std::string_view json_text, const std::string& wh
     if (type.empty()) {
         throw CheckpointError(where + ": no `model_type` (supported: " + supported_model_types() + ")");
     }
-    if (type == "gpt2") return parse_gpt2(reader);
-    if (type == "gpt_neox") return parse_gpt_neox(reader);
-    if (type == "llama" || type == "mistral" || type == "qwen2") return parse_llama(reader, type);
+    for (const ConfigParser& p : kConfigParsers) {
+        if (type != p.model_type) continue;
+        ModelConfig config = p.parse(reader);
+        config.model_type = p.model_type;
+        config.architecture = p.architecture;
+        return config;
+    }
     throw CheckpointError(where + ": model_type `" + type +
                           "` is not supported (supported: " + supported_model_types() + ")");
 }

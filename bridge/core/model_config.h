@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hookscope {
 
@@ -55,7 +56,10 @@ ModelConfig parse_model_config(std::string_view json_text, const std::string& wh
 // Reads `<folder>/config.json`.
 ModelConfig load_model_config(const std::filesystem::path& folder);
 
-// The model types this build can run, comma separated, for messages.
+// The model types config.json may name, in the config parser's table.
+std::vector<std::string_view> config_model_types();
+
+// The same, comma separated, for messages.
 std::string supported_model_types();
 
 } // namespace hookscope

@@ -259,12 +259,4 @@ inline at::Tensor unembed(const at::Tensor& final, const at::Tensor& w, HookReco
     return hooks.fire(HookPoint::global(Site::UnembedOut), layers::linear(in, w)); // [B,P,V]
 }
 
-// Elements of the defined tensors of `weights`.
-inline int64_t parameter_count(const std::vector<const at::Tensor*>& weights) {
-    int64_t n = 0;
-    for (const at::Tensor* t : weights)
-        n += t->defined() ? t->numel() : 0;
-    return n;
-}
-
 } // namespace hookscope::layers

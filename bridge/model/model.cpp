@@ -31,7 +31,9 @@ void HookRecorder::store(HookPoint point, const at::Tensor& value) {
 
 namespace {
 
-// Each architecture is one file; this table is where it is registered.
+// The factory half of the architecture registry: each architecture is one file in
+// arch/, listed here by the model types it runs (the config parser's table in
+// bridge/core/model_config.cpp is the other half; a test keeps them in step).
 struct Architecture {
     std::string_view model_type;
     std::unique_ptr<Model> (*make)(ModelConfig, const WeightSource&, std::filesystem::path);
@@ -49,6 +51,13 @@ const Architecture& architecture_for(const ModelConfig& config, const std::files
 }
 
 } // namespace
+
+std::vector<std::string_view> factory_model_types() {
+    std::vector<std::string_view> types;
+    for (const Architecture& a : kArchitectures)
+        types.push_back(a.model_type);
+    return types;
+}
 
 Model::Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint)
     : config_(std::move(config)), folder_(std::move(folder)), fingerprint_(std::move(fingerprint)),
@@ -105,15 +114,15 @@ std::unique_ptr<KvCache> Model::new_kv_cache(int64_t positions) const {
                                      std::clamp<int64_t>(positions, 1, config_.n_ctx));
 }
 
-void Model::set_weights(const std::vector<const at::Tensor*>& all) {
-    parameter_count_ = layers::parameter_count(all);
-    const auto any_of_type = [&](at::ScalarType type) {
-        return std::any_of(all.begin(), all.end(),
-                           [type](const at::Tensor* t) { return t->defined() && t->scalar_type() == type; });
-    };
-    precision_ = any_of_type(at::kBFloat16) ? Precision::BFloat16
-                 : any_of_type(at::kDouble) ? Precision::Float64
-                                            : Precision::Float32;
+at::Tensor Model::take_weight(const WeightSource& source, std::string_view name, const std::vector<int64_t>& shape) {
+    at::Tensor weight = source.weight(name, shape);
+    parameter_count_ += weight.numel();
+    if (weight.scalar_type() == at::kBFloat16) {
+        precision_ = Precision::BFloat16;
+    } else if (weight.scalar_type() == at::kDouble && precision_ != Precision::BFloat16) {
+        precision_ = Precision::Float64;
+    }
+    return weight;
 }
 
 at::Tensor Model::decode(const std::vector<int64_t>& tokens, KvCache& past) const {

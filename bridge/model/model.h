@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hookscope {
@@ -38,6 +39,9 @@ struct ReadoutWeights {
     };
     std::vector<Layer> layers;
 };
+
+// The model types that have a forward (the model factory's table), in its order.
+std::vector<std::string_view> factory_model_types();
 
 class Model {
 public:
@@ -99,10 +103,11 @@ public:
 
 protected:
     Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint);
-    // Every weight once (a tied unembedding counted with the embedding): sets the
-    // parameter count and the precision (bfloat16 when any weight is, float64 when
-    // they are).
-    void set_weights(const std::vector<const at::Tensor*>& all);
+    // The weight `name` from `source` (WeightSource::weight: checked against `shape`,
+    // converted to the compute type), counted in the parameter count and the precision
+    // (bfloat16 when any weight is, float64 when they are). Architectures take every
+    // weight through it, once: a tied unembedding reuses the embedding's tensor.
+    at::Tensor take_weight(const WeightSource& source, std::string_view name, const std::vector<int64_t>& shape);
 
     // The forward pass over `tokens` [B, P] (int64) at positions start..start+P-1, firing
     // every hook point through `hooks`; returns the logits [B, P, V]. Without `past` the

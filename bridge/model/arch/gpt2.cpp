@@ -29,7 +29,7 @@ public:
         // save_pretrained writes `transformer.`; the original hub upload has no prefix.
         const std::string p = weights.contains("transformer.wte.weight") ? "transformer." : "";
         const auto w = [&](const std::string& name, std::vector<int64_t> shape) {
-            return weights.weight(p + name, shape);
+            return take_weight(weights, p + name, shape);
         };
         wte_ = w("wte.weight", {c.d_vocab, d});
         wpe_ = w("wpe.weight", {c.n_ctx, d});
@@ -51,11 +51,10 @@ public:
         ln_f_ = {w("ln_f.weight", {d}), w("ln_f.bias", {d})};
         // Hugging Face ties lm_head to wte unless the config says otherwise.
         if (!c.tie_word_embeddings) {
-            unembed_ = weights.weight("lm_head.weight", {c.d_vocab, d});
+            unembed_ = take_weight(weights, "lm_head.weight", {c.d_vocab, d});
         } else {
             unembed_ = wte_;
         }
-        set_weights(all_weights());
     }
 
     ReadoutWeights readout_weights() const override {
@@ -116,18 +115,6 @@ private:
         const at::Tensor post = hooks.fire(hook(Site::MlpPost), layers::activation(pre, c.activation));
         const at::Tensor mlp_out = hooks.fire(hook(Site::MlpOut), layers::conv1d(post, b.proj_w, b.proj_b));
         return hooks.fire(hook(Site::ResidPost), layers::add(resid_mid, mlp_out));
-    }
-
-    // Every weight once (a tied unembedding is the token embedding).
-    std::vector<const at::Tensor*> all_weights() const {
-        std::vector<const at::Tensor*> all{&wte_, &wpe_, &ln_f_.weight, &ln_f_.bias};
-        if (!config().tie_word_embeddings) all.push_back(&unembed_);
-        for (const auto& b : blocks_) {
-            for (const at::Tensor* t : {&b.ln1.weight, &b.ln1.bias, &b.ln2.weight, &b.ln2.bias, &b.c_attn_w,
-                                        &b.c_attn_b, &b.c_proj_w, &b.c_proj_b, &b.fc_w, &b.fc_b, &b.proj_w, &b.proj_b})
-                all.push_back(t);
-        }
-        return all;
     }
 
     double attention_scale(int layer) const {

@@ -30,7 +30,7 @@ public:
         const ModelConfig& c = this->config();
         const int64_t d = c.d_model, m = c.d_mlp;
         const auto w = [&](const std::string& name, std::vector<int64_t> shape) {
-            return weights.weight("gpt_neox." + name, shape);
+            return take_weight(weights, "gpt_neox." + name, shape);
         };
         const auto bias = [&](const std::string& name, int64_t size) {
             return c.attention_bias ? w(name, {size}) : at::Tensor();
@@ -52,10 +52,8 @@ public:
             });
         }
         ln_f_ = {w("final_layer_norm.weight", {d}), w("final_layer_norm.bias", {d})};
-        unembed_ = c.tie_word_embeddings ? embed_in_ : weights.weight("embed_out.weight", {c.d_vocab, d});
+        unembed_ = c.tie_word_embeddings ? embed_in_ : take_weight(weights, "embed_out.weight", {c.d_vocab, d});
         inv_freq_ = rotary::inverse_frequencies(c);
-
-        set_weights(all_weights());
     }
 
     ReadoutWeights readout_weights() const override {
@@ -118,18 +116,6 @@ private:
         return hooks.fire(hook(Site::ResidPost), c.parallel_blocks
                                                      ? layers::add(layers::add(mlp_out, attn_out), resid_pre)
                                                      : layers::add(mlp_in, mlp_out));
-    }
-
-    // Every weight once (a tied unembedding is the embedding).
-    std::vector<const at::Tensor*> all_weights() const {
-        std::vector<const at::Tensor*> all{&embed_in_, &ln_f_.weight, &ln_f_.bias};
-        if (!config().tie_word_embeddings) all.push_back(&unembed_);
-        for (const auto& b : blocks_) {
-            for (const at::Tensor* t : {&b.ln1.weight, &b.ln1.bias, &b.ln2.weight, &b.ln2.bias, &b.qkv_w, &b.qkv_b,
-                                        &b.dense_w, &b.dense_b, &b.fc_w, &b.fc_b, &b.proj_w, &b.proj_b})
-                all.push_back(t);
-        }
-        return all;
     }
 
     at::Tensor embed_in_, unembed_, inv_freq_;

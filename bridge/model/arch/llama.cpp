@@ -26,7 +26,9 @@ public:
         : Model(std::move(config), std::move(origin), weights.fingerprint()) {
         const ModelConfig& c = this->config();
         const int64_t d = c.d_model, m = c.d_mlp, q_dim = c.n_heads * c.d_head, kv_dim = c.n_kv_heads * c.d_head;
-        const auto w = [&](const std::string& name, std::vector<int64_t> shape) { return weights.weight(name, shape); };
+        const auto w = [&](const std::string& name, std::vector<int64_t> shape) {
+            return take_weight(weights, name, shape);
+        };
         // A bias is used when the checkpoint has one (Qwen2: q, k, v).
         const auto bias = [&](const std::string& name, int64_t size) {
             return weights.contains(name) ? w(name, {size}) : at::Tensor();
@@ -55,8 +57,6 @@ public:
         unembed_ =
             c.tie_word_embeddings && !weights.contains("lm_head.weight") ? embed_ : w("lm_head.weight", {c.d_vocab, d});
         inv_freq_ = rotary::inverse_frequencies(c);
-
-        set_weights(all_weights());
     }
 
     ReadoutWeights readout_weights() const override {
@@ -118,18 +118,6 @@ private:
         const at::Tensor post = hooks.fire(hook(Site::MlpPost), layers::activation(pre, c.activation) * pre_linear);
         const at::Tensor mlp_out = hooks.fire(hook(Site::MlpOut), layers::linear(post, b.down_w));
         return hooks.fire(hook(Site::ResidPost), layers::add(resid_mid, mlp_out));
-    }
-
-    // Every weight once (a tied unembedding is the embedding).
-    std::vector<const at::Tensor*> all_weights() const {
-        std::vector<const at::Tensor*> all{&embed_, &norm_};
-        if (!unembed_.is_same(embed_)) all.push_back(&unembed_);
-        for (const auto& b : blocks_) {
-            for (const at::Tensor* t : {&b.ln1, &b.ln2, &b.q_w, &b.q_b, &b.k_w, &b.k_b, &b.v_w, &b.v_b, &b.o_w, &b.o_b,
-                                        &b.gate_w, &b.up_w, &b.down_w})
-                all.push_back(t);
-        }
-        return all;
     }
 
     at::Tensor embed_, unembed_, norm_, inv_freq_;

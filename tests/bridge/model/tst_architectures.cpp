@@ -22,6 +22,7 @@
 #include <QtTest>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <tuple>
@@ -69,6 +70,17 @@ class TestArchitectures : public QObject {
     Q_OBJECT
 
 private slots:
+    // The architecture registry's two halves: every model type config.json may name
+    // has a forward, and every forward is reachable from a config.
+    void registryHalvesListTheSameTypes() {
+        std::vector<std::string_view> parsed = config_model_types(), built = factory_model_types();
+        std::sort(parsed.begin(), parsed.end());
+        std::sort(built.begin(), built.end());
+        QVERIFY(!parsed.empty());
+        QVERIFY(std::adjacent_find(parsed.begin(), parsed.end()) == parsed.end());
+        QCOMPARE(built, parsed);
+    }
+
     void matchesHuggingFace_data() {
         QTest::addColumn<QString>("folder");
         QTest::newRow("pythia-tiny") << QString("pythia-tiny");
