@@ -2,7 +2,7 @@
 // The activations one forward pass recorded: hook name -> tensor, in execution order.
 // Built once, then shared read-only (std::shared_ptr<const ActivationCache>).
 
-#include "bridge/model/safetensors.h" // NamedTensors
+#include "bridge/model/named_tensors.h"
 
 #include <ATen/core/Tensor.h>
 

@@ -7,6 +7,7 @@
 // the file and the problem, never a crash.
 
 #include "bridge/formats/safetensors_header.h"
+#include "bridge/model/named_tensors.h"
 
 #include <ATen/core/Tensor.h>
 
@@ -82,8 +83,6 @@ private:
     std::map<std::string, std::size_t, std::less<>> index_;
     std::map<std::string, std::string> metadata_;
 };
-
-using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 // Writes `tensors` (any device, any layout; stored contiguous, in the given order,
 // without gaps) and string `metadata` to `path` atomically: a temporary file in the

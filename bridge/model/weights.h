@@ -3,7 +3,7 @@
 // checkpoint on disk, or tensors built in memory (benchmarks, tests).
 
 #include "bridge/core/precision.h"
-#include "bridge/model/safetensors.h" // NamedTensors
+#include "bridge/model/named_tensors.h"
 
 #include <ATen/core/Tensor.h>
 

@@ -7,6 +7,7 @@
 #include "bridge/io/export.h"
 #include "bridge/io/session.h"
 #include "bridge/model/model.h"
+#include "bridge/model/safetensors.h"
 #include "support/error_text.h"
 
 #include <QTemporaryDir>
