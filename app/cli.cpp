@@ -7,6 +7,7 @@
 #include "bridge/core/cache_budget.h"
 #include "bridge/core/errors.h"
 #include "bridge/core/names_filter.h"
+#include "bridge/core/shape_text.h"
 #include "bridge/core/system_memory.h"
 #include "bridge/formats/hub_cache.h"
 #include "bridge/io/export.h"
@@ -211,13 +212,12 @@ json shape_json(const HookInfo& info) {
     return shape;
 }
 
+// A shape as shape_json writes it (numbers and labels), as text.
 std::string shape_text(const json& shape) {
-    std::string out = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i) {
-        if (i) out += ", ";
-        out += shape[i].is_string() ? shape[i].get<std::string>() : shape[i].dump();
-    }
-    return out + "]";
+    std::vector<std::string> labels;
+    for (const json& dim : shape)
+        labels.push_back(dim.is_string() ? dim.get<std::string>() : dim.dump());
+    return hookscope::shape_text(labels);
 }
 
 int hooks_command(const std::vector<std::string>& args) {

@@ -1,6 +1,7 @@
 #include "ui/hook_tree_model.h"
 
 #include "bridge/core/hook_point.h"
+#include "bridge/core/shape_text.h"
 #include "bridge/core/system_memory.h"
 
 #include <QStringList>
@@ -51,13 +52,6 @@ std::vector<std::string> hook_path(const std::string& name) {
         parts.erase(parts.begin());
     }
     return parts;
-}
-
-QString shape_text(const std::vector<int64_t>& shape) {
-    QStringList dims;
-    for (const int64_t d : shape)
-        dims << (d < 0 ? QStringLiteral("pos") : QString::number(d));
-    return "[" + dims.join(", ") + "]";
 }
 
 QString byte_text(int64_t bytes) {
@@ -158,7 +152,7 @@ QVariant HookTreeModel::data(const QModelIndex& index, int role) const {
     const std::optional<TensorStats>& s = stats_[static_cast<std::size_t>(n->entry)];
     const auto number = [](double v) { return QString::number(v, 'g', 4); };
     switch (index.column()) {
-    case Shape: return shape_text(e.shape);
+    case Shape: return QString::fromStdString(shape_text(e.shape));
     case Size: return e.bytes < 0 ? QVariant() : byte_text(e.bytes);
     case Min: return s ? number(s->min) : QVariant();
     case Max: return s ? number(s->max) : QVariant();

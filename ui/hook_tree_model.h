@@ -69,8 +69,6 @@ private:
 // not a hook point falls in "other", whole.
 std::vector<std::string> hook_path(const std::string& name);
 
-// "[1, pos, 768]" (-1 is written as pos).
-QString shape_text(const std::vector<int64_t>& shape);
 // "512 B", "3.4 KB", "1.2 MB", "2.0 GB".
 QString byte_text(int64_t bytes);
 

@@ -1,6 +1,7 @@
 #include "ui/view_data.h"
 
 #include "bridge/core/hook_point.h"
+#include "bridge/core/shape_text.h"
 #include "bridge/model/activation_cache.h"
 
 #include <ATen/ATen.h>
@@ -29,12 +30,7 @@ int64_t head_count(const std::string& name, const at::Tensor& t) {
 }
 
 at::Tensor run_difference(const std::string& name, const at::Tensor& current, const at::Tensor& pinned) {
-    const auto shape_text = [](const at::Tensor& t) {
-        std::string out = "[";
-        for (int64_t i = 0; i < t.dim(); ++i)
-            out += (i ? ", " : "") + std::to_string(t.size(i));
-        return out + "]";
-    };
+    const auto shape_text = [](const at::Tensor& t) { return hookscope::shape_text(t.sizes()); };
     const HookLayout layout = layout_of(name, current.sizes().vec());
     std::vector<int64_t> position_axes;
     if (layout == HookLayout::HeadMatrix) {

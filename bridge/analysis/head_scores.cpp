@@ -1,8 +1,8 @@
 #include "bridge/analysis/head_scores.h"
 
 #include "bridge/core/errors.h"
+#include "bridge/core/shape_text.h"
 #include "bridge/model/model.h"
-#include "bridge/model/safetensors.h" // shape_text
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>

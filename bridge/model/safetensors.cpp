@@ -33,13 +33,6 @@ constexpr std::array<std::pair<DType, at::ScalarType>, 9> kScalarTypes{{
 
 } // namespace
 
-std::string shape_text(at::IntArrayRef shape) {
-    std::string out = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i)
-        out += (i ? ", " : "") + std::to_string(shape[i]);
-    return out + "]";
-}
-
 at::ScalarType to_scalar_type(DType dtype) {
     return kScalarTypes[static_cast<std::size_t>(dtype)].second;
 }

@@ -25,9 +25,6 @@ namespace hookscope {
 at::ScalarType to_scalar_type(DType dtype);
 DType from_scalar_type(at::ScalarType type); // throws Error for types safetensors lacks
 
-// "[2, 3]": a shape as messages print it.
-std::string shape_text(at::IntArrayRef shape);
-
 // A read-only (copy-on-write) memory mapping of a whole file.
 class MappedFile {
 public:

@@ -1,6 +1,7 @@
 #include "bridge/model/weights.h"
 
 #include "bridge/core/errors.h"
+#include "bridge/core/shape_text.h"
 #include "bridge/core/system_memory.h"
 
 #include <ATen/ATen.h>

@@ -46,7 +46,6 @@ private slots:
         QCOMPARE(hook_path("hook_embed"), (std::vector<std::string>{"hook_embed"}));
         QCOMPARE(hook_path("ln_final.hook_scale"), (std::vector<std::string>{"ln_final", "hook_scale"}));
         QCOMPARE(hook_path("probe.weights"), (std::vector<std::string>{"other", "probe.weights"}));
-        QCOMPARE(shape_text({1, -1, 768}), QString("[1, pos, 768]"));
         QCOMPARE(byte_text(512), QString("512 B"));
         QCOMPARE(byte_text(3'400), QString("3.4 KB"));
         QCOMPARE(byte_text(890'292'224), QString("890.3 MB"));

@@ -3,6 +3,7 @@
 
 #include "bridge/analysis/head_scores.h"
 #include "bridge/core/hook_point.h"
+#include "bridge/core/shape_text.h"
 #include "bridge/io/export.h"
 #include "bridge/model/activation_cache.h"
 #include "bridge/model/model.h"
@@ -140,7 +141,8 @@ private slots:
         for (const HookInfo& h : model->hook_points()) {
             const QModelIndex i = source->index_of(h.name);
             QVERIFY2(i.isValid(), h.name.c_str());
-            QCOMPARE(i.siblingAtColumn(HookTreeModel::Shape).data().toString(), shape_text(concrete_shape(h, 22)));
+            QCOMPARE(i.siblingAtColumn(HookTreeModel::Shape).data().toString(),
+                     QString::fromStdString(shape_text(concrete_shape(h, 22))));
         }
         QCOMPARE(source->index_of("blocks.1.attn.hook_pattern").siblingAtColumn(HookTreeModel::Size).data().toString(),
                  byte_text(4 * 22 * 22 * 4));

@@ -4,6 +4,7 @@
 #include "bridge/core/hook_point.h"
 #include "bridge/core/model_config.h"
 #include "bridge/core/names_filter.h"
+#include "bridge/core/shape_text.h"
 
 #include <QtTest>
 
@@ -40,6 +41,12 @@ class TestNamesFilter : public QObject {
     Q_OBJECT
 
 private slots:
+    void shapesAreWrittenWithPositionsAsPos() {
+        QCOMPARE(shape_text(std::vector<int64_t>{1, -1, 768}), std::string("[1, pos, 768]"));
+        QCOMPARE(shape_text(std::vector<int64_t>{}), std::string("[]"));
+        QCOMPARE(shape_text(std::vector<std::string>{"1", "pos", "H=12", "64"}), std::string("[1, pos, H=12, 64]"));
+    }
+
     void hookPointsRoundTrip() {
         for (const HookInfo& info : hook_points_for(gpt2_tiny())) {
             const auto parsed = HookPoint::parse(info.name);
