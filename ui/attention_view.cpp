@@ -1,8 +1,7 @@
 #include "ui/attention_view.h"
 
+#include "bridge/analysis/view_data.h"
 #include "bridge/model/activation_cache.h"
-
-#include <ATen/ATen.h>
 
 #include <QComboBox>
 #include <QHBoxLayout>

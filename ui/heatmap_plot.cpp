@@ -49,6 +49,15 @@ QCPColorGradient diverging_gradient() {
     return g;
 }
 
+std::vector<int64_t> thinned_ticks(int64_t count, int64_t max_labels) {
+    std::vector<int64_t> ticks;
+    if (count <= 0 || max_labels <= 0) return ticks;
+    const int64_t step = std::max<int64_t>(1, (count + max_labels - 1) / max_labels);
+    for (int64_t i = 0; i < count; i += step)
+        ticks.push_back(i);
+    return ticks;
+}
+
 void lay_out_heatmap_view(QWidget* view, QWidget* chooser, QWidget* compute, QLabel* note, HeatmapPlot* plot) {
     note->setWordWrap(true);
     auto* controls = new QHBoxLayout;

@@ -4,7 +4,7 @@
 // cells drawn as masked, thinned token labels, and a tooltip for the cell under the
 // mouse. It only draws what it is given (see view_data.h).
 
-#include "ui/view_data.h"
+#include "bridge/analysis/view_data.h"
 
 #include <qcustomplot.h>
 
@@ -62,6 +62,10 @@ private:
 
 // Lays out a view made of a chooser and a compute button on one row, a wrapped note
 // under them, and `plot` filling the rest; the note gets word wrap.
+// At most `max_labels` evenly spaced indices in [0, count), 0 first: which token
+// labels an axis can show legibly.
+std::vector<int64_t> thinned_ticks(int64_t count, int64_t max_labels);
+
 void lay_out_heatmap_view(QWidget* view, QWidget* chooser, QWidget* compute, QLabel* note, HeatmapPlot* plot);
 
 // Sequential (viridis-like) for non-negative data, diverging (blue-white-red) for signed.

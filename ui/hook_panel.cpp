@@ -1,5 +1,6 @@
 #include "ui/hook_panel.h"
 
+#include "bridge/analysis/view_data.h"
 #include "bridge/core/cache_budget.h"
 #include "bridge/core/errors.h"
 #include "bridge/model/activation_cache.h"

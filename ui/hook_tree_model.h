@@ -4,6 +4,8 @@
 // ln2), then the hook points themselves. Columns: name, shape, size and, once
 // computed, statistics of each captured tensor.
 
+#include "bridge/analysis/view_data.h"
+
 #include <QAbstractItemModel>
 
 #include <cstdint>
@@ -20,10 +22,6 @@ struct HookEntry {
     std::string name;
     std::vector<int64_t> shape;
     int64_t bytes = -1; // -1: not captured
-};
-
-struct TensorStats {
-    double min = 0, max = 0, mean = 0, l2_norm = 0;
 };
 
 class HookTreeModel : public QAbstractItemModel {

@@ -3,6 +3,7 @@
 
 #include "ui/main_window.h"
 
+#include "bridge/analysis/view_data.h"
 #include "bridge/core/errors.h"
 #include "bridge/core/system_memory.h"
 #include "bridge/model/activation_cache.h"
@@ -13,8 +14,6 @@
 #include "ui/prompt_panel.h"
 #include "ui/residual_view.h"
 #include "ui/tensor_view.h"
-
-#include <ATen/ATen.h>
 
 #include <QLabel>
 #include <QLineEdit>
@@ -157,8 +156,8 @@ void MainWindow::compute_attribution() {
         target = parse_token(text, model.tokenizer.get(), model.d_vocab, &error);
     } else if (position + 1 < static_cast<int64_t>(tokens.size())) {
         target = tokens[static_cast<std::size_t>(position + 1)]; // the token that came next
-    } else if (cache_->logits().defined()) {
-        target = cache_->logits()[0][position].argmax().item<int64_t>(); // what the model predicts
+    } else if (const auto predicted = predicted_token(*cache_, position)) {
+        target = predicted; // what the model predicts
     } else {
         error = tr("type a target token");
     }

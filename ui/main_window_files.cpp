@@ -3,6 +3,7 @@
 
 #include "ui/main_window.h"
 
+#include "bridge/analysis/view_data.h"
 #include "bridge/io/cache_file.h"
 #include "bridge/io/export.h"
 #include "bridge/io/session.h"

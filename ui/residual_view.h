@@ -2,7 +2,7 @@
 // The L2 norm of the residual stream through the layers: the mean over positions,
 // plus one line per selected position; log scale on demand; hover shows the values.
 
-#include "ui/view_data.h"
+#include "bridge/analysis/view_data.h"
 
 #include <QWidget>
 

@@ -43,8 +43,4 @@ at::Tensor compared_tensor(const std::string& name, CompareMode mode, const Acti
                            const ActivationCache* pinned, const QStringList& labels, const QStringList& pinned_labels,
                            Compared& out);
 
-// The colour range that two side-by-side matrices share, so that equal values look
-// alike in both.
-std::pair<double, double> shared_range(std::pair<double, double> a, std::pair<double, double> b);
-
 } // namespace hookscope::ui

@@ -1,8 +1,10 @@
 #pragma once
-// What the plots draw, prepared from cached tensors by pure functions: matrices,
-// norms, colour ranges, label thinning. The plots only draw what they are given.
+// What the views show, computed from cached tensors by pure functions: matrices,
+// norms, colour ranges, differences between runs, statistics, the most likely tokens.
+// The views only draw what they are given.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,11 +12,10 @@
 namespace at {
 class Tensor;
 }
-namespace hookscope {
-class ActivationCache;
-}
 
-namespace hookscope::ui {
+namespace hookscope {
+
+class ActivationCache;
 
 // Row-major values; NaN marks a cell that is masked (drawn as masked, not as a colour).
 struct Matrix {
@@ -52,15 +53,24 @@ std::vector<double> row_norms(const Matrix& m);
 // (±max |value|) when the values have both signs, so that 0 is the middle colour.
 std::pair<double, double> colour_range(const Matrix& m);
 
-// At most `max_labels` evenly spaced indices in [0, count), 0 first: which token
-// labels an axis can show legibly.
-std::vector<int64_t> thinned_ticks(int64_t count, int64_t max_labels);
+// The colour range that two side-by-side matrices share, so that equal values look
+// alike in both.
+std::pair<double, double> shared_range(std::pair<double, double> a, std::pair<double, double> b);
 
 // `current` minus `pinned`, one hook point of two runs, over the positions both have
 // (queries and keys alike for attention matrices): runs of different lengths are
 // aligned by position. Masked attention scores stay masked (NaN). Throws
 // std::invalid_argument naming both shapes when they differ in more than positions.
 at::Tensor run_difference(const std::string& name, const at::Tensor& current, const at::Tensor& pinned);
+
+// Which run a comparing view shows.
+enum class RunChoice { Current, Pinned, Difference };
+
+// Hook `name` of the chosen run: this run's tensor, the pinned run's, or their
+// run_difference. Without a pinned run, this run's. Throws std::invalid_argument
+// saying which run lacks the hook, or (run_difference) why they cannot be compared.
+at::Tensor chosen_tensor(const std::string& name, RunChoice choice, const ActivationCache& current,
+                         const ActivationCache* pinned);
 
 // The L2 norm of the residual stream through the layers: stage k is blocks.k.hook_resid_pre,
 // the last stage the final blocks.{L-1}.hook_resid_post. Stages missing from the cache
@@ -79,4 +89,25 @@ struct TokenProbability {
 };
 std::vector<std::vector<TokenProbability>> top_tokens(const at::Tensor& logits, int64_t k);
 
-} // namespace hookscope::ui
+// The token the model predicts after `position` (the argmax of the cache's logits
+// there), or nullopt when the cache holds no logits for it.
+std::optional<int64_t> predicted_token(const ActivationCache& cache, int64_t position);
+
+// Min, max, mean and L2 norm of a tensor's finite values (masked attention scores hold
+// -inf); nullopt when it has none.
+struct TensorStats {
+    double min = 0, max = 0, mean = 0, l2_norm = 0;
+};
+// For every captured tensor, in cache order. Slow for big caches: run it off the GUI
+// thread.
+std::vector<std::optional<TensorStats>> tensor_stats(const ActivationCache& cache);
+
+// Layers and heads as the cache's tensors show them (for a cache without its model,
+// e.g. from a session): layers from the highest blocks.N, heads from an attention
+// pattern, score or query tensor, kv heads from a key tensor (else = heads).
+struct CacheShape {
+    int64_t layers = 0, heads = 0, kv_heads = 0;
+};
+CacheShape cache_shape(const ActivationCache& cache);
+
+} // namespace hookscope

@@ -1,4 +1,4 @@
-#include "ui/view_data.h"
+#include "bridge/analysis/view_data.h"
 
 #include "bridge/core/hook_point.h"
 #include "bridge/core/shape_text.h"
@@ -11,7 +11,7 @@
 #include <limits>
 #include <stdexcept>
 
-namespace hookscope::ui {
+namespace hookscope {
 
 HookLayout layout_of(const std::string& name, const std::vector<int64_t>& shape) {
     if (shape.size() == 4) {
@@ -54,6 +54,19 @@ at::Tensor run_difference(const std::string& name, const at::Tensor& current, co
         b = b.narrow(axis, 0, common);
     }
     return a.to(at::kFloat) - b.to(at::kFloat);
+}
+
+at::Tensor chosen_tensor(const std::string& name, RunChoice choice, const ActivationCache& current,
+                         const ActivationCache* pinned) {
+    const at::Tensor* here = current.find(name);
+    const at::Tensor* there = pinned ? pinned->find(name) : nullptr;
+    if (choice != RunChoice::Current && pinned && !there) {
+        throw std::invalid_argument("`" + name + "` was not captured in the pinned run");
+    }
+    if (choice == RunChoice::Pinned && pinned) return *there;
+    if (!here) throw std::invalid_argument("`" + name + "` was not captured in this run");
+    if (choice == RunChoice::Difference && pinned) return run_difference(name, *here, *there);
+    return *here;
 }
 
 namespace {
@@ -124,13 +137,12 @@ std::pair<double, double> colour_range(const Matrix& m) {
     return {lo, hi};
 }
 
-std::vector<int64_t> thinned_ticks(int64_t count, int64_t max_labels) {
-    std::vector<int64_t> ticks;
-    if (count <= 0 || max_labels <= 0) return ticks;
-    const int64_t step = std::max<int64_t>(1, (count + max_labels - 1) / max_labels);
-    for (int64_t i = 0; i < count; i += step)
-        ticks.push_back(i);
-    return ticks;
+std::pair<double, double> shared_range(std::pair<double, double> a, std::pair<double, double> b) {
+    if (a.first < 0 || b.first < 0) { // signed: symmetric around 0
+        const double m = std::max({std::abs(a.first), std::abs(a.second), std::abs(b.first), std::abs(b.second)});
+        return {-m, m};
+    }
+    return {std::min(a.first, b.first), std::max(a.second, b.second)};
 }
 
 ResidualNorms residual_norms(const ActivationCache& cache, int64_t layers) {
@@ -142,9 +154,9 @@ ResidualNorms residual_norms(const ActivationCache& cache, int64_t layers) {
         out.stages.push_back(name);
         out.norms.emplace_back(norms.data_ptr<double>(), norms.data_ptr<double>() + norms.numel());
     };
-    for (int64_t i = 0; i < layers; ++i)
-        add("blocks." + std::to_string(i) + ".hook_resid_pre");
-    if (layers > 0) add("blocks." + std::to_string(layers - 1) + ".hook_resid_post");
+    for (int i = 0; i < static_cast<int>(layers); ++i)
+        add(HookPoint::block(Site::ResidPre, i).to_string());
+    if (layers > 0) add(HookPoint::block(Site::ResidPost, static_cast<int>(layers) - 1).to_string());
     return out;
 }
 
@@ -162,4 +174,41 @@ std::vector<std::vector<TokenProbability>> top_tokens(const at::Tensor& logits, 
     return out;
 }
 
-} // namespace hookscope::ui
+std::optional<int64_t> predicted_token(const ActivationCache& cache, int64_t position) {
+    const at::Tensor& logits = cache.logits(); // [1, P, V]
+    if (!logits.defined() || logits.dim() != 3 || position < 0 || position >= logits.size(1)) return std::nullopt;
+    return logits[0][position].argmax().item<int64_t>();
+}
+
+std::vector<std::optional<TensorStats>> tensor_stats(const ActivationCache& cache) {
+    std::vector<std::optional<TensorStats>> out;
+    out.reserve(cache.size());
+    for (const auto& [name, tensor] : cache.entries()) {
+        const at::Tensor mask = at::isfinite(tensor);
+        const at::Tensor finite = mask.all().item<bool>() ? tensor : tensor.masked_select(mask);
+        if (finite.numel() == 0) {
+            out.emplace_back();
+            continue;
+        }
+        out.push_back(TensorStats{finite.min().item<double>(), finite.max().item<double>(),
+                                  finite.mean().item<double>(), finite.norm().item<double>()});
+    }
+    return out;
+}
+
+CacheShape cache_shape(const ActivationCache& cache) {
+    CacheShape s;
+    for (const auto& [name, tensor] : cache.entries()) {
+        const auto point = HookPoint::parse(name);
+        if (!point) continue;
+        s.layers = std::max<int64_t>(s.layers, point->layer + 1);
+        if (tensor.dim() != 4) continue;
+        if (is_attention_matrix(name)) s.heads = tensor.size(1);
+        if (point->site == Site::AttnQ && s.heads == 0) s.heads = tensor.size(2);
+        if (point->site == Site::AttnK) s.kv_heads = tensor.size(2);
+    }
+    if (s.kv_heads == 0) s.kv_heads = s.heads;
+    return s;
+}
+
+} // namespace hookscope
