@@ -19,7 +19,7 @@
 #include "ui/attention_view.h"
 #include "ui/hook_panel.h"
 #include "ui/main_window.h"
-#include "ui/model_runner.h"
+#include "ui/runner/model_runner.h"
 #include "ui/prompt_panel.h"
 
 #include <ATen/ATen.h>

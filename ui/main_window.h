@@ -5,7 +5,7 @@
 
 #include "bridge/core/cache_budget.h"
 #include "bridge/io/export.h"
-#include "ui/model_runner.h"
+#include "ui/runner/model_runner.h"
 
 #include <QMainWindow>
 #include <QMessageBox>

@@ -2,7 +2,7 @@
 // The prompt and TransformerLens' generation settings, with Generate, Run and Stop.
 // The prompt is text, or token ids in token-id mode ("50256 464 2068", commas or spaces).
 
-#include "ui/model_runner.h"
+#include "ui/runner/model_runner.h"
 
 #include <QWidget>
 

@@ -4,7 +4,7 @@
 
 #include "ui/hook_tree_model.h"
 #include "ui/main_window.h"
-#include "ui/model_runner.h"
+#include "ui/runner/model_runner.h"
 
 #include <QSettings>
 #include <QSignalSpy>

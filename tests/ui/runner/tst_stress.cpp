@@ -3,7 +3,7 @@
 // cycles and 50 load/unload cycles, RSS within 5% of its level after warm-up.
 
 #include "bridge/model/activation_cache.h"
-#include "ui/model_runner.h"
+#include "ui/runner/model_runner.h"
 
 #include <QDir>
 #include <QSignalSpy>

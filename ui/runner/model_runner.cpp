@@ -1,4 +1,4 @@
-#include "ui/model_runner.h"
+#include "ui/runner/model_runner.h"
 
 #include "bridge/core/errors.h"
 #include "bridge/model/checkpoint.h"

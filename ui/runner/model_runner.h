@@ -65,7 +65,7 @@ struct GenerationRequest {
 struct RunResult {
     std::vector<int64_t> tokens; // prompt then new tokens
     int64_t prompt_length = 0;
-    QString stop_reason; // DESIGN.md's names; "run" for a forward over the prompt alone
+    QString stop_reason; // as generate --json names it; "run" for a forward over the prompt alone
     std::optional<uint64_t> seed;
     std::optional<double> tokens_per_second;
     double prompt_s = 0, decode_s = 0, recompute_s = 0;
