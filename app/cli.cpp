@@ -9,6 +9,7 @@
 #include "bridge/core/names_filter.h"
 #include "bridge/core/shape_text.h"
 #include "bridge/core/system_memory.h"
+#include "bridge/core/token_ids.h"
 #include "bridge/formats/hub_cache.h"
 #include "bridge/io/export.h"
 #include "bridge/model/generate.h"
@@ -187,7 +188,11 @@ PromptInput prompt_input(const Options& options, const fs::path& folder) {
     PromptInput input;
     if (Tokenizer::present_in(folder)) input.codec = load_text_codec(folder);
     if (tokens) {
-        input.tokens = parse_token_ids(*tokens);
+        try {
+            input.tokens = parse_token_ids(*tokens);
+        } catch (const InputError& e) {
+            throw UsageError(e.what());
+        }
         if (input.tokens.empty()) throw UsageError("--tokens has no token ids");
         return input;
     }

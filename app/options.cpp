@@ -106,28 +106,4 @@ std::optional<CacheLimit> cache_limit(const Options& options) {
     return default_cache_limit();
 }
 
-std::vector<int64_t> parse_token_ids(const std::string& text) {
-    std::vector<int64_t> ids;
-    std::size_t i = 0;
-    while (i < text.size()) {
-        if (text[i] == ',' || text[i] == ' ' || text[i] == '\t' || text[i] == '\n') {
-            ++i;
-            continue;
-        }
-        std::size_t end = i;
-        while (end < text.size() && text[end] != ',' && text[end] != ' ' && text[end] != '\t' && text[end] != '\n') {
-            ++end;
-        }
-        const std::string item = text.substr(i, end - i);
-        int64_t id = 0;
-        const auto [stop, error] = std::from_chars(item.data(), item.data() + item.size(), id);
-        if (error != std::errc() || stop != item.data() + item.size() || id < 0) {
-            throw UsageError("token id `" + item + "` is not a non-negative integer");
-        }
-        ids.push_back(id);
-        i = end;
-    }
-    return ids;
-}
-
 } // namespace hookscope::cli

@@ -59,7 +59,4 @@ std::optional<CacheLimit> parse_cache_limit(const std::string& text);
 // memory available now (default_cache_limit()).
 std::optional<CacheLimit> cache_limit(const Options& options);
 
-// "1,2,3" or "1 2 3" -> ids. Throws UsageError naming the bad item.
-std::vector<int64_t> parse_token_ids(const std::string& text);
-
 } // namespace hookscope::cli

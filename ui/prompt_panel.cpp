@@ -1,5 +1,8 @@
 #include "ui/prompt_panel.h"
 
+#include "bridge/core/errors.h"
+#include "bridge/core/token_ids.h"
+
 #include <QCheckBox>
 #include <QDoubleSpinBox>
 #include <QFormLayout>
@@ -17,17 +20,11 @@ namespace hookscope::ui {
 
 std::optional<std::vector<int64_t>> parse_token_ids(const QString& text, QString* error) {
     std::vector<int64_t> ids;
-    const QStringList items = text.split(QRegularExpression("[\\s,]+"), Qt::SkipEmptyParts);
-    for (qsizetype i = 0; i < items.size(); ++i) {
-        bool ok = false;
-        const qlonglong id = items[i].toLongLong(&ok);
-        if (!ok || id < 0) {
-            if (error)
-                *error =
-                    QObject::tr("token %1, `%2`, is not a token id (a non-negative integer)").arg(i + 1).arg(items[i]);
-            return std::nullopt;
-        }
-        ids.push_back(id);
+    try {
+        ids = hookscope::parse_token_ids(text.toStdString());
+    } catch (const InputError& e) {
+        if (error) *error = QString::fromStdString(e.what());
+        return std::nullopt;
     }
     if (ids.empty()) {
         if (error) *error = QObject::tr("no token ids: type ids such as 50256 464 2068");
@@ -45,8 +42,10 @@ std::optional<int64_t> parse_token(const QString& text, const Tokenizer* tokeniz
     bool is_id = false;
     const qlonglong id = text.trimmed().toLongLong(&is_id);
     if (is_id) {
-        if (id < 0 || id >= vocabulary) {
-            return fail(QObject::tr("token id %1 is outside the vocabulary (0 to %2)").arg(id).arg(vocabulary - 1));
+        try {
+            check_token_id(id, vocabulary, "token id");
+        } catch (const InputError& e) {
+            return fail(QString::fromStdString(e.what()));
         }
         return id;
     }

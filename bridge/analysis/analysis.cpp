@@ -2,6 +2,7 @@
 
 #include "bridge/core/errors.h"
 #include "bridge/core/hook_point.h"
+#include "bridge/core/token_ids.h"
 #include "bridge/model/activation_cache.h"
 #include "bridge/model/kernels/kernels.h"
 #include "bridge/model/kernels/spin_pool.h"
@@ -94,7 +95,7 @@ std::vector<LensLayer> logit_lens(const Model& model, const ActivationCache& cac
         throw InputError("top-k must be between 1 and the vocabulary's " + std::to_string(c.d_vocab));
     }
     for (const int64_t t : targets) {
-        if (t >= c.d_vocab) throw InputError("target token " + std::to_string(t) + " is outside the vocabulary");
+        if (t >= 0) check_token_id(t, c.d_vocab, "target token"); // negative: no target there
     }
     const ReadoutWeights r = model.readout_weights();
     std::vector<LensLayer> out;
@@ -162,12 +163,8 @@ Attribution attribute(const Model& model, const ActivationCache& cache, int64_t 
         throw InputError("position " + std::to_string(position) + " is outside the run's " + std::to_string(positions) +
                          " positions");
     }
-    for (const int64_t t : {target, contrast.value_or(0)}) {
-        if (t < 0 || t >= c.d_vocab) {
-            throw InputError("token " + std::to_string(t) + " is outside the vocabulary (0.." +
-                             std::to_string(c.d_vocab - 1) + ")");
-        }
-    }
+    check_token_id(target, c.d_vocab, "target token");
+    if (contrast) check_token_id(*contrast, c.d_vocab, "contrast token");
     const ReadoutWeights r = model.readout_weights();
     // The direction a part of the residual stream is read along, and the norm's scale.
     at::Tensor u = r.unembed[target].to(at::kDouble);

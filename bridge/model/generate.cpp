@@ -2,6 +2,7 @@
 
 #include "bridge/core/cache_budget.h"
 #include "bridge/core/errors.h"
+#include "bridge/core/token_ids.h"
 #include "bridge/model/kv_cache.h"
 
 #include <ATen/ATen.h>
@@ -73,12 +74,7 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
         throw InputError("the prompt has " + std::to_string(prompt.size()) +
                          " tokens, more than the model's context of " + std::to_string(n_ctx));
     }
-    for (std::size_t i = 0; i < prompt.size(); ++i) {
-        if (prompt[i] < 0 || prompt[i] >= model.config().d_vocab) {
-            throw InputError("token id " + std::to_string(prompt[i]) + " at position " + std::to_string(i) +
-                             " is outside the vocabulary (0 to " + std::to_string(model.config().d_vocab - 1) + ")");
-        }
-    }
+    check_token_ids(prompt, model.config().d_vocab);
     if (options.max_new_tokens < 0) throw InputError("max_new_tokens must be 0 or more");
     check_sampling(options.sampling);
     if (!options.stop_strings.empty() && !tokenizer) {

@@ -1,6 +1,7 @@
 #include "bridge/model/model.h"
 
 #include "bridge/core/errors.h"
+#include "bridge/core/token_ids.h"
 #include "bridge/model/arch/gpt2.h"
 #include "bridge/model/arch/gpt_neox.h"
 #include "bridge/model/arch/llama.h"
@@ -83,12 +84,7 @@ at::Tensor Model::checked_tokens(const std::vector<int64_t>& tokens, int64_t sta
         throw InputError(std::to_string(start + static_cast<int64_t>(tokens.size())) +
                          " tokens exceed the model's context of " + std::to_string(config_.n_ctx) + " positions");
     }
-    for (std::size_t i = 0; i < tokens.size(); ++i) {
-        if (tokens[i] < 0 || tokens[i] >= config_.d_vocab) {
-            throw InputError("token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
-                             " is outside the vocabulary (0 to " + std::to_string(config_.d_vocab - 1) + ")");
-        }
-    }
+    check_token_ids(tokens, config_.d_vocab);
     return at::tensor(at::ArrayRef<int64_t>(tokens), at::kLong).unsqueeze(0);
 }
 

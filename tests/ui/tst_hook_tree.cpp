@@ -113,7 +113,7 @@ private slots:
         QString error;
         QCOMPARE(parse_token_ids("50256 464, 2068", &error), (std::optional<std::vector<int64_t>>{{50256, 464, 2068}}));
         QVERIFY(!parse_token_ids("1 two 3", &error));
-        QVERIFY2(error.contains("token 2") && error.contains("`two`"), qPrintable(error));
+        QCOMPARE(error, QString("token id `two` is not a non-negative integer"));
         QVERIFY(!parse_token_ids(" , ", &error));
         QVERIFY(!parse_token_ids("-4", &error));
     }

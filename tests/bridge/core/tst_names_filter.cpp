@@ -5,6 +5,7 @@
 #include "bridge/core/model_config.h"
 #include "bridge/core/names_filter.h"
 #include "bridge/core/shape_text.h"
+#include "bridge/core/token_ids.h"
 
 #include <QtTest>
 
@@ -45,6 +46,30 @@ private slots:
         QCOMPARE(shape_text(std::vector<int64_t>{1, -1, 768}), std::string("[1, pos, 768]"));
         QCOMPARE(shape_text(std::vector<int64_t>{}), std::string("[]"));
         QCOMPARE(shape_text(std::vector<std::string>{"1", "pos", "H=12", "64"}), std::string("[1, pos, H=12, 64]"));
+    }
+
+    void tokenIdsParseAndFitTheVocabulary() {
+        QCOMPARE(parse_token_ids("50256, 464 2068,\t13\n"), (std::vector<int64_t>{50256, 464, 2068, 13}));
+        QCOMPARE(parse_token_ids(" , "), std::vector<int64_t>{});
+        const auto error = [](auto&& f) {
+            try {
+                f();
+            } catch (const InputError& e) {
+                return std::string(e.what());
+            }
+            return std::string("no error");
+        };
+        QCOMPARE(error([] { parse_token_ids("1,x"); }), std::string("token id `x` is not a non-negative integer"));
+        QCOMPARE(error([] { parse_token_ids("-3"); }), std::string("token id `-3` is not a non-negative integer"));
+        QCOMPARE(error([] { parse_token_ids("1.5"); }), std::string("token id `1.5` is not a non-negative integer"));
+        QCOMPARE(error([] { parse_token_ids("99999999999999999999"); }),
+                 std::string("token id `99999999999999999999` is not a non-negative integer"));
+        const std::vector<int64_t> ids{0, 7, 8};
+        QCOMPARE(error([&] { check_token_ids(ids, 8); }),
+                 std::string("token id 8 at position 2 is outside the vocabulary (0 to 7)"));
+        QCOMPARE(error([&] { check_token_ids(ids, 9); }), std::string("no error"));
+        QCOMPARE(error([] { check_token_id(-1, 8, "target token"); }),
+                 std::string("target token -1 is outside the vocabulary (0 to 7)"));
     }
 
     void hookPointsRoundTrip() {
