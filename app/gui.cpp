@@ -1,7 +1,7 @@
 #include "app/gui.h"
 
-#include "app/cli.h"
-#include "app/options.h"
+#include "app/cli/commands.h"
+#include "app/cli/options.h"
 #include "bridge/model/threads.h"
 #include "ui/attention_view.h"
 #include "ui/lens_view.h"

@@ -1,6 +1,6 @@
 // hookscope: the desktop window, or a headless sub-command.
 
-#include "app/cli.h"
+#include "app/cli/commands.h"
 #include "app/gui.h"
 #include "bridge/model/kernels/kernels.h"
 

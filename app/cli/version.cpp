@@ -1,4 +1,4 @@
-#include "app/version.h"
+#include "app/cli/version.h"
 
 #include "bridge/model/kernels/kernels.h"
 #include "bridge/model/threads.h"

@@ -1,0 +1,136 @@
+#include "app/cli/common.h"
+
+#include "app/cli/commands.h"
+
+#include "bridge/analysis/analysis.h"
+#include "bridge/core/cache_budget.h"
+#include "bridge/core/errors.h"
+#include "bridge/core/shape_text.h"
+#include "bridge/core/system_memory.h"
+#include "bridge/core/token_ids.h"
+#include "bridge/formats/hub_cache.h"
+#include "bridge/model/threads.h"
+
+#include <iostream>
+
+namespace hookscope::cli {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const std::set<std::string> kCommonValues{"--dtype", "--threads"};
+
+} // namespace
+
+OptionSpec spec(std::set<std::string> flags, std::set<std::string> values, int positionals,
+                std::set<std::string> repeated) {
+    values.insert(kCommonValues.begin(), kCommonValues.end());
+    return {std::move(flags), std::move(values), std::move(repeated), positionals};
+}
+
+Precision apply_common(const Options& options) {
+    const std::string dtype = options.value("--dtype").value_or("float32");
+    const auto precision = parse_precision(dtype);
+    if (!precision) throw UsageError("--dtype must be float32 or bfloat16, got `" + dtype + "`");
+    apply_thread_split(default_thread_split(options.positive_int("--threads").value_or(0)));
+    return *precision;
+}
+
+fs::path model_folder(const Options& options) {
+    if (const auto model = options.value("--model")) return resolve_model_folder(*model);
+    if (auto bundled = bundled_model()) return *bundled;
+    throw Error("no model: the bundled default model (models/kjv-gpt2) was not found, so pass --model FOLDER "
+                "(a Hugging Face checkpoint folder) or a hub id from the local cache");
+}
+
+std::unique_ptr<Model> load_model(const fs::path& folder, Precision precision) {
+    auto model = Model::load(folder, precision);
+    for (const std::string& warning : model->load_warnings())
+        std::cerr << "hookscope: warning: " << warning << "\n";
+    return model;
+}
+
+TextCodec load_text_codec(const fs::path& folder) {
+    if (!Tokenizer::present_in(folder)) {
+        throw Error(folder.string() +
+                    " has no tokenizer (tokenizer.json, or vocab.json and merges.txt), so it cannot read "
+                    "text; pass --tokens with token ids instead");
+    }
+    Tokenizer tokenizer = Tokenizer::load(folder);
+    SpecialTokens special = read_special_tokens(folder, &tokenizer);
+    return {std::move(tokenizer), std::move(special)};
+}
+
+PromptInput prompt_input(const Options& options, const fs::path& folder) {
+    const auto tokens = options.value("--tokens");
+    const auto prompt = options.value("--prompt");
+    if (tokens && prompt) throw UsageError("give either --prompt or --tokens, not both");
+    if (!tokens && !prompt) throw UsageError("needs --prompt TEXT or --tokens IDS");
+    PromptInput input;
+    if (Tokenizer::present_in(folder)) input.codec = load_text_codec(folder);
+    if (tokens) {
+        try {
+            input.tokens = parse_token_ids(*tokens);
+        } catch (const InputError& e) {
+            throw UsageError(e.what());
+        }
+        if (input.tokens.empty()) throw UsageError("--tokens has no token ids");
+        return input;
+    }
+    if (!input.codec) input.codec = load_text_codec(folder); // says why text cannot be read
+    input.tokens =
+        encode_prompt(input.codec->tokenizer, input.codec->special, *prompt, !options.flag("--no-prepend-bos"));
+    return input;
+}
+
+std::string token_text(const std::optional<TextCodec>& codec, int64_t id) {
+    return codec ? codec->tokenizer.display(id) : std::to_string(id);
+}
+
+ActivationCache capture(const Model& model, const std::vector<int64_t>& tokens, const std::vector<std::string>& hooks) {
+    return model.run_with_cache(tokens, NamesFilter(exact_names_filter(hooks)));
+}
+
+void require_cache_fits(const Model& model, const NamesFilter& filter, int64_t positions, const Options& options) {
+    const auto too_large = check_cache_size(model.hook_points(), filter, positions, cache_limit(options));
+    if (!too_large) return;
+    std::string text = too_large->describe() + ". Capture fewer hook points with --names-filter";
+    for (std::size_t k = 0; k < too_large->suggestions.size(); ++k) {
+        const FilterSuggestion& s = too_large->suggestions[k];
+        text += (k == 0                                   ? ", for example '"
+                 : k + 1 == too_large->suggestions.size() ? " or '"
+                                                          : ", '") +
+                s.filter + "' (" + byte_size_text(static_cast<uint64_t>(s.bytes)) + ")";
+    }
+    throw InputError(text + "; or raise the limit with --cache-limit (a size such as 8G, or none)");
+}
+
+ExportInfo export_info(const fs::path& folder, const Model& model, const std::optional<TextCodec>& codec,
+                       const std::vector<int64_t>& tokens, int64_t prompt_length, std::string settings) {
+    return export_info_for(folder.string(), model.fingerprint(), codec ? &codec->tokenizer : nullptr, tokens,
+                           prompt_length, std::move(settings), model.precision());
+}
+
+json shape_json(const HookInfo& info) {
+    json shape = json::array();
+    for (const Dim& dim : info.shape) {
+        switch (dim.kind) {
+        case Dim::Kind::Positions: shape.push_back("pos"); break;
+        case Dim::Kind::Heads: shape.push_back("H=" + std::to_string(dim.size)); break;
+        case Dim::Kind::KvHeads: shape.push_back("Hkv=" + std::to_string(dim.size)); break;
+        case Dim::Kind::Fixed: shape.push_back(dim.size); break;
+        }
+    }
+    return shape;
+}
+
+std::string shape_text(const json& shape) {
+    std::vector<std::string> labels;
+    for (const json& dim : shape)
+        labels.push_back(dim.is_string() ? dim.get<std::string>() : dim.dump());
+    return hookscope::shape_text(labels);
+}
+
+} // namespace hookscope::cli
