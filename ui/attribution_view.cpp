@@ -73,6 +73,22 @@ void AttributionView::set_positions(int64_t positions) {
     if (was_last) position_->setValue(position_->maximum());
 }
 
+int64_t AttributionView::chosen_position() const {
+    return position_->value();
+}
+
+QString AttributionView::target_text() const {
+    return target_->text();
+}
+
+QString AttributionView::contrast_text() const {
+    return contrast_->text();
+}
+
+void AttributionView::set_busy(bool busy) {
+    compute_->setEnabled(!busy);
+}
+
 void AttributionView::show_error(const QString& message) {
     error_->setText(message);
     error_->setVisible(!message.isEmpty());

@@ -34,6 +34,11 @@ public:
     const std::optional<Attribution>& attribution() const { return attribution_; }
     // An error under the controls (a target that is not one token); empty hides it.
     void show_error(const QString& message);
+    // The position, target and contrast boxes' values ("" when a box is empty).
+    int64_t chosen_position() const;
+    QString target_text() const;
+    QString contrast_text() const;
+    void set_busy(bool busy);
 
     QSpinBox* position() const { return position_; }
     QLineEdit* target() const { return target_; }

@@ -45,6 +45,10 @@ void HeadsView::set_scores(const HeadScores& scores) {
     refresh();
 }
 
+void HeadsView::set_busy(bool busy) {
+    compute_->setEnabled(!busy);
+}
+
 void HeadsView::clear_scores() {
     scores_.reset();
     heatmap_->set_matrix({}, {0, 1}, {}, {});

@@ -27,6 +27,7 @@ public:
 
     void set_scores(const HeadScores& scores);
     void clear_scores();
+    void set_busy(bool busy);
     void set_score(Score score);
     bool has_scores() const { return scores_.has_value(); }
 

@@ -137,6 +137,30 @@ void HookPanel::edit_capture_filter() {
     filter_->selectAll();
 }
 
+bool HookPanel::filter_shows(const std::string& name) const {
+    return proxy_->names_filter().matches(name);
+}
+
+QString HookPanel::filter_text() const {
+    return filter_->text();
+}
+
+void HookPanel::set_filter_text(const QString& text) {
+    filter_->setText(text);
+}
+
+void HookPanel::focus_filter() {
+    filter_->setFocus();
+    filter_->selectAll();
+}
+
+void HookPanel::select_hook(const QString& name) {
+    const QModelIndex index = proxy_->mapFromSource(model_->index_of(name.toStdString()));
+    if (!index.isValid()) return;
+    tree_->scrollTo(index);
+    tree_->setCurrentIndex(index);
+}
+
 std::vector<std::string> HookPanel::selected_hooks() const {
     std::vector<std::pair<int, std::string>> picked;
     for (const QModelIndex& index : tree_->selectionModel()->selectedRows(0)) {

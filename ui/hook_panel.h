@@ -53,6 +53,14 @@ public:
     void edit_capture_filter();
     // Full names of the selected hook rows, in tree order.
     std::vector<std::string> selected_hooks() const;
+    // Whether the filter box's (last valid) filter shows hook `name`.
+    bool filter_shows(const std::string& name) const;
+    QString filter_text() const;
+    void set_filter_text(const QString& text);
+    // Puts the cursor in the filter box, its text selected.
+    void focus_filter();
+    // Makes `name` the current row (which opens it in the views).
+    void select_hook(const QString& name);
 
     QLineEdit* filter_edit() const { return filter_; }
     QLabel* filter_error() const { return error_; }

@@ -73,6 +73,27 @@ void LensView::set_lens(std::vector<int64_t> tokens, std::vector<LensLayer> laye
     refresh();
 }
 
+QString LensView::target_text() const {
+    return target_->text();
+}
+
+bool LensView::shows_pinned() const {
+    return compare_->mode() == CompareMode::Pinned;
+}
+
+void LensView::set_pinned_available(bool available) {
+    compare_->setVisible(available);
+    if (!available) compare_->set_mode(CompareMode::Current);
+}
+
+void LensView::show_note(const QString& text) {
+    note_->setText(text);
+}
+
+void LensView::set_busy(bool busy) {
+    compute_->setEnabled(!busy);
+}
+
 void LensView::clear() {
     tokens_.clear();
     layers_.clear();

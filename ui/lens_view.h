@@ -36,6 +36,15 @@ public:
                   std::optional<int64_t> target = std::nullopt);
     void clear();
     bool has_lens() const { return !layers_.empty(); }
+    // The target box's text ("" for the next token at each position).
+    QString target_text() const;
+    // Whether the lens should read the pinned run instead of this one.
+    bool shows_pinned() const;
+    // Offers the choice of the pinned run (or takes it away, back to this run).
+    void set_pinned_available(bool available);
+    // A message in the note under the controls (why the lens cannot run).
+    void show_note(const QString& text);
+    void set_busy(bool busy);
     void set_mode(Mode mode);
 
     HeatmapPlot* heatmap() const { return heatmap_; }

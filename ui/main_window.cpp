@@ -1,58 +1,44 @@
 #include "ui/main_window.h"
 
+#include "bridge/analysis/view_data.h"
 #include "bridge/core/errors.h"
 #include "bridge/core/system_memory.h"
 #include "bridge/formats/hub_cache.h"
-#include "bridge/io/export.h"
 #include "bridge/model/activation_cache.h"
-#include "ui/attention_view.h"
-#include "ui/attribution_view.h"
-#include "ui/heads_view.h"
+#include "ui/cache_data.h"
+#include "ui/cache_size_dialog.h"
 #include "ui/heatmap_plot.h"
-#include "ui/hook_filter_proxy.h"
 #include "ui/hook_panel.h"
-#include "ui/lens_view.h"
+#include "ui/model_panel.h"
 #include "ui/prompt_panel.h"
-#include "ui/residual_view.h"
-#include "ui/tensor_view.h"
+#include "ui/run_files.h"
+#include "ui/run_views.h"
 #include "ui/token_view.h"
 
 #include <QAction>
-#include <QApplication>
 #include <QCloseEvent>
-#include <QComboBox>
 #include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileDialog>
 #include <QFileInfo>
-#include <QGroupBox>
-#include <QHBoxLayout>
 #include <QLabel>
-#include <QLocale>
 #include <QMenuBar>
-#include <QMessageBox>
 #include <QMimeData>
 #include <QProgressBar>
-#include <QPushButton>
 #include <QSettings>
-#include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QVBoxLayout>
+
+#include <filesystem>
+#include <map>
 
 namespace hookscope::ui {
 
 namespace {
 
 constexpr int kRecentModels = 8;
-
-// How token ids are written: the tokenizer's display form, or [id] without one.
-std::function<QString(int64_t)> labeler_for(std::shared_ptr<const Tokenizer> tokenizer) {
-    return [tokenizer = std::move(tokenizer)](int64_t id) {
-        return tokenizer ? QString::fromStdString(tokenizer->display(id)) : "[" + QString::number(id) + "]";
-    };
-}
 
 } // namespace
 
@@ -61,31 +47,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     setObjectName("mainWindow");
     setAcceptDrops(true);
     runner_ = new ModelRunner(this);
+    files_ = new RunFiles(this);
 
     // Left: the model, then the prompt and its settings.
-    auto* model_box = new QGroupBox(tr("Model"));
-    model_info_ = new QLabel(tr("No model loaded. Open a checkpoint folder (Ctrl+O) or drop one here."));
-    model_info_->setObjectName("modelInfo");
-    model_info_->setWordWrap(true);
-    model_info_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    auto* open_button = new QPushButton(tr("Open…"));
-    precision_ = new QComboBox;
-    precision_->addItem("float32", static_cast<int>(Precision::Float32));
-    precision_->addItem("bfloat16", static_cast<int>(Precision::BFloat16));
-    precision_->setToolTip(tr("Compute precision for the next load: bfloat16 holds the weight matrices in "
-                              "bfloat16 (faster, less exact); activations stay float32"));
-    auto* model_row = new QHBoxLayout;
-    model_row->addWidget(open_button);
-    model_row->addWidget(new QLabel(tr("Precision")));
-    model_row->addWidget(precision_);
-    model_row->addStretch();
-    auto* model_layout = new QVBoxLayout(model_box);
-    model_layout->addWidget(model_info_);
-    model_layout->addLayout(model_row);
+    model_ = new ModelPanel;
     prompt_ = new PromptPanel;
     auto* left = new QWidget;
     auto* left_layout = new QVBoxLayout(left);
-    left_layout->addWidget(model_box);
+    left_layout->addWidget(model_);
     left_layout->addWidget(prompt_, 1);
     auto* left_dock = new QDockWidget(tr("Model and prompt"), this);
     left_dock->setObjectName("promptDock");
@@ -93,29 +62,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     addDockWidget(Qt::LeftDockWidgetArea, left_dock);
 
     // Middle: the tokens above the views. Right: the hook tree.
-    tokens_ = new TokenView;
-    tensor_view_ = new TensorView;
-    attention_ = new AttentionView;
-    residual_ = new ResidualView;
-
-    tabs_ = new QTabWidget;
-    tabs_->setObjectName("viewTabs");
-    tabs_->addTab(attention_, tr("&Attention"));
-    tabs_->addTab(tensor_view_, tr("&Tensor"));
-    tabs_->addTab(residual_, tr("Residual &norms"));
-    heads_ = new HeadsView;
-    tabs_->addTab(heads_, tr("&Heads"));
-    lens_ = new LensView;
-    tabs_->addTab(lens_, tr("&Logit lens"));
-    attribution_view_ = new AttributionView;
-    tabs_->addTab(attribution_view_, tr("Attri&bution"));
-    auto* middle = new QSplitter(Qt::Vertical);
-    middle->setObjectName("middleSplitter");
-    middle->addWidget(tokens_);
-    middle->addWidget(tabs_);
-    middle->setStretchFactor(0, 1);
-    middle->setStretchFactor(1, 4);
-    setCentralWidget(middle);
+    views_ = new RunViews;
+    setCentralWidget(views_);
     hooks_ = new HookPanel;
     auto* right_dock = new QDockWidget(tr("Hook points"), this);
     right_dock->setObjectName("hookDock");
@@ -134,88 +82,33 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     statusBar()->addPermanentWidget(progress_);
 
     build_menus();
-    connect(open_button, &QPushButton::clicked, this, [this] {
-        const QString folder = QFileDialog::getExistingDirectory(this, tr("Open a checkpoint folder"));
-        if (!folder.isEmpty()) open_model(folder);
-    });
+    connect(model_, &ModelPanel::openRequested, this, &MainWindow::choose_model_folder);
     connect(prompt_, &PromptPanel::generateRequested, this, &MainWindow::generate);
     connect(prompt_, &PromptPanel::runRequested, this, &MainWindow::run_prompt);
     connect(prompt_, &PromptPanel::stopRequested, this, &MainWindow::stop);
     connect(prompt_, &PromptPanel::promptChanged, this, &MainWindow::update_estimate);
-    connect(hooks_, &HookPanel::hookActivated, this, &MainWindow::show_hook);
-    connect(runner_, &ModelRunner::busyChanged, prompt_, &PromptPanel::set_running);
-    connect(runner_, &ModelRunner::modelLoaded, this, &MainWindow::on_model_loaded);
-    connect(runner_, &ModelRunner::failed, this, [this](int id, const QString& what, const QString& message) {
-        if (id == session_load_) session_load_ = 0;
-        on_failed(what, message);
-    });
-    connect(runner_, &ModelRunner::started, this, [this](int, const std::vector<int64_t>& prompt) {
-        // Labels from the model's tokenizer (a session may have left its own).
-        tokens_->set_labeler(model_labeler());
-        tokens_->clear_tokens();
-        for (const int64_t id : prompt)
-            tokens_->append(id, /*generated=*/false);
-        progress_->setRange(0, static_cast<int>(std::max<int64_t>(max_new_tokens_, 1)));
-        progress_->setValue(0);
-        progress_->show();
-        speed_->clear();
-        set_status(max_new_tokens_ ? tr("Generating…") : tr("Running the prompt…"));
-    });
-    connect(runner_, &ModelRunner::tokenGenerated, this, [this](int, int64_t token, int64_t step, double elapsed) {
-        tokens_->append(token, /*generated=*/true);
-        progress_->setValue(static_cast<int>(step + 1));
-        if (step > 0 && elapsed > 0) speed_->setText(tr("%1 tokens/s").arg((step + 1) / elapsed, 0, 'f', 1));
-    });
-    connect(runner_, &ModelRunner::recomputeStarted, this, [this] {
-        progress_->setRange(0, 0); // busy: one forward pass, no steps to count
-        set_status(tr("Capturing hook points over %1 tokens…").arg(tokens_->ids().size()));
-    });
-    connect(runner_, &ModelRunner::finished, this, [this](int, const RunResult& r) { on_finished(r); });
-    connect(heads_, &HeadsView::computeRequested, this, [this] {
-        if (runner_->busy() || !runner_->summary()) return;
+    connect(hooks_, &HookPanel::hookActivated, views_, &RunViews::show_hook);
+    connect(views_, &RunViews::headScoresRequested, this, [this] {
         runner_->compute_head_scores();
-        progress_->setRange(0, 0);
-        progress_->show();
-        set_status(tr("Scoring every head on repeated random sequences…"));
+        show_busy(tr("Scoring every head on repeated random sequences…"));
     });
-    connect(runner_, &ModelRunner::headScoresReady, this, [this](int, const HeadScores& scores) {
-        progress_->hide();
-        heads_->set_scores(scores);
-        set_status(tr("Head scores ready"));
-    });
-    connect(runner_, &ModelRunner::busyChanged, heads_->compute_button(),
-            [this](bool busy) { heads_->compute_button()->setEnabled(!busy); });
-    const auto open_head = [this](int64_t layer, int64_t head) {
-        attention_->set_source("hook_pattern");
-        attention_->show_head(layer, head);
-        tabs_->setCurrentWidget(attention_);
-    };
-    connect(heads_, &HeadsView::headChosen, this, open_head);
-    connect(attribution_view_, &AttributionView::headChosen, this, open_head);
-    connect(lens_, &LensView::computeRequested, this, &MainWindow::compute_lens);
-    connect(attribution_view_, &AttributionView::computeRequested, this, &MainWindow::compute_attribution);
-    connect(tabs_, &QTabWidget::currentChanged, this, [this] {
-        if (tabs_->currentWidget() == lens_ && !lens_->has_lens()) compute_lens();
-    });
-    connect(runner_, &ModelRunner::lensReady, this,
-            [this](int, const std::vector<int64_t>& tokens, const std::vector<LensLayer>& layers) {
-                progress_->hide();
-                lens_->set_lens(tokens, layers, model_labeler(), lens_target_);
-                set_status(tr("Logit lens over %1 positions").arg(tokens.size()));
-                emit lensShown();
+    connect(views_, &RunViews::lensRequested, this,
+            [this](const std::vector<int64_t>& tokens, std::optional<int64_t> target) {
+                runner_->compute_lens(tokens, 5, target);
+                show_busy(tr("Reading every layer's residual stream through the unembedding…"));
             });
-    connect(runner_, &ModelRunner::attributionReady, this, [this](int, const Attribution& a) {
-        progress_->hide();
-        attribution_view_->set_attribution(a, model_labeler());
-        set_status(tr("Logit attributed at position %1").arg(a.position));
-        emit attributionShown();
-    });
-    for (QPushButton* button : {lens_->compute_button(), attribution_view_->compute_button()})
-        connect(runner_, &ModelRunner::busyChanged, button, [button](bool busy) { button->setEnabled(!busy); });
+    connect(
+        views_, &RunViews::attributionRequested, this,
+        [this](const std::vector<int64_t>& tokens, int64_t position, int64_t target, std::optional<int64_t> contrast) {
+            runner_->compute_attribution(tokens, position, target, contrast);
+            show_busy(tr("Attributing the logit at position %1…").arg(position));
+        });
+    connect_runner();
+    connect_files();
 
     QSettings settings;
     prompt_->restore(settings);
-    precision_->setCurrentIndex(settings.value("model/precision", 0).toInt());
+    model_->restore(settings);
     restoreGeometry(settings.value("window/geometry").toByteArray());
     restoreState(settings.value("window/state").toByteArray());
     if (!settings.contains("window/geometry")) resize(1280, 800);
@@ -224,43 +117,127 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 
 MainWindow::~MainWindow() = default;
 
+void MainWindow::connect_runner() {
+    connect(runner_, &ModelRunner::busyChanged, prompt_, &PromptPanel::set_running);
+    connect(runner_, &ModelRunner::busyChanged, views_, &RunViews::set_busy);
+    connect(runner_, &ModelRunner::modelLoaded, this, &MainWindow::on_model_loaded);
+    connect(runner_, &ModelRunner::failed, this, [this](int id, const QString& what, const QString& message) {
+        if (id == session_load_) session_load_ = 0;
+        on_failed(what, message);
+    });
+    connect(runner_, &ModelRunner::started, this, [this](int, const std::vector<int64_t>& prompt) {
+        views_->start_run(prompt);
+        progress_->setRange(0, static_cast<int>(std::max<int64_t>(max_new_tokens_, 1)));
+        progress_->setValue(0);
+        progress_->show();
+        speed_->clear();
+        set_status(max_new_tokens_ ? tr("Generating…") : tr("Running the prompt…"));
+    });
+    connect(runner_, &ModelRunner::tokenGenerated, this, [this](int, int64_t token, int64_t step, double elapsed) {
+        views_->append_token(token);
+        progress_->setValue(static_cast<int>(step + 1));
+        if (step > 0 && elapsed > 0) speed_->setText(tr("%1 tokens/s").arg((step + 1) / elapsed, 0, 'f', 1));
+    });
+    connect(runner_, &ModelRunner::recomputeStarted, this,
+            [this] { show_busy(tr("Capturing hook points over %1 tokens…").arg(views_->token_count())); });
+    connect(runner_, &ModelRunner::finished, this, [this](int, const RunResult& r) { on_finished(r); });
+    connect(runner_, &ModelRunner::headScoresReady, this, [this](int, const HeadScores& scores) {
+        progress_->hide();
+        views_->show_head_scores(scores);
+        set_status(tr("Head scores ready"));
+    });
+    connect(runner_, &ModelRunner::lensReady, this,
+            [this](int, const std::vector<int64_t>& tokens, const std::vector<LensLayer>& layers) {
+                progress_->hide();
+                views_->show_lens(tokens, layers);
+                set_status(tr("Logit lens over %1 positions").arg(tokens.size()));
+                emit lensShown();
+            });
+    connect(runner_, &ModelRunner::attributionReady, this, [this](int, const Attribution& a) {
+        progress_->hide();
+        views_->show_attribution(a);
+        set_status(tr("Logit attributed at position %1").arg(a.position));
+        emit attributionShown();
+    });
+}
+
+void MainWindow::connect_files() {
+    connect(files_, &RunFiles::working, this, &MainWindow::show_busy);
+    connect(files_, &RunFiles::done, progress_, &QWidget::hide);
+    connect(files_, &RunFiles::failed, this, &MainWindow::on_failed);
+    connect(files_, &RunFiles::failed, this, [this](const QString& what, const QString& message) {
+        if (what.startsWith(tr("Exporting"))) emit exportFinished(false, message);
+        if (what.startsWith(tr("Saving the session"))) emit sessionSaved(false, message);
+    });
+    connect(files_, &RunFiles::exported, this, [this](const QString& path, int hooks) {
+        const QString message = tr("Exported %1 hook points to %2").arg(hooks).arg(path);
+        set_status(message);
+        emit exportFinished(true, message);
+    });
+    connect(files_, &RunFiles::sessionSaved, this, [this](const QString& path) {
+        set_status(tr("Saved the session to %1").arg(path));
+        emit sessionSaved(true, path);
+    });
+    connect(files_, &RunFiles::sessionRead, this,
+            [this](const QString& path, const RunResult& r, const SessionState& state) {
+                prompt_->set_prompt(state.prompt, state.token_mode);
+                hooks_->set_filter_text(state.filter);
+                show_recorded_run(r);
+                set_status(tr("Opened the session %1 (%2 tokens, %3 hook points)")
+                               .arg(path)
+                               .arg(r.tokens.size())
+                               .arg(r.cache->size()));
+                // Its model, for further runs, when it is still there; the views stay.
+                std::error_code ec;
+                if (std::filesystem::is_directory(r.model.toStdString(), ec)) {
+                    set_precision(r.precision);
+                    session_load_ = runner_->load(r.model, r.precision);
+                }
+                emit sessionOpened(path);
+            });
+    connect(files_, &RunFiles::cacheRead, this, [this](const QString& path, const RunResult& r, const QString& notes) {
+        show_recorded_run(r);
+        set_status(tr("Opened %1: %2").arg(path, notes));
+        emit cacheOpened(path);
+    });
+}
+
 void MainWindow::build_menus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
-    QAction* open = file->addAction(tr("&Open model folder…"), this, [this] {
-        const QString folder = QFileDialog::getExistingDirectory(this, tr("Open a checkpoint folder"));
-        if (!folder.isEmpty()) open_model(folder);
-    });
-    open->setShortcut(QKeySequence::Open);
+    file->addAction(tr("&Open model folder…"), this, &MainWindow::choose_model_folder)->setShortcut(QKeySequence::Open);
     recent_menu_ = file->addMenu(tr("Open &recent"));
     hub_menu_ = file->addMenu(tr("Models in the local &Hugging Face cache"));
     connect(hub_menu_, &QMenu::aboutToShow, this, &MainWindow::refresh_hub_menu);
     file->addSeparator();
-    QAction* export_action = file->addAction(tr("&Export hook points…"), this, &MainWindow::export_dialog);
-    export_action->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
-    QAction* save_session = file->addAction(tr("&Save session…"), this, [this] {
-        const QString path = QFileDialog::getSaveFileName(this, tr("Save session"), "session.hookscope.safetensors",
-                                                          tr("HookScope session (*.safetensors)"));
-        if (!path.isEmpty()) save_session_to(path);
-    });
-    save_session->setShortcut(QKeySequence::Save);
-    QAction* open_session_action = file->addAction(tr("Open sess&ion…"), this, [this] {
-        const QString path =
-            QFileDialog::getOpenFileName(this, tr("Open session"), QString(), tr("HookScope session (*.safetensors)"));
-        if (!path.isEmpty()) open_session(path);
-    });
-    open_session_action->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
-    QAction* open_cache_action = file->addAction(tr("Open &cache file…"), this, [this] {
-        const QString path = QFileDialog::getOpenFileName(
-            this, tr("Open a cache file"), QString(),
-            tr("Activation caches (*.safetensors *.npz);;safetensors (*.safetensors);;NumPy (*.npz)"));
-        if (!path.isEmpty()) open_cache(path);
-    });
-    open_cache_action->setShortcut(QKeySequence(Qt::CTRL | Qt::ALT | Qt::Key_O));
-    QAction* save_plot = file->addAction(tr("Save &plot as PNG or PDF…"), this, &MainWindow::save_plot_dialog);
-    save_plot->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S));
+    file->addAction(tr("&Export hook points…"), this, &MainWindow::export_dialog)
+        ->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    file->addAction(tr("&Save session…"), this,
+                    [this] {
+                        const QString path =
+                            QFileDialog::getSaveFileName(this, tr("Save session"), "session.hookscope.safetensors",
+                                                         tr("HookScope session (*.safetensors)"));
+                        if (!path.isEmpty()) save_session_to(path);
+                    })
+        ->setShortcut(QKeySequence::Save);
+    file->addAction(tr("Open sess&ion…"), this,
+                    [this] {
+                        const QString path = QFileDialog::getOpenFileName(this, tr("Open session"), QString(),
+                                                                          tr("HookScope session (*.safetensors)"));
+                        if (!path.isEmpty()) open_session(path);
+                    })
+        ->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
+    file->addAction(tr("Open &cache file…"), this,
+                    [this] {
+                        const QString path = QFileDialog::getOpenFileName(
+                            this, tr("Open a cache file"), QString(),
+                            tr("Activation caches (*.safetensors *.npz);;safetensors (*.safetensors);;NumPy (*.npz)"));
+                        if (!path.isEmpty()) open_cache(path);
+                    })
+        ->setShortcut(QKeySequence(Qt::CTRL | Qt::ALT | Qt::Key_O));
+    file->addAction(tr("Save &plot as PNG or PDF…"), this, &MainWindow::save_plot_dialog)
+        ->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S));
     file->addSeparator();
-    QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
-    quit->setShortcut(QKeySequence::Quit);
+    file->addAction(tr("&Quit"), this, &QWidget::close)->setShortcut(QKeySequence::Quit);
     refresh_recent_menu();
 
     QMenu* run = menuBar()->addMenu(tr("&Run"));
@@ -272,15 +249,41 @@ void MainWindow::build_menus() {
     stop->setShortcut(QKeySequence(Qt::Key_Escape));
     for (QAction* a : {generate, run_prompt, stop})
         a->setShortcutContext(Qt::ApplicationShortcut);
-    QAction* filter = run->addAction(tr("&Filter hook points"), this, [this] {
-        hooks_->filter_edit()->setFocus();
-        hooks_->filter_edit()->selectAll();
-    });
-    filter->setShortcut(QKeySequence::Find);
+    run->addAction(tr("&Filter hook points"), hooks_, &HookPanel::focus_filter)->setShortcut(QKeySequence::Find);
     run->addSeparator();
-    QAction* pin = run->addAction(tr("&Pin this run for comparison"), this, &MainWindow::pin_run);
-    pin->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
+    run->addAction(tr("&Pin this run for comparison"), this, &MainWindow::pin_run)
+        ->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
     run->addAction(tr("&Unpin"), this, &MainWindow::unpin_run);
+}
+
+TokenView* MainWindow::token_view() const {
+    return views_->token_view();
+}
+TensorView* MainWindow::tensor_view() const {
+    return views_->tensor_view();
+}
+AttentionView* MainWindow::attention_view() const {
+    return views_->attention_view();
+}
+ResidualView* MainWindow::residual_view() const {
+    return views_->residual_view();
+}
+HeadsView* MainWindow::heads_view() const {
+    return views_->heads_view();
+}
+LensView* MainWindow::lens_view() const {
+    return views_->lens_view();
+}
+AttributionView* MainWindow::attribution_view() const {
+    return views_->attribution_view();
+}
+QTabWidget* MainWindow::view_tabs() const {
+    return views_->tabs();
+}
+
+void MainWindow::choose_model_folder() {
+    const QString folder = QFileDialog::getExistingDirectory(this, tr("Open a checkpoint folder"));
+    if (!folder.isEmpty()) open_model(folder);
 }
 
 void MainWindow::open_model(const QString& folder_or_id) {
@@ -292,39 +295,24 @@ void MainWindow::open_model(const QString& folder_or_id) {
         return;
     }
     session_load_ = 0; // a model opened by hand replaces the views
-    const auto precision = static_cast<Precision>(precision_->currentData().toInt());
-    runner_->load(folder, precision);
-    progress_->setRange(0, 0);
-    progress_->show();
-    set_status(tr("Loading %1…").arg(folder));
+    runner_->load(folder, model_->precision());
+    show_busy(tr("Loading %1…").arg(folder));
 }
 
 void MainWindow::set_precision(Precision precision) {
-    precision_->setCurrentIndex(precision_->findData(static_cast<int>(precision)));
+    model_->set_precision(precision);
 }
 
 void MainWindow::on_model_loaded(int id, const ModelSummary& s) {
     progress_->hide();
-    const QLocale locale;
-    model_info_->setText(tr("<b>%1</b> · %2<br>%3 layers · %4 heads%5 · d_model %6 · d_head %7<br>"
-                            "%8 parameters · vocabulary %9 · context %10<br>computing in %11 (weights stored as %12)")
-                             .arg(s.architecture.toHtmlEscaped(), QFileInfo(s.folder).fileName().toHtmlEscaped())
-                             .arg(s.layers)
-                             .arg(s.heads)
-                             .arg(s.kv_heads != s.heads ? tr(" (%1 key/value)").arg(s.kv_heads) : QString())
-                             .arg(s.d_model)
-                             .arg(s.d_head)
-                             .arg(locale.toString(static_cast<qlonglong>(s.parameters)))
-                             .arg(s.d_vocab)
-                             .arg(s.n_ctx)
-                             .arg(QString::fromLatin1(precision_name(s.precision).data()), s.storage_dtypes));
-    model_info_->setToolTip(s.folder);
+    model_->show_summary(s);
     const bool under_session = id == session_load_ && session_load_ != 0;
     session_load_ = 0;
     prompt_->set_tokenizer_available(s.tokenizer != nullptr);
     remember_recent(s.folder);
     setWindowTitle(tr("HookScope — %1").arg(QFileInfo(s.folder).fileName()));
     if (under_session) { // opened for a session: its views stay
+        views_->set_model(&s);
         hooks_->set_planning_hooks(s.hooks);
         update_estimate();
         set_status(
@@ -333,10 +321,8 @@ void MainWindow::on_model_loaded(int id, const ModelSummary& s) {
                 : tr("Loaded %1 under the session").arg(s.folder));
         return;
     }
-    tokens_->set_labeler(labeler_for(s.tokenizer));
-    clear_views();
-    attention_->set_cache(nullptr, {}, s.layers, s.heads, s.kv_heads); // heads can be chosen before a run
-    heads_->clear_scores();
+    clear_run();
+    views_->reset_for(s);
     hooks_->set_model_hooks(s.hooks);
     update_estimate();
     set_status(tr("Loaded %1").arg(s.folder));
@@ -356,15 +342,10 @@ void MainWindow::show_load_warnings(const ModelSummary& s) {
     emit warningShown(message);
 }
 
-void MainWindow::clear_views() {
-    tokens_->clear_tokens();
+void MainWindow::clear_run() {
     cache_.reset();
     last_run_.reset();
-    tensor_view_->set_cache(nullptr, {}, {});
-    attention_->set_cache(nullptr, {}, 0, 0, 0);
-    residual_->set_cache(nullptr, {}, 0);
-    lens_->clear();
-    attribution_view_->clear();
+    views_->clear();
 }
 
 bool MainWindow::generate() {
@@ -376,11 +357,7 @@ bool MainWindow::run_prompt() {
 }
 
 void MainWindow::select_hook(const QString& name) {
-    const QModelIndex source = hooks_->tree_model()->index_of(name.toStdString());
-    const QModelIndex index = hooks_->proxy()->mapFromSource(source);
-    if (!index.isValid()) return;
-    hooks_->tree()->scrollTo(index);
-    hooks_->tree()->setCurrentIndex(index);
+    hooks_->select_hook(name);
 }
 
 void MainWindow::stop() {
@@ -413,17 +390,49 @@ void MainWindow::launch(const GenerationRequest& request, bool generate) {
     }
 }
 
+void MainWindow::set_cache_limit(std::optional<CacheLimit> limit) {
+    cache_limit_set_ = true;
+    cache_limit_ = limit;
+}
+
+bool MainWindow::ask_before_large_cache(const GenerationRequest& request, bool generate) {
+    const ModelSummary& model = *runner_->summary();
+    std::optional<NamesFilter> filter;
+    try {
+        filter.emplace(request.names_filter.toStdString());
+    } catch (const FilterError&) {
+        return false; // the run reports the bad filter
+    }
+    const int64_t prompt =
+        request.token_ids ? static_cast<int64_t>(request.token_ids->size()) : prompt_token_count(request.text);
+    const int64_t positions = planned_positions(prompt, generate ? request.max_new_tokens : 0, model.n_ctx);
+    const auto too_large =
+        check_cache_size(model.hooks, *filter, positions, cache_limit_set_ ? cache_limit_ : default_cache_limit());
+    if (!too_large) return false;
+
+    auto* dialog = new CacheSizeDialog(*too_large, this);
+    connect(dialog, &CacheSizeDialog::captureSuggested, this, [this, request, generate](const QString& suggested) {
+        hooks_->capture_with(suggested);
+        GenerationRequest smaller = request;
+        smaller.names_filter = suggested;
+        if (!runner_->busy()) launch(smaller, generate);
+    });
+    connect(dialog, &CacheSizeDialog::editFilter, hooks_, &HookPanel::edit_capture_filter);
+    connect(dialog, &CacheSizeDialog::captureAnyway, this, [this, request, generate] {
+        if (!runner_->busy()) launch(request, generate);
+    });
+    dialog->open(); // window-modal, never blocks the event loop
+    set_status(tr("Waiting: the capture would take %1")
+                   .arg(QString::fromStdString(byte_size_text(static_cast<uint64_t>(too_large->bytes)))));
+    return true;
+}
+
 void MainWindow::show_run(const RunResult& r, const QStringList& labels, std::function<QString(int64_t)> labeler,
                           int64_t layers, int64_t heads, int64_t kv_heads) {
     cache_ = r.cache;
     last_run_ = r;
     hooks_->set_cache(cache_);
-    tensor_view_->set_cache(cache_, labels, std::move(labeler));
-    attention_->set_cache(cache_, labels, layers, heads, kv_heads);
-    residual_->set_cache(cache_, labels, layers);
-    lens_->clear();
-    attribution_view_->clear();
-    attribution_view_->set_positions(static_cast<int64_t>(cache_->tokens().size()));
+    views_->show_run(cache_, labels, std::move(labeler), layers, heads, kv_heads);
 }
 
 void MainWindow::on_finished(const RunResult& r) {
@@ -432,8 +441,8 @@ void MainWindow::on_finished(const RunResult& r) {
     RunResult run = r;
     run.fingerprint = model.fingerprint;
     run.model = model.folder;
-    cache_ = r.cache; // token_labels() reads it
-    show_run(run, token_labels(), labeler_for(model.tokenizer), model.layers, model.heads, model.kv_heads);
+    show_run(run, views_->token_labels(r.cache->tokens()), views_->model_labeler(), model.layers, model.heads,
+             model.kv_heads);
     QString summary =
         tr("%1 tokens (%2 prompt) · stop: %3").arg(r.tokens.size()).arg(r.prompt_length).arg(r.stop_reason);
     if (r.tokens_per_second) {
@@ -444,7 +453,47 @@ void MainWindow::on_finished(const RunResult& r) {
     summary += tr(" · captured in %1 s").arg(r.recompute_s, 0, 'f', 2);
     set_status(summary);
     emit cacheShown();
-    if (tabs_->currentWidget() == lens_) compute_lens(); // the lens follows the run in view
+    views_->refresh_lens_if_shown();
+}
+
+void MainWindow::show_recorded_run(const RunResult& r) {
+    // Labels from the tokens' text as recorded (no model needed), else their ids, else
+    // their positions.
+    QStringList labels;
+    std::map<int64_t, QString> by_id;
+    for (std::size_t i = 0; i < r.tokens.size(); ++i) {
+        if (i < r.token_strings.size()) {
+            labels << QString::fromStdString(display_of_text(r.token_strings[i]));
+        } else {
+            labels << (r.tokens[i] < 0 ? QStringLiteral("#%1").arg(i) : QStringLiteral("[%1]").arg(r.tokens[i]));
+        }
+        by_id.emplace(r.tokens[i], labels.back());
+    }
+    const auto labeler = [by_id](int64_t id) {
+        if (id < 0) return QStringLiteral("·"); // a file without token ids
+        const auto it = by_id.find(id);
+        return it != by_id.end() ? it->second : "[" + QString::number(id) + "]";
+    };
+    views_->show_recorded_tokens(r.tokens, r.prompt_length, labeler);
+    const CacheShape shape = cache_shape(*r.cache);
+    show_run(r, labels, labeler, shape.layers, shape.heads, shape.kv_heads);
+}
+
+void MainWindow::pin_run() {
+    if (!cache_) {
+        set_status(tr("Nothing to pin: generate or run a prompt first"));
+        return;
+    }
+    pinned_ = cache_;
+    views_->pin(pinned_, views_->token_labels(pinned_->tokens()));
+    set_status(tr("Pinned this run (%1 positions): the tensor, attention, residual and lens views can compare "
+                  "the next run with it")
+                   .arg(pinned_->tokens().size()));
+}
+
+void MainWindow::unpin_run() {
+    pinned_.reset();
+    views_->unpin();
 }
 
 void MainWindow::on_failed(const QString& what, const QString& message) {
@@ -462,6 +511,79 @@ QMessageBox* MainWindow::message_box(QMessageBox::Icon icon, const char* name, c
     box->setInformativeText(details);
     box->setAttribute(Qt::WA_DeleteOnClose);
     return box;
+}
+
+ExportInfo MainWindow::run_export_info() const {
+    const auto& summary = runner_->summary();
+    const Tokenizer* tokenizer =
+        summary && summary->fingerprint == last_run_->fingerprint ? summary->tokenizer.get() : nullptr;
+    ExportInfo info =
+        export_info_for(last_run_->model.toStdString(), last_run_->fingerprint, tokenizer, cache_->tokens(),
+                        last_run_->prompt_length, last_run_->settings_json, last_run_->precision);
+    if (!last_run_->token_strings.empty()) info.token_strings = last_run_->token_strings; // from a file
+    return info;
+}
+
+void MainWindow::export_dialog() {
+    if (!cache_) {
+        on_failed(tr("Exporting"), tr("there is nothing to export yet: generate or run a prompt first"));
+        return;
+    }
+    const QString path = QFileDialog::getSaveFileName(this, tr("Export hook points"), "activations.safetensors",
+                                                      tr("safetensors (*.safetensors);;NumPy (*.npz)"));
+    if (!path.isEmpty()) export_to(path, hooks_->selected_hooks());
+}
+
+void MainWindow::export_to(const QString& path, std::vector<std::string> names) {
+    if (!cache_ || !last_run_) {
+        on_failed(tr("Exporting"), tr("there is nothing to export yet: generate or run a prompt first"));
+        emit exportFinished(false, tr("nothing to export"));
+        return;
+    }
+    if (names.empty()) { // everything the filter box shows
+        for (const std::string& name : cache_->names()) {
+            if (hooks_->filter_shows(name)) names.push_back(name);
+        }
+        if (names.empty()) {
+            const QString why = tr("the filter matches no captured hook point");
+            on_failed(tr("Exporting to %1").arg(path), why);
+            emit exportFinished(false, why);
+            return;
+        }
+    }
+    files_->export_hooks(cache_, run_export_info(), std::move(names), path);
+}
+
+void MainWindow::save_session_to(const QString& path) {
+    if (!cache_ || !last_run_) {
+        on_failed(tr("Saving the session"), tr("there is no run to save yet: generate or run a prompt first"));
+        return;
+    }
+    files_->save_session(*last_run_, run_export_info(),
+                         {prompt_->prompt_text(), prompt_->token_mode_on(), hooks_->filter_text()}, path);
+}
+
+void MainWindow::open_session(const QString& path) {
+    if (runner_->busy()) return on_failed(tr("Opening %1").arg(path), tr("a run is in progress: stop it first"));
+    files_->open_session(path);
+}
+
+void MainWindow::open_cache(const QString& path) {
+    if (runner_->busy()) return on_failed(tr("Opening %1").arg(path), tr("a run is in progress: stop it first"));
+    files_->open_cache(path);
+}
+
+void MainWindow::save_plot_dialog() {
+    QCustomPlot* plot = views_->current_plot();
+    if (!plot) return;
+    const QString path =
+        QFileDialog::getSaveFileName(this, tr("Save plot"), "plot.png", tr("PNG image (*.png);;PDF, vector (*.pdf)"));
+    if (path.isEmpty()) return;
+    if (save_plot(plot, path)) {
+        set_status(tr("Saved %1").arg(path));
+    } else {
+        on_failed(tr("Saving %1").arg(path), tr("the file could not be written"));
+    }
 }
 
 void MainWindow::remember_recent(const QString& folder) {
@@ -506,50 +628,28 @@ int64_t MainWindow::prompt_token_count(const QString& text) const {
     const auto& summary = runner_->summary();
     if (!summary || !summary->tokenizer) return 0;
     try {
-        return static_cast<int64_t>(encode_prompt(*summary->tokenizer, summary->special, text.toStdString(),
-                                                  prompt_->prepend_bos()->isChecked())
-                                        .size());
+        return static_cast<int64_t>(
+            encode_prompt(*summary->tokenizer, summary->special, text.toStdString(), prompt_->prepends_bos()).size());
     } catch (const std::exception&) {
         return 0;
     }
-}
-
-std::function<QString(int64_t)> MainWindow::model_labeler() const {
-    return labeler_for(runner_->summary() ? runner_->summary()->tokenizer : nullptr);
 }
 
 void MainWindow::set_status(const QString& text) {
     status_->setText(text);
 }
 
-QStringList MainWindow::token_labels() const {
-    QStringList labels;
-    if (!cache_) return labels;
-    const auto label = model_labeler();
-    for (const int64_t id : cache_->tokens())
-        labels << label(id);
-    return labels;
-}
-
-void MainWindow::show_hook(const QString& name) {
-    if (name.isEmpty()) return;
-    tensor_view_->show_hook(name);
-    // An attention hook also opens in the attention view, at its layer.
-    const std::string text = name.toStdString();
-    if (is_attention_matrix(text)) {
-        attention_->set_source(name.section('.', -1)); // hook_pattern or hook_attn_scores
-        attention_->show_head(HookPoint::parse(text)->layer, attention_->head());
-        tabs_->setCurrentWidget(attention_);
-    } else {
-        tabs_->setCurrentWidget(tensor_view_);
-    }
+void MainWindow::show_busy(const QString& status) {
+    progress_->setRange(0, 0); // busy: no steps to count
+    progress_->show();
+    set_status(status);
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {
     runner_->cancel();
     QSettings settings;
     prompt_->save(settings);
-    settings.setValue("model/precision", precision_->currentIndex());
+    model_->save(settings);
     settings.setValue("window/geometry", saveGeometry());
     settings.setValue("window/state", saveState());
     event->accept();

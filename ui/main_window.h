@@ -1,7 +1,8 @@
 #pragma once
-// The main window: the model and prompt on the left, the token stream in the middle,
-// the hook tree on the right. It wires the panels to the one ModelRunner and stays
-// small; each panel is its own class.
+// The main window composes the pages: the model and the prompt on the left, the run's
+// tokens and views in the middle, the hook tree on the right. It passes each page's
+// typed requests to the one ModelRunner (or to RunFiles) and the results back to the
+// pages; the pages own their widgets and their logic.
 
 #include "bridge/core/cache_budget.h"
 #include "bridge/io/export.h"
@@ -13,8 +14,6 @@
 #include <functional>
 #include <memory>
 
-class QAction;
-class QComboBox;
 class QLabel;
 class QMenu;
 class QProgressBar;
@@ -31,8 +30,11 @@ class AttributionView;
 class HeadsView;
 class HookPanel;
 class LensView;
+class ModelPanel;
 class PromptPanel;
 class ResidualView;
+class RunFiles;
+class RunViews;
 class TensorView;
 class TokenView;
 
@@ -59,35 +61,36 @@ public:
     // Opens a session: its views at once, and its model (when the folder is there) for
     // further runs. sessionOpened follows, or errorShown.
     void open_session(const QString& path);
-    // Opens a cache file without a model (see bridge/cache_file.h): an export of ours,
-    // or a safetensors or .npz file saved from a TransformerLens cache; a session
+    // Opens a cache file without a model (see bridge/io/cache_file.h): an export of
+    // ours, or a safetensors or .npz file saved from a TransformerLens cache; a session
     // opens as one. cacheOpened follows, or errorShown.
     void open_cache(const QString& path);
 
     // The most a recompute's cache may take (nullopt: no limit). Until set, each run is
     // checked against a share of the memory available when it starts. A run past the
-    // limit asks first (the "cacheSizeDialog"): capture a smaller filter, edit the
-    // filter, capture anyway, or cancel.
+    // limit asks first (CacheSizeDialog): capture a smaller filter, edit the filter,
+    // capture anyway, or cancel.
     void set_cache_limit(std::optional<CacheLimit> limit);
 
-    ModelRunner* runner() const { return runner_; }
-    PromptPanel* prompt_panel() const { return prompt_; }
-    HookPanel* hook_panel() const { return hooks_; }
     // Keeps the run in view as the one the tensor, attention and residual views
     // compare later runs with (Run > Pin, Ctrl+P); unpin_run forgets it.
     void pin_run();
     void unpin_run();
-    const std::shared_ptr<const ActivationCache>& pinned() const { return pinned_; }
     // Makes `name` the current row of the hook tree (and opens it in the views).
     void select_hook(const QString& name);
-    TokenView* token_view() const { return tokens_; }
-    TensorView* tensor_view() const { return tensor_view_; }
-    AttentionView* attention_view() const { return attention_; }
-    ResidualView* residual_view() const { return residual_; }
-    HeadsView* heads_view() const { return heads_; }
-    LensView* lens_view() const { return lens_; }
-    AttributionView* attribution_view() const { return attribution_view_; }
-    QTabWidget* view_tabs() const { return tabs_; }
+
+    ModelRunner* runner() const { return runner_; }
+    PromptPanel* prompt_panel() const { return prompt_; }
+    HookPanel* hook_panel() const { return hooks_; }
+    TokenView* token_view() const;
+    TensorView* tensor_view() const;
+    AttentionView* attention_view() const;
+    ResidualView* residual_view() const;
+    HeadsView* heads_view() const;
+    LensView* lens_view() const;
+    AttributionView* attribution_view() const;
+    QTabWidget* view_tabs() const;
+    const std::shared_ptr<const ActivationCache>& pinned() const { return pinned_; }
     const std::shared_ptr<const ActivationCache>& cache() const { return cache_; }
     const std::optional<RunResult>& last_run() const { return last_run_; }
 
@@ -115,6 +118,8 @@ protected:
 
 private:
     void build_menus();
+    void connect_runner();
+    void connect_files();
     bool start(bool generate);
     void launch(const GenerationRequest& request, bool generate);
     // Tokens `text` becomes with the prompt panel's BOS setting (0 without a tokenizer
@@ -124,14 +129,16 @@ private:
     // returns true; the run starts later, if the user says so.
     bool ask_before_large_cache(const GenerationRequest& request, bool generate);
     void on_model_loaded(int id, const ModelSummary& summary);
+    void on_finished(const RunResult& result);
+    void on_failed(const QString& what, const QString& message);
     // What an export or a session records about the run in the views.
     ExportInfo run_export_info() const;
-    void clear_views();
-    void on_finished(const RunResult& result);
-    // Puts a run's cache into every view; `labels` are the tokens' display forms.
+    // Puts a run's cache into the views; `labels` are the tokens' display forms.
     void show_run(const RunResult& result, const QStringList& labels, std::function<QString(int64_t)> labeler,
                   int64_t layers, int64_t heads, int64_t kv_heads);
-    void on_failed(const QString& what, const QString& message);
+    // Puts a run read from a file into the views, labelled by the recorded token strings.
+    void show_recorded_run(const RunResult& r);
+    void clear_run();
     // A dialog named `name` (for tests) that deletes itself once closed; open() it.
     QMessageBox* message_box(QMessageBox::Icon icon, const char* name, const QString& text, const QString& details,
                              QMessageBox::StandardButtons buttons);
@@ -139,37 +146,20 @@ private:
     void remember_recent(const QString& folder);
     void refresh_recent_menu();
     void refresh_hub_menu();
+    void choose_model_folder();
     void update_estimate();
     void set_status(const QString& text);
-    void show_hook(const QString& name);
-    // The analysis views: asked for by their buttons, or by showing the lens tab.
-    // Puts a run read from a file into the views, labelled by the recorded token strings.
-    void show_recorded_run(const RunResult& r, const std::vector<std::string>& token_strings);
-    // Why the lens and the attribution cannot run on the run in view ("" when they can).
-    QString why_analysis_cannot_run() const;
-    void compute_lens();
-    void compute_attribution();
+    // The progress bar as a busy indicator, with `status` beside it.
+    void show_busy(const QString& status);
     void export_dialog();
     void save_plot_dialog();
-    QStringList token_labels() const;
-    // How the loaded model's tokenizer writes a token ("[id]" without one).
-    std::function<QString(int64_t)> model_labeler() const;
-    // Runs `work` on the thread pool; `done` gets its error message ("" on success).
-    void run_in_background(const QString& status, std::function<void()> work, std::function<void(QString)> done);
 
     ModelRunner* runner_ = nullptr;
+    RunFiles* files_ = nullptr;
+    ModelPanel* model_ = nullptr;
     PromptPanel* prompt_ = nullptr;
     HookPanel* hooks_ = nullptr;
-    TokenView* tokens_ = nullptr;
-    TensorView* tensor_view_ = nullptr;
-    AttentionView* attention_ = nullptr;
-    ResidualView* residual_ = nullptr;
-    HeadsView* heads_ = nullptr;
-    LensView* lens_ = nullptr;
-    AttributionView* attribution_view_ = nullptr;
-    QTabWidget* tabs_ = nullptr;
-    QLabel* model_info_ = nullptr;
-    QComboBox* precision_ = nullptr;
+    RunViews* views_ = nullptr;
     QLabel* status_ = nullptr;
     QLabel* speed_ = nullptr;
     QProgressBar* progress_ = nullptr;
@@ -180,7 +170,6 @@ private:
     bool cache_limit_set_ = false;
     std::optional<CacheLimit> cache_limit_;
     std::shared_ptr<const ActivationCache> cache_, pinned_;
-    std::optional<int64_t> lens_target_; // of the lens being computed
     std::optional<RunResult> last_run_;
 };
 

@@ -164,6 +164,23 @@ PromptPanel::PromptPanel(QWidget* parent) : QWidget(parent) {
     connect(stop_, &QPushButton::clicked, this, &PromptPanel::stopRequested);
 }
 
+QString PromptPanel::prompt_text() const {
+    return prompt_->toPlainText();
+}
+
+bool PromptPanel::token_mode_on() const {
+    return token_mode_->isChecked();
+}
+
+bool PromptPanel::prepends_bos() const {
+    return prepend_bos_->isChecked();
+}
+
+void PromptPanel::set_prompt(const QString& text, bool token_mode) {
+    token_mode_->setChecked(token_mode);
+    prompt_->setPlainText(text);
+}
+
 void PromptPanel::show_error(const QString& message) {
     error_->setText(message);
     error_->show();

@@ -45,6 +45,12 @@ public:
     void save(QSettings& settings) const;
     void restore(const QSettings& settings);
 
+    QString prompt_text() const;
+    bool token_mode_on() const;
+    bool prepends_bos() const;
+    // A prompt as a session recorded it: text, or token ids in token-id mode.
+    void set_prompt(const QString& text, bool token_mode);
+
     QPlainTextEdit* prompt_edit() const { return prompt_; }
     QCheckBox* token_mode() const { return token_mode_; }
     QCheckBox* prepend_bos() const { return prepend_bos_; }
