@@ -27,6 +27,7 @@
 //   --splits       also decode under each LibTorch/OpenBLAS thread split
 //   --decode-only  skip the kernel and recompute measurements (for profiling decode)
 
+#include "bench/args.h"
 #include "bench/shapes.h"
 #include "bench/timing.h"
 #include "bridge/model/checkpoint.h"
@@ -55,6 +56,16 @@ using nlohmann::json;
 
 namespace {
 
+// The sum of a vector register's lanes and of the `rest` floats its loop left over.
+double total_of(const float* lanes, int count, const float* rest, std::size_t n) {
+    double total = 0;
+    for (int k = 0; k < count; ++k)
+        total += lanes[k];
+    for (std::size_t k = 0; k < n; ++k)
+        total += rest[k];
+    return total;
+}
+
 // Sums floats with four AVX2 accumulators (AVX-512 with prefetching where it exists,
 // a plain loop without AVX2), fast enough that memory, not the additions, sets the pace.
 __attribute__((target("avx2"))) double sum_avx2(const float* p, std::size_t n) {
@@ -68,12 +79,7 @@ __attribute__((target("avx2"))) double sum_avx2(const float* p, std::size_t n) {
     }
     alignas(32) float lanes[8];
     _mm256_store_ps(lanes, _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
-    double total = 0;
-    for (const float x : lanes)
-        total += x;
-    for (; i < n; ++i)
-        total += p[i];
-    return total;
+    return total_of(lanes, 8, p + i, n - i);
 }
 
 // The same with AVX-512 and software prefetching, which reads faster where it exists.
@@ -88,12 +94,7 @@ __attribute__((target("avx512f"))) double sum_avx512(const float* p, std::size_t
     }
     alignas(64) float lanes[16];
     _mm512_store_ps(lanes, _mm512_add_ps(a, b));
-    double total = 0;
-    for (const float x : lanes)
-        total += x;
-    for (; i < n; ++i)
-        total += p[i];
-    return total;
+    return total_of(lanes, 16, p + i, n - i);
 }
 
 double sum_plain(const float* p, std::size_t n) {
@@ -183,40 +184,22 @@ int main(int argc, char** argv) {
     std::string save_dir, model_dir;
     std::string shape = "gpt2-small";
     Precision precision = Precision::Float32;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--reps" && i + 1 < argc) {
-            reps = std::max(1, std::atoi(argv[++i]));
-        } else if (a == "--threads" && i + 1 < argc) {
-            threads = std::max(1, std::atoi(argv[++i]));
-        } else if (a == "--shape" && i + 1 < argc) {
-            shape = argv[++i];
-        } else if (a == "--dtype" && i + 1 < argc && parse_precision(argv[i + 1])) {
-            precision = *parse_precision(argv[++i]);
-        } else if (a == "--positions" && i + 1 < argc) {
-            recompute_positions = std::max(1, std::atoi(argv[++i]));
-        } else if (a == "--new-tokens" && i + 1 < argc) {
-            new_tokens = std::max(2, std::atoi(argv[++i]));
-        } else if (a == "--save" && i + 1 < argc) {
-            save_dir = argv[++i];
-        } else if (a == "--model" && i + 1 < argc) {
-            model_dir = argv[++i];
-        } else if (a == "--against-float32") {
-            against_float32 = true;
-        } else if (a == "--decode-only") {
-            decode_only = true;
-        } else if (a == "--splits") {
-            splits = true;
-        } else if (a == "--smoke") {
-            smoke = true;
-            reps = 1, new_tokens = 4, recompute_positions = 16;
-        } else {
-            std::cerr << "usage: bench_decode [--shape S] [--dtype float32|bfloat16] [--reps N] [--threads N] "
-                         "[--positions P] [--new-tokens N] [--splits] [--decode-only] [--against-float32] [--save DIR] "
-                         "[--model DIR] [--smoke]\n";
-            return 2;
-        }
-    }
+    const bool parsed = BenchArgs("bench_decode")
+                            .text("--shape", shape, "S")
+                            .precision("--dtype", precision)
+                            .integer("--reps", reps, 1)
+                            .integer("--threads", threads, 1)
+                            .integer("--positions", recompute_positions, int64_t{1}, "P")
+                            .integer("--new-tokens", new_tokens, int64_t{2})
+                            .flag("--splits", splits)
+                            .flag("--decode-only", decode_only)
+                            .flag("--against-float32", against_float32)
+                            .text("--save", save_dir, "DIR")
+                            .text("--model", model_dir, "DIR")
+                            .flag("--smoke", smoke)
+                            .parse(argc, argv);
+    if (!parsed) return 2;
+    if (smoke) reps = 1, new_tokens = 4, recompute_positions = 16;
     apply_thread_split(default_thread_split(threads));
     const ThreadSplit split = current_thread_split();
     const int cores = available_cores();

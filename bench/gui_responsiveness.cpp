@@ -11,6 +11,7 @@
 //
 // usage: bench_gui [--reps N] [--smoke]
 
+#include "bench/args.h"
 #include "bench/shapes.h"
 #include "bench/timing.h"
 #include "bridge/core/model_config.h"
@@ -19,8 +20,8 @@
 #include "ui/attention_view.h"
 #include "ui/hook_panel.h"
 #include "ui/main_window.h"
-#include "ui/runner/model_runner.h"
 #include "ui/prompt_panel.h"
+#include "ui/runner/model_runner.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -100,18 +101,9 @@ Stalls measure_generation(ui::MainWindow& window) {
 int main(int argc, char** argv) {
     int reps = 5;
     bool smoke = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--reps" && i + 1 < argc) {
-            reps = std::max(1, std::atoi(argv[++i]));
-        } else if (a == "--smoke") {
-            smoke = true;
-            reps = 1;
-        } else {
-            std::cerr << "usage: bench_gui [--reps N] [--smoke]\n";
-            return 2;
-        }
-    }
+    const bool parsed = BenchArgs("bench_gui").integer("--reps", reps, 1).flag("--smoke", smoke).parse(argc, argv);
+    if (!parsed) return 2;
+    if (smoke) reps = 1;
     if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");
     QStandardPaths::setTestModeEnabled(true);
     QApplication app(argc, argv);

@@ -9,6 +9,7 @@
 // usage: bench_hook_overhead [--reps N] [--positions P] [--threads N] [--splits] [--smoke]
 //   --splits  also time the plain forward under each LibTorch/OpenBLAS thread split
 
+#include "bench/args.h"
 #include "bench/shapes.h"
 #include "bridge/model/threads.h"
 
@@ -45,23 +46,16 @@ json summary_ms(std::vector<double> s) {
 int main(int argc, char** argv) {
     int reps = 15, positions = 256, threads = 0;
     bool splits = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--reps" && i + 1 < argc)
-            reps = std::max(1, std::atoi(argv[++i]));
-        else if (a == "--positions" && i + 1 < argc)
-            positions = std::max(1, std::atoi(argv[++i]));
-        else if (a == "--threads" && i + 1 < argc)
-            threads = std::max(1, std::atoi(argv[++i]));
-        else if (a == "--splits")
-            splits = true;
-        else if (a == "--smoke")
-            reps = 1, positions = 16;
-        else {
-            std::cerr << "usage: bench_hook_overhead [--reps N] [--positions P] [--threads N] [--splits] [--smoke]\n";
-            return 2;
-        }
-    }
+    bool smoke = false;
+    const bool parsed = BenchArgs("bench_hook_overhead")
+                            .integer("--reps", reps, 1)
+                            .integer("--positions", positions, 1, "P")
+                            .integer("--threads", threads, 1)
+                            .flag("--splits", splits)
+                            .flag("--smoke", smoke)
+                            .parse(argc, argv);
+    if (!parsed) return 2;
+    if (smoke) reps = 1, positions = 16;
     apply_thread_split(default_thread_split(threads));
     const ThreadSplit split = current_thread_split();
 

@@ -9,6 +9,7 @@
 //
 // usage: bench_lens [--shape S] [--positions P] [--reps N] [--threads N] [--smoke]
 
+#include "bench/args.h"
 #include "bench/shapes.h"
 #include "bench/timing.h"
 #include "bridge/analysis/analysis.h"
@@ -28,23 +29,16 @@ int main(int argc, char** argv) {
     int reps = 5, threads = 0;
     int64_t positions = 500;
     std::string shape = "gpt2-small";
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--reps" && i + 1 < argc) {
-            reps = std::max(1, std::atoi(argv[++i]));
-        } else if (a == "--threads" && i + 1 < argc) {
-            threads = std::max(1, std::atoi(argv[++i]));
-        } else if (a == "--shape" && i + 1 < argc) {
-            shape = argv[++i];
-        } else if (a == "--positions" && i + 1 < argc) {
-            positions = std::max(2, std::atoi(argv[++i]));
-        } else if (a == "--smoke") {
-            reps = 1, positions = 16;
-        } else {
-            std::cerr << "usage: bench_lens [--shape S] [--positions P] [--reps N] [--threads N] [--smoke]\n";
-            return 2;
-        }
-    }
+    bool smoke = false;
+    const bool parsed = BenchArgs("bench_lens")
+                            .text("--shape", shape, "S")
+                            .integer("--positions", positions, int64_t{2}, "P")
+                            .integer("--reps", reps, 1)
+                            .integer("--threads", threads, 1)
+                            .flag("--smoke", smoke)
+                            .parse(argc, argv);
+    if (!parsed) return 2;
+    if (smoke) reps = 1, positions = 16;
     apply_thread_split(default_thread_split(threads));
     const BenchModel bench = bench_model(shape);
     const ModelConfig& c = bench.config;

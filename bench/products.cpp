@@ -7,6 +7,7 @@
 //
 // usage: bench_products [--reps N] [--threads N] [--smoke]
 
+#include "bench/args.h"
 #include "bench/timing.h"
 #include "bridge/model/kernels/kernels.h"
 #include "bridge/model/layers.h"
@@ -35,19 +36,13 @@ struct Shape {
 int main(int argc, char** argv) {
     int reps = 7, threads = 0;
     bool smoke = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--reps" && i + 1 < argc) {
-            reps = std::max(1, std::atoi(argv[++i]));
-        } else if (a == "--threads" && i + 1 < argc) {
-            threads = std::max(1, std::atoi(argv[++i]));
-        } else if (a == "--smoke") {
-            smoke = true, reps = 1;
-        } else {
-            std::cerr << "usage: bench_products [--reps N] [--threads N] [--smoke]\n";
-            return 2;
-        }
-    }
+    const bool parsed = BenchArgs("bench_products")
+                            .integer("--reps", reps, 1)
+                            .integer("--threads", threads, 1)
+                            .flag("--smoke", smoke)
+                            .parse(argc, argv);
+    if (!parsed) return 2;
+    if (smoke) reps = 1;
     apply_thread_split(default_thread_split(threads));
     std::vector<Shape> shapes{
         {"gpt2-small mlp in, 512 positions", 512, 768, 3072},   {"gpt2-small unembed, 512 positions", 512, 768, 50257},

@@ -12,6 +12,7 @@
 //         Debian package bible-kjv)
 //   --smoke  a few hundred KB, two repetitions (what CI runs)
 
+#include "bench/args.h"
 #include "bridge/core/json_file.h"
 #include "bridge/text/tokenizer.h"
 
@@ -26,6 +27,7 @@
 #include <vector>
 
 using namespace hookscope;
+using hookscope::bench::BenchArgs;
 using nlohmann::json;
 
 namespace {
@@ -78,26 +80,15 @@ int main(int argc, char** argv) {
     std::string text_file;
     int reps = 5;
     bool smoke = false, per_rep = false, by_line = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        if (arg == "--tokenizer" && i + 1 < argc) {
-            tokenizer_dir = argv[++i];
-        } else if (arg == "--text" && i + 1 < argc) {
-            text_file = argv[++i];
-        } else if (arg == "--reps" && i + 1 < argc) {
-            reps = std::max(1, std::atoi(argv[++i]));
-        } else if (arg == "--smoke") {
-            smoke = true;
-        } else if (arg == "--by-line") {
-            by_line = true;
-        } else if (arg == "--per-rep") {
-            per_rep = true;
-        } else {
-            std::cerr << "usage: bench_tokenize [--tokenizer DIR] [--text FILE] [--reps N] [--by-line] [--per-rep] "
-                         "[--smoke]\n";
-            return 2;
-        }
-    }
+    const bool parsed = BenchArgs("bench_tokenize")
+                            .text("--tokenizer", tokenizer_dir, "DIR")
+                            .text("--text", text_file, "FILE")
+                            .integer("--reps", reps, 1)
+                            .flag("--by-line", by_line)
+                            .flag("--per-rep", per_rep)
+                            .flag("--smoke", smoke)
+                            .parse(argc, argv);
+    if (!parsed) return 2;
     try {
         std::string text = text_file.empty() ? bible_text() : read_text_file(text_file, std::uintmax_t{1} << 32);
         std::string source = text_file.empty() ? "bible -f Gen1:1-Rev22:21" : text_file;
