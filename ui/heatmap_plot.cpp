@@ -24,29 +24,32 @@ QSharedPointer<QCPAxisTickerText> ticker_for(int64_t count, const QStringList& l
 
 } // namespace
 
-QCPColorGradient sequential_gradient() {
+namespace {
+
+// A gradient through `stops` (position in [0, 1], colour), with masked (NaN) cells grey.
+QCPColorGradient gradient(std::initializer_list<std::pair<double, QColor>> stops) {
     QCPColorGradient g;
     g.clearColorStops();
-    // Viridis at five stops.
-    g.setColorStopAt(0.0, QColor(68, 1, 84));
-    g.setColorStopAt(0.25, QColor(59, 82, 139));
-    g.setColorStopAt(0.5, QColor(33, 145, 140));
-    g.setColorStopAt(0.75, QColor(94, 201, 98));
-    g.setColorStopAt(1.0, QColor(253, 231, 37));
+    for (const auto& [position, colour] : stops)
+        g.setColorStopAt(position, colour);
     g.setNanHandling(QCPColorGradient::nhNanColor);
     g.setNanColor(QColor(225, 225, 225));
     return g;
 }
 
+} // namespace
+
+QCPColorGradient sequential_gradient() {
+    // Viridis at five stops.
+    return gradient({{0.0, QColor(68, 1, 84)},
+                     {0.25, QColor(59, 82, 139)},
+                     {0.5, QColor(33, 145, 140)},
+                     {0.75, QColor(94, 201, 98)},
+                     {1.0, QColor(253, 231, 37)}});
+}
+
 QCPColorGradient diverging_gradient() {
-    QCPColorGradient g;
-    g.clearColorStops();
-    g.setColorStopAt(0.0, QColor(33, 102, 172));
-    g.setColorStopAt(0.5, QColor(247, 247, 247));
-    g.setColorStopAt(1.0, QColor(178, 24, 43));
-    g.setNanHandling(QCPColorGradient::nhNanColor);
-    g.setNanColor(QColor(225, 225, 225));
-    return g;
+    return gradient({{0.0, QColor(33, 102, 172)}, {0.5, QColor(247, 247, 247)}, {1.0, QColor(178, 24, 43)}});
 }
 
 std::vector<int64_t> thinned_ticks(int64_t count, int64_t max_labels) {

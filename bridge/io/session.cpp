@@ -47,12 +47,12 @@ Session load_session(const std::filesystem::path& path) {
             s.cache.add(t.name, file->tensor(t.name));
         }
     }
-    s.info.model = layout.model;
-    s.info.model_fingerprint = layout.model_fingerprint;
-    s.info.token_strings = layout.token_strings;
-    s.info.prompt_length = layout.prompt_length;
-    s.info.generation_json = layout.generation_json;
-    s.info.compute_dtype = layout.compute_dtype;
+    s.info = {.model = layout.model,
+              .model_fingerprint = layout.model_fingerprint,
+              .token_strings = layout.token_strings,
+              .prompt_length = layout.prompt_length,
+              .generation_json = layout.generation_json,
+              .compute_dtype = layout.compute_dtype};
     s.session_json = layout.session_json;
     return s;
 }
