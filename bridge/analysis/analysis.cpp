@@ -23,6 +23,10 @@ std::string block_hook(int64_t layer, Site site) {
     return HookPoint::block(site, static_cast<int>(layer)).to_string();
 }
 
+std::string global_hook(Site site) {
+    return HookPoint::global(site).to_string();
+}
+
 // The final norm applied to x [.., D], as the model applies it.
 at::Tensor final_norm(const ReadoutWeights& r, const at::Tensor& x, double eps) {
     const at::Tensor w = r.norm_weight.to(at::kFloat);
@@ -145,13 +149,13 @@ std::vector<LensLayer> logit_lens(const Model& model, const ActivationCache& cac
 }
 
 std::vector<std::string> attribution_hooks(const ModelConfig& config) {
-    std::vector<std::string> hooks{"hook_embed"};
-    if (config.has_pos_embed) hooks.emplace_back("hook_pos_embed");
+    std::vector<std::string> hooks{global_hook(Site::Embed)};
+    if (config.has_pos_embed) hooks.push_back(global_hook(Site::PosEmbed));
     for (int64_t l = 0; l < config.n_layers; ++l) {
         hooks.push_back(block_hook(l, Site::AttnZ));
         hooks.push_back(block_hook(l, Site::MlpOut));
     }
-    hooks.emplace_back("ln_final.hook_scale");
+    hooks.push_back(global_hook(Site::LnFinalScale));
     return hooks;
 }
 
@@ -170,7 +174,7 @@ Attribution attribute(const Model& model, const ActivationCache& cache, int64_t 
     at::Tensor u = r.unembed[target].to(at::kDouble);
     if (contrast) u = u - r.unembed[*contrast].to(at::kDouble);
     const at::Tensor direction = r.norm_weight.to(at::kDouble) * u;
-    const double scale = at_position(cache, "ln_final.hook_scale", position).item<double>();
+    const double scale = at_position(cache, global_hook(Site::LnFinalScale), position).item<double>();
     // x [.., D] -> its contribution(s) [..].
     const auto project = [&](const at::Tensor& x) {
         const at::Tensor centred = r.rms_norm ? x : x - x.mean(-1, /*keepdim=*/true);
@@ -187,8 +191,8 @@ Attribution attribute(const Model& model, const ActivationCache& cache, int64_t 
     a.logit =
         logits[0][position][target].item<double>() - (contrast ? logits[0][position][*contrast].item<double>() : 0.0);
 
-    a.embed = value(at_position(cache, "hook_embed", position));
-    if (c.has_pos_embed) a.pos_embed = value(at_position(cache, "hook_pos_embed", position));
+    a.embed = value(at_position(cache, global_hook(Site::Embed), position));
+    if (c.has_pos_embed) a.pos_embed = value(at_position(cache, global_hook(Site::PosEmbed), position));
     for (int64_t l = 0; l < c.n_layers; ++l) {
         const ReadoutWeights::Layer& w = r.layers[static_cast<std::size_t>(l)];
         const at::Tensor z = at_position(cache, block_hook(l, Site::AttnZ), position);         // [H, Dh]

@@ -46,7 +46,8 @@ HeadScores head_scores(const Model& model, int64_t t, int64_t sequences) {
         const ActivationCache cache =
             model.run_with_cache(repeated_random_tokens(c.d_vocab, t, static_cast<uint64_t>(s)), patterns);
         for (std::size_t l = 0; l < layers; ++l) {
-            const at::Tensor pattern = cache["blocks." + std::to_string(l) + ".attn.hook_pattern"][0]; // [H, 2T, 2T]
+            const at::Tensor pattern =
+                cache[HookPoint::block(Site::AttnPattern, static_cast<int>(l)).to_string()][0]; // [H, 2T, 2T]
             for (std::size_t h = 0; h < heads; ++h) {
                 const PatternScores p = pattern_scores(pattern[static_cast<int64_t>(h)], t);
                 out.previous_token[l][h] += p.previous_token / static_cast<double>(sequences);
