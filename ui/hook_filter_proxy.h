@@ -1,5 +1,5 @@
 #pragma once
-// The hook tree filtered by a names filter (DESIGN.md syntax): a hook row shows when
+// The hook tree filtered by a names filter (bridge/core/names_filter.h): a hook row shows when
 // its full name matches; a group shows when any hook under it does.
 
 #include "bridge/core/names_filter.h"

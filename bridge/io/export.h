@@ -12,7 +12,7 @@
 
 namespace hookscope {
 
-// What the file says about where its activations came from (DESIGN.md, "Export format").
+// What an export's metadata says about where its activations came from.
 struct ExportInfo {
     std::string model;                      // folder or hub id
     std::string model_fingerprint;          // Checkpoint::fingerprint()
@@ -33,7 +33,8 @@ ExportInfo export_info_for(std::string model, std::string fingerprint, const Tok
                            const std::vector<int64_t>& tokens, int64_t prompt_length, std::string settings_json,
                            Precision precision);
 
-// Metadata keys and values as written to `__metadata__`: DESIGN.md's, where `dtype` is
+// Metadata keys and values as written to `__metadata__` (format, model, fingerprint,
+// token ids and strings, prompt length, names filter, generation, dtype), where `dtype` is
 // the type the tensors are stored in, plus `compute_dtype`, the precision the model
 // computed them in (float32 or bfloat16).
 std::map<std::string, std::string> export_metadata(const ActivationCache& cache, const ExportInfo& info,

@@ -1,6 +1,6 @@
 #pragma once
 // A saved session: everything a run left in the window, in one safetensors file that
-// is also an ordinary export (DESIGN.md's metadata, one tensor per hook point), plus
+// is also an ordinary export (its metadata, one tensor per hook point), plus
 // the logits (`hookscope.logits`) and `session` metadata: the window's state as JSON
 // (prompt, settings, stop reason, ...). Opening it restores the views without running
 // the model.

@@ -33,7 +33,7 @@ struct GenerateOptions {
 };
 
 enum class StopReason { MaxNewTokens, Eos, StopString, ContextFull, Cancelled };
-// DESIGN.md's names: "max_new_tokens", "eos", "stop_string", "context_full", "cancelled".
+// As generate --json and exports write it: "max_new_tokens", "eos", "stop_string", "context_full", "cancelled".
 const char* stop_reason_name(StopReason reason);
 
 struct NewToken {

@@ -1,6 +1,7 @@
 #pragma once
-// DESIGN.md "Text, tokens and BOS": which ids a text prompt becomes, and where a
-// checkpoint folder says its BOS and EOS tokens are.
+// Which ids a text prompt becomes (the text without the tokenizer's template, then BOS
+// unless turned off; token ids are fed as given), and where a checkpoint folder says
+// its BOS and EOS tokens are.
 
 #include "bridge/text/tokenizer.h"
 

@@ -22,8 +22,8 @@ std::vector<HookInfo> small_gpt2_hooks() {
         "test"));
 }
 
-// Every hook point of that model over `p` positions, counted by hand from DESIGN.md's
-// shapes, in bytes.
+// Every hook point of that model over `p` positions, counted by hand from the hook
+// table's shapes (bridge/core/hook_point.h), in bytes.
 int64_t all_hooks_bytes(int64_t p) {
     const int64_t d = p * kDModel;
     // Per block: resid_pre, ln1 normalized, q, k, v, z, attn_out, resid_mid, ln2
