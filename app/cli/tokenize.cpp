@@ -22,7 +22,7 @@ int tokenize_command(const Options& options) {
     if (!text) throw UsageError("`tokenize` needs --text TEXT");
     const TextCodec codec = load_text_codec(model_folder(options));
     const std::vector<int64_t> ids =
-        encode_prompt(codec.tokenizer, codec.special, *text, !options.flag("--no-prepend-bos"));
+        encode_text(codec.tokenizer, codec.special, *text, !options.flag("--no-prepend-bos"));
     std::vector<std::string> shown;
     for (const int64_t id : ids)
         shown.push_back(codec.tokenizer.display(id));

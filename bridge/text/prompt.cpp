@@ -90,12 +90,18 @@ SpecialTokens read_special_tokens(const fs::path& folder, const Tokenizer* token
     return special;
 }
 
-std::vector<int64_t> encode_prompt(const Tokenizer& tokenizer, const SpecialTokens& special, std::string_view text,
-                                   bool prepend_bos) {
+std::vector<int64_t> encode_text(const Tokenizer& tokenizer, const SpecialTokens& special, std::string_view text,
+                                 bool prepend_bos) {
     std::vector<int64_t> ids;
     if (prepend_bos && special.bos) ids.push_back(*special.bos);
     const std::vector<int64_t> text_ids = tokenizer.encode(text);
     ids.insert(ids.end(), text_ids.begin(), text_ids.end());
+    return ids;
+}
+
+std::vector<int64_t> encode_prompt(const Tokenizer& tokenizer, const SpecialTokens& special, std::string_view text,
+                                   bool prepend_bos) {
+    std::vector<int64_t> ids = encode_text(tokenizer, special, text, prepend_bos);
     if (ids.empty()) {
         throw InputError(prepend_bos ? "the prompt is empty and this model has no BOS token to start from"
                                      : "the prompt is empty: type some text or turn BOS on");

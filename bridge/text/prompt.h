@@ -27,8 +27,13 @@ struct SpecialTokens {
 // names a token the tokenizer does not have.
 SpecialTokens read_special_tokens(const std::filesystem::path& folder, const Tokenizer* tokenizer);
 
-// The text encoded with no special-token template, then BOS prepended when asked and
-// the model has one. Throws InputError for an empty prompt with nothing to prepend.
+// The text encoded with no special-token template, with BOS first when asked and the
+// model has one. Empty text without BOS gives no ids, as Hugging Face's tokenizers do.
+std::vector<int64_t> encode_text(const Tokenizer& tokenizer, const SpecialTokens& special, std::string_view text,
+                                 bool prepend_bos);
+
+// encode_text for running a model, which needs at least one token: throws InputError
+// for an empty prompt with nothing to prepend.
 std::vector<int64_t> encode_prompt(const Tokenizer& tokenizer, const SpecialTokens& special, std::string_view text,
                                    bool prepend_bos);
 

@@ -414,6 +414,9 @@ private slots:
         QCOMPARE(encode_prompt(llama, from_config, "hello", false), std::vector<int64_t>{267});
         QCOMPARE(encode_prompt(llama, from_config, "", true), std::vector<int64_t>{1});
         QVERIFY(error_of([&] { encode_prompt(llama, from_config, "", false); }).contains("empty"));
+        // Tokenizing empty text is not running a model: no ids, as Hugging Face gives.
+        QCOMPARE(encode_text(llama, from_config, "", false), std::vector<int64_t>{});
+        QCOMPARE(encode_text(llama, from_config, "", true), std::vector<int64_t>{1});
 
         // GPT-2: config.json's ids; generation_config.json wins for EOS.
         QTemporaryDir dir;
