@@ -53,7 +53,19 @@ at::Tensor run_difference(const std::string& name, const at::Tensor& current, co
         a = a.narrow(axis, 0, common);
         b = b.narrow(axis, 0, common);
     }
-    return a.to(at::kFloat) - b.to(at::kFloat);
+    at::Tensor difference = a.to(at::kFloat) - b.to(at::kFloat);
+    const auto largest_finite = [](const at::Tensor& t) {
+        const at::Tensor magnitude = t.to(at::kFloat).abs();
+        const at::Tensor finite = magnitude.masked_select(at::isfinite(magnitude));
+        return finite.numel() ? finite.max().item<double>() : 0.0;
+    };
+    const double rounding = 8.0 * std::ldexp(1.0, -24) * std::max(largest_finite(a), largest_finite(b));
+    difference.masked_fill_(difference.abs() <= rounding, 0.0f);
+    return difference;
+}
+
+bool all_zero(const at::Tensor& t) {
+    return !((t == 0) | at::isnan(t)).logical_not().any().item<bool>();
 }
 
 at::Tensor chosen_tensor(const std::string& name, RunChoice choice, const ActivationCache& current,

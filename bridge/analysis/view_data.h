@@ -59,9 +59,16 @@ std::pair<double, double> shared_range(std::pair<double, double> a, std::pair<do
 
 // `current` minus `pinned`, one hook point of two runs, over the positions both have
 // (queries and keys alike for attention matrices): runs of different lengths are
-// aligned by position. Masked attention scores stay masked (NaN). Throws
-// std::invalid_argument naming both shapes when they differ in more than positions.
+// aligned by position. Masked attention scores stay masked (NaN). A difference no
+// larger than float32 rounding can make is exactly 0: two float32 computations of one
+// value, each rounded a few times, agree to within 8 · 2⁻²⁴ of the largest finite
+// magnitude of the two tensors, and a plot scaled to that noise would show it as data.
+// Throws std::invalid_argument naming both shapes when they differ in more than positions.
 at::Tensor run_difference(const std::string& name, const at::Tensor& current, const at::Tensor& pinned);
+
+// Whether every value of `t` is 0 (masked NaN values aside): two runs whose
+// run_difference this is agree within float32 rounding.
+bool all_zero(const at::Tensor& t);
 
 // Which run a comparing view shows.
 enum class RunChoice { Current, Pinned, Difference };

@@ -46,6 +46,25 @@ private slots:
         }
     }
 
+    // Two float32 runs of the same values differ by rounding at most 8 · 2⁻²⁴ of the
+    // largest magnitude: such a difference shows as exactly 0, and the runs as agreeing.
+    void differencesWithinRoundingAreZero() {
+        const at::Tensor a = at::randn({1, 5, 16});
+        const at::Tensor rounded = a * (1.0f + std::ldexp(1.0f, -22)); // 4 roundings' worth on each value
+        const at::Tensor same = run_difference("blocks.0.hook_resid_pre", a, rounded);
+        QVERIFY(at::equal(same, at::zeros_like(same)));
+        QVERIFY(all_zero(same));
+        const at::Tensor apart = run_difference("blocks.0.hook_resid_pre", a, a + 1e-3f);
+        QVERIFY(!all_zero(apart));
+        QVERIFY((apart + 1e-3f).abs().max().item<double>() < 1e-6);
+        // Masked scores (-inf) stay masked and do not count.
+        const double inf = std::numeric_limits<double>::infinity();
+        const at::Tensor scores = at::tensor({1.0, -inf, 0.5, 2.0}).view({1, 1, 2, 2}).to(at::kFloat);
+        const at::Tensor masked = run_difference("blocks.0.attn.hook_attn_scores", scores, scores);
+        QVERIFY(std::isnan(masked[0][0][0][1].item<double>()));
+        QVERIFY(all_zero(masked));
+    }
+
     void layoutsFollowNameAndRank() {
         QCOMPARE(layout_of("blocks.0.attn.hook_pattern", {1, 4, 12, 12}), HookLayout::HeadMatrix);
         QCOMPARE(layout_of("blocks.0.attn.hook_attn_scores", {1, 4, 4, 4}), HookLayout::HeadMatrix);
