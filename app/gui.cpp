@@ -13,6 +13,7 @@
 #include <QIcon>
 #include <QLabel>
 #include <QPlainTextEdit>
+#include <QSize>
 #include <QSpinBox>
 #include <QTabWidget>
 #include <QTimer>
@@ -23,7 +24,7 @@ namespace hookscope::app {
 
 namespace {
 
-constexpr int kScreenshotWidth = 1600, kScreenshotHeight = 1000;
+constexpr QSize kScreenshotSize(1600, 1000);
 constexpr int kScreenshotTimeoutMs = 10 * 60 * 1000;
 
 // The bundled model's example prompt: a verse begun twice, so that the continuation
@@ -51,6 +52,20 @@ Head parse_head(const std::string& text) {
     return h;
 }
 
+// --size WIDTHxHEIGHT, each at least 320 and at most 8192 pixels.
+QSize parse_size(const std::string& text) {
+    const QStringList parts = QString::fromStdString(text).split('x');
+    bool ok_width = false, ok_height = false;
+    const int width = parts.size() == 2 ? parts[0].toInt(&ok_width) : 0;
+    const int height = parts.size() == 2 ? parts[1].toInt(&ok_height) : 0;
+    const auto in_range = [](int n) { return n >= 320 && n <= 8192; };
+    if (!ok_width || !ok_height || !in_range(width) || !in_range(height)) {
+        throw cli::UsageError("--size must be WIDTHxHEIGHT in pixels (320 to 8192 each), e.g. 1280x800, got `" + text +
+                              "`");
+    }
+    return {width, height};
+}
+
 // Lets the plots draw, then saves what the window shows.
 template <typename Fail> void save_window(ui::MainWindow& window, const QString& file, Fail fail, const QString& what) {
     QTimer::singleShot(200, &window, [&window, file, fail, what] {
@@ -64,9 +79,9 @@ template <typename Fail> void save_window(ui::MainWindow& window, const QString&
 
 // --screenshot: load, generate greedily, select an attention head (or show the logit
 // lens), save the window.
-void plan_screenshot(ui::MainWindow& window, const QString& file, const std::optional<std::string>& prompt,
+void plan_screenshot(ui::MainWindow& window, const QString& file, QSize size, const std::optional<std::string>& prompt,
                      int max_new_tokens, Head head, bool lens) {
-    window.resize(kScreenshotWidth, kScreenshotHeight);
+    window.resize(size);
     const auto fail = [](const QString& message) {
         std::cerr << "hookscope: screenshot: " << message.toStdString() << "\n";
         QApplication::exit(cli::kRunError);
@@ -112,13 +127,14 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
     std::optional<Precision> precision;
     int max_new_tokens = 20;
     Head head;
+    QSize size = kScreenshotSize;
     std::string view;
     std::optional<std::optional<CacheLimit>> cache_limit;
     try {
         options.emplace(args,
                         cli::OptionSpec{{},
                                         {"--model", "--prompt", "--dtype", "--threads", "--screenshot",
-                                         "--max-new-tokens", "--head", "--cache-limit", "--view"},
+                                         "--max-new-tokens", "--head", "--cache-limit", "--view", "--size"},
                                         {},
                                         0},
                         "hookscope");
@@ -126,6 +142,7 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
         if (!precision) throw cli::UsageError("--dtype must be float32 or bfloat16");
         max_new_tokens = static_cast<int>(options->unsigned_int("--max-new-tokens").value_or(20));
         if (const auto h = options->value("--head")) head = parse_head(*h);
+        if (const auto s = options->value("--size")) size = parse_size(*s);
         view = options->value("--view").value_or("attention");
         if (view != "attention" && view != "lens")
             throw cli::UsageError("--view must be attention or lens, got `" + view + "`");
@@ -169,7 +186,8 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
     if (prompt) window.prompt_panel()->prompt_edit()->setPlainText(QString::fromStdString(*prompt));
     if (options->value("--max-new-tokens")) window.prompt_panel()->max_new_tokens()->setValue(max_new_tokens);
     if (screenshot)
-        plan_screenshot(window, QString::fromStdString(*screenshot), prompt, max_new_tokens, head, view == "lens");
+        plan_screenshot(window, QString::fromStdString(*screenshot), size, prompt, max_new_tokens, head,
+                        view == "lens");
     window.show();
     if (model) { // inside the event loop, so that an early failure can end it
         QTimer::singleShot(0, &window,

@@ -80,6 +80,9 @@ bool save_plot(QCustomPlot* plot, const QString& path) {
 
 HeatmapPlot::HeatmapPlot(QWidget* parent) : QCustomPlot(parent) {
     setMouseTracking(true);
+    // Never laid out to nothing (a splitter gives a hidden pane no width): a plot drawn
+    // at zero size fails to open its painter and says so on stderr.
+    setMinimumSize(100, 60);
     map_ = new QCPColorMap(xAxis, yAxis);
     map_->setInterpolate(false); // crisp cells
     map_->setTightBoundary(false);

@@ -20,8 +20,10 @@ constexpr std::string_view kGuiUsage =
     R"(usage: hookscope [--model M] [--prompt TEXT] [--cache-limit SIZE]
                                                        open the GUI
        hookscope --screenshot FILE [--model M] [--prompt TEXT] [--max-new-tokens N] [--head L.H]
-                   [--view attention|lens]             generate in the GUI, show head L.H (or the
-                                                       logit lens), save as PNG
+                   [--view attention|lens] [--size WxH]
+                                                       generate in the GUI, show head L.H (or the
+                                                       logit lens), save the window (default
+                                                       1600x1000) as PNG
 )";
 
 // The options of every command and of the GUI, and the exit codes.

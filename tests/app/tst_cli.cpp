@@ -4,6 +4,8 @@
 #include "support/edited_checkpoint.h"
 #include "support/tensor_compare.h"
 
+#include <QDir>
+#include <QFile>
 #include <QImage>
 #include <QProcess>
 #include <QTemporaryDir>
@@ -277,6 +279,10 @@ private slots:
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
         env.insert("QT_QPA_PLATFORM", "offscreen");
         env.insert("XDG_CONFIG_HOME", dir_.filePath("config")); // settings stay in the test's folder
+        QDir(dir_.path()).mkpath("runtime");
+        QFile::setPermissions(dir_.filePath("runtime"), QFileDevice::ReadOwner | QFileDevice::WriteOwner |
+                                                            QFileDevice::ExeOwner); // as a session has it
+        env.insert("XDG_RUNTIME_DIR", dir_.filePath("runtime"));
         const QString file = dir_.filePath("shot.png");
         const Result r =
             run_hookscope({"--screenshot", file, "--model", kGpt2, "--max-new-tokens", "3", "--head", "0.3"}, env);
@@ -285,6 +291,18 @@ private slots:
         const QImage image(file);
         QCOMPARE(image.size(), QSize(1600, 1000));
         QVERIFY(QFile::exists(dir_.filePath("config/HookScope/HookScope.conf"))); // recent models remembered
+        // The window's own output on stderr is nothing but the offscreen plugin's notices.
+        QStringList own;
+        for (const QString& line : r.err.split('\n', Qt::SkipEmptyParts)) {
+            if (!line.contains("This plugin does not support")) own << line;
+        }
+        QVERIFY2(own.isEmpty(), qPrintable(own.join('\n')));
+
+        // Another size, as the README's screenshots are taken.
+        const Result small =
+            run_hookscope({"--screenshot", file, "--model", kGpt2, "--max-new-tokens", "3", "--size", "1280x800"}, env);
+        QVERIFY2(small.code == 0, qPrintable(small.err));
+        QCOMPARE(QImage(file).size(), QSize(1280, 800));
 
         const Result missing = run_hookscope({"--screenshot", file, "--model", "/no/such/model"}, env);
         QCOMPARE(missing.code, 1);
@@ -357,6 +375,9 @@ private slots:
         QTest::newRow("unknown command") << QStringList{"frobnicate"} << "unknown command `frobnicate`";
         QTest::newRow("unknown option") << QStringList{"hooks", "--modle", "x"} << "unknown option --modle";
         QTest::newRow("missing value") << QStringList{"hooks", "--model"} << "option --model needs a value";
+        QTest::newRow("screenshot size not WxH")
+            << QStringList{"--screenshot", "x.png", "--model", kGpt2, "--size", "1280"}
+            << "--size must be WIDTHxHEIGHT";
         QTest::newRow("screenshot head not L.H")
             << QStringList{"--screenshot", "x.png", "--model", kGpt2, "--head", "1"} << "--head must be LAYER.HEAD";
         QTest::newRow("run without tokens")
