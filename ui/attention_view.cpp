@@ -13,6 +13,7 @@
 #include <QVBoxLayout>
 
 #include <cmath>
+#include <utility>
 
 namespace hookscope::ui {
 
@@ -65,7 +66,9 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
     controls->addStretch();
     compare_ = new CompareBox(this);
     controls->addWidget(compare_);
-    auto* split = new QSplitter(this);
+    split_ = new QSplitter(this);
+    split_->setChildrenCollapsible(false);
+    QSplitter* split = split_;
     split->addWidget(heatmap_);
     pinned_heatmap_ = new HeatmapPlot(this);
     pinned_heatmap_->setObjectName("pinnedAttentionHeatmap");
@@ -104,15 +107,17 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
                       : box->value() + by > box->maximum() ? box->minimum()
                                                            : box->value() + by);
     };
-    const auto key = [this](const char* sequence, std::function<void()> f) {
+    // Each key says what it does (whatsThis), for Help > Keyboard shortcuts.
+    const auto key = [this](const char* sequence, const QString& what, std::function<void()> f) {
         auto* s = new QShortcut(QKeySequence(QString::fromLatin1(sequence)), this);
         s->setContext(Qt::WidgetWithChildrenShortcut);
+        s->setWhatsThis(what);
         connect(s, &QShortcut::activated, this, std::move(f));
     };
-    key("]", [=, this] { step(head_, 1); });
-    key("[", [=, this] { step(head_, -1); });
-    key("}", [=, this] { step(layer_, 1); });
-    key("{", [=, this] { step(layer_, -1); });
+    key("]", tr("next head (attention view)"), [=, this] { step(head_, 1); });
+    key("[", tr("previous head (attention view)"), [=, this] { step(head_, -1); });
+    key("}", tr("next layer (attention view)"), [=, this] { step(layer_, 1); });
+    key("{", tr("previous layer (attention view)"), [=, this] { step(layer_, -1); });
     heatmap_->set_describer([this](int64_t row, int64_t col, double value) {
         const auto label = [this](int64_t i) {
             return i < labels_.size() ? QStringLiteral("%1 (%2)").arg(labels_[static_cast<qsizetype>(i)]).arg(i)
@@ -184,6 +189,7 @@ void AttentionView::refresh() {
 
 void AttentionView::draw() {
     pinned_heatmap_->hide(); // shown again below, for a side-by-side comparison
+    const bool was_side_by_side = std::exchange(side_by_side_, false);
     if (!cache_) {
         message_->setText(tr("Generate or run a prompt to see attention."));
         message_->show();
@@ -214,7 +220,10 @@ void AttentionView::draw() {
     Matrix m = hook_matrix(name, t, head_->value());
     auto range = colour_range(m);
     const at::Tensor* beside = compare_->mode() == CompareMode::SideBySide && pinned_ ? pinned_->find(name) : nullptr;
-    pinned_heatmap_->setVisible(beside != nullptr && head_->value() < head_count(name, *beside));
+    const bool side_by_side = beside != nullptr && head_->value() < head_count(name, *beside);
+    pinned_heatmap_->setVisible(side_by_side);
+    if (side_by_side && !was_side_by_side) share_evenly(split_, heatmap_, pinned_heatmap_);
+    side_by_side_ = side_by_side;
     if (pinned_heatmap_->isVisibleTo(this)) { // the pinned run on the right, on the same colour scale
         Matrix pm = hook_matrix(name, *beside, head_->value());
         range = shared_range(range, colour_range(pm));

@@ -14,6 +14,7 @@
 
 class QComboBox;
 class QLabel;
+class QSplitter;
 class QListWidget;
 class QSpinBox;
 
@@ -67,6 +68,8 @@ private:
     std::shared_ptr<const ActivationCache> cache_, pinned_;
     QStringList labels_, pinned_labels_;
     int64_t heads_ = 0, kv_heads_ = 0;
+    QSplitter* split_ = nullptr;
+    bool side_by_side_ = false; // the pinned run's heatmap was shown by the last draw
     bool updating_ = false;
 };
 

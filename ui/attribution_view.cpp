@@ -31,9 +31,7 @@ AttributionView::AttributionView(QWidget* parent) : QWidget(parent) {
     error_->setStyleSheet("color: #b00020;");
     error_->setWordWrap(true);
     error_->hide();
-    summary_ = new QLabel(tr("Which heads and MLPs push a token's logit up or down at one position, through the "
-                             "final norm frozen at its scale."),
-                          this);
+    summary_ = new QLabel(this);
     summary_->setObjectName("attributionSummary");
     summary_->setWordWrap(true);
     summary_->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -65,6 +63,7 @@ AttributionView::AttributionView(QWidget* parent) : QWidget(parent) {
     connect(heatmap_, &HeatmapPlot::cellClicked, this, [this](int64_t layer, int64_t col) {
         if (attribution_ && col < static_cast<int64_t>(attribution_->heads.front().size())) emit headChosen(layer, col);
     });
+    clear();
 }
 
 void AttributionView::set_positions(int64_t positions) {
@@ -86,6 +85,7 @@ QString AttributionView::contrast_text() const {
 }
 
 void AttributionView::set_busy(bool busy) {
+    if (busy && compute_->hasFocus()) setFocus(); // else Qt hands focus on to the next widget in the window
     compute_->setEnabled(!busy);
 }
 
@@ -130,6 +130,8 @@ void AttributionView::set_attribution(const Attribution& a, std::function<QStrin
 
 void AttributionView::clear() {
     attribution_.reset();
+    summary_->setText(tr("Which heads and MLPs push a token's logit up or down at one position, through the "
+                         "final norm frozen at its scale."));
     heatmap_->set_matrix({}, {0, 1}, {}, {});
 }
 

@@ -46,6 +46,7 @@ void HeadsView::set_scores(const HeadScores& scores) {
 }
 
 void HeadsView::set_busy(bool busy) {
+    if (busy && compute_->hasFocus()) setFocus(); // else Qt hands focus on to the next widget in the window
     compute_->setEnabled(!busy);
 }
 

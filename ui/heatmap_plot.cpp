@@ -2,6 +2,7 @@
 
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QSplitter>
 #include <QToolTip>
 #include <QVBoxLayout>
 
@@ -61,7 +62,19 @@ std::vector<int64_t> thinned_ticks(int64_t count, int64_t max_labels) {
     return ticks;
 }
 
-void lay_out_heatmap_view(QWidget* view, QWidget* chooser, QWidget* compute, QLabel* note, HeatmapPlot* plot) {
+void share_evenly(QSplitter* splitter, QWidget* a, QWidget* b) {
+    QList<int> sizes = splitter->sizes();
+    const int ia = splitter->indexOf(a), ib = splitter->indexOf(b);
+    int others = 0;
+    for (int i = 0; i < sizes.size(); ++i)
+        others += i == ia || i == ib ? 0 : sizes[i];
+    const int extent = splitter->orientation() == Qt::Horizontal ? splitter->width() : splitter->height();
+    const int room = std::max(0, extent - others - (splitter->count() - 1) * splitter->handleWidth());
+    sizes[ia] = sizes[ib] = room / 2;
+    splitter->setSizes(sizes);
+}
+
+void lay_out_heatmap_view(QWidget* view, QWidget* chooser, QWidget* compute, QLabel* note, QWidget* plot) {
     note->setWordWrap(true);
     auto* controls = new QHBoxLayout;
     controls->addWidget(chooser);
@@ -98,12 +111,14 @@ HeatmapPlot::HeatmapPlot(QWidget* parent) : QCustomPlot(parent) {
     yAxis->grid()->setVisible(false);
     setNoAntialiasingOnDrag(true);
     connect(this, &QCustomPlot::beforeReplot, this, &HeatmapPlot::place_cell_texts);
+    set_matrix({}, {0, 1}, {}, {});
 }
 
 void HeatmapPlot::set_cell_texts(const QStringList& texts) {
     for (QCPItemText* item : cell_texts_)
         removeItem(item);
     cell_texts_.clear();
+    full_cell_texts_.clear();
     // Past a few thousand cells no text could fit anyway.
     constexpr qsizetype kMostTexts = 4096;
     if (texts.size() != matrix_.rows * matrix_.cols || texts.isEmpty() || texts.size() > kMostTexts) {
@@ -119,7 +134,7 @@ void HeatmapPlot::set_cell_texts(const QStringList& texts) {
             item->position->setType(QCPItemPosition::ptPlotCoords);
             item->position->setCoords(static_cast<double>(c), static_cast<double>(r));
             item->setPositionAlignment(Qt::AlignCenter);
-            item->setText(texts[static_cast<qsizetype>(r * matrix_.cols + c)]);
+            full_cell_texts_.push_back(texts[static_cast<qsizetype>(r * matrix_.cols + c)]);
             // Dark text on the light part of the gradient, light text on the dark part.
             const double v = matrix_.at(r, c);
             const double t = range.size() > 0 ? (v - range.lower) / range.size() : 0.5;
@@ -137,9 +152,14 @@ void HeatmapPlot::place_cell_texts() {
     const double width = std::abs(xAxis->coordToPixel(1) - xAxis->coordToPixel(0));
     const double height = std::abs(yAxis->coordToPixel(1) - yAxis->coordToPixel(0));
     const QFontMetrics metrics(cell_texts_.front()->font());
-    for (QCPItemText* item : cell_texts_) {
-        const bool fits = metrics.horizontalAdvance(item->text()) + 4 <= width && metrics.height() <= height;
-        item->setVisible(fits);
+    const QString ellipsis(QChar(0x2026));
+    for (std::size_t i = 0; i < cell_texts_.size(); ++i) {
+        // A long text is cut with an ellipsis; hovering the cell shows it whole.
+        const QString& text = full_cell_texts_[i];
+        const QString shown = metrics.elidedText(text, Qt::ElideRight, static_cast<int>(width) - 4);
+        const bool fits = !shown.isEmpty() && (shown != ellipsis || text == ellipsis) && metrics.height() <= height;
+        cell_texts_[i]->setText(shown);
+        cell_texts_[i]->setVisible(fits);
         shown_cell_texts_ += fits ? 1 : 0;
     }
 }
@@ -166,6 +186,10 @@ void HeatmapPlot::set_matrix(Matrix m, std::pair<double, double> range, const QS
                 data->setCell(c, r, matrix_.at(std::min(r, rows - 1), std::min(c, cols - 1)));
         }
     }
+    // Nothing to show is drawn as nothing, not as the cells of an earlier matrix.
+    const bool empty = rows == 0 || cols == 0;
+    map_->setVisible(!empty);
+    scale_->setVisible(!empty);
     map_->setGradient(range.first < 0 ? diverging_gradient() : sequential_gradient());
     map_->setDataRange(QCPRange(range.first, range.second));
     xAxis->setTicker(ticker_for(cols, col_labels));

@@ -12,6 +12,7 @@
 #include <optional>
 
 class QLabel;
+class QSplitter;
 
 namespace hookscope::ui {
 
@@ -58,6 +59,7 @@ private:
     Describer describer_;
     std::vector<QCPItemText*> cell_texts_;
     int shown_cell_texts_ = 0;
+    QStringList full_cell_texts_; // as given; the items show them cut to their cells
 };
 
 // Lays out a view made of a chooser and a compute button on one row, a wrapped note
@@ -66,7 +68,11 @@ private:
 // labels an axis can show legibly.
 std::vector<int64_t> thinned_ticks(int64_t count, int64_t max_labels);
 
-void lay_out_heatmap_view(QWidget* view, QWidget* chooser, QWidget* compute, QLabel* note, HeatmapPlot* plot);
+// Gives `a` and `b` equal halves of the room the splitter's other panes leave: a pane
+// that was hidden comes back at its share instead of squeezing its neighbour.
+void share_evenly(QSplitter* splitter, QWidget* a, QWidget* b);
+
+void lay_out_heatmap_view(QWidget* view, QWidget* chooser, QWidget* compute, QLabel* note, QWidget* plot);
 
 // Sequential (viridis-like) for non-negative data, diverging (blue-white-red) for signed.
 QCPColorGradient sequential_gradient();

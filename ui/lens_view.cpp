@@ -8,6 +8,7 @@
 #include <QLineEdit>
 #include <QPushButton>
 #include <QRegularExpression>
+#include <QScrollArea>
 
 #include <cmath>
 
@@ -33,9 +34,8 @@ LensView::LensView(QWidget* parent) : QWidget(parent) {
     compute_ = new QPushButton(tr("Compute logit lens"), this);
     compute_->setObjectName("computeLens");
     compute_->setToolTip(tr("Reads every layer's residual stream through the final norm and the unembedding"));
-    note_ = new QLabel(tr("What each layer would predict if the blocks after it were skipped: its residual stream "
-                          "through the model's final norm and unembedding. Generate or run a prompt, then compute."),
-                       this);
+    note_ = new QLabel(this);
+    note_->setObjectName("lensNote");
     heatmap_ = new HeatmapPlot(this);
     heatmap_->setObjectName("lensHeatmap");
     heatmap_->set_axis_titles(tr("layer"), tr("position"));
@@ -49,7 +49,12 @@ LensView::LensView(QWidget* parent) : QWidget(parent) {
     row->addWidget(mode_);
     row->addWidget(target_);
     row->addWidget(compare_);
-    lay_out_heatmap_view(this, choosers, compute_, note_, heatmap_);
+    // Every cell keeps room for a few characters of its token; a long sequence scrolls.
+    auto* scroll = new QScrollArea(this);
+    scroll->setWidgetResizable(true);
+    scroll->setFrameShape(QFrame::NoFrame);
+    scroll->setWidget(heatmap_);
+    lay_out_heatmap_view(this, choosers, compute_, note_, scroll);
     connect(target_, &QLineEdit::returnPressed, this, &LensView::computeRequested);
     connect(compare_, &QComboBox::currentIndexChanged, this, [this] {
         clear();
@@ -57,6 +62,7 @@ LensView::LensView(QWidget* parent) : QWidget(parent) {
     });
     connect(mode_, &QComboBox::currentIndexChanged, this, &LensView::refresh);
     connect(compute_, &QPushButton::clicked, this, &LensView::computeRequested);
+    clear();
 }
 
 void LensView::set_lens(std::vector<int64_t> tokens, std::vector<LensLayer> layers,
@@ -91,12 +97,16 @@ void LensView::show_note(const QString& text) {
 }
 
 void LensView::set_busy(bool busy) {
+    if (busy && compute_->hasFocus()) setFocus(); // else Qt hands focus on to the next widget in the window
     compute_->setEnabled(!busy);
 }
 
 void LensView::clear() {
     tokens_.clear();
     layers_.clear();
+    note_->setText(tr("What each layer would predict if the blocks after it were skipped: its residual stream "
+                      "through the model's final norm and unembedding. Generate or run a prompt, then compute."));
+    heatmap_->setMinimumWidth(0);
     heatmap_->set_matrix({}, {0, 1}, {}, {});
     heatmap_->set_cell_texts({});
 }
@@ -135,6 +145,8 @@ void LensView::refresh() {
     }
     for (const int64_t id : tokens_)
         cols << labeler_(id);
+    constexpr int kMinCellWidth = 48, kAxesAndScale = 170; // pixels
+    heatmap_->setMinimumWidth(static_cast<int>(positions) * kMinCellWidth + kAxesAndScale);
     heatmap_->set_matrix(std::move(m), {0.0, 1.0}, rows, cols);
     heatmap_->set_cell_texts(texts);
 }

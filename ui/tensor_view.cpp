@@ -12,6 +12,8 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 
+#include <utility>
+
 namespace hookscope::ui {
 
 namespace {
@@ -66,7 +68,9 @@ TensorView::TensorView(QWidget* parent) : QWidget(parent) {
     table_->setObjectName("logitsTable");
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
 
-    auto* plots = new QSplitter(this);
+    plots_ = new QSplitter(this);
+    plots_->setChildrenCollapsible(false);
+    QSplitter* plots = plots_;
     plots->addWidget(heatmap_);
     pinned_heatmap_ = new HeatmapPlot(this);
     pinned_heatmap_->setObjectName("pinnedTensorHeatmap");
@@ -132,22 +136,26 @@ void TensorView::set_pinned(std::shared_ptr<const ActivationCache> pinned, QStri
     refresh();
 }
 
+void TensorView::show_nothing(const QString& title) {
+    title_->setText(title);
+    head_->hide();
+    stack_->setCurrentIndex(0);
+    heatmap_->set_matrix({}, {0, 1}, {}, {});
+    heatmap_->replot();
+    show_bars(bars_, {}, {}, {});
+}
+
 void TensorView::draw() {
     pinned_heatmap_->hide(); // shown again below, for a side-by-side heatmap
+    const bool was_side_by_side = std::exchange(side_by_side_, false);
     const std::string name = hook_.toStdString();
-    if (!cache_ || name.empty()) {
-        title_->setText(tr("Select a captured hook point in the tree to see its values."));
-        head_->hide();
-        return;
-    }
+    if (!cache_ || name.empty()) return show_nothing(tr("Select a captured hook point in the tree to see its values."));
     Compared shown;
     at::Tensor tensor;
     try {
         tensor = compared_tensor(name, compare_->mode(), *cache_, pinned_.get(), labels_, pinned_labels_, shown);
     } catch (const std::invalid_argument& e) {
-        title_->setText(QString::fromStdString(e.what()));
-        head_->hide();
-        return;
+        return show_nothing(QString::fromStdString(e.what())); // no plot of an earlier tensor under this title
     }
     const at::Tensor* t = &tensor;
     const QStringList& labels = shown.labels;
@@ -208,6 +216,8 @@ void TensorView::draw() {
     auto range = colour_range(m);
     const at::Tensor* beside = compare_->mode() == CompareMode::SideBySide && pinned_ ? pinned_->find(name) : nullptr;
     pinned_heatmap_->setVisible(beside != nullptr);
+    if (beside && !was_side_by_side) share_evenly(plots_, heatmap_, pinned_heatmap_);
+    side_by_side_ = beside != nullptr;
     if (beside) { // the pinned run on the right, on the same colour scale
         Matrix pm = hook_matrix(name, *beside, std::min<int64_t>(head_->value(), head_count(name, *beside) - 1));
         range = shared_range(range, colour_range(pm));

@@ -11,6 +11,7 @@
 #include <memory>
 
 class QLabel;
+class QSplitter;
 class QSpinBox;
 class QStackedWidget;
 class QTableWidget;
@@ -50,6 +51,8 @@ public:
 private:
     void refresh();
     void draw();
+    // Only `title`, with the plots emptied: nothing shown belongs to another tensor.
+    void show_nothing(const QString& title);
 
     QLabel* title_ = nullptr;
     QSpinBox* head_ = nullptr;
@@ -59,6 +62,8 @@ private:
     QCustomPlot* bars_ = nullptr;
     QTableWidget* table_ = nullptr;
     CompareBox* compare_ = nullptr;
+    QSplitter* plots_ = nullptr;
+    bool side_by_side_ = false; // the pinned run's heatmap was shown by the last draw
     std::shared_ptr<const ActivationCache> cache_, pinned_;
     QStringList pinned_labels_;
     QStringList labels_;

@@ -1,14 +1,34 @@
 #include "ui/token_view.h"
 
 #include <QHelpEvent>
+#include <QMimeData>
+#include <QTextBoundaryFinder>
 #include <QTextCursor>
 #include <QToolTip>
 
 namespace hookscope::ui {
 
 namespace {
+
 constexpr int kPositionProperty = QTextFormat::UserProperty + 1;
+// A line may break at a zero-width space (between tokens) and not at a word joiner
+// (between the characters of one token).
+constexpr char16_t kBreakHere = 0x200B, kNoBreak = 0x2060;
+
+// `label` with a word joiner between each two of its graphemes.
+QString unbreakable(const QString& label) {
+    QString out;
+    QTextBoundaryFinder graphemes(QTextBoundaryFinder::Grapheme, label);
+    qsizetype start = 0;
+    for (qsizetype end = graphemes.toNextBoundary(); end > 0; end = graphemes.toNextBoundary()) {
+        if (start > 0) out += QChar(kNoBreak);
+        out += label.mid(start, end - start);
+        start = end;
+    }
+    return out;
 }
+
+} // namespace
 
 TokenView::TokenView(QWidget* parent) : QTextBrowser(parent) {
     setObjectName("tokenView");
@@ -21,6 +41,7 @@ TokenView::TokenView(QWidget* parent) : QTextBrowser(parent) {
 void TokenView::clear_tokens() {
     clear();
     ids_.clear();
+    choices_.clear();
     prompt_length_ = 0;
 }
 
@@ -37,18 +58,28 @@ void TokenView::append(int64_t id, bool generated) {
     QTextCursor cursor(document());
     cursor.movePosition(QTextCursor::End);
     QString label = labeler_(id);
+    if (pos > 0) cursor.insertText(QString(QChar(kBreakHere)), QTextCharFormat());
+    cursor.insertText(unbreakable(label), format);
     // Line breaks show as \n in the label; start a new line after them as text would.
-    cursor.insertText(label, format);
     if (label.endsWith(QStringLiteral("\\n"))) cursor.insertText("\n", QTextCharFormat());
 }
 
 QString TokenView::describe(int64_t pos) const {
     if (pos < 0 || pos >= static_cast<int64_t>(ids_.size())) return {};
     const int64_t id = ids_[static_cast<std::size_t>(pos)];
-    return tr("position %1 · id %2 · %3 (%4)")
-        .arg(pos)
-        .arg(id)
-        .arg(labeler_(id), pos < prompt_length_ ? tr("prompt") : tr("generated"));
+    QString text = tr("position %1 · id %2 · %3 (%4)")
+                       .arg(pos)
+                       .arg(id)
+                       .arg(labeler_(id), pos < prompt_length_ ? tr("prompt") : tr("generated"));
+    const int64_t step = pos - prompt_length_;
+    if (step >= 0 && step < static_cast<int64_t>(choices_.size())) {
+        const NewToken& chosen = choices_[static_cast<std::size_t>(step)];
+        QStringList top;
+        for (const auto& [alternative, logprob] : chosen.top)
+            top << QStringLiteral("%1 %2").arg(labeler_(alternative)).arg(logprob, 0, 'f', 3);
+        text += tr("\nlog-probability %1 · most likely: %2").arg(chosen.logprob, 0, 'f', 3).arg(top.join(", "));
+    }
+    return text;
 }
 
 int64_t TokenView::position_at(const QPoint& point) const {
@@ -58,6 +89,14 @@ int64_t TokenView::position_at(const QPoint& point) const {
     if (point.x() >= cursorRect(cursor).x() && !cursor.atBlockEnd()) cursor.movePosition(QTextCursor::NextCharacter);
     const QVariant pos = cursor.charFormat().property(kPositionProperty);
     return pos.isValid() ? pos.toLongLong() : -1;
+}
+
+QMimeData* TokenView::createMimeDataFromSelection() const {
+    QString text = textCursor().selectedText();
+    text.remove(QChar(kBreakHere)).remove(QChar(kNoBreak)).replace(QChar::ParagraphSeparator, '\n');
+    auto* data = new QMimeData;
+    data->setText(text);
+    return data;
 }
 
 bool TokenView::viewportEvent(QEvent* e) {

@@ -6,10 +6,19 @@
 #include "bridge/model/model.h"
 #include "ui/attention_view.h"
 #include "ui/heatmap_plot.h"
+#include "ui/lens_view.h"
+#include "ui/run_compare.h"
+#include "ui/tensor_view.h"
+#include "ui/token_view.h"
+
+#include <ATen/ATen.h>
 
 #include <QLabel>
 #include <QListWidget>
+#include <QMimeData>
 #include <QTemporaryDir>
+#include <QTextBlock>
+#include <QTextLayout>
 #include <QtTest>
 
 #include <cmath>
@@ -30,6 +39,54 @@ private slots:
         QVERIFY(ticks.size() <= 40 && ticks.size() >= 30);
         QCOMPARE(ticks.front(), int64_t(0));
         QCOMPARE(ticks[1], int64_t(26));
+    }
+
+    // At 50 positions every lens cell still names its token: cells keep a minimum width
+    // (the grid scrolls), and long tokens are cut with an ellipsis.
+    void everyLensCellIsLabelled() {
+        constexpr int64_t positions = 50, k = 5;
+        std::vector<LensLayer> layers;
+        for (const char* hook : {"blocks.0.hook_resid_pre", "blocks.1.hook_resid_pre", "blocks.1.hook_resid_post"}) {
+            LensLayer layer{hook, positions, k, {}, {}, {}, {}};
+            for (int64_t i = 0; i < positions * k; ++i) {
+                layer.top_ids.push_back(i % 7);
+                layer.top_probs.push_back(0.5f / static_cast<float>(1 + i % k));
+            }
+            layers.push_back(std::move(layer));
+        }
+        const QStringList words{"\u2423the",     "\u2423beginning", ",", "\u2423God", "\u2423created",
+                                "<|endoftext|>", "\u2423firmament"};
+        LensView view;
+        view.resize(1280, 800);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        std::vector<int64_t> tokens(positions, 1);
+        view.set_lens(tokens, layers, [&](int64_t id) { return words[static_cast<qsizetype>(id)]; });
+        QTRY_COMPARE(view.heatmap()->shown_cell_texts(), static_cast<int>(3 * positions));
+        QVERIFY(view.heatmap()->width() >= positions * 48);
+    }
+
+    // Side by side, this run and the pinned one share the width: neither is squeezed to
+    // a sliver when the pinned one appears.
+    void sideBySideSharesTheWidth() {
+        const auto model = Model::load(fs::path(HOOKSCOPE_FIXTURES) / "golden" / "llama-tiny");
+        const auto here = std::make_shared<const ActivationCache>(model->run_with_cache({1, 17, 42, 99, 5}));
+        const auto there = std::make_shared<const ActivationCache>(model->run_with_cache({1, 18, 43, 98, 6}));
+        const QStringList labels{"a", "b", "c", "d", "e"};
+        for (const int size : {1280, 1920}) {
+            AttentionView view;
+            view.resize(size, 800);
+            view.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&view));
+            view.set_cache(here, labels, model->config().n_layers, model->config().n_heads, model->config().n_kv_heads);
+            view.set_pinned(there, labels);
+            view.compare()->set_mode(CompareMode::SideBySide);
+            QCoreApplication::processEvents();
+            QVERIFY(view.pinned_heatmap()->isVisible());
+            const int mine = view.heatmap()->width(), pinned = view.pinned_heatmap()->width();
+            QVERIFY2(std::abs(mine - pinned) <= 2 && mine > size / 4,
+                     qPrintable(QString("%1 and %2").arg(mine).arg(pinned)));
+        }
     }
 
     // Under grouped-query attention the view names the kv head a query head reads;
@@ -54,6 +111,56 @@ private slots:
         QCOMPARE(view.head(), int64_t(0));
     }
 
+    // Two runs that cannot be compared: the title says why and no plot of an earlier
+    // tensor stays under it.
+    void tensorViewShowsNothingItCannotCompare() {
+        auto current = std::make_shared<ActivationCache>(std::vector<int64_t>{1, 2}, "");
+        current->add("blocks.0.hook_resid_pre", at::ones({1, 2, 4}));
+        auto pinned = std::make_shared<ActivationCache>(std::vector<int64_t>{1, 2}, "");
+        pinned->add("blocks.0.hook_resid_pre", at::ones({1, 2, 8}));
+        TensorView view;
+        view.set_cache(current, {"a", "b"}, {});
+        view.set_pinned(pinned, {"a", "b"});
+        view.show_hook("blocks.0.hook_resid_pre");
+        QCOMPARE(view.heatmap()->matrix().rows, int64_t(2));
+        view.compare()->set_mode(CompareMode::Difference);
+        QCOMPARE(view.heatmap()->matrix().rows, int64_t(0));
+        QVERIFY(view.findChild<QLabel*>("tensorTitle")->text().contains("cannot be compared"));
+    }
+
+    // Lines wrap between tokens, never inside one; hovering still finds each token, and
+    // copied text has none of the invisible characters that steer the breaks.
+    void tokenStripWrapsBetweenTokens() {
+        const QStringList labels{"<|endoftext|>", "\u2423for",         "\u2423the",       "-",
+                                 "a|b|c",         "\u2423Gen\u00e8se", "\u2423\U0001F600"};
+        TokenView view;
+        view.set_labeler([&](int64_t id) { return labels[static_cast<qsizetype>(id)]; });
+        for (int i = 0; i < 60; ++i)
+            view.append(i % labels.size(), i >= 30);
+        view.resize(140, 600);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        int tokens = 0, lines = 0;
+        for (QTextBlock block = view.document()->begin(); block.isValid(); block = block.next()) {
+            QTextLayout* layout = block.layout();
+            lines += layout->lineCount();
+            for (auto it = block.begin(); !it.atEnd(); ++it) {
+                const QTextFragment f = it.fragment();
+                if (!f.charFormat().hasProperty(QTextFormat::UserProperty + 1)) continue;
+                ++tokens;
+                const int first = f.position() - block.position(), last = first + f.length() - 1;
+                QCOMPARE(layout->lineForTextPosition(first).lineNumber(),
+                         layout->lineForTextPosition(last).lineNumber());
+            }
+        }
+        QCOMPARE(tokens, 60);
+        QVERIFY(lines > 5); // it did wrap
+        view.selectAll();
+        const std::unique_ptr<QMimeData> copied(view.createMimeDataFromSelection());
+        QVERIFY(!copied->text().contains(QChar(0x200B)) && !copied->text().contains(QChar(0x2060)));
+        QVERIFY(copied->text().startsWith("<|endoftext|>\u2423for\u2423the-a|b|c"));
+    }
+
     void plotsSaveAsPngAndPdf() {
         QTemporaryDir dir;
         HeatmapPlot plot;
@@ -72,6 +179,8 @@ private slots:
     void heatmapHoldsItsCellsAndDescribesThem() {
         HeatmapPlot plot;
         plot.resize(400, 400);
+        // Before any data, and after an empty matrix, it draws no cells and no scale.
+        QVERIFY(!plot.color_map()->visible());
         const Matrix m{2, 3, {0.1, 0.2, 0.3, 0.4, NAN, 0.6}};
         plot.set_matrix(m, colour_range(m), {"a", "b"}, {"x", "y", "z"});
         plot.replot();
@@ -95,6 +204,9 @@ private slots:
                                 static_cast<int>(plot.yAxis->coordToPixel(0.4)));
         QCOMPARE(plot.cell_at(row_centre), (std::optional<std::pair<int64_t, int64_t>>{{0, 1}}));
         QCOMPARE(plot.color_map()->data()->data(1, 0.2), 0.7);
+        QVERIFY(plot.color_map()->visible());
+        plot.set_matrix({}, {0, 1}, {}, {});
+        QVERIFY(!plot.color_map()->visible());
 
         // Thumbnails colour masked cells grey and scale to the size asked.
         const QImage image = thumbnail_image(m, colour_range(m), 30);
