@@ -2,6 +2,7 @@
 
 #include "app/cli/commands.h"
 #include "app/cli/options.h"
+#include "app/cli/version.h"
 #include "bridge/model/threads.h"
 #include "ui/attention_view.h"
 #include "ui/lens_view.h"
@@ -176,6 +177,7 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
     QApplication::setWindowIcon(icon);
 
     ui::MainWindow window;
+    window.set_about_text(QString::fromStdString(version_report()).trimmed());
     if (options->value("--dtype")) window.set_precision(*precision);
     if (cache_limit) window.set_cache_limit(*cache_limit);
     std::optional<std::string> prompt = options->value("--prompt");

@@ -56,28 +56,31 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     auto* left_layout = new QVBoxLayout(left);
     left_layout->addWidget(model_);
     left_layout->addWidget(prompt_, 1);
-    auto* left_dock = new QDockWidget(tr("Model and prompt"), this);
-    left_dock->setObjectName("promptDock");
-    left_dock->setWidget(left);
-    addDockWidget(Qt::LeftDockWidgetArea, left_dock);
+    prompt_dock_ = new QDockWidget(tr("Model and prompt"), this);
+    prompt_dock_->setObjectName("promptDock");
+    prompt_dock_->setWidget(left);
+    addDockWidget(Qt::LeftDockWidgetArea, prompt_dock_);
 
     // Middle: the tokens above the views. Right: the hook tree.
     views_ = new RunViews;
     setCentralWidget(views_);
     hooks_ = new HookPanel;
-    auto* right_dock = new QDockWidget(tr("Hook points"), this);
-    right_dock->setObjectName("hookDock");
-    right_dock->setWidget(hooks_);
-    addDockWidget(Qt::RightDockWidgetArea, right_dock);
-    resizeDocks({left_dock, right_dock}, {300, 440}, Qt::Horizontal);
+    hook_dock_ = new QDockWidget(tr("Hook points"), this);
+    hook_dock_->setObjectName("hookDock");
+    hook_dock_->setWidget(hooks_);
+    addDockWidget(Qt::RightDockWidgetArea, hook_dock_);
+    resizeDocks({prompt_dock_, hook_dock_}, {300, 440}, Qt::Horizontal);
 
     status_ = new QLabel;
     status_->setObjectName("statusText");
+    run_summary_ = new QLabel;
+    run_summary_->setObjectName("runSummary");
     speed_ = new QLabel;
     progress_ = new QProgressBar;
     progress_->setMaximumWidth(200);
     progress_->hide();
     statusBar()->addWidget(status_, 1);
+    statusBar()->addPermanentWidget(run_summary_);
     statusBar()->addPermanentWidget(speed_);
     statusBar()->addPermanentWidget(progress_);
 
@@ -181,6 +184,7 @@ void MainWindow::connect_files() {
     connect(files_, &RunFiles::sessionRead, this,
             [this](const QString& path, const RunResult& r, const SessionState& state) {
                 prompt_->set_prompt(state.prompt, state.token_mode);
+                prompt_->restore_generation(QString::fromStdString(r.settings_json));
                 hooks_->set_filter_text(state.filter);
                 show_recorded_run(r);
                 set_status(tr("Opened the session %1 (%2 tokens, %3 hook points)")
@@ -249,11 +253,50 @@ void MainWindow::build_menus() {
     stop->setShortcut(QKeySequence(Qt::Key_Escape));
     for (QAction* a : {generate, run_prompt, stop})
         a->setShortcutContext(Qt::ApplicationShortcut);
-    run->addAction(tr("&Filter hook points"), hooks_, &HookPanel::focus_filter)->setShortcut(QKeySequence::Find);
+    run->addAction(tr("&Filter hook points"), this, &MainWindow::focus_filter)->setShortcut(QKeySequence::Find);
     run->addSeparator();
     run->addAction(tr("&Pin this run for comparison"), this, &MainWindow::pin_run)
         ->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
     run->addAction(tr("&Unpin"), this, &MainWindow::unpin_run);
+
+    // Closed docks come back from here (the layout persists across restarts).
+    QMenu* view = menuBar()->addMenu(tr("&View"));
+    view->addAction(prompt_dock_->toggleViewAction());
+    view->addAction(hook_dock_->toggleViewAction());
+
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    QAction* shortcuts = help->addAction(tr("&Keyboard shortcuts"), this, &MainWindow::show_shortcuts);
+    shortcuts->setObjectName("shortcutsAction");
+    shortcuts->setShortcut(QKeySequence::HelpContents);
+    QAction* about = help->addAction(tr("&About HookScope"), this, [this] {
+        message_box(QMessageBox::Information, "aboutDialog", tr("HookScope"), about_text_, QMessageBox::Ok)->open();
+    });
+    about->setObjectName("aboutAction");
+}
+
+void MainWindow::set_about_text(const QString& text) {
+    about_text_ = text;
+}
+
+void MainWindow::show_shortcuts() {
+    QStringList lines;
+    for (QAction* menu : menuBar()->actions()) {
+        for (QAction* a : menu->menu()->actions()) {
+            if (a->shortcut().isEmpty()) continue;
+            lines << QStringLiteral("%1\t%2").arg(a->shortcut().toString(QKeySequence::NativeText),
+                                                  a->text().remove('&'));
+        }
+    }
+    lines << views_->view_shortcuts();
+    message_box(QMessageBox::Information, "shortcutsDialog", tr("Keyboard shortcuts"), lines.join('\n'),
+                QMessageBox::Ok)
+        ->open();
+}
+
+void MainWindow::focus_filter() {
+    hook_dock_->show();
+    hook_dock_->raise();
+    hooks_->focus_filter();
 }
 
 TokenView* MainWindow::token_view() const {
@@ -322,6 +365,7 @@ void MainWindow::on_model_loaded(int id, const ModelSummary& s) {
         return;
     }
     clear_run();
+    if (pinned_ && pinned_fingerprint_ != s.fingerprint) unpin_run(); // another model's run compares with nothing
     views_->reset_for(s);
     hooks_->set_model_hooks(s.hooks);
     update_estimate();
@@ -345,6 +389,7 @@ void MainWindow::show_load_warnings(const ModelSummary& s) {
 void MainWindow::clear_run() {
     cache_.reset();
     last_run_.reset();
+    run_summary_->clear();
     views_->clear();
 }
 
@@ -441,6 +486,7 @@ void MainWindow::on_finished(const RunResult& r) {
     RunResult run = r;
     run.fingerprint = model.fingerprint;
     run.model = model.folder;
+    views_->set_choices(r.generated);
     show_run(run, views_->token_labels(r.cache->tokens()), views_->model_labeler(), model.layers, model.heads,
              model.kv_heads);
     QString summary =
@@ -451,7 +497,8 @@ void MainWindow::on_finished(const RunResult& r) {
     }
     if (r.seed) summary += tr(" · seed %1").arg(*r.seed);
     summary += tr(" · captured in %1 s").arg(r.recompute_s, 0, 'f', 2);
-    set_status(summary);
+    run_summary_->setText(summary);
+    set_status(tr("Done"));
     emit cacheShown();
     views_->refresh_lens_if_shown();
 }
@@ -485,6 +532,7 @@ void MainWindow::pin_run() {
         return;
     }
     pinned_ = cache_;
+    pinned_fingerprint_ = last_run_ ? last_run_->fingerprint : std::string();
     views_->pin(pinned_, views_->token_labels(pinned_->tokens()));
     set_status(tr("Pinned this run (%1 positions): the tensor, attention, residual and lens views can compare "
                   "the next run with it")

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 
+class QDockWidget;
 class QLabel;
 class QMenu;
 class QProgressBar;
@@ -78,6 +79,11 @@ public:
     void unpin_run();
     // Makes `name` the current row of the hook tree (and opens it in the views).
     void select_hook(const QString& name);
+    // Shows the hook panel (reopening its dock if it was closed) with the cursor in its
+    // filter box (Run > Filter hook points, Ctrl+F).
+    void focus_filter();
+    // What Help > About says: the version, the commit and the libraries in use.
+    void set_about_text(const QString& text);
 
     ModelRunner* runner() const { return runner_; }
     PromptPanel* prompt_panel() const { return prompt_; }
@@ -153,6 +159,8 @@ private:
     void show_busy(const QString& status);
     void export_dialog();
     void save_plot_dialog();
+    // Every keyboard shortcut of the menus and the views, in a dialog.
+    void show_shortcuts();
 
     ModelRunner* runner_ = nullptr;
     RunFiles* files_ = nullptr;
@@ -160,7 +168,10 @@ private:
     PromptPanel* prompt_ = nullptr;
     HookPanel* hooks_ = nullptr;
     RunViews* views_ = nullptr;
+    QDockWidget* prompt_dock_ = nullptr;
+    QDockWidget* hook_dock_ = nullptr;
     QLabel* status_ = nullptr;
+    QLabel* run_summary_ = nullptr; // the run in view; other messages go to status_
     QLabel* speed_ = nullptr;
     QProgressBar* progress_ = nullptr;
     QMenu* recent_menu_ = nullptr;
@@ -170,6 +181,8 @@ private:
     bool cache_limit_set_ = false;
     std::optional<CacheLimit> cache_limit_;
     std::shared_ptr<const ActivationCache> cache_, pinned_;
+    std::string pinned_fingerprint_; // of the model that made the pinned run
+    QString about_text_;
     std::optional<RunResult> last_run_;
 };
 

@@ -7,6 +7,8 @@
 #include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QHBoxLayout>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPlainTextEdit>
@@ -256,6 +258,25 @@ void PromptPanel::save(QSettings& s) const {
     s.setValue("generation/seed", seed_->text());
     s.setValue("generation/repetitionPenalty", repetition_penalty_->value());
     s.setValue("generation/freqPenalty", freq_penalty_->value());
+}
+
+void PromptPanel::restore_generation(const QString& settings_json) {
+    const QJsonObject g = QJsonDocument::fromJson(settings_json.toUtf8()).object();
+    if (g.value("mode").toString() != "generate") return; // a run of the prompt alone has no settings
+    const auto optional_number = [&g](const char* key, double none) {
+        return g.value(key).isDouble() ? g.value(key).toDouble() : none;
+    };
+    max_new_tokens_->setValue(g.value("max_new_tokens").toInt(max_new_tokens_->value()));
+    greedy_->setChecked(!g.value("do_sample").toBool(true));
+    temperature_->setValue(g.value("temperature").toDouble(1.0));
+    top_k_->setValue(static_cast<int>(optional_number("top_k", 0)));
+    top_p_->setValue(optional_number("top_p", 0));
+    repetition_penalty_->setValue(g.value("repetition_penalty").toDouble(1.0));
+    freq_penalty_->setValue(g.value("freq_penalty").toDouble(0.0));
+    const QJsonValue seed = g.value("seed");
+    seed_->setText(seed.isDouble()   ? QString::number(static_cast<qulonglong>(seed.toDouble()))
+                   : seed.isString() ? seed.toString()
+                                     : QString());
 }
 
 void PromptPanel::restore(const QSettings& s) {

@@ -50,6 +50,10 @@ public:
     bool prepends_bos() const;
     // A prompt as a session recorded it: text, or token ids in token-id mode.
     void set_prompt(const QString& text, bool token_mode);
+    // The generation settings a run recorded (its settings JSON, as exports write it):
+    // max new tokens, greedy or sampling, penalties, seed. A run of the prompt alone
+    // recorded none, and leaves the settings as they are.
+    void restore_generation(const QString& settings_json);
 
     QPlainTextEdit* prompt_edit() const { return prompt_; }
     QCheckBox* token_mode() const { return token_mode_; }

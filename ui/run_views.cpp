@@ -12,6 +12,7 @@
 #include "ui/tensor_view.h"
 #include "ui/token_view.h"
 
+#include <QShortcut>
 #include <QTabWidget>
 
 #include <algorithm>
@@ -105,6 +106,10 @@ void RunViews::append_token(int64_t id) {
     tokens_->append(id, /*generated=*/true);
 }
 
+void RunViews::set_choices(std::vector<NewToken> generated) {
+    tokens_->set_choices(std::move(generated));
+}
+
 int64_t RunViews::token_count() const {
     return static_cast<int64_t>(tokens_->ids().size());
 }
@@ -164,6 +169,7 @@ void RunViews::open_head(int64_t layer, int64_t head) {
     attention_->set_source("hook_pattern");
     attention_->show_head(layer, head);
     tabs_->setCurrentWidget(attention_);
+    attention_->setFocus(); // its keys ([ ] heads, { } layers) act at once
 }
 
 void RunViews::show_head_scores(const HeadScores& scores) {
@@ -195,6 +201,13 @@ QCustomPlot* RunViews::current_plot() const {
     if (tabs_->currentWidget() == tensor_) return tensor_->current_plot();
     if (tabs_->currentWidget() == residual_) return residual_->plot();
     return nullptr;
+}
+
+QStringList RunViews::view_shortcuts() const {
+    QStringList lines;
+    for (const QShortcut* s : findChildren<QShortcut*>())
+        lines << s->key().toString(QKeySequence::NativeText) + "\t" + s->whatsThis();
+    return lines;
 }
 
 QString RunViews::why_analysis_cannot_run() const {

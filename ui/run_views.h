@@ -56,6 +56,8 @@ public:
     // A run starting: its prompt's ids, named by the model's tokenizer; then each new token.
     void start_run(const std::vector<int64_t>& prompt);
     void append_token(int64_t id);
+    // What generation said of each new token, for the token strip's tooltips.
+    void set_choices(std::vector<NewToken> generated);
     // Tokens in the token view: the prompt and those generated so far.
     int64_t token_count() const;
     // The tokens of a run read from a file, named by `labeler`.
@@ -85,6 +87,8 @@ public:
     Labeler model_labeler() const;
     // The plot of the view in front (attention, tensor or residual norms), or null.
     QCustomPlot* current_plot() const;
+    // The views' own keys, "KEY<tab>what it does" each.
+    QStringList view_shortcuts() const;
 
     TokenView* token_view() const { return tokens_; }
     TensorView* tensor_view() const { return tensor_; }

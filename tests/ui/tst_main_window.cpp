@@ -28,13 +28,18 @@
 
 #include <ATen/ATen.h>
 
+#include <QAction>
+#include <QApplication>
 #include <QCheckBox>
+#include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QElapsedTimer>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QMenu>
+#include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
 #include <QPlainTextEdit>
@@ -130,6 +135,14 @@ private slots:
         QCOMPARE(w.last_run()->stop_reason, QString("max_new_tokens"));
         QVERIFY(w.token_view()->describe(12).contains("generated"));
         QVERIFY(w.token_view()->describe(0).startsWith("position 0 · id 0"));
+        // A generated token's tooltip has its log-probability and the 5 most likely
+        // tokens there (greedy: the chosen one first, with the same log-probability).
+        const QString chosen = w.token_view()->describe(12);
+        const NewToken& first = w.last_run()->generated.front();
+        QVERIFY2(chosen.contains(QString("log-probability %1").arg(first.logprob, 0, 'f', 3)), qPrintable(chosen));
+        QCOMPARE(chosen.section("most likely: ", 1).split(", ").size(), 5);
+        QCOMPARE(first.top.front().first, expected[12]);
+        QVERIFY(!w.token_view()->describe(11).contains("log-probability")); // a prompt token
 
         // The tree holds exactly the model's hook points, with the run's shapes.
         const auto model = Model::load(kGpt2);
@@ -259,6 +272,9 @@ private slots:
         }
         MainWindow w;
         w.show();
+        w.prompt_panel()->max_new_tokens()->setValue(20);
+        w.prompt_panel()->greedy()->setChecked(false);
+        w.prompt_panel()->seed()->setText("5");
         QSignalSpy opened(&w, &MainWindow::sessionOpened);
         QSignalSpy loaded(w.runner(), &ModelRunner::modelLoaded);
         w.open_session(file);
@@ -272,6 +288,10 @@ private slots:
         QCOMPARE(w.token_view()->prompt_length(), 4);
         QCOMPARE(w.prompt_panel()->prompt_edit()->toPlainText(), QString("0 17 42 99"));
         QCOMPARE(w.last_run()->stop_reason, QString("max_new_tokens"));
+        // The generation settings come back with the run.
+        QCOMPARE(w.prompt_panel()->max_new_tokens()->value(), 4);
+        QVERIFY(w.prompt_panel()->greedy()->isChecked());
+        QCOMPARE(w.prompt_panel()->seed()->text(), QString());
         w.attention_view()->show_head(1, 3);
         const at::Tensor slice = (*original)["blocks.1.attn.hook_pattern"][0][3].to(at::kDouble).contiguous();
         const Matrix m = w.attention_view()->heatmap()->matrix();
@@ -296,10 +316,18 @@ private slots:
         MainWindow w;
         w.resize(1280, 800);
         w.show();
+        QApplication::setActiveWindow(&w);
+        QVERIFY(QTest::qWaitForWindowActive(&w));
         load(w, kGpt2);
         w.view_tabs()->setCurrentWidget(w.heads_view());
         QSignalSpy ready(w.runner(), &ModelRunner::headScoresReady);
+        w.heads_view()->compute_button()->setFocus();
         QTest::mouseClick(w.heads_view()->compute_button(), Qt::LeftButton);
+        // The button turns off while the scores compute; the keyboard stays in the view
+        // (not in the filter box, where the next key would replace the filter).
+        QWidget* focus = QApplication::focusWidget();
+        QVERIFY(focus != nullptr && focus != w.hook_panel()->filter_edit());
+        QVERIFY2(focus == w.heads_view() || w.heads_view()->isAncestorOf(focus), focus->metaObject()->className());
         QVERIFY(ready.wait(60'000));
         const HeadScores expected = head_scores(*Model::load(kGpt2));
         const Matrix m = w.heads_view()->heatmap()->matrix(); // induction by default
@@ -320,6 +348,95 @@ private slots:
         QCOMPARE(w.view_tabs()->currentWidget(), static_cast<QWidget*>(w.attention_view()));
         QCOMPARE(w.attention_view()->layer(), int64_t(1));
         QCOMPARE(w.attention_view()->head(), int64_t(3));
+        // The opened head takes the keys at once: ] is the next head (wrapping), and the
+        // filter box keeps its text.
+        const QString filter = w.hook_panel()->filter_edit()->text();
+        QTest::keyClick(QApplication::focusWidget(), Qt::Key_BracketRight);
+        QCOMPARE(w.attention_view()->head(), int64_t(0));
+        QCOMPARE(w.hook_panel()->filter_edit()->text(), filter);
+    }
+
+    // A closed dock comes back (View menu; Ctrl+F for the hook panel), and Help lists
+    // every shortcut and says which build this is.
+    void docksComeBackAndHelpListsTheKeys() {
+        MainWindow w;
+        w.show();
+        // Before any run the plots are empty, not blocks of colour.
+        for (HeatmapPlot* plot : {w.attention_view()->heatmap(), w.heads_view()->heatmap(),
+                                  w.attribution_view()->heatmap(), w.tensor_view()->heatmap()})
+            QVERIFY(!plot->color_map()->visible());
+        auto* hooks = w.findChild<QDockWidget*>("hookDock");
+        auto* prompt = w.findChild<QDockWidget*>("promptDock");
+        hooks->close();
+        QVERIFY(!hooks->isVisible());
+        w.focus_filter();
+        QVERIFY(hooks->isVisible());
+        prompt->close();
+        QMenu* view = nullptr;
+        for (QAction* a : w.menuBar()->actions()) {
+            if (a->text() == "&View") view = a->menu();
+        }
+        QVERIFY(view != nullptr);
+        QVERIFY(view->actions().contains(prompt->toggleViewAction()));
+        prompt->toggleViewAction()->trigger();
+        QVERIFY(prompt->isVisible());
+
+        w.findChild<QAction*>("shortcutsAction")->trigger();
+        auto* keys = w.findChild<QMessageBox*>("shortcutsDialog");
+        QVERIFY(keys != nullptr);
+        for (const char* line : {"]\tnext head (attention view)", "{\tprevious layer (attention view)", "\tGenerate",
+                                 "\tFilter hook points", "\tPin this run for comparison"})
+            QVERIFY2(keys->informativeText().contains(line), line);
+        delete keys;
+        w.set_about_text("hookscope 9.9 (git abc)");
+        w.findChild<QAction*>("aboutAction")->trigger();
+        auto* about = w.findChild<QMessageBox*>("aboutDialog");
+        QVERIFY(about != nullptr);
+        QCOMPARE(about->informativeText(), QString("hookscope 9.9 (git abc)"));
+        delete about;
+    }
+
+    // What a run leaves behind goes with it: the run summary stays in the status bar
+    // while other work reports, the attribution's text goes with its plot, and a run
+    // pinned under other weights is dropped when they change.
+    void newRunsAndModelsLeaveNothingStale() {
+        MainWindow w;
+        w.show();
+        load(w, kGpt2);
+        w.prompt_panel()->token_mode()->setChecked(true);
+        w.prompt_panel()->prompt_edit()->setPlainText("0 17 42 99");
+        w.prompt_panel()->max_new_tokens()->setValue(3);
+        w.prompt_panel()->greedy()->setChecked(true);
+        QSignalSpy shown(&w, &MainWindow::cacheShown);
+        QVERIFY(w.generate());
+        QVERIFY(shown.wait(60'000));
+        auto* summary = w.findChild<QLabel*>("runSummary");
+        QVERIFY2(summary->text().contains("stop: max_new_tokens"), qPrintable(summary->text()));
+
+        w.view_tabs()->setCurrentWidget(w.attribution_view());
+        QSignalSpy attributed(&w, &MainWindow::attributionShown);
+        QTest::mouseClick(w.attribution_view()->compute_button(), Qt::LeftButton);
+        QVERIFY(attributed.wait(60'000));
+        QVERIFY(w.attribution_view()->summary()->text().contains("at position"));
+        QSignalSpy scores(w.runner(), &ModelRunner::headScoresReady);
+        w.view_tabs()->setCurrentWidget(w.heads_view());
+        QTest::mouseClick(w.heads_view()->compute_button(), Qt::LeftButton);
+        QVERIFY(scores.wait(60'000));
+        QVERIFY2(summary->text().contains("stop: max_new_tokens"), qPrintable(summary->text()));
+
+        w.pin_run();
+        QVERIFY(w.pinned() != nullptr);
+        QVERIFY(w.run_prompt());
+        QVERIFY(shown.wait(60'000));
+        QVERIFY2(!w.attribution_view()->summary()->text().contains("at position"),
+                 qPrintable(w.attribution_view()->summary()->text()));
+
+        load(w, kGpt2); // the same weights again: the pinned run still compares
+        QVERIFY(w.pinned() != nullptr);
+        QVERIFY(summary->text().isEmpty());
+        load(w, fs::path(HOOKSCOPE_FIXTURES) / "golden" / "pythia-tiny");
+        QVERIFY(w.pinned() == nullptr);
+        QVERIFY(!w.lens_view()->findChild<QLabel*>("lensNote")->text().contains("positions"));
     }
 
     // A folder dropped on the window opens, and joins the recent models.

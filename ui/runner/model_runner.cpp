@@ -224,6 +224,7 @@ void ModelRunner::generate_on_worker(int id, const GenerationRequest& request, b
         r.stop_reason = run_only ? QStringLiteral("run") : QString::fromLatin1(stop_reason_name(g.stop_reason));
         r.seed = g.seed;
         r.tokens_per_second = g.tokens_per_second;
+        r.generated = std::move(g.generated);
         r.prompt_s = g.prompt_s, r.decode_s = g.decode_s, r.recompute_s = g.recompute_s;
         r.settings_json = run_only ? std::string(R"({"mode": "run"})") : generation_settings_json(options, g.seed);
         r.cache = std::make_shared<const ActivationCache>(std::move(*g.cache));

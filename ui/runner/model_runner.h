@@ -9,6 +9,7 @@
 #include "bridge/analysis/head_scores.h"
 #include "bridge/core/hook_point.h"
 #include "bridge/core/precision.h"
+#include "bridge/model/generate.h"
 #include "bridge/text/prompt.h"
 #include "bridge/text/tokenizer.h"
 
@@ -68,6 +69,7 @@ struct RunResult {
     QString stop_reason; // as generate --json names it; "run" for a forward over the prompt alone
     std::optional<uint64_t> seed;
     std::optional<double> tokens_per_second;
+    std::vector<NewToken> generated; // each new token's log-probability and top 5
     double prompt_s = 0, decode_s = 0, recompute_s = 0;
     std::string settings_json; // the settings as exports record them
     std::shared_ptr<const ActivationCache> cache;
