@@ -57,8 +57,7 @@ private:
     QLabel* title_ = nullptr;
     QSpinBox* head_ = nullptr;
     QStackedWidget* stack_ = nullptr;
-    HeatmapPlot* heatmap_ = nullptr;
-    HeatmapPlot* pinned_heatmap_ = nullptr;
+    HeatmapPlot *heatmap_ = nullptr, *pinned_heatmap_ = nullptr; // this run's; the pinned run's beside it
     QCustomPlot* bars_ = nullptr;
     QTableWidget* table_ = nullptr;
     CompareBox* compare_ = nullptr;
