@@ -56,7 +56,10 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
     thumbnails_->setIconSize(QSize(72, 72));
     thumbnails_->setResizeMode(QListView::Adjust);
     thumbnails_->setMovement(QListView::Static);
-    thumbnails_->setMaximumWidth(260);
+    // Every head of the layer as a strip under the heatmap, which keeps the width.
+    thumbnails_->setFlow(QListView::LeftToRight);
+    thumbnails_->setWrapping(false);
+    thumbnails_->setFixedHeight(120);
 
     auto* controls = new QHBoxLayout;
     controls->addWidget(source_);
@@ -76,13 +79,13 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
     pinned_heatmap_->setMinimumSize(200, 200);
     pinned_heatmap_->hide();
     split->addWidget(pinned_heatmap_);
-    split->addWidget(thumbnails_);
     split->setStretchFactor(0, 1);
     split->setStretchFactor(1, 1);
     auto* layout = new QVBoxLayout(this);
     layout->addLayout(controls);
     layout->addWidget(message_);
     layout->addWidget(split, 1);
+    layout->addWidget(thumbnails_);
 
     const auto on_change = [this] {
         if (!updating_) refresh();

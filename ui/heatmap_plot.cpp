@@ -6,6 +6,7 @@
 #include <QToolTip>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <cmath>
 
 namespace hookscope::ui {
@@ -14,9 +15,12 @@ namespace {
 
 constexpr int kMaxLabels = 40;
 
-QSharedPointer<QCPAxisTickerText> ticker_for(int64_t count, const QStringList& labels) {
+// At most one label per `spacing` pixels of an axis `pixels` long, and never more
+// than kMaxLabels.
+QSharedPointer<QCPAxisTickerText> ticker_for(int64_t count, const QStringList& labels, int pixels, int spacing) {
+    const int64_t fit = std::clamp<int64_t>(pixels / std::max(spacing, 1), 2, kMaxLabels);
     auto ticker = QSharedPointer<QCPAxisTickerText>::create();
-    for (const int64_t i : thinned_ticks(count, kMaxLabels)) {
+    for (const int64_t i : thinned_ticks(count, fit)) {
         const QString label = i < labels.size() ? labels[static_cast<qsizetype>(i)] : QString::number(i);
         ticker->addTick(static_cast<double>(i), label);
     }
@@ -111,6 +115,14 @@ HeatmapPlot::HeatmapPlot(QWidget* parent) : QCustomPlot(parent) {
     yAxis->grid()->setVisible(false);
     setNoAntialiasingOnDrag(true);
     connect(this, &QCustomPlot::beforeReplot, this, &HeatmapPlot::place_cell_texts);
+    // What the axes' labels and the colour scale took at the last layout: the axis rect
+    // of another size is the widget less about as much.
+    connect(this, &QCustomPlot::afterLayout, this, [this] {
+        const QSize margins(viewport().width() - axisRect()->width(), viewport().height() - axisRect()->height());
+        if (margins == margins_) return;
+        margins_ = margins;
+        update_tickers(); // for the next replot (one queued here could chase its own labels)
+    });
     set_matrix({}, {0, 1}, {}, {});
 }
 
@@ -192,11 +204,27 @@ void HeatmapPlot::set_matrix(Matrix m, std::pair<double, double> range, const QS
     scale_->setVisible(!empty);
     map_->setGradient(range.first < 0 ? diverging_gradient() : sequential_gradient());
     map_->setDataRange(QCPRange(range.first, range.second));
-    xAxis->setTicker(ticker_for(cols, col_labels));
-    yAxis->setTicker(ticker_for(rows, row_labels));
+    row_labels_ = row_labels;
+    col_labels_ = col_labels;
+    update_tickers();
     xAxis->setRange(-0.5, cols - 0.5);
     yAxis->setRange(-0.5, rows - 0.5);
     replot(QCustomPlot::rpQueuedReplot);
+}
+
+void HeatmapPlot::update_tickers() {
+    // Labels a line and a third apart: key labels are drawn turned by 60 degrees, so
+    // that is what keeps neighbours from overlapping. The axis rect is the widget less
+    // the other axis's labels and the colour scale (estimated before the first layout).
+    const int spacing = QFontMetrics(xAxis->tickLabelFont()).height() * 4 / 3;
+    const int across = width() - margins_.width(), down = height() - margins_.height();
+    xAxis->setTicker(ticker_for(matrix_.cols, col_labels_, across, spacing));
+    yAxis->setTicker(ticker_for(matrix_.rows, row_labels_, down, spacing));
+}
+
+void HeatmapPlot::resizeEvent(QResizeEvent* event) {
+    QCustomPlot::resizeEvent(event);
+    update_tickers();
 }
 
 std::optional<std::pair<int64_t, int64_t>> HeatmapPlot::cell_at(const QPoint& point) const {

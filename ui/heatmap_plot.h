@@ -48,12 +48,17 @@ signals:
 
 protected:
     void mouseMoveEvent(QMouseEvent* event) override;
+    void resizeEvent(QResizeEvent* event) override; // as many labels as fit the new size
     void mousePressEvent(QMouseEvent* event) override;
 
 private:
     QCPColorMap* map_ = nullptr;
     QCPColorScale* scale_ = nullptr;
     void place_cell_texts();
+    // Axis labels thinned to what the plot's size has room for.
+    void update_tickers();
+    QStringList row_labels_, col_labels_;
+    QSize margins_{170, 120}; // the widget less its axis rect, from the last layout
 
     Matrix matrix_;
     Describer describer_;

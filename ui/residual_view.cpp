@@ -28,6 +28,11 @@ ResidualView::ResidualView(QWidget* parent) : QWidget(parent) {
     plot_->setObjectName("residualPlot");
     plot_->setMouseTracking(true);
     plot_->legend->setVisible(true);
+    // The legend under the plot, not over its lines.
+    plot_->axisRect()->insetLayout()->take(plot_->legend);
+    plot_->plotLayout()->addElement(1, 0, plot_->legend);
+    plot_->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    plot_->plotLayout()->setRowStretchFactor(1, 0.001);
     plot_->xAxis->setLabel(tr("layer (resid_pre, then the last resid_post)"));
     plot_->yAxis->setLabel(tr("L2 norm of the residual stream"));
     log_ = new QCheckBox(tr("Log scale"), this);
@@ -112,8 +117,21 @@ void ResidualView::set_log_scale(bool on) {
     plot_->yAxis->setScaleType(on ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
     plot_->yAxis->setTicker(on ? QSharedPointer<QCPAxisTicker>(new QCPAxisTickerLog)
                                : QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
-    plot_->rescaleAxes();
+    rescale();
     plot_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void ResidualView::rescale() {
+    plot_->rescaleAxes();
+    // Room above the highest point and below the lowest, so that no marker is cut.
+    const QCPRange y = plot_->yAxis->range();
+    if (plot_->yAxis->scaleType() == QCPAxis::stLogarithmic) {
+        plot_->yAxis->setRange(y.lower / 1.3, y.upper * 1.3);
+    } else {
+        const double pad = std::max(0.08 * y.size(), 1e-9);
+        plot_->yAxis->setRange(y.lower - pad, y.upper + pad);
+    }
+    if (!norms_.stages.empty()) plot_->xAxis->setRange(-0.3, static_cast<double>(norms_.stages.size()) - 0.7);
 }
 
 void ResidualView::select_positions(const std::vector<int64_t>& positions) {
@@ -171,8 +189,7 @@ void ResidualView::refresh() {
         g->setPen(QPen(colours[k++ % colours.size()], 1.5));
         g->setScatterStyle(QCPScatterStyle::ssCircle);
     }
-    plot_->rescaleAxes();
-    plot_->xAxis->setRange(-0.3, static_cast<double>(stages) - 0.7);
+    rescale();
     plot_->replot(QCustomPlot::rpQueuedReplot);
 }
 

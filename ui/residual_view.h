@@ -38,6 +38,8 @@ public:
 
 private:
     void refresh();
+    // Axes around the lines drawn, with room for their end points.
+    void rescale();
 
     QCustomPlot* plot_ = nullptr;
     QCheckBox* log_ = nullptr;

@@ -7,6 +7,7 @@
 #include "ui/attention_view.h"
 #include "ui/heatmap_plot.h"
 #include "ui/lens_view.h"
+#include "ui/residual_view.h"
 #include "ui/run_compare.h"
 #include "ui/tensor_view.h"
 #include "ui/token_view.h"
@@ -159,6 +160,56 @@ private slots:
         const std::unique_ptr<QMimeData> copied(view.createMimeDataFromSelection());
         QVERIFY(!copied->text().contains(QChar(0x200B)) && !copied->text().contains(QChar(0x2060)));
         QVERIFY(copied->text().startsWith("<|endoftext|>\u2423for\u2423the-a|b|c"));
+    }
+
+    // Axis labels thin out to what the plot's width has room for: at 100 positions a
+    // narrow heatmap shows fewer key labels than a wide one, and none overlap.
+    void heatmapLabelsFitTheWidth() {
+        Matrix m{100, 100, std::vector<double>(100 * 100, 0.5)};
+        QStringList labels;
+        for (int i = 0; i < 100; ++i)
+            labels << QString("t%1").arg(i);
+        const auto key_ticks = [&](int width) {
+            HeatmapPlot plot;
+            plot.resize(width, 400);
+            plot.show();
+            if (!QTest::qWaitForWindowExposed(&plot)) return std::make_pair(0, false);
+            plot.set_matrix(m, {0, 1}, labels, labels);
+            plot.replot();
+            plot.replot(); // the first layout measured the margins; the labels follow
+            const auto ticker = plot.xAxis->ticker().dynamicCast<QCPAxisTickerText>();
+            const int spacing = QFontMetrics(plot.xAxis->tickLabelFont()).height() * 4 / 3;
+            const auto ticks = static_cast<int>(ticker->ticks().size());
+            return std::make_pair(ticks, ticks * spacing <= plot.axisRect()->width() + spacing);
+        };
+        const auto narrow = key_ticks(400), wide = key_ticks(1600);
+        QVERIFY(narrow.second && wide.second);
+        QVERIFY2(narrow.first < wide.first, qPrintable(QString("%1 vs %2").arg(narrow.first).arg(wide.first)));
+    }
+
+    // The residual norms' legend sits under the plot, not over its lines, and the
+    // highest point is drawn whole, in either scale.
+    void residualLegendAndEndPointsStayClear() {
+        const auto model = Model::load(fs::path(HOOKSCOPE_FIXTURES) / "golden" / "gpt2-tiny");
+        const auto cache = std::make_shared<const ActivationCache>(model->run_with_cache({0, 17, 42, 99, 128}));
+        ResidualView view;
+        view.resize(800, 500);
+        view.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&view));
+        view.set_cache(cache, {"a", "b", "c", "d", "e"}, 2);
+        for (const bool log : {false, true}) {
+            view.set_log_scale(log);
+            QCustomPlot* plot = view.plot();
+            plot->replot();
+            QVERIFY(!plot->legend->outerRect().intersects(plot->axisRect()->rect()));
+            double highest = 0;
+            for (int g = 0; g < plot->graphCount(); ++g) {
+                for (auto it = plot->graph(g)->data()->begin(); it != plot->graph(g)->data()->end(); ++it)
+                    highest = std::max(highest, it->value);
+            }
+            const double top = plot->yAxis->coordToPixel(highest), edge = plot->axisRect()->top();
+            QVERIFY2(top - edge >= 5, qPrintable(QString("%1 px below the top").arg(top - edge)));
+        }
     }
 
     void plotsSaveAsPngAndPdf() {
