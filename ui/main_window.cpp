@@ -76,6 +76,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     run_summary_ = new QLabel;
     run_summary_->setObjectName("runSummary");
     speed_ = new QLabel;
+    speed_->setObjectName("speedText");
     progress_ = new QProgressBar;
     progress_->setMaximumWidth(200);
     progress_->hide();
@@ -491,13 +492,11 @@ void MainWindow::on_finished(const RunResult& r) {
              model.kv_heads);
     QString summary =
         tr("%1 tokens (%2 prompt) · stop: %3").arg(r.tokens.size()).arg(r.prompt_length).arg(r.stop_reason);
-    if (r.tokens_per_second) {
-        summary += tr(" · %1 tokens/s").arg(*r.tokens_per_second, 0, 'f', 1);
-        speed_->setText(tr("%1 tokens/s").arg(*r.tokens_per_second, 0, 'f', 1));
-    }
+    if (r.tokens_per_second) summary += tr(" · %1 tokens/s").arg(*r.tokens_per_second, 0, 'f', 1);
     if (r.seed) summary += tr(" · seed %1").arg(*r.seed);
     summary += tr(" · captured in %1 s").arg(r.recompute_s, 0, 'f', 2);
     run_summary_->setText(summary);
+    speed_->clear(); // the live rate; the summary has the run's
     set_status(tr("Done"));
     emit cacheShown();
     views_->refresh_lens_if_shown();

@@ -422,6 +422,8 @@ private slots:
         QVERIFY(shown.wait(60'000));
         auto* summary = w.findChild<QLabel*>("runSummary");
         QVERIFY2(summary->text().contains("stop: max_new_tokens"), qPrintable(summary->text()));
+        QVERIFY2(summary->text().contains("tokens/s"), qPrintable(summary->text()));
+        QVERIFY(w.findChild<QLabel*>("speedText")->text().isEmpty()); // the rate once, not twice
 
         w.view_tabs()->setCurrentWidget(w.attribution_view());
         QSignalSpy attributed(&w, &MainWindow::attributionShown);
