@@ -169,10 +169,8 @@ void MainWindow::connect_files() {
     connect(files_, &RunFiles::working, this, &MainWindow::show_busy);
     connect(files_, &RunFiles::done, progress_, &QWidget::hide);
     connect(files_, &RunFiles::failed, this, &MainWindow::on_failed);
-    connect(files_, &RunFiles::failed, this, [this](const QString& what, const QString& message) {
-        if (what.startsWith(tr("Exporting"))) emit exportFinished(false, message);
-        if (what.startsWith(tr("Saving the session"))) emit sessionSaved(false, message);
-    });
+    connect(files_, &RunFiles::exportFailed, this, [this](const QString& why) { emit exportFinished(false, why); });
+    connect(files_, &RunFiles::sessionSaveFailed, this, [this](const QString& why) { emit sessionSaved(false, why); });
     connect(files_, &RunFiles::exported, this, [this](const QString& path, int hooks) {
         const QString message = tr("Exported %1 hook points to %2").arg(hooks).arg(path);
         set_status(message);

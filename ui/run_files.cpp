@@ -42,7 +42,10 @@ void RunFiles::export_hooks(std::shared_ptr<const ActivationCache> cache, Export
             export_cache(*cache, path.toStdString(), info, names);
         },
         [this, path, count](const QString& error) {
-            if (!error.isEmpty()) return emit failed(tr("Exporting to %1").arg(path), error);
+            if (!error.isEmpty()) {
+                emit failed(tr("Exporting to %1").arg(path), error);
+                return emit exportFailed(error);
+            }
             emit exported(path, count);
         });
 }
@@ -61,7 +64,10 @@ void RunFiles::save_session(const RunResult& r, ExportInfo info, const SessionSt
             hookscope::save_session(path.toStdString(), *cache, info, session_json);
         },
         [this, path](const QString& error) {
-            if (!error.isEmpty()) return emit failed(tr("Saving the session to %1").arg(path), error);
+            if (!error.isEmpty()) {
+                emit failed(tr("Saving the session to %1").arg(path), error);
+                return emit sessionSaveFailed(error);
+            }
             emit sessionSaved(path);
         });
 }

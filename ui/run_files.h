@@ -54,8 +54,11 @@ signals:
                      const hookscope::ui::SessionState& state);
     // A cache file without a model: its run, and what reading it changed or skipped.
     void cacheRead(const QString& path, const hookscope::ui::RunResult& run, const QString& notes);
-    // What failed ("Exporting to /x.npz") and why.
+    // What failed ("Exporting to /x.npz") and why. A failed export or session save is
+    // then also told by its own signal, for those waiting on that job.
     void failed(const QString& what, const QString& message);
+    void exportFailed(const QString& message);
+    void sessionSaveFailed(const QString& message);
 
 private:
     // Runs `work` on Qt's thread pool, then `finish` here with the error message ("" on
