@@ -41,10 +41,14 @@ HookPanel::HookPanel(QWidget* parent) : QWidget(parent) {
     tree_->setModel(proxy_);
     tree_->setSelectionMode(QAbstractItemView::ExtendedSelection);
     tree_->setUniformRowHeights(true);
+    // The numbers take the width they need and the names the rest: a dock too narrow
+    // for a whole name elides its middle (the tooltip has it whole) before any
+    // statistic goes out of sight.
     tree_->header()->setStretchLastSection(false);
     tree_->header()->setSectionResizeMode(QHeaderView::ResizeToContents);
-    tree_->header()->setSectionResizeMode(HookTreeModel::Name, QHeaderView::Interactive);
-    tree_->header()->resizeSection(HookTreeModel::Name, 230);
+    tree_->header()->setSectionResizeMode(HookTreeModel::Name, QHeaderView::Stretch);
+    tree_->setTextElideMode(Qt::ElideMiddle);
+    tree_->setIndentation(16); // three levels deep, the names keep room beside the numbers
 
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 
 namespace hookscope::ui {
 
@@ -56,6 +57,25 @@ std::vector<std::string> hook_path(const std::string& name) {
 
 QString byte_text(int64_t bytes) {
     return QString::fromStdString(byte_size_text(static_cast<uint64_t>(std::max<int64_t>(bytes, 0))));
+}
+
+QString stat_text(double v) {
+    if (std::isnan(v)) return QStringLiteral("nan");
+    if (std::isinf(v)) return v < 0 ? QStringLiteral("-inf") : QStringLiteral("inf");
+    const double a = std::abs(v);
+    if (a == 0) return QStringLiteral("0");
+    // From 999.5, three significant digits would round to an exponent ("1e+03").
+    if (a >= 999.5 && a < 1e5) return QString::number(v, 'f', 0);
+    if (a >= 1e-3 && a < 999.5) return QString::number(v, 'g', 3);
+    // "1.23e-05" reads the same as "1.23e-5", two characters narrower.
+    QString text = QString::number(v, 'e', 2);
+    const qsizetype e = text.indexOf('e');
+    QString exponent = text.mid(e + 1);
+    const bool negative = exponent.startsWith('-');
+    exponent.remove(0, 1); // the sign, always written by 'e'
+    while (exponent.size() > 1 && exponent.startsWith('0'))
+        exponent.remove(0, 1);
+    return text.left(e + 1) + (negative ? "-" : "") + exponent;
 }
 
 HookTreeModel::HookTreeModel(QObject* parent) : QAbstractItemModel(parent), root_(std::make_unique<Node>()) {}
@@ -144,26 +164,38 @@ QVariant HookTreeModel::data(const QModelIndex& index, int role) const {
     if (role == Qt::TextAlignmentRole && index.column() >= Size) {
         return QVariant::fromValue(Qt::Alignment(Qt::AlignRight | Qt::AlignVCenter));
     }
-    if (role == Qt::ToolTipRole && n->entry >= 0) return QString::fromStdString(entries_[n->entry].name);
+    if (role == Qt::ToolTipRole && n->entry >= 0) {
+        // A statistic's tooltip gives it in full: the cell shows three significant digits.
+        const std::optional<TensorStats>& s = stats_[static_cast<std::size_t>(n->entry)];
+        const auto full = [](double v) { return QString::number(v, 'g', 8); };
+        switch (index.column()) {
+        case Min: return s ? full(s->min) : QVariant();
+        case Max: return s ? full(s->max) : QVariant();
+        case Mean: return s ? full(s->mean) : QVariant();
+        case Norm: return s ? full(s->l2_norm) : QVariant();
+        default: return QString::fromStdString(entries_[n->entry].name);
+        }
+    }
     if (role != Qt::DisplayRole) return {};
     if (index.column() == Name) return n->label;
     if (n->entry < 0) return {};
     const HookEntry& e = entries_[static_cast<std::size_t>(n->entry)];
     const std::optional<TensorStats>& s = stats_[static_cast<std::size_t>(n->entry)];
-    const auto number = [](double v) { return QString::number(v, 'g', 4); };
     switch (index.column()) {
     case Shape: return QString::fromStdString(shape_text(e.shape));
     case Size: return e.bytes < 0 ? QVariant() : byte_text(e.bytes);
-    case Min: return s ? number(s->min) : QVariant();
-    case Max: return s ? number(s->max) : QVariant();
-    case Mean: return s ? number(s->mean) : QVariant();
-    case Norm: return s ? number(s->l2_norm) : QVariant();
+    case Min: return s ? stat_text(s->min) : QVariant();
+    case Max: return s ? stat_text(s->max) : QVariant();
+    case Mean: return s ? stat_text(s->mean) : QVariant();
+    case Norm: return s ? stat_text(s->l2_norm) : QVariant();
     default: return {};
     }
 }
 
 QVariant HookTreeModel::headerData(int section, Qt::Orientation orientation, int role) const {
-    if (orientation != Qt::Horizontal || role != Qt::DisplayRole) return {};
+    if (orientation != Qt::Horizontal) return {};
+    if (role == Qt::ToolTipRole && section == Norm) return tr("L2 norm of the whole tensor");
+    if (role != Qt::DisplayRole) return {};
     switch (section) {
     case Name: return tr("Hook point");
     case Shape: return tr("Shape");
@@ -171,7 +203,7 @@ QVariant HookTreeModel::headerData(int section, Qt::Orientation orientation, int
     case Min: return tr("Min");
     case Max: return tr("Max");
     case Mean: return tr("Mean");
-    case Norm: return tr("L2 norm");
+    case Norm: return tr("L2");
     default: return {};
     }
 }

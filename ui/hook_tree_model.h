@@ -70,4 +70,8 @@ std::vector<std::string> hook_path(const std::string& name);
 // "512 B", "3.4 KB", "1.2 MB", "2.0 GB".
 QString byte_text(int64_t bytes);
 
+// A statistic in a narrow column: three significant digits, written out from 0.001 to
+// 99999 ("-4.57", "0.0123", "1234") and with a short exponent beyond ("1.23e-5").
+QString stat_text(double value);
+
 } // namespace hookscope::ui

@@ -139,6 +139,7 @@ PromptPanel::PromptPanel(QWidget* parent) : QWidget(parent) {
     buttons->addWidget(run_);
     buttons->addWidget(stop_);
     auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0); // the dock's margins are enough
     layout->addWidget(prompt_, 1);
     layout->addLayout(modes);
     layout->addWidget(error_);

@@ -10,6 +10,8 @@
 #include <QAbstractItemModelTester>
 #include <QtTest>
 
+#include <limits>
+
 using namespace hookscope;
 using namespace hookscope::ui;
 
@@ -49,6 +51,22 @@ private slots:
         QCOMPARE(byte_text(512), QString("512 B"));
         QCOMPARE(byte_text(3'400), QString("3.4 KB"));
         QCOMPARE(byte_text(890'292'224), QString("890.3 MB"));
+    }
+
+    void statisticsShowThreeSignificantDigits() {
+        QCOMPARE(stat_text(-4.5678), QString("-4.57"));
+        QCOMPARE(stat_text(0.012345), QString("0.0123"));
+        QCOMPARE(stat_text(0.001), QString("0.001"));
+        QCOMPARE(stat_text(1.5), QString("1.5"));
+        QCOMPARE(stat_text(0), QString("0"));
+        QCOMPARE(stat_text(999.4), QString("999"));
+        QCOMPARE(stat_text(999.7), QString("1000")); // not "1e+03"
+        QCOMPARE(stat_text(12345.6), QString("12346"));
+        QCOMPARE(stat_text(-5.4231e-5), QString("-5.42e-5"));
+        QCOMPARE(stat_text(0.00098765), QString("9.88e-4"));
+        QCOMPARE(stat_text(2.5e7), QString("2.50e7"));
+        QCOMPARE(stat_text(std::numeric_limits<double>::quiet_NaN()), QString("nan"));
+        QCOMPARE(stat_text(-std::numeric_limits<double>::infinity()), QString("-inf"));
     }
 
     void treeHoldsEveryHookOnce() {

@@ -35,6 +35,7 @@
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QElapsedTimer>
+#include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -44,10 +45,12 @@
 #include <QMimeData>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QScrollBar>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardPaths>
+#include <QTabBar>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTreeView>
@@ -176,9 +179,34 @@ private slots:
         const at::Tensor pattern = (*w.cache())["blocks.1.attn.hook_pattern"];
         const QModelIndex pattern_row = source->index_of("blocks.1.attn.hook_pattern");
         QCOMPARE(pattern_row.siblingAtColumn(HookTreeModel::Max).data().toString(),
-                 QString::number(pattern.max().item<double>(), 'g', 4));
+                 stat_text(pattern.max().item<double>()));
         QCOMPARE(pattern_row.siblingAtColumn(HookTreeModel::Mean).data().toString(),
-                 QString::number(pattern.mean().item<double>(), 'g', 4));
+                 stat_text(pattern.mean().item<double>()));
+        // Their tooltips give them in full.
+        QCOMPARE(pattern_row.siblingAtColumn(HookTreeModel::Mean).data(Qt::ToolTipRole).toString(),
+                 QString::number(pattern.mean().item<double>(), 'g', 8));
+
+        // At the default window size every column of the hook tree, header and widest
+        // cell, fits beside the others in the dock with every group open, and the
+        // middle still shows all its tabs.
+        QTreeView* hook_tree = w.hook_panel()->tree();
+        hook_tree->expandAll();
+        QCoreApplication::processEvents();
+        int needed = 0;
+        QStringList widths;
+        for (int c = 0; c < HookTreeModel::ColumnCount; ++c) {
+            // QTreeView's own override (indentation included) is protected.
+            const int cells = static_cast<QAbstractItemView*>(hook_tree)->sizeHintForColumn(c);
+            const int column = std::max(cells, hook_tree->header()->sectionSizeHint(c));
+            widths << QString("%1 needs %2, has %3").arg(c).arg(column).arg(hook_tree->header()->sectionSize(c));
+            QVERIFY2(hook_tree->header()->sectionSize(c) >= column, qPrintable(widths.join(", ")));
+            needed += column;
+        }
+        QVERIFY2(needed <= hook_tree->viewport()->width(),
+                 qPrintable(QString("%1 > %2").arg(needed).arg(hook_tree->viewport()->width())));
+        QVERIFY(!hook_tree->horizontalScrollBar()->isVisible());
+        QVERIFY2(w.view_tabs()->tabBar()->sizeHint().width() <= w.view_tabs()->width(),
+                 qPrintable(QString::number(w.view_tabs()->width())));
 
         // Choosing blocks.1.attn.hook_pattern in the tree opens it in the attention view;
         // head 2 puts exactly that slice into the heatmap.
