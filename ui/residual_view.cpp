@@ -33,7 +33,9 @@ ResidualView::ResidualView(QWidget* parent) : QWidget(parent) {
     plot_->plotLayout()->addElement(1, 0, plot_->legend);
     plot_->legend->setFillOrder(QCPLegend::foColumnsFirst);
     plot_->plotLayout()->setRowStretchFactor(1, 0.001);
-    plot_->xAxis->setLabel(tr("layer (resid_pre, then the last resid_post)"));
+    // The tick labels say which stream ("3 pre", "3 post"); a longer title is cut off
+    // in a narrow plot.
+    plot_->xAxis->setLabel(tr("layer"));
     plot_->yAxis->setLabel(tr("L2 norm of the residual stream"));
     log_ = new QCheckBox(tr("Log scale"), this);
     log_->setObjectName("residualLog");
@@ -54,6 +56,12 @@ ResidualView::ResidualView(QWidget* parent) : QWidget(parent) {
     layout->addWidget(message_);
     layout->addLayout(body, 1);
 
+    // The stage labels follow the axis's length: once laid out, a plot whose labels
+    // must turn or thin draws again with them.
+    connect(plot_, &QCustomPlot::afterLayout, this, [this] {
+        const bool labels = fit_stage_labels(), legend = fit_legend();
+        if (labels || legend) plot_->replot(QCustomPlot::rpQueuedReplot);
+    });
     connect(log_, &QCheckBox::toggled, this, &ResidualView::set_log_scale);
     connect(positions_, &QListWidget::itemSelectionChanged, this, &ResidualView::refresh);
     connect(plot_, &QCustomPlot::mouseMove, this, [this](QMouseEvent* event) {
@@ -134,6 +142,37 @@ void ResidualView::rescale() {
     if (!norms_.stages.empty()) plot_->xAxis->setRange(-0.3, static_cast<double>(norms_.stages.size()) - 0.7);
 }
 
+bool ResidualView::fit_stage_labels() {
+    const QFontMetrics metrics(plot_->xAxis->tickLabelFont());
+    int widest = 0;
+    for (const QString& label : stage_labels_)
+        widest = std::max(widest, metrics.horizontalAdvance(label));
+    const double per_stage = plot_->axisRect()->width() / std::max(plot_->xAxis->range().size(), 1e-9);
+    const TickFit fit = fit_labels_across(widest, metrics.height(), per_stage);
+    if (stage_fit_ && stage_fit_->step == fit.step && stage_fit_->turned == fit.turned) return false;
+    stage_fit_ = fit;
+    auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+    for (qsizetype s = 0; s < stage_labels_.size(); s += fit.step)
+        ticker->addTick(static_cast<double>(s), stage_labels_[s]);
+    plot_->xAxis->setTicker(ticker);
+    plot_->xAxis->setTickLabelRotation(fit.turned ? -90 : 0);
+    return true;
+}
+
+bool ResidualView::fit_legend() {
+    QCPLegend* legend = plot_->legend;
+    int widest = 1;
+    for (int i = 0; i < legend->itemCount(); ++i)
+        widest = std::max(widest, legend->item(i)->minimumOuterSizeHint().width() + legend->columnSpacing());
+    const QMargins m = legend->margins();
+    const int room = plot_->viewport().width() - m.left() - m.right();
+    const int columns = std::clamp(room / widest, 1, std::max(legend->itemCount(), 1));
+    if (legend->wrap() == columns) return false;
+    legend->setWrap(columns);
+    legend->setFillOrder(QCPLegend::foColumnsFirst, true); // rearranges the items already there
+    return true;
+}
+
 void ResidualView::select_positions(const std::vector<int64_t>& positions) {
     positions_->clearSelection();
     for (const int64_t p : positions) {
@@ -144,11 +183,17 @@ void ResidualView::select_positions(const std::vector<int64_t>& positions) {
 void ResidualView::refresh() {
     plot_->clearGraphs();
     const std::size_t stages = norms_.stages.size();
-    auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+    stage_labels_.clear();
     for (std::size_t s = 0; s < stages; ++s)
-        ticker->addTick(static_cast<double>(s), stage_label(norms_.stages[s]));
-    plot_->xAxis->setTicker(ticker);
+        stage_labels_ << stage_label(norms_.stages[s]);
+    // QCustomPlot leaves out a tick label that would cross the widget's border: the
+    // last stage's, half a label from the axis's end, needs that much room beside it.
+    const QFontMetrics metrics(plot_->xAxis->tickLabelFont());
+    const int half_last = stages ? metrics.horizontalAdvance(stage_labels_.back()) / 2 + 2 : 0;
+    plot_->axisRect()->setMinimumMargins(QMargins(15, 15, std::max(15, half_last), 15));
+    stage_fit_.reset();
     if (stages == 0) {
+        fit_stage_labels();
         plot_->replot(QCustomPlot::rpQueuedReplot);
         return;
     }
@@ -190,6 +235,8 @@ void ResidualView::refresh() {
         g->setScatterStyle(QCPScatterStyle::ssCircle);
     }
     rescale();
+    fit_stage_labels();
+    fit_legend();
     plot_->replot(QCustomPlot::rpQueuedReplot);
 }
 

@@ -3,10 +3,12 @@
 // plus one line per selected position; log scale on demand; hover shows the values.
 
 #include "bridge/analysis/view_data.h"
+#include "ui/plot_axes.h"
 
 #include <QWidget>
 
 #include <memory>
+#include <optional>
 
 class QCheckBox;
 class QCustomPlot;
@@ -40,6 +42,12 @@ private:
     void refresh();
     // Axes around the lines drawn, with room for their end points.
     void rescale();
+    // Stage labels as the axis's length allows: all of them side by side, turned, or
+    // thinned. True when they changed (the plot is due a replot).
+    bool fit_stage_labels();
+    // As many legend entries on a row as the plot's width holds whole. True when that
+    // changed.
+    bool fit_legend();
 
     QCustomPlot* plot_ = nullptr;
     QCheckBox* log_ = nullptr;
@@ -49,6 +57,8 @@ private:
     std::shared_ptr<const ActivationCache> pinned_;
     int64_t layers_ = 0;
     QStringList labels_;
+    QStringList stage_labels_;         // "0 pre" ... "3 post"
+    std::optional<TickFit> stage_fit_; // as last drawn
 };
 
 } // namespace hookscope::ui

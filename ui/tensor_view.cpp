@@ -2,6 +2,7 @@
 
 #include "bridge/analysis/view_data.h"
 #include "bridge/model/activation_cache.h"
+#include "ui/plot_axes.h"
 
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -20,34 +21,6 @@ namespace {
 
 constexpr int64_t kTopTokens = 5;
 
-// One bar per position, token labels thinned on the axis.
-void show_bars(QCustomPlot* plot, const std::vector<double>& values, const QStringList& labels, const QString& title) {
-    plot->clearPlottables();
-    auto* bars = new QCPBars(plot->yAxis, plot->xAxis); // horizontal: positions down, like the heatmap
-    QVector<double> keys, heights;
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        keys << static_cast<double>(i);
-        heights << values[i];
-    }
-    bars->setData(keys, heights, true);
-    bars->setWidth(0.8);
-    bars->setPen(Qt::NoPen);
-    bars->setBrush(QColor(70, 110, 170));
-    auto ticker = QSharedPointer<QCPAxisTickerText>::create();
-    for (const int64_t i : thinned_ticks(static_cast<int64_t>(values.size()), 40))
-        ticker->addTick(static_cast<double>(i),
-                        i < labels.size() ? labels[static_cast<qsizetype>(i)] : QString::number(i));
-    plot->yAxis->setTicker(ticker);
-    plot->yAxis->setRangeReversed(true);
-    plot->yAxis->setRange(-0.5, static_cast<double>(values.size()) - 0.5);
-    plot->xAxis->setLabel(title);
-    bool found = false;
-    const QCPRange range = bars->getValueRange(found);
-    plot->xAxis->setRange(std::min(0.0, found ? range.lower : 0.0),
-                          found && range.upper > 0 ? range.upper * 1.05 : 1.0);
-    plot->replot(QCustomPlot::rpQueuedReplot);
-}
-
 } // namespace
 
 TensorView::TensorView(QWidget* parent) : QWidget(parent) {
@@ -64,6 +37,11 @@ TensorView::TensorView(QWidget* parent) : QWidget(parent) {
     bars_ = new QCustomPlot(this);
     bars_->setObjectName("tensorBars");
     bars_->setMinimumWidth(120);
+    // The labels follow the plot's size: once laid out, a plot whose labels must thin
+    // draws again with them.
+    connect(bars_, &QCustomPlot::afterLayout, this, [this] {
+        if (fit_bar_labels()) bars_->replot(QCustomPlot::rpQueuedReplot);
+    });
     table_ = new QTableWidget(this);
     table_->setObjectName("logitsTable");
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -98,6 +76,48 @@ TensorView::TensorView(QWidget* parent) : QWidget(parent) {
         const QString token = row < labels_.size() ? labels_[static_cast<qsizetype>(row)] : QString();
         return tr("position %1 %2 · feature %3: %4").arg(row).arg(token).arg(col).arg(value, 0, 'g', 5);
     });
+}
+
+void TensorView::show_bars(const std::vector<double>& values, const QStringList& labels, const QString& title) {
+    bars_->clearPlottables();
+    auto* bars = new QCPBars(bars_->yAxis, bars_->xAxis); // horizontal: positions down, like the heatmap
+    QVector<double> keys, heights;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        keys << static_cast<double>(i);
+        heights << values[i];
+    }
+    bars->setData(keys, heights, true);
+    bars->setWidth(0.8);
+    bars->setPen(Qt::NoPen);
+    bars->setBrush(QColor(70, 110, 170));
+    bar_labels_.clear();
+    for (std::size_t i = 0; i < values.size(); ++i)
+        bar_labels_ << (static_cast<qsizetype>(i) < labels.size() ? labels[static_cast<qsizetype>(i)]
+                                                                  : QString::number(i));
+    bar_step_ = 0;
+    bars_->yAxis->setRangeReversed(true);
+    bars_->yAxis->setRange(-0.5, static_cast<double>(values.size()) - 0.5);
+    bars_->xAxis->setLabel(title);
+    bool found = false;
+    const QCPRange range = bars->getValueRange(found);
+    bars_->xAxis->setRange(std::min(0.0, found ? range.lower : 0.0),
+                           found && range.upper > 0 ? range.upper * 1.05 : 1.0);
+    fit_bar_labels();
+    bars_->replot(QCustomPlot::rpQueuedReplot);
+}
+
+bool TensorView::fit_bar_labels() {
+    bool changed = fit_value_ticks(bars_->xAxis);
+    const QFontMetrics metrics(bars_->yAxis->tickLabelFont());
+    const double per_bar = bars_->axisRect()->height() / std::max(bars_->yAxis->range().size(), 1e-9);
+    const int64_t step = fit_labels_down(metrics.height(), per_bar).step;
+    if (step == bar_step_) return changed;
+    bar_step_ = step;
+    auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+    for (qsizetype i = 0; i < bar_labels_.size(); i += step)
+        ticker->addTick(static_cast<double>(i), bar_labels_[i]);
+    bars_->yAxis->setTicker(ticker);
+    return true;
 }
 
 void TensorView::set_cache(std::shared_ptr<const ActivationCache> cache, QStringList token_labels, Labeler labeler) {
@@ -142,7 +162,7 @@ void TensorView::show_nothing(const QString& title) {
     stack_->setCurrentIndex(0);
     heatmap_->set_matrix({}, {0, 1}, {}, {});
     heatmap_->replot();
-    show_bars(bars_, {}, {}, {});
+    show_bars({}, {}, {});
 }
 
 void TensorView::draw() {
@@ -207,7 +227,7 @@ void TensorView::draw() {
     const std::vector<double> norms = row_norms(m);
     if (layout == HookLayout::Scalars) {
         heatmap_->hide();
-        show_bars(bars_, std::vector<double>(m.values.begin(), m.values.end()), labels, tr("value"));
+        show_bars(std::vector<double>(m.values.begin(), m.values.end()), labels, tr("value"));
         return;
     }
     heatmap_->show();
@@ -226,7 +246,7 @@ void TensorView::draw() {
         pinned_heatmap_->set_matrix(std::move(pm), range, pinned_labels_, square ? pinned_labels_ : QStringList());
     }
     heatmap_->set_matrix(std::move(m), range, labels, square ? labels : QStringList());
-    show_bars(bars_, norms, labels, tr("L2 norm"));
+    show_bars(norms, labels, tr("L2 norm"));
 }
 
 } // namespace hookscope::ui

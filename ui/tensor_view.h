@@ -53,6 +53,11 @@ private:
     void draw();
     // Only `title`, with the plots emptied: nothing shown belongs to another tensor.
     void show_nothing(const QString& title);
+    // One bar per position, positions down like the heatmap's rows.
+    void show_bars(const std::vector<double>& values, const QStringList& labels, const QString& title);
+    // Position labels thinned and value ticks spaced to what the bars' plot has room
+    // for. True when they changed (the plot is due a replot).
+    bool fit_bar_labels();
 
     QLabel* title_ = nullptr;
     QSpinBox* head_ = nullptr;
@@ -68,6 +73,8 @@ private:
     QStringList labels_;
     Labeler labeler_;
     QString hook_;
+    QStringList bar_labels_; // one per bar
+    int64_t bar_step_ = 0;   // every bar_step_-th label drawn; 0: not fitted yet
 };
 
 } // namespace hookscope::ui

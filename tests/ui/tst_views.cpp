@@ -7,6 +7,7 @@
 #include "ui/attention_view.h"
 #include "ui/heatmap_plot.h"
 #include "ui/lens_view.h"
+#include "ui/plot_axes.h"
 #include "ui/residual_view.h"
 #include "ui/run_compare.h"
 #include "ui/tensor_view.h"
@@ -209,6 +210,130 @@ private slots:
             }
             const double top = plot->yAxis->coordToPixel(highest), edge = plot->axisRect()->top();
             QVERIFY2(top - edge >= 5, qPrintable(QString("%1 px below the top").arg(top - edge)));
+        }
+        // Narrow, with positions beside the mean: the legend's entries wrap onto more
+        // rows instead of running off the plot's right edge.
+        view.resize(480, 500);
+        view.select_positions({0, 2, 4});
+        QCustomPlot* plot = view.plot();
+        plot->replot();
+        QCoreApplication::processEvents();
+        QCOMPARE(plot->legend->itemCount(), 4);
+        QVERIFY(plot->legend->rowCount() > 1);
+        for (int i = 0; i < plot->legend->itemCount(); ++i) {
+            const QRect item = plot->legend->item(i)->outerRect();
+            QVERIFY2(plot->viewport().contains(item), qPrintable(plot->graph(i)->name()));
+        }
+    }
+
+    void tickLabelsTurnThenThin() {
+        QCOMPARE(label_gap(15), 5);
+        // 40 px labels, 15 px lines: side by side from 45 px apart, turned from 20 px,
+        // below that every second or third.
+        QCOMPARE(fit_labels_across(40, 15, 45).step, int64_t(1));
+        QVERIFY(!fit_labels_across(40, 15, 45).turned);
+        QVERIFY(fit_labels_across(40, 15, 44).turned);
+        QCOMPARE(fit_labels_across(40, 15, 20).step, int64_t(1));
+        QCOMPARE(fit_labels_across(40, 15, 19).step, int64_t(2));
+        QCOMPARE(fit_labels_across(40, 15, 7).step, int64_t(3));
+        QCOMPARE(fit_labels_down(15, 20).step, int64_t(1));
+        QCOMPARE(fit_labels_down(15, 6.5).step, int64_t(4));
+    }
+
+    // Every stage's label of the residual norms is drawn whole inside the plot (one
+    // crossing the widget's border is left out by QCustomPlot) and apart from its
+    // neighbours, in either scale; a model of a few layers has every one of them.
+    void residualStageLabelsAreAllDrawn() {
+        for (const int layers : {4, 12}) {
+            auto cache = std::make_shared<ActivationCache>(std::vector<int64_t>(30, 1), "");
+            for (int i = 0; i < layers; ++i) {
+                cache->add("blocks." + std::to_string(i) + ".hook_resid_pre",
+                           at::full({1, 30, 8}, double((i + 1) * (i + 1))));
+            }
+            cache->add("blocks." + std::to_string(layers - 1) + ".hook_resid_post", at::full({1, 30, 8}, 300.0));
+            for (const int width : {480, 560, 640, 1000}) {
+                ResidualView view;
+                view.resize(width, 500);
+                view.show();
+                QVERIFY(QTest::qWaitForWindowExposed(&view));
+                view.set_cache(cache, {}, layers);
+                for (const bool log : {true, false}) {
+                    view.set_log_scale(log);
+                    QCustomPlot* plot = view.plot();
+                    plot->replot();
+                    QCoreApplication::processEvents(); // a replot the first layout asked for
+                    const auto ticker = plot->xAxis->ticker().dynamicCast<QCPAxisTickerText>();
+                    const QMap<double, QString> ticks = ticker->ticks();
+                    const QFontMetrics metrics(plot->xAxis->tickLabelFont());
+                    const bool turned = plot->xAxis->tickLabelRotation() != 0;
+                    const QString where = QString("%1 layers, %2 px, log %3").arg(layers).arg(width).arg(log);
+                    double previous_end = -1;
+                    for (auto it = ticks.begin(); it != ticks.end(); ++it) {
+                        const double extent = turned ? metrics.height() : metrics.horizontalAdvance(it.value());
+                        const double centre = plot->xAxis->coordToPixel(it.key());
+                        QVERIFY2(centre - extent / 2 >= 0 && centre + extent / 2 <= plot->width(),
+                                 qPrintable(where + ": " + it.value()));
+                        QVERIFY2(centre - extent / 2 > previous_end, qPrintable(where + ": " + it.value()));
+                        previous_end = centre + extent / 2;
+                    }
+                    if (layers == 4 || width == 1000) {
+                        QStringList expected;
+                        for (int i = 0; i < layers; ++i)
+                            expected << QString("%1 pre").arg(i);
+                        expected << QString("%1 post").arg(layers - 1);
+                        QCOMPARE(ticks.values(), expected);
+                    }
+                }
+            }
+        }
+    }
+
+    // The L2 norm bars beside a tensor keep their labels apart: position labels thin to
+    // a line and a third each, value labels to what the bars' width holds.
+    void tensorBarLabelsKeepApart() {
+        auto cache = std::make_shared<ActivationCache>(std::vector<int64_t>(60, 1), "");
+        cache->add("blocks.0.hook_resid_pre", at::arange(60 * 8, at::kFloat).reshape({1, 60, 8}));
+        QStringList labels;
+        for (int i = 0; i < 60; ++i)
+            labels << QString("token%1").arg(i);
+        for (const QSize size : {QSize(480, 400), QSize(900, 700)}) {
+            TensorView view;
+            view.resize(size);
+            view.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&view));
+            view.set_cache(cache, labels, {});
+            view.show_hook("blocks.0.hook_resid_pre");
+            QCustomPlot* bars = view.bars();
+            bars->replot();
+            QCoreApplication::processEvents();
+            const QFontMetrics metrics(bars->yAxis->tickLabelFont());
+            const int gap = label_gap(metrics.height());
+            // Positions, down the left.
+            const auto ticker = bars->yAxis->ticker().dynamicCast<QCPAxisTickerText>();
+            const QList<double> rows = ticker->ticks().keys();
+            QVERIFY(rows.size() >= 5);
+            QCOMPARE(rows.front(), 0.0);
+            for (qsizetype i = 1; i < rows.size(); ++i) {
+                const double apart = bars->yAxis->coordToPixel(rows[i]) - bars->yAxis->coordToPixel(rows[i - 1]);
+                QVERIFY2(apart >= metrics.height() + gap, qPrintable(QString::number(apart)));
+            }
+            // Values, along the bottom: at least two, apart and inside the plot.
+            QVector<double> ticks;
+            QVector<QString> texts;
+            bars->xAxis->ticker()->generate(bars->xAxis->range(), bars->locale(), 'g', bars->xAxis->numberPrecision(),
+                                            ticks, nullptr, &texts);
+            double previous_end = -1;
+            int shown = 0;
+            for (qsizetype i = 0; i < ticks.size(); ++i) {
+                if (!bars->xAxis->range().contains(ticks[i])) continue;
+                const double width = metrics.horizontalAdvance(texts[i]);
+                const double centre = bars->xAxis->coordToPixel(ticks[i]);
+                QVERIFY2(centre - width / 2 >= previous_end + (shown ? gap : 0), qPrintable(texts.join(' ')));
+                QVERIFY2(centre + width / 2 <= bars->width(), qPrintable(texts.join(' ')));
+                previous_end = centre + width / 2;
+                ++shown;
+            }
+            QVERIFY2(shown >= 2, qPrintable(texts.join(' ')));
         }
     }
 
