@@ -30,6 +30,7 @@
 #include "bench/args.h"
 #include "bench/shapes.h"
 #include "bench/timing.h"
+#include "bridge/model/block_pool.h"
 #include "bridge/model/checkpoint.h"
 #include "bridge/model/generate.h"
 #include "bridge/model/kernels/kernels.h"
@@ -437,6 +438,7 @@ int main(int argc, char** argv) {
     mallopt(M_MMAP_THRESHOLD, 1 << 17);
     mallopt(M_TRIM_THRESHOLD, 1 << 17);
     malloc_trim(0);
+    block_pool::release_pooled_memory();
     reset_peak_rss();
     const long before = rss_kib("VmRSS:");
     {

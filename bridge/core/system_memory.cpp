@@ -1,6 +1,7 @@
 #include "bridge/core/system_memory.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -12,13 +13,24 @@
 
 namespace hookscope {
 
+namespace {
+std::atomic<std::size_t (*)()> held_for_reuse{nullptr};
+} // namespace
+
+void set_memory_held_for_reuse(std::size_t (*held)()) {
+    held_for_reuse = held;
+}
+
 std::optional<uint64_t> available_memory_bytes() {
     std::ifstream meminfo("/proc/meminfo");
     std::string key;
     uint64_t kib = 0;
     std::string unit;
     while (meminfo >> key >> kib >> unit) {
-        if (key == "MemAvailable:") return kib * 1024;
+        if (key == "MemAvailable:") {
+            const auto held = held_for_reuse.load();
+            return kib * 1024 + (held ? held() : 0);
+        }
     }
     return std::nullopt;
 }

@@ -11,8 +11,14 @@
 namespace hookscope {
 
 // Memory the system can still give without swapping (MemAvailable in /proc/meminfo),
-// or nullopt where unknown.
+// plus what this process holds for reuse (see set_memory_held_for_reuse), or nullopt
+// where unknown.
 std::optional<uint64_t> available_memory_bytes();
+
+// Names the count of bytes this process keeps mapped for reuse, freed but not given
+// back to the system (the tensor block pool): available_memory_bytes() counts them as
+// available, since they serve the process's next allocations.
+void set_memory_held_for_reuse(std::size_t (*held)());
 
 // Anonymous memory of at least `bytes`, zeroed, starting on a 2 MiB boundary, with the
 // system asked to back it with transparent huge pages (madvise MADV_HUGEPAGE; where THP

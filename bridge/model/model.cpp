@@ -5,6 +5,7 @@
 #include "bridge/model/arch/gpt2.h"
 #include "bridge/model/arch/gpt_neox.h"
 #include "bridge/model/arch/llama.h"
+#include "bridge/model/block_pool.h"
 #include "bridge/model/checkpoint.h"
 #include "bridge/model/hook_recorder.h"
 #include "bridge/model/kv_cache.h"
@@ -62,9 +63,13 @@ std::vector<std::string_view> factory_model_types() {
 
 Model::Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint)
     : config_(std::move(config)), folder_(std::move(folder)), fingerprint_(std::move(fingerprint)),
-      hook_points_(hook_points_for(config_)) {}
+      hook_points_(hook_points_for(config_)) {
+    block_pool::install();
+}
 
 std::unique_ptr<Model> Model::load(const std::filesystem::path& folder, Precision precision) {
+    // The last model's freed blocks would only stand in the way of this one's weights.
+    block_pool::release_pooled_memory();
     ModelConfig config = load_model_config(folder);
     const Architecture& architecture = architecture_for(config, folder); // before any weight is read
     const Checkpoint checkpoint = Checkpoint::open(folder, precision);

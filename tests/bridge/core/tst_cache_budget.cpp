@@ -8,6 +8,7 @@
 #include <QtTest>
 
 #include <algorithm>
+#include <cmath>
 
 using namespace hookscope;
 
@@ -120,6 +121,20 @@ private slots:
         // Memory moves between the two reads; the limit is half of what was read.
         QCOMPARE(limit->bytes, *limit->available / 2);
         QVERIFY(*limit->available > 0);
+    }
+
+    // Memory the process holds for reuse counts as available: the counter's bytes are
+    // added to what the system reports. MemAvailable itself drifts between reads (its
+    // counters are updated about once a second), far less than the 1 TiB counted here.
+    void memoryHeldForReuseCountsAsAvailable() {
+        const auto without = available_memory_bytes();
+        if (!without) QSKIP("no /proc/meminfo here");
+        set_memory_held_for_reuse([]() -> std::size_t { return std::size_t{1} << 40; });
+        const auto with = available_memory_bytes();
+        set_memory_held_for_reuse(nullptr);
+        QVERIFY(with);
+        const double added = static_cast<double>(*with) - static_cast<double>(*without);
+        QVERIFY2(std::abs(added - static_cast<double>(uint64_t{1} << 40)) < 1e9, qPrintable(QString::number(added)));
     }
 
     // Aligned to 2 MiB, zeroed, writable to its last byte, and given back.
