@@ -1,7 +1,9 @@
 #include "bridge/analysis/view_data.h"
 
+#include "bridge/core/errors.h"
 #include "bridge/core/hook_point.h"
 #include "bridge/core/shape_text.h"
+#include "bridge/core/token_ids.h"
 #include "bridge/model/activation_cache.h"
 
 #include <ATen/ATen.h>
@@ -184,6 +186,20 @@ std::vector<std::vector<TokenProbability>> top_tokens(const at::Tensor& logits, 
             out[static_cast<std::size_t>(p)].push_back({i[p][j], v[p][j]});
     }
     return out;
+}
+
+TokenRank token_rank(const at::Tensor& logits, int64_t position, int64_t id) {
+    if (logits.dim() != 3 || logits.size(0) != 1) {
+        throw InputError("logits of shape " + shape_text(logits.sizes().vec()) + " are not [1, pos, vocab]");
+    }
+    if (position < 0 || position >= logits.size(1)) {
+        throw InputError("position " + std::to_string(position) + " is outside the " + std::to_string(logits.size(1)) +
+                         " positions of the logits");
+    }
+    check_token_id(id, logits.size(2), "token id");
+    const at::Tensor probs = at::softmax(logits[0][position].to(at::kDouble), -1); // [V]
+    const double p = probs[id].item<double>();
+    return {1 + (probs > p).sum().item<int64_t>(), p};
 }
 
 std::optional<int64_t> predicted_token(const ActivationCache& cache, int64_t position) {

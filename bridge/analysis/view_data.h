@@ -96,6 +96,17 @@ struct TokenProbability {
 };
 std::vector<std::vector<TokenProbability>> top_tokens(const at::Tensor& logits, int64_t k);
 
+// Where token `id` stands at `position` of logits [1, pos, vocab]: its rank among the
+// vocabulary (1 for the most likely; tokens of equal probability share the best rank,
+// so two tied first are both 1 and the next is 3) and its softmax probability, computed
+// as top_tokens computes it. Throws InputError for an id outside the vocabulary or a
+// position outside the logits.
+struct TokenRank {
+    int64_t rank = 0;
+    double probability = 0;
+};
+TokenRank token_rank(const at::Tensor& logits, int64_t position, int64_t id);
+
 // The token the model predicts after `position` (the argmax of the cache's logits
 // there), or nullopt when the cache holds no logits for it.
 std::optional<int64_t> predicted_token(const ActivationCache& cache, int64_t position);

@@ -3,6 +3,7 @@
 // computed directly.
 
 #include "bridge/analysis/view_data.h"
+#include "bridge/core/errors.h"
 #include "bridge/model/activation_cache.h"
 #include "bridge/model/model.h"
 
@@ -120,6 +121,39 @@ private slots:
         QCOMPARE(top[5][0].id, probs[5].argmax().item<int64_t>());
         QVERIFY(std::abs(top[5][0].probability - probs[5].max().item<double>()) < 1e-12);
         QVERIFY(top[5][0].probability >= top[5][1].probability && top[5][1].probability >= top[5][2].probability);
+    }
+
+    // Rank and probability of one token, by hand: position 0 has logits
+    // [0, ln 2, ln 2, 0], so probabilities [1/6, 1/3, 1/3, 1/6]; position 1 has
+    // [3, 2, 1, 0].
+    void tokenRankCountsTheMoreLikely() {
+        const double ln2 = std::log(2.0);
+        const at::Tensor logits =
+            at::tensor(std::vector<double>{0, ln2, ln2, 0, 3, 2, 1, 0}, at::kDouble).reshape({1, 2, 4});
+        // Tied tokens share the best rank, and the next one after them is third.
+        QCOMPARE(token_rank(logits, 0, 1).rank, int64_t(1));
+        QCOMPARE(token_rank(logits, 0, 2).rank, int64_t(1));
+        QCOMPARE(token_rank(logits, 0, 0).rank, int64_t(3));
+        QCOMPARE(token_rank(logits, 0, 3).rank, int64_t(3));
+        QVERIFY(std::abs(token_rank(logits, 0, 2).probability - 1.0 / 3) < 1e-12);
+        QVERIFY(std::abs(token_rank(logits, 0, 3).probability - 1.0 / 6) < 1e-12);
+        const double sum = std::exp(3.0) + std::exp(2.0) + std::exp(1.0) + 1;
+        QCOMPARE(token_rank(logits, 1, 0).rank, int64_t(1));
+        QCOMPARE(token_rank(logits, 1, 3).rank, int64_t(4));
+        QVERIFY(std::abs(token_rank(logits, 1, 3).probability - 1 / sum) < 1e-12);
+        QVERIFY(std::abs(token_rank(logits, 1, 1).probability - std::exp(2.0) / sum) < 1e-12);
+        // The same probability as the top tokens give.
+        QCOMPARE(token_rank(logits, 1, 1).probability, top_tokens(logits, 2)[1][1].probability);
+        // A token outside the vocabulary, or a position outside the logits: said so.
+        for (const int64_t id : {int64_t(4), int64_t(-1)}) {
+            try {
+                token_rank(logits, 0, id);
+                QFAIL("no error");
+            } catch (const InputError& e) {
+                QVERIFY2(QString(e.what()).contains(QString("token id %1 is outside").arg(id)), e.what());
+            }
+        }
+        QVERIFY_THROWS_EXCEPTION(InputError, token_rank(logits, 2, 0));
     }
 
     void colourRanges() {
