@@ -115,6 +115,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     QSettings settings;
     prompt_->restore(settings);
     model_->restore(settings);
+    views_->restore(settings);
     restoreGeometry(settings.value("window/geometry").toByteArray());
     restoreState(settings.value("window/state").toByteArray());
     if (!settings.contains("window/geometry")) resize(1280, 800);
@@ -697,6 +698,7 @@ void MainWindow::closeEvent(QCloseEvent* event) {
     QSettings settings;
     prompt_->save(settings);
     model_->save(settings);
+    views_->save(settings);
     settings.setValue("window/geometry", saveGeometry());
     settings.setValue("window/state", saveState());
     event->accept();

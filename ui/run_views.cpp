@@ -12,6 +12,7 @@
 #include "ui/tensor_view.h"
 #include "ui/token_view.h"
 
+#include <QSettings>
 #include <QShortcut>
 #include <QTabWidget>
 
@@ -68,6 +69,15 @@ void RunViews::set_model(const ModelSummary* summary) {
     has_model_ = summary != nullptr;
     tokenizer_ = summary ? summary->tokenizer : nullptr;
     vocabulary_ = summary ? summary->d_vocab : 0;
+    tensor_->set_tokenizer(tokenizer_);
+}
+
+void RunViews::save(QSettings& settings) const {
+    tensor_->save(settings);
+}
+
+void RunViews::restore(const QSettings& settings) {
+    tensor_->restore(settings);
 }
 
 void RunViews::reset_for(const ModelSummary& summary) {

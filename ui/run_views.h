@@ -18,6 +18,7 @@
 #include <vector>
 
 class QCustomPlot;
+class QSettings;
 class QTabWidget;
 
 namespace hookscope {
@@ -52,6 +53,9 @@ public:
     void set_busy(bool busy);
     // Empties every view.
     void clear();
+    // The views' own settings (the logits' number of tokens per position).
+    void save(QSettings& settings) const;
+    void restore(const QSettings& settings);
 
     // A run starting: its prompt's ids, named by the model's tokenizer; then each new token.
     void start_run(const std::vector<int64_t>& prompt);

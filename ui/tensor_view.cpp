@@ -2,26 +2,20 @@
 
 #include "bridge/analysis/view_data.h"
 #include "bridge/model/activation_cache.h"
+#include "ui/logits_view.h"
 #include "ui/plot_axes.h"
 
 #include <QHBoxLayout>
-#include <QHeaderView>
 #include <QLabel>
+#include <QSettings>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QStackedWidget>
-#include <QTableWidget>
 #include <QVBoxLayout>
 
 #include <utility>
 
 namespace hookscope::ui {
-
-namespace {
-
-constexpr int64_t kTopTokens = 5;
-
-} // namespace
 
 TensorView::TensorView(QWidget* parent) : QWidget(parent) {
     title_ = new QLabel(tr("Select a hook point in the tree to see its values."), this);
@@ -42,9 +36,7 @@ TensorView::TensorView(QWidget* parent) : QWidget(parent) {
     connect(bars_, &QCustomPlot::afterLayout, this, [this] {
         if (fit_bar_labels()) bars_->replot(QCustomPlot::rpQueuedReplot);
     });
-    table_ = new QTableWidget(this);
-    table_->setObjectName("logitsTable");
-    table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    logits_ = new LogitsView(this);
 
     plots_ = new QSplitter(this);
     plots_->setChildrenCollapsible(false);
@@ -60,7 +52,7 @@ TensorView::TensorView(QWidget* parent) : QWidget(parent) {
     plots->setStretchFactor(2, 1);
     stack_ = new QStackedWidget(this);
     stack_->addWidget(plots);
-    stack_->addWidget(table_);
+    stack_->addWidget(logits_);
 
     compare_ = new CompareBox(this);
     auto* header = new QHBoxLayout;
@@ -135,6 +127,22 @@ void TensorView::show_hook(const QString& name) {
     refresh();
 }
 
+void TensorView::set_tokenizer(std::shared_ptr<const Tokenizer> tokenizer) {
+    logits_->set_tokenizer(std::move(tokenizer));
+}
+
+void TensorView::save(QSettings& settings) const {
+    logits_->save(settings);
+}
+
+void TensorView::restore(const QSettings& settings) {
+    logits_->restore(settings);
+}
+
+QTableWidget* TensorView::logits_table() const {
+    return logits_->table();
+}
+
 QCustomPlot* TensorView::current_plot() const {
     if (stack_->currentIndex() != 0) return nullptr; // the logits table
     return heatmap_->isHidden() ? bars_ : heatmap_;  // norm scales are bars alone
@@ -160,6 +168,7 @@ void TensorView::show_nothing(const QString& title) {
     title_->setText(title);
     head_->hide();
     stack_->setCurrentIndex(0);
+    logits_->clear();
     heatmap_->set_matrix({}, {0, 1}, {}, {});
     heatmap_->replot();
     show_bars({}, {}, {});
@@ -190,33 +199,12 @@ void TensorView::draw() {
         compare_->mode() != CompareMode::Difference) { // logits: the most likely tokens per position
         stack_->setCurrentIndex(1);
         head_->hide();
-        const auto top = top_tokens(*t, kTopTokens);
-        table_->clear();
-        table_->setRowCount(static_cast<int>(top.size()));
-        table_->setColumnCount(static_cast<int>(kTopTokens));
-        QStringList columns;
-        for (int64_t k = 0; k < kTopTokens; ++k)
-            columns << tr("#%1").arg(k + 1);
-        table_->setHorizontalHeaderLabels(columns);
-        QStringList rows;
-        for (std::size_t p = 0; p < top.size(); ++p) {
-            rows << QStringLiteral("%1 %2").arg(p).arg(
-                static_cast<qsizetype>(p) < labels.size() ? labels[static_cast<qsizetype>(p)] : QString());
-            for (std::size_t k = 0; k < top[p].size(); ++k) {
-                const TokenProbability& tp = top[p][k];
-                auto* item = new QTableWidgetItem(QStringLiteral("%1  %2")
-                                                      .arg(labeler_ ? labeler_(tp.id) : QString::number(tp.id))
-                                                      .arg(tp.probability, 0, 'f', 3));
-                item->setToolTip(tr("id %1, probability %2").arg(tp.id).arg(tp.probability, 0, 'g', 5));
-                table_->setItem(static_cast<int>(p), static_cast<int>(k), item);
-            }
-        }
-        table_->setVerticalHeaderLabels(rows);
-        table_->resizeColumnsToContents();
+        logits_->set_logits(*t, labels, labeler_);
         return;
     }
 
     stack_->setCurrentIndex(0);
+    logits_->clear();
     const HookLayout layout = layout_of(name, t->sizes().vec());
     const int64_t heads = head_count(name, *t);
     head_->setVisible(heads > 1);

@@ -1,7 +1,7 @@
 #pragma once
 // One captured hook point: a positions x features heatmap with the L2 norm of each
 // position beside it; a head selector for per-head hooks; a bar per position for norm
-// scales; a table of the most likely tokens for the logits.
+// scales; the most likely tokens for the logits, with a search for any one token.
 
 #include "ui/heatmap_plot.h"
 #include "ui/run_compare.h"
@@ -11,6 +11,7 @@
 #include <memory>
 
 class QLabel;
+class QSettings;
 class QSplitter;
 class QSpinBox;
 class QStackedWidget;
@@ -18,9 +19,12 @@ class QTableWidget;
 
 namespace hookscope {
 class ActivationCache;
-}
+class Tokenizer;
+} // namespace hookscope
 
 namespace hookscope::ui {
+
+class LogitsView;
 
 class TensorView : public QWidget {
     Q_OBJECT
@@ -36,13 +40,19 @@ public:
     void set_pinned(std::shared_ptr<const ActivationCache> pinned, QStringList token_labels);
     // Shows hook `name` of the cache (an empty name clears the view).
     void show_hook(const QString& name);
+    // What reads a token typed into the logits' search (null: token ids only).
+    void set_tokenizer(std::shared_ptr<const Tokenizer> tokenizer);
+    // The logits' number of tokens per position.
+    void save(QSettings& settings) const;
+    void restore(const QSettings& settings);
 
     QString hook() const { return hook_; }
     HeatmapPlot* heatmap() const { return heatmap_; }
     // The pinned run's, beside heatmap() in the side-by-side comparison.
     HeatmapPlot* pinned_heatmap() const { return pinned_heatmap_; }
     QCustomPlot* bars() const { return bars_; }
-    QTableWidget* logits_table() const { return table_; }
+    QTableWidget* logits_table() const;
+    LogitsView* logits_view() const { return logits_; }
     QSpinBox* head() const { return head_; }
     CompareBox* compare() const { return compare_; }
     // The plot the user sees now (for saving).
@@ -64,7 +74,7 @@ private:
     QStackedWidget* stack_ = nullptr;
     HeatmapPlot *heatmap_ = nullptr, *pinned_heatmap_ = nullptr; // this run's; the pinned run's beside it
     QCustomPlot* bars_ = nullptr;
-    QTableWidget* table_ = nullptr;
+    LogitsView* logits_ = nullptr;
     CompareBox* compare_ = nullptr;
     QSplitter* plots_ = nullptr;
     bool side_by_side_ = false; // the pinned run's heatmap was shown by the last draw

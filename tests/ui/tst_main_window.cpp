@@ -19,6 +19,7 @@
 #include "ui/hook_panel.h"
 #include "ui/hook_tree_model.h"
 #include "ui/lens_view.h"
+#include "ui/logits_view.h"
 #include "ui/main_window.h"
 #include "ui/prompt_panel.h"
 #include "ui/residual_view.h"
@@ -629,6 +630,18 @@ private slots:
         w.reset(); // joins the worker thread
         qInfo("closed mid-generation in %lld ms", static_cast<long long>(timer.elapsed()));
         QCoreApplication::processEvents(); // results posted for the dead window go nowhere
+    }
+
+    // The number of tokens the logits show per position outlives the window.
+    void theLogitsTopKIsRemembered() {
+        {
+            MainWindow w;
+            w.show();
+            w.tensor_view()->logits_view()->top_k()->setValue(17);
+            w.close();
+        }
+        MainWindow w;
+        QCOMPARE(w.tensor_view()->logits_view()->top_k()->value(), 17);
     }
 };
 

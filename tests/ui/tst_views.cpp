@@ -7,6 +7,7 @@
 #include "ui/attention_view.h"
 #include "ui/heatmap_plot.h"
 #include "ui/lens_view.h"
+#include "ui/logits_view.h"
 #include "ui/plot_axes.h"
 #include "ui/residual_view.h"
 #include "ui/run_compare.h"
@@ -16,8 +17,12 @@
 #include <ATen/ATen.h>
 
 #include <QLabel>
+#include <QLineEdit>
 #include <QListWidget>
 #include <QMimeData>
+#include <QSettings>
+#include <QSpinBox>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTextBlock>
 #include <QTextLayout>
@@ -224,6 +229,82 @@ private slots:
             const QRect item = plot->legend->item(i)->outerRect();
             QVERIFY2(plot->viewport().contains(item), qPrintable(plot->graph(i)->name()));
         }
+    }
+
+    // The logits show k tokens per position, k chosen and remembered; the search says
+    // where any token stands at the selected position, or that there is no such token.
+    void logitsShowTheChosenNumberOfTokensAndFindAnyToken() {
+        // Position 0 prefers low ids, positions 1 and 2 high ones.
+        const at::Tensor logits =
+            at::tensor(std::vector<float>{5, 4, 3, 2, 1, 0, 0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5}).reshape({1, 3, 6});
+        auto cache = std::make_shared<ActivationCache>(std::vector<int64_t>{1, 2, 3}, "");
+        cache->add("unembed.hook_out", logits);
+        TensorView view;
+        view.set_cache(cache, {"a", "b", "c"}, {});
+        view.show_hook("unembed.hook_out");
+        LogitsView* lv = view.logits_view();
+        QTableWidget* table = lv->table();
+        QCOMPARE(table->rowCount(), 3);
+        QCOMPARE(table->columnCount(), 5); // the default
+        for (const int k : {3, 1, 6}) {
+            lv->top_k()->setValue(k);
+            QCOMPARE(table->columnCount(), k);
+            for (int row = 0; row < 3; ++row) {
+                QVERIFY(table->item(row, k - 1) != nullptr);
+            }
+        }
+        QVERIFY(table->item(0, 0)->text().startsWith("0  ")); // most likely at position 0: id 0
+        lv->top_k()->setValue(50);                            // more than the vocabulary holds: all of it
+        QCOMPARE(table->columnCount(), 6);
+
+        // The search looks at the last position first.
+        QCOMPARE(lv->position(), int64_t(2));
+        QVERIFY(lv->search_result()->isHidden());
+        lv->search()->setText("4");
+        const double sum = [] {
+            double s = 0;
+            for (int i = 0; i <= 5; ++i)
+                s += std::exp(double(i));
+            return s;
+        }();
+        QVERIFY2(lv->search_result()->text().contains(
+                     QString("rank 2 of 6, probability %1").arg(std::exp(4.0) / sum, 0, 'g', 4)),
+                 qPrintable(lv->search_result()->text()));
+        lv->select_position(0);
+        QVERIFY2(lv->search_result()->text().contains(
+                     QString("at position 0 a: rank 5 of 6, probability %1").arg(std::exp(1.0) / sum, 0, 'g', 4)),
+                 qPrintable(lv->search_result()->text()));
+        // Changing k keeps the position.
+        lv->top_k()->setValue(2);
+        QCOMPARE(lv->position(), int64_t(0));
+        // No such token: an id past the vocabulary, or text without a tokenizer.
+        lv->search()->setText("9");
+        QVERIFY2(lv->search_result()->text().startsWith("No such token: token id 9 is outside"),
+                 qPrintable(lv->search_result()->text()));
+        lv->search()->setText("the");
+        QVERIFY2(lv->search_result()->text().contains("no tokenizer"), qPrintable(lv->search_result()->text()));
+
+        // A new run: its last position, and the search answered for it.
+        auto next = std::make_shared<ActivationCache>(std::vector<int64_t>{1, 2}, "");
+        next->add("unembed.hook_out", logits.slice(1, 0, 2).contiguous());
+        lv->search()->setText("5");
+        view.set_cache(next, {"x", "y"}, {});
+        QCOMPARE(table->rowCount(), 2);
+        QCOMPARE(lv->position(), int64_t(1));
+        QVERIFY2(lv->search_result()->text().contains("at position 1 y: rank 1 of 6"),
+                 qPrintable(lv->search_result()->text()));
+
+        // k is remembered.
+        QTemporaryDir dir;
+        {
+            QSettings settings(dir.filePath("s.ini"), QSettings::IniFormat);
+            lv->top_k()->setValue(12);
+            view.save(settings);
+        }
+        QSettings settings(dir.filePath("s.ini"), QSettings::IniFormat);
+        TensorView again;
+        again.restore(settings);
+        QCOMPARE(again.logits_view()->top_k()->value(), 12);
     }
 
     void tickLabelsTurnThenThin() {
