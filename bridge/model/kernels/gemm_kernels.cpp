@@ -278,23 +278,31 @@ void pack_rows(const float* x, int64_t ldx, int64_t m0, int64_t mr, int64_t k0, 
             xp[kk * kMr + i] = 0;
 }
 
-// Columns [n_begin, n_end) of c, on one thread. For each block of inputs: every row of
-// x packed once (kMr rows at a time), then for each block of columns its weights widened
-// into panels (in L2) and, for each packed row group (in L1), every panel of the block.
+// Columns [n_begin, n_end) of c, on one thread. Every row of x is packed first (kMr
+// rows at a time, block of inputs by block). Then for each block of columns, for each
+// block of inputs: its weights widened into panels (in L2) and, for each packed row
+// group (in L1), every panel of the block. The block's part of c (m x kNc floats) stays
+// in cache from one block of inputs to the next instead of crossing memory each time.
 template <int kMr, int kNr, class Tile, class Pack>
 void gemm_columns(const float* x, int64_t m, int64_t ldx, const Weights& w, float* c, int64_t ldc, int64_t n_begin,
                   int64_t n_end, Tile&& tile, Pack&& pack_full) {
     thread_local std::vector<float> buffer;
     const int64_t groups = (m + kMr - 1) / kMr;
-    buffer.resize(static_cast<std::size_t>(kNc * kKc + groups * kMr * kKc));
+    buffer.resize(static_cast<std::size_t>(kNc * kKc + groups * kMr * w.in));
     float* panels = buffer.data();
+    // Rows packed for inputs [k0, k0 + kc) start at xp + groups * kMr * k0.
     float* xp = panels + kNc * kKc;
     for (int64_t k0 = 0; k0 < w.in; k0 += kKc) {
         const int64_t kc = std::min(kKc, w.in - k0);
+        float* block = xp + groups * kMr * k0;
         for (int64_t g = 0; g < groups; ++g)
-            pack_rows<kMr>(x, ldx, g * kMr, std::min<int64_t>(kMr, m - g * kMr), k0, kc, xp + g * kMr * kc);
-        for (int64_t n0 = n_begin; n0 < n_end; n0 += kNc) {
-            const int64_t nc = std::min(kNc, n_end - n0);
+            pack_rows<kMr>(x, ldx, g * kMr, std::min<int64_t>(kMr, m - g * kMr), k0, kc, block + g * kMr * kc);
+    }
+    for (int64_t n0 = n_begin; n0 < n_end; n0 += kNc) {
+        const int64_t nc = std::min(kNc, n_end - n0);
+        for (int64_t k0 = 0; k0 < w.in; k0 += kKc) {
+            const int64_t kc = std::min(kKc, w.in - k0);
+            const float* block = xp + groups * kMr * k0;
             for (int64_t j0 = 0; j0 < nc; j0 += kNr) {
                 const int64_t nr = std::min<int64_t>(kNr, nc - j0);
                 if (nr == kNr) {
@@ -306,7 +314,7 @@ void gemm_columns(const float* x, int64_t m, int64_t ldx, const Weights& w, floa
             for (int64_t g = 0; g < groups; ++g) {
                 const int64_t m0 = g * kMr, mr = std::min<int64_t>(kMr, m - m0);
                 for (int64_t j0 = 0; j0 < nc; j0 += kNr) {
-                    run_tile<kMr, kNr>(xp + g * kMr * kc, mr, panels + j0 * kc, kc, c + m0 * ldc + n0 + j0, ldc,
+                    run_tile<kMr, kNr>(block + g * kMr * kc, mr, panels + j0 * kc, kc, c + m0 * ldc + n0 + j0, ldc,
                                        std::min<int64_t>(kNr, nc - j0), k0 == 0, tile);
                 }
             }
