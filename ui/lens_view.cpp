@@ -28,7 +28,7 @@ LensView::LensView(QWidget* parent) : QWidget(parent) {
     mode_->addItem(tr("Target's rank"), TargetRank);
     target_ = new QLineEdit(this);
     target_->setObjectName("lensTarget");
-    target_->setPlaceholderText(tr("target: the next token"));
+    target_->setPlaceholderText(tr("target: next token"));
     target_->setToolTip(tr("A token id or text whose probability or rank to show at every position; empty for the "
                            "token that came next"));
     compute_ = new QPushButton(tr("Compute logit lens"), this);
