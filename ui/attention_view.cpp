@@ -17,12 +17,12 @@
 
 namespace hookscope::ui {
 
-QImage thumbnail_image(const Matrix& m, std::pair<double, double> range, int size) {
+QImage thumbnail_image(const Matrix& m, ColourRange range, int size) {
     QImage image(static_cast<int>(std::max<int64_t>(m.cols, 1)), static_cast<int>(std::max<int64_t>(m.rows, 1)),
                  QImage::Format_RGB32);
     image.fill(QColor(225, 225, 225));
-    QCPColorGradient gradient = range.first < 0 ? diverging_gradient() : sequential_gradient(); // color() is not const
-    const QCPRange r(range.first, range.second);
+    QCPColorGradient gradient = range.diverging ? diverging_gradient() : sequential_gradient(); // color() is not const
+    const QCPRange r(range.lower, range.upper);
     for (int64_t row = 0; row < m.rows; ++row) {
         auto* line = reinterpret_cast<QRgb*>(image.scanLine(static_cast<int>(row)));
         for (int64_t col = 0; col < m.cols; ++col) {
@@ -221,7 +221,7 @@ void AttentionView::draw() {
     message_->setVisible(!shown.note.isEmpty());
     message_->setText(shown.note);
     Matrix m = hook_matrix(name, t, head_->value());
-    auto range = colour_range(m);
+    ColourRange range = colour_range(m);
     const at::Tensor* beside = compare_->mode() == CompareMode::SideBySide && pinned_ ? pinned_->find(name) : nullptr;
     const bool side_by_side = beside != nullptr && head_->value() < head_count(name, *beside);
     pinned_heatmap_->setVisible(side_by_side);
@@ -229,7 +229,7 @@ void AttentionView::draw() {
     side_by_side_ = side_by_side;
     if (pinned_heatmap_->isVisibleTo(this)) { // the pinned run on the right, on the same colour scale
         Matrix pm = hook_matrix(name, *beside, head_->value());
-        range = shared_range(range, colour_range(pm));
+        range = colour_range(m, pm);
         pinned_heatmap_->set_matrix(std::move(pm), range, pinned_labels_, pinned_labels_);
     }
     heatmap_->set_matrix(std::move(m), range, shown.labels, shown.labels);

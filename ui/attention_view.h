@@ -74,6 +74,6 @@ private:
 };
 
 // A small image of `m` (one pixel per cell, scaled to `size`), coloured like the heatmap.
-QImage thumbnail_image(const Matrix& m, std::pair<double, double> range, int size);
+QImage thumbnail_image(const Matrix& m, ColourRange range, int size);
 
 } // namespace hookscope::ui

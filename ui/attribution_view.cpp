@@ -113,7 +113,7 @@ void AttributionView::set_attribution(const Attribution& a, std::function<QStrin
     for (int64_t h = 0; h < heads; ++h)
         cols << QString::number(h);
     cols << tr("MLP");
-    heatmap_->set_matrix(std::move(m), {-largest, largest}, {}, cols);
+    heatmap_->set_matrix(std::move(m), {-largest, largest, true}, {}, cols);
 
     QString what = tr("logit of %1").arg(labeler(a.target));
     if (a.contrast) what = tr("logit of %1 minus %2").arg(labeler(a.target), labeler(*a.contrast));

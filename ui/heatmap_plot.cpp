@@ -138,7 +138,7 @@ void HeatmapPlot::set_cell_texts(const QStringList& texts) {
         return;
     }
     const QCPRange range = map_->dataRange();
-    const bool diverging = range.lower < 0;
+    const bool diverging = colours_.diverging;
     for (int64_t r = 0; r < matrix_.rows; ++r) {
         for (int64_t c = 0; c < matrix_.cols; ++c) {
             auto* item = new QCPItemText(this);
@@ -181,7 +181,7 @@ void HeatmapPlot::set_axis_titles(const QString& rows, const QString& cols) {
     xAxis->setLabel(cols);
 }
 
-void HeatmapPlot::set_matrix(Matrix m, std::pair<double, double> range, const QStringList& row_labels,
+void HeatmapPlot::set_matrix(Matrix m, ColourRange range, const QStringList& row_labels,
                              const QStringList& col_labels) {
     matrix_ = std::move(m);
     const auto rows = static_cast<int>(matrix_.rows), cols = static_cast<int>(matrix_.cols);
@@ -202,8 +202,9 @@ void HeatmapPlot::set_matrix(Matrix m, std::pair<double, double> range, const QS
     const bool empty = rows == 0 || cols == 0;
     map_->setVisible(!empty);
     scale_->setVisible(!empty);
-    map_->setGradient(range.first < 0 ? diverging_gradient() : sequential_gradient());
-    map_->setDataRange(QCPRange(range.first, range.second));
+    colours_ = range;
+    map_->setGradient(range.diverging ? diverging_gradient() : sequential_gradient());
+    map_->setDataRange(QCPRange(range.lower, range.upper));
     row_labels_ = row_labels;
     col_labels_ = col_labels;
     update_tickers();

@@ -26,8 +26,7 @@ public:
     explicit HeatmapPlot(QWidget* parent = nullptr);
 
     // Labels may be empty (indices are shown); at most ~40 labels per axis are drawn.
-    void set_matrix(Matrix m, std::pair<double, double> range, const QStringList& row_labels,
-                    const QStringList& col_labels);
+    void set_matrix(Matrix m, ColourRange range, const QStringList& row_labels, const QStringList& col_labels);
     void set_describer(Describer describer) { describer_ = std::move(describer); }
     // Text drawn in each cell (row-major, rows x cols of the current matrix; empty
     // clears), shown in the cells wide and tall enough to hold it.
@@ -61,6 +60,7 @@ private:
     QSize margins_{170, 120}; // the widget less its axis rect, from the last layout
 
     Matrix matrix_;
+    ColourRange colours_;
     Describer describer_;
     std::vector<QCPItemText*> cell_texts_;
     int shown_cell_texts_ = 0;

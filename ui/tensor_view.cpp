@@ -221,14 +221,17 @@ void TensorView::draw() {
     heatmap_->show();
     const bool square = layout == HookLayout::HeadMatrix;
     heatmap_->set_axis_titles(square ? tr("query") : tr("position"), square ? tr("key") : tr("feature"));
-    auto range = colour_range(m);
+    // One value everywhere is one colour: the title names the value the colour stands for.
+    if (const std::optional<double> uniform = uniform_value(m))
+        title_->setText(title_->text() + tr(" · all values equal %1").arg(*uniform, 0, 'g', 6));
+    ColourRange range = colour_range(m);
     const at::Tensor* beside = compare_->mode() == CompareMode::SideBySide && pinned_ ? pinned_->find(name) : nullptr;
     pinned_heatmap_->setVisible(beside != nullptr);
     if (beside && !was_side_by_side) share_evenly(plots_, heatmap_, pinned_heatmap_);
     side_by_side_ = beside != nullptr;
     if (beside) { // the pinned run on the right, on the same colour scale
         Matrix pm = hook_matrix(name, *beside, std::min<int64_t>(head_->value(), head_count(name, *beside) - 1));
-        range = shared_range(range, colour_range(pm));
+        range = colour_range(m, pm);
         pinned_heatmap_->set_axis_titles(square ? tr("query (pinned run)") : tr("position (pinned run)"),
                                          square ? tr("key") : tr("feature"));
         pinned_heatmap_->set_matrix(std::move(pm), range, pinned_labels_, square ? pinned_labels_ : QStringList());

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <stdexcept>
 
@@ -135,28 +136,48 @@ std::vector<double> row_norms(const Matrix& m) {
     return out;
 }
 
-std::pair<double, double> colour_range(const Matrix& m) {
+namespace {
+
+// The colour range of the finite values of `matrices` together (see colour_range).
+ColourRange range_of(std::initializer_list<const Matrix*> matrices) {
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-    for (const double v : m.values) {
-        if (!std::isfinite(v)) continue;
-        lo = std::min(lo, v);
-        hi = std::max(hi, v);
+    for (const Matrix* m : matrices) {
+        for (const double v : m->values) {
+            if (!std::isfinite(v)) continue;
+            lo = std::min(lo, v);
+            hi = std::max(hi, v);
+        }
     }
-    if (lo > hi) return {0.0, 1.0}; // nothing finite
+    if (lo > hi) return {0.0, 1.0, false}; // nothing finite
+    if (lo == hi) {
+        const double width = lo == 0 ? 1.0 : std::abs(lo) / 10;
+        return {lo - width, lo + width, false};
+    }
     if (lo < 0 && hi > 0) {
         const double a = std::max(-lo, hi);
-        return {-a, a};
+        return {-a, a, true};
     }
-    if (lo == hi) return {lo - 0.5, hi + 0.5};
-    return {lo, hi};
+    return {lo, hi, lo < 0};
 }
 
-std::pair<double, double> shared_range(std::pair<double, double> a, std::pair<double, double> b) {
-    if (a.first < 0 || b.first < 0) { // signed: symmetric around 0
-        const double m = std::max({std::abs(a.first), std::abs(a.second), std::abs(b.first), std::abs(b.second)});
-        return {-m, m};
+} // namespace
+
+ColourRange colour_range(const Matrix& m) {
+    return range_of({&m});
+}
+
+ColourRange colour_range(const Matrix& a, const Matrix& b) {
+    return range_of({&a, &b});
+}
+
+std::optional<double> uniform_value(const Matrix& m) {
+    std::optional<double> value;
+    for (const double v : m.values) {
+        if (!std::isfinite(v)) continue;
+        if (value && *value != v) return std::nullopt;
+        value = v;
     }
-    return {std::min(a.first, b.first), std::max(a.second, b.second)};
+    return value;
 }
 
 ResidualNorms residual_norms(const ActivationCache& cache, int64_t layers) {

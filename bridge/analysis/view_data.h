@@ -49,13 +49,29 @@ Matrix pooled_matrix(const std::string& name, const at::Tensor& t, int64_t head,
 // L2 norm of each row (NaN cells skipped).
 std::vector<double> row_norms(const Matrix& m);
 
-// The colour range for `m`: [min, max] of its finite values, or symmetric around 0
-// (±max |value|) when the values have both signs, so that 0 is the middle colour.
-std::pair<double, double> colour_range(const Matrix& m);
+// How a heatmap maps values to colours: [lower, upper] across the gradient, diverging
+// (blue, white in the middle, red) or sequential (dark to light).
+struct ColourRange {
+    double lower = 0, upper = 1;
+    bool diverging = false;
+    bool operator==(const ColourRange&) const = default;
+};
 
-// The colour range that two side-by-side matrices share, so that equal values look
-// alike in both.
-std::pair<double, double> shared_range(std::pair<double, double> a, std::pair<double, double> b);
+// The colour range for `m`: [min, max] of its finite values, or symmetric around 0
+// (±max |value|) and diverging when the values have both signs, so that 0 is the middle
+// colour; diverging too when every value is negative. A matrix whose finite values are all
+// one value v (uniform_value) would have a range of zero width, which draws nothing: it
+// gets v ± |v| / 10 (±1 for 0) on the sequential gradient, so that its cells show the
+// gradient's middle colour, never the white of a diverging middle that looks empty.
+ColourRange colour_range(const Matrix& m);
+
+// The colour range that two side-by-side matrices share (colour_range of all their values
+// together), so that equal values look alike in both.
+ColourRange colour_range(const Matrix& a, const Matrix& b);
+
+// The value every finite cell of `m` holds, when they all hold the same one; nullopt when
+// they differ or none is finite.
+std::optional<double> uniform_value(const Matrix& m);
 
 // `current` minus `pinned`, one hook point of two runs, over the positions both have
 // (queries and keys alike for attention matrices): runs of different lengths are

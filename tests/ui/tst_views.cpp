@@ -135,6 +135,33 @@ private slots:
         QVERIFY(view.findChild<QLabel*>("tensorTitle")->text().contains("cannot be compared"));
     }
 
+    // A tensor of zeros draws its cells in a colour that shows on the white plot, over a
+    // range of real width, and the title says what the one colour stands for.
+    void tensorViewDrawsAUniformTensor() {
+        auto cache = std::make_shared<ActivationCache>(std::vector<int64_t>{1, 2, 3}, "");
+        cache->add("blocks.0.hook_resid_pre", at::zeros({1, 3, 4}));
+        cache->add("blocks.0.hook_mlp_out", at::full({1, 3, 4}, -2.5));
+        TensorView view;
+        view.resize(800, 500);
+        view.set_cache(cache, {"a", "b", "c"}, {});
+        const auto* title = view.findChild<QLabel*>("tensorTitle");
+        for (const auto& [hook, value] : {std::pair<QString, double>{"blocks.0.hook_resid_pre", 0.0},
+                                          std::pair<QString, double>{"blocks.0.hook_mlp_out", -2.5}}) {
+            view.show_hook(hook);
+            QVERIFY2(title->text().endsWith(QString("all values equal %1").arg(value)), qPrintable(title->text()));
+            const QCPRange range = view.heatmap()->color_map()->dataRange();
+            QVERIFY(range.lower < value && range.upper > value);
+            QCOMPARE(range.center(), value);
+            QCPColorGradient gradient = view.heatmap()->color_map()->gradient();
+            const QColor colour = QColor::fromRgb(gradient.color(value, range));
+            QVERIFY2(colour.lightness() < 200, qPrintable(colour.name())); // not the white of "no data"
+        }
+        // A tensor of varied values says nothing of the kind.
+        cache->add("blocks.0.hook_attn_out", at::arange(12, at::kFloat).view({1, 3, 4}));
+        view.show_hook("blocks.0.hook_attn_out");
+        QVERIFY2(!title->text().contains("all values equal"), qPrintable(title->text()));
+    }
+
     // Lines wrap between tokens, never inside one; hovering still finds each token, and
     // copied text has none of the invisible characters that steer the breaks.
     void tokenStripWrapsBetweenTokens() {

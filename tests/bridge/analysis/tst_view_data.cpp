@@ -157,9 +157,34 @@ private slots:
     }
 
     void colourRanges() {
-        QCOMPARE(colour_range(Matrix{1, 3, {0.1, 0.5, 0.9}}), std::make_pair(0.1, 0.9));
-        QCOMPARE(colour_range(Matrix{1, 3, {-2, 0.5, 1}}), std::make_pair(-2.0, 2.0)); // 0 in the middle
-        QCOMPARE(colour_range(Matrix{1, 2, {NAN, 3}}), std::make_pair(2.5, 3.5));      // one finite value
+        QVERIFY(colour_range(Matrix{1, 3, {0.1, 0.5, 0.9}}) == (ColourRange{0.1, 0.9, false}));
+        QVERIFY(colour_range(Matrix{1, 3, {-2, 0.5, 1}}) == (ColourRange{-2.0, 2.0, true})); // 0 in the middle
+        QVERIFY(colour_range(Matrix{1, 2, {-3, -1}}) == (ColourRange{-3.0, -1.0, true}));
+        QVERIFY(colour_range(Matrix{1, 2, {NAN, NAN}}) == (ColourRange{0.0, 1.0, false})); // nothing finite
+        // Side by side: the range of both matrices' values together.
+        QVERIFY(colour_range(Matrix{1, 2, {0.2, 0.4}}, Matrix{1, 2, {0.1, 0.3}}) == (ColourRange{0.1, 0.4, false}));
+        QVERIFY(colour_range(Matrix{1, 2, {0.2, 0.4}}, Matrix{1, 2, {-1, NAN}}) == (ColourRange{-1.0, 1.0, true}));
+    }
+
+    // One value everywhere would be a range of zero width: it gets a range centred on the
+    // value, on the sequential gradient, so its cells take the gradient's middle colour
+    // instead of the diverging white that looks like no data.
+    void uniformMatricesGetARangeCentredOnTheirValue() {
+        QVERIFY(colour_range(Matrix{2, 2, {0, 0, 0, 0}}) == (ColourRange{-1.0, 1.0, false}));
+        QVERIFY(colour_range(Matrix{1, 2, {NAN, 3}}) == (ColourRange{2.7, 3.3, false})); // one finite value
+        QVERIFY(colour_range(Matrix{1, 2, {-20, -20}}) == (ColourRange{-22.0, -18.0, false}));
+        const ColourRange tiny = colour_range(Matrix{1, 1, {1e-30}});
+        QVERIFY(tiny.lower < 1e-30 && tiny.upper > 1e-30 && !tiny.diverging);
+        QCOMPARE(tiny.upper - tiny.lower, 2e-31);
+        // Two uniform matrices of one value share that range; of different values, theirs.
+        QVERIFY(colour_range(Matrix{1, 1, {0}}, Matrix{1, 1, {0}}) == (ColourRange{-1.0, 1.0, false}));
+        QVERIFY(colour_range(Matrix{1, 1, {0}}, Matrix{1, 1, {2}}) == (ColourRange{0.0, 2.0, false}));
+
+        QCOMPARE(uniform_value(Matrix{2, 2, {0, 0, NAN, 0}}), std::optional<double>(0.0));
+        QCOMPARE(uniform_value(Matrix{1, 2, {-1.5, -1.5}}), std::optional<double>(-1.5));
+        QVERIFY(!uniform_value(Matrix{1, 2, {0, 1e-12}}));
+        QVERIFY(!uniform_value(Matrix{1, 2, {NAN, NAN}}));
+        QVERIFY(!uniform_value(Matrix{}));
     }
 
     void chosenTensorPicksTheRunAndNamesWhatIsMissing() {
