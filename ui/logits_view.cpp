@@ -108,7 +108,7 @@ void LogitsView::fill_table() {
     table_->setHorizontalHeaderLabels(headers);
     QStringList names;
     for (int p = 0; p < rows; ++p) {
-        names << QStringLiteral("%1 %2").arg(p).arg(p < position_labels_.size() ? position_labels_[p] : QString());
+        names << position_name(p);
         for (int k = 0; k < static_cast<int>(top[static_cast<std::size_t>(p)].size()); ++k) {
             const TokenProbability& tp = top[static_cast<std::size_t>(p)][static_cast<std::size_t>(k)];
             auto* item = new QTableWidgetItem(QStringLiteral("%1  %2")
@@ -143,14 +143,18 @@ void LogitsView::update_search() {
     const int64_t p = position();
     const TokenRank r = rank_of_(p, *id);
     result_->setStyleSheet({});
-    const QString label = p < position_labels_.size() ? position_labels_[static_cast<qsizetype>(p)] : QString();
     result_->setText(tr("%1 (id %2) at position %3: rank %4 of %5, probability %6")
                          .arg(labeler_ ? labeler_(*id) : QString::number(*id))
                          .arg(*id)
-                         .arg(label.isEmpty() ? QString::number(p) : QStringLiteral("%1 %2").arg(p).arg(label))
+                         .arg(position_name(p))
                          .arg(r.rank)
                          .arg(vocabulary_)
                          .arg(r.probability, 0, 'g', 4));
+}
+
+QString LogitsView::position_name(int64_t p) const {
+    const QString label = p < position_labels_.size() ? position_labels_[static_cast<qsizetype>(p)] : QString();
+    return label.isEmpty() ? QString::number(p) : QStringLiteral("%1 %2").arg(p).arg(label);
 }
 
 void LogitsView::save(QSettings& settings) const {

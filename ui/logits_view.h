@@ -55,6 +55,8 @@ public:
 private:
     void fill_table();
     void update_search();
+    // Position `p` and its token ("3 fox"), or the number alone when it has no token label.
+    QString position_name(int64_t p) const;
 
     QSpinBox* top_k_ = nullptr;
     QLineEdit* search_ = nullptr;

@@ -334,6 +334,21 @@ private slots:
         QCOMPARE(again.logits_view()->top_k()->value(), 12);
     }
 
+    // A row is named by its position and token, or by its position alone when it has
+    // no token label: no trailing space.
+    void logitsRowsAreNamedByPositionAndToken() {
+        auto cache = std::make_shared<ActivationCache>(std::vector<int64_t>{1, 2, 3}, "");
+        cache->add("unembed.hook_out", at::zeros({1, 3, 4}));
+        TensorView view;
+        view.set_cache(cache, {"a", ""}, {}); // position 1's label is empty, position 2 has none
+        view.show_hook("unembed.hook_out");
+        QTableWidget* table = view.logits_table();
+        QCOMPARE(table->rowCount(), 3);
+        QCOMPARE(table->verticalHeaderItem(0)->text(), QString("0 a"));
+        QCOMPARE(table->verticalHeaderItem(1)->text(), QString("1"));
+        QCOMPARE(table->verticalHeaderItem(2)->text(), QString("2"));
+    }
+
     void tickLabelsTurnThenThin() {
         QCOMPARE(label_gap(15), 5);
         // 40 px labels, 15 px lines: side by side from 45 px apart, turned from 20 px,
