@@ -20,10 +20,16 @@ AttributionView::AttributionView(QWidget* parent) : QWidget(parent) {
     position_->setRange(0, 0);
     target_ = new QLineEdit(this);
     target_->setObjectName("attributionTarget");
-    target_->setPlaceholderText(tr("token id or text (default: the next token, or the top prediction)"));
+    // Placeholders short enough to show whole beside the form's labels at 1280x800; the
+    // tooltips say the rest.
+    target_->setPlaceholderText(tr("token id or text (default: next token)"));
+    target_->setToolTip(tr("The token whose logit to attribute: a token id or its text. Empty: the token that "
+                           "came next at this position, or the model's top prediction at the last position."));
     contrast_ = new QLineEdit(this);
     contrast_->setObjectName("attributionContrast");
-    contrast_->setPlaceholderText(tr("optional: attribute the logit difference to this token"));
+    contrast_->setPlaceholderText(tr("optional: a token to subtract"));
+    contrast_->setToolTip(tr("A token id or text: attributes the difference of the two logits, the target's minus "
+                             "this token's. Empty: the target's logit alone."));
     compute_ = new QPushButton(tr("Attribute"), this);
     compute_->setObjectName("computeAttribution");
     error_ = new QLabel(this);

@@ -32,6 +32,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QCheckBox>
+#include <QComboBox>
 #include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QDropEvent>
@@ -54,6 +55,7 @@
 #include <QTabBar>
 #include <QTabWidget>
 #include <QTemporaryDir>
+#include <QToolButton>
 #include <QTreeView>
 #include <QtTest>
 
@@ -630,6 +632,78 @@ private slots:
         w.reset(); // joins the worker thread
         qInfo("closed mid-generation in %lld ms", static_cast<long long>(timer.elapsed()));
         QCoreApplication::processEvents(); // results posted for the dead window go nowhere
+    }
+
+    // At the default size every placeholder, in every tab and dock, is drawn whole: a
+    // line edit elides its placeholder to its text rectangle, and a cut hint hides the
+    // part that says what to type. The logits' search is shown by showing the logits.
+    void placeholdersFitAtTheDefaultSize() {
+        MainWindow w;
+        w.resize(1280, 800);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        auto cache = std::make_shared<ActivationCache>(std::vector<int64_t>{1, 2}, "");
+        cache->add("unembed.hook_out", at::zeros({1, 2, 4}));
+        w.tensor_view()->set_cache(cache, {"a", "b"}, {});
+        w.tensor_view()->show_hook("unembed.hook_out");
+        QStringList checked, cut;
+        // What QLineEdit::paintEvent elides its placeholder to: the style's contents
+        // rectangle less the text margins, each visible side button, and 2 px a side.
+        const auto text_width = [](QLineEdit* edit) {
+            QStyleOptionFrame panel;
+            panel.initFrom(edit);
+            panel.rect = edit->contentsRect();
+            panel.lineWidth =
+                edit->hasFrame() ? edit->style()->pixelMetric(QStyle::PM_DefaultFrameWidth, &panel, edit) : 0;
+            panel.state |= QStyle::State_Sunken;
+            const QRect r = edit->style()
+                                ->subElementRect(QStyle::SE_LineEditContents, &panel, edit)
+                                .marginsRemoved(edit->textMargins());
+            const int button = edit->style()->pixelMetric(QStyle::PM_LineEditIconSize, nullptr, edit) + 6 +
+                               edit->style()->pixelMetric(QStyle::PM_LineEditIconMargin, nullptr, edit);
+            int buttons = 0;
+            for (QToolButton* b : edit->findChildren<QToolButton*>(Qt::FindDirectChildrenOnly))
+                buttons += b->isVisibleTo(edit) ? 1 : 0;
+            return r.width() - buttons * button - 4;
+        };
+        const auto check = [&](const QString& where) {
+            QCoreApplication::processEvents();
+            for (QLineEdit* edit : w.findChildren<QLineEdit*>()) {
+                if (!edit->isVisible() || edit->placeholderText().isEmpty()) continue;
+                if (qobject_cast<QAbstractSpinBox*>(edit->parentWidget())) continue; // spin boxes have none
+                const int needed = edit->fontMetrics().horizontalAdvance(edit->placeholderText());
+                const int room = text_width(edit);
+                checked << edit->placeholderText();
+                if (needed > room)
+                    cut << QString("%1: \"%2\" needs %3 px, has %4")
+                               .arg(where, edit->placeholderText())
+                               .arg(needed)
+                               .arg(room);
+            }
+            for (QComboBox* combo : w.findChildren<QComboBox*>()) {
+                if (!combo->isVisible() || combo->placeholderText().isEmpty() || combo->currentIndex() >= 0) continue;
+                QStyleOptionComboBox option;
+                option.initFrom(combo);
+                const QRect field =
+                    combo->style()->subControlRect(QStyle::CC_ComboBox, &option, QStyle::SC_ComboBoxEditField, combo);
+                checked << combo->placeholderText();
+                if (combo->fontMetrics().horizontalAdvance(combo->placeholderText()) > field.width())
+                    cut << QString("%1: \"%2\"").arg(where, combo->placeholderText());
+            }
+        };
+        QTabWidget* tabs = w.view_tabs();
+        for (int i = 0; i < tabs->count(); ++i) {
+            tabs->setCurrentIndex(i);
+            check(tabs->tabText(i));
+        }
+        QVERIFY2(cut.isEmpty(), qPrintable(cut.join("; ")));
+        // Every placeholder was looked at, the docks' and every tab's.
+        for (const QString& text :
+             {w.tensor_view()->logits_view()->search()->placeholderText(),
+              w.attribution_view()->findChild<QLineEdit*>("attributionTarget")->placeholderText(),
+              w.attribution_view()->findChild<QLineEdit*>("attributionContrast")->placeholderText(),
+              w.hook_panel()->findChild<QLineEdit*>()->placeholderText()})
+            QVERIFY2(checked.contains(text), qPrintable(text));
     }
 
     // The number of tokens the logits show per position outlives the window.
