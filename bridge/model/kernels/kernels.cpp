@@ -1,5 +1,6 @@
 #include "bridge/model/kernels/kernels.h"
 
+#include "bridge/model/kernels/baseline_kernels.h"
 #include "bridge/model/kernels/spin_pool.h"
 
 #if defined(__x86_64__)
@@ -134,10 +135,12 @@ void rows_portable(const float* w, int64_t cols, const float* x, float* y, int64
     rows_plain(w, cols, x, y, r0, r1);
 }
 void rows_bf16_portable(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    if (baseline::available()) return baseline::rows_bf16(w, cols, x, y, r0, r1);
     rows_plain(w, cols, x, y, r0, r1);
 }
 void in_out_bf16_portable(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0,
                           int64_t c1) {
+    if (baseline::available()) return baseline::in_out_bf16(w, in, out, x, y, c0, c1);
     in_out_plain(w, in, out, x, y, c0, c1);
 }
 
