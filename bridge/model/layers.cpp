@@ -25,7 +25,12 @@ at::Tensor widened_product(const at::Tensor& x, const at::Tensor& w, bool linear
     const int64_t out = linear_layout ? w.size(0) : w.size(1);
     const at::Tensor xc = x.to(at::kFloat).contiguous();
     at::Tensor y = at::empty({xc.size(0), out}, xc.options());
-    if (kernels::level() != kernels::Level::Portable) {
+#if defined(__x86_64__)
+    constexpr bool blocked = true; // SSE2 at least: the blocked kernel at every level
+#else
+    const bool blocked = kernels::level() != kernels::Level::Portable;
+#endif
+    if (blocked) {
         // Widened inside the product's own panels: as fast as float32 weights on OpenBLAS.
         kernels::gemm_bf16(xc.data_ptr<float>(), xc.size(0), in, in, bf16_data(w), out, linear_layout,
                            y.data_ptr<float>(), out);

@@ -111,6 +111,56 @@ void tile_portable(const float* xp, int64_t mr, const float* panel, int64_t kc, 
 }
 
 #if defined(__x86_64__)
+// ---- SSE2 (every x86-64): 6 rows x 8 columns, 12 accumulators -------------------------
+// No fused multiply-add below AVX2: a product and a sum per step, which keeps both of
+// the older cores' floating-point ports busy.
+
+constexpr int kSse2Mr = 6, kSse2Nr = 8;
+
+template <int kRows>
+void tile_sse2_rows(const float* xp, const float* panel, int64_t kc, float* c, int64_t ldc, bool first) {
+    __m128 acc[kRows][2];
+#pragma GCC unroll 16
+    for (int i = 0; i < kRows; ++i)
+        acc[i][0] = acc[i][1] = _mm_setzero_ps();
+    for (int64_t kk = 0; kk < kc; ++kk) {
+        const __m128 w0 = _mm_loadu_ps(panel + kk * kSse2Nr);
+        const __m128 w1 = _mm_loadu_ps(panel + kk * kSse2Nr + 4);
+#pragma GCC unroll 16
+        for (int i = 0; i < kRows; ++i) {
+            const __m128 xi = _mm_set1_ps(xp[kk * kSse2Mr + i]);
+            acc[i][0] = _mm_add_ps(acc[i][0], _mm_mul_ps(xi, w0));
+            acc[i][1] = _mm_add_ps(acc[i][1], _mm_mul_ps(xi, w1));
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < kRows; ++i) {
+        float* row = c + i * ldc;
+        if (!first) {
+            acc[i][0] = _mm_add_ps(acc[i][0], _mm_loadu_ps(row));
+            acc[i][1] = _mm_add_ps(acc[i][1], _mm_loadu_ps(row + 4));
+        }
+        _mm_storeu_ps(row, acc[i][0]);
+        _mm_storeu_ps(row + 4, acc[i][1]);
+    }
+}
+
+void tile_sse2(const float* xp, int64_t mr, const float* panel, int64_t kc, float* c, int64_t ldc, bool first) {
+    with_rows<kSse2Mr>(mr, [&](auto rows) { tile_sse2_rows<decltype(rows)::value>(xp, panel, kc, c, ldc, first); });
+}
+
+// Conv1D weights ([in, out]: a panel row is eight consecutive weights) widened eight at
+// a time by interleaving zeros below them; nn.Linear weights through the scalar packer.
+void pack_panel_sse2(const Weights& w, int64_t n0, int64_t k0, int64_t kc, float* panel) {
+    if (w.linear_layout) return pack_panel(w, n0, kSse2Nr, kSse2Nr, k0, kc, panel);
+    const __m128i zero = _mm_setzero_si128();
+    for (int64_t kk = 0; kk < kc; ++kk) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.w + (k0 + kk) * w.out + n0));
+        _mm_storeu_ps(panel + kk * kSse2Nr, _mm_castsi128_ps(_mm_unpacklo_epi16(zero, v)));
+        _mm_storeu_ps(panel + kk * kSse2Nr + 4, _mm_castsi128_ps(_mm_unpackhi_epi16(zero, v)));
+    }
+}
+
 // ---- AVX2 + FMA: 6 rows × 16 columns, 12 accumulators ---------------------------------
 
 constexpr int kAvx2Mr = 6, kAvx2Nr = 16;
@@ -351,6 +401,10 @@ void gemm_bf16(const float* x, int64_t m, int64_t in, int64_t ldx, const uint16_
             gemm_columns<kAvx2Mr, kAvx2Nr>(x, m, ldx, weights, c, ldc, n_begin, n_end, tile_avx2, pack_panel_avx2);
             break;
         case Level::Portable:
+#if defined(__x86_64__)
+            gemm_columns<kSse2Mr, kSse2Nr>(x, m, ldx, weights, c, ldc, n_begin, n_end, tile_sse2, pack_panel_sse2);
+            break;
+#endif
             gemm_columns<kPortableMr, kPortableNr>(
                 x, m, ldx, weights, c, ldc, n_begin, n_end, tile_portable,
                 [](const Weights& wt, int64_t n0, int64_t k0, int64_t kc, float* panel) {
