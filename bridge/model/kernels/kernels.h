@@ -2,8 +2,8 @@
 // Matrix-vector products for decoding one token, where the weights are read once per
 // token and memory bandwidth sets the pace. Library GEMM paths stream these shapes at
 // a fraction of the bandwidth, so they are written here: AVX-512 or AVX2/FMA when the
-// CPU has them (checked at run time), plain loops otherwise, split across the compute
-// threads.
+// CPU has them (checked at run time), otherwise SSE2 for bfloat16 weights on x86-64 and
+// plain loops for the rest, split across the compute threads.
 // Plain float pointers, row-major, no aliasing between inputs and output.
 
 #include <cstdint>
@@ -28,8 +28,8 @@ void gemv_in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x
 
 // dst[r, c] = float32(src[r * src_stride + c]) for a rows x cols block of bfloat16
 // values (raw 16-bit patterns); dst is contiguous [rows, cols]. Exact: every bfloat16
-// is a float32. Products over several positions widen their weights panel by panel
-// with this and multiply in float32, so no product ever runs on bfloat16 inputs.
+// is a float32. Off x86-64, products over several positions widen their weights panel
+// by panel with this and multiply in float32, so no product ever runs on bfloat16 inputs.
 void widen_bf16(const uint16_t* src, int64_t rows, int64_t cols, int64_t src_stride, float* dst);
 
 // c[i, j] = sum_k x[i, k] * W(j, k) for i < m, j < out: x [m, in] float32 with row
