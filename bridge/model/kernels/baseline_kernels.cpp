@@ -1,27 +1,16 @@
 #include "bridge/model/kernels/baseline_kernels.h"
 
+#include "bridge/model/kernels/bf16.h"
+
 #if defined(__x86_64__)
 #include <emmintrin.h>
 #endif
-
-#include <cstring>
 
 namespace hookscope::kernels::baseline {
 
 #if defined(__x86_64__)
 
-bool available() {
-    return true;
-}
-
 namespace {
-
-float widen(uint16_t bits) {
-    const uint32_t wide = static_cast<uint32_t>(bits) << 16;
-    float value;
-    std::memcpy(&value, &wide, sizeof value);
-    return value;
-}
 
 // Eight bfloat16 values become two vectors of four floats: interleaving zeros below
 // each 16-bit value puts it in the top half of a 32-bit lane, which is its float32.
@@ -72,13 +61,13 @@ void in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x, flo
             _mm_storeu_ps(y + j + 4, _mm_add_ps(_mm_loadu_ps(y + j + 4), high));
         }
         for (int64_t j = vector_end; j < c1; ++j)
-            y[j] +=
-                (x[i] * widen(r0[j]) + x[i + 1] * widen(r1[j])) + (x[i + 2] * widen(r2[j]) + x[i + 3] * widen(r3[j]));
+            y[j] += (x[i] * bf16_to_float(r0[j]) + x[i + 1] * bf16_to_float(r1[j])) +
+                    (x[i + 2] * bf16_to_float(r2[j]) + x[i + 3] * bf16_to_float(r3[j]));
     }
     for (; i < in; ++i) {
         const uint16_t* row = w + i * out;
         for (int64_t j = c0; j < c1; ++j)
-            y[j] += x[i] * widen(row[j]);
+            y[j] += x[i] * bf16_to_float(row[j]);
     }
 }
 
@@ -109,21 +98,13 @@ void rows_bf16(const uint16_t* w, int64_t cols, const float* x, float* y, int64_
         }
         float ta = horizontal_sum(_mm_add_ps(sa0, sa1)), tb = horizontal_sum(_mm_add_ps(sb0, sb1));
         for (; k < cols; ++k) {
-            ta += widen(a[k]) * x[k];
-            tb += widen(b[k]) * x[k];
+            ta += bf16_to_float(a[k]) * x[k];
+            tb += bf16_to_float(b[k]) * x[k];
         }
         y[r] += ta;
         if (pair) y[r + 1] += tb;
     }
 }
-
-#else
-
-bool available() {
-    return false;
-}
-void in_out_bf16(const uint16_t*, int64_t, int64_t, const float*, float*, int64_t, int64_t) {}
-void rows_bf16(const uint16_t*, int64_t, const float*, float*, int64_t, int64_t) {}
 
 #endif
 

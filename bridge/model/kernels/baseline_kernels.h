@@ -8,8 +8,7 @@
 
 namespace hookscope::kernels::baseline {
 
-// Whether these exist in this build (x86-64); elsewhere the plain loops run.
-bool available();
+// Defined on x86-64 only; elsewhere the plain loops run.
 
 // y[c0, c1) += sum_i x[i] * w[i, j], w [in, out] bfloat16.
 void in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1);

@@ -10,6 +10,7 @@
 // block (kNc · kKc · 4 bytes) and the block's part of the output stay in L2.
 // Register tiles: SSE2 6 x 8 (every x86-64), AVX2 6 x 16, AVX-512 12 x 32.
 
+#include "bridge/model/kernels/bf16.h"
 #include "bridge/model/kernels/kernels.h"
 #include "bridge/model/kernels/spin_pool.h"
 
@@ -18,7 +19,6 @@
 #endif
 
 #include <algorithm>
-#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -27,13 +27,6 @@ namespace {
 
 constexpr int64_t kKc = 384; // inputs per block
 constexpr int64_t kNc = 256; // columns per block
-
-inline float widen(uint16_t v) {
-    uint32_t bits = static_cast<uint32_t>(v) << 16;
-    float f;
-    std::memcpy(&f, &bits, sizeof f);
-    return f;
-}
 
 // Where column n, input k of the weights lives: w [n, k] (nn.Linear) or w [k, n] (Conv1D).
 struct Weights {
@@ -49,13 +42,13 @@ void pack_panel(const Weights& w, int64_t n0, int64_t nr, int64_t nr_full, int64
         for (int64_t j = 0; j < nr; ++j) {
             const uint16_t* src = w.w + (n0 + j) * w.in + k0;
             for (int64_t kk = 0; kk < kc; ++kk)
-                panel[kk * nr_full + j] = widen(src[kk]);
+                panel[kk * nr_full + j] = bf16_to_float(src[kk]);
         }
     } else {
         for (int64_t kk = 0; kk < kc; ++kk) {
             const uint16_t* src = w.w + (k0 + kk) * w.out + n0;
             for (int64_t j = 0; j < nr; ++j)
-                panel[kk * nr_full + j] = widen(src[j]);
+                panel[kk * nr_full + j] = bf16_to_float(src[j]);
         }
     }
     if (nr < nr_full) {

@@ -1,6 +1,7 @@
 #include "bridge/model/kernels/kernels.h"
 
 #include "bridge/model/kernels/baseline_kernels.h"
+#include "bridge/model/kernels/bf16.h"
 #include "bridge/model/kernels/spin_pool.h"
 
 #if defined(__x86_64__)
@@ -9,7 +10,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <vector>
@@ -34,12 +34,6 @@ std::pair<int64_t, int64_t> share(int64_t n, int parts, int k, int64_t align) {
 // (SSE2 on every x86-64): independent accumulators in fixed-size lanes, since a single
 // running sum cannot be reordered into vectors without changing its rounding.
 
-float bf16_to_float(uint16_t bits) {
-    const uint32_t wide = static_cast<uint32_t>(bits) << 16;
-    float value;
-    std::memcpy(&value, &wide, sizeof value);
-    return value;
-}
 float to_float(float v) {
     return v;
 }
@@ -134,21 +128,21 @@ void in_out_portable(const float* w, int64_t in, int64_t out, const float* x, fl
 void rows_portable(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
     rows_plain(w, cols, x, y, r0, r1);
 }
+// bfloat16 weights: SSE2 on x86-64 (baseline_kernels.cpp), the plain loops elsewhere.
 void rows_bf16_portable(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
-    if (baseline::available()) return baseline::rows_bf16(w, cols, x, y, r0, r1);
+#if defined(__x86_64__)
+    baseline::rows_bf16(w, cols, x, y, r0, r1);
+#else
     rows_plain(w, cols, x, y, r0, r1);
+#endif
 }
 void in_out_bf16_portable(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0,
                           int64_t c1) {
-    if (baseline::available()) return baseline::in_out_bf16(w, in, out, x, y, c0, c1);
+#if defined(__x86_64__)
+    baseline::in_out_bf16(w, in, out, x, y, c0, c1);
+#else
     in_out_plain(w, in, out, x, y, c0, c1);
-}
-
-void widen_rows_portable(const uint16_t* src, int64_t cols, int64_t stride, float* dst, int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-        for (int64_t c = 0; c < cols; ++c)
-            dst[r * cols + c] = bf16_to_float(src[r * stride + c]);
-    }
+#endif
 }
 
 #if defined(__x86_64__)
@@ -287,19 +281,6 @@ __attribute__((target("avx2,fma"))) void rows_bf16_avx2(const uint16_t* w, int64
         y[r + 1] += tb;
     }
     if (r < r1) rows_bf16_portable(w, cols, x, y, r, r1);
-}
-
-__attribute__((target("avx2"))) void widen_rows_avx2(const uint16_t* src, int64_t cols, int64_t stride, float* dst,
-                                                     int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-        const uint16_t* from = src + r * stride;
-        float* to = dst + r * cols;
-        int64_t c = 0;
-        for (; c + 8 <= cols; c += 8)
-            _mm256_storeu_ps(to + c, widen8(from + c));
-        for (; c < cols; ++c)
-            to[c] = bf16_to_float(from[c]);
-    }
 }
 
 // ---- AVX-512 -----------------------------------------------------------------------
@@ -471,9 +452,6 @@ void in_out_avx2(const uint16_t* w, int64_t in, int64_t out, const float* x, flo
 void rows_bf16_avx2(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
     rows_bf16_portable(w, cols, x, y, r0, r1);
 }
-void widen_rows_avx2(const uint16_t* src, int64_t cols, int64_t stride, float* dst, int64_t r0, int64_t r1) {
-    widen_rows_portable(src, cols, stride, dst, r0, r1);
-}
 void in_out_bf16_avx512(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
     in_out_bf16_portable(w, in, out, x, y, c0, c1);
 }
@@ -608,13 +586,12 @@ void gemv_rows_bf16(const uint16_t* w, int64_t rows, int64_t cols, const float* 
 }
 
 void widen_bf16(const uint16_t* src, int64_t rows, int64_t cols, int64_t src_stride, float* dst) {
-    // On the calling thread: the product that follows runs on the BLAS's threads, which
-    // spin between calls, and splitting this across the pool measured slower (the two
-    // sets of threads contend for the cores).
-    if (level() != Level::Portable) {
-        widen_rows_avx2(src, cols, src_stride, dst, 0, rows); // a shift per value: AVX2 keeps up with memory
-    } else {
-        widen_rows_portable(src, cols, src_stride, dst, 0, rows);
+    // On the calling thread: the product that follows runs on the BLAS's threads, and
+    // splitting this across the pool measured slower (the two sets of threads contend
+    // for the cores). The products only widen this way off x86-64 (kernels.h).
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t c = 0; c < cols; ++c)
+            dst[r * cols + c] = bf16_to_float(src[r * src_stride + c]);
     }
 }
 
