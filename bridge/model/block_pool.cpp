@@ -6,7 +6,6 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -132,7 +131,6 @@ private:
 };
 
 BlockPool* BlockPool::instance = nullptr;
-std::atomic<bool> is_installed{false};
 
 std::size_t held_for_reuse() {
     return BlockPool::instance ? BlockPool::instance->free_bytes() : 0;
@@ -146,14 +144,13 @@ void install() {
         BlockPool::instance = new BlockPool(c10::GetDefaultCPUAllocator());
         c10::SetCPUAllocator(BlockPool::instance, /*priority=*/1);
         set_memory_held_for_reuse(&held_for_reuse);
-        is_installed = true;
         return true;
     }();
     (void)done;
 }
 
 bool installed() {
-    return is_installed;
+    return BlockPool::instance != nullptr;
 }
 
 std::size_t free_bytes() {
