@@ -25,6 +25,13 @@ TickFit fit_labels_down(int line_height, double pixels_per_tick) {
     return {std::max<int64_t>(1, static_cast<int64_t>(std::ceil(needed / pixels_per_tick))), false};
 }
 
+QSharedPointer<QCPAxisTickerText> every_nth_label(const QStringList& labels, int64_t step) {
+    auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+    for (qsizetype i = 0; i < labels.size(); i += std::max<int64_t>(step, 1))
+        ticker->addTick(static_cast<double>(i), labels[i]);
+    return ticker;
+}
+
 namespace {
 
 // Whether the labels `ticker` gives at `count` ticks keep apart and inside the widget.

@@ -2,9 +2,13 @@
 // Tick labels that stay legible: spaced by their font's metrics, turned a quarter when
 // they do not fit side by side, thinned when even turned they would touch.
 
+#include <QSharedPointer>
+#include <QStringList>
+
 #include <cstdint>
 
 class QCPAxis;
+class QCPAxisTickerText;
 
 namespace hookscope::ui {
 
@@ -25,6 +29,9 @@ TickFit fit_labels_across(int widest, int line_height, double pixels_per_tick);
 
 // The same along a vertical axis, where labels stack: thinned until lines stay apart.
 TickFit fit_labels_down(int line_height, double pixels_per_tick);
+
+// A ticker labelling every `step`-th position (from 0) with its entry in `labels`.
+QSharedPointer<QCPAxisTickerText> every_nth_label(const QStringList& labels, int64_t step);
 
 // Gives a numeric axis as many ticks (up to its ticker's default five) as leave its
 // labels apart and inside the plot, measured in its tick label font at the axis's

@@ -151,10 +151,7 @@ bool ResidualView::fit_stage_labels() {
     const TickFit fit = fit_labels_across(widest, metrics.height(), per_stage);
     if (stage_fit_ && stage_fit_->step == fit.step && stage_fit_->turned == fit.turned) return false;
     stage_fit_ = fit;
-    auto ticker = QSharedPointer<QCPAxisTickerText>::create();
-    for (qsizetype s = 0; s < stage_labels_.size(); s += fit.step)
-        ticker->addTick(static_cast<double>(s), stage_labels_[s]);
-    plot_->xAxis->setTicker(ticker);
+    plot_->xAxis->setTicker(every_nth_label(stage_labels_, fit.step));
     plot_->xAxis->setTickLabelRotation(fit.turned ? -90 : 0);
     return true;
 }

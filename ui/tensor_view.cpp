@@ -105,10 +105,7 @@ bool TensorView::fit_bar_labels() {
     const int64_t step = fit_labels_down(metrics.height(), per_bar).step;
     if (step == bar_step_) return changed;
     bar_step_ = step;
-    auto ticker = QSharedPointer<QCPAxisTickerText>::create();
-    for (qsizetype i = 0; i < bar_labels_.size(); i += step)
-        ticker->addTick(static_cast<double>(i), bar_labels_[i]);
-    bars_->yAxis->setTicker(ticker);
+    bars_->yAxis->setTicker(every_nth_label(bar_labels_, step));
     return true;
 }
 
