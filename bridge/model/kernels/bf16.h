@@ -14,4 +14,12 @@ inline float bf16_to_float(uint16_t bits) {
     return value;
 }
 
+// A weight of either stored type as float32, for loops written once for both.
+inline float to_float(float v) {
+    return v;
+}
+inline float to_float(uint16_t bits) {
+    return bf16_to_float(bits);
+}
+
 } // namespace hookscope::kernels

@@ -1,7 +1,7 @@
 #include "bridge/model/kernels/kernels.h"
 
-#include "bridge/model/kernels/baseline_kernels.h"
 #include "bridge/model/kernels/bf16.h"
+#include "bridge/model/kernels/portable_kernels.h"
 #include "bridge/model/kernels/spin_pool.h"
 
 #if defined(__x86_64__)
@@ -27,122 +27,6 @@ std::pair<int64_t, int64_t> share(int64_t n, int parts, int k, int64_t align) {
     const int64_t begin = std::min(n, units * k / parts * align);
     const int64_t end = std::min(n, units * (k + 1) / parts * align);
     return {begin, end};
-}
-
-// ---- portable ----------------------------------------------------------------------
-// Plain C++ written so that compilers vectorise it for the baseline instruction set
-// (SSE2 on every x86-64): independent accumulators in fixed-size lanes, since a single
-// running sum cannot be reordered into vectors without changing its rounding.
-
-float to_float(float v) {
-    return v;
-}
-float to_float(uint16_t bits) {
-    return bf16_to_float(bits);
-}
-
-// The next rows' cache lines are asked for one row group ahead (__builtin_prefetch,
-// a no-op where the target has no such instruction): the hardware prefetchers alone
-// leave bandwidth unused, as the vector levels showed.
-template <class Weight> constexpr int64_t kLineValues = 64 / static_cast<int64_t>(sizeof(Weight));
-
-// Four rows of w at a time into y[c0, c1), which stays in L1, a cache line of each row
-// per step.
-template <class Weight>
-void in_out_plain(const Weight* __restrict w, int64_t in, int64_t out, const float* __restrict x, float* __restrict y,
-                  int64_t c0, int64_t c1) {
-    constexpr int64_t kLine = kLineValues<Weight>;
-    int64_t i = 0;
-    for (; i + 4 <= in; i += 4) {
-        const float x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
-        const Weight* r0 = w + i * out;
-        const Weight* r1 = r0 + out;
-        const Weight* r2 = r1 + out;
-        const Weight* r3 = r2 + out;
-        const bool ahead = i + 8 <= in;
-        int64_t j = c0;
-        for (; j + kLine <= c1; j += kLine) {
-            if (ahead) {
-                __builtin_prefetch(r0 + 4 * out + j);
-                __builtin_prefetch(r1 + 4 * out + j);
-                __builtin_prefetch(r2 + 4 * out + j);
-                __builtin_prefetch(r3 + 4 * out + j);
-            }
-            for (int64_t l = 0; l < kLine; ++l) {
-                y[j + l] += x0 * to_float(r0[j + l]) + x1 * to_float(r1[j + l]) + x2 * to_float(r2[j + l]) +
-                            x3 * to_float(r3[j + l]);
-            }
-        }
-        for (; j < c1; ++j)
-            y[j] += x0 * to_float(r0[j]) + x1 * to_float(r1[j]) + x2 * to_float(r2[j]) + x3 * to_float(r3[j]);
-    }
-    for (; i < in; ++i) {
-        const float xi = x[i];
-        const Weight* row = w + i * out;
-        for (int64_t j = c0; j < c1; ++j)
-            y[j] += xi * to_float(row[j]);
-    }
-}
-
-// Dot products of `Rows` consecutive rows of w with x, each over eight lanes summed at
-// the end; with `ahead`, the next `Rows` rows are prefetched.
-template <int Rows, class Weight>
-void dot_rows_plain(const Weight* __restrict w, int64_t cols, const float* __restrict x, float* __restrict y,
-                    bool ahead) {
-    constexpr int64_t kLanes = 8;
-    const int64_t vector_end = cols / kLanes * kLanes;
-    float acc[Rows][kLanes] = {};
-    for (int64_t k = 0; k < vector_end; k += kLanes) {
-        if (ahead && k % kLineValues<Weight> == 0) {
-            for (int q = 0; q < Rows; ++q)
-                __builtin_prefetch(w + (Rows + q) * cols + k);
-        }
-        for (int q = 0; q < Rows; ++q) {
-            const Weight* row = w + q * cols + k;
-            for (int64_t l = 0; l < kLanes; ++l)
-                acc[q][l] += to_float(row[l]) * x[k + l];
-        }
-    }
-    for (int q = 0; q < Rows; ++q) {
-        float sum = 0;
-        for (int64_t l = 0; l < kLanes; ++l)
-            sum += acc[q][l];
-        for (int64_t k = vector_end; k < cols; ++k)
-            sum += to_float(w[q * cols + k]) * x[k];
-        y[q] += sum;
-    }
-}
-
-template <class Weight>
-void rows_plain(const Weight* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4)
-        dot_rows_plain<4>(w + r * cols, cols, x, y + r, r + 8 <= r1);
-    for (; r < r1; ++r)
-        dot_rows_plain<1>(w + r * cols, cols, x, y + r, false);
-}
-
-void in_out_portable(const float* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
-    in_out_plain(w, in, out, x, y, c0, c1);
-}
-void rows_portable(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
-    rows_plain(w, cols, x, y, r0, r1);
-}
-// bfloat16 weights: SSE2 on x86-64 (baseline_kernels.cpp), the plain loops elsewhere.
-void rows_bf16_portable(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
-#if defined(__x86_64__)
-    baseline::rows_bf16(w, cols, x, y, r0, r1);
-#else
-    rows_plain(w, cols, x, y, r0, r1);
-#endif
-}
-void in_out_bf16_portable(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0,
-                          int64_t c1) {
-#if defined(__x86_64__)
-    baseline::in_out_bf16(w, in, out, x, y, c0, c1);
-#else
-    in_out_plain(w, in, out, x, y, c0, c1);
-#endif
 }
 
 #if defined(__x86_64__)
@@ -243,7 +127,7 @@ __attribute__((target("avx2,fma"))) void rows_avx2(const float* w, int64_t cols,
         y[r + 2] += tc;
         y[r + 3] += td;
     }
-    if (r < r1) rows_portable(w, cols, x, y, r, r1);
+    if (r < r1) portable::rows(w, cols, x, y, r, r1);
 }
 
 __attribute__((target("avx2,fma"))) void rows_bf16_avx2(const uint16_t* w, int64_t cols, const float* x, float* y,
@@ -280,7 +164,7 @@ __attribute__((target("avx2,fma"))) void rows_bf16_avx2(const uint16_t* w, int64
         y[r] += ta;
         y[r + 1] += tb;
     }
-    if (r < r1) rows_bf16_portable(w, cols, x, y, r, r1);
+    if (r < r1) portable::rows_bf16(w, cols, x, y, r, r1);
 }
 
 // ---- AVX-512 -----------------------------------------------------------------------
@@ -368,7 +252,7 @@ __attribute__((target("avx512f"))) void rows_avx512(const float* w, int64_t cols
         y[r + 2] += tc;
         y[r + 3] += td;
     }
-    if (r < r1) rows_portable(w, cols, x, y, r, r1);
+    if (r < r1) portable::rows(w, cols, x, y, r, r1);
 }
 
 // bfloat16 rows: 16 weights widened to float32 per step (a bfloat16 is the top half of
@@ -405,7 +289,7 @@ __attribute__((target("avx512f"))) void rows_bf16_avx512(const uint16_t* w, int6
         y[r] += ta;
         y[r + 1] += tb;
     }
-    if (r < r1) rows_bf16_portable(w, cols, x, y, r, r1);
+    if (r < r1) portable::rows_bf16(w, cols, x, y, r, r1);
 }
 
 // The in-out layout in bfloat16: as in_out_avx512, four rows at a time, prefetching the
@@ -441,34 +325,34 @@ __attribute__((target("avx512f"))) void in_out_bf16_avx512(const uint16_t* w, in
             y[j] += x[i] * bf16_to_float(r0[j]) + x[i + 1] * bf16_to_float(r1[j]) + x[i + 2] * bf16_to_float(r2[j]) +
                     x[i + 3] * bf16_to_float(r3[j]);
     }
-    if (i < in) in_out_bf16_portable(w + i * out, in - i, out, x + i, y, c0, c1);
+    if (i < in) portable::in_out_bf16(w + i * out, in - i, out, x + i, y, c0, c1);
 }
 
 #else
 // Other processors: the portable loops stand in (cpu_level() never picks these).
 void in_out_avx2(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
-    in_out_bf16_portable(w, in, out, x, y, c0, c1);
+    portable::in_out_bf16(w, in, out, x, y, c0, c1);
 }
 void rows_bf16_avx2(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
-    rows_bf16_portable(w, cols, x, y, r0, r1);
+    portable::rows_bf16(w, cols, x, y, r0, r1);
 }
 void in_out_bf16_avx512(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
-    in_out_bf16_portable(w, in, out, x, y, c0, c1);
+    portable::in_out_bf16(w, in, out, x, y, c0, c1);
 }
 void rows_bf16_avx512(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
-    rows_bf16_portable(w, cols, x, y, r0, r1);
+    portable::rows_bf16(w, cols, x, y, r0, r1);
 }
 void in_out_avx2(const float* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
-    in_out_portable(w, in, out, x, y, c0, c1);
+    portable::in_out(w, in, out, x, y, c0, c1);
 }
 void in_out_avx512(const float* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
-    in_out_portable(w, in, out, x, y, c0, c1);
+    portable::in_out(w, in, out, x, y, c0, c1);
 }
 void rows_avx2(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
-    rows_portable(w, cols, x, y, r0, r1);
+    portable::rows(w, cols, x, y, r0, r1);
 }
 void rows_avx512(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
-    rows_portable(w, cols, x, y, r0, r1);
+    portable::rows(w, cols, x, y, r0, r1);
 }
 #endif
 
@@ -479,7 +363,7 @@ void attend_head(const float* q, const float* keys, const float* values, int64_t
     if (avx2) {
         rows_avx2(keys, d_head, q, scores, 0, length);
     } else {
-        rows_portable(keys, d_head, q, scores, 0, length);
+        portable::rows(keys, d_head, q, scores, 0, length);
     }
     for (int64_t t = 0; t < length; ++t)
         scores[t] *= scale;
@@ -488,7 +372,7 @@ void attend_head(const float* q, const float* keys, const float* values, int64_t
     if (avx2) {
         in_out_avx2(values, length, d_head, scores, z, 0, d_head);
     } else {
-        in_out_portable(values, length, d_head, scores, z, 0, d_head);
+        portable::in_out(values, length, d_head, scores, z, 0, d_head);
     }
 }
 
@@ -541,7 +425,7 @@ void gemv_in_out(const float* w, int64_t in, int64_t out, const float* x, const 
         switch (l) {
         case Level::Avx512: in_out_avx512(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
         case Level::Avx2: in_out_avx2(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
-        case Level::Portable: in_out_portable(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
+        case Level::Portable: portable::in_out(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
         }
     });
 }
@@ -555,7 +439,7 @@ void gemv_rows(const float* w, int64_t rows, int64_t cols, const float* x, const
         switch (l) {
         case Level::Avx512: rows_avx512(w, cols, x, y, r0, r1); break;
         case Level::Avx2: rows_avx2(w, cols, x, y, r0, r1); break;
-        case Level::Portable: rows_portable(w, cols, x, y, r0, r1); break;
+        case Level::Portable: portable::rows(w, cols, x, y, r0, r1); break;
         }
     });
 }
@@ -566,7 +450,7 @@ void gemv_in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x
         switch (l) {
         case Level::Avx512: in_out_bf16_avx512(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
         case Level::Avx2: in_out_avx2(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
-        case Level::Portable: in_out_bf16_portable(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
+        case Level::Portable: portable::in_out_bf16(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
         }
     });
 }
@@ -580,7 +464,7 @@ void gemv_rows_bf16(const uint16_t* w, int64_t rows, int64_t cols, const float* 
         switch (l) {
         case Level::Avx512: rows_bf16_avx512(w, cols, x, y, r0, r1); break;
         case Level::Avx2: rows_bf16_avx2(w, cols, x, y, r0, r1); break;
-        case Level::Portable: rows_bf16_portable(w, cols, x, y, r0, r1); break;
+        case Level::Portable: portable::rows_bf16(w, cols, x, y, r0, r1); break;
         }
     });
 }

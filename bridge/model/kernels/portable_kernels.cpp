@@ -1,0 +1,220 @@
+#include "bridge/model/kernels/portable_kernels.h"
+
+#include "bridge/model/kernels/bf16.h"
+
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
+
+namespace hookscope::kernels::portable {
+namespace {
+
+// Plain C++ written so that compilers vectorise it for the baseline instruction set
+// (SSE2 on every x86-64): independent accumulators in fixed-size lanes, since a single
+// running sum cannot be reordered into vectors without changing its rounding.
+
+// The next rows' cache lines are asked for one row group ahead (__builtin_prefetch,
+// a no-op where the target has no such instruction): the hardware prefetchers alone
+// leave bandwidth unused, as the vector levels showed.
+template <class Weight> constexpr int64_t kLineValues = 64 / static_cast<int64_t>(sizeof(Weight));
+
+// Four rows of w at a time into y[c0, c1), which stays in L1, a cache line of each row
+// per step.
+template <class Weight>
+void in_out_plain(const Weight* __restrict w, int64_t in, int64_t out, const float* __restrict x, float* __restrict y,
+                  int64_t c0, int64_t c1) {
+    constexpr int64_t kLine = kLineValues<Weight>;
+    int64_t i = 0;
+    for (; i + 4 <= in; i += 4) {
+        const float x0 = x[i], x1 = x[i + 1], x2 = x[i + 2], x3 = x[i + 3];
+        const Weight* r0 = w + i * out;
+        const Weight* r1 = r0 + out;
+        const Weight* r2 = r1 + out;
+        const Weight* r3 = r2 + out;
+        const bool ahead = i + 8 <= in;
+        int64_t j = c0;
+        for (; j + kLine <= c1; j += kLine) {
+            if (ahead) {
+                __builtin_prefetch(r0 + 4 * out + j);
+                __builtin_prefetch(r1 + 4 * out + j);
+                __builtin_prefetch(r2 + 4 * out + j);
+                __builtin_prefetch(r3 + 4 * out + j);
+            }
+            for (int64_t l = 0; l < kLine; ++l) {
+                y[j + l] += x0 * to_float(r0[j + l]) + x1 * to_float(r1[j + l]) + x2 * to_float(r2[j + l]) +
+                            x3 * to_float(r3[j + l]);
+            }
+        }
+        for (; j < c1; ++j)
+            y[j] += x0 * to_float(r0[j]) + x1 * to_float(r1[j]) + x2 * to_float(r2[j]) + x3 * to_float(r3[j]);
+    }
+    for (; i < in; ++i) {
+        const float xi = x[i];
+        const Weight* row = w + i * out;
+        for (int64_t j = c0; j < c1; ++j)
+            y[j] += xi * to_float(row[j]);
+    }
+}
+
+// Dot products of `Rows` consecutive rows of w with x, each over eight lanes summed at
+// the end; with `ahead`, the next `Rows` rows are prefetched.
+template <int Rows, class Weight>
+void dot_rows_plain(const Weight* __restrict w, int64_t cols, const float* __restrict x, float* __restrict y,
+                    bool ahead) {
+    constexpr int64_t kLanes = 8;
+    const int64_t vector_end = cols / kLanes * kLanes;
+    float acc[Rows][kLanes] = {};
+    for (int64_t k = 0; k < vector_end; k += kLanes) {
+        if (ahead && k % kLineValues<Weight> == 0) {
+            for (int q = 0; q < Rows; ++q)
+                __builtin_prefetch(w + (Rows + q) * cols + k);
+        }
+        for (int q = 0; q < Rows; ++q) {
+            const Weight* row = w + q * cols + k;
+            for (int64_t l = 0; l < kLanes; ++l)
+                acc[q][l] += to_float(row[l]) * x[k + l];
+        }
+    }
+    for (int q = 0; q < Rows; ++q) {
+        float sum = 0;
+        for (int64_t l = 0; l < kLanes; ++l)
+            sum += acc[q][l];
+        for (int64_t k = vector_end; k < cols; ++k)
+            sum += to_float(w[q * cols + k]) * x[k];
+        y[q] += sum;
+    }
+}
+
+template <class Weight>
+void rows_plain(const Weight* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4)
+        dot_rows_plain<4>(w + r * cols, cols, x, y + r, r + 8 <= r1);
+    for (; r < r1; ++r)
+        dot_rows_plain<1>(w + r * cols, cols, x, y + r, false);
+}
+
+#if defined(__x86_64__)
+// bfloat16 weights in SSE2.
+
+// Eight bfloat16 values become two vectors of four floats: interleaving zeros below
+// each 16-bit value puts it in the top half of a 32-bit lane, which is its float32.
+inline void widen8(const uint16_t* p, __m128& low, __m128& high) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i zero = _mm_setzero_si128();
+    low = _mm_castsi128_ps(_mm_unpacklo_epi16(zero, v));
+    high = _mm_castsi128_ps(_mm_unpackhi_epi16(zero, v));
+}
+
+float horizontal_sum(__m128 v) {
+    const __m128 pairs = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_shuffle_ps(pairs, pairs, 1)));
+}
+// Four rows of w at a time into y[c0, c1), which stays in L1; the next four rows are
+// prefetched a cache line (32 values) per row at a time.
+void in_out_bf16_sse2(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
+    const int64_t vector_end = c0 + (c1 - c0) / 8 * 8;
+    int64_t i = 0;
+    for (; i + 4 <= in; i += 4) {
+        const __m128 x0 = _mm_set1_ps(x[i]), x1 = _mm_set1_ps(x[i + 1]);
+        const __m128 x2 = _mm_set1_ps(x[i + 2]), x3 = _mm_set1_ps(x[i + 3]);
+        const uint16_t* r0 = w + i * out;
+        const uint16_t* r1 = r0 + out;
+        const uint16_t* r2 = r1 + out;
+        const uint16_t* r3 = r2 + out;
+        const bool ahead = i + 8 <= in;
+        for (int64_t j = c0; j < vector_end; j += 8) {
+            if (ahead && (j - c0) % 32 == 0) {
+                _mm_prefetch(reinterpret_cast<const char*>(r0 + 4 * out + j), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(r1 + 4 * out + j), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(r2 + 4 * out + j), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(r3 + 4 * out + j), _MM_HINT_T0);
+            }
+            __m128 w0l, w0h, w1l, w1h, w2l, w2h, w3l, w3h;
+            widen8(r0 + j, w0l, w0h);
+            widen8(r1 + j, w1l, w1h);
+            widen8(r2 + j, w2l, w2h);
+            widen8(r3 + j, w3l, w3h);
+            // Two products summed before the running value: shorter dependency chains.
+            const __m128 low = _mm_add_ps(_mm_add_ps(_mm_mul_ps(x0, w0l), _mm_mul_ps(x1, w1l)),
+                                          _mm_add_ps(_mm_mul_ps(x2, w2l), _mm_mul_ps(x3, w3l)));
+            const __m128 high = _mm_add_ps(_mm_add_ps(_mm_mul_ps(x0, w0h), _mm_mul_ps(x1, w1h)),
+                                           _mm_add_ps(_mm_mul_ps(x2, w2h), _mm_mul_ps(x3, w3h)));
+            _mm_storeu_ps(y + j, _mm_add_ps(_mm_loadu_ps(y + j), low));
+            _mm_storeu_ps(y + j + 4, _mm_add_ps(_mm_loadu_ps(y + j + 4), high));
+        }
+        for (int64_t j = vector_end; j < c1; ++j)
+            y[j] += (x[i] * bf16_to_float(r0[j]) + x[i + 1] * bf16_to_float(r1[j])) +
+                    (x[i + 2] * bf16_to_float(r2[j]) + x[i + 3] * bf16_to_float(r3[j]));
+    }
+    for (; i < in; ++i) {
+        const uint16_t* row = w + i * out;
+        for (int64_t j = c0; j < c1; ++j)
+            y[j] += x[i] * bf16_to_float(row[j]);
+    }
+}
+
+// Two rows at a time, each a dot product with x (which stays in L1), over four vector
+// accumulators per row.
+void rows_bf16_sse2(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    const int64_t vector_end = cols / 8 * 8;
+    for (int64_t r = r0; r < r1; r += 2) {
+        const bool pair = r + 1 < r1;
+        const uint16_t* a = w + r * cols;
+        const uint16_t* b = pair ? a + cols : a; // a lone last row is computed twice, kept once
+        __m128 sa0 = _mm_setzero_ps(), sa1 = sa0, sb0 = sa0, sb1 = sa0;
+        const bool ahead = r + 4 <= r1;
+        int64_t k = 0;
+        for (; k < vector_end; k += 8) {
+            if (ahead && k % 32 == 0) {
+                _mm_prefetch(reinterpret_cast<const char*>(a + 2 * cols + k), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(b + 2 * cols + k), _MM_HINT_T0);
+            }
+            const __m128 xl = _mm_loadu_ps(x + k), xh = _mm_loadu_ps(x + k + 4);
+            __m128 al, ah, bl, bh;
+            widen8(a + k, al, ah);
+            widen8(b + k, bl, bh);
+            sa0 = _mm_add_ps(sa0, _mm_mul_ps(al, xl));
+            sa1 = _mm_add_ps(sa1, _mm_mul_ps(ah, xh));
+            sb0 = _mm_add_ps(sb0, _mm_mul_ps(bl, xl));
+            sb1 = _mm_add_ps(sb1, _mm_mul_ps(bh, xh));
+        }
+        float ta = horizontal_sum(_mm_add_ps(sa0, sa1)), tb = horizontal_sum(_mm_add_ps(sb0, sb1));
+        for (; k < cols; ++k) {
+            ta += bf16_to_float(a[k]) * x[k];
+            tb += bf16_to_float(b[k]) * x[k];
+        }
+        y[r] += ta;
+        if (pair) y[r + 1] += tb;
+    }
+}
+
+#endif
+
+} // namespace
+
+void in_out(const float* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
+    in_out_plain(w, in, out, x, y, c0, c1);
+}
+
+void rows(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    rows_plain(w, cols, x, y, r0, r1);
+}
+
+void in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
+#if defined(__x86_64__)
+    in_out_bf16_sse2(w, in, out, x, y, c0, c1);
+#else
+    in_out_plain(w, in, out, x, y, c0, c1);
+#endif
+}
+
+void rows_bf16(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+#if defined(__x86_64__)
+    rows_bf16_sse2(w, cols, x, y, r0, r1);
+#else
+    rows_plain(w, cols, x, y, r0, r1);
+#endif
+}
+
+} // namespace hookscope::kernels::portable

@@ -1,0 +1,21 @@
+#pragma once
+// The portable level of the one-position products, for every processor: plain C++ that
+// compilers vectorise for the baseline instruction set, and for bfloat16 weights on
+// x86-64 SSE2 (which every x86-64 processor has), since the plain loops leave the
+// widening of each weight to the compiler, which spends more instructions on it than
+// memory gives time for. The vector levels in kernels.cpp fall back to these for the
+// rows and columns their vectors do not cover.
+
+#include <cstdint>
+
+namespace hookscope::kernels::portable {
+
+// y[c0, c1) += sum_i x[i] * w[i, j], w [in, out].
+void in_out(const float* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1);
+void in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1);
+
+// y[r] += sum_k w[r, k] * x[k] for r in [r0, r1), w [rows, cols].
+void rows(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1);
+void rows_bf16(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1);
+
+} // namespace hookscope::kernels::portable
