@@ -37,6 +37,12 @@ public:
     using Error::Error;
 };
 
+// An intervention SPEC that does not parse, or that does not fit the model or the run.
+class InterventionError : public Error {
+public:
+    using Error::Error;
+};
+
 // Writing an export failed; the destination was left as it was.
 class ExportError : public Error {
 public:

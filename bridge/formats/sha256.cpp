@@ -1,6 +1,8 @@
 #include "bridge/formats/sha256.h"
 
 #include <cstring>
+#include <fstream>
+#include <vector>
 
 namespace hookscope {
 namespace {
@@ -87,6 +89,19 @@ std::string Sha256::hex_digest() {
             out += kHex[(word >> shift) & 0xf];
     }
     return out;
+}
+
+std::optional<std::string> file_sha256(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    Sha256 hash;
+    std::vector<char> buffer(1 << 20);
+    while (in) {
+        in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+        hash.update(buffer.data(), static_cast<std::size_t>(in.gcount()));
+    }
+    if (in.bad()) return std::nullopt;
+    return hash.hex_digest();
 }
 
 } // namespace hookscope

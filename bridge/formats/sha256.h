@@ -4,6 +4,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,5 +25,8 @@ private:
     std::size_t buffered_ = 0;
     uint64_t length_ = 0; // bytes hashed
 };
+
+// The hex digest of a whole file's bytes; nullopt when it cannot be read.
+std::optional<std::string> file_sha256(const std::filesystem::path& path);
 
 } // namespace hookscope

@@ -49,7 +49,7 @@ ExportInfo export_info_for(std::string model, std::string fingerprint, const Tok
 std::map<std::string, std::string> export_metadata(const ActivationCache& cache, const ExportInfo& info,
                                                    at::ScalarType dtype) {
     const auto generation = nlohmann::json::parse(info.generation_json, nullptr, /*allow_exceptions=*/false);
-    return {
+    std::map<std::string, std::string> metadata{
         {"format", "hookscope.activation_cache.v1"},
         {"model", info.model},
         {"model_fingerprint", info.model_fingerprint},
@@ -63,6 +63,8 @@ std::map<std::string, std::string> export_metadata(const ActivationCache& cache,
         {"dtype", dtype_label(dtype)},
         {"compute_dtype", info.compute_dtype},
     };
+    if (info.interventions_json != "[]") metadata["interventions"] = info.interventions_json;
+    return metadata;
 }
 
 void export_cache(const ActivationCache& cache, const std::filesystem::path& path, const ExportInfo& info,

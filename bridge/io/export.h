@@ -20,6 +20,7 @@ struct ExportInfo {
     int64_t prompt_length = 0;
     std::string generation_json = "{}";    // settings of the run, a JSON object
     std::string compute_dtype = "float32"; // the precision the activations were computed in
+    std::string interventions_json = "[]"; // interventions_json() of the run's interventions
 };
 
 class Tokenizer;
@@ -36,7 +37,7 @@ ExportInfo export_info_for(std::string model, std::string fingerprint, const Tok
 // Metadata keys and values as written to `__metadata__` (format, model, fingerprint,
 // token ids and strings, prompt length, names filter, generation, dtype), where `dtype` is
 // the type the tensors are stored in, plus `compute_dtype`, the precision the model
-// computed them in (float32 or bfloat16).
+// computed them in (float32 or bfloat16), and `interventions` when the run had any.
 std::map<std::string, std::string> export_metadata(const ActivationCache& cache, const ExportInfo& info,
                                                    at::ScalarType dtype);
 

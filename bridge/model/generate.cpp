@@ -104,6 +104,10 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
     if (options.use_kv_cache) {
         past = model.new_kv_cache(planned_positions(result.prompt_length, options.max_new_tokens, n_ctx));
     }
+    // A copy per run: the means the prompt pass takes are held for the decode steps.
+    Interventions interventions = options.interventions;
+    interventions.start_run();
+    Interventions* const changes = interventions.empty() ? nullptr : &interventions;
     TextStream stream(tokenizer);
     const auto start = Clock::now();
     Clock::time_point decode_start = start;
@@ -119,11 +123,11 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
         }
         at::Tensor logits;
         if (!past) {
-            logits = model.forward(result.tokens)[0][-1];
+            logits = model.forward(result.tokens, changes)[0][-1];
         } else if (step == 0) {
-            logits = model.decode(prompt, *past);
+            logits = model.decode(prompt, *past, changes);
         } else {
-            logits = model.decode({result.tokens.back()}, *past);
+            logits = model.decode({result.tokens.back()}, *past, changes);
         }
         const TokenChoice choice = choose_token(logits, result.tokens, options.sampling, generator);
         result.tokens.push_back(choice.id);
@@ -168,7 +172,9 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
     if (options.return_cache) {
         if (callbacks.on_recompute) callbacks.on_recompute();
         const auto recompute_start = Clock::now();
-        result.cache = model.run_with_cache(result.tokens, options.names_filter, options.cache_device);
+        // A run over the output: exactly what run_with_cache with these interventions
+        // gives (its means taken afresh from the same positions).
+        result.cache = model.run_with_cache(result.tokens, options.names_filter, options.cache_device, changes);
         result.recompute_s = seconds_since(recompute_start);
     }
     return result;

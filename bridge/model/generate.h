@@ -5,6 +5,7 @@
 
 #include "bridge/core/names_filter.h"
 #include "bridge/model/activation_cache.h"
+#include "bridge/model/interventions.h"
 #include "bridge/model/model.h"
 #include "bridge/model/sampling.h"
 #include "bridge/text/tokenizer.h"
@@ -30,6 +31,9 @@ struct GenerateOptions {
     bool return_cache = false;
     NamesFilter names_filter; // for the returned cache
     c10::Device cache_device = c10::kCPU;
+    // Applied at every forward: the prompt pass, each decode step (to the positions it
+    // computes) and the recompute.
+    Interventions interventions;
 };
 
 enum class StopReason { MaxNewTokens, Eos, StopString, ContextFull, Cancelled };

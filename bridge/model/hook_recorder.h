@@ -1,56 +1,66 @@
 #pragma once
-// The one helper every hook site calls. Whether a hook point is selected is decided
-// once per run (a table lookup per site), so an unselected hook costs a branch:
-// nothing is computed, copied or kept for it.
+// The one helper every hook site calls. Whether a hook point is recorded or changed
+// is decided once per run (a table lookup per site), so an untouched hook costs a
+// branch: nothing is computed, copied or kept for it.
 
 #include "bridge/core/hook_point.h"
 #include "bridge/core/names_filter.h"
 #include "bridge/model/activation_cache.h"
+#include "bridge/model/interventions.h"
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
-#include <concepts>
+#include <cstdint>
 #include <vector>
 
 namespace hookscope {
 
 class HookRecorder {
 public:
-    // Records nothing.
+    // Records nothing, changes nothing.
     HookRecorder() = default;
     // Records the points of `points` that `filter` matches into `cache`, on `device`.
     HookRecorder(const std::vector<HookInfo>& points, int n_layers, const NamesFilter& filter, ActivationCache& cache,
                  c10::Device device);
+    // Records nothing (interventions only) in a model of `n_layers` blocks.
+    explicit HookRecorder(int n_layers);
 
-    bool wants(HookPoint point) const { return !selected_.empty() && selected_[slot(point)]; }
+    // Applies `interventions` at their hook points in the forwards that follow, each
+    // over positions start..start+P-1 as set by starting_at(). Kept by pointer.
+    void intervene(Interventions& interventions);
+    void starting_at(int64_t start, int64_t positions) { end_ = start + positions; }
 
-    void capture(HookPoint point, const at::Tensor& value) {
-        if (wants(point)) store(point, value);
-    }
+    // Whether the forward must compute the value at `point`: it is recorded or changed.
+    bool wants(HookPoint point) const { return !flags_.empty() && flags_[slot(point)] != 0; }
+    bool intervenes(HookPoint point) const { return !flags_.empty() && (flags_[slot(point)] & kIntervene) != 0; }
+    // Whether the last position alone may go on after the blocks of a KV-cached pass:
+    // not when an intervention acts there (a mean there needs every position).
+    bool last_position_suffices() const { return !after_blocks_; }
 
-    // Records `value` when selected and returns the value the forward goes on with, so
-    // every hook point sits on the compute path: what is recorded is what is used.
+    // Returns the value the forward goes on with, after any interventions at `point`,
+    // and records it when selected: every hook point sits on the compute path, and what
+    // is recorded is what is used.
     at::Tensor fire(HookPoint point, at::Tensor value) {
-        if (wants(point)) store(point, value);
+        if (wants(point)) return fire_selected(point, std::move(value));
         return value;
     }
 
-    // For values that exist only to be recorded: `make` runs only when selected.
-    template <std::invocable Make> void capture(HookPoint point, Make&& make) {
-        if (wants(point)) store(point, make());
-    }
-
 private:
+    static constexpr uint8_t kRecord = 1, kIntervene = 2;
+
     std::size_t slot(HookPoint p) const {
         return static_cast<std::size_t>(p.site) * stride_ + static_cast<std::size_t>(p.layer + 1);
     }
-    void store(HookPoint point, const at::Tensor& value);
+    at::Tensor fire_selected(HookPoint point, at::Tensor value);
 
-    std::vector<bool> selected_;
+    std::vector<uint8_t> flags_;
     std::size_t stride_ = 0;
     ActivationCache* cache_ = nullptr;
     c10::Device device_ = c10::kCPU;
+    Interventions* interventions_ = nullptr;
+    int64_t end_ = 0;
+    bool after_blocks_ = false;
 };
 
 } // namespace hookscope

@@ -213,7 +213,12 @@ inline at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& keys, 
         const at::Tensor future = at::ones({positions, start + positions}, at::kBool).triu_(start + 1);
         scores.masked_fill_(future, -std::numeric_limits<double>::infinity());
     }
-    scores = hooks.fire(HookPoint::block(Site::AttnScores, layer), scores);
+    const HookPoint scores_point = HookPoint::block(Site::AttnScores, layer);
+    scores = hooks.fire(scores_point, scores);
+    if (hooks.intervenes(scores_point)) { // a changed score never makes a future key visible
+        const at::Tensor future = at::ones({positions, start + positions}, at::kBool).triu_(start + 1);
+        scores = scores.masked_fill(future, -std::numeric_limits<double>::infinity());
+    }
     at::Tensor weights;
     if (by_kernel(scores)) {
         weights = at::empty_like(scores);
@@ -245,12 +250,11 @@ inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::
     return causal_attention(q, keys, values, start, scale, layer, hooks);
 }
 
-// After the blocks: when decoding, the cache moves past the new positions and only
-// the last one goes on to the final norm and the unembedding.
-inline at::Tensor after_blocks(const at::Tensor& resid, KvCache* past, int64_t positions) {
-    if (!past) return resid;
-    past->advance(positions);
-    return resid.slice(1, positions - 1);
+// After the blocks: when decoding, the cache moves past the new positions; with
+// `last_position`, only the last one goes on to the final norm and the unembedding.
+inline at::Tensor after_blocks(const at::Tensor& resid, KvCache* past, int64_t positions, bool last_position) {
+    if (past) past->advance(positions);
+    return last_position ? resid.slice(1, positions - 1) : resid;
 }
 
 // The unembedding of the final norm's output, firing unembed.hook_in and hook_out.

@@ -20,15 +20,32 @@ namespace hookscope {
 
 HookRecorder::HookRecorder(const std::vector<HookInfo>& points, int n_layers, const NamesFilter& filter,
                            ActivationCache& cache, c10::Device device)
-    : selected_(static_cast<std::size_t>(kSiteCount) * static_cast<std::size_t>(n_layers + 1), false),
-      stride_(static_cast<std::size_t>(n_layers + 1)), cache_(&cache), device_(device) {
+    : HookRecorder(n_layers) {
+    cache_ = &cache;
+    device_ = device;
     for (const HookInfo& info : points) {
-        if (filter.matches(info.name)) selected_[slot(info.point)] = true;
+        if (filter.matches(info.name)) flags_[slot(info.point)] |= kRecord;
     }
 }
 
-void HookRecorder::store(HookPoint point, const at::Tensor& value) {
-    cache_->add(point.to_string(), value.to(device_));
+HookRecorder::HookRecorder(int n_layers)
+    : flags_(static_cast<std::size_t>(kSiteCount) * static_cast<std::size_t>(n_layers + 1), 0),
+      stride_(static_cast<std::size_t>(n_layers + 1)) {}
+
+void HookRecorder::intervene(Interventions& interventions) {
+    interventions_ = &interventions;
+    for (const Intervention& item : interventions.items()) {
+        flags_[slot(item.spec.point)] |= kIntervene;
+        if (item.spec.point.site > Site::ResidPost) after_blocks_ = true;
+    }
+    if (interventions.cell_patches()) flags_[slot(interventions.cell_patches()->hook.point)] |= kIntervene;
+}
+
+at::Tensor HookRecorder::fire_selected(HookPoint point, at::Tensor value) {
+    const uint8_t flags = flags_[slot(point)];
+    if (flags & kIntervene) value = interventions_->apply(point, value, end_);
+    if (flags & kRecord) cache_->add(point.to_string(), value.to(device_));
+    return value;
 }
 
 namespace {
@@ -83,6 +100,13 @@ std::unique_ptr<Model> Model::from_weights(ModelConfig config, const WeightSourc
     return architecture_for(config, origin).make(std::move(config), weights, origin);
 }
 
+HookRecorder Model::interventions_only(Interventions* interventions) const {
+    if (!interventions || interventions->empty()) return {};
+    HookRecorder hooks(static_cast<int>(config_.n_layers));
+    hooks.intervene(*interventions);
+    return hooks;
+}
+
 at::Tensor Model::checked_tokens(const std::vector<int64_t>& tokens, int64_t start) const {
     if (tokens.empty()) throw InputError("no tokens to run: the sequence is empty");
     if (start + static_cast<int64_t>(tokens.size()) > config_.n_ctx) {
@@ -93,11 +117,12 @@ at::Tensor Model::checked_tokens(const std::vector<int64_t>& tokens, int64_t sta
     return at::tensor(at::ArrayRef<int64_t>(tokens), at::kLong).unsqueeze(0);
 }
 
-at::Tensor Model::forward(const std::vector<int64_t>& tokens) const {
+at::Tensor Model::forward(const std::vector<int64_t>& tokens, Interventions* interventions) const {
     const at::Tensor input = checked_tokens(tokens);
     c10::InferenceMode guard;
-    HookRecorder nothing;
-    return forward_with_hooks(input, 0, nothing, nullptr);
+    HookRecorder hooks = interventions_only(interventions);
+    hooks.starting_at(0, input.size(1));
+    return forward_with_hooks(input, 0, hooks, nullptr);
 }
 
 at::Tensor Model::forward_batch(const at::Tensor& tokens, int64_t first_position) const {
@@ -126,29 +151,51 @@ at::Tensor Model::take_weight(const WeightSource& source, std::string_view name,
     return weight;
 }
 
-at::Tensor Model::decode(const std::vector<int64_t>& tokens, KvCache& past) const {
+at::Tensor Model::decode(const std::vector<int64_t>& tokens, KvCache& past, Interventions* interventions) const {
     const at::Tensor input = checked_tokens(tokens, past.length());
     c10::InferenceMode guard;
-    HookRecorder nothing;
-    return forward_with_hooks(input, past.length(), nothing, &past)[0][0];
+    HookRecorder hooks = interventions_only(interventions);
+    hooks.starting_at(past.length(), input.size(1));
+    return forward_with_hooks(input, past.length(), hooks, &past)[0][-1];
 }
 
-ActivationCache Model::decode_with_cache(const std::vector<int64_t>& tokens, KvCache& past,
-                                         const NamesFilter& filter) const {
+ActivationCache Model::decode_with_cache(const std::vector<int64_t>& tokens, KvCache& past, const NamesFilter& filter,
+                                         Interventions* interventions) const {
     const at::Tensor input = checked_tokens(tokens, past.length());
     c10::InferenceMode guard;
     ActivationCache cache(tokens, filter.text());
     HookRecorder hooks(hook_points_, static_cast<int>(config_.n_layers), filter, cache, c10::kCPU);
-    cache.set_logits(forward_with_hooks(input, past.length(), hooks, &past));
+    if (interventions) hooks.intervene(*interventions);
+    hooks.starting_at(past.length(), input.size(1));
+    cache.set_logits(forward_with_hooks(input, past.length(), hooks, &past).slice(1, -1));
     return cache;
 }
 
-ActivationCache Model::run_with_cache(const std::vector<int64_t>& tokens, const NamesFilter& filter,
-                                      c10::Device device) const {
+at::Tensor Model::last_logits_from_block(const at::Tensor& resid, int first_block, Interventions* interventions) const {
+    if (resid.dim() != 3 || resid.size(2) != config_.d_model || resid.size(1) == 0 || resid.size(1) > config_.n_ctx ||
+        first_block < 0 || first_block >= config_.n_layers) {
+        throw InputError("the blocks from " + std::to_string(first_block) + " take a residual stream [batch, " +
+                         "positions, " + std::to_string(config_.d_model) + "] of a model with " +
+                         std::to_string(config_.n_layers) + " blocks and " + std::to_string(config_.n_ctx) +
+                         " positions");
+    }
+    c10::InferenceMode guard;
+    HookRecorder hooks = interventions_only(interventions);
+    hooks.starting_at(0, resid.size(1));
+    return forward_blocks(resid, first_block, 0, hooks, nullptr, /*last_position=*/true);
+}
+
+ActivationCache Model::run_with_cache(const std::vector<int64_t>& tokens, const NamesFilter& filter, c10::Device device,
+                                      Interventions* interventions) const {
     const at::Tensor input = checked_tokens(tokens);
     c10::InferenceMode guard;
     ActivationCache cache(tokens, filter.text());
     HookRecorder hooks(hook_points_, static_cast<int>(config_.n_layers), filter, cache, device);
+    if (interventions) {
+        interventions->start_run();
+        hooks.intervene(*interventions);
+    }
+    hooks.starting_at(0, input.size(1));
     cache.set_logits(forward_with_hooks(input, 0, hooks, nullptr).to(device));
     return cache;
 }

@@ -20,6 +20,7 @@
 namespace hookscope {
 
 class HookRecorder;
+class Interventions;
 class KvCache;
 class WeightSource;
 
@@ -73,14 +74,28 @@ public:
     // the shapes'. Throws InputError for a bad shape or positions past the context.
     at::Tensor forward_batch(const at::Tensor& tokens, int64_t first_position = 0) const;
 
+    // Every method that runs the model takes optional `interventions`, applied at their
+    // hook points (interventions.h). Means are taken by the first forward of a run and
+    // held: run_with_cache starts a new run; for the others the caller does
+    // (Interventions::start_run), so decode steps keep the prompt pass's means.
+
     // Logits [1, P, V] for one sequence of token ids. Throws InputError for an empty
     // sequence, ids outside the vocabulary, or more positions than the model has.
-    at::Tensor forward(const std::vector<int64_t>& tokens) const;
+    at::Tensor forward(const std::vector<int64_t>& tokens, Interventions* interventions = nullptr) const;
 
     // The activations at every hook point `filter` selects (on `device`), in execution
     // order, with the logits. Unselected hooks cost nothing: no copy is made or kept.
     ActivationCache run_with_cache(const std::vector<int64_t>& tokens, const NamesFilter& filter = {},
-                                   c10::Device device = c10::kCPU) const;
+                                   c10::Device device = c10::kCPU, Interventions* interventions = nullptr) const;
+
+    // The logits [B, 1, V] of the last position, for residual streams `resid` [B, P, D]
+    // entering block `first_block` at positions 0..P-1, through the blocks from there on
+    // with `interventions` applied (their means held as they are). What came before
+    // block `first_block` is the caller's: a patching sweep passes a run's own residual
+    // stream and recomputes only what a patch can change. Throws InputError for a bad
+    // shape or block.
+    at::Tensor last_logits_from_block(const at::Tensor& resid, int first_block,
+                                      Interventions* interventions = nullptr) const;
 
     // The final norm, the unembedding and each layer's output projections.
     virtual ReadoutWeights readout_weights() const = 0;
@@ -92,14 +107,14 @@ public:
     // one token per step) and returns the logits [V] of the last one. Throws InputError
     // as forward does, and when the positions would pass the context. The same forward
     // as run_with_cache: one position takes the one-position kernels inside the ops.
-    at::Tensor decode(const std::vector<int64_t>& tokens, KvCache& past) const;
+    at::Tensor decode(const std::vector<int64_t>& tokens, KvCache& past, Interventions* interventions = nullptr) const;
 
     // decode() recording the hook points `filter` selects at the positions this step
     // computes ([B, P, ...] with P the new positions; the attention matrices [B, H, P, T]
     // over every position so far; after the blocks only the last position). The cache's
     // logits are the last position's, [1, 1, V].
-    ActivationCache decode_with_cache(const std::vector<int64_t>& tokens, KvCache& past,
-                                      const NamesFilter& filter) const;
+    ActivationCache decode_with_cache(const std::vector<int64_t>& tokens, KvCache& past, const NamesFilter& filter,
+                                      Interventions* interventions = nullptr) const;
 
 protected:
     Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint);
@@ -113,12 +128,20 @@ protected:
     // every hook point through `hooks`; returns the logits [B, P, V]. Without `past` the
     // tokens attend only to each other. With `past` (B = 1, start = past->length()), they
     // follow the positions already in it, their keys and values are appended to it, and
-    // only the last position's logits [1, 1, V] are returned. The prompt pass, every
+    // only the last position's logits [1, 1, V] are returned (every position's when an
+    // intervention acts after the blocks: HookRecorder::last_position_suffices). The prompt pass, every
     // decode step and the recompute all run through it.
     virtual at::Tensor forward_with_hooks(const at::Tensor& tokens, int64_t start, HookRecorder& hooks,
                                           KvCache* past) const = 0;
 
+    // The second half of forward_with_hooks: the residual stream `input` [B, P, D]
+    // entering block `first_block`, through the remaining blocks, the final norm and the
+    // unembedding; with `last_position` only the last position's logits [B, 1, V].
+    virtual at::Tensor forward_blocks(const at::Tensor& input, int first_block, int64_t start, HookRecorder& hooks,
+                                      KvCache* past, bool last_position) const = 0;
+
 private:
+    HookRecorder interventions_only(Interventions* interventions) const;
     at::Tensor checked_tokens(const std::vector<int64_t>& tokens, int64_t start = 0) const;
 
     ModelConfig config_;

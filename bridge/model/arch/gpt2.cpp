@@ -68,19 +68,22 @@ public:
 protected:
     at::Tensor forward_with_hooks(const at::Tensor& tokens, int64_t start, HookRecorder& hooks,
                                   KvCache* past) const override {
-        const ModelConfig& c = config();
         const int64_t positions = tokens.size(1);
-
         const at::Tensor embed = hooks.fire(HookPoint::global(Site::Embed), layers::embedding(wte_, tokens)); // [B,P,D]
         const at::Tensor pos_embed = hooks.fire(
             HookPoint::global(Site::PosEmbed),
             wpe_.slice(0, start, start + positions).unsqueeze(0).to(layers::activation_type(wpe_))); // [1,P,D]
-        at::Tensor resid = layers::add(embed, pos_embed);
+        return forward_blocks(layers::add(embed, pos_embed), 0, start, hooks, past,
+                              past && hooks.last_position_suffices());
+    }
 
-        for (int i = 0; i < static_cast<int>(blocks_.size()); ++i) {
+    at::Tensor forward_blocks(const at::Tensor& input, int first_block, int64_t start, HookRecorder& hooks,
+                              KvCache* past, bool last_position) const override {
+        const ModelConfig& c = config();
+        at::Tensor resid = input;
+        for (int i = first_block; i < static_cast<int>(blocks_.size()); ++i)
             resid = block(resid, i, hooks, past, start);
-        }
-        resid = layers::after_blocks(resid, past, positions);
+        resid = layers::after_blocks(resid, past, input.size(1), last_position);
         const at::Tensor final =
             layers::layer_norm(resid, ln_f_, c.norm_eps, hooks, HookPoint::global(Site::LnFinalScale),
                                HookPoint::global(Site::LnFinalNormalized));

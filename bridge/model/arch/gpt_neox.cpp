@@ -67,14 +67,20 @@ public:
 protected:
     at::Tensor forward_with_hooks(const at::Tensor& tokens, int64_t start, HookRecorder& hooks,
                                   KvCache* past) const override {
-        const ModelConfig& c = config();
-        const int64_t positions = tokens.size(1);
-        const rotary::Angles angles = rotary::angles(c, inv_freq_, start, positions);
+        const at::Tensor embed =
+            hooks.fire(HookPoint::global(Site::Embed), layers::embedding(embed_in_, tokens)); // [B,P,D]
+        return forward_blocks(embed, 0, start, hooks, past, past && hooks.last_position_suffices());
+    }
 
-        at::Tensor resid = hooks.fire(HookPoint::global(Site::Embed), layers::embedding(embed_in_, tokens)); // [B,P,D]
-        for (int i = 0; i < static_cast<int>(blocks_.size()); ++i)
+    at::Tensor forward_blocks(const at::Tensor& input, int first_block, int64_t start, HookRecorder& hooks,
+                              KvCache* past, bool last_position) const override {
+        const ModelConfig& c = config();
+        const int64_t positions = input.size(1);
+        const rotary::Angles angles = rotary::angles(c, inv_freq_, start, positions);
+        at::Tensor resid = input;
+        for (int i = first_block; i < static_cast<int>(blocks_.size()); ++i)
             resid = block(resid, i, hooks, past, start, angles);
-        resid = layers::after_blocks(resid, past, positions);
+        resid = layers::after_blocks(resid, past, positions, last_position);
         const at::Tensor final =
             layers::layer_norm(resid, ln_f_, c.norm_eps, hooks, HookPoint::global(Site::LnFinalScale),
                                HookPoint::global(Site::LnFinalNormalized));
