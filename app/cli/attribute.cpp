@@ -18,7 +18,7 @@ using nlohmann::json;
 
 OptionSpec attribute_options() {
     return spec({"--json", "--no-prepend-bos"},
-                {"--model", "--tokens", "--prompt", "--position", "--target", "--contrast"});
+                {"--model", "--tokens", "--prompt", "--position", "--target", "--contrast"}, 0, {"--intervene"});
 }
 
 int attribute_command(const Options& options) {
@@ -37,24 +37,32 @@ int attribute_command(const Options& options) {
                          std::to_string(positions) + " positions of the input");
     }
     const auto model = load_model(folder, precision);
-    const ActivationCache cache = capture(*model, input.tokens, attribution_hooks(model->config()));
-    const Attribution a = attribute(*model, cache, position, static_cast<int64_t>(*target),
-                                    contrast ? std::optional<int64_t>(static_cast<int64_t>(*contrast)) : std::nullopt);
+    Interventions interventions = intervention_options(options, *model, positions, positions);
+    const ActivationCache cache = capture(*model, input.tokens, attribution_hooks(model->config()), &interventions);
+    Attribution a = attribute(*model, cache, position, static_cast<int64_t>(*target),
+                              contrast ? std::optional<int64_t>(static_cast<int64_t>(*contrast)) : std::nullopt);
+    // What the interventions put into the residual stream directly: the logit minus
+    // the other parts, so that the parts still sum to the logit.
+    std::optional<double> intervened;
+    if (!interventions.empty()) {
+        intervened = a.logit - a.sum;
+        a.sum = a.logit;
+    }
 
     if (options.flag("--json")) {
-        std::cout << json{{"position", a.position},
-                          {"target", a.target},
-                          {"contrast", a.contrast ? json(*a.contrast) : json(nullptr)},
-                          {"logit", a.logit},
-                          {"heads", a.heads},
-                          {"mlp", a.mlp},
-                          {"embed", a.embed},
-                          {"pos_embed", a.pos_embed ? json(*a.pos_embed) : json(nullptr)},
-                          {"biases", a.biases},
-                          {"constant", a.constant},
-                          {"sum", a.sum}}
-                         .dump()
-                  << "\n";
+        json out{{"position", a.position},
+                 {"target", a.target},
+                 {"contrast", a.contrast ? json(*a.contrast) : json(nullptr)},
+                 {"logit", a.logit},
+                 {"heads", a.heads},
+                 {"mlp", a.mlp},
+                 {"embed", a.embed},
+                 {"pos_embed", a.pos_embed ? json(*a.pos_embed) : json(nullptr)},
+                 {"biases", a.biases},
+                 {"constant", a.constant},
+                 {"sum", a.sum}};
+        if (intervened) out["interventions"] = *intervened;
+        std::cout << out.dump() << "\n";
         return kOk;
     }
     std::string what = "logit of " + token_text(input.codec, a.target);
@@ -72,6 +80,7 @@ int attribute_command(const Options& options) {
     std::printf("\nembed %+.4f", a.embed);
     if (a.pos_embed) std::printf("  pos_embed %+.4f", *a.pos_embed);
     std::printf("  output biases %+.4f  final norm and unembedding constant %+.4f\n", a.biases, a.constant);
+    if (intervened) std::printf("interventions (directly into the residual stream) %+.4f\n", *intervened);
     return kOk;
 }
 

@@ -40,6 +40,11 @@ constexpr std::string_view kOptionsHelp =
   --tokens IDS       token ids, separated by commas or spaces (fed exactly as given;
                      BOS settings do not apply)
   --export FILE      where to write the activations (atomic: a failed write changes nothing)
+  --intervene SPEC   change one activation in every forward of the run (may repeat; applied
+                     in order): HOOK[@HEAD][:P|P1-P2]=ACTION with ACTION zero, mean,
+                     mean:P1-P2, add:FILE[#KEY][*SCALE] (a safetensors vector) or
+                     patch:FILE (a cache file of another run); positions count from 0, BOS
+                     included. E.g. blocks.0.attn.hook_z@1=zero
   --cache-limit SIZE the most the captured activations may take (500M, 8G, ... or none;
                      default: half of the memory available). A bigger capture is refused
                      before it starts, with smaller names filters that would fit
@@ -147,7 +152,7 @@ std::span<const Command> commands() {
         {
             .name = "run",
             .synopsis = "[--model M] (--prompt TEXT | --tokens 1,2,3) [--no-prepend-bos]\n"
-                        "[--names-filter F] [--cache-limit SIZE] --export FILE",
+                        "[--names-filter F] [--cache-limit SIZE] [--intervene SPEC]... --export FILE",
             .description = "one forward pass over a prompt, recording the hook points the names filter\n"
                            "selects, exported to FILE (.safetensors, or .npz for NumPy)",
             .options = run_options,
@@ -159,7 +164,7 @@ std::span<const Command> commands() {
                         "[--greedy | --temperature T --top-k K --top-p P] [--seed S]\n"
                         "[--repetition-penalty R] [--freq-penalty F] [--stop STRING]...\n"
                         "[--no-prepend-bos] [--names-filter F] [--cache-limit SIZE]\n"
-                        "[--export FILE] [--json]",
+                        "[--intervene SPEC]... [--export FILE] [--json]",
             .description = "generate after a prompt (KV-cached), streaming the new text to stdout;\n"
                            "with --export, one forward over prompt + output records the hook points\n"
                            "the names filter selects (what run would record over the output)",
@@ -168,7 +173,7 @@ std::span<const Command> commands() {
         },
         {
             .name = "lens",
-            .synopsis = "[--model M] (--prompt TEXT | --tokens 1,2,3) [--top-k K] [--json]",
+            .synopsis = "[--model M] (--prompt TEXT | --tokens 1,2,3) [--top-k K] [--intervene SPEC]... [--json]",
             .description = "the logit lens: each block's residual stream (hook_resid_pre, then the last\n"
                            "hook_resid_post) through the final norm and unembedding; the top K tokens\n"
                            "(default 5) and their probabilities at every position",
@@ -178,13 +183,27 @@ std::span<const Command> commands() {
         {
             .name = "attribute",
             .synopsis = "[--model M] (--prompt TEXT | --tokens 1,2,3) --position P --target ID\n"
-                        "[--contrast ID] [--json]",
+                        "[--contrast ID] [--intervene SPEC]... [--json]",
             .description = "direct logit attribution: position P's logit for token ID (minus --contrast's)\n"
                            "split into embeddings, each head, each MLP, the output biases and the final\n"
                            "norm's constant, through the final norm frozen at its scale; P < 0 counts\n"
                            "from the end",
             .options = attribute_options,
             .run = attribute_command,
+        },
+        {
+            .name = "patch",
+            .synopsis = "[--model M] (--clean TEXT | --clean-tokens IDS) (--corrupted TEXT |\n"
+                        "--corrupted-tokens IDS) [--answer ID | --answer-text T] [--wrong ID | --wrong-text T]\n"
+                        "[--sites resid_pre,attn_out,mlp_out,head_out] [--intervene SPEC]... [--json]",
+            .description = "activation patching: the corrupted prompt run with one activation from the\n"
+                           "clean one, for every layer and position (resid_pre, attn_out, mlp_out) and\n"
+                           "every layer and head (head_out: hook_z at all positions); the logit\n"
+                           "difference answer - wrong at the last position, and its normalized form\n"
+                           "(patched - corrupted) / (clean - corrupted). Defaults: answer = the clean\n"
+                           "run's top prediction, wrong = the corrupted run's (its second if the same)",
+            .options = patch_options,
+            .run = patch_command,
         },
         {
             .name = "inspect",

@@ -63,11 +63,12 @@ TextCodec load_text_codec(const fs::path& folder) {
     return {std::move(tokenizer), std::move(special)};
 }
 
-PromptInput prompt_input(const Options& options, const fs::path& folder) {
-    const auto tokens = options.value("--tokens");
-    const auto prompt = options.value("--prompt");
-    if (tokens && prompt) throw UsageError("give either --prompt or --tokens, not both");
-    if (!tokens && !prompt) throw UsageError("needs --prompt TEXT or --tokens IDS");
+PromptInput prompt_input(const Options& options, const fs::path& folder, const std::string& text_option,
+                         const std::string& tokens_option) {
+    const auto tokens = options.value(tokens_option);
+    const auto prompt = options.value(text_option);
+    if (tokens && prompt) throw UsageError("give either " + text_option + " or " + tokens_option + ", not both");
+    if (!tokens && !prompt) throw UsageError("needs " + text_option + " TEXT or " + tokens_option + " IDS");
     PromptInput input;
     if (Tokenizer::present_in(folder)) input.codec = load_text_codec(folder);
     if (tokens) {
@@ -76,7 +77,7 @@ PromptInput prompt_input(const Options& options, const fs::path& folder) {
         } catch (const InputError& e) {
             throw UsageError(e.what());
         }
-        if (input.tokens.empty()) throw UsageError("--tokens has no token ids");
+        if (input.tokens.empty()) throw UsageError(tokens_option + " has no token ids");
         return input;
     }
     if (!input.codec) input.codec = load_text_codec(folder); // says why text cannot be read
@@ -89,8 +90,18 @@ std::string token_text(const std::optional<TextCodec>& codec, int64_t id) {
     return codec ? codec->tokenizer.display(id) : std::to_string(id);
 }
 
-ActivationCache capture(const Model& model, const std::vector<int64_t>& tokens, const std::vector<std::string>& hooks) {
-    return model.run_with_cache(tokens, NamesFilter(exact_names_filter(hooks)));
+Interventions intervention_options(const Options& options, const Model& model, int64_t first_pass_length,
+                                   int64_t max_positions) {
+    InterventionContext context;
+    context.base = std::filesystem::current_path();
+    context.first_pass_length = first_pass_length;
+    context.max_positions = max_positions;
+    return load_interventions(options.values("--intervene"), model, context);
+}
+
+ActivationCache capture(const Model& model, const std::vector<int64_t>& tokens, const std::vector<std::string>& hooks,
+                        Interventions* interventions) {
+    return model.run_with_cache(tokens, NamesFilter(exact_names_filter(hooks)), c10::kCPU, interventions);
 }
 
 void require_cache_fits(const Model& model, const NamesFilter& filter, int64_t positions, const Options& options) {

@@ -7,6 +7,7 @@
 #include "bridge/core/names_filter.h"
 #include "bridge/core/precision.h"
 #include "bridge/io/export.h"
+#include "bridge/io/intervention_files.h"
 #include "bridge/model/activation_cache.h"
 #include "bridge/model/model.h"
 #include "bridge/text/prompt.h"
@@ -46,18 +47,27 @@ struct TextCodec {
 };
 TextCodec load_text_codec(const std::filesystem::path& folder);
 
-// The ids a command runs on: --tokens as given, or --prompt through the tokenizer.
+// The ids a command runs on: --tokens as given, or --prompt through the tokenizer (or
+// the options named so).
 struct PromptInput {
     std::vector<int64_t> tokens;
     std::optional<TextCodec> codec;
 };
-PromptInput prompt_input(const Options& options, const std::filesystem::path& folder);
+PromptInput prompt_input(const Options& options, const std::filesystem::path& folder,
+                         const std::string& text_option = "--prompt", const std::string& tokens_option = "--tokens");
 
 // A token's legible form: the tokenizer's, else its id.
 std::string token_text(const std::optional<TextCodec>& codec, int64_t id);
 
-// One forward over `tokens` capturing exactly `hooks`.
-ActivationCache capture(const Model& model, const std::vector<int64_t>& tokens, const std::vector<std::string>& hooks);
+// The --intervene SPECs (in the order given), read and checked for a run whose first
+// forward covers `first_pass_length` positions and which can reach `max_positions`;
+// files resolve against the working directory. Throws InterventionError.
+Interventions intervention_options(const Options& options, const Model& model, int64_t first_pass_length,
+                                   int64_t max_positions);
+
+// One forward over `tokens` capturing exactly `hooks`, with `interventions` applied.
+ActivationCache capture(const Model& model, const std::vector<int64_t>& tokens, const std::vector<std::string>& hooks,
+                        Interventions* interventions = nullptr);
 
 // Refuses a recompute over `positions` whose cache would pass the limit (--cache-limit,
 // else the default share of memory), before any work starts, naming filters that

@@ -40,7 +40,7 @@ OptionSpec generate_options() {
     return spec({"--json", "--no-prepend-bos", "--greedy"},
                 {"--model", "--tokens", "--prompt", "--names-filter", "--export", "--max-new-tokens", "--temperature",
                  "--top-k", "--top-p", "--seed", "--repetition-penalty", "--freq-penalty", "--cache-limit"},
-                0, {"--stop"});
+                0, {"--stop", "--intervene"});
 }
 
 int generate_command(const Options& options) {
@@ -59,12 +59,10 @@ int generate_command(const Options& options) {
     const Tokenizer* tokenizer = input.codec ? &input.codec->tokenizer : nullptr;
     o.eos_ids = input.codec ? input.codec->special.eos : read_special_tokens(folder, nullptr).eos;
     const auto model = load_model(folder, precision);
-    if (o.return_cache) {
-        require_cache_fits(
-            *model, o.names_filter,
-            planned_positions(static_cast<int64_t>(input.tokens.size()), o.max_new_tokens, model->config().n_ctx),
-            options);
-    }
+    const auto prompt_length = static_cast<int64_t>(input.tokens.size());
+    const int64_t longest = planned_positions(prompt_length, o.max_new_tokens, model->config().n_ctx);
+    o.interventions = intervention_options(options, *model, prompt_length, longest);
+    if (o.return_cache) require_cache_fits(*model, o.names_filter, longest, options);
 
     const bool as_json = options.flag("--json");
     GenerateCallbacks callbacks;
@@ -82,9 +80,10 @@ int generate_command(const Options& options) {
 
     std::vector<std::string> cache_keys;
     if (result.cache) {
-        export_cache(*result.cache, *export_path,
-                     export_info(folder, *model, input.codec, result.tokens, result.prompt_length,
-                                 generation_settings_json(o, result.seed)));
+        ExportInfo info = export_info(folder, *model, input.codec, result.tokens, result.prompt_length,
+                                      generation_settings_json(o, result.seed));
+        info.interventions_json = interventions_json(o.interventions);
+        export_cache(*result.cache, *export_path, info);
         cache_keys = result.cache->names();
     }
     const auto optional_number = [](const std::optional<double>& x) { return x ? json(*x) : json(nullptr); };

@@ -30,6 +30,9 @@ int lens_command(const Options& options);
 OptionSpec attribute_options();
 int attribute_command(const Options& options);
 
+OptionSpec patch_options();
+int patch_command(const Options& options);
+
 OptionSpec inspect_options();
 int inspect_command(const Options& options);
 

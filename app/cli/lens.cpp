@@ -15,7 +15,7 @@ namespace hookscope::cli {
 using nlohmann::json;
 
 OptionSpec lens_options() {
-    return spec({"--json", "--no-prepend-bos"}, {"--model", "--tokens", "--prompt", "--top-k"});
+    return spec({"--json", "--no-prepend-bos"}, {"--model", "--tokens", "--prompt", "--top-k"}, 0, {"--intervene"});
 }
 
 int lens_command(const Options& options) {
@@ -24,9 +24,10 @@ int lens_command(const Options& options) {
     const auto folder = model_folder(options);
     const PromptInput input = prompt_input(options, folder);
     const auto model = load_model(folder, precision);
-    const ActivationCache cache = capture(*model, input.tokens, lens_hooks(model->config()));
-    const std::vector<LensLayer> lens = logit_lens(*model, cache, top_k);
     const auto positions = static_cast<int64_t>(input.tokens.size());
+    Interventions interventions = intervention_options(options, *model, positions, positions);
+    const ActivationCache cache = capture(*model, input.tokens, lens_hooks(model->config()), &interventions);
+    const std::vector<LensLayer> lens = logit_lens(*model, cache, top_k);
 
     if (options.flag("--json")) {
         json tokens = json::array();

@@ -16,7 +16,7 @@ using nlohmann::json;
 
 OptionSpec run_options() {
     return spec({"--no-prepend-bos"},
-                {"--model", "--tokens", "--prompt", "--names-filter", "--export", "--cache-limit"});
+                {"--model", "--tokens", "--prompt", "--names-filter", "--export", "--cache-limit"}, 0, {"--intervene"});
 }
 
 int run_command(const Options& options) {
@@ -29,14 +29,16 @@ int run_command(const Options& options) {
     const PromptInput input = prompt_input(options, folder);
     const std::vector<int64_t>& tokens = input.tokens;
     const auto model = load_model(folder, precision);
-    require_cache_fits(*model, filter, static_cast<int64_t>(tokens.size()), options);
-    const ActivationCache cache = model->run_with_cache(tokens, filter);
+    const auto positions = static_cast<int64_t>(tokens.size());
+    Interventions interventions = intervention_options(options, *model, positions, positions);
+    require_cache_fits(*model, filter, positions, options);
+    const ActivationCache cache = model->run_with_cache(tokens, filter, c10::kCPU, &interventions);
 
     json settings{{"mode", "run"}, {"input", options.value("--prompt") ? "prompt" : "tokens"}};
     if (options.value("--prompt")) settings["prepend_bos"] = !options.flag("--no-prepend-bos");
-    export_cache(
-        cache, *export_path,
-        export_info(folder, *model, input.codec, tokens, static_cast<int64_t>(tokens.size()), settings.dump()));
+    ExportInfo info = export_info(folder, *model, input.codec, tokens, positions, settings.dump());
+    info.interventions_json = interventions_json(interventions);
+    export_cache(cache, *export_path, info);
     std::cout << "captured " << cache.size() << " hook points over " << tokens.size() << " positions ("
               << cache.total_bytes() << " bytes, computed in " << precision_name(precision) << ") into " << *export_path
               << "\n";

@@ -10,6 +10,7 @@
 #include <QtTest>
 
 #include <iostream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -212,14 +213,19 @@ private slots:
             QVERIFY(!c.synopsis.empty() && !c.description.empty());
             names.push_back(c.name);
         }
-        const std::vector<std::string_view> expected{"hooks", "heads",     "tokenize", "run",   "generate",
-                                                     "lens",  "attribute", "inspect",  "models"};
+        const std::vector<std::string_view> expected{"hooks", "heads",     "tokenize", "run",     "generate",
+                                                     "lens",  "attribute", "patch",    "inspect", "models"};
         QCOMPARE(names, expected);
-        // Only `inspect` takes a positional (its FILE), only `generate` a repeated option.
+        // Only `inspect` takes a positional (its FILE); the commands that run the model
+        // take --intervene, repeated, and `generate` --stop too.
+        const std::set<std::string_view> intervening{"run", "generate", "lens", "attribute", "patch"};
         for (const Command& c : commands()) {
             const OptionSpec accepted = c.options();
             QCOMPARE(accepted.max_positionals, c.name == "inspect" ? 1 : 0);
-            QCOMPARE(accepted.repeated.empty(), c.name != "generate");
+            std::set<std::string> repeated;
+            if (intervening.count(c.name)) repeated.insert("--intervene");
+            if (c.name == "generate") repeated.insert("--stop");
+            QCOMPARE(accepted.repeated, repeated);
         }
     }
 
@@ -246,7 +252,7 @@ private slots:
         QVERIFY(line_at(usage, "       hookscope hooks    [--model M] [--names-filter F] [--json]") < list);
         QVERIFY(line_at(usage, "       hookscope attribute [--model M] (--prompt TEXT | --tokens 1,2,3) --position P "
                                "--target ID") < list);
-        QVERIFY(line_at(usage, "                          [--contrast ID] [--json]") < list);
+        QVERIFY(line_at(usage, "                          [--contrast ID] [--intervene SPEC]... [--json]") < list);
         QVERIFY(line_at(usage, "       hookscope heads    [--model M] [--json]         previous-token, "
                                "duplicate-token and") < list);
         QVERIFY(line_at(usage, std::string(55, ' ') + "induction scores of every head") < list);
