@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -130,8 +131,10 @@ int patch_command(const Options& options) {
                     grid.site == PatchSite::HeadOut ? "heads" : "positions");
         for (int64_t l = 0; l < shown.size(0); ++l) {
             std::printf("%5lld ", static_cast<long long>(l));
-            for (int64_t c = 0; c < shown.size(1); ++c)
-                std::printf(" %+6.2f", shown[l][c].item<double>());
+            for (int64_t c = 0; c < shown.size(1); ++c) {
+                const double value = shown[l][c].item<double>();
+                std::printf(" %+6.2f", std::abs(value) < 0.005 ? 0.0 : value); // never "-0.00"
+            }
             std::printf("\n");
         }
     }
