@@ -17,6 +17,7 @@
 
 #include <QAction>
 #include <QCloseEvent>
+#include <QDir>
 #include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QDropEvent>
@@ -185,6 +186,7 @@ void MainWindow::connect_files() {
     });
     connect(files_, &RunFiles::sessionRead, this,
             [this](const QString& path, const RunResult& r, const SessionState& state) {
+                intervention_base_ = QFileInfo(path).absolutePath(); // its relative FILEs are beside it
                 prompt_->set_prompt(state.prompt, state.token_mode);
                 prompt_->restore_generation(QString::fromStdString(r.settings_json));
                 hooks_->set_filter_text(state.filter);
@@ -423,6 +425,8 @@ bool MainWindow::start(bool generate) {
     std::optional<GenerationRequest> request = prompt_->request();
     if (!request) return false; // the panel shows why
     request->names_filter = hooks_->capture_filter();
+    request->intervention_base = intervention_base_;
+    request->pinned = pinned_;
     if (ask_before_large_cache(*request, generate)) return false;
     launch(*request, generate);
     return true;
@@ -569,6 +573,7 @@ ExportInfo MainWindow::run_export_info() const {
         export_info_for(last_run_->model.toStdString(), last_run_->fingerprint, tokenizer, cache_->tokens(),
                         last_run_->prompt_length, last_run_->settings_json, last_run_->precision);
     if (!last_run_->token_strings.empty()) info.token_strings = last_run_->token_strings; // from a file
+    info.interventions_json = last_run_->interventions_json;
     return info;
 }
 

@@ -8,6 +8,7 @@
 #include "bridge/io/export.h"
 #include "ui/runner/model_runner.h"
 
+#include <QDir>
 #include <QMainWindow>
 #include <QMessageBox>
 
@@ -184,6 +185,7 @@ private:
     std::string pinned_fingerprint_; // of the model that made the pinned run
     QString about_text_;
     std::optional<RunResult> last_run_;
+    QString intervention_base_ = QDir::currentPath(); // relative intervention FILEs resolve against it
 };
 
 } // namespace hookscope::ui

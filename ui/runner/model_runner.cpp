@@ -1,6 +1,8 @@
 #include "ui/runner/model_runner.h"
 
+#include "bridge/core/cache_budget.h"
 #include "bridge/core/errors.h"
+#include "bridge/io/intervention_files.h"
 #include "bridge/model/checkpoint.h"
 #include "bridge/model/generate.h"
 #include "bridge/model/model.h"
@@ -207,6 +209,15 @@ void ModelRunner::generate_on_worker(int id, const GenerationRequest& request, b
         const std::vector<int64_t> prompt = prompt_tokens(request, tokenizer_.get(), special_);
         GenerateOptions options = generate_options(request, special_);
         if (run_only) options.max_new_tokens = 0;
+        if (!request.interventions.empty()) {
+            InterventionContext context;
+            context.base = request.intervention_base.toStdString();
+            context.first_pass_length = static_cast<int64_t>(prompt.size());
+            context.max_positions =
+                planned_positions(context.first_pass_length, options.max_new_tokens, model_->config().n_ctx);
+            context.pinned = request.pinned.get();
+            options.interventions = load_interventions(request.interventions, *model_, context);
+        }
         deliver(id, [this, id, prompt] { emit started(id, prompt); });
 
         GenerateCallbacks callbacks;
@@ -230,6 +241,8 @@ void ModelRunner::generate_on_worker(int id, const GenerationRequest& request, b
         r.cache = std::make_shared<const ActivationCache>(std::move(*g.cache));
         r.fingerprint = model_->fingerprint();
         r.precision = model_->precision();
+        r.interventions = options.interventions.texts();
+        r.interventions_json = interventions_json(options.interventions);
         deliver(id, [this, id, r = std::move(r)] {
             set_busy(false);
             emit finished(id, r);

@@ -60,6 +60,11 @@ struct GenerationRequest {
     std::optional<uint64_t> seed;
     double repetition_penalty = 1.0, freq_penalty = 0.0;
     QString names_filter; // hook points the recompute captures ("" = every one)
+    // Intervention SPECs (intervention_spec.h) applied to every forward of the run;
+    // checked against the model before any work, so a bad one fails the request.
+    std::vector<std::string> interventions;
+    QString intervention_base;                     // relative FILE paths resolve against it
+    std::shared_ptr<const ActivationCache> pinned; // the source of `patch:@pinned`
 };
 
 // A finished run: the tokens, why it stopped, and the cache of the recompute pass.
@@ -78,6 +83,9 @@ struct RunResult {
     std::string fingerprint;
     Precision precision = Precision::Float32;
     std::vector<std::string> token_strings; // only for a run opened from a session
+    // The interventions the run had: resolved SPEC texts, and as exports record them.
+    std::vector<std::string> interventions;
+    std::string interventions_json = "[]";
 };
 
 class ModelRunner : public QObject {

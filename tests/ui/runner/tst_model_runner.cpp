@@ -8,6 +8,8 @@
 #include "support/tensor_compare.h"
 #include "ui/runner/model_runner.h"
 
+#include <ATen/ATen.h>
+
 #include <QSignalSpy>
 #include <QtTest>
 
@@ -92,6 +94,81 @@ private slots:
         QCOMPARE(loaded.size(), 1);
         QCOMPARE(loaded.first()[0].toInt(), later);
         QCOMPARE(runner.summary()->architecture, QString("GPT-NeoX"));
+    }
+
+    // The request's SPECs act in the run: the zeroed head's hook_z is zero in the
+    // cache, the other heads are the run without them, and the result names them.
+    void interventionsActInTheRunAndAreRecorded() {
+        ModelRunner runner;
+        QSignalSpy loaded(&runner, &ModelRunner::modelLoaded);
+        runner.load(kGolden + "gpt2-tiny");
+        QVERIFY(loaded.wait(60'000));
+        std::optional<RunResult> result;
+        connect(&runner, &ModelRunner::finished, this, [&](int, const RunResult& r) { result = r; });
+        GenerationRequest request;
+        request.token_ids = std::vector<int64_t>{5, 17, 42, 99};
+        request.max_new_tokens = 3;
+        request.greedy = true;
+        request.names_filter = "blocks.0.attn.hook_z, blocks.1.hook_resid_post";
+        request.interventions = {"blocks.0.attn.hook_z@1=zero"};
+        runner.generate(request);
+        QTRY_VERIFY_WITH_TIMEOUT(result.has_value(), 60'000);
+        QCOMPARE(result->interventions, std::vector<std::string>{"blocks.0.attn.hook_z@1=zero"});
+        QVERIFY(result->interventions_json.find("blocks.0.attn.hook_z@1=zero") != std::string::npos);
+
+        const at::Tensor z = (*result->cache)["blocks.0.attn.hook_z"]; // [1, P, H, d_head]
+        QCOMPARE(z.select(2, 1).abs().max().item<double>(), 0.0);
+        QVERIFY(z.select(2, 0).abs().max().item<double>() > 0);
+
+        // The same tokens without interventions: the other heads agree, the output not.
+        const auto model = Model::load((kGolden + "gpt2-tiny").toStdString());
+        const ActivationCache plain =
+            model->run_with_cache(result->tokens, NamesFilter(request.names_filter.toStdString()));
+        HS_COMPARE_TENSORS(z.select(2, 0), plain["blocks.0.attn.hook_z"].select(2, 0), "head 0");
+        QVERIFY(!at::allclose((*result->cache)["blocks.1.hook_resid_post"], plain["blocks.1.hook_resid_post"]));
+    }
+
+    // `patch:@pinned` reads the request's pinned cache: patching every position of the
+    // residual stream from a run of other tokens gives that run's stream.
+    void patchFromThePinnedRunTakesItsValues() {
+        ModelRunner runner;
+        QSignalSpy loaded(&runner, &ModelRunner::modelLoaded);
+        runner.load(kGolden + "gpt2-tiny");
+        QVERIFY(loaded.wait(60'000));
+        const auto model = Model::load((kGolden + "gpt2-tiny").toStdString());
+        const std::vector<int64_t> clean{7, 8, 9, 10};
+        auto pinned = std::make_shared<const ActivationCache>(
+            model->run_with_cache(clean, NamesFilter("blocks.1.hook_resid_pre")));
+        std::optional<RunResult> result;
+        connect(&runner, &ModelRunner::finished, this, [&](int, const RunResult& r) { result = r; });
+        GenerationRequest request;
+        request.token_ids = std::vector<int64_t>{1, 2, 3, 4};
+        request.names_filter = "blocks.1.hook_resid_pre";
+        request.interventions = {"blocks.1.hook_resid_pre=patch:@pinned"};
+        request.pinned = pinned;
+        runner.run(request);
+        QTRY_VERIFY_WITH_TIMEOUT(result.has_value(), 60'000);
+        HS_COMPARE_TENSORS((*result->cache)["blocks.1.hook_resid_pre"], (*pinned)["blocks.1.hook_resid_pre"],
+                           "patched resid_pre");
+    }
+
+    // A bad SPEC fails the request with the bridge's message, before anything runs.
+    void aBadSpecFailsTheRequestBeforeItStarts() {
+        ModelRunner runner;
+        QSignalSpy loaded(&runner, &ModelRunner::modelLoaded);
+        runner.load(kGolden + "gpt2-tiny");
+        QVERIFY(loaded.wait(60'000));
+        QSignalSpy failed(&runner, &ModelRunner::failed);
+        QSignalSpy started(&runner, &ModelRunner::started);
+        GenerationRequest request;
+        request.token_ids = std::vector<int64_t>{1, 2, 3};
+        request.interventions = {"blocks.0.attn.hook_z@9=zero"};
+        runner.generate(request);
+        QVERIFY(failed.wait(30'000));
+        QVERIFY2(failed.first()[2].toString().contains("blocks.0.attn.hook_z@9=zero"),
+                 qPrintable(failed.first()[2].toString()));
+        QCOMPARE(started.size(), 0);
+        QVERIFY(!runner.busy());
     }
 
     void aFailedLoadSaysWhatAndWhy() {
