@@ -9,6 +9,7 @@
 #include "ui/cache_size_dialog.h"
 #include "ui/heatmap_plot.h"
 #include "ui/hook_panel.h"
+#include "ui/intervention_panel.h"
 #include "ui/model_panel.h"
 #include "ui/prompt_panel.h"
 #include "ui/run_files.h"
@@ -73,6 +74,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     // At 1280 wide the hook tree shows a name, the shape, the size and all four
     // statistics side by side, and the middle keeps every tab in sight.
     resizeDocks({prompt_dock_, hook_dock_}, {270, 500}, Qt::Horizontal);
+    // Below the hook tree: the interventions the next run applies.
+    interventions_ = new InterventionPanel;
+    intervention_dock_ = new QDockWidget(tr("Interventions"), this);
+    intervention_dock_->setObjectName("interventionDock");
+    intervention_dock_->setWidget(interventions_);
+    addDockWidget(Qt::RightDockWidgetArea, intervention_dock_);
+    splitDockWidget(hook_dock_, intervention_dock_, Qt::Vertical);
+    resizeDocks({hook_dock_, intervention_dock_}, {600, 160}, Qt::Vertical);
 
     status_ = new QLabel;
     status_->setObjectName("statusText");
@@ -116,6 +125,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     QSettings settings;
     prompt_->restore(settings);
     model_->restore(settings);
+    interventions_->restore(settings);
     views_->restore(settings);
     restoreGeometry(settings.value("window/geometry").toByteArray());
     restoreState(settings.value("window/state").toByteArray());
@@ -190,6 +200,7 @@ void MainWindow::connect_files() {
                 prompt_->set_prompt(state.prompt, state.token_mode);
                 prompt_->restore_generation(QString::fromStdString(r.settings_json));
                 hooks_->set_filter_text(state.filter);
+                interventions_->set_rows(state.interventions);
                 show_recorded_run(r);
                 set_status(tr("Opened the session %1 (%2 tokens, %3 hook points)")
                                .arg(path)
@@ -267,6 +278,9 @@ void MainWindow::build_menus() {
     QMenu* view = menuBar()->addMenu(tr("&View"));
     view->addAction(prompt_dock_->toggleViewAction());
     view->addAction(hook_dock_->toggleViewAction());
+    QAction* show_interventions = intervention_dock_->toggleViewAction();
+    show_interventions->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_I));
+    view->addAction(show_interventions);
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     QAction* shortcuts = help->addAction(tr("&Keyboard shortcuts"), this, &MainWindow::show_shortcuts);
@@ -425,6 +439,7 @@ bool MainWindow::start(bool generate) {
     std::optional<GenerationRequest> request = prompt_->request();
     if (!request) return false; // the panel shows why
     request->names_filter = hooks_->capture_filter();
+    request->interventions = interventions_->applied();
     request->intervention_base = intervention_base_;
     request->pinned = pinned_;
     if (ask_before_large_cache(*request, generate)) return false;
@@ -538,6 +553,7 @@ void MainWindow::pin_run() {
     pinned_ = cache_;
     pinned_fingerprint_ = last_run_ ? last_run_->fingerprint : std::string();
     views_->pin(pinned_, views_->token_labels(pinned_->tokens()));
+    update_intervention_limits();
     set_status(tr("Pinned this run (%1 positions): the tensor, attention, residual and lens views can compare "
                   "the next run with it")
                    .arg(pinned_->tokens().size()));
@@ -546,6 +562,7 @@ void MainWindow::pin_run() {
 void MainWindow::unpin_run() {
     pinned_.reset();
     views_->unpin();
+    update_intervention_limits();
 }
 
 void MainWindow::on_failed(const QString& what, const QString& message) {
@@ -612,8 +629,9 @@ void MainWindow::save_session_to(const QString& path) {
         on_failed(tr("Saving the session"), tr("there is no run to save yet: generate or run a prompt first"));
         return;
     }
-    files_->save_session(*last_run_, run_export_info(),
-                         {prompt_->prompt_text(), prompt_->token_mode_on(), hooks_->filter_text()}, path);
+    files_->save_session(
+        *last_run_, run_export_info(),
+        {prompt_->prompt_text(), prompt_->token_mode_on(), hooks_->filter_text(), interventions_->rows()}, path);
 }
 
 void MainWindow::open_session(const QString& path) {
@@ -675,6 +693,24 @@ void MainWindow::update_estimate() {
     const int64_t planned =
         prompt_->planned_positions([this](const QString& text) { return prompt_token_count(text); });
     hooks_->set_planned_positions(std::min(planned, summary->n_ctx));
+    update_intervention_limits();
+}
+
+void MainWindow::update_intervention_limits() {
+    InterventionLimits limits;
+    limits.pinned = pinned_ != nullptr;
+    if (const auto& summary = runner_->summary()) {
+        limits.hooks = summary->hooks;
+        limits.n_ctx = summary->n_ctx;
+        const int64_t planned =
+            prompt_->planned_positions([this](const QString& text) { return prompt_token_count(text); });
+        const int64_t prompt = planned - prompt_->max_new_tokens()->value();
+        if (prompt > 0) {
+            limits.first_pass_length = prompt;
+            limits.max_positions = std::min(planned, summary->n_ctx);
+        }
+    }
+    interventions_->set_limits(std::move(limits));
 }
 
 int64_t MainWindow::prompt_token_count(const QString& text) const {
@@ -703,6 +739,7 @@ void MainWindow::closeEvent(QCloseEvent* event) {
     QSettings settings;
     prompt_->save(settings);
     model_->save(settings);
+    interventions_->save(settings);
     views_->save(settings);
     settings.setValue("window/geometry", saveGeometry());
     settings.setValue("window/state", saveState());

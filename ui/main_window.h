@@ -31,6 +31,7 @@ class AttentionView;
 class AttributionView;
 class HeadsView;
 class HookPanel;
+class InterventionPanel;
 class LensView;
 class ModelPanel;
 class PromptPanel;
@@ -89,6 +90,7 @@ public:
     ModelRunner* runner() const { return runner_; }
     PromptPanel* prompt_panel() const { return prompt_; }
     HookPanel* hook_panel() const { return hooks_; }
+    InterventionPanel* intervention_panel() const { return interventions_; }
     TokenView* token_view() const;
     TensorView* tensor_view() const;
     AttentionView* attention_view() const;
@@ -155,6 +157,9 @@ private:
     void refresh_hub_menu();
     void choose_model_folder();
     void update_estimate();
+    // What the Interventions panel checks its rows against: the model, the next run's
+    // positions and whether a run is pinned.
+    void update_intervention_limits();
     void set_status(const QString& text);
     // The progress bar as a busy indicator, with `status` beside it.
     void show_busy(const QString& status);
@@ -171,6 +176,8 @@ private:
     RunViews* views_ = nullptr;
     QDockWidget* prompt_dock_ = nullptr;
     QDockWidget* hook_dock_ = nullptr;
+    InterventionPanel* interventions_ = nullptr;
+    QDockWidget* intervention_dock_ = nullptr;
     QLabel* status_ = nullptr;
     QLabel* run_summary_ = nullptr; // the run in view; other messages go to status_
     QLabel* speed_ = nullptr;

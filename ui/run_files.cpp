@@ -5,6 +5,7 @@
 #include "bridge/model/activation_cache.h"
 
 #include <QFutureWatcher>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QtConcurrent/QtConcurrentRun>
@@ -56,6 +57,14 @@ void RunFiles::save_session(const RunResult& r, ExportInfo info, const SessionSt
                      {"stop_reason", r.stop_reason},
                      {"filter", state.filter}};
     if (r.tokens_per_second) json["tokens_per_second"] = *r.tokens_per_second;
+    json["interventions"] = intervention_rows_json(state.interventions);
+    if (!r.interventions.empty()) { // the run's own, resolved, as its export records them
+        QJsonArray applied;
+        for (const std::string& text : r.interventions)
+            applied.append(QString::fromStdString(text));
+        json["run_interventions"] = applied;
+        json["run_interventions_json"] = QString::fromStdString(r.interventions_json);
+    }
     if (r.seed) json["seed"] = QString::number(*r.seed);
     const std::string session_json = QJsonDocument(json).toJson(QJsonDocument::Compact).toStdString();
     run(
@@ -93,8 +102,13 @@ void RunFiles::open_session(const QString& path) {
             r.fingerprint = s.info.model_fingerprint;
             r.precision = parse_precision(s.info.compute_dtype).value_or(Precision::Float32);
             r.token_strings = s.info.token_strings;
+            for (const QJsonValue& text : json.value("run_interventions").toArray())
+                r.interventions.push_back(text.toString().toStdString());
+            if (json.contains("run_interventions_json"))
+                r.interventions_json = json.value("run_interventions_json").toString().toStdString();
             const SessionState state{json.value("prompt").toString(), json.value("token_mode").toBool(),
-                                     json.value("filter").toString()};
+                                     json.value("filter").toString(),
+                                     intervention_rows_from_json(json.value("interventions").toArray())};
             emit sessionRead(path, r, state);
         });
 }

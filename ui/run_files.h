@@ -5,6 +5,7 @@
 // atomic, so a failed one leaves the file as it was.
 
 #include "bridge/io/export.h"
+#include "ui/intervention_list_model.h"
 #include "ui/runner/model_runner.h"
 
 #include <QObject>
@@ -21,11 +22,13 @@ class ActivationCache;
 
 namespace hookscope::ui {
 
-// What a session keeps of the window besides the run: the prompt box and the filter.
+// What a session keeps of the window besides the run: the prompt box, the filter and
+// the Interventions panel's rows.
 struct SessionState {
     QString prompt;
     bool token_mode = false;
     QString filter;
+    std::vector<InterventionRow> interventions;
 };
 
 class RunFiles : public QObject {
