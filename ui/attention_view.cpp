@@ -3,6 +3,7 @@
 #include "bridge/analysis/view_data.h"
 #include "bridge/model/activation_cache.h"
 
+#include <QAction>
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -50,6 +51,15 @@ AttentionView::AttentionView(QWidget* parent) : QWidget(parent) {
     heatmap_->setObjectName("attentionHeatmap");
     heatmap_->set_axis_titles(tr("query"), tr("key"));
     heatmap_->setMinimumSize(200, 200);
+    // The head in view, zeroed at its hook_z for the next run (a row in Interventions).
+    ablate_head_ = new QAction(tr("Ablate this head"), this);
+    ablate_head_->setObjectName("ablateHead");
+    connect(ablate_head_, &QAction::triggered, this, [this] {
+        emit interventionRequested(
+            QStringLiteral("blocks.%1.attn.hook_z@%2=zero").arg(layer_->value()).arg(head_->value()));
+    });
+    heatmap_->setContextMenuPolicy(Qt::ActionsContextMenu);
+    heatmap_->addAction(ablate_head_);
     thumbnails_ = new QListWidget(this);
     thumbnails_->setObjectName("headThumbnails");
     thumbnails_->setViewMode(QListView::IconMode);

@@ -12,6 +12,7 @@
 
 #include <memory>
 
+class QAction;
 class QComboBox;
 class QLabel;
 class QSplitter;
@@ -49,6 +50,12 @@ public:
     QLabel* message() const { return message_; }
     QLabel* kv_label() const { return kv_label_; }
     CompareBox* compare() const { return compare_; }
+    // "Ablate this head" (the heatmap's context menu): zero the head's hook_z.
+    QAction* ablate_head_action() const { return ablate_head_; }
+
+signals:
+    // An intervention chosen here, as its SPEC text.
+    void interventionRequested(const QString& spec);
 
 private:
     void refresh();
@@ -69,6 +76,7 @@ private:
     QStringList labels_, pinned_labels_;
     int64_t heads_ = 0, kv_heads_ = 0;
     QSplitter* split_ = nullptr;
+    QAction* ablate_head_ = nullptr;
     bool side_by_side_ = false; // the pinned run's heatmap was shown by the last draw
     bool updating_ = false;
 };

@@ -3,14 +3,18 @@
 #include "bridge/analysis/view_data.h"
 #include "bridge/core/cache_budget.h"
 #include "bridge/core/errors.h"
+#include "bridge/core/intervention_spec.h"
 #include "bridge/model/activation_cache.h"
 #include "ui/cache_data.h"
 #include "ui/hook_filter_proxy.h"
+#include "ui/intervention_list_model.h"
 
 #include <QCheckBox>
+#include <QFileDialog>
 #include <QHeaderView>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QTreeView>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
@@ -49,6 +53,14 @@ HookPanel::HookPanel(QWidget* parent) : QWidget(parent) {
     tree_->header()->setSectionResizeMode(HookTreeModel::Name, QHeaderView::Stretch);
     tree_->setTextElideMode(Qt::ElideMiddle);
     tree_->setIndentation(16); // three levels deep, the names keep room beside the numbers
+    tree_->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(tree_, &QTreeView::customContextMenuRequested, this, [this](const QPoint& at) {
+        const QString name = tree_->indexAt(at).siblingAtColumn(0).data(HookTreeModel::HookNameRole).toString();
+        if (name.isEmpty()) return;
+        QMenu* menu = intervention_menu(name, this);
+        menu->setAttribute(Qt::WA_DeleteOnClose);
+        menu->popup(tree_->viewport()->mapToGlobal(at));
+    });
 
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
@@ -156,6 +168,57 @@ void HookPanel::set_filter_text(const QString& text) {
 void HookPanel::focus_filter() {
     filter_->setFocus();
     filter_->selectAll();
+}
+
+void HookPanel::set_pinned_available(bool available) {
+    pinned_available_ = available;
+}
+
+QMenu* HookPanel::intervention_menu(const QString& name, QWidget* parent) {
+    auto* menu = new QMenu(parent);
+    menu->setObjectName("interventionMenu");
+    // Positions do not matter for whole-hook SPECs: any length will do.
+    InterventionLimits limits;
+    limits.hooks = hooks_;
+    limits.first_pass_length = limits.max_positions = 1 << 20;
+    limits.pinned = pinned_available_;
+    std::optional<int64_t> heads;
+    for (const HookInfo& h : hooks_) {
+        if (h.name != name.toStdString()) continue;
+        if (const auto axis = head_axis(h)) heads = axis->count;
+    }
+    const auto add = [&](QMenu* to, const QString& label, const QString& spec, const char* object_name) {
+        QAction* a = to->addAction(label, this, [this, spec] { emit interventionRequested(spec); });
+        a->setObjectName(object_name);
+        a->setToolTip(spec);
+        a->setEnabled(!intervention_problem(spec, limits));
+    };
+    struct Kind {
+        QString label, action;
+        const char* object_name;
+    };
+    const Kind kinds[] = {{tr("Zero-ablate"), "zero", "zeroAblate"},
+                          {tr("Mean-ablate"), "mean", "meanAblate"},
+                          {tr("Patch from the pinned run"), "patch:@pinned", "patchFromPinned"}};
+    for (const Kind& k : kinds) {
+        add(menu, k.label, name + "=" + k.action, k.object_name);
+        if (!heads) continue;
+        QMenu* per_head = menu->addMenu(tr("%1 one head").arg(k.label));
+        per_head->setObjectName(QString(k.object_name) + "Head");
+        for (int64_t h = 0; h < *heads; ++h) {
+            add(per_head, tr("Head %1").arg(h), QStringLiteral("%1@%2=%3").arg(name).arg(h).arg(k.action),
+                k.object_name);
+        }
+    }
+    menu->addSeparator();
+    QAction* vector = menu->addAction(tr("Add a vector from a file…"), this, [this, name] {
+        const QString path = QFileDialog::getOpenFileName(this, tr("A vector to add at %1").arg(name), QString(),
+                                                          tr("safetensors (*.safetensors)"));
+        if (!path.isEmpty()) emit interventionRequested(name + "=add:" + path);
+    });
+    vector->setObjectName("addVector");
+    vector->setEnabled(!intervention_problem(name + "=add:x.safetensors", limits));
+    return menu;
 }
 
 void HookPanel::select_hook(const QString& name) {

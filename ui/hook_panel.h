@@ -17,6 +17,7 @@
 class QCheckBox;
 class QLabel;
 class QLineEdit;
+class QMenu;
 class QTreeView;
 
 namespace hookscope {
@@ -61,6 +62,13 @@ public:
     void focus_filter();
     // Makes `name` the current row (which opens it in the views).
     void select_hook(const QString& name);
+    // Whether a run is pinned: "Patch from the pinned run" needs one.
+    void set_pinned_available(bool available);
+    // The intervention actions for hook `name` (the tree's context menu): zero- and
+    // mean-ablate, patch from the pinned run and add a vector from a file, for the whole
+    // hook and, on a hook with a head axis, for one head. An action whose SPEC the hook
+    // does not take is off. Each emits interventionRequested.
+    QMenu* intervention_menu(const QString& name, QWidget* parent);
 
     QLineEdit* filter_edit() const { return filter_; }
     QLabel* filter_error() const { return error_; }
@@ -74,6 +82,8 @@ signals:
     void hookActivated(const QString& name);
     // Statistics of the current cache arrived in the tree.
     void statsReady();
+    // An intervention chosen from the tree's context menu, as its SPEC text.
+    void interventionRequested(const QString& spec);
 
 private:
     void apply_filter(const QString& text);
@@ -90,6 +100,7 @@ private:
     std::vector<HookInfo> hooks_;
     std::optional<NamesFilter> valid_filter_; // the box's text, when it parses
     int64_t planned_positions_ = 0;
+    bool pinned_available_ = false;
     std::shared_ptr<const ActivationCache> cache_;
     QFutureWatcher<std::vector<std::optional<TensorStats>>> stats_watcher_;
 };

@@ -104,6 +104,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(prompt_, &PromptPanel::stopRequested, this, &MainWindow::stop);
     connect(prompt_, &PromptPanel::promptChanged, this, &MainWindow::update_estimate);
     connect(hooks_, &HookPanel::hookActivated, views_, &RunViews::show_hook);
+    const auto add_intervention = [this](const QString& spec) {
+        interventions_->add_spec(spec);
+        intervention_dock_->show();
+        intervention_dock_->raise();
+        set_status(tr("Added %1: it applies to the next run").arg(spec));
+    };
+    connect(hooks_, &HookPanel::interventionRequested, this, add_intervention);
+    connect(views_, &RunViews::interventionRequested, this, add_intervention);
     connect(views_, &RunViews::headScoresRequested, this, [this] {
         runner_->compute_head_scores();
         show_busy(tr("Scoring every head on repeated random sequences…"));
@@ -699,6 +707,7 @@ void MainWindow::update_estimate() {
 void MainWindow::update_intervention_limits() {
     InterventionLimits limits;
     limits.pinned = pinned_ != nullptr;
+    hooks_->set_pinned_available(limits.pinned);
     if (const auto& summary = runner_->summary()) {
         limits.hooks = summary->hooks;
         limits.n_ctx = summary->n_ctx;

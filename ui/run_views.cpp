@@ -36,6 +36,7 @@ RunViews::RunViews(QWidget* parent) : QSplitter(Qt::Vertical, parent) {
     tokens_ = new TokenView;
     tensor_ = new TensorView;
     attention_ = new AttentionView;
+    connect(attention_, &AttentionView::interventionRequested, this, &RunViews::interventionRequested);
     residual_ = new ResidualView;
     heads_ = new HeadsView;
     lens_ = new LensView;

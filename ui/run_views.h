@@ -105,6 +105,8 @@ public:
 
 signals:
     void headScoresRequested();
+    // An intervention a view offers (e.g. the attention view's "Ablate this head").
+    void interventionRequested(const QString& spec);
     // The logit lens over `tokens`, with `target` at every position (nullopt: the next token).
     void lensRequested(const std::vector<int64_t>& tokens, std::optional<int64_t> target);
     // Direct logit attribution at `position` of `tokens`.

@@ -6,6 +6,8 @@
 #include "bridge/model/model.h"
 #include "bridge/model/safetensors.h"
 #include "support/main_window_test.h"
+#include "ui/attention_view.h"
+#include "ui/hook_panel.h"
 #include "ui/intervention_list_model.h"
 #include "ui/intervention_panel.h"
 #include "ui/main_window.h"
@@ -14,9 +16,11 @@
 #include <ATen/ATen.h>
 
 #include <QAbstractItemModelTester>
+#include <QAction>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListView>
+#include <QMenu>
 #include <QPlainTextEdit>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -153,6 +157,48 @@ private slots:
         run_prompt(w);
         QVERIFY((*w.cache())["blocks.0.attn.hook_z"].select(2, 1).abs().max().item<double>() > 0);
         QVERIFY(w.last_run()->interventions.empty());
+    }
+
+    // The hook tree's context menu adds a row for the hook or one of its heads; the
+    // actions a hook does not take, or that need a pinned run, are off.
+    void hookTreeMenuAddsRows() {
+        MainWindow w;
+        load(w, kGpt2);
+        InterventionPanel* panel = w.intervention_panel();
+        const auto actions = [&](const QString& hook, const char* name) {
+            QMenu* menu = w.hook_panel()->intervention_menu(hook, &w);
+            return menu->findChildren<QAction*>(name);
+        };
+        QList<QAction*> zero = actions("blocks.0.attn.hook_z", "zeroAblate");
+        QCOMPARE(zero.size(), 1 + 4); // the hook, then each of its 4 heads
+        zero[3]->trigger();
+        QCOMPARE(panel->rows().back().text, QString("blocks.0.attn.hook_z@2=zero"));
+        actions("blocks.1.hook_resid_pre", "meanAblate").front()->trigger();
+        QCOMPARE(panel->rows().back().text, QString("blocks.1.hook_resid_pre=mean"));
+        QCOMPARE(actions("blocks.1.hook_resid_pre", "zeroAblate").size(), 1); // no head axis
+        QVERIFY(!actions("blocks.0.attn.hook_pattern", "meanAblate").front()->isEnabled());
+        QVERIFY(!actions("blocks.0.hook_resid_pre", "patchFromPinned").front()->isEnabled());
+        run_prompt(w);
+        w.pin_run();
+        QAction* patch = actions("blocks.0.hook_resid_pre", "patchFromPinned").front();
+        QVERIFY(patch->isEnabled());
+        patch->trigger();
+        QCOMPARE(panel->rows().back().text, QString("blocks.0.hook_resid_pre=patch:@pinned"));
+        QCOMPARE(panel->applied().size(), std::size_t(3));
+    }
+
+    // "Ablate this head" in the attention view zeroes the head in view on the next run.
+    void attentionViewAblatesTheHeadInView() {
+        MainWindow w;
+        load(w, kGpt2);
+        run_prompt(w);
+        w.attention_view()->show_head(1, 3);
+        w.attention_view()->ablate_head_action()->trigger();
+        QCOMPARE(w.intervention_panel()->applied(), std::vector<std::string>{"blocks.1.attn.hook_z@3=zero"});
+        run_prompt(w);
+        const at::Tensor z = (*w.cache())["blocks.1.attn.hook_z"];
+        QCOMPARE(z.select(2, 3).abs().max().item<double>(), 0.0);
+        QVERIFY(z.select(2, 2).abs().max().item<double>() > 0);
     }
 
     // A session keeps the panel's rows and the run's interventions.

@@ -22,6 +22,13 @@ namespace {
 
 const QString kGolden = QString(HOOKSCOPE_FIXTURES) + "/golden/";
 
+// Loads golden checkpoint `name` into `runner` and waits for it.
+void load_golden(ModelRunner& runner, const QString& name) {
+    QSignalSpy loaded(&runner, &ModelRunner::modelLoaded);
+    runner.load(kGolden + name);
+    QVERIFY(loaded.wait(60'000));
+}
+
 } // namespace
 
 class TestModelRunner : public QObject {
@@ -100,9 +107,7 @@ private slots:
     // cache, the other heads are the run without them, and the result names them.
     void interventionsActInTheRunAndAreRecorded() {
         ModelRunner runner;
-        QSignalSpy loaded(&runner, &ModelRunner::modelLoaded);
-        runner.load(kGolden + "gpt2-tiny");
-        QVERIFY(loaded.wait(60'000));
+        load_golden(runner, "gpt2-tiny");
         std::optional<RunResult> result;
         connect(&runner, &ModelRunner::finished, this, [&](int, const RunResult& r) { result = r; });
         GenerationRequest request;
@@ -132,9 +137,7 @@ private slots:
     // residual stream from a run of other tokens gives that run's stream.
     void patchFromThePinnedRunTakesItsValues() {
         ModelRunner runner;
-        QSignalSpy loaded(&runner, &ModelRunner::modelLoaded);
-        runner.load(kGolden + "gpt2-tiny");
-        QVERIFY(loaded.wait(60'000));
+        load_golden(runner, "gpt2-tiny");
         const auto model = Model::load((kGolden + "gpt2-tiny").toStdString());
         const std::vector<int64_t> clean{7, 8, 9, 10};
         auto pinned = std::make_shared<const ActivationCache>(
@@ -155,9 +158,7 @@ private slots:
     // A bad SPEC fails the request with the bridge's message, before anything runs.
     void aBadSpecFailsTheRequestBeforeItStarts() {
         ModelRunner runner;
-        QSignalSpy loaded(&runner, &ModelRunner::modelLoaded);
-        runner.load(kGolden + "gpt2-tiny");
-        QVERIFY(loaded.wait(60'000));
+        load_golden(runner, "gpt2-tiny");
         QSignalSpy failed(&runner, &ModelRunner::failed);
         QSignalSpy started(&runner, &ModelRunner::started);
         GenerationRequest request;
