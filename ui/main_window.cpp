@@ -417,6 +417,7 @@ void MainWindow::clear_run() {
     last_run_.reset();
     run_summary_->clear();
     views_->clear();
+    views_->set_interventions({}, pinned_ ? pinned_interventions_ : std::vector<std::string>{});
 }
 
 bool MainWindow::generate() {
@@ -507,6 +508,7 @@ void MainWindow::show_run(const RunResult& r, const QStringList& labels, std::fu
     last_run_ = r;
     hooks_->set_cache(cache_);
     views_->show_run(cache_, labels, std::move(labeler), layers, heads, kv_heads);
+    views_->set_interventions(r.interventions, pinned_ ? pinned_interventions_ : std::vector<std::string>{});
 }
 
 void MainWindow::on_finished(const RunResult& r) {
@@ -523,6 +525,7 @@ void MainWindow::on_finished(const RunResult& r) {
     if (r.tokens_per_second) summary += tr(" · %1 tokens/s").arg(*r.tokens_per_second, 0, 'f', 1);
     if (r.seed) summary += tr(" · seed %1").arg(*r.seed);
     summary += tr(" · captured in %1 s").arg(r.recompute_s, 0, 'f', 2);
+    if (!r.interventions.empty()) summary += tr(" · with %1 interventions").arg(r.interventions.size());
     run_summary_->setText(summary);
     speed_->clear(); // the live rate; the summary has the run's
     set_status(tr("Done"));
@@ -560,6 +563,8 @@ void MainWindow::pin_run() {
     }
     pinned_ = cache_;
     pinned_fingerprint_ = last_run_ ? last_run_->fingerprint : std::string();
+    pinned_interventions_ = last_run_ ? last_run_->interventions : std::vector<std::string>{};
+    views_->set_interventions(pinned_interventions_, pinned_interventions_);
     views_->pin(pinned_, views_->token_labels(pinned_->tokens()));
     update_intervention_limits();
     set_status(tr("Pinned this run (%1 positions): the tensor, attention, residual and lens views can compare "
@@ -569,6 +574,8 @@ void MainWindow::pin_run() {
 
 void MainWindow::unpin_run() {
     pinned_.reset();
+    pinned_interventions_.clear();
+    views_->set_interventions(last_run_ ? last_run_->interventions : std::vector<std::string>{}, {});
     views_->unpin();
     update_intervention_limits();
 }

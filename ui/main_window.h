@@ -190,6 +190,7 @@ private:
     std::optional<CacheLimit> cache_limit_;
     std::shared_ptr<const ActivationCache> cache_, pinned_;
     std::string pinned_fingerprint_; // of the model that made the pinned run
+    std::vector<std::string> pinned_interventions_;
     QString about_text_;
     std::optional<RunResult> last_run_;
     QString intervention_base_ = QDir::currentPath(); // relative intervention FILEs resolve against it

@@ -12,6 +12,7 @@
 #include "ui/tensor_view.h"
 #include "ui/token_view.h"
 
+#include <QLabel>
 #include <QSettings>
 #include <QShortcut>
 #include <QTabWidget>
@@ -49,6 +50,11 @@ RunViews::RunViews(QWidget* parent) : QSplitter(Qt::Vertical, parent) {
     tabs_->addTab(heads_, tr("&Heads"));
     tabs_->addTab(lens_, tr("&Logit lens"));
     tabs_->addTab(attribution_, tr("Attri&bution"));
+    intervention_note_ = new QLabel;
+    intervention_note_->setObjectName("interventionNote");
+    intervention_note_->setStyleSheet("color: #8a4b00; padding: 0 6px;");
+    intervention_note_->hide();
+    tabs_->setCornerWidget(intervention_note_, Qt::TopRightCorner);
     addWidget(tokens_);
     addWidget(tabs_);
     setStretchFactor(0, 1);
@@ -141,6 +147,30 @@ void RunViews::show_run(std::shared_ptr<const ActivationCache> cache, const QStr
     lens_->clear();
     attribution_->clear();
     attribution_->set_positions(static_cast<int64_t>(cache_->tokens().size()));
+}
+
+void RunViews::set_interventions(const std::vector<std::string>& current, const std::vector<std::string>& pinned) {
+    const auto count = [this](std::size_t n) {
+        return n == 1 ? tr("with 1 intervention") : tr("with %1 interventions").arg(n);
+    };
+    const auto list = [](const std::vector<std::string>& specs) {
+        QStringList lines;
+        for (const std::string& s : specs)
+            lines << QString::fromStdString(s);
+        return lines.join('\n');
+    };
+    QStringList parts, tips;
+    if (!current.empty()) {
+        parts << tr("This run %1").arg(count(current.size()));
+        tips << tr("This run:\n%1").arg(list(current));
+    }
+    if (!pinned.empty()) {
+        parts << tr("pinned run %1").arg(count(pinned.size()));
+        tips << tr("The pinned run:\n%1").arg(list(pinned));
+    }
+    intervention_note_->setText(parts.join(QStringLiteral(" · ")));
+    intervention_note_->setToolTip(tips.join(QStringLiteral("\n\n")));
+    intervention_note_->setVisible(!parts.isEmpty());
 }
 
 void RunViews::refresh_lens_if_shown() {

@@ -18,6 +18,7 @@
 #include <vector>
 
 class QCustomPlot;
+class QLabel;
 class QSettings;
 class QTabWidget;
 
@@ -71,6 +72,10 @@ public:
                   int64_t layers, int64_t heads, int64_t kv_heads);
     // The lens follows the run in view: asks for it again when its tab is showing.
     void refresh_lens_if_shown();
+    // The interventions (resolved SPECs) of the run in view and of the pinned run, said
+    // beside the tabs so that every view shows them ("with 2 interventions").
+    void set_interventions(const std::vector<std::string>& current, const std::vector<std::string>& pinned);
+    QLabel* intervention_note() const { return intervention_note_; }
 
     // The run the tensor, attention, residual and lens views compare later runs with.
     void pin(std::shared_ptr<const ActivationCache> pinned, const QStringList& labels);
@@ -121,6 +126,7 @@ private:
 
     TokenView* tokens_ = nullptr;
     QTabWidget* tabs_ = nullptr;
+    QLabel* intervention_note_ = nullptr;
     TensorView* tensor_ = nullptr;
     AttentionView* attention_ = nullptr;
     ResidualView* residual_ = nullptr;

@@ -7,11 +7,13 @@
 #include "bridge/model/safetensors.h"
 #include "support/main_window_test.h"
 #include "ui/attention_view.h"
+#include "ui/heatmap_plot.h"
 #include "ui/hook_panel.h"
 #include "ui/intervention_list_model.h"
 #include "ui/intervention_panel.h"
 #include "ui/main_window.h"
 #include "ui/prompt_panel.h"
+#include "ui/run_compare.h"
 
 #include <ATen/ATen.h>
 
@@ -199,6 +201,37 @@ private slots:
         const at::Tensor z = (*w.cache())["blocks.1.attn.hook_z"];
         QCOMPARE(z.select(2, 3).abs().max().item<double>(), 0.0);
         QVERIFY(z.select(2, 2).abs().max().item<double>() > 0);
+    }
+
+    // The views say when the run in view, or the pinned one, had interventions; a run
+    // with them pinned compares with one without.
+    void viewsSayWhenARunHadInterventionsAndCompareWithThePinnedOne() {
+        MainWindow w;
+        load(w, kGpt2);
+        w.intervention_panel()->add_spec("blocks.1.attn.hook_z@0=zero");
+        w.intervention_panel()->add_spec("blocks.0.hook_mlp_out=zero");
+        run_prompt(w);
+        QLabel* note = w.findChild<QLabel*>("interventionNote");
+        QVERIFY(note);
+        QCOMPARE(note->text(), QString("This run with 2 interventions"));
+        QVERIFY(note->toolTip().contains("blocks.0.hook_mlp_out=zero"));
+        const std::shared_ptr<const ActivationCache> ablated = w.cache();
+        w.pin_run();
+
+        w.intervention_panel()->set_rows({});
+        run_prompt(w);
+        QCOMPARE(note->text(), QString("pinned run with 2 interventions"));
+        QVERIFY(w.last_run()->interventions.empty());
+        // Side by side, the pinned (ablated) head beside this run's.
+        w.attention_view()->compare()->set_mode(CompareMode::SideBySide);
+        w.attention_view()->show_head(1, 0);
+        const at::Tensor pinned = (*ablated)["blocks.1.attn.hook_pattern"][0][0].to(at::kDouble).contiguous();
+        const Matrix m = w.attention_view()->pinned_heatmap()->matrix();
+        QVERIFY(std::equal(m.values.begin(), m.values.end(), pinned.data_ptr<double>()));
+        const Matrix current = w.attention_view()->heatmap()->matrix();
+        QVERIFY(!std::equal(current.values.begin(), current.values.end(), pinned.data_ptr<double>()));
+        w.unpin_run();
+        QVERIFY(note->isHidden());
     }
 
     // A session keeps the panel's rows and the run's interventions.
