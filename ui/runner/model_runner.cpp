@@ -202,6 +202,58 @@ int ModelRunner::compute_attribution(const std::vector<int64_t>& tokens, int64_t
         [this](int id, const Attribution& a) { emit attributionReady(id, a); });
 }
 
+int ModelRunner::compute_patching(const PatchingJob& job) {
+    const int id = start_request();
+    post([this, id, job, cancelled = cancel_] {
+        try {
+            if (!model_) throw InputError("no model is loaded: open a checkpoint folder first");
+            PatchingRequest request;
+            request.clean = job.clean;
+            request.corrupted = job.corrupted;
+            request.answer = job.answer;
+            request.wrong = job.wrong;
+            request.sites = job.sites;
+            PatchingCallbacks callbacks;
+            callbacks.cancelled = [cancelled] { return cancelled->load(); };
+            callbacks.progress = [this, id](int64_t done, int64_t total) {
+                deliver(id, [this, id, done, total] { emit patchingProgress(id, done, total); });
+            };
+            const std::optional<PatchingResult> result = patching_sweep(*model_, request, callbacks);
+            if (!result) {
+                return deliver(id, [this, id] {
+                    set_busy(false);
+                    emit patchingCancelled(id);
+                });
+            }
+            PatchingOutcome out;
+            out.answer = result->answer, out.wrong = result->wrong;
+            out.clean_logit_diff = result->clean_logit_diff;
+            out.corrupted_logit_diff = result->corrupted_logit_diff;
+            for (const PatchingGrid& grid : result->grids) {
+                const std::optional<at::Tensor> normalized = result->normalized(grid);
+                const at::Tensor values = (normalized ? *normalized : grid.logit_diff).to(at::kDouble).contiguous();
+                PatchingGridData g;
+                g.site = grid.site;
+                g.normalized = normalized.has_value();
+                g.values.rows = values.size(0);
+                g.values.cols = values.size(1);
+                g.values.values.assign(values.data_ptr<double>(), values.data_ptr<double>() + values.numel());
+                out.grids.push_back(std::move(g));
+            }
+            deliver(id, [this, id, out = std::move(out)] {
+                set_busy(false);
+                emit patchingReady(id, out);
+            });
+        } catch (const std::exception& e) {
+            deliver(id, [this, id, message = QString::fromStdString(e.what())] {
+                set_busy(false);
+                emit failed(id, tr("Patching"), message);
+            });
+        }
+    });
+    return id;
+}
+
 void ModelRunner::generate_on_worker(int id, const GenerationRequest& request, bool run_only,
                                      const std::shared_ptr<std::atomic<bool>>& cancelled) {
     try {

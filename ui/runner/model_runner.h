@@ -7,6 +7,8 @@
 
 #include "bridge/analysis/analysis.h"
 #include "bridge/analysis/head_scores.h"
+#include "bridge/analysis/patching.h"
+#include "bridge/analysis/view_data.h"
 #include "bridge/core/hook_point.h"
 #include "bridge/core/precision.h"
 #include "bridge/model/generate.h"
@@ -88,6 +90,30 @@ struct RunResult {
     std::string interventions_json = "[]";
 };
 
+// A patching sweep to run: clean = the pinned run's tokens, corrupted = this run's
+// (the same length), the logit difference's tokens (nullopt: as patching_sweep
+// chooses) and the sites to sweep.
+struct PatchingJob {
+    std::vector<int64_t> clean, corrupted;
+    std::optional<int64_t> answer, wrong;
+    std::vector<PatchSite> sites{std::begin(kPatchSites), std::end(kPatchSites)};
+};
+
+// One site's grid as the window draws it: [layers, positions], or [layers, heads] for
+// head_out; the normalized metric (1: the patch restores the clean run, 0: it changes
+// nothing), or the raw logit difference when the clean and corrupted runs tie.
+struct PatchingGridData {
+    PatchSite site = PatchSite::ResidPre;
+    Matrix values;
+    bool normalized = true;
+};
+
+struct PatchingOutcome {
+    int64_t answer = 0, wrong = 0;
+    double clean_logit_diff = 0, corrupted_logit_diff = 0;
+    std::vector<PatchingGridData> grids; // in the order of the job's sites
+};
+
 class ModelRunner : public QObject {
     Q_OBJECT
 
@@ -112,6 +138,9 @@ public:
     // attributionReady follows.
     int compute_attribution(const std::vector<int64_t>& tokens, int64_t position, int64_t target,
                             std::optional<int64_t> contrast);
+    // An activation patching sweep (patching.h); patchingProgress after each batched
+    // forward, then patchingReady, or patchingCancelled after cancel().
+    int compute_patching(const PatchingJob& job);
     // Stops the current generation after the token in progress; its tokens are kept
     // and its cache is still built.
     void cancel();
@@ -130,6 +159,9 @@ signals:
     void headScoresReady(int id, const hookscope::HeadScores& scores);
     void lensReady(int id, const std::vector<int64_t>& tokens, const std::vector<hookscope::LensLayer>& layers);
     void attributionReady(int id, const hookscope::Attribution& attribution);
+    void patchingProgress(int id, int64_t done, int64_t total);
+    void patchingReady(int id, const hookscope::ui::PatchingOutcome& outcome);
+    void patchingCancelled(int id);
     // What failed ("Loading /m", "Generating") and the bridge's message.
     void failed(int id, const QString& what, const QString& message);
 

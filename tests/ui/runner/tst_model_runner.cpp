@@ -172,6 +172,56 @@ private slots:
         QVERIFY(!runner.busy());
     }
 
+    // The sweep on the worker gives patching_sweep's grids, normalized, with progress
+    // up to the total.
+    void patchingGivesTheSweepsNormalizedGrids() {
+        ModelRunner runner;
+        load_golden(runner, "gpt2-tiny");
+        std::optional<PatchingOutcome> outcome;
+        connect(&runner, &ModelRunner::patchingReady, this, [&](int, const PatchingOutcome& o) { outcome = o; });
+        QSignalSpy progress(&runner, &ModelRunner::patchingProgress);
+        PatchingJob job;
+        job.clean = {3, 14, 15, 92, 65};
+        job.corrupted = {3, 14, 27, 92, 65};
+        runner.compute_patching(job);
+        QTRY_VERIFY_WITH_TIMEOUT(outcome.has_value(), 60'000);
+        QVERIFY(!progress.isEmpty());
+        QCOMPARE(progress.last()[1].value<int64_t>(), progress.last()[2].value<int64_t>());
+
+        const auto model = Model::load((kGolden + "gpt2-tiny").toStdString());
+        PatchingRequest request;
+        request.clean = job.clean;
+        request.corrupted = job.corrupted;
+        const PatchingResult expected = *patching_sweep(*model, request);
+        QCOMPARE(outcome->answer, expected.answer);
+        QCOMPARE(outcome->wrong, expected.wrong);
+        QCOMPARE(outcome->grids.size(), expected.grids.size());
+        for (std::size_t i = 0; i < expected.grids.size(); ++i) {
+            const PatchingGridData& g = outcome->grids[i];
+            QCOMPARE(g.site, expected.grids[i].site);
+            QVERIFY(g.normalized);
+            const at::Tensor want = expected.normalized(expected.grids[i])->to(at::kDouble).contiguous();
+            QCOMPARE(g.values.rows, want.size(0));
+            QCOMPARE(g.values.cols, want.size(1));
+            QVERIFY(std::equal(g.values.values.begin(), g.values.values.end(), want.data_ptr<double>()));
+        }
+        QCOMPARE(outcome->grids[3].values.cols, int64_t(4)); // head_out: layer x head
+    }
+
+    // Prompts of different lengths fail with the bridge's message.
+    void patchingRunsOfDifferentLengthsFails() {
+        ModelRunner runner;
+        load_golden(runner, "gpt2-tiny");
+        QSignalSpy failed(&runner, &ModelRunner::failed);
+        PatchingJob job;
+        job.clean = {1, 2, 3};
+        job.corrupted = {1, 2};
+        runner.compute_patching(job);
+        QVERIFY(failed.wait(30'000));
+        QCOMPARE(failed.first()[1].toString(), QString("Patching"));
+        QVERIFY(!runner.busy());
+    }
+
     void aFailedLoadSaysWhatAndWhy() {
         ModelRunner runner;
         QSignalSpy failed(&runner, &ModelRunner::failed);
