@@ -11,6 +11,7 @@
 #include "ui/hook_panel.h"
 #include "ui/intervention_panel.h"
 #include "ui/model_panel.h"
+#include "ui/patching_view.h"
 #include "ui/prompt_panel.h"
 #include "ui/run_files.h"
 #include "ui/run_views.h"
@@ -112,6 +113,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     };
     connect(hooks_, &HookPanel::interventionRequested, this, add_intervention);
     connect(views_, &RunViews::interventionRequested, this, add_intervention);
+    connect(views_, &RunViews::patchingRequested, this, [this](const PatchingJob& job) {
+        runner_->compute_patching(job);
+        set_status(tr("Patching the pinned run into this one…"));
+    });
+    connect(views_, &RunViews::patchingCancelRequested, runner_, &ModelRunner::cancel);
     connect(views_, &RunViews::headScoresRequested, this, [this] {
         runner_->compute_head_scores();
         show_busy(tr("Scoring every head on repeated random sequences…"));
@@ -179,6 +185,17 @@ void MainWindow::connect_runner() {
                 set_status(tr("Logit lens over %1 positions").arg(tokens.size()));
                 emit lensShown();
             });
+    connect(runner_, &ModelRunner::patchingProgress, this,
+            [this](int, int64_t done, int64_t total) { views_->patching_view()->show_progress(done, total); });
+    connect(runner_, &ModelRunner::patchingReady, this, [this](int, const PatchingOutcome& outcome) {
+        views_->patching_view()->show_outcome(outcome);
+        set_status(tr("Patching sweep done"));
+        emit patchingShown();
+    });
+    connect(runner_, &ModelRunner::patchingCancelled, this, [this] {
+        views_->patching_view()->show_cancelled();
+        set_status(tr("Patching sweep cancelled"));
+    });
     connect(runner_, &ModelRunner::attributionReady, this, [this](int, const Attribution& a) {
         progress_->hide();
         views_->show_attribution(a);
@@ -281,6 +298,8 @@ void MainWindow::build_menus() {
     run->addAction(tr("&Pin this run for comparison"), this, &MainWindow::pin_run)
         ->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_P));
     run->addAction(tr("&Unpin"), this, &MainWindow::unpin_run);
+    run->addAction(tr("Activation p&atching…"), views_, &RunViews::show_patching)
+        ->setShortcut(QKeySequence(Qt::CTRL | Qt::ALT | Qt::Key_P));
 
     // Closed docks come back from here (the layout persists across restarts).
     QMenu* view = menuBar()->addMenu(tr("&View"));

@@ -119,6 +119,8 @@ signals:
     // The logit lens, or an attribution, is in its view.
     void lensShown();
     void attributionShown();
+    // A patching sweep's grids are on the Patching page.
+    void patchingShown();
 
 protected:
     void closeEvent(QCloseEvent* event) override;

@@ -7,15 +7,18 @@
 #include "ui/attribution_view.h"
 #include "ui/heads_view.h"
 #include "ui/lens_view.h"
+#include "ui/patching_view.h"
 #include "ui/prompt_panel.h"
 #include "ui/residual_view.h"
 #include "ui/tensor_view.h"
 #include "ui/token_view.h"
 
+#include <QDialog>
 #include <QLabel>
 #include <QSettings>
 #include <QShortcut>
 #include <QTabWidget>
+#include <QVBoxLayout>
 
 #include <algorithm>
 
@@ -50,6 +53,20 @@ RunViews::RunViews(QWidget* parent) : QSplitter(Qt::Vertical, parent) {
     tabs_->addTab(heads_, tr("&Heads"));
     tabs_->addTab(lens_, tr("&Logit lens"));
     tabs_->addTab(attribution_, tr("Attri&bution"));
+    // Patching in a window of its own: its four grids want room, and the tabs keep to
+    // what fits beside the docks at 1280x800.
+    patching_dialog_ = new QDialog(this);
+    patching_dialog_->setObjectName("patchingDialog");
+    patching_dialog_->setWindowTitle(tr("Activation patching: the pinned run into this one"));
+    patching_ = new PatchingView;
+    patching_->setObjectName("patchingView");
+    auto* patching_layout = new QVBoxLayout(patching_dialog_);
+    patching_layout->setContentsMargins(0, 0, 0, 0);
+    patching_layout->addWidget(patching_);
+    patching_dialog_->resize(960, 760);
+    connect(patching_, &PatchingView::patchingRequested, this, &RunViews::patchingRequested);
+    connect(patching_, &PatchingView::cancelRequested, this, &RunViews::patchingCancelRequested);
+    connect(patching_, &PatchingView::interventionRequested, this, &RunViews::interventionRequested);
     intervention_note_ = new QLabel;
     intervention_note_->setObjectName("interventionNote");
     intervention_note_->setStyleSheet("color: #8a4b00; padding: 0 6px;");
@@ -77,6 +94,7 @@ void RunViews::set_model(const ModelSummary* summary) {
     tokenizer_ = summary ? summary->tokenizer : nullptr;
     vocabulary_ = summary ? summary->d_vocab : 0;
     tensor_->set_tokenizer(tokenizer_);
+    patching_->set_tokenizer(tokenizer_, vocabulary_);
 }
 
 void RunViews::save(QSettings& settings) const {
@@ -100,11 +118,13 @@ void RunViews::set_busy(bool busy) {
     heads_->set_busy(busy);
     lens_->set_busy(busy);
     attribution_->set_busy(busy);
+    patching_->set_busy(busy);
 }
 
 void RunViews::clear() {
     tokens_->clear_tokens();
     cache_.reset();
+    update_patching_runs();
     tensor_->set_cache(nullptr, {}, {});
     attention_->set_cache(nullptr, {}, 0, 0, 0);
     residual_->set_cache(nullptr, {}, 0);
@@ -147,6 +167,18 @@ void RunViews::show_run(std::shared_ptr<const ActivationCache> cache, const QStr
     lens_->clear();
     attribution_->clear();
     attribution_->set_positions(static_cast<int64_t>(cache_->tokens().size()));
+    update_patching_runs();
+}
+
+void RunViews::show_patching() {
+    patching_dialog_->show();
+    patching_dialog_->raise();
+    patching_dialog_->activateWindow();
+}
+
+void RunViews::update_patching_runs() {
+    patching_->set_runs(pinned_ ? std::optional(pinned_->tokens()) : std::nullopt,
+                        cache_ ? std::optional(cache_->tokens()) : std::nullopt);
 }
 
 void RunViews::set_interventions(const std::vector<std::string>& current, const std::vector<std::string>& pinned) {
@@ -183,6 +215,7 @@ void RunViews::pin(std::shared_ptr<const ActivationCache> pinned, const QStringL
     attention_->set_pinned(pinned_, labels);
     residual_->set_pinned(pinned_);
     lens_->set_pinned_available(true);
+    update_patching_runs();
 }
 
 void RunViews::unpin() {
@@ -191,6 +224,7 @@ void RunViews::unpin() {
     attention_->set_pinned(nullptr, {});
     residual_->set_pinned(nullptr);
     lens_->set_pinned_available(false);
+    update_patching_runs();
 }
 
 void RunViews::show_hook(const QString& name) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 class QCustomPlot;
+class QDialog;
 class QLabel;
 class QSettings;
 class QTabWidget;
@@ -34,6 +35,7 @@ class AttributionView;
 class HeadsView;
 class LensView;
 class ResidualView;
+class PatchingView;
 class TensorView;
 class TokenView;
 
@@ -76,6 +78,10 @@ public:
     // beside the tabs so that every view shows them ("with 2 interventions").
     void set_interventions(const std::vector<std::string>& current, const std::vector<std::string>& pinned);
     QLabel* intervention_note() const { return intervention_note_; }
+    PatchingView* patching_view() const { return patching_; }
+    // Opens the Patching window (Run > Activation patching).
+    void show_patching();
+    QDialog* patching_dialog() const { return patching_dialog_; }
 
     // The run the tensor, attention, residual and lens views compare later runs with.
     void pin(std::shared_ptr<const ActivationCache> pinned, const QStringList& labels);
@@ -112,6 +118,9 @@ signals:
     void headScoresRequested();
     // An intervention a view offers (e.g. the attention view's "Ablate this head").
     void interventionRequested(const QString& spec);
+    // A patching sweep from the Patching page, and its Cancel.
+    void patchingRequested(const hookscope::ui::PatchingJob& job);
+    void patchingCancelRequested();
     // The logit lens over `tokens`, with `target` at every position (nullopt: the next token).
     void lensRequested(const std::vector<int64_t>& tokens, std::optional<int64_t> target);
     // Direct logit attribution at `position` of `tokens`.
@@ -120,6 +129,8 @@ signals:
 
 private:
     void request_lens();
+    // The Patching page's clean (pinned) and corrupted (in view) runs.
+    void update_patching_runs();
     void request_attribution();
     // Why the lens and the attribution cannot run on the run in view ("" when they can).
     QString why_analysis_cannot_run() const;
@@ -127,6 +138,8 @@ private:
     TokenView* tokens_ = nullptr;
     QTabWidget* tabs_ = nullptr;
     QLabel* intervention_note_ = nullptr;
+    PatchingView* patching_ = nullptr;
+    QDialog* patching_dialog_ = nullptr;
     TensorView* tensor_ = nullptr;
     AttentionView* attention_ = nullptr;
     ResidualView* residual_ = nullptr;

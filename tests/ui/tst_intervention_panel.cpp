@@ -2,6 +2,7 @@
 // valid ones applied to the next run (and recorded by its exports and sessions), the
 // invalid ones never applied.
 
+#include "bridge/analysis/patching.h"
 #include "bridge/model/activation_cache.h"
 #include "bridge/model/model.h"
 #include "bridge/model/safetensors.h"
@@ -12,6 +13,7 @@
 #include "ui/intervention_list_model.h"
 #include "ui/intervention_panel.h"
 #include "ui/main_window.h"
+#include "ui/patching_view.h"
 #include "ui/prompt_panel.h"
 #include "ui/run_compare.h"
 
@@ -24,6 +26,7 @@
 #include <QListView>
 #include <QMenu>
 #include <QPlainTextEdit>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QTemporaryDir>
@@ -232,6 +235,53 @@ private slots:
         QVERIFY(!std::equal(current.values.begin(), current.values.end(), pinned.data_ptr<double>()));
         w.unpin_run();
         QVERIFY(note->isHidden());
+    }
+
+    // The Patching page sweeps the pinned run into this one on the worker: its grids
+    // are patching_sweep's normalized ones, and a clicked cell adds its patch.
+    void patchingPageSweepsAndAddsTheClickedCell() {
+        MainWindow w;
+        load(w, kGpt2);
+        const std::vector<int64_t> clean{3, 14, 15, 92, 65}, corrupted{3, 14, 27, 92, 65};
+        w.prompt_panel()->prompt_edit()->setPlainText("3 14 15 92 65");
+        QSignalSpy shown(&w, &MainWindow::cacheShown);
+        QVERIFY(w.run_prompt());
+        QVERIFY(shown.wait(60'000));
+        w.pin_run();
+        auto* page = w.findChild<PatchingView*>("patchingView");
+        QVERIFY(page);
+        w.prompt_panel()->prompt_edit()->setPlainText("1 2 3");
+        QVERIFY(w.run_prompt());
+        QVERIFY(shown.wait(60'000));
+        QVERIFY(!page->run_button()->isEnabled()); // lengths differ
+        QVERIFY2(page->message()->text().contains("same length"), qPrintable(page->message()->text()));
+        w.prompt_panel()->prompt_edit()->setPlainText("3 14 27 92 65");
+        QVERIFY(w.run_prompt());
+        QVERIFY(shown.wait(60'000));
+        QVERIFY(page->run_button()->isEnabled());
+
+        QSignalSpy swept(&w, &MainWindow::patchingShown);
+        QTest::mouseClick(page->run_button(), Qt::LeftButton);
+        QVERIFY(swept.wait(60'000));
+        const auto model = Model::load(kGpt2);
+        PatchingRequest request;
+        request.clean = clean;
+        request.corrupted = corrupted;
+        const PatchingResult expected = *patching_sweep(*model, request);
+        for (const PatchingGrid& grid : expected.grids) {
+            const at::Tensor want = expected.normalized(grid)->to(at::kDouble).contiguous();
+            const Matrix m = page->heatmap(grid.site)->matrix();
+            QCOMPARE(m.rows, want.size(0));
+            QCOMPARE(m.cols, want.size(1));
+            QVERIFY(std::equal(m.values.begin(), m.values.end(), want.data_ptr<double>()));
+        }
+        QVERIFY(!page->heatmap(PatchSite::ResidPre)->color_map()->interpolate());
+
+        emit page->heatmap(PatchSite::HeadOut)->cellClicked(1, 2);
+        QCOMPARE(w.intervention_panel()->rows().back().text, QString("blocks.1.attn.hook_z@2=patch:@pinned"));
+        emit page->heatmap(PatchSite::ResidPre)->cellClicked(0, 2);
+        QCOMPARE(w.intervention_panel()->rows().back().text, QString("blocks.0.hook_resid_pre:2=patch:@pinned"));
+        QCOMPARE(w.intervention_panel()->applied().size(), std::size_t(2));
     }
 
     // A session keeps the panel's rows and the run's interventions.
