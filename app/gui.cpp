@@ -3,6 +3,7 @@
 #include "app/cli/commands.h"
 #include "app/cli/options.h"
 #include "app/cli/version.h"
+#include "bridge/model/activation_cache.h"
 #include "bridge/model/threads.h"
 #include "ui/attention_view.h"
 #include "ui/lens_view.h"
@@ -11,15 +12,18 @@
 
 #include <QApplication>
 #include <QCheckBox>
+#include <QDialog>
 #include <QIcon>
 #include <QLabel>
 #include <QPlainTextEdit>
+#include <QPushButton>
 #include <QSize>
 #include <QSpinBox>
 #include <QTabWidget>
 #include <QTimer>
 
 #include <iostream>
+#include <memory>
 
 namespace hookscope::app {
 
@@ -68,7 +72,7 @@ QSize parse_size(const std::string& text) {
 }
 
 // Lets the plots draw, then saves what the window shows.
-template <typename Fail> void save_window(ui::MainWindow& window, const QString& file, Fail fail, const QString& what) {
+template <typename Fail> void save_window(QWidget& window, const QString& file, Fail fail, const QString& what) {
     QTimer::singleShot(200, &window, [&window, file, fail, what] {
         const QImage image = window.grab().toImage();
         if (!image.save(file)) return fail("cannot write " + file);
@@ -78,10 +82,36 @@ template <typename Fail> void save_window(ui::MainWindow& window, const QString&
     });
 }
 
+// --view patching: pins the run in view as the clean run, runs it again with its
+// second-to-last token replaced (the corrupted run, the same length) and sweeps.
+void plan_patching(ui::MainWindow& window) {
+    auto corrupted = std::make_shared<bool>(false);
+    QObject::connect(&window, &ui::MainWindow::cacheShown, &window, [&window, corrupted] {
+        if (!*corrupted) {
+            *corrupted = true;
+            window.pin_run();
+            std::vector<int64_t> tokens = window.cache()->tokens();
+            auto& changed = tokens[tokens.size() >= 2 ? tokens.size() - 2 : 0];
+            changed = (changed + 1) % window.runner()->summary()->d_vocab;
+            QStringList ids;
+            for (int64_t t : tokens)
+                ids << QString::number(t);
+            ui::PromptPanel* panel = window.prompt_panel();
+            panel->token_mode()->setEnabled(true);
+            panel->token_mode()->setChecked(true);
+            panel->prompt_edit()->setPlainText(ids.join(' '));
+            window.run_prompt();
+            return;
+        }
+        if (auto* dialog = window.findChild<QDialog*>("patchingDialog")) dialog->show();
+        if (auto* run = window.findChild<QPushButton*>("patchingRun")) run->click();
+    });
+}
+
 // --screenshot: load, generate greedily, select an attention head (or show the logit
-// lens), save the window.
+// lens, or sweep patching), save the window.
 void plan_screenshot(ui::MainWindow& window, const QString& file, QSize size, const std::optional<std::string>& prompt,
-                     int max_new_tokens, Head head, bool lens) {
+                     int max_new_tokens, Head head, bool lens, bool patching) {
     window.resize(size);
     const auto fail = [](const QString& message) {
         std::cerr << "hookscope: screenshot: " << message.toStdString() << "\n";
@@ -104,6 +134,15 @@ void plan_screenshot(ui::MainWindow& window, const QString& file, QSize size, co
                          panel->greedy()->setChecked(true);
                          if (!window.generate()) fail(panel->error_label()->text());
                      });
+    if (patching) {
+        plan_patching(window);
+        QObject::connect(&window, &ui::MainWindow::patchingShown, &window, [&window, file, fail] {
+            auto* dialog = window.findChild<QDialog*>("patchingDialog");
+            save_window(*dialog, file, fail, QStringLiteral("patching"));
+        });
+        QTimer::singleShot(kScreenshotTimeoutMs, &window, [fail] { fail("timed out"); });
+        return;
+    }
     QObject::connect(&window, &ui::MainWindow::cacheShown, &window, [&window, file, fail, head, lens] {
         const auto& s = *window.runner()->summary();
         const int64_t layer = std::min<int64_t>(head.layer, s.layers - 1);
@@ -145,8 +184,8 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
         if (const auto h = options->value("--head")) head = parse_head(*h);
         if (const auto s = options->value("--size")) size = parse_size(*s);
         view = options->value("--view").value_or("attention");
-        if (view != "attention" && view != "lens")
-            throw cli::UsageError("--view must be attention or lens, got `" + view + "`");
+        if (view != "attention" && view != "lens" && view != "patching")
+            throw cli::UsageError("--view must be attention, lens or patching, got `" + view + "`");
         if (const auto limit = options->value("--cache-limit")) cache_limit = cli::parse_cache_limit(*limit);
         apply_thread_split(default_thread_split(options->positive_int("--threads").value_or(0)));
     } catch (const cli::UsageError& e) {
@@ -188,8 +227,8 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
     if (prompt) window.prompt_panel()->prompt_edit()->setPlainText(QString::fromStdString(*prompt));
     if (options->value("--max-new-tokens")) window.prompt_panel()->max_new_tokens()->setValue(max_new_tokens);
     if (screenshot)
-        plan_screenshot(window, QString::fromStdString(*screenshot), size, prompt, max_new_tokens, head,
-                        view == "lens");
+        plan_screenshot(window, QString::fromStdString(*screenshot), size, prompt, max_new_tokens, head, view == "lens",
+                        view == "patching");
     window.show();
     if (model) { // inside the event loop, so that an early failure can end it
         QTimer::singleShot(0, &window,

@@ -20,9 +20,11 @@ constexpr std::string_view kGuiUsage =
     R"(usage: hookscope [--model M] [--prompt TEXT] [--cache-limit SIZE]
                                                        open the GUI
        hookscope --screenshot FILE [--model M] [--prompt TEXT] [--max-new-tokens N] [--head L.H]
-                   [--view attention|lens] [--size WxH]
+                   [--view attention|lens|patching] [--size WxH]
                                                        generate in the GUI, show head L.H (or the
-                                                       logit lens), save the window (default
+                                                       logit lens, or a patching sweep from the
+                                                       run into it with one token changed), save
+                                                       the window (default
                                                        1600x1000) as PNG
 )";
 
