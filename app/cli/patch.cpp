@@ -84,15 +84,8 @@ int patch_command(const Options& options) {
     request.corrupted = corrupted.tokens;
     request.answer = token_option(options, "answer", codec);
     request.wrong = token_option(options, "wrong", codec);
-    if (request.answer && request.wrong && *request.answer == *request.wrong) {
-        throw UsageError("--answer and --wrong are the same token");
-    }
     request.sites = sites_option(options);
-    if (clean.tokens.size() != corrupted.tokens.size()) {
-        throw InputError("clean and corrupted prompts must have the same number of tokens: clean has " +
-                         std::to_string(clean.tokens.size()) + ", corrupted " +
-                         std::to_string(corrupted.tokens.size()));
-    }
+    check_patching_prompts(request); // before the model loads
     const auto model = load_model(folder, precision);
     const auto positions = static_cast<int64_t>(clean.tokens.size());
     request.interventions = intervention_options(options, *model, positions, positions);

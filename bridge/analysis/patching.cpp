@@ -22,9 +22,7 @@ constexpr std::array<std::string_view, 4> kSiteNames{"resid_pre", "attn_out", "m
 constexpr int64_t kRowsPerForward = 4096;
 
 const HookInfo& hook_info(const Model& model, HookPoint point) {
-    for (const HookInfo& info : model.hook_points()) {
-        if (info.point == point) return info;
-    }
+    if (const HookInfo* info = find_hook(model.hook_points(), point)) return *info;
     throw InputError("this model has no hook point `" + point.to_string() + "`");
 }
 
@@ -68,14 +66,20 @@ std::optional<at::Tensor> PatchingResult::normalized(const PatchingGrid& grid) c
     return (grid.logit_diff - corrupted_logit_diff) / range;
 }
 
-std::optional<PatchingResult> patching_sweep(const Model& model, const PatchingRequest& request,
-                                             const PatchingCallbacks& callbacks) {
-    const ModelConfig& config = model.config();
+void check_patching_prompts(const PatchingRequest& request) {
     if (request.clean.size() != request.corrupted.size()) {
         throw InputError("clean and corrupted prompts must have the same number of tokens: clean has " +
                          std::to_string(request.clean.size()) + ", corrupted " +
                          std::to_string(request.corrupted.size()));
     }
+    if (request.answer && request.wrong && *request.answer == *request.wrong)
+        throw InputError("the answer and the wrong token are the same token (" + std::to_string(*request.answer) + ")");
+}
+
+std::optional<PatchingResult> patching_sweep(const Model& model, const PatchingRequest& request,
+                                             const PatchingCallbacks& callbacks) {
+    const ModelConfig& config = model.config();
+    check_patching_prompts(request);
     for (const auto& id : {request.answer, request.wrong}) {
         if (!id) continue;
         const int64_t one[] = {*id};

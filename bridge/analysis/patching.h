@@ -66,6 +66,10 @@ struct PatchingCallbacks {
     std::function<bool()> cancelled;                           // polled before each
 };
 
+// What a request can get wrong without a model: prompts of different lengths, or an
+// answer and a wrong token given as the same token. Throws InputError.
+void check_patching_prompts(const PatchingRequest& request);
+
 // Throws InputError for prompts of different lengths, an empty or too long prompt,
 // answer equal to wrong or ids outside the vocabulary. nullopt when cancelled.
 std::optional<PatchingResult> patching_sweep(const Model& model, const PatchingRequest& request,

@@ -1,5 +1,6 @@
 #include "bridge/core/hook_point.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
@@ -108,6 +109,12 @@ std::vector<HookInfo> hook_points_for(const ModelConfig& c) {
     add(HookPoint::global(Site::UnembedIn), resid);
     add(HookPoint::global(Site::UnembedOut), {batch, pos, vocab});
     return out;
+}
+
+const HookInfo* find_hook(const std::vector<HookInfo>& points, HookPoint point) {
+    const auto found =
+        std::find_if(points.begin(), points.end(), [&](const HookInfo& info) { return info.point == point; });
+    return found == points.end() ? nullptr : &*found;
 }
 
 std::vector<int64_t> concrete_shape(const HookInfo& info, int64_t positions) {

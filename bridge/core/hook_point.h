@@ -83,6 +83,9 @@ struct HookInfo {
 // Every hook point a model of this config fires, in execution order.
 std::vector<HookInfo> hook_points_for(const ModelConfig& config);
 
+// The entry of `points` for `point`, or null when there is none.
+const HookInfo* find_hook(const std::vector<HookInfo>& points, HookPoint point);
+
 // The concrete shape of `info` for a run over `positions` tokens.
 std::vector<int64_t> concrete_shape(const HookInfo& info, int64_t positions);
 

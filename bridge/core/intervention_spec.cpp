@@ -173,9 +173,8 @@ int position_axis(const HookInfo& info) {
 const HookInfo& check_spec(const InterventionSpec& spec, const std::vector<HookInfo>& points, int64_t first_pass_length,
                            int64_t max_positions) {
     const std::string text = spec.to_string();
-    const auto found =
-        std::find_if(points.begin(), points.end(), [&](const HookInfo& info) { return info.point == spec.point; });
-    if (found == points.end()) fail(text, "this model has no hook point `" + spec.point.to_string() + "`");
+    const HookInfo* found = find_hook(points, spec.point);
+    if (!found) fail(text, "this model has no hook point `" + spec.point.to_string() + "`");
     if (spec.head) {
         const auto heads = head_axis(*found);
         if (!heads) fail(text, "`" + found->name + "` has no head axis, so it takes no @HEAD");

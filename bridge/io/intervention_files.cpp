@@ -1,6 +1,7 @@
 #include "bridge/io/intervention_files.h"
 
 #include "bridge/core/errors.h"
+#include "bridge/core/shape_text.h"
 #include "bridge/formats/sha256.h"
 #include "bridge/io/cache_file.h"
 #include "bridge/model/model.h"
@@ -14,13 +15,6 @@ namespace {
 
 [[noreturn]] void fail(const InterventionSpec& spec, const std::string& why) {
     throw InterventionError("intervention `" + spec.to_string() + "`: " + why);
-}
-
-std::string shape_string(at::IntArrayRef shape) {
-    std::string text = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i)
-        text += (i ? ", " : "") + std::to_string(shape[i]);
-    return text + "]";
 }
 
 // The shape one position of the hook holds (one head's, with @HEAD): what `add` adds.
@@ -66,8 +60,8 @@ void read_vector(Intervention& item, const InterventionContext& context) {
     const at::Tensor vector = file->tensor(key);
     const std::vector<int64_t> want = trailing_shape(spec, item.hook);
     if (vector.sizes() != at::IntArrayRef(want)) {
-        fail(spec, "tensor `" + key + "` has shape " + shape_string(vector.sizes()) + ", but `" + item.hook.name + "`" +
-                       (spec.head ? " (one head)" : "") + " takes " + shape_string(want));
+        fail(spec, "tensor `" + key + "` has shape " + shape_text(vector.sizes()) + ", but `" + item.hook.name + "`" +
+                       (spec.head ? " (one head)" : "") + " takes " + shape_text(want));
     }
     item.vector = vector.to(at::kFloat) * spec.scale;
 }
@@ -97,8 +91,8 @@ void read_source(Intervention& item, const InterventionContext& context) {
     const int seq = position_axis(item.hook);
     const std::vector<int64_t> want = concrete_shape(item.hook, source->dim() > seq ? source->size(seq) : 0);
     if (source->sizes() != at::IntArrayRef(want)) {
-        fail(spec, from + " holds `" + item.hook.name + "` as " + shape_string(source->sizes()) +
-                       ", which does not fit this model's " + shape_string(want));
+        fail(spec, from + " holds `" + item.hook.name + "` as " + shape_text(source->sizes()) +
+                       ", which does not fit this model's " + shape_text(want));
     }
     const int64_t held = source->size(seq);
     if (spec.positions && spec.positions->last >= held) {

@@ -18,11 +18,6 @@ std::vector<std::string> Interventions::texts() const {
     return out;
 }
 
-bool Interventions::touches(HookPoint point) const {
-    return (cells_ && cells_->hook.point == point) ||
-           std::any_of(items_.begin(), items_.end(), [&](const Intervention& i) { return i.spec.point == point; });
-}
-
 void Interventions::start_run() {
     std::fill(means_.begin(), means_.end(), at::Tensor());
 }

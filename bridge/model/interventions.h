@@ -47,8 +47,6 @@ public:
     // The resolved SPEC texts, in order.
     std::vector<std::string> texts() const;
 
-    bool touches(HookPoint point) const;
-
     // `value` at `point` after every intervention on it, in the order given. The
     // value's position axis covers positions [end - n, end) with n its length (a
     // decode step computes only its new positions). `value` itself is never written:
