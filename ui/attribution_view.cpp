@@ -100,8 +100,10 @@ void AttributionView::show_error(const QString& message) {
     error_->setVisible(!message.isEmpty());
 }
 
-void AttributionView::set_attribution(const Attribution& a, std::function<QString(int64_t)> labeler) {
+void AttributionView::set_attribution(const Attribution& a, std::function<QString(int64_t)> labeler,
+                                      std::optional<double> interventions) {
     attribution_ = a;
+    interventions_part_ = interventions;
     show_error({});
     const auto heads = static_cast<int64_t>(a.heads.empty() ? 0 : a.heads.front().size());
     Matrix m;
@@ -126,6 +128,7 @@ void AttributionView::set_attribution(const Attribution& a, std::function<QStrin
     QString parts = tr("embed %1").arg(a.embed, 0, 'f', 3);
     if (a.pos_embed) parts += tr(" · pos_embed %1").arg(*a.pos_embed, 0, 'f', 3);
     parts += tr(" · output biases %1 · final norm constant %2").arg(a.biases, 0, 'f', 3).arg(a.constant, 0, 'f', 3);
+    if (interventions) parts += tr(" · interventions %1").arg(*interventions, 0, 'f', 3);
     summary_->setText(tr("%1 at position %2: %3 (the parts sum to %4)\n%5")
                           .arg(what)
                           .arg(a.position)
@@ -136,6 +139,7 @@ void AttributionView::set_attribution(const Attribution& a, std::function<QStrin
 
 void AttributionView::clear() {
     attribution_.reset();
+    interventions_part_.reset();
     summary_->setText(tr("Which heads and MLPs push a token's logit up or down at one position, through the "
                          "final norm frozen at its scale."));
     heatmap_->set_matrix({}, {0, 1}, {}, {});

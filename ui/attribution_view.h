@@ -2,7 +2,8 @@
 // The Attribution view: one position's logit for a target token (minus a contrast
 // token's) split into what each part of the residual stream adds (analysis.h): a
 // layer × head heatmap with each layer's MLP as its last column, and the embeddings,
-// output biases and the final norm's constant below. Clicking a head opens it.
+// output biases and the final norm's constant below (and, for a run with
+// interventions, what they put into the residual stream). Clicking a head opens it.
 
 #include "bridge/analysis/analysis.h"
 
@@ -28,10 +29,14 @@ public:
 
     // A run of `positions` tokens is in the views: the position box's range.
     void set_positions(int64_t positions);
-    void set_attribution(const Attribution& a, std::function<QString(int64_t)> labeler);
+    // `interventions`: what the run's interventions put into the residual stream
+    // directly (RunAttribution), shown as a part of its own.
+    void set_attribution(const Attribution& a, std::function<QString(int64_t)> labeler,
+                         std::optional<double> interventions = std::nullopt);
     void clear();
     bool has_attribution() const { return attribution_.has_value(); }
     const std::optional<Attribution>& attribution() const { return attribution_; }
+    const std::optional<double>& interventions_part() const { return interventions_part_; }
     // An error under the controls (a target that is not one token); empty hides it.
     void show_error(const QString& message);
     // The position, target and contrast boxes' values ("" when a box is empty).
@@ -60,6 +65,7 @@ private:
     QLabel* summary_ = nullptr;
     HeatmapPlot* heatmap_ = nullptr;
     std::optional<Attribution> attribution_;
+    std::optional<double> interventions_part_;
 };
 
 } // namespace hookscope::ui

@@ -5,6 +5,7 @@
 #include "bridge/core/system_memory.h"
 #include "bridge/formats/hub_cache.h"
 #include "bridge/model/activation_cache.h"
+#include "ui/analysis_requests.h"
 #include "ui/cache_data.h"
 #include "ui/cache_size_dialog.h"
 #include "ui/heatmap_plot.h"
@@ -113,26 +114,20 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     };
     connect(hooks_, &HookPanel::interventionRequested, this, add_intervention);
     connect(views_, &RunViews::interventionRequested, this, add_intervention);
-    connect(views_, &RunViews::patchingRequested, this, [this](const PatchingJob& job) {
-        runner_->compute_patching(job);
-        set_status(tr("Patching the pinned run into this one…"));
+    AnalysisRequests::Sources sources;
+    sources.current_run = [this] { return last_run_ ? last_run_->applied_interventions() : AppliedInterventions{}; };
+    sources.pinned_run = [this] { return pinned_applied_; };
+    sources.panel = [this] { return AppliedInterventions{interventions_->applied(), intervention_base_, pinned_}; };
+    auto* analysis = new AnalysisRequests(runner_, views_, std::move(sources), this);
+    connect(analysis, &AnalysisRequests::working, this, &MainWindow::show_busy);
+    connect(analysis, &AnalysisRequests::note, this, &MainWindow::set_status);
+    connect(analysis, &AnalysisRequests::done, this, [this](const QString& status) {
+        progress_->hide();
+        set_status(status);
     });
-    connect(views_, &RunViews::patchingCancelRequested, runner_, &ModelRunner::cancel);
-    connect(views_, &RunViews::headScoresRequested, this, [this] {
-        runner_->compute_head_scores();
-        show_busy(tr("Scoring every head on repeated random sequences…"));
-    });
-    connect(views_, &RunViews::lensRequested, this,
-            [this](const std::vector<int64_t>& tokens, std::optional<int64_t> target) {
-                runner_->compute_lens(tokens, 5, target);
-                show_busy(tr("Reading every layer's residual stream through the unembedding…"));
-            });
-    connect(
-        views_, &RunViews::attributionRequested, this,
-        [this](const std::vector<int64_t>& tokens, int64_t position, int64_t target, std::optional<int64_t> contrast) {
-            runner_->compute_attribution(tokens, position, target, contrast);
-            show_busy(tr("Attributing the logit at position %1…").arg(position));
-        });
+    connect(analysis, &AnalysisRequests::lensShown, this, &MainWindow::lensShown);
+    connect(analysis, &AnalysisRequests::attributionShown, this, &MainWindow::attributionShown);
+    connect(analysis, &AnalysisRequests::patchingShown, this, &MainWindow::patchingShown);
     connect_runner();
     connect_files();
 
@@ -173,35 +168,6 @@ void MainWindow::connect_runner() {
     connect(runner_, &ModelRunner::recomputeStarted, this,
             [this] { show_busy(tr("Capturing hook points over %1 tokens…").arg(views_->token_count())); });
     connect(runner_, &ModelRunner::finished, this, [this](int, const RunResult& r) { on_finished(r); });
-    connect(runner_, &ModelRunner::headScoresReady, this, [this](int, const HeadScores& scores) {
-        progress_->hide();
-        views_->show_head_scores(scores);
-        set_status(tr("Head scores ready"));
-    });
-    connect(runner_, &ModelRunner::lensReady, this,
-            [this](int, const std::vector<int64_t>& tokens, const std::vector<LensLayer>& layers) {
-                progress_->hide();
-                views_->show_lens(tokens, layers);
-                set_status(tr("Logit lens over %1 positions").arg(tokens.size()));
-                emit lensShown();
-            });
-    connect(runner_, &ModelRunner::patchingProgress, this,
-            [this](int, int64_t done, int64_t total) { views_->patching_view()->show_progress(done, total); });
-    connect(runner_, &ModelRunner::patchingReady, this, [this](int, const PatchingOutcome& outcome) {
-        views_->patching_view()->show_outcome(outcome);
-        set_status(tr("Patching sweep done"));
-        emit patchingShown();
-    });
-    connect(runner_, &ModelRunner::patchingCancelled, this, [this] {
-        views_->patching_view()->show_cancelled();
-        set_status(tr("Patching sweep cancelled"));
-    });
-    connect(runner_, &ModelRunner::attributionReady, this, [this](int, const Attribution& a) {
-        progress_->hide();
-        views_->show_attribution(a);
-        set_status(tr("Logit attributed at position %1").arg(a.position));
-        emit attributionShown();
-    });
 }
 
 void MainWindow::connect_files() {
@@ -436,7 +402,7 @@ void MainWindow::clear_run() {
     last_run_.reset();
     run_summary_->clear();
     views_->clear();
-    views_->set_interventions({}, pinned_ ? pinned_interventions_ : std::vector<std::string>{});
+    views_->set_interventions({}, pinned_applied_.specs);
 }
 
 bool MainWindow::generate() {
@@ -527,7 +493,7 @@ void MainWindow::show_run(const RunResult& r, const QStringList& labels, std::fu
     last_run_ = r;
     hooks_->set_cache(cache_);
     views_->show_run(cache_, labels, std::move(labeler), layers, heads, kv_heads);
-    views_->set_interventions(r.interventions, pinned_ ? pinned_interventions_ : std::vector<std::string>{});
+    views_->set_interventions(r.interventions, pinned_applied_.specs);
 }
 
 void MainWindow::on_finished(const RunResult& r) {
@@ -582,8 +548,8 @@ void MainWindow::pin_run() {
     }
     pinned_ = cache_;
     pinned_fingerprint_ = last_run_ ? last_run_->fingerprint : std::string();
-    pinned_interventions_ = last_run_ ? last_run_->interventions : std::vector<std::string>{};
-    views_->set_interventions(pinned_interventions_, pinned_interventions_);
+    pinned_applied_ = last_run_ ? last_run_->applied_interventions() : AppliedInterventions{};
+    views_->set_interventions(pinned_applied_.specs, pinned_applied_.specs);
     views_->pin(pinned_, views_->token_labels(pinned_->tokens()));
     update_intervention_limits();
     set_status(tr("Pinned this run (%1 positions): the tensor, attention, residual and lens views can compare "
@@ -593,7 +559,7 @@ void MainWindow::pin_run() {
 
 void MainWindow::unpin_run() {
     pinned_.reset();
-    pinned_interventions_.clear();
+    pinned_applied_ = {};
     views_->set_interventions(last_run_ ? last_run_->interventions : std::vector<std::string>{}, {});
     views_->unpin();
     update_intervention_limits();

@@ -191,8 +191,8 @@ private:
     bool cache_limit_set_ = false;
     std::optional<CacheLimit> cache_limit_;
     std::shared_ptr<const ActivationCache> cache_, pinned_;
-    std::string pinned_fingerprint_; // of the model that made the pinned run
-    std::vector<std::string> pinned_interventions_;
+    std::string pinned_fingerprint_;      // of the model that made the pinned run
+    AppliedInterventions pinned_applied_; // the pinned run's, for its lens
     QString about_text_;
     std::optional<RunResult> last_run_;
     QString intervention_base_ = QDir::currentPath(); // relative intervention FILEs resolve against it

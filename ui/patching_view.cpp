@@ -170,12 +170,20 @@ void PatchingView::show_outcome(const PatchingOutcome& o) {
         plots_.at(g.site)->set_matrix(g.values, ColourRange{-largest, largest, true}, {}, {});
     }
     const bool normalized = o.grids.empty() || o.grids.front().normalized;
-    message_->setText(tr("logit[%1] - logit[%2]: clean %3, corrupted %4. %5")
-                          .arg(o.answer)
-                          .arg(o.wrong)
-                          .arg(o.clean_logit_diff, 0, 'f', 3)
-                          .arg(o.corrupted_logit_diff, 0, 'f', 3)
-                          .arg(normalized ? tr("Cells: (patched - corrupted) / (clean - corrupted); click one to add "
+    QStringList specs;
+    for (const std::string& s : o.interventions)
+        specs << QString::fromStdString(s);
+    const QString with =
+        specs.isEmpty()
+            ? QString()
+            : tr("Both runs with %1 interventions (%2). ").arg(specs.size()).arg(specs.join(QStringLiteral(", ")));
+    message_->setText(with + tr("logit[%1] - logit[%2]: clean %3, corrupted %4. %5")
+                                 .arg(o.answer)
+                                 .arg(o.wrong)
+                                 .arg(o.clean_logit_diff, 0, 'f', 3)
+                                 .arg(o.corrupted_logit_diff, 0, 'f', 3)
+                                 .arg(normalized
+                                          ? tr("Cells: (patched - corrupted) / (clean - corrupted); click one to add "
                                                "its patch.")
                                           : tr("The runs tie: cells show the raw logit difference.")));
     update_state();

@@ -1,9 +1,11 @@
 #include "ui/run_files.h"
 
 #include "bridge/io/cache_file.h"
+#include "bridge/io/recorded_interventions.h"
 #include "bridge/io/session.h"
 #include "bridge/model/activation_cache.h"
 
+#include <QFileInfo>
 #include <QFutureWatcher>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -106,6 +108,7 @@ void RunFiles::open_session(const QString& path) {
                 r.interventions.push_back(text.toString().toStdString());
             if (json.contains("run_interventions_json"))
                 r.interventions_json = json.value("run_interventions_json").toString().toStdString();
+            r.intervention_base = QFileInfo(path).absolutePath(); // a session's FILEs resolve beside it
             const SessionState state{json.value("prompt").toString(), json.value("token_mode").toBool(),
                                      json.value("filter").toString(),
                                      intervention_rows_from_json(json.value("interventions").toArray())};
@@ -115,14 +118,17 @@ void RunFiles::open_session(const QString& path) {
 
 void RunFiles::open_cache(const QString& path) {
     auto opened = std::make_shared<std::optional<OpenedCache>>();
+    auto recorded = std::make_shared<RecordedInterventions>();
     auto session = std::make_shared<bool>(false);
     run(
         tr("Opening %1…").arg(path),
-        [path, opened, session] {
+        [path, opened, recorded, session] {
             *session = is_session_file(path.toStdString());
-            if (!*session) *opened = open_cache_file(path.toStdString());
+            if (*session) return;
+            *opened = open_cache_file(path.toStdString());
+            *recorded = recorded_interventions(path.toStdString());
         },
-        [this, path, opened, session](const QString& error) {
+        [this, path, opened, recorded, session](const QString& error) {
             if (!error.isEmpty()) return emit failed(tr("Opening %1").arg(path), error);
             if (*session) return open_session(path);
             OpenedCache& o = **opened;
@@ -133,6 +139,8 @@ void RunFiles::open_cache(const QString& path) {
             r.stop_reason = tr("file");
             r.model = QString::fromStdString(o.model);
             r.token_strings = o.token_strings;
+            r.interventions = recorded->specs;
+            r.interventions_json = recorded->json;
             QString notes =
                 tr("%1 positions, %2 hook points").arg(r.tokens.size()).arg(r.cache->size() - o.other.size());
             if (!o.other.empty()) notes += tr(", %1 other tensors").arg(o.other.size());

@@ -255,8 +255,16 @@ void RunViews::show_lens(const std::vector<int64_t>& tokens, const std::vector<L
     lens_->set_lens(tokens, layers, model_labeler(), lens_target_);
 }
 
-void RunViews::show_attribution(const Attribution& attribution) {
-    attribution_->set_attribution(attribution, model_labeler());
+void RunViews::show_attribution(const RunAttribution& attribution) {
+    attribution_->set_attribution(attribution.attribution, model_labeler(), attribution.interventions);
+}
+
+void RunViews::show_patching_outcome(const PatchingOutcome& outcome) {
+    const std::size_t n = outcome.interventions.size();
+    patching_dialog_->setWindowTitle(
+        n == 0 ? tr("Activation patching: the pinned run into this one")
+               : tr("Activation patching: the pinned run into this one, both with %1 interventions").arg(n));
+    patching_->show_outcome(outcome);
 }
 
 QStringList RunViews::token_labels(const std::vector<int64_t>& ids) const {
@@ -307,7 +315,8 @@ void RunViews::request_lens() {
         if (!target) return lens_->show_note(error);
     }
     lens_target_ = target;
-    emit lensRequested(pinned_ && lens_->shows_pinned() ? pinned_->tokens() : cache_->tokens(), target);
+    const bool of_pinned = pinned_ && lens_->shows_pinned();
+    emit lensRequested(of_pinned ? pinned_->tokens() : cache_->tokens(), target, of_pinned);
 }
 
 void RunViews::request_attribution() {

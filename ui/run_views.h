@@ -94,7 +94,10 @@ public:
 
     void show_head_scores(const HeadScores& scores);
     void show_lens(const std::vector<int64_t>& tokens, const std::vector<LensLayer>& layers);
-    void show_attribution(const Attribution& attribution);
+    void show_attribution(const RunAttribution& attribution);
+    // A sweep's grids on the Patching page; its window's title says when the sweep had
+    // interventions.
+    void show_patching_outcome(const PatchingOutcome& outcome);
 
     // The display forms of `ids` by the model's tokenizer.
     QStringList token_labels(const std::vector<int64_t>& ids) const;
@@ -121,8 +124,9 @@ signals:
     // A patching sweep from the Patching page, and its Cancel.
     void patchingRequested(const hookscope::ui::PatchingJob& job);
     void patchingCancelRequested();
-    // The logit lens over `tokens`, with `target` at every position (nullopt: the next token).
-    void lensRequested(const std::vector<int64_t>& tokens, std::optional<int64_t> target);
+    // The logit lens over `tokens`, with `target` at every position (nullopt: the next
+    // token); `of_pinned`: the tokens are the pinned run's, not those of the run in view.
+    void lensRequested(const std::vector<int64_t>& tokens, std::optional<int64_t> target, bool of_pinned);
     // Direct logit attribution at `position` of `tokens`.
     void attributionRequested(const std::vector<int64_t>& tokens, int64_t position, int64_t target,
                               std::optional<int64_t> contrast);

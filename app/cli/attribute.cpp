@@ -5,6 +5,7 @@
 #include "app/cli/common.h"
 #include "app/cli/handlers.h"
 #include "bridge/analysis/analysis.h"
+#include "bridge/analysis/run_analysis.h"
 #include "bridge/core/errors.h"
 
 #include <nlohmann/json.hpp>
@@ -38,16 +39,11 @@ int attribute_command(const Options& options) {
     }
     const auto model = load_model(folder, precision);
     Interventions interventions = intervention_options(options, *model, positions, positions);
-    const ActivationCache cache = capture(*model, input.tokens, attribution_hooks(model->config()), &interventions);
-    Attribution a = attribute(*model, cache, position, static_cast<int64_t>(*target),
-                              contrast ? std::optional<int64_t>(static_cast<int64_t>(*contrast)) : std::nullopt);
-    // What the interventions put into the residual stream directly: the logit minus
-    // the other parts, so that the parts still sum to the logit.
-    std::optional<double> intervened;
-    if (!interventions.empty()) {
-        intervened = a.logit - a.sum;
-        a.sum = a.logit;
-    }
+    const RunAttribution run = attribute_run(
+        *model, input.tokens, position, static_cast<int64_t>(*target),
+        contrast ? std::optional<int64_t>(static_cast<int64_t>(*contrast)) : std::nullopt, &interventions);
+    const Attribution& a = run.attribution;
+    const std::optional<double>& intervened = run.interventions;
 
     if (options.flag("--json")) {
         json out{{"position", a.position},

@@ -41,6 +41,17 @@ GenerateOptions generate_options(const GenerationRequest& request, const Special
     return o;
 }
 
+// `applied` loaded for one forward over `positions` tokens: the whole input is the
+// first pass, and nothing runs past it.
+Interventions load_for_forward(const Model& model, const AppliedInterventions& applied, int64_t positions) {
+    if (applied.specs.empty()) return {};
+    InterventionContext context;
+    context.base = applied.base.toStdString();
+    context.first_pass_length = context.max_positions = positions;
+    context.pinned = applied.pinned.get();
+    return load_interventions(applied.specs, model, context);
+}
+
 } // namespace
 
 ModelRunner::ModelRunner(QObject* parent) : QObject(parent) {
@@ -178,28 +189,28 @@ int ModelRunner::compute_head_scores() {
         [this](int id, const HeadScores& scores) { emit headScoresReady(id, scores); });
 }
 
-int ModelRunner::compute_lens(const std::vector<int64_t>& tokens, int64_t top_k, std::optional<int64_t> target) {
+int ModelRunner::compute_lens(const std::vector<int64_t>& tokens, int64_t top_k, std::optional<int64_t> target,
+                              const AppliedInterventions& applied) {
     return analyse<std::vector<LensLayer>>(
         tr("The logit lens"),
-        [tokens, top_k, target](const Model& model) {
-            const ActivationCache cache =
-                model.run_with_cache(tokens, NamesFilter(exact_names_filter(lens_hooks(model.config()))));
-            return logit_lens(model, cache, top_k,
-                              target ? std::vector<int64_t>(tokens.size(), *target) : next_tokens(tokens));
+        [tokens, top_k, target, applied](const Model& model) {
+            Interventions interventions = load_for_forward(model, applied, static_cast<int64_t>(tokens.size()));
+            return lens_run(model, tokens, top_k,
+                            target ? std::vector<int64_t>(tokens.size(), *target) : next_tokens(tokens),
+                            &interventions);
         },
         [this, tokens](int id, const std::vector<LensLayer>& layers) { emit lensReady(id, tokens, layers); });
 }
 
 int ModelRunner::compute_attribution(const std::vector<int64_t>& tokens, int64_t position, int64_t target,
-                                     std::optional<int64_t> contrast) {
-    return analyse<Attribution>(
+                                     std::optional<int64_t> contrast, const AppliedInterventions& applied) {
+    return analyse<RunAttribution>(
         tr("Attributing the logit"),
-        [tokens, position, target, contrast](const Model& model) {
-            const ActivationCache cache =
-                model.run_with_cache(tokens, NamesFilter(exact_names_filter(attribution_hooks(model.config()))));
-            return attribute(model, cache, position, target, contrast);
+        [tokens, position, target, contrast, applied](const Model& model) {
+            Interventions interventions = load_for_forward(model, applied, static_cast<int64_t>(tokens.size()));
+            return attribute_run(model, tokens, position, target, contrast, &interventions);
         },
-        [this](int id, const Attribution& a) { emit attributionReady(id, a); });
+        [this](int id, const RunAttribution& a) { emit attributionReady(id, a); });
 }
 
 int ModelRunner::compute_patching(const PatchingJob& job) {
@@ -213,6 +224,9 @@ int ModelRunner::compute_patching(const PatchingJob& job) {
             request.answer = job.answer;
             request.wrong = job.wrong;
             request.sites = job.sites;
+            // Both runs of the sweep are forwards over the prompt alone.
+            request.interventions =
+                load_for_forward(*model_, job.interventions, static_cast<int64_t>(job.corrupted.size()));
             PatchingCallbacks callbacks;
             callbacks.cancelled = [cancelled] { return cancelled->load(); };
             callbacks.progress = [this, id](int64_t done, int64_t total) {
@@ -229,6 +243,7 @@ int ModelRunner::compute_patching(const PatchingJob& job) {
             out.answer = result->answer, out.wrong = result->wrong;
             out.clean_logit_diff = result->clean_logit_diff;
             out.corrupted_logit_diff = result->corrupted_logit_diff;
+            out.interventions = request.interventions.texts();
             for (const PatchingGrid& grid : result->grids) {
                 const std::optional<at::Tensor> normalized = result->normalized(grid);
                 const at::Tensor values = (normalized ? *normalized : grid.logit_diff).to(at::kDouble).contiguous();
@@ -295,6 +310,8 @@ void ModelRunner::generate_on_worker(int id, const GenerationRequest& request, b
         r.precision = model_->precision();
         r.interventions = options.interventions.texts();
         r.interventions_json = interventions_json(options.interventions);
+        r.intervention_base = request.intervention_base;
+        if (!request.interventions.empty()) r.intervention_pinned = request.pinned;
         deliver(id, [this, id, r = std::move(r)] {
             set_busy(false);
             emit finished(id, r);

@@ -8,6 +8,7 @@
 #include "bridge/analysis/analysis.h"
 #include "bridge/analysis/head_scores.h"
 #include "bridge/analysis/patching.h"
+#include "bridge/analysis/run_analysis.h"
 #include "bridge/analysis/view_data.h"
 #include "bridge/core/hook_point.h"
 #include "bridge/core/precision.h"
@@ -49,6 +50,14 @@ struct ModelSummary {
     std::vector<std::string> warnings; // Model::load_warnings(): loaded, but broken
 };
 
+// Interventions for a forward of the worker: SPEC texts (intervention_spec.h), in
+// order, where their relative FILEs resolve, and the source of `patch:@pinned`.
+struct AppliedInterventions {
+    std::vector<std::string> specs;
+    QString base;
+    std::shared_ptr<const ActivationCache> pinned;
+};
+
 // One generation: the prompt as text or as token ids, and TransformerLens' settings.
 struct GenerationRequest {
     QString text;                                  // used when token_ids is empty
@@ -88,6 +97,14 @@ struct RunResult {
     // The interventions the run had: resolved SPEC texts, and as exports record them.
     std::vector<std::string> interventions;
     std::string interventions_json = "[]";
+    // Where their relative FILEs resolved, and the run `patch:@pinned` read: with the
+    // texts, what the logit lens and attribution recompute the run with.
+    QString intervention_base;
+    std::shared_ptr<const ActivationCache> intervention_pinned;
+
+    AppliedInterventions applied_interventions() const {
+        return {interventions, intervention_base, intervention_pinned};
+    }
 };
 
 // A patching sweep to run: clean = the pinned run's tokens, corrupted = this run's
@@ -97,6 +114,8 @@ struct PatchingJob {
     std::vector<int64_t> clean, corrupted;
     std::optional<int64_t> answer, wrong;
     std::vector<PatchSite> sites{std::begin(kPatchSites), std::end(kPatchSites)};
+    // Applied to both runs of the sweep (and so to every patched run).
+    AppliedInterventions interventions;
 };
 
 // One site's grid as the window draws it: [layers, positions], or [layers, heads] for
@@ -111,7 +130,8 @@ struct PatchingGridData {
 struct PatchingOutcome {
     int64_t answer = 0, wrong = 0;
     double clean_logit_diff = 0, corrupted_logit_diff = 0;
-    std::vector<PatchingGridData> grids; // in the order of the job's sites
+    std::vector<PatchingGridData> grids;    // in the order of the job's sites
+    std::vector<std::string> interventions; // the sweep's, resolved
 };
 
 class ModelRunner : public QObject {
@@ -130,14 +150,15 @@ public:
     // Previous-token, duplicate-token and induction scores of every head (see
     // head_scores.h); headScoresReady follows.
     int compute_head_scores();
-    // The logit lens over `tokens` (one forward that captures lens_hooks()), with
-    // `target` as every position's target, or the next token where it is nullopt;
-    // lensReady follows.
-    int compute_lens(const std::vector<int64_t>& tokens, int64_t top_k, std::optional<int64_t> target = std::nullopt);
-    // Direct logit attribution at `position` of `tokens` (see analysis.h);
-    // attributionReady follows.
+    // The logit lens over `tokens` (one forward that captures lens_hooks(), with
+    // `interventions` applied), with `target` as every position's target, or the next
+    // token where it is nullopt; lensReady follows.
+    int compute_lens(const std::vector<int64_t>& tokens, int64_t top_k, std::optional<int64_t> target = std::nullopt,
+                     const AppliedInterventions& interventions = {});
+    // Direct logit attribution at `position` of `tokens` (see run_analysis.h), with
+    // `interventions` applied; attributionReady follows.
     int compute_attribution(const std::vector<int64_t>& tokens, int64_t position, int64_t target,
-                            std::optional<int64_t> contrast);
+                            std::optional<int64_t> contrast, const AppliedInterventions& interventions = {});
     // An activation patching sweep (patching.h); patchingProgress after each batched
     // forward, then patchingReady, or patchingCancelled after cancel().
     int compute_patching(const PatchingJob& job);
@@ -158,7 +179,7 @@ signals:
     void finished(int id, const hookscope::ui::RunResult& result);
     void headScoresReady(int id, const hookscope::HeadScores& scores);
     void lensReady(int id, const std::vector<int64_t>& tokens, const std::vector<hookscope::LensLayer>& layers);
-    void attributionReady(int id, const hookscope::Attribution& attribution);
+    void attributionReady(int id, const hookscope::RunAttribution& attribution);
     void patchingProgress(int id, int64_t done, int64_t total);
     void patchingReady(int id, const hookscope::ui::PatchingOutcome& outcome);
     void patchingCancelled(int id);
