@@ -218,6 +218,10 @@ QMenu* HookPanel::intervention_menu(const QString& name, QWidget* parent) {
     });
     vector->setObjectName("addVector");
     vector->setEnabled(!intervention_problem(name + "=add:x.safetensors", limits));
+    QAction* steering =
+        menu->addAction(tr("Make a steering vector…"), this, [this, name] { emit steeringRequested(name); });
+    steering->setObjectName("makeSteering");
+    steering->setEnabled(cache_ && cache_->contains(name.toStdString()) && vector->isEnabled());
     return menu;
 }
 

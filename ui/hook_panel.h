@@ -67,7 +67,8 @@ public:
     // The intervention actions for hook `name` (the tree's context menu): zero- and
     // mean-ablate, patch from the pinned run and add a vector from a file, for the whole
     // hook and, on a hook with a head axis, for one head. An action whose SPEC the hook
-    // does not take is off. Each emits interventionRequested.
+    // does not take is off. Each emits interventionRequested. Last, "Make a steering
+    // vector…" (steeringRequested), on while the run in view holds the hook.
     QMenu* intervention_menu(const QString& name, QWidget* parent);
 
     QLineEdit* filter_edit() const { return filter_; }
@@ -84,6 +85,8 @@ signals:
     void statsReady();
     // An intervention chosen from the tree's context menu, as its SPEC text.
     void interventionRequested(const QString& spec);
+    // A steering vector to make from the run in view at hook `name`.
+    void steeringRequested(const QString& name);
 
 private:
     void apply_filter(const QString& text);

@@ -24,6 +24,11 @@ struct InterventionRow {
     friend bool operator==(const InterventionRow&, const InterventionRow&) = default;
 };
 
+// The scale of an `add:` SPEC (1 when it has none); nullopt for any other text.
+std::optional<double> steering_scale(const QString& text);
+// `text`, an `add:` SPEC, with its `*SCALE` set to `scale`; nullopt for any other text.
+std::optional<QString> with_steering_scale(const QString& text, double scale);
+
 // Rows as JSON, [{"spec": TEXT, "enabled": BOOL}, ...], for sessions and settings.
 QJsonArray intervention_rows_json(const std::vector<InterventionRow>& rows);
 std::vector<InterventionRow> intervention_rows_from_json(const QJsonArray& array);

@@ -1,5 +1,7 @@
 #include "ui/intervention_panel.h"
 
+#include "ui/scale_editor.h"
+
 #include <QAction>
 #include <QHBoxLayout>
 #include <QJsonDocument>
@@ -67,6 +69,10 @@ InterventionPanel::InterventionPanel(QWidget* parent) : QWidget(parent) {
     problem_->setWordWrap(true);
     problem_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     problem_->hide();
+    scale_ = new ScaleEditor(this);
+    scale_->setObjectName("interventionScale");
+    scale_->setToolTip(tr("The scale of the current row's vector (`add:…*SCALE`)"));
+    connect(scale_, &ScaleEditor::valueChanged, this, &InterventionPanel::rescale_current);
 
     // Delete and Insert act on the list itself, never inside a row being edited.
     auto* remove_action = new QAction(tr("Remove"), list_);
@@ -90,19 +96,25 @@ InterventionPanel::InterventionPanel(QWidget* parent) : QWidget(parent) {
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(list_, 1);
     layout->addWidget(problem_);
+    layout->addWidget(scale_);
     layout->addLayout(buttons);
 
     const auto changed = [this] {
         update_summary();
         show_problem();
+        sync_scale();
         emit rowsChanged();
     };
     connect(model_, &QAbstractItemModel::dataChanged, this, changed);
     connect(model_, &QAbstractItemModel::rowsInserted, this, changed);
     connect(model_, &QAbstractItemModel::rowsRemoved, this, changed);
     connect(model_, &QAbstractItemModel::modelReset, this, changed);
-    connect(list_->selectionModel(), &QItemSelectionModel::currentChanged, this, [this] { show_problem(); });
+    connect(list_->selectionModel(), &QItemSelectionModel::currentChanged, this, [this] {
+        show_problem();
+        sync_scale();
+    });
     update_summary();
+    sync_scale();
 }
 
 void InterventionPanel::add_spec(const QString& text) {
@@ -137,6 +149,19 @@ void InterventionPanel::show_problem(const QString& live, bool editing) {
     }
     problem_->setText(problem);
     problem_->setVisible(!problem.isEmpty());
+}
+
+void InterventionPanel::sync_scale() {
+    const QModelIndex current = list_->currentIndex();
+    const std::optional<double> scale = current.isValid() ? steering_scale(current.data().toString()) : std::nullopt;
+    scale_->setEnabled(scale.has_value());
+    if (scale) scale_->set_value(*scale);
+}
+
+void InterventionPanel::rescale_current(double scale) {
+    const QModelIndex current = list_->currentIndex();
+    if (!current.isValid()) return;
+    if (const auto text = with_steering_scale(current.data().toString(), scale)) model_->setData(current, *text);
 }
 
 void InterventionPanel::update_summary() {

@@ -3,7 +3,8 @@
 // or off by its checkbox and edited in place. A row is checked as it is typed, like the
 // hook filter, against the loaded model and the next run; its problem shows under the
 // list, naming the SPEC, and a row with a problem is never applied. The enabled rows
-// without a problem apply to the next Run or Generate.
+// without a problem apply to the next Run or Generate. Under the list, a scale slider
+// rewrites the current row's `*SCALE` when that row adds a vector (`add:`).
 
 #include "ui/intervention_list_model.h"
 
@@ -18,6 +19,8 @@ class QSettings;
 class QToolButton;
 
 namespace hookscope::ui {
+
+class ScaleEditor;
 
 class InterventionPanel : public QWidget {
     Q_OBJECT
@@ -46,6 +49,8 @@ public:
     QLabel* problem_label() const { return problem_; }
     QToolButton* add_button() const { return add_; }
     QToolButton* remove_button() const { return remove_; }
+    // On only while the current row is an `add:` SPEC.
+    ScaleEditor* scale_editor() const { return scale_; }
 
 signals:
     // The rows, their texts or their checkboxes changed.
@@ -55,6 +60,9 @@ private:
     // Shows the current row's problem, or `live` (a text being typed) when given.
     void show_problem(const QString& live = {}, bool editing = false);
     void update_summary();
+    // The scale editor shows the current row's scale, or is off for a row without one.
+    void sync_scale();
+    void rescale_current(double scale);
 
     InterventionListModel* model_ = nullptr;
     QListView* list_ = nullptr;
@@ -62,6 +70,7 @@ private:
     QLabel* summary_ = nullptr;
     QToolButton* add_ = nullptr;
     QToolButton* remove_ = nullptr;
+    ScaleEditor* scale_ = nullptr;
 };
 
 } // namespace hookscope::ui

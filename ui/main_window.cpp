@@ -16,6 +16,8 @@
 #include "ui/prompt_panel.h"
 #include "ui/run_files.h"
 #include "ui/run_views.h"
+#include "ui/steering.h"
+#include "ui/steering_dialog.h"
 #include "ui/token_view.h"
 
 #include <QAction>
@@ -99,6 +101,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     statusBar()->addPermanentWidget(speed_);
     statusBar()->addPermanentWidget(progress_);
 
+    steering_ = new Steering(runner_, views_, this);
+    connect(steering_, &Steering::specMade, this, &MainWindow::add_intervention);
     build_menus();
     connect(model_, &ModelPanel::openRequested, this, &MainWindow::choose_model_folder);
     connect(prompt_, &PromptPanel::generateRequested, this, &MainWindow::generate);
@@ -106,14 +110,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(prompt_, &PromptPanel::stopRequested, this, &MainWindow::stop);
     connect(prompt_, &PromptPanel::promptChanged, this, &MainWindow::update_estimate);
     connect(hooks_, &HookPanel::hookActivated, views_, &RunViews::show_hook);
-    const auto add_intervention = [this](const QString& spec) {
-        interventions_->add_spec(spec);
-        intervention_dock_->show();
-        intervention_dock_->raise();
-        set_status(tr("Added %1: it applies to the next run").arg(spec));
-    };
-    connect(hooks_, &HookPanel::interventionRequested, this, add_intervention);
-    connect(views_, &RunViews::interventionRequested, this, add_intervention);
+    connect(hooks_, &HookPanel::interventionRequested, this, &MainWindow::add_intervention);
+    connect(views_, &RunViews::interventionRequested, this, &MainWindow::add_intervention);
+    connect(hooks_, &HookPanel::steeringRequested, this, &MainWindow::make_steering_vector);
     AnalysisRequests::Sources sources;
     sources.current_run = [this] { return last_run_ ? last_run_->applied_interventions() : AppliedInterventions{}; };
     sources.pinned_run = [this] { return pinned_applied_; };
@@ -266,6 +265,8 @@ void MainWindow::build_menus() {
     run->addAction(tr("&Unpin"), this, &MainWindow::unpin_run);
     run->addAction(tr("Activation p&atching…"), views_, &RunViews::show_patching)
         ->setShortcut(QKeySequence(Qt::CTRL | Qt::ALT | Qt::Key_P));
+    run->addAction(tr("Make steering &vector…"), this, [this] { make_steering_vector({}); })
+        ->setObjectName("makeSteeringAction");
 
     // Closed docks come back from here (the layout persists across restarts).
     QMenu* view = menuBar()->addMenu(tr("&View"));
@@ -539,6 +540,23 @@ void MainWindow::show_recorded_run(const RunResult& r) {
     views_->show_recorded_tokens(r.tokens, r.prompt_length, labeler);
     const CacheShape shape = cache_shape(*r.cache);
     show_run(r, labels, labeler, shape.layers, shape.heads, shape.kv_heads);
+}
+
+void MainWindow::add_intervention(const QString& spec) {
+    interventions_->add_spec(spec);
+    intervention_dock_->show();
+    intervention_dock_->raise();
+    set_status(tr("Added %1: it applies to the next run").arg(spec));
+}
+
+SteeringDialog* MainWindow::make_steering_vector(const QString& hook) {
+    const auto& summary = runner_->summary();
+    if (!cache_ || !last_run_ || !summary || summary->fingerprint != last_run_->fingerprint) {
+        on_failed(tr("Making a steering vector"),
+                  tr("a vector is read from a run of the loaded model: generate or run a prompt first"));
+        return nullptr;
+    }
+    return steering_->open_dialog({summary->hooks, cache_, last_run_->prompt_length, pinned_}, hook);
 }
 
 void MainWindow::pin_run() {

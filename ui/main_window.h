@@ -38,6 +38,8 @@ class PromptPanel;
 class ResidualView;
 class RunFiles;
 class RunViews;
+class Steering;
+class SteeringDialog;
 class TensorView;
 class TokenView;
 
@@ -79,6 +81,10 @@ public:
     // compare later runs with (Run > Pin, Ctrl+P); unpin_run forgets it.
     void pin_run();
     void unpin_run();
+    // Opens Make steering vector on the run in view, `hook` chosen (Run menu, and the
+    // hook tree's menu); its vector's SPEC joins the Interventions panel. Null, with an
+    // error shown, without a run of the loaded model.
+    SteeringDialog* make_steering_vector(const QString& hook = {});
     // Makes `name` the current row of the hook tree (and opens it in the views).
     void select_hook(const QString& name);
     // Shows the hook panel (reopening its dock if it was closed) with the cursor in its
@@ -162,6 +168,8 @@ private:
     // What the Interventions panel checks its rows against: the model, the next run's
     // positions and whether a run is pinned.
     void update_intervention_limits();
+    // Adds a row to the Interventions panel and shows the panel.
+    void add_intervention(const QString& spec);
     void set_status(const QString& text);
     // The progress bar as a busy indicator, with `status` beside it.
     void show_busy(const QString& status);
@@ -179,6 +187,7 @@ private:
     QDockWidget* prompt_dock_ = nullptr;
     QDockWidget* hook_dock_ = nullptr;
     InterventionPanel* interventions_ = nullptr;
+    Steering* steering_ = nullptr;
     QDockWidget* intervention_dock_ = nullptr;
     QLabel* status_ = nullptr;
     QLabel* run_summary_ = nullptr; // the run in view; other messages go to status_
