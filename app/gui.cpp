@@ -9,7 +9,10 @@
 #include "ui/lens_view.h"
 #include "ui/main_window.h"
 #include "ui/prompt_panel.h"
+#include "ui/scale_editor.h"
+#include "ui/steering_dialog.h"
 
+#include <QAction>
 #include <QApplication>
 #include <QCheckBox>
 #include <QDialog>
@@ -20,8 +23,10 @@
 #include <QSize>
 #include <QSpinBox>
 #include <QTabWidget>
+#include <QTemporaryDir>
 #include <QTimer>
 
+#include <functional>
 #include <iostream>
 #include <memory>
 
@@ -108,10 +113,32 @@ void plan_patching(ui::MainWindow& window) {
     });
 }
 
+// --view steering: makes a steering vector from the run in view (its middle block's
+// residual stream at the prompt's last position, scaled up) with the Make steering
+// vector dialog, and generates again with it: the steered text beside the unsteered.
+void plan_steering(ui::MainWindow& window, const QString& file, const std::function<void(const QString&)>& fail) {
+    auto steered = std::make_shared<bool>(false);
+    auto folder = std::make_shared<QTemporaryDir>();
+    QObject::connect(&window, &ui::MainWindow::cacheShown, &window, [&window, file, fail, steered, folder] {
+        if (*steered) return save_window(window, file, fail, QStringLiteral("steered beside unsteered"));
+        *steered = true;
+        const int64_t layer = window.runner()->summary()->layers / 2;
+        ui::SteeringDialog* dialog =
+            window.make_steering_vector(QStringLiteral("blocks.%1.hook_resid_pre").arg(layer));
+        if (!dialog) return;
+        dialog->path()->setText(folder->filePath("steering.safetensors"));
+        dialog->scale()->set_value(2);
+        dialog->accept();
+        if (dialog->error()->isVisible()) return fail(dialog->error()->text());
+        if (auto* compare = window.findChild<QAction*>("compareSteeringAction")) compare->setChecked(true);
+        window.generate();
+    });
+}
+
 // --screenshot: load, generate greedily, select an attention head (or show the logit
-// lens, or sweep patching), save the window.
+// lens, sweep patching, or steer), save the window.
 void plan_screenshot(ui::MainWindow& window, const QString& file, QSize size, const std::optional<std::string>& prompt,
-                     int max_new_tokens, Head head, bool lens, bool patching) {
+                     int max_new_tokens, Head head, bool lens, bool patching, bool steering) {
     window.resize(size);
     const auto fail = [](const QString& message) {
         std::cerr << "hookscope: screenshot: " << message.toStdString() << "\n";
@@ -134,6 +161,11 @@ void plan_screenshot(ui::MainWindow& window, const QString& file, QSize size, co
                          panel->greedy()->setChecked(true);
                          if (!window.generate()) fail(panel->error_label()->text());
                      });
+    if (steering) {
+        plan_steering(window, file, fail);
+        QTimer::singleShot(kScreenshotTimeoutMs, &window, [fail] { fail("timed out"); });
+        return;
+    }
     if (patching) {
         plan_patching(window);
         QObject::connect(&window, &ui::MainWindow::patchingShown, &window, [&window, file, fail] {
@@ -184,8 +216,8 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
         if (const auto h = options->value("--head")) head = parse_head(*h);
         if (const auto s = options->value("--size")) size = parse_size(*s);
         view = options->value("--view").value_or("attention");
-        if (view != "attention" && view != "lens" && view != "patching")
-            throw cli::UsageError("--view must be attention, lens or patching, got `" + view + "`");
+        if (view != "attention" && view != "lens" && view != "patching" && view != "steering")
+            throw cli::UsageError("--view must be attention, lens, patching or steering, got `" + view + "`");
         if (const auto limit = options->value("--cache-limit")) cache_limit = cli::parse_cache_limit(*limit);
         apply_thread_split(default_thread_split(options->positive_int("--threads").value_or(0)));
     } catch (const cli::UsageError& e) {
@@ -228,7 +260,7 @@ int run_gui(int argc, char** argv, const std::vector<std::string>& args) {
     if (options->value("--max-new-tokens")) window.prompt_panel()->max_new_tokens()->setValue(max_new_tokens);
     if (screenshot)
         plan_screenshot(window, QString::fromStdString(*screenshot), size, prompt, max_new_tokens, head, view == "lens",
-                        view == "patching");
+                        view == "patching", view == "steering");
     window.show();
     if (model) { // inside the event loop, so that an early failure can end it
         QTimer::singleShot(0, &window,

@@ -267,6 +267,7 @@ void MainWindow::build_menus() {
         ->setShortcut(QKeySequence(Qt::CTRL | Qt::ALT | Qt::Key_P));
     run->addAction(tr("Make steering &vector…"), this, [this] { make_steering_vector({}); })
         ->setObjectName("makeSteeringAction");
+    run->addAction(steering_->compare_action());
 
     // Closed docks come back from here (the layout persists across restarts).
     QMenu* view = menuBar()->addMenu(tr("&View"));
@@ -437,6 +438,7 @@ bool MainWindow::start(bool generate) {
     request->interventions = interventions_->applied();
     request->intervention_base = intervention_base_;
     request->pinned = pinned_;
+    steering_->prepare(*request, generate);
     if (ask_before_large_cache(*request, generate)) return false;
     launch(*request, generate);
     return true;

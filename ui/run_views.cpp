@@ -12,6 +12,7 @@
 #include "ui/residual_view.h"
 #include "ui/tensor_view.h"
 #include "ui/token_view.h"
+#include "ui/unsteered_pane.h"
 
 #include <QDialog>
 #include <QLabel>
@@ -72,7 +73,14 @@ RunViews::RunViews(QWidget* parent) : QSplitter(Qt::Vertical, parent) {
     intervention_note_->setStyleSheet("color: #8a4b00; padding: 0 6px;");
     intervention_note_->hide();
     tabs_->setCornerWidget(intervention_note_, Qt::TopRightCorner);
-    addWidget(tokens_);
+    // Beside the tokens, while a steered generation is compared: the unsteered text.
+    unsteered_ = new UnsteeredPane;
+    unsteered_->hide();
+    auto* top = new QSplitter(Qt::Horizontal);
+    top->setObjectName("tokensSplitter");
+    top->addWidget(tokens_);
+    top->addWidget(unsteered_);
+    addWidget(top);
     addWidget(tabs_);
     setStretchFactor(0, 1);
     setStretchFactor(1, 4);

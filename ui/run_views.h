@@ -38,6 +38,7 @@ class ResidualView;
 class PatchingView;
 class TensorView;
 class TokenView;
+class UnsteeredPane;
 
 class RunViews : public QSplitter {
     Q_OBJECT
@@ -109,6 +110,8 @@ public:
     QStringList view_shortcuts() const;
 
     TokenView* token_view() const { return tokens_; }
+    // Beside the tokens: a steered generation's unsteered text (hidden otherwise).
+    UnsteeredPane* unsteered_pane() const { return unsteered_; }
     TensorView* tensor_view() const { return tensor_; }
     AttentionView* attention_view() const { return attention_; }
     ResidualView* residual_view() const { return residual_; }
@@ -140,6 +143,7 @@ private:
     QString why_analysis_cannot_run() const;
 
     TokenView* tokens_ = nullptr;
+    UnsteeredPane* unsteered_ = nullptr;
     QTabWidget* tabs_ = nullptr;
     QLabel* intervention_note_ = nullptr;
     PatchingView* patching_ = nullptr;

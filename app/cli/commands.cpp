@@ -20,12 +20,13 @@ constexpr std::string_view kGuiUsage =
     R"(usage: hookscope [--model M] [--prompt TEXT] [--cache-limit SIZE]
                                                        open the GUI
        hookscope --screenshot FILE [--model M] [--prompt TEXT] [--max-new-tokens N] [--head L.H]
-                   [--view attention|lens|patching] [--size WxH]
+                   [--view attention|lens|patching|steering] [--size WxH]
                                                        generate in the GUI, show head L.H (or the
                                                        logit lens, or a patching sweep from the
-                                                       run into it with one token changed), save
-                                                       the window (default
-                                                       1600x1000) as PNG
+                                                       run into it with one token changed, or the
+                                                       text steered by a vector from the run
+                                                       beside the unsteered), save the window
+                                                       (default 1600x1000) as PNG
 )";
 
 // The options of every command and of the GUI, and the exit codes.

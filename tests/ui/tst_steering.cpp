@@ -1,9 +1,13 @@
 // Steering vectors made in the window: the dialog writes the vector the runs give and
-// adds its row; the panel's scale slider rewrites an add: row.
+// adds its row; the panel's scale slider rewrites an add: row; a steered generation
+// is shown beside the one without its add: rows, with the same seed.
 
+#include "bridge/io/intervention_files.h"
 #include "bridge/model/activation_cache.h"
+#include "bridge/model/generate.h"
 #include "bridge/model/model.h"
 #include "bridge/model/safetensors.h"
+#include "bridge/text/prompt.h"
 #include "support/main_window_test.h"
 #include "ui/hook_panel.h"
 #include "ui/intervention_list_model.h"
@@ -14,6 +18,8 @@
 #include "ui/runner/steering_job.h"
 #include "ui/scale_editor.h"
 #include "ui/steering_dialog.h"
+#include "ui/token_view.h"
+#include "ui/unsteered_pane.h"
 
 #include <ATen/ATen.h>
 
@@ -46,6 +52,34 @@ void run_prompt(MainWindow& w, const QString& ids) {
     QSignalSpy shown(&w, &MainWindow::cacheShown);
     QVERIFY(w.run_prompt());
     QVERIFY(shown.wait(60'000));
+}
+
+void generate(MainWindow& w) {
+    QSignalSpy shown(&w, &MainWindow::cacheShown);
+    QVERIFY(w.generate());
+    QVERIFY(shown.wait(60'000));
+}
+
+// The new tokens bridge generate gives for `prompt` with `specs`, as the window asks.
+std::vector<int64_t> generated(const Model& model, const std::vector<int64_t>& prompt,
+                               const std::vector<std::string>& specs, int64_t max_new_tokens, bool greedy,
+                               std::optional<uint64_t> seed) {
+    GenerateOptions o;
+    o.max_new_tokens = max_new_tokens;
+    o.eos_ids = read_special_tokens(kGpt2, nullptr).eos;
+    o.sampling.do_sample = !greedy;
+    o.seed = seed;
+    InterventionContext context;
+    context.first_pass_length = static_cast<int64_t>(prompt.size());
+    context.max_positions = planned_positions(context.first_pass_length, max_new_tokens, model.config().n_ctx);
+    o.interventions = load_interventions(specs, model, context);
+    const GenerateResult g = hookscope::generate(model, prompt, o);
+    return {g.tokens.begin() + g.prompt_length, g.tokens.end()};
+}
+
+std::vector<int64_t> new_tokens(const MainWindow& w) {
+    const std::vector<int64_t>& all = w.last_run()->tokens;
+    return {all.begin() + w.last_run()->prompt_length, all.end()};
 }
 
 } // namespace
@@ -199,6 +233,74 @@ private slots:
         QCOMPARE(scale->value(), 1.0);
         scale->spin_box()->setValue(3);
         QCOMPARE(panel.rows()[2].text, QString("blocks.1.hook_resid_pre:2=add:/v/y.safetensors*3"));
+    }
+
+    // Generate with an add: row also generates without it (the zero row kept) with the
+    // same seed: the side pane holds what plain generation without the add: row gives,
+    // the run what generation with it gives. Greedy, a large vector changes the text.
+    void steeredGenerationIsShownBesideTheUnsteeredOne() {
+        QTemporaryDir dir;
+        const QString vector = dir.filePath("steer.safetensors");
+        at::manual_seed(7);
+        write_safetensors(vector.toStdString(), {{"steering", at::randn({64})}});
+        const std::string zero = "blocks.0.attn.hook_z@1=zero";
+        const std::string add = "blocks.1.hook_resid_pre=add:" + vector.toStdString() + "#steering*20";
+
+        MainWindow w;
+        load(w, kGpt2);
+        UnsteeredPane* pane = w.findChild<UnsteeredPane*>("unsteeredPane");
+        QVERIFY(pane);
+        QAction* compare = w.findChild<QAction*>("compareSteeringAction");
+        QVERIFY(compare && compare->isChecked());
+        w.intervention_panel()->add_spec(QString::fromStdString(zero));
+        w.intervention_panel()->add_spec(QString::fromStdString(add));
+        PromptPanel* prompt = w.prompt_panel();
+        prompt->prompt_edit()->setPlainText("0 17 42 99");
+        prompt->max_new_tokens()->setValue(8);
+        prompt->greedy()->setChecked(false);
+        prompt->seed()->setText("1234");
+        QSignalSpy side(w.runner(), &ModelRunner::unsteeredTokenGenerated);
+        generate(w);
+        QVERIFY(!pane->isHidden());
+        QCOMPARE(side.size(), 8); // streamed
+
+        const auto model = Model::load(kGpt2);
+        const std::vector<int64_t> ids{0, 17, 42, 99};
+        const std::vector<int64_t> plain = generated(*model, ids, {zero}, 8, false, 1234);
+        const std::vector<int64_t> steered = generated(*model, ids, {zero, add}, 8, false, 1234);
+        QCOMPARE(pane->ids(), plain);
+        QCOMPARE(new_tokens(w), steered);
+        QVERIFY(plain != steered);
+        QCOMPARE(w.last_run()->interventions.size(), std::size_t(2));
+        QString labels; // the model has no tokenizer: ids as the token strip writes them
+        for (const int64_t id : plain)
+            labels += QStringLiteral("[%1]").arg(id);
+        QCOMPARE(pane->text_edit()->toPlainText(), labels);
+
+        // Without a seed one is drawn and used for both.
+        prompt->seed()->clear();
+        generate(w);
+        QVERIFY(w.last_run()->seed.has_value());
+        QCOMPARE(pane->ids(), generated(*model, ids, {zero}, 8, false, w.last_run()->seed));
+        QCOMPARE(new_tokens(w), generated(*model, ids, {zero, add}, 8, false, w.last_run()->seed));
+
+        // Greedy: the vector at scale 20 changes the continuation.
+        prompt->greedy()->setChecked(true);
+        generate(w);
+        QCOMPARE(pane->ids(), generated(*model, ids, {zero}, 8, true, std::nullopt));
+        QCOMPARE(new_tokens(w), generated(*model, ids, {zero, add}, 8, true, std::nullopt));
+        QVERIFY(pane->ids() != new_tokens(w));
+
+        // Switched off (and remembered), or a run of the prompt alone: no pane.
+        compare->setChecked(false);
+        QCOMPARE(QSettings().value("steering/compare").toBool(), false);
+        side.clear();
+        generate(w);
+        QVERIFY(pane->isHidden());
+        QCOMPARE(side.size(), 0);
+        compare->setChecked(true);
+        run_prompt(w, "0 17 42 99");
+        QVERIFY(pane->isHidden());
     }
 };
 

@@ -2,6 +2,7 @@
 
 #include "bridge/core/cache_budget.h"
 #include "bridge/core/errors.h"
+#include "bridge/core/intervention_spec.h"
 #include "bridge/io/intervention_files.h"
 #include "bridge/model/checkpoint.h"
 #include "bridge/model/generate.h"
@@ -9,7 +10,9 @@
 
 #include <QMetaObject>
 
+#include <algorithm>
 #include <exception>
+#include <iterator>
 
 namespace hookscope::ui {
 
@@ -52,7 +55,26 @@ Interventions load_for_forward(const Model& model, const AppliedInterventions& a
     return load_interventions(applied.specs, model, context);
 }
 
+bool is_steering(const std::string& text) {
+    try {
+        return InterventionSpec::parse(text).action == InterventionAction::Add;
+    } catch (const Error&) {
+        return false; // not a SPEC at all: the run reports it
+    }
+}
+
 } // namespace
+
+bool has_steering(const std::vector<std::string>& specs) {
+    return std::any_of(specs.begin(), specs.end(), is_steering);
+}
+
+std::vector<std::string> without_steering(const std::vector<std::string>& specs) {
+    std::vector<std::string> out;
+    std::copy_if(specs.begin(), specs.end(), std::back_inserter(out),
+                 [](const std::string& s) { return !is_steering(s); });
+    return out;
+}
 
 ModelRunner::ModelRunner(QObject* parent) : QObject(parent) {
     thread_.setObjectName("hookscope-model");
@@ -276,19 +298,40 @@ void ModelRunner::generate_on_worker(int id, const GenerationRequest& request, b
         const std::vector<int64_t> prompt = prompt_tokens(request, tokenizer_.get(), special_);
         GenerateOptions options = generate_options(request, special_);
         if (run_only) options.max_new_tokens = 0;
-        if (!request.interventions.empty()) {
-            InterventionContext context;
-            context.base = request.intervention_base.toStdString();
-            context.first_pass_length = static_cast<int64_t>(prompt.size());
-            context.max_positions =
-                planned_positions(context.first_pass_length, options.max_new_tokens, model_->config().n_ctx);
-            context.pinned = request.pinned.get();
+        InterventionContext context;
+        context.base = request.intervention_base.toStdString();
+        context.first_pass_length = static_cast<int64_t>(prompt.size());
+        context.max_positions =
+            planned_positions(context.first_pass_length, options.max_new_tokens, model_->config().n_ctx);
+        context.pinned = request.pinned.get();
+        if (!request.interventions.empty())
             options.interventions = load_interventions(request.interventions, *model_, context);
+        const bool compare = !run_only && request.compare_without_steering && has_steering(request.interventions);
+        std::optional<GenerateOptions> unsteered_options;
+        if (compare) { // every SPEC is checked before any work
+            unsteered_options = options;
+            unsteered_options->interventions =
+                load_interventions(without_steering(request.interventions), *model_, context);
+            unsteered_options->return_cache = false; // its text is all that is shown
         }
         deliver(id, [this, id, prompt] { emit started(id, prompt); });
 
         GenerateCallbacks callbacks;
         callbacks.cancelled = [cancelled] { return cancelled->load(); };
+        std::optional<GenerateResult> unsteered;
+        if (compare) {
+            GenerateCallbacks side = callbacks;
+            side.on_token = [this, id](const TokenEvent& event) {
+                if (event.final_flush) return; // the result's text has it
+                deliver(id, [this, id, event] {
+                    emit unsteeredTokenGenerated(id, event.id, QString::fromStdString(event.piece));
+                });
+            };
+            unsteered = hookscope::generate(*model_, prompt, *unsteered_options, side, tokenizer_.get());
+            // One seed for both, drawn here when the request had none, so that the two
+            // texts differ by the steering alone.
+            if (unsteered->seed) options.seed = unsteered->seed;
+        }
         callbacks.on_token = [this, id](const TokenEvent& event) {
             if (event.final_flush) return;
             deliver(id, [this, id, event] { emit tokenGenerated(id, event.id, event.step, event.elapsed_s); });
@@ -312,6 +355,10 @@ void ModelRunner::generate_on_worker(int id, const GenerationRequest& request, b
         r.interventions_json = interventions_json(options.interventions);
         r.intervention_base = request.intervention_base;
         if (!request.interventions.empty()) r.intervention_pinned = request.pinned;
+        if (unsteered) {
+            r.unsteered_tokens = std::move(unsteered->tokens);
+            r.unsteered_text = QString::fromStdString(unsteered->text);
+        }
         deliver(id, [this, id, r = std::move(r)] {
             set_busy(false);
             emit finished(id, r);

@@ -58,6 +58,10 @@ struct AppliedInterventions {
     std::shared_ptr<const ActivationCache> pinned;
 };
 
+// Whether `specs` hold an `add:` SPEC (a steering vector), and `specs` without them.
+bool has_steering(const std::vector<std::string>& specs);
+std::vector<std::string> without_steering(const std::vector<std::string>& specs);
+
 // One generation: the prompt as text or as token ids, and TransformerLens' settings.
 struct GenerationRequest {
     QString text;                                  // used when token_ids is empty
@@ -76,6 +80,11 @@ struct GenerationRequest {
     std::vector<std::string> interventions;
     QString intervention_base;                     // relative FILE paths resolve against it
     std::shared_ptr<const ActivationCache> pinned; // the source of `patch:@pinned`
+    // Generate also without the `add:` interventions (the others kept), with the same
+    // seed, before the run itself: the text steering changed is then shown beside the
+    // text it would have been (unsteeredTokenGenerated streams it). A request without an
+    // `add:` SPEC generates once.
+    bool compare_without_steering = false;
 };
 
 // A finished run: the tokens, why it stopped, and the cache of the recompute pass.
@@ -101,6 +110,10 @@ struct RunResult {
     // texts, what the logit lens and attribution recompute the run with.
     QString intervention_base;
     std::shared_ptr<const ActivationCache> intervention_pinned;
+    // With compare_without_steering: the tokens generated without the `add:` SPECs
+    // (prompt then new tokens), and their text ("" without a tokenizer).
+    std::optional<std::vector<int64_t>> unsteered_tokens;
+    QString unsteered_text;
 
     AppliedInterventions applied_interventions() const {
         return {interventions, intervention_base, intervention_pinned};
@@ -175,6 +188,9 @@ signals:
     // The prompt's ids, once encoded.
     void started(int id, const std::vector<int64_t>& prompt);
     void tokenGenerated(int id, int64_t token, int64_t step, double elapsed_s);
+    // With compare_without_steering, before the run's own tokens: each token generated
+    // without the `add:` SPECs, and the text it completes ("" without a tokenizer).
+    void unsteeredTokenGenerated(int id, int64_t token, const QString& piece);
     void recomputeStarted(int id);
     void finished(int id, const hookscope::ui::RunResult& result);
     void headScoresReady(int id, const hookscope::HeadScores& scores);
