@@ -302,6 +302,36 @@ private slots:
         run_prompt(w, "0 17 42 99");
         QVERIFY(pane->isHidden());
     }
+
+    // A cancel reaches both generations of the request: queued behind a load, the
+    // cancelled request generates nothing with or without the vector.
+    void cancelStopsBothGenerations() {
+        QTemporaryDir dir;
+        const QString vector = dir.filePath("steer.safetensors");
+        write_safetensors(vector.toStdString(), {{"steering", at::ones({64})}});
+        ModelRunner runner;
+        runner.load(QString::fromStdString(kGpt2.string()));
+        GenerationRequest request;
+        request.token_ids = std::vector<int64_t>{0, 17, 42, 99};
+        request.max_new_tokens = 8;
+        request.greedy = true;
+        request.interventions = {"blocks.1.hook_resid_pre=add:" + vector.toStdString()};
+        request.compare_without_steering = true;
+        std::optional<RunResult> result;
+        connect(&runner, &ModelRunner::finished, this, [&](int, const RunResult& r) { result = r; });
+        QSignalSpy finished(&runner, &ModelRunner::finished);
+        QSignalSpy side(&runner, &ModelRunner::unsteeredTokenGenerated);
+        runner.generate(request); // runs once the load is done
+        runner.cancel();
+        QVERIFY(finished.wait(60'000));
+        QVERIFY(result);
+        const RunResult& r = *result;
+        QCOMPARE(r.stop_reason, QString("cancelled"));
+        QCOMPARE(r.tokens, *request.token_ids);
+        QVERIFY(r.unsteered_tokens);
+        QCOMPARE(*r.unsteered_tokens, *request.token_ids);
+        QCOMPARE(side.size(), 0);
+    }
 };
 
 QTEST_MAIN(TestSteering)
