@@ -123,8 +123,7 @@ void plan_steering(ui::MainWindow& window, const QString& file, const std::funct
         if (*steered) return save_window(window, file, fail, QStringLiteral("steered beside unsteered"));
         *steered = true;
         const int64_t layer = window.runner()->summary()->layers / 2;
-        ui::SteeringDialog* dialog =
-            window.make_steering_vector(QStringLiteral("blocks.%1.hook_resid_pre").arg(layer));
+        ui::SteeringDialog* dialog = window.make_steering_vector(QStringLiteral("blocks.%1.hook_resid_pre").arg(layer));
         if (!dialog) return;
         dialog->path()->setText(folder->filePath("steering.safetensors"));
         dialog->scale()->set_value(2);
