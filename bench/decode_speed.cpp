@@ -25,7 +25,8 @@
 //   --model DIR    load that folder at --dtype instead of building weights in memory, and
 //                  report the load's time and peak memory (VmHWM, mapped file pages included)
 //   --splits       also decode under each LibTorch/OpenBLAS thread split
-//   --decode-only  skip the kernel and recompute measurements (for profiling decode)
+//   --decode-only  skip the kernel and recompute measurements
+//   --decode-loop  only decode, --reps times, and print each run's tokens/s (for profilers)
 
 #include "bench/args.h"
 #include "bench/shapes.h"
@@ -181,7 +182,7 @@ double greedy_tokens_per_s(const Model& model, const std::vector<int64_t>& promp
 int main(int argc, char** argv) {
     int reps = 5, threads = 0;
     int64_t prompt_length = 32, new_tokens = 128, recompute_positions = 512;
-    bool splits = false, smoke = false, decode_only = false, against_float32 = false;
+    bool splits = false, smoke = false, decode_only = false, decode_loop = false, against_float32 = false;
     std::string save_dir, model_dir;
     std::string shape = "gpt2-small";
     Precision precision = Precision::Float32;
@@ -194,6 +195,7 @@ int main(int argc, char** argv) {
                             .integer("--new-tokens", new_tokens, int64_t{2})
                             .flag("--splits", splits)
                             .flag("--decode-only", decode_only)
+                            .flag("--decode-loop", decode_loop)
                             .flag("--against-float32", against_float32)
                             .text("--save", save_dir, "DIR")
                             .text("--model", model_dir, "DIR")
@@ -250,6 +252,14 @@ int main(int argc, char** argv) {
     options.sampling.do_sample = false;
     options.stop_at_eos = false;
 
+    if (decode_loop) {
+        (void)generate(*model, prompt, options); // warm-up: page the weights in
+        json runs = json::array();
+        for (int r = 0; r < reps; ++r)
+            runs.push_back(generate(*model, prompt, options).tokens_per_second.value_or(0));
+        std::cout << json{{"benchmark", "decode_loop"}, {"decode_tokens_per_s", runs}}.dump(2) << "\n";
+        return 0;
+    }
     // On huge pages, as the model's converted weights are, so that the bound is what the
     // machine reads at best. 1 GiB.
     const at::Tensor buffer = huge_page_tensor({smoke ? int64_t{1} << 22 : int64_t{1} << 28}, at::kFloat).fill_(1.0f);
