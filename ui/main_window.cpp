@@ -513,7 +513,8 @@ void MainWindow::on_finished(const RunResult& r) {
     if (r.tokens_per_second) summary += tr(" · %1 tokens/s").arg(*r.tokens_per_second, 0, 'f', 1);
     if (r.seed) summary += tr(" · seed %1").arg(*r.seed);
     summary += tr(" · captured in %1 s").arg(r.recompute_s, 0, 'f', 2);
-    if (!r.interventions.empty()) summary += tr(" · with %1 interventions").arg(r.interventions.size());
+    if (r.interventions.size() == 1) summary += tr(" · with 1 intervention");
+    if (r.interventions.size() > 1) summary += tr(" · with %1 interventions").arg(r.interventions.size());
     run_summary_->setText(summary);
     speed_->clear(); // the live rate; the summary has the run's
     set_status(tr("Done"));
