@@ -51,6 +51,14 @@ constexpr std::string_view kOptionsHelp =
   --cache-limit SIZE the most the captured activations may take (500M, 8G, ... or none;
                      default: half of the memory available). A bigger capture is refused
                      before it starts, with smaller names filters that would fit
+  --prompts FILE     `collect`'s prompts: .jsonl ({"text": ...} or {"tokens": [...]} per line)
+                     or plain text, one prompt per line; blank lines are skipped
+  --out DIR          the dataset folder `collect` writes (and resumes)
+  --max-positions N  cut longer prompts to N positions (default: the model's context)
+  --shard-size SIZE  the size a dataset shard is closed at (default 1G); shards hold whole
+                     prompts
+  --batch-prompts N  prompts grouped per batch (default 8)
+  --verify           `inspect DIR`: check every shard against the manifest's SHA-256
   --max-new-tokens N
                      tokens to generate at most (default 10)
   --greedy           take the most likely token (default: sample at temperature 1)
@@ -209,9 +217,21 @@ std::span<const Command> commands() {
             .run = patch_command,
         },
         {
+            .name = "collect",
+            .synopsis = "[--model M] --prompts FILE --names-filter F --out DIR [--max-positions N]\n"
+                        "[--shard-size SIZE] [--batch-prompts N] [--no-prepend-bos]",
+            .description = "an activation dataset: every prompt of FILE (.jsonl with {\"text\": ...} or\n"
+                           "{\"tokens\": [...]} per line, else one prompt per line) run once, the rows\n"
+                           "of the per-token hook points F selects written to DIR as safetensors shards\n"
+                           "of whole prompts and a manifest.json; rerunning it resumes",
+            .options = collect_options,
+            .run = collect_command,
+        },
+        {
             .name = "inspect",
-            .synopsis = "FILE [--json]",
-            .description = "list the metadata and tensors of an exported cache",
+            .synopsis = "FILE [--json] | DIR [--verify] [--json]",
+            .description = "list the metadata and tensors of an exported cache, or summarise an\n"
+                           "activation dataset (with --verify: check every shard's SHA-256)",
             .options = inspect_options,
             .run = inspect_command,
         },

@@ -33,6 +33,9 @@ int attribute_command(const Options& options);
 OptionSpec patch_options();
 int patch_command(const Options& options);
 
+OptionSpec collect_options();
+int collect_command(const Options& options);
+
 OptionSpec inspect_options();
 int inspect_command(const Options& options);
 

@@ -1,9 +1,11 @@
-// `inspect`: the metadata and tensors of an exported cache.
+// `inspect`: the metadata and tensors of an exported cache, or the summary of an
+// activation dataset folder (`collect`'s), its shards checked on request.
 
 #include "app/cli/commands.h"
 #include "app/cli/common.h"
 #include "app/cli/handlers.h"
 #include "bridge/core/errors.h"
+#include "bridge/io/dataset.h"
 #include "bridge/model/safetensors.h"
 
 #include <nlohmann/json.hpp>
@@ -15,13 +17,61 @@ namespace hookscope::cli {
 
 using nlohmann::json;
 
+namespace {
+
+// The manifest of dataset folder `dir`: its summary (or the manifest itself with
+// --json), then with --verify every shard's SHA-256 against the manifest's.
+int inspect_dataset(const std::filesystem::path& dir, const Options& options) {
+    const auto manifest = read_manifest(dir);
+    if (!manifest) {
+        throw InputError(dir.string() + " is a folder without " + kManifestName +
+                         ", not an activation dataset (or its collect has not finished)");
+    }
+    if (options.flag("--json")) {
+        std::cout << manifest_json(*manifest).dump() << "\n";
+    } else {
+        const DatasetIdentity& id = manifest->identity;
+        std::cout << "format: " << kDatasetFormat << "\nmodel: " << id.model << " (fingerprint " << id.model_fingerprint
+                  << ")\nnames filter: " << id.names_filter << "\nprompts file: " << id.prompts_file << " (SHA-256 "
+                  << id.prompts_sha256 << ")\noptions: " << id.options.dump() << "\nprompts: " << manifest->prompts
+                  << " (" << manifest->cut_prompts << " cut)\ntokens: " << manifest->tokens << "\n\nhook points ("
+                  << manifest->hook_points.size() << "):\n";
+        for (const json& hook : manifest->hook_points)
+            std::cout << "  " << hook.at("name").get<std::string>() << "  " << shape_text(hook.at("shape")) << "\n";
+        std::cout << "\nshards (" << manifest->shards.size() << "):\n";
+        for (const ShardRecord& s : manifest->shards) {
+            std::cout << "  " << s.file << "  prompts";
+            for (const auto& [first, end] : s.prompt_ranges)
+                std::cout << " " << first << ".." << end - 1;
+            std::cout << "  " << s.tokens << " tokens  " << s.bytes << " bytes\n";
+        }
+    }
+    if (!options.flag("--verify")) return kOk;
+    for (const ShardRecord& s : manifest->shards) {
+        const auto sha = file_sha256(dir / s.file);
+        if (!sha) throw InputError("shard " + (dir / s.file).string() + " is missing or unreadable");
+        if (*sha != s.sha256) {
+            throw InputError("shard " + (dir / s.file).string() + " is damaged: its SHA-256 is " + *sha +
+                             ", the manifest records " + s.sha256);
+        }
+    }
+    std::cerr << "verified " << manifest->shards.size() << " shard(s)\n";
+    return kOk;
+}
+
+} // namespace
+
 OptionSpec inspect_options() {
-    return spec({"--json"}, {}, 1);
+    return spec({"--json", "--verify"}, {}, 1);
 }
 
 int inspect_command(const Options& options) {
     apply_common(options);
-    if (options.positionals().empty()) throw UsageError("`inspect` needs a FILE");
+    if (options.positionals().empty()) throw UsageError("`inspect` needs a FILE or a dataset DIR");
+    const std::filesystem::path target(options.positionals().front());
+    if (std::filesystem::is_directory(target)) return inspect_dataset(target, options);
+    if (options.flag("--verify"))
+        throw UsageError("--verify checks a dataset folder; " + target.string() + " is a file");
     if (std::filesystem::path(options.positionals().front()).extension() == ".npz") {
         throw Error("`inspect` reads safetensors exports; open .npz files with numpy.load(FILE, "
                     "allow_pickle=False) or export to .safetensors");

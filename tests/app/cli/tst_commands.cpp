@@ -213,8 +213,8 @@ private slots:
             QVERIFY(!c.synopsis.empty() && !c.description.empty());
             names.push_back(c.name);
         }
-        const std::vector<std::string_view> expected{"hooks", "heads",     "tokenize", "run",     "generate",
-                                                     "lens",  "attribute", "patch",    "inspect", "models"};
+        const std::vector<std::string_view> expected{"hooks",     "heads", "tokenize", "run",     "generate", "lens",
+                                                     "attribute", "patch", "collect",  "inspect", "models"};
         QCOMPARE(names, expected);
         // Only `inspect` takes a positional (its FILE); the commands that run the model
         // take --intervene, repeated, and `generate` --stop too.
