@@ -81,7 +81,11 @@ std::string option_flag(std::string key) {
 }
 
 std::string shown(const json& value) {
-    return value.is_string() ? "`" + value.get<std::string>() + "`" : value.dump();
+    if (!value.is_string()) return value.dump();
+    std::string text = "`"; // built in steps: GCC 12 warns falsely about "`" + string + "`"
+    text += value.get_ref<const std::string&>();
+    text += '`';
+    return text;
 }
 
 // The identity a shard's metadata records; throws InputError naming the shard.
@@ -104,7 +108,12 @@ DatasetIdentity shard_identity(const SafetensorsFile& file) {
     identity.options = json::parse(field("options"), nullptr, false);
     identity.prompts_file = field("prompts_file");
     identity.prompts_sha256 = field("prompts_sha256");
-    identity.world_size = std::stoi(field("world_size"));
+    try {
+        identity.world_size = std::stoi(field("world_size"));
+    } catch (const std::exception&) {
+        throw InputError(file.path().string() + ": its metadata's world_size `" + field("world_size") +
+                         "` is not a number");
+    }
     return identity;
 }
 
@@ -348,7 +357,13 @@ std::vector<ShardRecord> finished_shards(const fs::path& folder, int rank, const
         ShardRecord shard;
         shard.file = name;
         shard.rank = rank;
-        shard.prompt_ranges = ranges_from(json::parse(file->metadata().at("prompt_ranges"), nullptr, false));
+        const auto ranges = file->metadata().find("prompt_ranges");
+        if (ranges == file->metadata().end()) break;
+        try {
+            shard.prompt_ranges = ranges_from(json::parse(ranges->second));
+        } catch (const json::exception&) {
+            break; // unreadable: redone
+        }
         bool follows = true;
         for (const auto& [first, end] : shard.prompt_ranges) {
             for (int64_t p = first; p < end && follows; ++p)
