@@ -158,4 +158,15 @@ SafetensorsHeader parse_safetensors_header(const std::byte* data, std::size_t fi
     return out;
 }
 
+std::string safetensors_prefix(std::string header_json) {
+    header_json.append((8 - header_json.size() % 8) % 8, ' ');
+    std::string prefix(8, '\0');
+    uint64_t n = header_json.size();
+    for (char& byte : prefix) {
+        byte = static_cast<char>(n & 0xff);
+        n >>= 8;
+    }
+    return prefix + header_json;
+}
+
 } // namespace hookscope

@@ -39,4 +39,8 @@ struct SafetensorsHeader {
 // data buffer and do not overlap. Throws CheckpointError "<where>: <problem>".
 SafetensorsHeader parse_safetensors_header(const std::byte* data, std::size_t size, const std::string& where);
 
+// What a writer puts before the data buffer: the length (8 bytes, little-endian) of
+// `header_json`, then the JSON text padded with spaces so the data starts 8-byte aligned.
+std::string safetensors_prefix(std::string header_json);
+
 } // namespace hookscope

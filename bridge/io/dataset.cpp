@@ -2,6 +2,7 @@
 
 #include "bridge/core/errors.h"
 #include "bridge/formats/atomic_file.h"
+#include "bridge/formats/safetensors_header.h"
 #include "bridge/model/safetensors.h"
 
 #include <ATen/ATen.h>
@@ -229,20 +230,13 @@ ShardRecord ShardWriter::write() {
     const uint64_t id_bytes = token_ids.size() * sizeof(int64_t);
     for (const char* name : {"token_ids", "prompt_index", "position"})
         describe(name, "I64", {shard.tokens}, id_bytes);
-    std::string text = header.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-    text.append((8 - text.size() % 8) % 8, ' '); // the data buffer starts 8-byte aligned
+    const std::string prefix =
+        safetensors_prefix(header.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 
     const fs::path path = folder_ / shard.file;
     write_file_atomically(path, [&](ByteSink& file) {
         HashingSink out(file);
-        std::array<unsigned char, 8> length{};
-        uint64_t n = text.size();
-        for (auto& byte : length) {
-            byte = static_cast<unsigned char>(n & 0xff);
-            n >>= 8;
-        }
-        out.write(length.data(), length.size());
-        out.write(text);
+        out.write(prefix);
         for (std::size_t h = 0; h < hooks_.size(); ++h) {
             for (const Prompt& p : pending_)
                 out.write(p.rows[h].data_ptr(), p.rows[h].numel() * sizeof(float));
@@ -251,7 +245,7 @@ ShardRecord ShardWriter::write() {
             out.write(ids->data(), id_bytes);
         shard.sha256 = out.hash.hex_digest();
     });
-    shard.bytes = 8 + text.size() + offset;
+    shard.bytes = prefix.size() + offset;
     pending_.clear();
     pending_bytes_ = 0;
     ++next_index_;

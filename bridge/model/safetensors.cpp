@@ -2,6 +2,7 @@
 
 #include "bridge/core/errors.h"
 #include "bridge/formats/atomic_file.h"
+#include "bridge/formats/safetensors_header.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -159,19 +160,10 @@ void write_safetensors(const std::filesystem::path& path, const NamedTensors& te
         offset += bytes;
         contiguous.push_back(std::move(t));
     }
-    std::string text = header.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-    // Pad with spaces so the data buffer starts 8-byte aligned.
-    text.append((8 - text.size() % 8) % 8, ' ');
-
+    const std::string prefix =
+        safetensors_prefix(header.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
     write_file_atomically(path, [&](ByteSink& out) {
-        std::array<unsigned char, 8> length{};
-        uint64_t n = text.size();
-        for (auto& byte : length) {
-            byte = static_cast<unsigned char>(n & 0xff);
-            n >>= 8;
-        }
-        out.write(length.data(), length.size());
-        out.write(text);
+        out.write(prefix);
         for (const at::Tensor& t : contiguous) {
             out.write(t.data_ptr(), t.numel() * t.element_size());
         }
