@@ -1,7 +1,6 @@
 #include "ui/run_files.h"
 
 #include "bridge/io/cache_file.h"
-#include "bridge/io/recorded_interventions.h"
 #include "bridge/io/session.h"
 #include "bridge/model/activation_cache.h"
 
@@ -118,17 +117,15 @@ void RunFiles::open_session(const QString& path) {
 
 void RunFiles::open_cache(const QString& path) {
     auto opened = std::make_shared<std::optional<OpenedCache>>();
-    auto recorded = std::make_shared<RecordedInterventions>();
     auto session = std::make_shared<bool>(false);
     run(
         tr("Opening %1…").arg(path),
-        [path, opened, recorded, session] {
+        [path, opened, session] {
             *session = is_session_file(path.toStdString());
             if (*session) return;
             *opened = open_cache_file(path.toStdString());
-            *recorded = recorded_interventions(path.toStdString());
         },
-        [this, path, opened, recorded, session](const QString& error) {
+        [this, path, opened, session](const QString& error) {
             if (!error.isEmpty()) return emit failed(tr("Opening %1").arg(path), error);
             if (*session) return open_session(path);
             OpenedCache& o = **opened;
@@ -139,8 +136,8 @@ void RunFiles::open_cache(const QString& path) {
             r.stop_reason = tr("file");
             r.model = QString::fromStdString(o.model);
             r.token_strings = o.token_strings;
-            r.interventions = recorded->specs;
-            r.interventions_json = recorded->json;
+            r.interventions = o.interventions;
+            r.interventions_json = o.interventions_json;
             QString notes =
                 tr("%1 positions, %2 hook points").arg(r.tokens.size()).arg(r.cache->size() - o.other.size());
             if (!o.other.empty()) notes += tr(", %1 other tensors").arg(o.other.size());

@@ -64,6 +64,14 @@ void read_our_metadata(const std::map<std::string, std::string>& metadata, Opene
         }
     }
     if (const auto it = metadata.find("model"); it != metadata.end()) out.model = it->second;
+    // A list of {"spec": TEXT, "files": {...}}; anything else records nothing usable.
+    if (const nlohmann::json list = json_of("interventions"); list.is_array()) {
+        for (const auto& item : list) {
+            if (item.is_object() && item.contains("spec") && item["spec"].is_string())
+                out.interventions.push_back(item["spec"].get<std::string>());
+        }
+        out.interventions_json = metadata.at("interventions");
+    }
 }
 
 } // namespace

@@ -22,7 +22,11 @@ struct OpenedCache {
     std::vector<std::string> token_strings; // our metadata's, else empty
     int64_t prompt_length = 0;              // our metadata's, else 0
     std::string model;                      // our metadata's model, else ""
-    std::vector<std::string> other;         // the keys that are not hook names
+    // The interventions the run had, as our export records them (metadata key
+    // `interventions`): the resolved SPEC texts in order, and the JSON as recorded.
+    std::vector<std::string> interventions;
+    std::string interventions_json = "[]";
+    std::vector<std::string> other; // the keys that are not hook names
     // What reading changed, for the user: names read as their HookedTransformer
     // aliases, batch dimensions added or dropped.
     std::vector<std::string> notes;
