@@ -4,6 +4,7 @@
 #include "app/cli/commands.h"
 #include "app/cli/common.h"
 #include "app/cli/handlers.h"
+#include "bridge/analysis/run_analysis.h"
 #include "bridge/core/errors.h"
 #include "bridge/core/system_memory.h"
 #include "bridge/io/dataset.h"
@@ -93,7 +94,7 @@ std::vector<std::vector<at::Tensor>> batch_rows(const Model& model, const std::v
                                                 const std::vector<std::string>& hooks) {
     std::vector<std::vector<at::Tensor>> rows;
     for (const std::vector<int64_t>& tokens : batch) {
-        const ActivationCache cache = capture(model, tokens, hooks);
+        const ActivationCache cache = capture_hooks(model, tokens, hooks);
         std::vector<at::Tensor> prompt_rows;
         for (const std::string& name : hooks)
             prompt_rows.push_back(cache[name].select(0, 0));

@@ -99,11 +99,6 @@ Interventions intervention_options(const Options& options, const Model& model, i
     return load_interventions(options.values("--intervene"), model, context);
 }
 
-ActivationCache capture(const Model& model, const std::vector<int64_t>& tokens, const std::vector<std::string>& hooks,
-                        Interventions* interventions) {
-    return model.run_with_cache(tokens, NamesFilter(exact_names_filter(hooks)), c10::kCPU, interventions);
-}
-
 void require_cache_fits(const Model& model, const NamesFilter& filter, int64_t positions, const Options& options) {
     const auto too_large = check_cache_size(model.hook_points(), filter, positions, cache_limit(options));
     if (!too_large) return;

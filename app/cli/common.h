@@ -65,10 +65,6 @@ std::string token_text(const std::optional<TextCodec>& codec, int64_t id);
 Interventions intervention_options(const Options& options, const Model& model, int64_t first_pass_length,
                                    int64_t max_positions);
 
-// One forward over `tokens` capturing exactly `hooks`, with `interventions` applied.
-ActivationCache capture(const Model& model, const std::vector<int64_t>& tokens, const std::vector<std::string>& hooks,
-                        Interventions* interventions = nullptr);
-
 // Refuses a recompute over `positions` whose cache would pass the limit (--cache-limit,
 // else the default share of memory), before any work starts, naming filters that
 // would fit.

@@ -4,6 +4,7 @@
 #include "app/cli/common.h"
 #include "app/cli/handlers.h"
 #include "bridge/analysis/analysis.h"
+#include "bridge/analysis/run_analysis.h"
 
 #include <nlohmann/json.hpp>
 
@@ -26,8 +27,7 @@ int lens_command(const Options& options) {
     const auto model = load_model(folder, precision);
     const auto positions = static_cast<int64_t>(input.tokens.size());
     Interventions interventions = intervention_options(options, *model, positions, positions);
-    const ActivationCache cache = capture(*model, input.tokens, lens_hooks(model->config()), &interventions);
-    const std::vector<LensLayer> lens = logit_lens(*model, cache, top_k);
+    const std::vector<LensLayer> lens = lens_run(*model, input.tokens, top_k, {}, &interventions);
 
     if (options.flag("--json")) {
         json tokens = json::array();

@@ -6,19 +6,16 @@
 #include "bridge/model/model.h"
 
 namespace hookscope {
-namespace {
 
-ActivationCache capture_run(const Model& model, const std::vector<int64_t>& tokens,
-                            const std::vector<std::string>& hooks, Interventions* interventions) {
+ActivationCache capture_hooks(const Model& model, const std::vector<int64_t>& tokens,
+                              const std::vector<std::string>& hooks, Interventions* interventions) {
     if (interventions && interventions->empty()) interventions = nullptr;
     return model.run_with_cache(tokens, NamesFilter(exact_names_filter(hooks)), c10::kCPU, interventions);
 }
 
-} // namespace
-
 RunAttribution attribute_run(const Model& model, const std::vector<int64_t>& tokens, int64_t position, int64_t target,
                              std::optional<int64_t> contrast, Interventions* interventions) {
-    const ActivationCache cache = capture_run(model, tokens, attribution_hooks(model.config()), interventions);
+    const ActivationCache cache = capture_hooks(model, tokens, attribution_hooks(model.config()), interventions);
     RunAttribution out{attribute(model, cache, position, target, contrast), std::nullopt};
     // The parts read their hook points as the interventions left them, but what an
     // intervention adds to (or takes from) the residual stream itself passes through no
@@ -32,7 +29,7 @@ RunAttribution attribute_run(const Model& model, const std::vector<int64_t>& tok
 
 std::vector<LensLayer> lens_run(const Model& model, const std::vector<int64_t>& tokens, int64_t top_k,
                                 const std::vector<int64_t>& targets, Interventions* interventions) {
-    const ActivationCache cache = capture_run(model, tokens, lens_hooks(model.config()), interventions);
+    const ActivationCache cache = capture_hooks(model, tokens, lens_hooks(model.config()), interventions);
     return logit_lens(model, cache, top_k, targets);
 }
 

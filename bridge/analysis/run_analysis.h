@@ -7,12 +7,19 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace hookscope {
 
+class ActivationCache;
 class Interventions;
 class Model;
+
+// One forward over `tokens` capturing exactly `hooks`, with `interventions` applied
+// (null or empty: a plain forward).
+ActivationCache capture_hooks(const Model& model, const std::vector<int64_t>& tokens,
+                              const std::vector<std::string>& hooks, Interventions* interventions = nullptr);
 
 // An attribution, and with interventions what they put into the residual stream
 // directly: the logit minus the sum of the other parts. `attribution.sum` is then the
