@@ -30,17 +30,8 @@ std::optional<QString> intervention_problem(const QString& text, const Intervent
     }
 }
 
-std::optional<double> steering_scale(const QString& text) {
-    try {
-        const InterventionSpec spec = InterventionSpec::parse(text.trimmed().toStdString());
-        if (spec.action == InterventionAction::Add) return spec.scale;
-    } catch (const Error&) {
-    }
-    return std::nullopt;
-}
-
 std::optional<QString> with_steering_scale(const QString& text, double scale) {
-    if (!steering_scale(text)) return std::nullopt;
+    if (!steering_scale(text.trimmed().toStdString())) return std::nullopt;
     // FILE and KEY end at the first '*' after `add:`: from there on is the scale.
     const QString trimmed = text.trimmed();
     const qsizetype action = trimmed.indexOf(QStringLiteral("=add:"));

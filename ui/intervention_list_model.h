@@ -24,8 +24,6 @@ struct InterventionRow {
     friend bool operator==(const InterventionRow&, const InterventionRow&) = default;
 };
 
-// The scale of an `add:` SPEC (1 when it has none); nullopt for any other text.
-std::optional<double> steering_scale(const QString& text);
 // `text`, an `add:` SPEC, with its `*SCALE` set to `scale`; nullopt for any other text.
 std::optional<QString> with_steering_scale(const QString& text, double scale);
 

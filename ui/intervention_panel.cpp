@@ -1,5 +1,6 @@
 #include "ui/intervention_panel.h"
 
+#include "bridge/core/intervention_spec.h"
 #include "ui/scale_editor.h"
 
 #include <QAction>
@@ -153,7 +154,8 @@ void InterventionPanel::show_problem(const QString& live, bool editing) {
 
 void InterventionPanel::sync_scale() {
     const QModelIndex current = list_->currentIndex();
-    const std::optional<double> scale = current.isValid() ? steering_scale(current.data().toString()) : std::nullopt;
+    const std::optional<double> scale =
+        current.isValid() ? steering_scale(current.data().toString().trimmed().toStdString()) : std::nullopt;
     scale_->setEnabled(scale.has_value());
     if (scale) scale_->set_value(*scale);
 }

@@ -206,4 +206,13 @@ InterventionSpec resolved(InterventionSpec spec, int64_t first_pass_length) {
     return spec;
 }
 
+std::optional<double> steering_scale(std::string_view text) {
+    try {
+        const InterventionSpec spec = InterventionSpec::parse(text);
+        if (spec.action == InterventionAction::Add) return spec.scale;
+    } catch (const Error&) {
+    }
+    return std::nullopt;
+}
+
 } // namespace hookscope

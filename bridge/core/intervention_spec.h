@@ -75,4 +75,8 @@ const HookInfo& check_spec(const InterventionSpec& spec, const std::vector<HookI
 // 0..first_pass_length-1; other specs are returned as they are.
 InterventionSpec resolved(InterventionSpec spec, int64_t first_pass_length);
 
+// The scale of an `add:` SPEC, a steering vector (1 when it gives none); nullopt for
+// any other text, another action or no SPEC at all.
+std::optional<double> steering_scale(std::string_view text);
+
 } // namespace hookscope

@@ -55,12 +55,9 @@ Interventions load_for_forward(const Model& model, const AppliedInterventions& a
     return load_interventions(applied.specs, model, context);
 }
 
+// An `add:` SPEC; text that is no SPEC at all is not, and the run reports it.
 bool is_steering(const std::string& text) {
-    try {
-        return InterventionSpec::parse(text).action == InterventionAction::Add;
-    } catch (const Error&) {
-        return false; // not a SPEC at all: the run reports it
-    }
+    return steering_scale(text).has_value();
 }
 
 } // namespace
