@@ -16,6 +16,10 @@
 
 namespace hookscope {
 
+// Thrown by HookRecorder::fire once the last selected hook point is recorded, when the
+// recorder was told to end the forward there; caught by the model method that ran it.
+struct ForwardEnded {};
+
 class HookRecorder {
 public:
     // Records nothing, changes nothing.
@@ -30,6 +34,9 @@ public:
     // over positions start..start+P-1 as set by starting_at(). Kept by pointer.
     void intervene(Interventions& interventions);
     void starting_at(int64_t start, int64_t positions) { end_ = start + positions; }
+    // Ends the forward by throwing ForwardEnded right after the last selected hook point
+    // is recorded: what would follow records nothing. Without interventions only.
+    void end_after_last_record();
 
     // Whether the forward must compute the value at `point`: it is recorded or changed.
     bool wants(HookPoint point) const { return !flags_.empty() && flags_[slot(point)] != 0; }
@@ -61,6 +68,7 @@ private:
     Interventions* interventions_ = nullptr;
     int64_t end_ = 0;
     bool after_blocks_ = false;
+    int records_left_ = -1; // counted down when the forward ends after the last record
 };
 
 } // namespace hookscope

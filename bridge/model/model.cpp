@@ -41,10 +41,18 @@ void HookRecorder::intervene(Interventions& interventions) {
     if (interventions.cell_patches()) flags_[slot(interventions.cell_patches()->hook.point)] |= kIntervene;
 }
 
+void HookRecorder::end_after_last_record() {
+    records_left_ =
+        static_cast<int>(std::count_if(flags_.begin(), flags_.end(), [](uint8_t f) { return f & kRecord; }));
+}
+
 at::Tensor HookRecorder::fire_selected(HookPoint point, at::Tensor value) {
     const uint8_t flags = flags_[slot(point)];
     if (flags & kIntervene) value = interventions_->apply(point, value, end_);
-    if (flags & kRecord) cache_->add(point.to_string(), value.to(device_));
+    if (flags & kRecord) {
+        cache_->add(point.to_string(), value.to(device_));
+        if (records_left_ > 0 && --records_left_ == 0) throw ForwardEnded{};
+    }
     return value;
 }
 
@@ -198,6 +206,47 @@ ActivationCache Model::run_with_cache(const std::vector<int64_t>& tokens, const 
     hooks.starting_at(0, input.size(1));
     cache.set_logits(forward_with_hooks(input, 0, hooks, nullptr).to(device));
     return cache;
+}
+
+std::vector<NamedTensors> Model::capture_rows(const std::vector<std::vector<int64_t>>& prompts,
+                                              const NamesFilter& filter) const {
+    for (const HookInfo& info : hook_points_) {
+        if (filter.matches(info.name) && is_attention_matrix(info.name)) {
+            throw InputError("hook point `" + info.name + "` holds an attention matrix, not one row per token");
+        }
+    }
+    if (prompts.empty()) return {};
+    // Right padding with token 0, any id the model has: the padded positions come after
+    // every real one, and causal attention never lets a position see later ones.
+    int64_t longest = 0;
+    for (const std::vector<int64_t>& tokens : prompts)
+        longest = std::max(longest, static_cast<int64_t>(tokens.size()));
+    at::Tensor input = at::zeros({static_cast<int64_t>(prompts.size()), longest}, at::kLong);
+    for (std::size_t b = 0; b < prompts.size(); ++b) {
+        const at::Tensor ids = checked_tokens(prompts[b]);
+        input[static_cast<int64_t>(b)].slice(0, 0, ids.size(1)).copy_(ids[0]);
+    }
+
+    c10::InferenceMode guard;
+    ActivationCache cache({}, filter.text());
+    HookRecorder hooks(hook_points_, static_cast<int>(config_.n_layers), filter, cache, c10::kCPU);
+    hooks.end_after_last_record();
+    hooks.starting_at(0, longest);
+    try {
+        forward_with_hooks(input, 0, hooks, nullptr);
+    } catch (const ForwardEnded&) {
+    }
+    std::vector<NamedTensors> rows(prompts.size());
+    for (std::size_t b = 0; b < prompts.size(); ++b) {
+        const auto positions = static_cast<int64_t>(prompts[b].size());
+        for (const auto& [name, value] : cache.entries()) {
+            // A point the batch shares (GPT-2's position embeddings, [1, P, D]) serves each prompt.
+            at::Tensor prompt_rows = value[value.size(0) == 1 ? 0 : static_cast<int64_t>(b)];
+            // A padded prompt's rows are copied out, so they do not hold the batch alive.
+            rows[b].emplace_back(name, positions < longest ? prompt_rows.slice(0, 0, positions).clone() : prompt_rows);
+        }
+    }
+    return rows;
 }
 
 } // namespace hookscope
