@@ -119,24 +119,4 @@ ExportInfo export_info(const fs::path& folder, const Model& model, const std::op
                            prompt_length, std::move(settings), model.precision());
 }
 
-json shape_json(const HookInfo& info) {
-    json shape = json::array();
-    for (const Dim& dim : info.shape) {
-        switch (dim.kind) {
-        case Dim::Kind::Positions: shape.push_back("pos"); break;
-        case Dim::Kind::Heads: shape.push_back("H=" + std::to_string(dim.size)); break;
-        case Dim::Kind::KvHeads: shape.push_back("Hkv=" + std::to_string(dim.size)); break;
-        case Dim::Kind::Fixed: shape.push_back(dim.size); break;
-        }
-    }
-    return shape;
-}
-
-std::string shape_text(const json& shape) {
-    std::vector<std::string> labels;
-    for (const json& dim : shape)
-        labels.push_back(dim.is_string() ? dim.get<std::string>() : dim.dump());
-    return hookscope::shape_text(labels);
-}
-
 } // namespace hookscope::cli

@@ -74,11 +74,4 @@ void require_cache_fits(const Model& model, const NamesFilter& filter, int64_t p
 ExportInfo export_info(const std::filesystem::path& folder, const Model& model, const std::optional<TextCodec>& codec,
                        const std::vector<int64_t>& tokens, int64_t prompt_length, std::string settings);
 
-// A hook point's shape as JSON: numbers, "pos" for the sequence axis, "H=n" and
-// "Hkv=n" for the head axes.
-nlohmann::json shape_json(const HookInfo& info);
-
-// A shape as shape_json writes it (numbers and labels), as text.
-std::string shape_text(const nlohmann::json& shape);
-
 } // namespace hookscope::cli

@@ -6,6 +6,7 @@
 #include "bridge/core/hook_point.h"
 #include "bridge/core/model_config.h"
 #include "bridge/core/names_filter.h"
+#include "bridge/core/shape_text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -37,7 +38,7 @@ int hooks_command(const Options& options) {
         width = std::max(width, h["name"].get<std::string>().size());
     for (const auto& h : hooks) {
         const std::string name = h["name"].get<std::string>();
-        std::cout << name << std::string(width - name.size() + 2, ' ') << shape_text(h["shape"]) << "\n";
+        std::cout << name << std::string(width - name.size() + 2, ' ') << json_shape_text(h["shape"]) << "\n";
     }
     return kOk;
 }

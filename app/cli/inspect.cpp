@@ -5,6 +5,7 @@
 #include "app/cli/common.h"
 #include "app/cli/handlers.h"
 #include "bridge/core/errors.h"
+#include "bridge/core/shape_text.h"
 #include "bridge/io/dataset.h"
 #include "bridge/model/safetensors.h"
 
@@ -37,7 +38,8 @@ int inspect_dataset(const std::filesystem::path& dir, const Options& options) {
                   << " (" << manifest->cut_prompts << " cut)\ntokens: " << manifest->tokens << "\n\nhook points ("
                   << manifest->hook_points.size() << "):\n";
         for (const json& hook : manifest->hook_points)
-            std::cout << "  " << hook.at("name").get<std::string>() << "  " << shape_text(hook.at("shape")) << "\n";
+            std::cout << "  " << hook.at("name").get<std::string>() << "  " << json_shape_text(hook.at("shape"))
+                      << "\n";
         std::cout << "\nshards (" << manifest->shards.size() << "):\n";
         for (const ShardRecord& s : manifest->shards) {
             std::cout << "  " << s.file << "  prompts";
@@ -90,7 +92,7 @@ int inspect_command(const Options& options) {
     if (!file->metadata().empty()) std::cout << "\n";
     for (const auto& t : tensors) {
         std::cout << t["name"].get<std::string>() << "  " << t["dtype"].get<std::string>() << "  "
-                  << shape_text(t["shape"]) << "\n";
+                  << json_shape_text(t["shape"]) << "\n";
     }
     return kOk;
 }
