@@ -1,13 +1,13 @@
 // `collect`: an activation dataset from a file of prompts, written as shards of whole
 // prompts and a manifest (bridge/io/dataset.h), resumable. One process: world size 1.
 
+#include "bridge/io/collect.h"
 #include "app/cli/commands.h"
 #include "app/cli/common.h"
 #include "app/cli/handlers.h"
 #include "bridge/analysis/run_analysis.h"
 #include "bridge/core/errors.h"
 #include "bridge/core/system_memory.h"
-#include "bridge/io/dataset.h"
 #include "bridge/io/dataset_prompts.h"
 
 #include <ATen/ATen.h>
@@ -27,25 +27,6 @@ namespace {
 
 constexpr uint64_t kDefaultShardBytes = 1'000'000'000; // 1G, decimal as --cache-limit
 constexpr int kDefaultBatchPrompts = 8;
-
-// The hook points `filter` selects, refusing the attention matrices: their rows are
-// not one per token.
-std::vector<std::string> selected_hooks(const Model& model, const NamesFilter& filter) {
-    std::vector<std::string> hooks, matrices;
-    for (const HookInfo& info : model.hook_points()) {
-        if (!filter.matches(info.name)) continue;
-        (is_attention_matrix(info.name) ? matrices : hooks).push_back(info.name);
-    }
-    if (!matrices.empty()) {
-        std::string names;
-        for (const std::string& name : matrices)
-            names += (names.empty() ? "" : ", ") + name;
-        throw UsageError("`collect` records per-token hook points only; --names-filter `" + filter.text() +
-                         "` selects attention matrices [B, H, P, P]: " + names);
-    }
-    if (hooks.empty()) throw UsageError("--names-filter `" + filter.text() + "` selects no hook point of this model");
-    return hooks;
-}
 
 struct Prompts {
     std::vector<std::vector<int64_t>> tokens; // as fed, cut to --max-positions
@@ -86,23 +67,6 @@ Prompts tokenized_prompts(const fs::path& file, const fs::path& folder, const Mo
     return prompts;
 }
 
-// Each prompt's rows, one tensor [P, ...] per hook in `hooks` order. One forward per
-// prompt: the same forward run_with_cache makes, so the rows equal it exactly.
-// run_with_cache runs to the logits; stopping after the last selected hook point needs
-// a way for the model to end early.
-std::vector<std::vector<at::Tensor>> batch_rows(const Model& model, const std::vector<std::vector<int64_t>>& batch,
-                                                const std::vector<std::string>& hooks) {
-    std::vector<std::vector<at::Tensor>> rows;
-    for (const std::vector<int64_t>& tokens : batch) {
-        const ActivationCache cache = capture_hooks(model, tokens, hooks);
-        std::vector<at::Tensor> prompt_rows;
-        for (const std::string& name : hooks)
-            prompt_rows.push_back(cache[name].select(0, 0));
-        rows.push_back(std::move(prompt_rows));
-    }
-    return rows;
-}
-
 std::string duration_text(double seconds) {
     const auto s = static_cast<int64_t>(std::llround(seconds));
     if (s < 60) return std::to_string(s) + " s";
@@ -112,23 +76,20 @@ std::string duration_text(double seconds) {
 // Prompts done, tokens/s and time left on stderr, at most about once a second.
 class Progress {
 public:
-    Progress(int64_t prompts, int64_t tokens_left) : prompts_(prompts), tokens_left_(tokens_left) {}
-    void done(int64_t prompts_done, int64_t tokens, bool last) {
-        tokens_ += tokens;
+    void show(const CollectProgress& p) {
         const auto now = std::chrono::steady_clock::now();
+        const bool last = p.prompts_done == p.prompts;
         if (!last && now - shown_ < std::chrono::seconds(1)) return;
         shown_ = now;
-        const double seconds = std::chrono::duration<double>(now - start_).count();
-        const double rate = seconds > 0 ? static_cast<double>(tokens_) / seconds : 0;
-        std::cerr << "collect: " << prompts_done << "/" << prompts_ << " prompts, " << std::llround(rate)
+        const double rate = p.seconds > 0 ? static_cast<double>(p.tokens_done) / p.seconds : 0;
+        std::cerr << "collect: " << p.prompts_done << "/" << p.prompts << " prompts, " << std::llround(rate)
                   << " tokens/s";
-        if (!last && rate > 0) std::cerr << ", about " << duration_text((tokens_left_ - tokens_) / rate) << " left";
+        if (!last && rate > 0) std::cerr << ", about " << duration_text((p.tokens - p.tokens_done) / rate) << " left";
         std::cerr << "\n";
     }
 
 private:
-    int64_t prompts_, tokens_left_, tokens_ = 0;
-    std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), shown_ = start_;
+    std::chrono::steady_clock::time_point shown_ = std::chrono::steady_clock::now();
 };
 
 } // namespace
@@ -164,12 +125,19 @@ int collect_command(const Options& options) {
                          std::to_string(context) + " positions");
     }
     const NamesFilter filter(*filter_text);
-    const std::vector<std::string> hooks = selected_hooks(*model, filter);
-    const Prompts prompts = tokenized_prompts(*prompts_file, folder, *model, prepend_bos, max_positions);
+    std::vector<std::string> hooks;
+    try {
+        hooks = dataset_hooks(*model, filter);
+    } catch (const FilterError& e) {
+        throw UsageError(std::string("--names-filter: ") + e.what());
+    }
+    Prompts prompts = tokenized_prompts(*prompts_file, folder, *model, prepend_bos, max_positions);
     const auto prompts_sha = file_sha256(*prompts_file);
     if (!prompts_sha) throw InputError("cannot read the prompts file " + *prompts_file);
 
-    DatasetIdentity identity;
+    CollectRequest request;
+    request.folder = *out;
+    DatasetIdentity& identity = request.identity;
     identity.model = options.value("--model").value_or(folder.string());
     identity.model_fingerprint = model->fingerprint();
     identity.names_filter = filter.text();
@@ -180,77 +148,30 @@ int collect_command(const Options& options) {
                         {"dtype", precision_name(precision)}};
     identity.prompts_file = fs::path(*prompts_file).filename().string();
     identity.prompts_sha256 = *prompts_sha;
-    identity.world_size = 1;
+    request.hooks = hooks;
+    request.prompts = std::move(prompts.tokens);
+    for (const int line : prompts.lines)
+        request.prompt_places.push_back(prompt_where(*prompts_file, line));
+    request.cut_prompts = prompts.cut;
+    request.shard_bytes = shard_bytes;
+    request.batch_prompts = batch_prompts;
 
-    const fs::path dir(*out);
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) throw InputError("cannot create the dataset folder " + dir.string() + ": " + ec.message());
-
-    // Rank 0 of one takes every batch, so its order is the file's.
-    const int rank = 0;
-    const auto count = static_cast<int64_t>(prompts.tokens.size());
-    std::vector<int64_t> order(static_cast<std::size_t>(count));
-    std::iota(order.begin(), order.end(), 0);
-    DatasetManifest manifest;
-    manifest.identity = identity;
-    manifest.shards = finished_shards(dir, rank, identity, order);
-    int64_t kept = 0;
-    for (const ShardRecord& s : manifest.shards)
-        kept += s.prompts;
-    if (!manifest.shards.empty()) {
-        std::cerr << "collect: keeping " << manifest.shards.size() << " finished shard(s) of an earlier run (" << kept
-                  << " prompts)\n";
-    }
     if (prompts.cut > 0) {
         std::cerr << "collect: " << prompts.cut << " prompt(s) longer than " << max_positions << " positions cut to "
                   << max_positions << "\n";
     }
-
-    int64_t tokens_left = 0;
-    for (int64_t p = kept; p < count; ++p)
-        tokens_left += static_cast<int64_t>(prompts.tokens[p].size());
-    Progress progress(count, tokens_left);
-    ShardWriter writer(dir, rank, identity, hooks, shard_bytes, static_cast<int>(manifest.shards.size()));
-    for (int64_t first = 0; first < count; first += batch_prompts) {
-        const int64_t end = std::min(count, first + batch_prompts);
-        if (end <= kept) continue;
-        // The whole batch is computed even when a kept shard ends inside it: its rows are
-        // then those of the run that wrote the shard, whatever a batched forward groups.
-        const std::vector<std::vector<int64_t>> batch(prompts.tokens.begin() + first, prompts.tokens.begin() + end);
-        std::vector<std::vector<at::Tensor>> rows;
-        try {
-            rows = batch_rows(*model, batch, hooks);
-        } catch (const Error& e) {
-            throw InputError("the batch of prompts " + std::to_string(first) + " to " + std::to_string(end - 1) +
-                             " (from " + prompt_where(*prompts_file, prompts.lines[first]) + "): " + e.what());
+    Progress progress;
+    CollectCallbacks callbacks;
+    callbacks.progress = [&](const CollectProgress& p) {
+        if (p.tokens_done == 0 && p.kept_shards > 0) {
+            std::cerr << "collect: keeping " << p.kept_shards << " finished shard(s) of an earlier run ("
+                      << p.prompts_done << " prompts)\n";
         }
-        int64_t tokens = 0;
-        for (int64_t p = std::max(first, kept); p < end; ++p) {
-            tokens += static_cast<int64_t>(batch[p - first].size());
-            if (auto shard = writer.add(p, batch[p - first], rows[p - first])) manifest.shards.push_back(*shard);
-        }
-        progress.done(end, tokens, end == count);
-    }
-    if (auto shard = writer.finish()) manifest.shards.push_back(*shard);
-
-    json hook_points = json::array();
-    for (const std::string& name : hooks) {
-        const HookInfo& info = *std::find_if(model->hook_points().begin(), model->hook_points().end(),
-                                             [&](const HookInfo& h) { return h.name == name; });
-        json shape = shape_json(info);
-        shape.erase(shape.begin()); // the batch axis; "pos" becomes the row axis T
-        shape[0] = "T";
-        hook_points.push_back({{"name", name}, {"shape", shape}});
-    }
-    manifest.hook_points = hook_points;
-    manifest.prompts = count;
-    manifest.cut_prompts = prompts.cut;
-    for (const ShardRecord& s : manifest.shards)
-        manifest.tokens += s.tokens;
-    write_manifest(dir, manifest);
-    std::cout << "collected " << count << " prompts (" << manifest.tokens << " tokens) at " << hooks.size()
-              << " hook points into " << manifest.shards.size() << " shard(s) in " << dir.string() << "\n";
+        progress.show(p);
+    };
+    const DatasetManifest manifest = *collect_dataset(*model, std::move(request), callbacks);
+    std::cout << "collected " << manifest.prompts << " prompts (" << manifest.tokens << " tokens) at " << hooks.size()
+              << " hook points into " << manifest.shards.size() << " shard(s) in " << *out << "\n";
     return kOk;
 }
 

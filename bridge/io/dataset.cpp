@@ -252,20 +252,29 @@ ShardRecord ShardWriter::write() {
     return shard;
 }
 
+json shard_json(const ShardRecord& s) {
+    return {{"file", s.file},       {"rank", s.rank},     {"prompt_ranges", ranges_json(s.prompt_ranges)},
+            {"prompts", s.prompts}, {"tokens", s.tokens}, {"bytes", s.bytes},
+            {"sha256", s.sha256}};
+}
+
+ShardRecord shard_from_json(const json& s) {
+    return {.file = s.at("file").get<std::string>(),
+            .rank = s.at("rank").get<int>(),
+            .prompt_ranges = ranges_from(s.at("prompt_ranges")),
+            .prompts = s.at("prompts").get<int64_t>(),
+            .tokens = s.at("tokens").get<int64_t>(),
+            .bytes = s.at("bytes").get<uint64_t>(),
+            .sha256 = s.at("sha256").get<std::string>()};
+}
+
 json manifest_json(const DatasetManifest& manifest) {
     json out = identity_json(manifest.identity);
     out["format"] = kDatasetFormat;
     out["hook_points"] = manifest.hook_points;
     json shards = json::array();
-    for (const ShardRecord& s : manifest.shards) {
-        shards.push_back({{"file", s.file},
-                          {"rank", s.rank},
-                          {"prompt_ranges", ranges_json(s.prompt_ranges)},
-                          {"prompts", s.prompts},
-                          {"tokens", s.tokens},
-                          {"bytes", s.bytes},
-                          {"sha256", s.sha256}});
-    }
+    for (const ShardRecord& s : manifest.shards)
+        shards.push_back(shard_json(s));
     out["shards"] = shards;
     out["totals"] = {{"prompts", manifest.prompts},
                      {"tokens", manifest.tokens},
@@ -304,13 +313,7 @@ std::optional<DatasetManifest> read_manifest(const fs::path& folder) {
         manifest.hook_points = value.at(key = "hook_points");
         for (const json& s : value.at(key = "shards")) {
             key = "shards";
-            manifest.shards.push_back({.file = s.at("file").get<std::string>(),
-                                       .rank = s.at("rank").get<int>(),
-                                       .prompt_ranges = ranges_from(s.at("prompt_ranges")),
-                                       .prompts = s.at("prompts").get<int64_t>(),
-                                       .tokens = s.at("tokens").get<int64_t>(),
-                                       .bytes = s.at("bytes").get<uint64_t>(),
-                                       .sha256 = s.at("sha256").get<std::string>()});
+            manifest.shards.push_back(shard_from_json(s));
         }
         const json& totals = value.at(key = "totals");
         manifest.prompts = totals.at("prompts").get<int64_t>();

@@ -51,6 +51,11 @@ struct ShardRecord {
     std::string sha256;
 };
 
+// A shard as the manifest's `shards` list holds it, and back (throws json::exception
+// for a missing or mistyped field).
+nlohmann::json shard_json(const ShardRecord& shard);
+ShardRecord shard_from_json(const nlohmann::json& value);
+
 // "shard-R-NNNNN.safetensors".
 std::string shard_file_name(int rank, int index);
 

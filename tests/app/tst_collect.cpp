@@ -8,6 +8,7 @@
 #include "bridge/model/safetensors.h"
 #include "bridge/model/threads.h"
 #include "support/cli_process.h"
+#include "support/tensor_compare.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -66,9 +67,10 @@ CliResult collect(const fs::path& prompts, const fs::path& out, const QStringLis
                      "--out",
                      QString::fromStdString(out.string()),
                      "--max-positions",
-                     QString::number(kMaxPositions),
-                     "--batch-prompts",
-                     "4"};
+                     QString::number(kMaxPositions)};
+    if (!more.contains("--batch-prompts"))
+        args << "--batch-prompts"
+             << "4";
     return run_hookscope(args + more);
 }
 
@@ -97,9 +99,16 @@ class TestCollect : public QObject {
     fs::path dir() const { return tmp_.path().toStdString(); }
 
 private slots:
+    void rowsEqualRunWithCacheOfEachPromptAlone_data() {
+        QTest::addColumn<bool>("alone");
+        QTest::newRow("batches of 4") << false;
+        QTest::newRow("batches of 1") << true;
+    }
+
     void rowsEqualRunWithCacheOfEachPromptAlone() {
-        const fs::path out = dir() / "rows";
-        const CliResult r = collect(write_prompts(dir()), out);
+        QFETCH(bool, alone);
+        const fs::path out = dir() / (alone ? "rows-alone" : "rows");
+        const CliResult r = collect(write_prompts(dir()), out, {"--batch-prompts", alone ? "1" : "4"});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QVERIFY2(r.err.contains("1 prompt(s) longer than 10 positions cut to 10"), qPrintable(r.err));
         QVERIFY2(r.err.contains("collect: 6/6 prompts"), qPrintable(r.err));
@@ -128,12 +137,15 @@ private slots:
                 QCOMPARE(cache.size(), std::size_t{4});
                 for (const auto& [name, expected] : cache.entries()) {
                     const at::Tensor rows = shard->tensor(name).narrow(0, row, n);
-                    const double diff = (rows - expected.select(0, 0)).abs().max().item<double>();
-                    QVERIFY2(at::equal(rows, expected.select(0, 0)),
+                    // Batched with prompts of other lengths, the products sum in
+                    // another order (tst_architectures derives the bound); alone, the
+                    // forward is run_with_cache's own.
+                    const auto d = test::compare(rows, expected.select(0, 0), 1e-5, 1e-5);
+                    QVERIFY2(alone ? at::equal(rows, expected.select(0, 0)) : d.close,
                              qPrintable(QString("%1 of prompt %2 differs from run_with_cache by up to %3")
                                             .arg(QString::fromStdString(name))
                                             .arg(prompt)
-                                            .arg(diff)));
+                                            .arg(d.max_abs)));
                 }
                 row += n;
                 ++prompt;
