@@ -9,6 +9,8 @@ packages=(
   libtorch-dev libopenblas0-pthread
   qt6-base-dev libqcustomplot-dev zlib1g-dev
   nlohmann-json3-dev libpcre2-dev libicu-dev
+  # gloo's headers, for LibTorch's c10d process groups (bridge/dist).
+  libgloo-dev
   xvfb xauth
   # The man page (python3), the .deb's dependencies (dpkg-shlibdeps) and the
   # validators that tst_package runs on its desktop entry and metainfo.

@@ -1,5 +1,6 @@
 // `collect`: an activation dataset from a file of prompts, written as shards of whole
-// prompts and a manifest (bridge/io/dataset.h), resumable. One process: world size 1.
+// prompts and a manifest (bridge/io/dataset.h), resumable. One process, or one rank of
+// a run over several (bridge/dist), configured as torchrun configures a process.
 
 #include "bridge/io/collect.h"
 #include "app/cli/commands.h"
@@ -8,9 +9,14 @@
 #include "bridge/analysis/run_analysis.h"
 #include "bridge/core/errors.h"
 #include "bridge/core/system_memory.h"
+#include "bridge/dist/dataset_group.h"
+#include "bridge/dist/launch_config.h"
+#include "bridge/dist/process_group.h"
 #include "bridge/io/dataset_prompts.h"
+#include "bridge/model/threads.h"
 
 #include <ATen/ATen.h>
+#include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <chrono>
@@ -74,33 +80,86 @@ std::string duration_text(double seconds) {
 }
 
 // Prompts done, tokens/s and time left on stderr, at most about once a second.
+// `prefix` names the rank in a run over several processes.
 class Progress {
 public:
+    explicit Progress(std::string prefix) : prefix_(std::move(prefix)) {}
+
     void show(const CollectProgress& p) {
         const auto now = std::chrono::steady_clock::now();
         const bool last = p.prompts_done == p.prompts;
         if (!last && now - shown_ < std::chrono::seconds(1)) return;
         shown_ = now;
         const double rate = p.seconds > 0 ? static_cast<double>(p.tokens_done) / p.seconds : 0;
-        std::cerr << "collect: " << p.prompts_done << "/" << p.prompts << " prompts, " << std::llround(rate)
+        std::cerr << "collect: " << prefix_ << p.prompts_done << "/" << p.prompts << " prompts, " << std::llround(rate)
                   << " tokens/s";
         if (!last && rate > 0) std::cerr << ", about " << duration_text((p.tokens - p.tokens_done) / rate) << " left";
         std::cerr << "\n";
     }
 
 private:
+    std::string prefix_;
     std::chrono::steady_clock::time_point shown_ = std::chrono::steady_clock::now();
 };
+
+// The process's place in a run over several: the flags, else torchrun's environment.
+LaunchConfig launch_options(const Options& options) {
+    LaunchFlags flags;
+    flags.world_size = options.value("--world-size");
+    flags.rank = options.value("--rank");
+    flags.master = options.value("--master");
+    flags.timeout = options.value("--dist-timeout");
+    try {
+        return launch_config(flags);
+    } catch (const LaunchError& e) {
+        throw UsageError(e.what());
+    }
+}
+
+std::string error_text(const std::exception& e) {
+    if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
+    return e.what();
+}
+
+int collect_in_group(const Options& options, Precision precision, ProcessGroup* group);
 
 } // namespace
 
 OptionSpec collect_options() {
-    return spec({"--no-prepend-bos"}, {"--model", "--prompts", "--names-filter", "--out", "--max-positions",
-                                       "--shard-size", "--batch-prompts"});
+    return spec({"--no-prepend-bos"},
+                {"--model", "--prompts", "--names-filter", "--out", "--max-positions", "--shard-size",
+                 "--batch-prompts", "--world-size", "--rank", "--master", "--dist-timeout"});
 }
 
 int collect_command(const Options& options) {
     const Precision precision = apply_common(options);
+    const LaunchConfig launch = launch_options(options);
+    if (!launch.distributed()) return collect_in_group(options, precision, nullptr);
+    // The processes of one machine share its cores.
+    if (!options.value("--threads") && launch.local_world_size > 1)
+        apply_thread_split(default_thread_split(std::max(1, available_cores() / launch.local_world_size)));
+    const std::string rank = std::to_string(launch.rank);
+    std::cerr << "collect: rank " << rank << ": joining " << launch.world_size << " processes at "
+              << launch.master_text() << "\n";
+    ProcessGroup group(launch);
+    try {
+        return collect_in_group(options, precision, &group);
+    } catch (const GroupError& e) {
+        throw GroupError("rank " + rank + " stopped: " + e.what());
+    } catch (const UsageError& e) {
+        group.report_failure(e.what());
+        throw;
+    } catch (const std::exception& e) {
+        const std::string what = error_text(e);
+        group.report_failure(what);
+        throw Error("rank " + rank + ": " + what);
+    }
+}
+
+namespace {
+
+// The command on this process: alone (`group` null) or as one rank of `group`.
+int collect_in_group(const Options& options, Precision precision, ProcessGroup* group) {
     const auto prompts_file = options.value("--prompts");
     const auto out = options.value("--out");
     const auto filter_text = options.value("--names-filter");
@@ -160,19 +219,39 @@ int collect_command(const Options& options) {
         std::cerr << "collect: " << prompts.cut << " prompt(s) longer than " << max_positions << " positions cut to "
                   << max_positions << "\n";
     }
-    Progress progress;
+    const std::string prefix = group ? "rank " + std::to_string(group->rank()) + ": " : "";
+    Progress progress(prefix);
     CollectCallbacks callbacks;
     callbacks.progress = [&](const CollectProgress& p) {
         if (p.tokens_done == 0 && p.kept_shards > 0) {
-            std::cerr << "collect: keeping " << p.kept_shards << " finished shard(s) of an earlier run ("
-                      << p.prompts_done << " prompts)\n";
+            std::cerr << "collect: " << prefix << "keeping " << p.kept_shards
+                      << " finished shard(s) of an earlier run (" << p.prompts_done << " prompts)\n";
         }
         progress.show(p);
     };
-    const DatasetManifest manifest = *collect_dataset(*model, std::move(request), callbacks);
+    std::optional<DistributedDataset> ranks;
+    if (group) {
+        ranks.emplace(*group);
+        callbacks.cancelled = [&] { return group->failure().has_value(); };
+    }
+    const std::optional<DatasetManifest> collected =
+        collect_dataset(*model, std::move(request), callbacks, ranks ? &*ranks : nullptr);
+    if (!collected) throw GroupError(group->failure().value_or("cancelled"));
+    const DatasetManifest& manifest = *collected;
+    if (group) {
+        // Rank 0 has written the manifest; the others stay until it has, so that every
+        // rank's exit status says whether the dataset is complete.
+        group->wait_for_first("collect/manifest");
+        if (group->rank() != 0) {
+            std::cerr << "collect: " << prefix << "done; rank 0 wrote the manifest\n";
+            return kOk;
+        }
+    }
     std::cout << "collected " << manifest.prompts << " prompts (" << manifest.tokens << " tokens) at " << hooks.size()
               << " hook points into " << manifest.shards.size() << " shard(s) in " << *out << "\n";
     return kOk;
 }
+
+} // namespace
 
 } // namespace hookscope::cli

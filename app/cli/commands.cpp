@@ -58,6 +58,14 @@ constexpr std::string_view kOptionsHelp =
   --shard-size SIZE  the size a dataset shard is closed at (default 1G); shards hold whole
                      prompts
   --batch-prompts N  prompts grouped per batch (default 8)
+  --world-size W, --rank R, --master HOST:PORT
+                     `collect` as rank R of W processes, rank 0 hosting the store at
+                     HOST:PORT; the flags win over torchrun's WORLD_SIZE, RANK,
+                     MASTER_ADDR and MASTER_PORT (LOCAL_WORLD_SIZE divides the cores;
+                     TORCHELASTIC_USE_AGENT_STORE=True uses torchrun's store)
+  --dist-timeout SECONDS
+                     how long a run over several processes waits for a rank to join or to
+                     show a sign of life before naming it and stopping (default 300)
   --verify           `inspect DIR`: check every shard against the manifest's SHA-256
   --max-new-tokens N
                      tokens to generate at most (default 10)
@@ -219,11 +227,14 @@ std::span<const Command> commands() {
         {
             .name = "collect",
             .synopsis = "[--model M] --prompts FILE --names-filter F --out DIR [--max-positions N]\n"
-                        "[--shard-size SIZE] [--batch-prompts N] [--no-prepend-bos]",
+                        "[--shard-size SIZE] [--batch-prompts N] [--no-prepend-bos]\n"
+                        "[--world-size W --rank R --master HOST:PORT] [--dist-timeout SECONDS]",
             .description = "an activation dataset: every prompt of FILE (.jsonl with {\"text\": ...} or\n"
                            "{\"tokens\": [...]} per line, else one prompt per line) run once, the rows\n"
                            "of the per-token hook points F selects written to DIR as safetensors shards\n"
-                           "of whole prompts and a manifest.json; rerunning it resumes",
+                           "of whole prompts and a manifest.json; rerunning it resumes. With a world\n"
+                           "size above 1, one rank of a run over several processes or machines (rank R\n"
+                           "takes batches R, R+W, ...; rank 0 writes the manifest)",
             .options = collect_options,
             .run = collect_command,
         },
