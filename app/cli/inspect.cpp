@@ -6,7 +6,7 @@
 #include "app/cli/handlers.h"
 #include "bridge/core/errors.h"
 #include "bridge/core/shape_text.h"
-#include "bridge/io/dataset.h"
+#include "bridge/io/dataset_check.h"
 #include "bridge/model/safetensors.h"
 
 #include <nlohmann/json.hpp>
@@ -23,25 +23,21 @@ namespace {
 // The manifest of dataset folder `dir`: its summary (or the manifest itself with
 // --json), then with --verify every shard's SHA-256 against the manifest's.
 int inspect_dataset(const std::filesystem::path& dir, const Options& options) {
-    const auto manifest = read_manifest(dir);
-    if (!manifest) {
-        throw InputError(dir.string() + " is a folder without " + kManifestName +
-                         ", not an activation dataset (or its collect has not finished)");
-    }
+    const DatasetManifest manifest = open_dataset(dir);
     if (options.flag("--json")) {
-        std::cout << manifest_json(*manifest).dump() << "\n";
+        std::cout << manifest_json(manifest).dump() << "\n";
     } else {
-        const DatasetIdentity& id = manifest->identity;
+        const DatasetIdentity& id = manifest.identity;
         std::cout << "format: " << kDatasetFormat << "\nmodel: " << id.model << " (fingerprint " << id.model_fingerprint
                   << ")\nnames filter: " << id.names_filter << "\nprompts file: " << id.prompts_file << " (SHA-256 "
-                  << id.prompts_sha256 << ")\noptions: " << id.options.dump() << "\nprompts: " << manifest->prompts
-                  << " (" << manifest->cut_prompts << " cut)\ntokens: " << manifest->tokens << "\n\nhook points ("
-                  << manifest->hook_points.size() << "):\n";
-        for (const json& hook : manifest->hook_points)
+                  << id.prompts_sha256 << ")\noptions: " << id.options.dump() << "\nprompts: " << manifest.prompts
+                  << " (" << manifest.cut_prompts << " cut)\ntokens: " << manifest.tokens << "\n\nhook points ("
+                  << manifest.hook_points.size() << "):\n";
+        for (const json& hook : manifest.hook_points)
             std::cout << "  " << hook.at("name").get<std::string>() << "  " << json_shape_text(hook.at("shape"))
                       << "\n";
-        std::cout << "\nshards (" << manifest->shards.size() << "):\n";
-        for (const ShardRecord& s : manifest->shards) {
+        std::cout << "\nshards (" << manifest.shards.size() << "):\n";
+        for (const ShardRecord& s : manifest.shards) {
             std::cout << "  " << s.file << "  prompts";
             for (const auto& [first, end] : s.prompt_ranges)
                 std::cout << " " << first << ".." << end - 1;
@@ -49,15 +45,10 @@ int inspect_dataset(const std::filesystem::path& dir, const Options& options) {
         }
     }
     if (!options.flag("--verify")) return kOk;
-    for (const ShardRecord& s : manifest->shards) {
-        const auto sha = file_sha256(dir / s.file);
-        if (!sha) throw InputError("shard " + (dir / s.file).string() + " is missing or unreadable");
-        if (*sha != s.sha256) {
-            throw InputError("shard " + (dir / s.file).string() + " is damaged: its SHA-256 is " + *sha +
-                             ", the manifest records " + s.sha256);
-        }
+    for (const ShardRecord& s : manifest.shards) {
+        if (const auto damage = shard_damage(dir, s)) throw InputError(*damage);
     }
-    std::cerr << "verified " << manifest->shards.size() << " shard(s)\n";
+    std::cerr << "verified " << manifest.shards.size() << " shard(s)\n";
     return kOk;
 }
 
