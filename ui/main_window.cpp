@@ -8,6 +8,8 @@
 #include "ui/analysis_requests.h"
 #include "ui/cache_data.h"
 #include "ui/cache_size_dialog.h"
+#include "ui/collect_dialog.h"
+#include "ui/dataset_jobs.h"
 #include "ui/heatmap_plot.h"
 #include "ui/hook_panel.h"
 #include "ui/intervention_panel.h"
@@ -16,6 +18,7 @@
 #include "ui/prompt_panel.h"
 #include "ui/run_files.h"
 #include "ui/run_views.h"
+#include "ui/runner/dataset_job.h"
 #include "ui/steering.h"
 #include "ui/steering_dialog.h"
 #include "ui/token_view.h"
@@ -100,6 +103,11 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     statusBar()->addPermanentWidget(run_summary_);
     statusBar()->addPermanentWidget(speed_);
     statusBar()->addPermanentWidget(progress_);
+
+    datasets_ = new DatasetJobs(runner_, this);
+    statusBar()->addPermanentWidget(datasets_->progress_widget());
+    connect(datasets_, &DatasetJobs::status, this, &MainWindow::set_status);
+    connect(datasets_, &DatasetJobs::failed, this, &MainWindow::on_failed);
 
     steering_ = new Steering(runner_, views_, this);
     connect(steering_, &Steering::specMade, this, &MainWindow::add_intervention);
@@ -239,10 +247,15 @@ void MainWindow::build_menus() {
                     [this] {
                         const QString path = QFileDialog::getOpenFileName(
                             this, tr("Open a cache file"), QString(),
-                            tr("Activation caches (*.safetensors *.npz);;safetensors (*.safetensors);;NumPy (*.npz)"));
+                            tr("Activation caches (*.safetensors *.npz);;safetensors (*.safetensors);;NumPy "
+                               "(*.npz);;Activation dataset (manifest.json)"));
                         if (!path.isEmpty()) open_cache(path);
                     })
         ->setShortcut(QKeySequence(Qt::CTRL | Qt::ALT | Qt::Key_O));
+    collect_action_ = file->addAction(tr("Co&llect activations…"), this, &MainWindow::collect_activations);
+    collect_action_->setObjectName("collectAction");
+    collect_action_->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_D));
+    collect_action_->setEnabled(false);
     file->addAction(tr("Save &plot as PNG or PDF…"), this, &MainWindow::save_plot_dialog)
         ->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S));
     file->addSeparator();
@@ -365,6 +378,7 @@ void MainWindow::on_model_loaded(int id, const ModelSummary& s) {
     const bool under_session = id == session_load_ && session_load_ != 0;
     session_load_ = 0;
     prompt_->set_tokenizer_available(s.tokenizer != nullptr);
+    collect_action_->setEnabled(true);
     remember_recent(s.folder);
     setWindowTitle(tr("HookScope — %1").arg(QFileInfo(s.folder).fileName()));
     if (under_session) { // opened for a session: its views stay
@@ -661,8 +675,16 @@ void MainWindow::open_session(const QString& path) {
 }
 
 void MainWindow::open_cache(const QString& path) {
+    if (is_dataset_path(path.toStdString())) {
+        datasets_->open_dataset(path);
+        return;
+    }
     if (runner_->busy()) return on_failed(tr("Opening %1").arg(path), tr("a run is in progress: stop it first"));
     files_->open_cache(path);
+}
+
+CollectDialog* MainWindow::collect_activations() {
+    return datasets_->open_collect_dialog(hooks_->filter_text());
 }
 
 void MainWindow::save_plot_dialog() {
@@ -780,7 +802,7 @@ void MainWindow::dropEvent(QDropEvent* event) {
         const bool cache_file =
             info.isFile() && (info.suffix() == "npz" || (info.suffix() == "safetensors" &&
                                                          !QFileInfo::exists(info.absolutePath() + "/config.json")));
-        if (cache_file) {
+        if (cache_file || is_dataset_path(info.absoluteFilePath().toStdString())) {
             open_cache(info.absoluteFilePath());
         } else {
             open_model(info.isDir() ? info.absoluteFilePath() : info.absolutePath());

@@ -29,6 +29,8 @@ namespace hookscope::ui {
 
 class AttentionView;
 class AttributionView;
+class CollectDialog;
+class DatasetJobs;
 class HeadsView;
 class HookPanel;
 class InterventionPanel;
@@ -69,7 +71,12 @@ public:
     // Opens a cache file without a model (see bridge/io/cache_file.h): an export of
     // ours, or a safetensors or .npz file saved from a TransformerLens cache; a session
     // opens as one. cacheOpened follows, or errorShown.
+    // A folder holding manifest.json, or a manifest.json, opens as an activation
+    // dataset instead: its summary in a dialog (DatasetJobs::datasetOpened follows).
     void open_cache(const QString& path);
+    // Opens File > Collect activations… for the loaded model, its filter taken from the
+    // hook panel; null, with an error shown, without a model or while it is busy.
+    CollectDialog* collect_activations();
 
     // The most a recompute's cache may take (nullopt: no limit). Until set, each run is
     // checked against a share of the memory available when it starts. A run past the
@@ -97,6 +104,7 @@ public:
     PromptPanel* prompt_panel() const { return prompt_; }
     HookPanel* hook_panel() const { return hooks_; }
     InterventionPanel* intervention_panel() const { return interventions_; }
+    DatasetJobs* datasets() const { return datasets_; }
     TokenView* token_view() const;
     TensorView* tensor_view() const;
     AttentionView* attention_view() const;
@@ -188,6 +196,8 @@ private:
     QDockWidget* hook_dock_ = nullptr;
     InterventionPanel* interventions_ = nullptr;
     Steering* steering_ = nullptr;
+    DatasetJobs* datasets_ = nullptr;
+    QAction* collect_action_ = nullptr; // on while a model is loaded
     QDockWidget* intervention_dock_ = nullptr;
     QLabel* status_ = nullptr;
     QLabel* run_summary_ = nullptr; // the run in view; other messages go to status_

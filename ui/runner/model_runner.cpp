@@ -145,6 +145,7 @@ int ModelRunner::load(const QString& folder, Precision precision) {
 
             if (latest_load_.load() != id) return; // another load follows: it decides the model
             model_ = std::move(model);
+            folder_ = folder.toStdString();
             tokenizer_ = std::move(tokenizer);
             special_ = std::move(special);
             // The summary always follows the worker's model, even when a generation was
@@ -282,6 +283,34 @@ int ModelRunner::compute_patching(const PatchingJob& job) {
             deliver(id, [this, id, message = QString::fromStdString(e.what())] {
                 set_busy(false);
                 emit failed(id, tr("Patching"), message);
+            });
+        }
+    });
+    return id;
+}
+
+int ModelRunner::collect(const CollectJob& job) {
+    const int id = start_request();
+    post([this, id, job, cancelled = cancel_] {
+        try {
+            if (!model_) throw InputError("no model is loaded: open a checkpoint folder first");
+            const auto progress = [this, id](const CollectStatus& status) {
+                deliver(id, [this, id, status] { emit collectProgress(id, status); });
+            };
+            const std::optional<CollectOutcome> outcome = run_collect(
+                *model_, folder_, tokenizer_.get(), special_, job, progress, [cancelled] { return cancelled->load(); });
+            deliver(id, [this, id, outcome] {
+                set_busy(false);
+                if (outcome) {
+                    emit collectFinished(id, *outcome);
+                } else {
+                    emit collectCancelled(id);
+                }
+            });
+        } catch (const std::exception& e) {
+            deliver(id, [this, id, message = QString::fromStdString(e.what())] {
+                set_busy(false);
+                emit failed(id, tr("Collecting activations"), message);
             });
         }
     });

@@ -15,6 +15,7 @@
 #include "bridge/model/generate.h"
 #include "bridge/text/prompt.h"
 #include "bridge/text/tokenizer.h"
+#include "ui/runner/collect_job.h"
 
 #include <QObject>
 #include <QString>
@@ -175,6 +176,10 @@ public:
     // An activation patching sweep (patching.h); patchingProgress after each batched
     // forward, then patchingReady, or patchingCancelled after cancel().
     int compute_patching(const PatchingJob& job);
+    // An activation dataset (collect_job.h) from the loaded model: collectProgress before
+    // the first batch and after each, then collectFinished, or collectCancelled after
+    // cancel() (the shards finished so far stay, for a rerun to keep).
+    int collect(const CollectJob& job);
     // Stops the current generation after the token in progress; its tokens are kept
     // and its cache is still built.
     void cancel();
@@ -199,6 +204,9 @@ signals:
     void patchingProgress(int id, int64_t done, int64_t total);
     void patchingReady(int id, const hookscope::ui::PatchingOutcome& outcome);
     void patchingCancelled(int id);
+    void collectProgress(int id, const hookscope::ui::CollectStatus& status);
+    void collectFinished(int id, const hookscope::ui::CollectOutcome& outcome);
+    void collectCancelled(int id);
     // What failed ("Loading /m", "Generating") and the bridge's message.
     void failed(int id, const QString& what, const QString& message);
 
@@ -226,6 +234,7 @@ private:
 
     // Touched only on the worker thread.
     std::shared_ptr<const Model> model_;
+    std::string folder_; // the loaded model's, as the load was asked for it
     std::shared_ptr<const Tokenizer> tokenizer_;
     SpecialTokens special_;
 };
