@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <map>
 #include <numeric>
 
 namespace hookscope::cli {
@@ -123,6 +124,34 @@ std::string error_text(const std::exception& e) {
 
 int collect_in_group(const Options& options, Precision precision, ProcessGroup* group);
 
+// What every rank of one dataset must run with alike (the model path may differ
+// between machines; its fingerprint may not), as "--flag" or a name, and its value.
+std::map<std::string, json> shared_settings(const DatasetIdentity& identity) {
+    std::map<std::string, json> settings{{"the model (fingerprint)", identity.model_fingerprint},
+                                         {"--names-filter", identity.names_filter},
+                                         {"the prompts file's name", identity.prompts_file},
+                                         {"the prompts file's contents (SHA-256)", identity.prompts_sha256}};
+    for (const auto& [key, value] : identity.options.items()) {
+        std::string flag = "--" + key;
+        std::replace(flag.begin(), flag.end(), '_', '-');
+        settings[flag] = value;
+    }
+    return settings;
+}
+
+// Refuses to compute a rank's share of a dataset that rank 0 computes with other
+// settings, naming the first that differs.
+void require_settings_of_first(ProcessGroup& group, const DatasetIdentity& identity) {
+    const json mine(shared_settings(identity));
+    const json first = json::parse(group.value_of_first("collect/settings", mine.dump()), nullptr, false);
+    for (const auto& [name, value] : mine.items()) {
+        if (!first.contains(name) || first[name] != value) {
+            throw InputError("settings differ from rank 0's: " + name + " is " + value.dump() + " here, " +
+                             (first.contains(name) ? first[name].dump() : "not set") + " on rank 0");
+        }
+    }
+}
+
 } // namespace
 
 OptionSpec collect_options() {
@@ -207,6 +236,7 @@ int collect_in_group(const Options& options, Precision precision, ProcessGroup* 
                         {"dtype", precision_name(precision)}};
     identity.prompts_file = fs::path(*prompts_file).filename().string();
     identity.prompts_sha256 = *prompts_sha;
+    if (group) require_settings_of_first(*group, identity);
     request.hooks = hooks;
     request.prompts = std::move(prompts.tokens);
     for (const int line : prompts.lines)

@@ -390,6 +390,25 @@ void ProcessGroup::wait_for_first(const std::string& name) {
     s.wait_until([&] { return s.store->check({key}); });
 }
 
+std::string ProcessGroup::value_of_first(const std::string& name, const std::string& value) {
+    State& s = *state_;
+    const std::string key = "value/" + name;
+    if (rank() == 0) {
+        s.wait_until([&] {
+            s.store->set(key, bytes_of(value));
+            return true;
+        });
+        return value;
+    }
+    s.wait_until([&] { return s.store->check({key}); });
+    std::string first;
+    s.wait_until([&] {
+        first = text_of(s.store->get(key));
+        return true;
+    });
+    return first;
+}
+
 std::vector<std::string> ProcessGroup::gather_to_first(const std::string& bytes) {
     State& s = *state_;
     const auto world = static_cast<std::size_t>(world_size());

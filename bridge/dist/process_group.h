@@ -55,6 +55,9 @@ public:
     // Rank 0 marks step `name` done; every other rank waits until it has (as
     // wait_for_all). Throws GroupError.
     void wait_for_first(const std::string& name);
+    // Rank 0's `value` for `name`, on every rank (rank 0 publishes its own; the others
+    // wait for it as wait_for_first). Throws GroupError.
+    std::string value_of_first(const std::string& name, const std::string& value);
     // Collective over gloo: every rank's `bytes`, in rank order, on rank 0; empty on
     // the others. Throws GroupError.
     std::vector<std::string> gather_to_first(const std::string& bytes);

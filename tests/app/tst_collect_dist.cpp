@@ -91,8 +91,10 @@ CliResult finished(QProcess& p) {
 // The ranks of one run, each a `hookscope` process with --threads 1.
 class Ranks {
 public:
-    // Starts `ranks` (all of 0..world-1 when empty) with `args` plus each one's launch flags.
-    Ranks(int world, const QStringList& args, int timeout = 60, std::vector<int> ranks = {}) {
+    // Starts `ranks` (all of 0..world-1 when empty) with `args` plus each one's launch
+    // flags and what `more` holds for it.
+    Ranks(int world, const QStringList& args, int timeout = 60, std::vector<int> ranks = {},
+          const std::map<int, QStringList>& more = {}) {
         const QString master = "127.0.0.1:" + QString::number(free_port());
         if (ranks.empty()) {
             for (int r = 0; r < world; ++r)
@@ -101,9 +103,11 @@ public:
         for (const int r : ranks) {
             auto p = std::make_unique<QProcess>();
             p->setProcessEnvironment(clean_env());
-            p->start(HOOKSCOPE_BINARY, args + QStringList{"--threads", "1", "--world-size", QString::number(world),
-                                                          "--rank", QString::number(r), "--master", master,
-                                                          "--dist-timeout", QString::number(timeout)});
+            p->start(HOOKSCOPE_BINARY, args +
+                                           QStringList{"--threads", "1", "--world-size", QString::number(world),
+                                                       "--rank", QString::number(r), "--master", master,
+                                                       "--dist-timeout", QString::number(timeout)} +
+                                           (more.count(r) ? more.at(r) : QStringList{}));
             processes_[r] = std::move(p);
         }
     }
@@ -191,6 +195,39 @@ class TestCollectDist : public QObject {
                             {"--max-positions", "10", "--batch-prompts", "2", "--shard-size", "6000"});
     }
 
+    // The bundled model over prompts long enough that a rank is still computing when
+    // its first shard appears; one small hook point keeps the shards small.
+    QStringList long_args(const fs::path& out) const {
+        const fs::path prompts = write_prompts(dir() / "long.jsonl", 150, 100, 250, 4096);
+        return QStringList{"collect",
+                           "--prompts",
+                           QString::fromStdString(prompts.string()),
+                           "--names-filter",
+                           "ln_final.hook_scale",
+                           "--out",
+                           QString::fromStdString(out.string()),
+                           "--batch-prompts",
+                           "1",
+                           "--shard-size",
+                           "4K"};
+    }
+
+    // Kills `rank` once its first shard is written; returns every rank's result and
+    // the milliseconds the others took to stop after the kill.
+    std::pair<std::map<int, CliResult>, qint64> killed_after_first_shard(const fs::path& out, int rank) const {
+        Ranks ranks(3, long_args(out), kSmallTimeout);
+        const fs::path first = out / ("shard-" + std::to_string(rank) + "-00000.safetensors");
+        QElapsedTimer waited;
+        waited.start();
+        while (!fs::exists(first) && waited.elapsed() < 60000)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        ranks.process(rank).kill();
+        QElapsedTimer since_kill;
+        since_kill.start();
+        auto results = ranks.finish();
+        return {results, since_kill.elapsed()};
+    }
+
 private slots:
     void oneProcessAndThreeGiveTheSameRowsBitForBit() {
         const fs::path one = dir() / "one", three = dir() / "three";
@@ -260,41 +297,13 @@ private slots:
     }
 
     void killedRankStopsTheOthersAndARerunResumes() {
-        // The bundled model over prompts long enough that a rank is still computing
-        // when its first shard appears; one small hook point keeps the shards small.
-        const fs::path prompts = write_prompts(dir() / "long.jsonl", 150, 100, 250, 4096);
-        const auto args = [&](const fs::path& out) {
-            return QStringList{"collect",
-                               "--prompts",
-                               QString::fromStdString(prompts.string()),
-                               "--names-filter",
-                               "ln_final.hook_scale",
-                               "--out",
-                               QString::fromStdString(out.string()),
-                               "--batch-prompts",
-                               "1",
-                               "--shard-size",
-                               "4K"};
-        };
+        const auto args = [&](const fs::path& out) { return long_args(out); };
         const fs::path complete = dir() / "complete", resumed = dir() / "resumed";
         const auto reference = Ranks(3, args(complete)).finish();
         for (const auto& [rank, r] : reference)
             QVERIFY2(r.code == 0, qPrintable(all_errors(reference)));
 
-        std::map<int, CliResult> stopped;
-        qint64 stop_ms = 0;
-        {
-            Ranks ranks(3, args(resumed), kSmallTimeout);
-            QElapsedTimer waited;
-            waited.start();
-            while (!fs::exists(resumed / "shard-1-00000.safetensors") && waited.elapsed() < 60000)
-                std::this_thread::sleep_for(std::chrono::milliseconds(5));
-            ranks.process(1).kill();
-            QElapsedTimer since_kill;
-            since_kill.start();
-            stopped = ranks.finish();
-            stop_ms = since_kill.elapsed();
-        }
+        const auto [stopped, stop_ms] = killed_after_first_shard(resumed, 1);
         QCOMPARE(stopped.at(1).code, -2);
         for (const int rank : {0, 2}) {
             QVERIFY2(stopped.at(rank).code == 1, qPrintable(all_errors(stopped)));
@@ -324,6 +333,31 @@ private slots:
             QVERIFY2(after.at(name) == bytes, name.c_str());
         QVERIFY(after == all);
         QCOMPARE(read_bytes(resumed / kManifestName), read_bytes(complete / kManifestName));
+    }
+
+    void killedRankZeroIsNamed() {
+        // Rank 0 hosts the store: the others lose it at once.
+        const fs::path out = dir() / "rank0";
+        const auto [stopped, stop_ms] = killed_after_first_shard(out, 0);
+        for (const int rank : {1, 2}) {
+            QVERIFY2(stopped.at(rank).code == 1, qPrintable(all_errors(stopped)));
+            QVERIFY2(stopped.at(rank).err.contains(QString("rank %1 stopped: rank 0 cannot be reached").arg(rank)),
+                     qPrintable(all_errors(stopped)));
+        }
+        QVERIFY2(stop_ms < (kSmallTimeout + 4) * 1000, qPrintable(QString("stopped after %1 ms").arg(stop_ms)));
+        QVERIFY(!fs::exists(out / kManifestName));
+    }
+
+    void ranksStartedWithOtherSettingsAreNamed() {
+        const fs::path out = dir() / "mixed";
+        const auto results = Ranks(2, tiny_args(out), 60, {}, {{1, {"--no-prepend-bos"}}}).finish();
+        const QString difference = "settings differ from rank 0's: --prepend-bos is false here, true on rank 0";
+        QVERIFY2(results.at(1).code == 1 && results.at(1).err.contains("hookscope: rank 1: " + difference),
+                 qPrintable(all_errors(results)));
+        QVERIFY2(results.at(0).code == 1 &&
+                     results.at(0).err.contains("hookscope: rank 0 stopped: rank 1 failed: " + difference),
+                 qPrintable(all_errors(results)));
+        QVERIFY(!fs::exists(out / kManifestName));
     }
 
     void rankThatNeverStartsIsNamed() {
