@@ -217,9 +217,15 @@ private slots:
         o.out = dir() / "resumed";
         QSignalSpy cancelled(w_->datasets(), &DatasetJobs::collectCancelled);
         QSignalSpy finished(w_->datasets(), &DatasetJobs::collectFinished);
-        // Cancel once the first batch is done.
-        auto once = connect(w_->runner(), &ModelRunner::collectProgress, this, [this](int, const CollectStatus& s) {
-            if (s.prompts_done > 0) w_->datasets()->cancel_button()->click();
+        // Cancel once the first batch is done, reading the progress the window shows then.
+        QString shown;
+        int bar_value = -1, bar_maximum = -1;
+        auto once = connect(w_->runner(), &ModelRunner::collectProgress, this, [&, this](int, const CollectStatus& s) {
+            if (s.prompts_done == 0 || !w_->datasets()->cancel_button()->isEnabled()) return;
+            shown = w_->datasets()->progress_text()->text();
+            bar_value = w_->datasets()->progress_bar()->value();
+            bar_maximum = w_->datasets()->progress_bar()->maximum();
+            w_->datasets()->cancel_button()->click();
         });
         CollectDialog* d = fill_dialog(*w_, o);
         QVERIFY(d);
@@ -227,6 +233,9 @@ private slots:
         QVERIFY(w_->datasets()->progress_widget()->isVisibleTo(w_.get()));
         QVERIFY(cancelled.wait(60'000) || cancelled.size() == 1);
         disconnect(once);
+        QCOMPARE(bar_maximum, 400);
+        QVERIFY(bar_value >= 2);
+        QVERIFY2(shown.contains(" tokens/s"), qPrintable(shown));
         QCOMPARE(finished.size(), 0);
         QVERIFY(!w_->datasets()->progress_widget()->isVisibleTo(w_.get()));
         QVERIFY(!fs::exists(o.out / kManifestName));
