@@ -77,8 +77,19 @@ struct ProcessGroup::State {
                (config.agent_store_prefix ? " (torchrun's agent's)" : " (hosted by rank 0)");
     }
 
+    // Newer PyTorch changed the TCPStore protocol (a validation query first, every
+    // query renumbered): an agent from a PyTorch other than 1.13 drops this client.
+    std::string agent_hint() const {
+        return config.agent_store_prefix
+                   ? "; if torchrun comes from a PyTorch other than 1.13, its store does not speak "
+                     "LibTorch 1.13's protocol: pass --master HOST:PORT with a free port, and rank "
+                     "0 hosts the store instead"
+                   : "";
+    }
+
     std::string lost_store(const std::exception& e) const {
-        if (config.agent_store_prefix) return "lost the connection to " + store_text() + ": " + error_text(e);
+        if (config.agent_store_prefix)
+            return "lost the connection to " + store_text() + ": " + error_text(e) + agent_hint();
         return "rank 0 cannot be reached: lost the connection to " + store_text() + ": " + error_text(e);
     }
 
@@ -207,7 +218,7 @@ void ProcessGroup::State::connect() {
         if (options.isServer)
             throw GroupError("rank 0 cannot host the store at " + config.master_text() + ": " + error_text(e));
         throw GroupError("rank " + std::to_string(config.rank) + " cannot reach " + store_text() + " within " +
-                         seconds_text(config.timeout) + " (--dist-timeout): " + error_text(e));
+                         seconds_text(config.timeout) + " (--dist-timeout): " + error_text(e) + agent_hint());
     }
     // As PyTorch's workers under torchrun: every key under the attempt's prefix.
     if (config.agent_store_prefix) tcp = c10::make_intrusive<c10d::PrefixStore>(*config.agent_store_prefix, tcp);

@@ -7,6 +7,8 @@
 #include "bridge/model/safetensors.h"
 #include "support/cli_process.h"
 
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
 #include <QElapsedTimer>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -406,6 +408,36 @@ private slots:
         // The flags win over the environment.
         expect({"--rank", "5"}, torchrun, "--rank must be a rank from 0 to 1");
         QVERIFY(!fs::exists(out));
+    }
+
+    void ranksJoinTorchrunsAgentStoreUnderTheAttemptPrefix() {
+        // The store torchrun's agent hosts (a static rendezvous): here, this process's.
+        c10d::TCPStoreOptions options;
+        options.port = static_cast<uint16_t>(free_port());
+        options.isServer = true;
+        options.waitWorkers = false;
+        c10d::TCPStore agent("127.0.0.1", options);
+        const fs::path out = dir() / "agent";
+        std::vector<std::unique_ptr<QProcess>> ranks;
+        for (int r = 0; r < 2; ++r) {
+            QProcessEnvironment env = clean_env();
+            for (const auto& [name, value] : std::map<QString, QString>{{"WORLD_SIZE", "2"},
+                                                                        {"RANK", QString::number(r)},
+                                                                        {"MASTER_ADDR", "127.0.0.1"},
+                                                                        {"MASTER_PORT", QString::number(options.port)},
+                                                                        {"TORCHELASTIC_USE_AGENT_STORE", "True"},
+                                                                        {"TORCHELASTIC_RESTART_COUNT", "3"}})
+                env.insert(name, value);
+            ranks.push_back(std::make_unique<QProcess>());
+            ranks.back()->setProcessEnvironment(env);
+            ranks.back()->start(HOOKSCOPE_BINARY, tiny_args(out) + QStringList{"--threads", "1"});
+        }
+        for (auto& p : ranks) {
+            const CliResult r = finished(*p);
+            QVERIFY2(r.code == 0, qPrintable(r.err));
+        }
+        QCOMPARE(manifest_of(out)["world_size"], json(2));
+        QVERIFY(agent.check({"/worker/attempt_3/hookscope/joined/0", "/worker/attempt_3/hookscope/joined/1"}));
     }
 
     void torchrunEnvironmentConfiguresTheRanks() {
