@@ -21,9 +21,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <cstdlib>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <numeric>
+#include <thread>
 
 namespace hookscope::cli {
 
@@ -124,6 +128,43 @@ std::string error_text(const std::exception& e) {
 
 int collect_in_group(const Options& options, Precision precision, ProcessGroup* group);
 
+// A rank stops between batches, and one batch of a large model may take minutes:
+// once the run has failed, the command gets a few seconds (at most the timeout) to
+// stop, time enough for every rank to read the failure from rank 0's store, and then
+// the process ends, naming what stopped the run. Nothing is lost: a shard is written
+// whole or not at all, and a stopped run writes no manifest.
+class StopDeadline {
+public:
+    explicit StopDeadline(const ProcessGroup& group) : thread_([this, &group] { watch(group); }) {}
+    ~StopDeadline() {
+        {
+            const std::lock_guard lock(mutex_);
+            done_ = true;
+        }
+        wake_.notify_all();
+        thread_.join();
+    }
+
+private:
+    void watch(const ProcessGroup& group) {
+        const auto poll = std::chrono::milliseconds(200);
+        std::unique_lock lock(mutex_);
+        std::optional<std::string> failure;
+        while (!(failure = group.failure())) {
+            if (wake_.wait_for(lock, poll, [&] { return done_; })) return;
+        }
+        const auto grace = std::min<std::chrono::milliseconds>(group.config().timeout, std::chrono::seconds(5));
+        if (wake_.wait_for(lock, grace, [&] { return done_; })) return;
+        std::cerr << "hookscope: rank " << group.rank() << " stopped during a batch: " << *failure << "\n";
+        std::_Exit(kRunError);
+    }
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool done_ = false;
+    std::thread thread_;
+};
+
 // What every rank of one dataset must run with alike (the model path may differ
 // between machines; its fingerprint may not), as "--flag" or a name, and its value.
 std::map<std::string, json> shared_settings(const DatasetIdentity& identity) {
@@ -172,6 +213,7 @@ int collect_command(const Options& options) {
               << launch.master_text() << "\n";
     ProcessGroup group(launch);
     try {
+        const StopDeadline deadline(group);
         return collect_in_group(options, precision, &group);
     } catch (const GroupError& e) {
         throw GroupError("rank " + rank + " stopped: " + e.what());
