@@ -132,11 +132,11 @@ struct ProcessGroup::State {
                 const auto now = Clock::now();
                 for (int r = 0; r < config.world_size; ++r) {
                     if (r == config.rank || (config.rank != 0 && r != 0)) continue;
-                    const int64_t beat = store->add(rank_key("alive", r), 0);
+                    const int64_t count = store->add(rank_key("alive", r), 0);
                     const auto at = static_cast<std::size_t>(r);
                     std::unique_lock seen(mutex);
-                    if (beat != beats[at]) {
-                        beats[at] = beat;
+                    if (count != beats[at]) {
+                        beats[at] = count;
                         last_seen[at] = now;
                     } else if (now - last_seen[at] > config.timeout && !failure) {
                         seen.unlock();
