@@ -12,7 +12,7 @@
 #include "bridge/dist/dataset_group.h"
 #include "bridge/dist/launch_config.h"
 #include "bridge/dist/process_group.h"
-#include "bridge/io/dataset_prompts.h"
+#include "bridge/io/dataset_tokens.h"
 #include "bridge/model/threads.h"
 
 #include <ATen/ATen.h>
@@ -38,45 +38,6 @@ namespace {
 
 constexpr uint64_t kDefaultShardBytes = 1'000'000'000; // 1G, decimal as --cache-limit
 constexpr int kDefaultBatchPrompts = 8;
-
-struct Prompts {
-    std::vector<std::vector<int64_t>> tokens; // as fed, cut to --max-positions
-    std::vector<int> lines;                   // each prompt's line in the file
-    int64_t cut = 0;                          // prompts longer than --max-positions
-};
-
-// Every prompt of the file as token ids, checked against the model, cut to `max_positions`.
-Prompts tokenized_prompts(const fs::path& file, const fs::path& folder, const Model& model, bool prepend_bos,
-                          int64_t max_positions) {
-    const std::vector<PromptLine> lines = read_prompt_file(file);
-    std::optional<TextCodec> codec;
-    Prompts prompts;
-    for (const PromptLine& line : lines) {
-        const std::string where = prompt_where(file, line.line);
-        std::vector<int64_t> ids = line.tokens;
-        if (line.text) {
-            if (!codec) codec = load_text_codec(folder);
-            try {
-                ids = encode_prompt(codec->tokenizer, codec->special, *line.text, prepend_bos);
-            } catch (const Error& e) {
-                throw InputError(where + ": " + e.what());
-            }
-        }
-        for (const int64_t id : ids) {
-            if (id >= model.config().d_vocab) {
-                throw InputError(where + ": token id " + std::to_string(id) + " is outside the vocabulary (0.." +
-                                 std::to_string(model.config().d_vocab - 1) + ")");
-            }
-        }
-        if (static_cast<int64_t>(ids.size()) > max_positions) {
-            ids.resize(static_cast<std::size_t>(max_positions));
-            ++prompts.cut;
-        }
-        prompts.tokens.push_back(std::move(ids));
-        prompts.lines.push_back(line.line);
-    }
-    return prompts;
-}
 
 std::string duration_text(double seconds) {
     const auto s = static_cast<int64_t>(std::llround(seconds));
@@ -261,7 +222,12 @@ int collect_in_group(const Options& options, Precision precision, ProcessGroup* 
     } catch (const FilterError& e) {
         throw UsageError(std::string("--names-filter: ") + e.what());
     }
-    Prompts prompts = tokenized_prompts(*prompts_file, folder, *model, prepend_bos, max_positions);
+    // The tokenizer is read only when the folder has one: a file of token ids needs none.
+    std::optional<TextCodec> codec;
+    if (Tokenizer::present_in(folder)) codec = load_text_codec(folder);
+    DatasetPromptTokens prompts = dataset_prompt_tokens(*prompts_file, codec ? &codec->tokenizer : nullptr,
+                                                        codec ? codec->special : SpecialTokens{}, prepend_bos,
+                                                        model->config().d_vocab, max_positions);
     const auto prompts_sha = file_sha256(*prompts_file);
     if (!prompts_sha) throw InputError("cannot read the prompts file " + *prompts_file);
 
@@ -281,8 +247,7 @@ int collect_in_group(const Options& options, Precision precision, ProcessGroup* 
     if (group) require_settings_of_first(*group, identity);
     request.hooks = hooks;
     request.prompts = std::move(prompts.tokens);
-    for (const int line : prompts.lines)
-        request.prompt_places.push_back(prompt_where(*prompts_file, line));
+    request.prompt_places = std::move(prompts.places);
     request.cut_prompts = prompts.cut;
     request.shard_bytes = shard_bytes;
     request.batch_prompts = batch_prompts;

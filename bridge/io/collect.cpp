@@ -2,6 +2,7 @@
 
 #include "bridge/core/errors.h"
 #include "bridge/core/shape_text.h"
+#include "bridge/io/dataset_check.h"
 #include "bridge/model/model.h"
 
 #include <ATen/ATen.h>
@@ -15,21 +16,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::vector<std::string> dataset_hooks(const Model& model, const NamesFilter& filter) {
-    std::vector<std::string> hooks, matrices;
-    for (const HookInfo& info : model.hook_points()) {
-        if (!filter.matches(info.name)) continue;
-        (is_attention_matrix(info.name) ? matrices : hooks).push_back(info.name);
-    }
-    if (!matrices.empty()) {
-        std::string names;
-        for (const std::string& name : matrices)
-            names += (names.empty() ? "" : ", ") + name;
-        throw FilterError("a dataset records per-token hook points only; the names filter `" + filter.text() +
-                          "` selects attention matrices [B, H, P, P]: " + names);
-    }
-    if (hooks.empty())
-        throw FilterError("the names filter `" + filter.text() + "` selects no hook point of this model");
-    return hooks;
+    return dataset_hooks_of(model.hook_points(), filter);
 }
 
 json dataset_hook_points(const Model& model, const std::vector<std::string>& hooks) {
