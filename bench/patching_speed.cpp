@@ -57,7 +57,10 @@ int main(int argc, char** argv) {
             const ActivationCache clean = bench.model->run_with_cache(request.clean);
             cells = 0;
             for (const PatchingGrid& grid : result->grids) {
-                for (int layer = 0; layer < grid.logit_diff.size(0); ++layer) {
+                // A smoke run checks the loop on the first layer alone: the full loop
+                // is hundreds of forwards of the whole model.
+                const int64_t layers = smoke ? 1 : grid.logit_diff.size(0);
+                for (int layer = 0; layer < layers; ++layer) {
                     for (int64_t cell = 0; cell < grid.logit_diff.size(1); ++cell, ++cells) {
                         const double single =
                             patched_logit_diff_by_full_forward(*bench.model, request.corrupted, clean, grid.site, layer,
