@@ -1,6 +1,6 @@
 #pragma once
 // Collecting an activation dataset (dataset.h) from prompts already turned into token
-// ids: batches of consecutive prompts, one right-padded forward per batch that ends
+// ids: batches of consecutive prompts, one packed forward per batch that ends
 // after the last selected hook point (Model::capture_rows), rows streamed into shards,
 // and the manifest, written once every rank has finished. One process, or one rank of
 // several through a DatasetGroup.

@@ -34,6 +34,15 @@ public:
     // over positions start..start+P-1 as set by starting_at(). Kept by pointer.
     void intervene(Interventions& interventions);
     void starting_at(int64_t start, int64_t positions) { end_ = start + positions; }
+    // A packed forward: sequences of `lengths` positions laid end to end in one row of
+    // tokens [1, sum], each at positions 0..length-1 and attending only to itself. The
+    // architectures read it where positions enter (position embeddings, rotary angles,
+    // attention); nothing else sees a difference.
+    void pack(std::vector<int64_t> lengths);
+    const std::vector<int64_t>* packed_lengths() const { return packed_lengths_.empty() ? nullptr : &packed_lengths_; }
+    // Each token's position within its sequence, [sum] int64; undefined when not packed.
+    const at::Tensor& packed_positions() const { return packed_positions_; }
+
     // Ends the forward by throwing ForwardEnded right after the last selected hook point
     // is recorded: what would follow records nothing. Without interventions only.
     void end_after_last_record();
@@ -69,6 +78,8 @@ private:
     int64_t end_ = 0;
     bool after_blocks_ = false;
     int records_left_ = -1; // counted down when the forward ends after the last record
+    std::vector<int64_t> packed_lengths_;
+    at::Tensor packed_positions_;
 };
 
 } // namespace hookscope

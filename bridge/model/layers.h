@@ -236,6 +236,20 @@ inline at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& keys, 
 // position whose scores and pattern nobody records takes the attention kernel.
 inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale, int layer,
                             HookRecorder& hooks, KvCache* past, int64_t start) {
+    if (const std::vector<int64_t>* lengths = hooks.packed_lengths()) {
+        // Packed sequences: each attends causally to itself alone. The attention
+        // matrices are per sequence, so only z, [1, P, H, Dh] over the whole row, fires.
+        HookRecorder none;
+        std::vector<at::Tensor> parts;
+        int64_t first = 0;
+        for (const int64_t length : *lengths) {
+            const auto part = [&](const at::Tensor& x) { return x.slice(1, first, first + length); };
+            parts.push_back(
+                causal_attention(part(q), part(k).transpose(1, 2), part(v).transpose(1, 2), 0, scale, layer, none));
+            first += length;
+        }
+        return hooks.fire(HookPoint::block(Site::AttnZ, layer), at::cat(parts, 1));
+    }
     if (!past) return causal_attention(q, k.transpose(1, 2), v.transpose(1, 2), 0, scale, layer, hooks);
     if (one_position(q, /*feature_axes=*/2) && !hooks.wants(HookPoint::block(Site::AttnScores, layer)) &&
         !hooks.wants(HookPoint::block(Site::AttnPattern, layer))) {

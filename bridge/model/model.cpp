@@ -41,6 +41,16 @@ void HookRecorder::intervene(Interventions& interventions) {
     if (interventions.cell_patches()) flags_[slot(interventions.cell_patches()->hook.point)] |= kIntervene;
 }
 
+void HookRecorder::pack(std::vector<int64_t> lengths) {
+    std::vector<int64_t> positions;
+    for (const int64_t length : lengths) {
+        for (int64_t p = 0; p < length; ++p)
+            positions.push_back(p);
+    }
+    packed_positions_ = at::tensor(at::ArrayRef<int64_t>(positions), at::kLong);
+    packed_lengths_ = std::move(lengths);
+}
+
 void HookRecorder::end_after_last_record() {
     records_left_ =
         static_cast<int>(std::count_if(flags_.begin(), flags_.end(), [](uint8_t f) { return f & kRecord; }));
@@ -216,34 +226,36 @@ std::vector<NamedTensors> Model::capture_rows(const std::vector<std::vector<int6
         }
     }
     if (prompts.empty()) return {};
-    // Right padding with token 0, any id the model has: the padded positions come after
-    // every real one, and causal attention never lets a position see later ones.
-    int64_t longest = 0;
-    for (const std::vector<int64_t>& tokens : prompts)
-        longest = std::max(longest, static_cast<int64_t>(tokens.size()));
-    at::Tensor input = at::zeros({static_cast<int64_t>(prompts.size()), longest}, at::kLong);
-    for (std::size_t b = 0; b < prompts.size(); ++b) {
-        const at::Tensor ids = checked_tokens(prompts[b]);
-        input[static_cast<int64_t>(b)].slice(0, 0, ids.size(1)).copy_(ids[0]);
+    // The prompts laid end to end in one row, each attending only to itself: the
+    // products see every real token once and no padding.
+    std::vector<int64_t> tokens, lengths;
+    for (const std::vector<int64_t>& prompt : prompts) {
+        checked_tokens(prompt);
+        tokens.insert(tokens.end(), prompt.begin(), prompt.end());
+        lengths.push_back(static_cast<int64_t>(prompt.size()));
     }
+    const at::Tensor input = at::tensor(at::ArrayRef<int64_t>(tokens), at::kLong).unsqueeze(0);
 
     c10::InferenceMode guard;
     ActivationCache cache({}, filter.text());
     HookRecorder hooks(hook_points_, static_cast<int>(config_.n_layers), filter, cache, c10::kCPU);
+    hooks.pack(lengths);
     hooks.end_after_last_record();
-    hooks.starting_at(0, longest);
+    hooks.starting_at(0, input.size(1));
     try {
         forward_with_hooks(input, 0, hooks, nullptr);
     } catch (const ForwardEnded&) {
     }
     std::vector<NamedTensors> rows(prompts.size());
-    for (std::size_t b = 0; b < prompts.size(); ++b) {
-        const auto positions = static_cast<int64_t>(prompts[b].size());
-        for (const auto& [name, value] : cache.entries()) {
-            // A point the batch shares (GPT-2's position embeddings, [1, P, D]) serves each prompt.
-            at::Tensor prompt_rows = value[value.size(0) == 1 ? 0 : static_cast<int64_t>(b)];
-            // A padded prompt's rows are copied out, so they do not hold the batch alive.
-            rows[b].emplace_back(name, positions < longest ? prompt_rows.slice(0, 0, positions).clone() : prompt_rows);
+    for (const auto& [name, value] : cache.entries()) {
+        // A point shared by the row (GPT-2's position embeddings, [1, P, D]) is as long too.
+        const at::Tensor all = value[0];
+        int64_t first = 0;
+        for (std::size_t b = 0; b < prompts.size(); ++b) {
+            // Copied out when there are several, so no prompt's rows hold the others' alive.
+            const at::Tensor prompt_rows = all.slice(0, first, first + lengths[b]);
+            rows[b].emplace_back(name, prompts.size() > 1 ? prompt_rows.clone() : prompt_rows);
+            first += lengths[b];
         }
     }
     return rows;

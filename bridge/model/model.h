@@ -89,10 +89,10 @@ public:
                                    c10::Device device = c10::kCPU, Interventions* interventions = nullptr) const;
 
     // The rows of each of `prompts` (token ids from position 0) at the hook points
-    // `filter` selects, from one forward over the prompts right-padded to the longest:
-    // causal attention keeps every real position blind to the padding after it, so a
-    // prompt's rows equal its forward alone up to the order of sums inside the products.
-    // The forward ends right after the last selected hook point (no logits). Per prompt,
+    // `filter` selects, from one forward over the prompts packed end to end, each at its
+    // own positions and attending only to itself (HookRecorder::pack): a prompt's rows
+    // equal its forward alone up to the order of sums inside the products. The forward
+    // ends right after the last selected hook point (no logits). Per prompt,
     // its rows [P, ...] by hook name, in execution order. Throws InputError as forward
     // does, and for a filter that selects an attention matrix (not one row per token).
     std::vector<NamedTensors> capture_rows(const std::vector<std::vector<int64_t>>& prompts,

@@ -39,7 +39,11 @@ at::Tensor inverse_frequencies(const ModelConfig& c) {
 }
 
 Angles angles(const ModelConfig& c, const at::Tensor& inv_freq, int64_t start, int64_t positions) {
-    at::Tensor t = at::arange(start, start + positions, at::kLong).to(at::kFloat);
+    return angles(c, inv_freq, at::arange(start, start + positions, at::kLong));
+}
+
+Angles angles(const ModelConfig& c, const at::Tensor& inv_freq, const at::Tensor& positions) {
+    at::Tensor t = positions.to(at::kFloat);
     if (c.rope_scaling == "linear") t = t / c.rope_factor;
     const at::Tensor freqs = at::outer(t, inv_freq);                              // [P, dims/2]
     const at::Tensor emb = at::cat({freqs, freqs}, -1).unsqueeze(0).unsqueeze(2); // [1, P, 1, dims]

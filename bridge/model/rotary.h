@@ -19,6 +19,8 @@ struct Angles {
 
 // For positions start..start+positions-1 (a linear rope_scaling divides them by its factor).
 Angles angles(const ModelConfig& c, const at::Tensor& inv_freq, int64_t start, int64_t positions);
+// For the positions `positions` [P] (int64), in any order: a packed forward's.
+Angles angles(const ModelConfig& c, const at::Tensor& inv_freq, const at::Tensor& positions);
 
 // x [B, P, H, Dh] with its first rotary_dims dims rotated (a new tensor; one position
 // in float32 takes kernels::rotate_half).

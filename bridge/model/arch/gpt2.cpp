@@ -70,9 +70,10 @@ protected:
                                   KvCache* past) const override {
         const int64_t positions = tokens.size(1);
         const at::Tensor embed = hooks.fire(HookPoint::global(Site::Embed), layers::embedding(wte_, tokens)); // [B,P,D]
-        const at::Tensor pos_embed = hooks.fire(
-            HookPoint::global(Site::PosEmbed),
-            wpe_.slice(0, start, start + positions).unsqueeze(0).to(layers::activation_type(wpe_))); // [1,P,D]
+        const at::Tensor rows = hooks.packed_lengths() ? wpe_.index_select(0, hooks.packed_positions())
+                                                       : wpe_.slice(0, start, start + positions);
+        const at::Tensor pos_embed = hooks.fire(HookPoint::global(Site::PosEmbed),
+                                                rows.unsqueeze(0).to(layers::activation_type(wpe_))); // [1,P,D]
         return forward_blocks(layers::add(embed, pos_embed), 0, start, hooks, past,
                               past && hooks.last_position_suffices());
     }

@@ -76,7 +76,8 @@ protected:
                               KvCache* past, bool last_position) const override {
         const ModelConfig& c = config();
         const int64_t positions = input.size(1);
-        const rotary::Angles angles = rotary::angles(c, inv_freq_, start, positions);
+        const rotary::Angles angles = hooks.packed_lengths() ? rotary::angles(c, inv_freq_, hooks.packed_positions())
+                                                             : rotary::angles(c, inv_freq_, start, positions);
         at::Tensor resid = input;
         for (int i = first_block; i < static_cast<int>(blocks_.size()); ++i)
             resid = block(resid, i, hooks, past, start, angles);
