@@ -228,32 +228,20 @@ int collect_in_group(const Options& options, Precision precision, ProcessGroup* 
     DatasetPromptTokens prompts = dataset_prompt_tokens(*prompts_file, codec ? &codec->tokenizer : nullptr,
                                                         codec ? codec->special : SpecialTokens{}, prepend_bos,
                                                         model->config().d_vocab, max_positions);
-    const auto prompts_sha = file_sha256(*prompts_file);
-    if (!prompts_sha) throw InputError("cannot read the prompts file " + *prompts_file);
+    const int64_t cut = prompts.cut;
+    const CollectSettings settings{.folder = *out,
+                                   .model = options.value("--model").value_or(folder.string()),
+                                   .prompts_file = *prompts_file,
+                                   .max_positions = max_positions,
+                                   .shard_bytes = shard_bytes,
+                                   .batch_prompts = batch_prompts,
+                                   .prepend_bos = prepend_bos,
+                                   .precision = precision};
+    CollectRequest request = collect_request(*model, settings, filter, hooks, std::move(prompts));
+    if (group) require_settings_of_first(*group, request.identity);
 
-    CollectRequest request;
-    request.folder = *out;
-    DatasetIdentity& identity = request.identity;
-    identity.model = options.value("--model").value_or(folder.string());
-    identity.model_fingerprint = model->fingerprint();
-    identity.names_filter = filter.text();
-    identity.options = {{"max_positions", max_positions},
-                        {"shard_size", shard_bytes},
-                        {"batch_prompts", batch_prompts},
-                        {"prepend_bos", prepend_bos},
-                        {"dtype", precision_name(precision)}};
-    identity.prompts_file = fs::path(*prompts_file).filename().string();
-    identity.prompts_sha256 = *prompts_sha;
-    if (group) require_settings_of_first(*group, identity);
-    request.hooks = hooks;
-    request.prompts = std::move(prompts.tokens);
-    request.prompt_places = std::move(prompts.places);
-    request.cut_prompts = prompts.cut;
-    request.shard_bytes = shard_bytes;
-    request.batch_prompts = batch_prompts;
-
-    if (prompts.cut > 0) {
-        std::cerr << "collect: " << prompts.cut << " prompt(s) longer than " << max_positions << " positions cut to "
+    if (cut > 0) {
+        std::cerr << "collect: " << cut << " prompt(s) longer than " << max_positions << " positions cut to "
                   << max_positions << "\n";
     }
     const std::string prefix = group ? "rank " + std::to_string(group->rank()) + ": " : "";

@@ -2,6 +2,7 @@
 
 #include "bridge/core/errors.h"
 #include "bridge/core/shape_text.h"
+#include "bridge/formats/sha256.h"
 #include "bridge/io/dataset_check.h"
 #include "bridge/model/model.h"
 
@@ -31,6 +32,32 @@ json dataset_hook_points(const Model& model, const std::vector<std::string>& hoo
         points.push_back({{"name", name}, {"shape", shape}});
     }
     return points;
+}
+
+CollectRequest collect_request(const Model& model, const CollectSettings& settings, const NamesFilter& filter,
+                               std::vector<std::string> hooks, DatasetPromptTokens prompts) {
+    const auto prompts_sha = file_sha256(settings.prompts_file);
+    if (!prompts_sha) throw InputError("cannot read the prompts file " + settings.prompts_file.string());
+    CollectRequest request;
+    request.folder = settings.folder;
+    DatasetIdentity& identity = request.identity;
+    identity.model = settings.model;
+    identity.model_fingerprint = model.fingerprint();
+    identity.names_filter = filter.text();
+    identity.options = {{"max_positions", settings.max_positions},
+                        {"shard_size", settings.shard_bytes},
+                        {"batch_prompts", settings.batch_prompts},
+                        {"prepend_bos", settings.prepend_bos},
+                        {"dtype", precision_name(settings.precision)}};
+    identity.prompts_file = settings.prompts_file.filename().string();
+    identity.prompts_sha256 = *prompts_sha;
+    request.hooks = std::move(hooks);
+    request.prompts = std::move(prompts.tokens);
+    request.prompt_places = std::move(prompts.places);
+    request.cut_prompts = prompts.cut;
+    request.shard_bytes = settings.shard_bytes;
+    request.batch_prompts = settings.batch_prompts;
+    return request;
 }
 
 namespace {

@@ -6,7 +6,9 @@
 // several through a DatasetGroup.
 
 #include "bridge/core/names_filter.h"
+#include "bridge/core/precision.h"
 #include "bridge/io/dataset.h"
+#include "bridge/io/dataset_tokens.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -47,6 +49,25 @@ struct CollectRequest {
     uint64_t shard_bytes = 1'000'000'000;
     int batch_prompts = 8;
 };
+
+// What a user asks of a collect, beside the model and the hook points.
+struct CollectSettings {
+    std::filesystem::path folder;       // the dataset folder
+    std::string model;                  // as the identity names it: the folder or hub id given
+    std::filesystem::path prompts_file; // its name and SHA-256 enter the identity
+    int64_t max_positions = 0;
+    uint64_t shard_bytes = 1'000'000'000;
+    int batch_prompts = 8;
+    bool prepend_bos = true;
+    Precision precision = Precision::Float32; // the dtype computed in
+};
+
+// The request for `prompts` (dataset_prompt_tokens of the settings' file) at `hooks`
+// (dataset_hooks of `filter`), with the identity every caller records alike, so the
+// command line and the window resume each other's datasets. Throws InputError when the
+// prompts file cannot be read.
+CollectRequest collect_request(const Model& model, const CollectSettings& settings, const NamesFilter& filter,
+                               std::vector<std::string> hooks, DatasetPromptTokens prompts);
 
 struct CollectProgress {
     int64_t prompts_done = 0, prompts = 0; // of this rank, kept ones included

@@ -2,18 +2,12 @@
 
 #include "bridge/core/errors.h"
 #include "bridge/core/names_filter.h"
-#include "bridge/core/precision.h"
-#include "bridge/formats/sha256.h"
 #include "bridge/io/collect.h"
 #include "bridge/io/dataset_check.h"
 #include "bridge/io/dataset_tokens.h"
 #include "bridge/model/model.h"
 
-#include <filesystem>
-
 namespace hookscope::ui {
-
-namespace fs = std::filesystem;
 
 std::string collect_filter_problem(const std::vector<HookInfo>& hooks, const std::string& filter) {
     try {
@@ -41,29 +35,17 @@ std::optional<CollectOutcome> run_collect(const Model& model, const std::string&
     std::vector<std::string> hooks = dataset_hooks(model, filter);
     DatasetPromptTokens prompts = dataset_prompt_tokens(job.prompts_file, tokenizer, special, job.prepend_bos,
                                                         model.config().d_vocab, max_positions);
-    const auto prompts_sha = file_sha256(job.prompts_file);
-    if (!prompts_sha) throw InputError("cannot read the prompts file " + job.prompts_file);
-
     // The identity `hookscope collect` records for the same options.
-    CollectRequest request;
-    request.folder = job.folder;
-    DatasetIdentity& identity = request.identity;
-    identity.model = model_folder;
-    identity.model_fingerprint = model.fingerprint();
-    identity.names_filter = filter.text();
-    identity.options = {{"max_positions", max_positions},
-                        {"shard_size", job.shard_bytes},
-                        {"batch_prompts", job.batch_prompts},
-                        {"prepend_bos", job.prepend_bos},
-                        {"dtype", precision_name(model.precision())}};
-    identity.prompts_file = fs::path(job.prompts_file).filename().string();
-    identity.prompts_sha256 = *prompts_sha;
-    request.hooks = hooks;
-    request.prompts = std::move(prompts.tokens);
-    request.prompt_places = std::move(prompts.places);
-    request.cut_prompts = prompts.cut;
-    request.shard_bytes = job.shard_bytes;
-    request.batch_prompts = job.batch_prompts;
+    const CollectSettings settings{.folder = job.folder,
+                                   .model = model_folder,
+                                   .prompts_file = job.prompts_file,
+                                   .max_positions = max_positions,
+                                   .shard_bytes = job.shard_bytes,
+                                   .batch_prompts = job.batch_prompts,
+                                   .prepend_bos = job.prepend_bos,
+                                   .precision = model.precision()};
+    const std::size_t hook_count = hooks.size();
+    CollectRequest request = collect_request(model, settings, filter, std::move(hooks), std::move(prompts));
 
     CollectCallbacks callbacks;
     callbacks.cancelled = cancelled;
@@ -73,7 +55,7 @@ std::optional<CollectOutcome> run_collect(const Model& model, const std::string&
     const std::optional<DatasetManifest> manifest = collect_dataset(model, std::move(request), callbacks);
     if (!manifest) return std::nullopt;
     return CollectOutcome{
-        job.folder, manifest->prompts, manifest->tokens, manifest->cut_prompts, manifest->shards.size(), hooks.size()};
+        job.folder, manifest->prompts, manifest->tokens, manifest->cut_prompts, manifest->shards.size(), hook_count};
 }
 
 } // namespace hookscope::ui
