@@ -1,7 +1,14 @@
 #include "bridge/formats/sha256.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <string_view>
 #include <vector>
 
 namespace hookscope {
@@ -26,49 +33,139 @@ constexpr uint32_t rotr(uint32_t x, int n) {
 Sha256::Sha256()
     : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
 
-void Sha256::block(const unsigned char* p) {
-    std::array<uint32_t, 64> w{};
-    for (int i = 0; i < 16; ++i) {
-        w[i] = (uint32_t(p[4 * i]) << 24) | (uint32_t(p[4 * i + 1]) << 16) | (uint32_t(p[4 * i + 2]) << 8) |
-               uint32_t(p[4 * i + 3]);
+namespace sha256_detail {
+
+void portable_blocks(uint32_t* state, const unsigned char* p, std::size_t count) {
+    for (; count > 0; --count, p += 64) {
+        std::array<uint32_t, 64> w{};
+        for (int i = 0; i < 16; ++i) {
+            w[i] = (uint32_t(p[4 * i]) << 24) | (uint32_t(p[4 * i + 1]) << 16) | (uint32_t(p[4 * i + 2]) << 8) |
+                   uint32_t(p[4 * i + 3]);
+        }
+        for (int i = 16; i < 64; ++i) {
+            const uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+            const uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+            w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+        }
+        uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+        uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+        for (int i = 0; i < 64; ++i) {
+            const uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + kRound[i] + w[i];
+            const uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+            h = g;
+            g = f;
+            f = e;
+            e = d + t1;
+            d = c;
+            c = b;
+            b = a;
+            a = t1 + t2;
+        }
+        const std::array<uint32_t, 8> add{a, b, c, d, e, f, g, h};
+        for (int i = 0; i < 8; ++i)
+            state[i] += add[i];
     }
-    for (int i = 16; i < 64; ++i) {
-        const uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        const uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+}
+
+#if defined(__x86_64__)
+
+// Four rounds per step on the SHA extensions. The state travels as two vectors, ABEF
+// and CDGH (the order sha256rnds2 takes, A and C in the top lanes); the message
+// schedule keeps the last four groups of four words, each new group from
+// sha256msg1 (the sigma0 terms), the words seven back, and sha256msg2 (the sigma1 terms).
+__attribute__((target("sha,sse4.1,ssse3"))) void extension_blocks(uint32_t* state, const unsigned char* p,
+                                                                  std::size_t count) {
+    const __m128i byte_swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    const __m128i abcd = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state));
+    const __m128i efgh = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state + 4));
+    const __m128i badc = _mm_shuffle_epi32(abcd, 0xB1);
+    const __m128i hgfe = _mm_shuffle_epi32(efgh, 0x1B);
+    __m128i abef = _mm_alignr_epi8(badc, hgfe, 8);
+    __m128i cdgh = _mm_blend_epi16(hgfe, badc, 0xF0);
+
+    for (; count > 0; --count, p += 64) {
+        const __m128i abef_start = abef, cdgh_start = cdgh;
+        __m128i w[4];
+        for (int i = 0; i < 16; ++i) {
+            __m128i group;
+            if (i < 4) {
+                group = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i)), byte_swap);
+            } else {
+                const __m128i older = _mm_sha256msg1_epu32(w[i % 4], w[(i + 1) % 4]);
+                const __m128i seven_back = _mm_alignr_epi8(w[(i + 3) % 4], w[(i + 2) % 4], 4);
+                group = _mm_sha256msg2_epu32(_mm_add_epi32(older, seven_back), w[(i + 3) % 4]);
+            }
+            w[i % 4] = group;
+            __m128i wk = _mm_add_epi32(group, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&kRound[4 * i])));
+            cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);
+            wk = _mm_shuffle_epi32(wk, 0x0E);
+            // Two rounds later the old ABEF is the new CDGH: the variables trade roles.
+            abef = _mm_sha256rnds2_epu32(abef, cdgh, wk);
+        }
+        abef = _mm_add_epi32(abef, abef_start);
+        cdgh = _mm_add_epi32(cdgh, cdgh_start);
     }
-    auto [a, b, c, d, e, f, g, h] = state_;
-    for (int i = 0; i < 64; ++i) {
-        const uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + kRound[i] + w[i];
-        const uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-        h = g;
-        g = f;
-        f = e;
-        e = d + t1;
-        d = c;
-        c = b;
-        b = a;
-        a = t1 + t2;
+
+    const __m128i abef_lanes = _mm_shuffle_epi32(abef, 0x1B); // A B E F from lane 0
+    const __m128i ghcd = _mm_shuffle_epi32(cdgh, 0xB1);       // G H C D
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(state), _mm_blend_epi16(abef_lanes, ghcd, 0xF0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(state + 4), _mm_alignr_epi8(ghcd, abef_lanes, 8));
+}
+
+bool sha_extensions_available() {
+    return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("ssse3");
+}
+
+#else
+
+void extension_blocks(uint32_t* state, const unsigned char* p, std::size_t count) {
+    portable_blocks(state, p, count);
+}
+
+bool sha_extensions_available() {
+    return false;
+}
+
+#endif
+
+bool uses_sha_extensions() {
+    static const bool uses = [] {
+        const char* cap = std::getenv("HOOKSCOPE_KERNELS");
+        return sha_extensions_available() && !(cap && std::string_view(cap) == "portable");
+    }();
+    return uses;
+}
+
+} // namespace sha256_detail
+
+void Sha256::blocks(const unsigned char* p, std::size_t count) {
+    if (sha256_detail::uses_sha_extensions()) {
+        sha256_detail::extension_blocks(state_.data(), p, count);
+    } else {
+        sha256_detail::portable_blocks(state_.data(), p, count);
     }
-    const std::array<uint32_t, 8> add{a, b, c, d, e, f, g, h};
-    for (int i = 0; i < 8; ++i)
-        state_[i] += add[i];
 }
 
 void Sha256::update(const void* data, std::size_t size) {
     const auto* p = static_cast<const unsigned char*>(data);
     length_ += size;
-    while (size > 0) {
+    if (buffered_ > 0) {
         const std::size_t take = std::min(size, buffer_.size() - buffered_);
         std::memcpy(buffer_.data() + buffered_, p, take);
         buffered_ += take;
         p += take;
         size -= take;
-        if (buffered_ == buffer_.size()) {
-            block(buffer_.data());
-            buffered_ = 0;
-        }
+        if (buffered_ < buffer_.size()) return;
+        blocks(buffer_.data(), 1);
+        buffered_ = 0;
     }
+    // Whole blocks straight from the caller's bytes; the tail waits in the buffer.
+    const std::size_t whole = size / buffer_.size();
+    if (whole > 0) blocks(p, whole);
+    p += whole * buffer_.size();
+    size -= whole * buffer_.size();
+    std::memcpy(buffer_.data(), p, size);
+    buffered_ = size;
 }
 
 std::string Sha256::hex_digest() {
