@@ -8,7 +8,8 @@
 
 namespace hookscope {
 
-KvCache::KvCache(int64_t layers, int64_t kv_heads, int64_t d_head, int64_t capacity) : capacity_(capacity) {
+KvCache::KvCache(int64_t layers, int64_t kv_heads, int64_t d_head, int64_t capacity, int first_layer)
+    : first_layer_(first_layer), capacity_(capacity) {
     for (int64_t i = 0; i < layers; ++i) {
         keys_.push_back(at::empty({kv_heads, capacity, d_head}, at::kFloat));
         values_.push_back(at::empty({kv_heads, capacity, d_head}, at::kFloat));
@@ -21,8 +22,8 @@ std::pair<at::Tensor, at::Tensor> KvCache::append(int layer, const at::Tensor& k
         throw InputError("the key/value cache holds " + std::to_string(capacity_) + " positions; " +
                          std::to_string(length_ + positions) + " do not fit");
     }
-    at::Tensor& keys = keys_[static_cast<std::size_t>(layer)];
-    at::Tensor& values = values_[static_cast<std::size_t>(layer)];
+    at::Tensor& keys = keys_of(layer);
+    at::Tensor& values = values_of(layer);
     keys.slice(1, length_, length_ + positions).copy_(k[0].transpose(0, 1));
     values.slice(1, length_, length_ + positions).copy_(v[0].transpose(0, 1));
     return {keys.slice(1, 0, length_ + positions).unsqueeze(0), values.slice(1, 0, length_ + positions).unsqueeze(0)};
@@ -33,10 +34,10 @@ void KvCache::advance(int64_t positions) {
 }
 
 float* KvCache::keys_data(int layer) {
-    return keys_[static_cast<std::size_t>(layer)].data_ptr<float>();
+    return keys_of(layer).data_ptr<float>();
 }
 float* KvCache::values_data(int layer) {
-    return values_[static_cast<std::size_t>(layer)].data_ptr<float>();
+    return values_of(layer).data_ptr<float>();
 }
 
 void KvCache::store_row(int layer, const float* k, const float* v) {
@@ -44,8 +45,8 @@ void KvCache::store_row(int layer, const float* k, const float* v) {
         throw InputError("the key/value cache holds " + std::to_string(capacity_) + " positions; " +
                          std::to_string(length_ + 1) + " do not fit");
     }
-    const int64_t heads = keys_[static_cast<std::size_t>(layer)].size(0);
-    const int64_t d_head = keys_[static_cast<std::size_t>(layer)].size(2);
+    const int64_t heads = keys_of(layer).size(0);
+    const int64_t d_head = keys_of(layer).size(2);
     float* key_rows = keys_data(layer);
     float* value_rows = values_data(layer);
     for (int64_t h = 0; h < heads; ++h) {

@@ -14,8 +14,9 @@ namespace hookscope {
 
 class KvCache {
 public:
-    // Room for `capacity` positions in each of `layers` layers.
-    KvCache(int64_t layers, int64_t kv_heads, int64_t d_head, int64_t capacity);
+    // Room for `capacity` positions in each of `layers` layers, numbered from
+    // `first_layer` on (a pipeline stage holds only its own layers).
+    KvCache(int64_t layers, int64_t kv_heads, int64_t d_head, int64_t capacity, int first_layer = 0);
 
     int64_t length() const { return length_; }
     int64_t capacity() const { return capacity_; }
@@ -35,7 +36,11 @@ public:
     void store_row(int layer, const float* k, const float* v);
 
 private:
+    at::Tensor& keys_of(int layer) { return keys_[static_cast<std::size_t>(layer - first_layer_)]; }
+    at::Tensor& values_of(int layer) { return values_[static_cast<std::size_t>(layer - first_layer_)]; }
+
     std::vector<at::Tensor> keys_, values_; // per layer [Hkv, capacity, Dh]
+    int first_layer_ = 0;
     int64_t capacity_ = 0;
     int64_t length_ = 0;
 };

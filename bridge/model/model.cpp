@@ -73,7 +73,7 @@ namespace {
 // bridge/core/model_config.cpp is the other half; a test keeps them in step).
 struct Architecture {
     std::string_view model_type;
-    std::unique_ptr<Model> (*make)(ModelConfig, const WeightSource&, std::filesystem::path);
+    std::unique_ptr<Model> (*make)(ModelConfig, const WeightSource&, std::filesystem::path, StageRange);
 };
 constexpr Architecture kArchitectures[] = {
     {"gpt2", make_gpt2},     {"gpt_neox", make_gpt_neox}, {"llama", make_llama},
@@ -87,7 +87,34 @@ const Architecture& architecture_for(const ModelConfig& config, const std::files
     throw CheckpointError(origin.string() + ": no forward for model_type `" + config.model_type + "`");
 }
 
+StageRange checked_stage(const ModelConfig& config, std::optional<StageRange> stage) {
+    const auto n_layers = static_cast<int>(config.n_layers);
+    if (!stage) return {0, n_layers};
+    if (stage->first < 0 || stage->first >= stage->end || stage->end > n_layers) {
+        throw InputError("blocks " + std::to_string(stage->first) + " to " + std::to_string(stage->end - 1) +
+                         " are not a stage of a model with " + std::to_string(n_layers) + " blocks");
+    }
+    return *stage;
+}
+
 } // namespace
+
+std::vector<StageRange> split_stages(int64_t n_layers, int stages) {
+    if (stages < 1 || stages > n_layers) {
+        throw InputError(std::to_string(stages) + " pipeline stages for a model with " + std::to_string(n_layers) +
+                         " blocks: each stage needs at least one block, so use 1 to " + std::to_string(n_layers) +
+                         " processes");
+    }
+    std::vector<StageRange> ranges;
+    const auto each = static_cast<int>(n_layers / stages), longer = static_cast<int>(n_layers % stages);
+    int first = 0;
+    for (int k = 0; k < stages; ++k) {
+        const int end = first + each + (k < longer ? 1 : 0);
+        ranges.push_back({first, end});
+        first = end;
+    }
+    return ranges;
+}
 
 std::vector<std::string_view> factory_model_types() {
     std::vector<std::string_view> types;
@@ -96,26 +123,30 @@ std::vector<std::string_view> factory_model_types() {
     return types;
 }
 
-Model::Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint)
+Model::Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint, std::optional<StageRange> stage)
     : config_(std::move(config)), folder_(std::move(folder)), fingerprint_(std::move(fingerprint)),
-      hook_points_(hook_points_for(config_)) {
+      hook_points_(hook_points_for(config_)), stage_(checked_stage(config_, stage)) {
     block_pool::install();
 }
 
-std::unique_ptr<Model> Model::load(const std::filesystem::path& folder, Precision precision) {
+std::unique_ptr<Model> Model::load(const std::filesystem::path& folder, Precision precision,
+                                   std::optional<StageRange> stage) {
     // The last model's freed blocks would only stand in the way of this one's weights.
     block_pool::release_pooled_memory();
     ModelConfig config = load_model_config(folder);
     const Architecture& architecture = architecture_for(config, folder); // before any weight is read
+    const StageRange range = checked_stage(config, stage);
     const Checkpoint checkpoint = Checkpoint::open(folder, precision);
-    std::unique_ptr<Model> model = architecture.make(std::move(config), checkpoint, folder);
+    std::unique_ptr<Model> model = architecture.make(std::move(config), checkpoint, folder, range);
     model->load_warnings_ = checkpoint.warnings();
     return model;
 }
 
 std::unique_ptr<Model> Model::from_weights(ModelConfig config, const WeightSource& weights,
-                                           const std::filesystem::path& origin) {
-    return architecture_for(config, origin).make(std::move(config), weights, origin);
+                                           const std::filesystem::path& origin, std::optional<StageRange> stage) {
+    const Architecture& architecture = architecture_for(config, origin);
+    const StageRange range = checked_stage(config, stage);
+    return architecture.make(std::move(config), weights, origin, range);
 }
 
 HookRecorder Model::interventions_only(Interventions* interventions) const {
@@ -125,7 +156,28 @@ HookRecorder Model::interventions_only(Interventions* interventions) const {
     return hooks;
 }
 
+void Model::require_whole() const {
+    if (whole()) return;
+    throw InputError("this model holds blocks " + std::to_string(stage_.first) + " to " +
+                     std::to_string(stage_.end - 1) + " of " + std::to_string(config_.n_layers) +
+                     " only: run it as a stage of a pipeline");
+}
+
+at::Tensor Model::forward_stage(const at::Tensor& input, int64_t start, HookRecorder& hooks, KvCache* past,
+                                bool last_position) const {
+    const at::Tensor entering = holds_embedding() ? embed(input, start, hooks) : input;
+    const at::Tensor resid = run_blocks(entering, stage_.first, stage_.end, start, hooks, past);
+    if (!holds_readout()) return layers::after_blocks(resid, past, input.size(1), false);
+    return readout(layers::after_blocks(resid, past, input.size(1), last_position), hooks);
+}
+
+at::Tensor Model::forward_with_hooks(const at::Tensor& tokens, int64_t start, HookRecorder& hooks,
+                                     KvCache* past) const {
+    return forward_stage(tokens, start, hooks, past, past && hooks.last_position_suffices());
+}
+
 at::Tensor Model::checked_tokens(const std::vector<int64_t>& tokens, int64_t start) const {
+    require_whole();
     if (tokens.empty()) throw InputError("no tokens to run: the sequence is empty");
     if (start + static_cast<int64_t>(tokens.size()) > config_.n_ctx) {
         throw InputError(std::to_string(start + static_cast<int64_t>(tokens.size())) +
@@ -149,13 +201,14 @@ at::Tensor Model::forward_batch(const at::Tensor& tokens, int64_t first_position
         throw InputError("forward_batch needs int64 token ids [batch, positions] that fit the context of " +
                          std::to_string(config_.n_ctx) + " positions from position " + std::to_string(first_position));
     }
+    require_whole();
     HookRecorder nothing;
     return forward_with_hooks(tokens, first_position, nothing, nullptr);
 }
 
 std::unique_ptr<KvCache> Model::new_kv_cache(int64_t positions) const {
-    return std::make_unique<KvCache>(config_.n_layers, config_.n_kv_heads, config_.d_head,
-                                     std::clamp<int64_t>(positions, 1, config_.n_ctx));
+    return std::make_unique<KvCache>(stage_.end - stage_.first, config_.n_kv_heads, config_.d_head,
+                                     std::clamp<int64_t>(positions, 1, config_.n_ctx), stage_.first);
 }
 
 at::Tensor Model::take_weight(const WeightSource& source, std::string_view name, const std::vector<int64_t>& shape) {
@@ -197,10 +250,12 @@ at::Tensor Model::last_logits_from_block(const at::Tensor& resid, int first_bloc
                          std::to_string(config_.n_layers) + " blocks and " + std::to_string(config_.n_ctx) +
                          " positions");
     }
+    require_whole();
     c10::InferenceMode guard;
     HookRecorder hooks = interventions_only(interventions);
     hooks.starting_at(0, resid.size(1));
-    return forward_blocks(resid, first_block, 0, hooks, nullptr, /*last_position=*/true);
+    const at::Tensor after = run_blocks(resid, first_block, stage_.end, 0, hooks, nullptr);
+    return readout(layers::after_blocks(after, nullptr, resid.size(1), /*last_position=*/true), hooks);
 }
 
 ActivationCache Model::run_with_cache(const std::vector<int64_t>& tokens, const NamesFilter& filter, c10::Device device,

@@ -13,6 +13,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,15 +45,34 @@ struct ReadoutWeights {
 // The model types that have a forward (the model factory's table), in its order.
 std::vector<std::string_view> factory_model_types();
 
+// Blocks [first, end) of a model: what one stage of a pipeline holds. The first stage
+// (first == 0) also holds the embeddings, the last (end == n_layers) the final norm
+// and the unembedding; a whole model is the one stage [0, n_layers).
+struct StageRange {
+    int first = 0;
+    int end = 0;
+    bool operator==(const StageRange&) const = default;
+};
+
+// `stages` contiguous ranges covering `n_layers` blocks as evenly as possible, the
+// first ones one block longer when they do not divide. Throws InputError for fewer
+// than one stage or more stages than blocks, naming both counts.
+std::vector<StageRange> split_stages(int64_t n_layers, int stages);
+
 class Model {
 public:
     // Reads `<folder>/config.json` and the safetensors weights, converted for
     // `precision` (see precision.h). Throws CheckpointError.
-    static std::unique_ptr<Model> load(const std::filesystem::path& folder, Precision precision = Precision::Float32);
+    // With `stage`, only the weights of that stage are read (checkpoint.h: a weight not
+    // taken is never touched). Throws CheckpointError, InputError for a stage outside
+    // the model's blocks.
+    static std::unique_ptr<Model> load(const std::filesystem::path& folder, Precision precision = Precision::Float32,
+                                       std::optional<StageRange> stage = std::nullopt);
     // The architecture `config` names, on weights held anywhere (tests, benchmarks);
     // `origin` names them in messages. Throws CheckpointError.
     static std::unique_ptr<Model> from_weights(ModelConfig config, const WeightSource& weights,
-                                               const std::filesystem::path& origin);
+                                               const std::filesystem::path& origin,
+                                               std::optional<StageRange> stage = std::nullopt);
 
     virtual ~Model() = default;
     Model(const Model&) = delete;
@@ -62,6 +82,11 @@ public:
     const std::filesystem::path& folder() const { return folder_; }
     const std::string& fingerprint() const { return fingerprint_; }
     int64_t parameter_count() const { return parameter_count_; }
+    // The blocks this model holds: [0, n_layers) unless it was loaded as a stage.
+    StageRange stage() const { return stage_; }
+    bool holds_embedding() const { return stage_.first == 0; }
+    bool holds_readout() const { return stage_.end == config_.n_layers; }
+    bool whole() const { return holds_embedding() && holds_readout(); }
     Precision precision() const { return precision_; }
     // Every hook point this model fires, in execution order.
     const std::vector<HookInfo>& hook_points() const { return hook_points_; }
@@ -78,6 +103,9 @@ public:
     // hook points (interventions.h). Means are taken by the first forward of a run and
     // held: run_with_cache starts a new run; for the others the caller does
     // (Interventions::start_run), so decode steps keep the prompt pass's means.
+
+    // The methods below run a whole model; on a stage they throw InputError (a stage
+    // runs through forward_stage).
 
     // Logits [1, P, V] for one sequence of token ids. Throws InputError for an empty
     // sequence, ids outside the vocabulary, or more positions than the model has.
@@ -110,8 +138,20 @@ public:
     // The final norm, the unembedding and each layer's output projections.
     virtual ReadoutWeights readout_weights() const = 0;
 
-    // A key/value cache for decoding up to `positions` positions (capped at the context).
+    // A key/value cache for decoding up to `positions` positions (capped at the
+    // context), for the layers of this model's stage.
     std::unique_ptr<KvCache> new_kv_cache(int64_t positions) const;
+
+    // This model's stage of the forward pass, the same forward a whole model runs:
+    // `input` is token ids [B, P] (int64) on the first stage, else the residual stream
+    // [B, P, D] entering block stage().first, at positions start..start+P-1. Fires the
+    // stage's hook points (global names) through `hooks`; with `past` (the stage's
+    // layers, B = 1, start = past->length()) the keys and values are appended to it.
+    // Returns the residual stream [B, P, D] after the stage's last block, or on the last
+    // stage the logits [B, P, V] ([B, 1, V] with `last_position`). Checks nothing
+    // beyond what the ops check: the caller's checks run once, on the first stage.
+    at::Tensor forward_stage(const at::Tensor& input, int64_t start, HookRecorder& hooks, KvCache* past,
+                             bool last_position) const;
 
     // Feeds `tokens` at the positions after those already in `past` (the prompt, then
     // one token per step) and returns the logits [V] of the last one. Throws InputError
@@ -127,37 +167,46 @@ public:
                                       Interventions* interventions = nullptr) const;
 
 protected:
-    Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint);
+    // `stage`: the blocks the architecture takes the weights of (the whole model by default).
+    Model(ModelConfig config, std::filesystem::path folder, std::string fingerprint,
+          std::optional<StageRange> stage = std::nullopt);
     // The weight `name` from `source` (WeightSource::weight: checked against `shape`,
     // converted to the compute type), counted in the parameter count and the precision
     // (bfloat16 when any weight is, float64 when they are). Architectures take every
     // weight through it, once: a tied unembedding reuses the embedding's tensor.
     at::Tensor take_weight(const WeightSource& source, std::string_view name, const std::vector<int64_t>& shape);
 
+    // The three pieces of the forward pass each architecture writes, which every run
+    // (whole model or stage) puts together:
+    // the embeddings of `tokens` [B, P] (int64) at positions start..start+P-1, [B, P, D];
+    virtual at::Tensor embed(const at::Tensor& tokens, int64_t start, HookRecorder& hooks) const = 0;
+    // the residual stream `resid` [B, P, D] through blocks [first, end) (within stage()),
+    // appending keys and values to `past` when given;
+    virtual at::Tensor run_blocks(const at::Tensor& resid, int first, int end, int64_t start, HookRecorder& hooks,
+                                  KvCache* past) const = 0;
+    // the final norm and the unembedding of the residual stream after the blocks,
+    // logits [B, P, V].
+    virtual at::Tensor readout(const at::Tensor& resid, HookRecorder& hooks) const = 0;
+
+private:
     // The forward pass over `tokens` [B, P] (int64) at positions start..start+P-1, firing
     // every hook point through `hooks`; returns the logits [B, P, V]. Without `past` the
     // tokens attend only to each other. With `past` (B = 1, start = past->length()), they
     // follow the positions already in it, their keys and values are appended to it, and
     // only the last position's logits [1, 1, V] are returned (every position's when an
-    // intervention acts after the blocks: HookRecorder::last_position_suffices). The prompt pass, every
-    // decode step and the recompute all run through it.
-    virtual at::Tensor forward_with_hooks(const at::Tensor& tokens, int64_t start, HookRecorder& hooks,
-                                          KvCache* past) const = 0;
+    // intervention acts after the blocks: HookRecorder::last_position_suffices). The
+    // prompt pass, every decode step and the recompute all run through it.
+    at::Tensor forward_with_hooks(const at::Tensor& tokens, int64_t start, HookRecorder& hooks, KvCache* past) const;
 
-    // The second half of forward_with_hooks: the residual stream `input` [B, P, D]
-    // entering block `first_block`, through the remaining blocks, the final norm and the
-    // unembedding; with `last_position` only the last position's logits [B, 1, V].
-    virtual at::Tensor forward_blocks(const at::Tensor& input, int first_block, int64_t start, HookRecorder& hooks,
-                                      KvCache* past, bool last_position) const = 0;
-
-private:
     HookRecorder interventions_only(Interventions* interventions) const;
     at::Tensor checked_tokens(const std::vector<int64_t>& tokens, int64_t start = 0) const;
+    void require_whole() const;
 
     ModelConfig config_;
     std::filesystem::path folder_;
     std::string fingerprint_;
     std::vector<HookInfo> hook_points_;
+    StageRange stage_;
     int64_t parameter_count_ = 0;
     Precision precision_ = Precision::Float32;
     std::vector<std::string> load_warnings_;

@@ -22,8 +22,8 @@ struct Gpt2Block {
 
 class Gpt2 final : public Model {
 public:
-    Gpt2(ModelConfig config, std::filesystem::path origin, const WeightSource& weights)
-        : Model(std::move(config), std::move(origin), weights.fingerprint()) {
+    Gpt2(ModelConfig config, std::filesystem::path origin, const WeightSource& weights, StageRange range)
+        : Model(std::move(config), std::move(origin), weights.fingerprint(), range) {
         const ModelConfig& c = this->config();
         const int64_t d = c.d_model, m = c.d_mlp;
         // save_pretrained writes `transformer.`; the original hub upload has no prefix.
@@ -31,9 +31,11 @@ public:
         const auto w = [&](const std::string& name, std::vector<int64_t> shape) {
             return take_weight(weights, p + name, shape);
         };
-        wte_ = w("wte.weight", {c.d_vocab, d});
-        wpe_ = w("wpe.weight", {c.n_ctx, d});
-        for (int64_t i = 0; i < c.n_layers; ++i) {
+        if (holds_embedding()) {
+            wte_ = w("wte.weight", {c.d_vocab, d});
+            wpe_ = w("wpe.weight", {c.n_ctx, d});
+        }
+        for (int i = stage().first; i < stage().end; ++i) {
             const std::string h = "h." + std::to_string(i) + ".";
             blocks_.push_back({
                 .ln1 = {w(h + "ln_1.weight", {d}), w(h + "ln_1.bias", {d})},
@@ -48,12 +50,13 @@ public:
                 .proj_b = w(h + "mlp.c_proj.bias", {d}),
             });
         }
+        if (!holds_readout()) return;
         ln_f_ = {w("ln_f.weight", {d}), w("ln_f.bias", {d})};
         // Hugging Face ties lm_head to wte unless the config says otherwise.
         if (!c.tie_word_embeddings) {
             unembed_ = take_weight(weights, "lm_head.weight", {c.d_vocab, d});
         } else {
-            unembed_ = wte_;
+            unembed_ = holds_embedding() ? wte_ : w("wte.weight", {c.d_vocab, d});
         }
     }
 
@@ -66,27 +69,27 @@ public:
     }
 
 protected:
-    at::Tensor forward_with_hooks(const at::Tensor& tokens, int64_t start, HookRecorder& hooks,
-                                  KvCache* past) const override {
+    at::Tensor embed(const at::Tensor& tokens, int64_t start, HookRecorder& hooks) const override {
         const int64_t positions = tokens.size(1);
         const at::Tensor embed = hooks.fire(HookPoint::global(Site::Embed), layers::embedding(wte_, tokens)); // [B,P,D]
         const at::Tensor rows = hooks.packed_lengths() ? wpe_.index_select(0, hooks.packed_positions())
                                                        : wpe_.slice(0, start, start + positions);
         const at::Tensor pos_embed = hooks.fire(HookPoint::global(Site::PosEmbed),
                                                 rows.unsqueeze(0).to(layers::activation_type(wpe_))); // [1,P,D]
-        return forward_blocks(layers::add(embed, pos_embed), 0, start, hooks, past,
-                              past && hooks.last_position_suffices());
+        return layers::add(embed, pos_embed);
     }
 
-    at::Tensor forward_blocks(const at::Tensor& input, int first_block, int64_t start, HookRecorder& hooks,
-                              KvCache* past, bool last_position) const override {
-        const ModelConfig& c = config();
+    at::Tensor run_blocks(const at::Tensor& input, int first, int end, int64_t start, HookRecorder& hooks,
+                          KvCache* past) const override {
         at::Tensor resid = input;
-        for (int i = first_block; i < static_cast<int>(blocks_.size()); ++i)
+        for (int i = first; i < end; ++i)
             resid = block(resid, i, hooks, past, start);
-        resid = layers::after_blocks(resid, past, input.size(1), last_position);
+        return resid;
+    }
+
+    at::Tensor readout(const at::Tensor& resid, HookRecorder& hooks) const override {
         const at::Tensor final =
-            layers::layer_norm(resid, ln_f_, c.norm_eps, hooks, HookPoint::global(Site::LnFinalScale),
+            layers::layer_norm(resid, ln_f_, config().norm_eps, hooks, HookPoint::global(Site::LnFinalScale),
                                HookPoint::global(Site::LnFinalNormalized));
         return layers::unembed(final, unembed_, hooks);
     }
@@ -94,7 +97,7 @@ protected:
 private:
     at::Tensor block(const at::Tensor& resid, int i, HookRecorder& hooks, KvCache* past, int64_t start) const {
         const ModelConfig& c = config();
-        const Gpt2Block& b = blocks_[static_cast<std::size_t>(i)];
+        const Gpt2Block& b = blocks_[static_cast<std::size_t>(i - stage().first)];
         const auto hook = [i](Site site) { return HookPoint::block(site, i); };
         const at::Tensor resid_pre = hooks.fire(hook(Site::ResidPre), resid);
 
@@ -135,8 +138,14 @@ private:
 
 } // namespace
 
+std::unique_ptr<Model> make_gpt2(ModelConfig config, const WeightSource& weights, std::filesystem::path origin,
+                                 StageRange stage) {
+    return std::make_unique<Gpt2>(std::move(config), std::move(origin), weights, stage);
+}
+
 std::unique_ptr<Model> make_gpt2(ModelConfig config, const WeightSource& weights, std::filesystem::path origin) {
-    return std::make_unique<Gpt2>(std::move(config), std::move(origin), weights);
+    const StageRange all{0, static_cast<int>(config.n_layers)};
+    return make_gpt2(std::move(config), weights, std::move(origin), all);
 }
 
 } // namespace hookscope

@@ -25,8 +25,8 @@ struct NeoxBlock {
 
 class GptNeox final : public Model {
 public:
-    GptNeox(ModelConfig config, std::filesystem::path origin, const WeightSource& weights)
-        : Model(std::move(config), std::move(origin), weights.fingerprint()) {
+    GptNeox(ModelConfig config, std::filesystem::path origin, const WeightSource& weights, StageRange range)
+        : Model(std::move(config), std::move(origin), weights.fingerprint(), range) {
         const ModelConfig& c = this->config();
         const int64_t d = c.d_model, m = c.d_mlp;
         const auto w = [&](const std::string& name, std::vector<int64_t> shape) {
@@ -35,8 +35,9 @@ public:
         const auto bias = [&](const std::string& name, int64_t size) {
             return c.attention_bias ? w(name, {size}) : at::Tensor();
         };
-        embed_in_ = w("embed_in.weight", {c.d_vocab, d});
-        for (int64_t i = 0; i < c.n_layers; ++i) {
+        if (holds_embedding()) embed_in_ = w("embed_in.weight", {c.d_vocab, d});
+        inv_freq_ = rotary::inverse_frequencies(c);
+        for (int i = stage().first; i < stage().end; ++i) {
             const std::string l = "layers." + std::to_string(i) + ".";
             blocks_.push_back({
                 .ln1 = {w(l + "input_layernorm.weight", {d}), w(l + "input_layernorm.bias", {d})},
@@ -51,9 +52,13 @@ public:
                 .proj_b = w(l + "mlp.dense_4h_to_h.bias", {d}),
             });
         }
+        if (!holds_readout()) return;
         ln_f_ = {w("final_layer_norm.weight", {d}), w("final_layer_norm.bias", {d})};
-        unembed_ = c.tie_word_embeddings ? embed_in_ : take_weight(weights, "embed_out.weight", {c.d_vocab, d});
-        inv_freq_ = rotary::inverse_frequencies(c);
+        if (!c.tie_word_embeddings) {
+            unembed_ = take_weight(weights, "embed_out.weight", {c.d_vocab, d});
+        } else {
+            unembed_ = holds_embedding() ? embed_in_ : w("embed_in.weight", {c.d_vocab, d});
+        }
     }
 
     ReadoutWeights readout_weights() const override {
@@ -65,25 +70,25 @@ public:
     }
 
 protected:
-    at::Tensor forward_with_hooks(const at::Tensor& tokens, int64_t start, HookRecorder& hooks,
-                                  KvCache* past) const override {
-        const at::Tensor embed =
-            hooks.fire(HookPoint::global(Site::Embed), layers::embedding(embed_in_, tokens)); // [B,P,D]
-        return forward_blocks(embed, 0, start, hooks, past, past && hooks.last_position_suffices());
+    at::Tensor embed(const at::Tensor& tokens, int64_t /*start*/, HookRecorder& hooks) const override {
+        return hooks.fire(HookPoint::global(Site::Embed), layers::embedding(embed_in_, tokens)); // [B,P,D]
     }
 
-    at::Tensor forward_blocks(const at::Tensor& input, int first_block, int64_t start, HookRecorder& hooks,
-                              KvCache* past, bool last_position) const override {
+    at::Tensor run_blocks(const at::Tensor& input, int first, int end, int64_t start, HookRecorder& hooks,
+                          KvCache* past) const override {
         const ModelConfig& c = config();
         const int64_t positions = input.size(1);
         const rotary::Angles angles = hooks.packed_lengths() ? rotary::angles(c, inv_freq_, hooks.packed_positions())
                                                              : rotary::angles(c, inv_freq_, start, positions);
         at::Tensor resid = input;
-        for (int i = first_block; i < static_cast<int>(blocks_.size()); ++i)
+        for (int i = first; i < end; ++i)
             resid = block(resid, i, hooks, past, start, angles);
-        resid = layers::after_blocks(resid, past, positions, last_position);
+        return resid;
+    }
+
+    at::Tensor readout(const at::Tensor& resid, HookRecorder& hooks) const override {
         const at::Tensor final =
-            layers::layer_norm(resid, ln_f_, c.norm_eps, hooks, HookPoint::global(Site::LnFinalScale),
+            layers::layer_norm(resid, ln_f_, config().norm_eps, hooks, HookPoint::global(Site::LnFinalScale),
                                HookPoint::global(Site::LnFinalNormalized));
         return layers::unembed(final, unembed_, hooks);
     }
@@ -92,7 +97,7 @@ private:
     at::Tensor block(const at::Tensor& resid, int i, HookRecorder& hooks, KvCache* past, int64_t start,
                      const rotary::Angles& angles) const {
         const ModelConfig& c = config();
-        const NeoxBlock& b = blocks_[static_cast<std::size_t>(i)];
+        const NeoxBlock& b = blocks_[static_cast<std::size_t>(i - stage().first)];
         const auto hook = [i](Site site) { return HookPoint::block(site, i); };
         const at::Tensor resid_pre = hooks.fire(hook(Site::ResidPre), resid);
 
@@ -132,8 +137,14 @@ private:
 
 } // namespace
 
+std::unique_ptr<Model> make_gpt_neox(ModelConfig config, const WeightSource& weights, std::filesystem::path origin,
+                                     StageRange stage) {
+    return std::make_unique<GptNeox>(std::move(config), std::move(origin), weights, stage);
+}
+
 std::unique_ptr<Model> make_gpt_neox(ModelConfig config, const WeightSource& weights, std::filesystem::path origin) {
-    return std::make_unique<GptNeox>(std::move(config), std::move(origin), weights);
+    const StageRange all{0, static_cast<int>(config.n_layers)};
+    return make_gpt_neox(std::move(config), weights, std::move(origin), all);
 }
 
 } // namespace hookscope

@@ -22,8 +22,8 @@ struct LlamaBlock {
 
 class Llama final : public Model {
 public:
-    Llama(ModelConfig config, std::filesystem::path origin, const WeightSource& weights)
-        : Model(std::move(config), std::move(origin), weights.fingerprint()) {
+    Llama(ModelConfig config, std::filesystem::path origin, const WeightSource& weights, StageRange range)
+        : Model(std::move(config), std::move(origin), weights.fingerprint(), range) {
         const ModelConfig& c = this->config();
         const int64_t d = c.d_model, m = c.d_mlp, q_dim = c.n_heads * c.d_head, kv_dim = c.n_kv_heads * c.d_head;
         const auto w = [&](const std::string& name, std::vector<int64_t> shape) {
@@ -33,8 +33,9 @@ public:
         const auto bias = [&](const std::string& name, int64_t size) {
             return weights.contains(name) ? w(name, {size}) : at::Tensor();
         };
-        embed_ = w("model.embed_tokens.weight", {c.d_vocab, d});
-        for (int64_t i = 0; i < c.n_layers; ++i) {
+        if (holds_embedding()) embed_ = w("model.embed_tokens.weight", {c.d_vocab, d});
+        inv_freq_ = rotary::inverse_frequencies(c);
+        for (int i = stage().first; i < stage().end; ++i) {
             const std::string l = "model.layers." + std::to_string(i) + ".";
             blocks_.push_back({
                 .ln1 = w(l + "input_layernorm.weight", {d}),
@@ -52,11 +53,14 @@ public:
                 .down_w = w(l + "mlp.down_proj.weight", {d, m}),
             });
         }
+        if (!holds_readout()) return;
         norm_ = w("model.norm.weight", {d});
         // Tied checkpoints may still carry lm_head.weight; untied ones must.
-        unembed_ =
-            c.tie_word_embeddings && !weights.contains("lm_head.weight") ? embed_ : w("lm_head.weight", {c.d_vocab, d});
-        inv_freq_ = rotary::inverse_frequencies(c);
+        if (!c.tie_word_embeddings || weights.contains("lm_head.weight")) {
+            unembed_ = w("lm_head.weight", {c.d_vocab, d});
+        } else {
+            unembed_ = holds_embedding() ? embed_ : w("model.embed_tokens.weight", {c.d_vocab, d});
+        }
     }
 
     ReadoutWeights readout_weights() const override {
@@ -68,25 +72,25 @@ public:
     }
 
 protected:
-    at::Tensor forward_with_hooks(const at::Tensor& tokens, int64_t start, HookRecorder& hooks,
-                                  KvCache* past) const override {
-        const at::Tensor embed =
-            hooks.fire(HookPoint::global(Site::Embed), layers::embedding(embed_, tokens)); // [B,P,D]
-        return forward_blocks(embed, 0, start, hooks, past, past && hooks.last_position_suffices());
+    at::Tensor embed(const at::Tensor& tokens, int64_t /*start*/, HookRecorder& hooks) const override {
+        return hooks.fire(HookPoint::global(Site::Embed), layers::embedding(embed_, tokens)); // [B,P,D]
     }
 
-    at::Tensor forward_blocks(const at::Tensor& input, int first_block, int64_t start, HookRecorder& hooks,
-                              KvCache* past, bool last_position) const override {
+    at::Tensor run_blocks(const at::Tensor& input, int first, int end, int64_t start, HookRecorder& hooks,
+                          KvCache* past) const override {
         const ModelConfig& c = config();
         const int64_t positions = input.size(1);
         const rotary::Angles angles = hooks.packed_lengths() ? rotary::angles(c, inv_freq_, hooks.packed_positions())
                                                              : rotary::angles(c, inv_freq_, start, positions);
         at::Tensor resid = input;
-        for (int i = first_block; i < static_cast<int>(blocks_.size()); ++i)
+        for (int i = first; i < end; ++i)
             resid = block(resid, i, hooks, past, start, angles);
-        resid = layers::after_blocks(resid, past, positions, last_position);
+        return resid;
+    }
+
+    at::Tensor readout(const at::Tensor& resid, HookRecorder& hooks) const override {
         const at::Tensor final =
-            layers::rms_norm(resid, norm_, c.norm_eps, hooks, HookPoint::global(Site::LnFinalScale),
+            layers::rms_norm(resid, norm_, config().norm_eps, hooks, HookPoint::global(Site::LnFinalScale),
                              HookPoint::global(Site::LnFinalNormalized));
         return layers::unembed(final, unembed_, hooks);
     }
@@ -95,7 +99,7 @@ private:
     at::Tensor block(const at::Tensor& resid, int i, HookRecorder& hooks, KvCache* past, int64_t start,
                      const rotary::Angles& angles) const {
         const ModelConfig& c = config();
-        const LlamaBlock& b = blocks_[static_cast<std::size_t>(i)];
+        const LlamaBlock& b = blocks_[static_cast<std::size_t>(i - stage().first)];
         const auto hook = [i](Site site) { return HookPoint::block(site, i); };
         const at::Tensor resid_pre = hooks.fire(hook(Site::ResidPre), resid);
         const int64_t batch = resid_pre.size(0), pos = resid_pre.size(1);
@@ -133,8 +137,14 @@ private:
 
 } // namespace
 
+std::unique_ptr<Model> make_llama(ModelConfig config, const WeightSource& weights, std::filesystem::path origin,
+                                  StageRange stage) {
+    return std::make_unique<Llama>(std::move(config), std::move(origin), weights, stage);
+}
+
 std::unique_ptr<Model> make_llama(ModelConfig config, const WeightSource& weights, std::filesystem::path origin) {
-    return std::make_unique<Llama>(std::move(config), std::move(origin), weights);
+    const StageRange all{0, static_cast<int>(config.n_layers)};
+    return make_llama(std::move(config), weights, std::move(origin), all);
 }
 
 } // namespace hookscope

@@ -10,5 +10,8 @@ namespace hookscope {
 // From weights held anywhere: a checkpoint folder (Model::load) or tensors built in
 // memory (benchmarks, tests).
 std::unique_ptr<Model> make_llama(ModelConfig config, const WeightSource& weights, std::filesystem::path origin);
+// Only the blocks of `stage` (and the embeddings or the readout when it holds them).
+std::unique_ptr<Model> make_llama(ModelConfig config, const WeightSource& weights, std::filesystem::path origin,
+                                  StageRange stage);
 
 } // namespace hookscope
