@@ -66,15 +66,45 @@ const char* stop_reason_name(StopReason reason) {
     return "unknown";
 }
 
+ModelSteps::ModelSteps(const Model& model, const Interventions& interventions) : model_(model), given_(interventions) {}
+
+ModelSteps::~ModelSteps() = default;
+
+void ModelSteps::start(int64_t positions, bool kv_cache) {
+    // A copy per run: the means the prompt pass takes are held for the decode steps.
+    interventions_ = given_;
+    interventions_.start_run();
+    past_ = kv_cache ? model_.new_kv_cache(positions) : nullptr;
+}
+
+at::Tensor ModelSteps::next_logits(const std::vector<int64_t>& sequence) {
+    if (!past_) return model_.forward(sequence, changes())[0][-1];
+    const std::vector<int64_t> fresh(sequence.begin() + past_->length(), sequence.end());
+    return model_.decode(fresh, *past_, changes());
+}
+
+ActivationCache ModelSteps::recompute(const std::vector<int64_t>& tokens, const NamesFilter& filter,
+                                      c10::Device device) {
+    // A run over the output: exactly what run_with_cache with these interventions
+    // gives (its means taken afresh from the same positions).
+    return model_.run_with_cache(tokens, filter, device, changes());
+}
+
 GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, const GenerateOptions& options,
                         const GenerateCallbacks& callbacks, const Tokenizer* tokenizer) {
-    const int64_t n_ctx = model.config().n_ctx;
+    ModelSteps steps(model, options.interventions);
+    return generate(steps, prompt, options, callbacks, tokenizer);
+}
+
+GenerateResult generate(GenerateSteps& steps, const std::vector<int64_t>& prompt, const GenerateOptions& options,
+                        const GenerateCallbacks& callbacks, const Tokenizer* tokenizer) {
+    const int64_t n_ctx = steps.config().n_ctx;
     if (prompt.empty()) throw InputError("the prompt is empty: give at least one token (BOS, for example)");
     if (static_cast<int64_t>(prompt.size()) > n_ctx) {
         throw InputError("the prompt has " + std::to_string(prompt.size()) +
                          " tokens, more than the model's context of " + std::to_string(n_ctx));
     }
-    check_token_ids(prompt, model.config().d_vocab);
+    check_token_ids(prompt, steps.config().d_vocab);
     if (options.max_new_tokens < 0) throw InputError("max_new_tokens must be 0 or more");
     check_sampling(options.sampling);
     if (!options.stop_strings.empty() && !tokenizer) {
@@ -100,14 +130,7 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
     }
     at::Generator generator = at::detail::createCPUGenerator(seed);
 
-    std::unique_ptr<KvCache> past;
-    if (options.use_kv_cache) {
-        past = model.new_kv_cache(planned_positions(result.prompt_length, options.max_new_tokens, n_ctx));
-    }
-    // A copy per run: the means the prompt pass takes are held for the decode steps.
-    Interventions interventions = options.interventions;
-    interventions.start_run();
-    Interventions* const changes = interventions.empty() ? nullptr : &interventions;
+    steps.start(planned_positions(result.prompt_length, options.max_new_tokens, n_ctx), options.use_kv_cache);
     TextStream stream(tokenizer);
     const auto start = Clock::now();
     Clock::time_point decode_start = start;
@@ -121,14 +144,7 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
             result.stop_reason = StopReason::ContextFull;
             break;
         }
-        at::Tensor logits;
-        if (!past) {
-            logits = model.forward(result.tokens, changes)[0][-1];
-        } else if (step == 0) {
-            logits = model.decode(prompt, *past, changes);
-        } else {
-            logits = model.decode({result.tokens.back()}, *past, changes);
-        }
+        const at::Tensor logits = steps.next_logits(result.tokens);
         const TokenChoice choice = choose_token(logits, result.tokens, options.sampling, generator);
         result.tokens.push_back(choice.id);
         result.generated.push_back({choice.id, choice.logprob, choice.top});
@@ -172,9 +188,7 @@ GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, 
     if (options.return_cache) {
         if (callbacks.on_recompute) callbacks.on_recompute();
         const auto recompute_start = Clock::now();
-        // A run over the output: exactly what run_with_cache with these interventions
-        // gives (its means taken afresh from the same positions).
-        result.cache = model.run_with_cache(result.tokens, options.names_filter, options.cache_device, changes);
+        result.cache = steps.recompute(result.tokens, options.names_filter, options.cache_device);
         result.recompute_s = seconds_since(recompute_start);
     }
     return result;

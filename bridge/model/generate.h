@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,7 +33,8 @@ struct GenerateOptions {
     NamesFilter names_filter; // for the returned cache
     c10::Device cache_device = c10::kCPU;
     // Applied at every forward: the prompt pass, each decode step (to the positions it
-    // computes) and the recompute.
+    // computes) and the recompute. Read by generate() on a Model (ModelSteps); other
+    // GenerateSteps hold their own.
     Interventions interventions;
 };
 
@@ -76,6 +78,45 @@ struct GenerateResult {
     std::optional<ActivationCache> cache;    // with return_cache
 };
 
+// The forwards a generation runs, whoever computes them: one model in this process
+// (ModelSteps), or the stages of a pipeline over several (bridge/dist/pipeline.h).
+// generate() samples, stops and streams; the steps only turn tokens into logits.
+class GenerateSteps {
+public:
+    virtual ~GenerateSteps() = default;
+    virtual const ModelConfig& config() const = 0;
+    // A new generation of up to `positions` positions: an empty KV cache of that size
+    // when `kv_cache`, and the interventions' means taken afresh by the next forward.
+    virtual void start(int64_t positions, bool kv_cache) = 0;
+    // The logits [V] after the last of `sequence` (the prompt and the tokens chosen so
+    // far): with the KV cache, a forward over the tokens not yet in it; without, over
+    // the whole sequence.
+    virtual at::Tensor next_logits(const std::vector<int64_t>& sequence) = 0;
+    // run_with_cache over `tokens` with the interventions, their means taken afresh.
+    virtual ActivationCache recompute(const std::vector<int64_t>& tokens, const NamesFilter& filter,
+                                      c10::Device device) = 0;
+};
+
+// The steps on one model, with `interventions` (a copy per generation).
+class ModelSteps final : public GenerateSteps {
+public:
+    ModelSteps(const Model& model, const Interventions& interventions);
+    ~ModelSteps() override;
+    const ModelConfig& config() const override { return model_.config(); }
+    void start(int64_t positions, bool kv_cache) override;
+    at::Tensor next_logits(const std::vector<int64_t>& sequence) override;
+    ActivationCache recompute(const std::vector<int64_t>& tokens, const NamesFilter& filter,
+                              c10::Device device) override;
+
+private:
+    Interventions* changes() { return interventions_.empty() ? nullptr : &interventions_; }
+
+    const Model& model_;
+    Interventions given_;
+    Interventions interventions_;
+    std::unique_ptr<KvCache> past_;
+};
+
 // The settings of a generation as a JSON object (exports record it in `generation`).
 std::string generation_settings_json(const GenerateOptions& options, const std::optional<uint64_t>& seed);
 
@@ -83,6 +124,9 @@ std::string generation_settings_json(const GenerateOptions& options, const std::
 // null) decodes pieces and finds stop strings. Throws InputError for an empty prompt,
 // one longer than the context, ids outside the vocabulary or settings out of range.
 GenerateResult generate(const Model& model, const std::vector<int64_t>& prompt, const GenerateOptions& options,
+                        const GenerateCallbacks& callbacks = {}, const Tokenizer* tokenizer = nullptr);
+// The same through `steps` (options.interventions unused: the steps hold theirs).
+GenerateResult generate(GenerateSteps& steps, const std::vector<int64_t>& prompt, const GenerateOptions& options,
                         const GenerateCallbacks& callbacks = {}, const Tokenizer* tokenizer = nullptr);
 
 // The same for a prompt given as a tensor, with TransformerBridge's guards: one
