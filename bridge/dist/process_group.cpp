@@ -197,6 +197,10 @@ struct ProcessGroup::State {
         return keys;
     }
 
+    // Waits for `work`, a send to or receive from `peer`, in slices of a poll so that a
+    // failure elsewhere in the run ends the wait.
+    void wait_for_transfer(c10d::Work& work, int peer);
+
     void connect();
     void join();
     void start_gloo();
@@ -335,6 +339,25 @@ void ProcessGroup::State::close() noexcept {
     store.reset();
 }
 
+void ProcessGroup::State::wait_for_transfer(c10d::Work& work, int peer) {
+    const milliseconds poll = std::clamp(beat, milliseconds(20), milliseconds(200));
+    for (;;) {
+        if (const auto f = current_failure()) throw GroupError(*f);
+        try {
+            work.wait(poll);
+            return;
+        } catch (const std::exception& e) {
+            const std::string text = error_text(e);
+            // gloo's "Timed out waiting Nms for send/recv operation": only this slice.
+            if (text.find("Timed out") != std::string::npos) continue;
+            if (const auto f = current_failure()) throw GroupError(*f);
+            // A rank that failed said why before it went; raise() names that first.
+            throw GroupError(raise("rank " + std::to_string(peer) + " cannot be reached: the connection to it broke (" +
+                                   text + ")"));
+        }
+    }
+}
+
 ProcessGroup::ProcessGroup(const LaunchConfig& config) : state_(std::make_unique<State>()) {
     State& s = *state_;
     s.config = config;
@@ -459,6 +482,68 @@ std::vector<std::string> ProcessGroup::gather_to_first(const std::string& bytes)
         if (const auto f = failure()) throw GroupError(*f);
         throw GroupError(s.raise("rank " + std::to_string(rank()) + " could not gather over gloo: " + error_text(e)));
     }
+}
+
+namespace {
+
+// A tensor's dtype and shape, sent ahead of its data: [dtype, dims, sizes...].
+constexpr int64_t kMaxDims = 8;
+constexpr int64_t kHeaderSize = 2 + kMaxDims;
+
+} // namespace
+
+void ProcessGroup::send(const at::Tensor& tensor, int peer) {
+    State& s = *state_;
+    if (tensor.dim() > kMaxDims) {
+        throw Error("a tensor of " + std::to_string(tensor.dim()) + " dimensions cannot be sent: at most " +
+                    std::to_string(kMaxDims));
+    }
+    at::Tensor header = at::zeros({kHeaderSize}, at::kLong);
+    int64_t* h = header.data_ptr<int64_t>();
+    h[0] = static_cast<int64_t>(tensor.scalar_type());
+    h[1] = tensor.dim();
+    for (int64_t d = 0; d < tensor.dim(); ++d)
+        h[2 + d] = tensor.size(d);
+    std::vector<at::Tensor> parts{header};
+    if (tensor.numel() > 0) parts.push_back(tensor.contiguous());
+    for (at::Tensor& part : parts) {
+        std::vector<at::Tensor> one{part};
+        c10::intrusive_ptr<c10d::Work> work;
+        try {
+            work = s.gloo->send(one, peer, 0);
+        } catch (const std::exception& e) {
+            if (const auto f = failure()) throw GroupError(*f);
+            throw GroupError(s.raise("rank " + std::to_string(rank()) + " could not send to rank " +
+                                     std::to_string(peer) + ": " + error_text(e)));
+        }
+        s.wait_for_transfer(*work, peer);
+    }
+}
+
+at::Tensor ProcessGroup::receive(int peer) {
+    State& s = *state_;
+    const auto take = [&](at::Tensor& into) {
+        std::vector<at::Tensor> one{into};
+        c10::intrusive_ptr<c10d::Work> work;
+        try {
+            work = s.gloo->recv(one, peer, 0);
+        } catch (const std::exception& e) {
+            if (const auto f = failure()) throw GroupError(*f);
+            throw GroupError(s.raise("rank " + std::to_string(rank()) + " could not receive from rank " +
+                                     std::to_string(peer) + ": " + error_text(e)));
+        }
+        s.wait_for_transfer(*work, peer);
+    };
+    at::Tensor header = at::empty({kHeaderSize}, at::kLong);
+    take(header);
+    const int64_t* h = header.data_ptr<int64_t>();
+    if (h[1] < 0 || h[1] > kMaxDims) {
+        throw GroupError(s.raise("rank " + std::to_string(rank()) + " received a malformed tensor from rank " +
+                                 std::to_string(peer)));
+    }
+    at::Tensor tensor = at::empty(std::vector<int64_t>(h + 2, h + 2 + h[1]), static_cast<at::ScalarType>(h[0]));
+    if (tensor.numel() > 0) take(tensor);
+    return tensor;
 }
 
 } // namespace hookscope

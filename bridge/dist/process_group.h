@@ -15,6 +15,10 @@
 #include <string>
 #include <vector>
 
+namespace at {
+class Tensor;
+} // namespace at
+
 namespace hookscope {
 
 // The run over several processes cannot go on: a rank failed, did not join or cannot
@@ -61,6 +65,14 @@ public:
     // Collective over gloo: every rank's `bytes`, in rank order, on rank 0; empty on
     // the others. Throws GroupError.
     std::vector<std::string> gather_to_first(const std::string& bytes);
+
+    // Point to point over gloo: `tensor` (on the CPU, any shape and dtype) to rank
+    // `peer`, which takes it with receive(this rank); between two ranks tensors arrive
+    // in the order sent. Both wait as long as the run is alive (a slow peer is waited
+    // for) and throw GroupError once it has failed, or naming `peer` when the
+    // connection to it breaks.
+    void send(const at::Tensor& tensor, int peer);
+    at::Tensor receive(int peer);
 
 private:
     struct State;
