@@ -36,6 +36,32 @@ std::optional<uint64_t> available_memory_bytes() {
 }
 
 namespace {
+
+std::optional<uint64_t> status_bytes(const std::string& field) {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);) {
+        if (line.rfind(field, 0) != 0) continue;
+        uint64_t kib = 0;
+        const char* first = line.data() + field.size();
+        while (*first == ' ' || *first == '\t')
+            ++first;
+        if (std::from_chars(first, line.data() + line.size(), kib).ec != std::errc()) return std::nullopt;
+        return kib * 1024;
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+std::optional<uint64_t> resident_bytes() {
+    return status_bytes("VmRSS:");
+}
+
+std::optional<uint64_t> peak_resident_bytes() {
+    return status_bytes("VmHWM:");
+}
+
+namespace {
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 constexpr std::size_t kPage = 4096;
 

@@ -15,6 +15,11 @@ namespace hookscope {
 // where unknown.
 std::optional<uint64_t> available_memory_bytes();
 
+// This process's resident memory now (VmRSS) and at its peak so far (VmHWM), from
+// /proc/self/status; nullopt where unknown.
+std::optional<uint64_t> resident_bytes();
+std::optional<uint64_t> peak_resident_bytes();
+
 // Names the count of bytes this process keeps mapped for reuse, freed but not given
 // back to the system (the tensor block pool): available_memory_bytes() counts them as
 // available, since they serve the process's next allocations.

@@ -214,6 +214,7 @@ std::unique_ptr<KvCache> Model::new_kv_cache(int64_t positions) const {
 at::Tensor Model::take_weight(const WeightSource& source, std::string_view name, const std::vector<int64_t>& shape) {
     at::Tensor weight = source.weight(name, shape);
     parameter_count_ += weight.numel();
+    weight_bytes_ += static_cast<int64_t>(weight.nbytes());
     if (weight.scalar_type() == at::kBFloat16) {
         precision_ = Precision::BFloat16;
     } else if (weight.scalar_type() == at::kDouble && precision_ != Precision::BFloat16) {

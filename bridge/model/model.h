@@ -82,6 +82,8 @@ public:
     const std::filesystem::path& folder() const { return folder_; }
     const std::string& fingerprint() const { return fingerprint_; }
     int64_t parameter_count() const { return parameter_count_; }
+    // Bytes the weights take as this model holds them (converted for its precision).
+    int64_t weight_bytes() const { return weight_bytes_; }
     // The blocks this model holds: [0, n_layers) unless it was loaded as a stage.
     StageRange stage() const { return stage_; }
     bool holds_embedding() const { return stage_.first == 0; }
@@ -208,6 +210,7 @@ private:
     std::vector<HookInfo> hook_points_;
     StageRange stage_;
     int64_t parameter_count_ = 0;
+    int64_t weight_bytes_ = 0;
     Precision precision_ = Precision::Float32;
     std::vector<std::string> load_warnings_;
 };
