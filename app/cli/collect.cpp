@@ -68,20 +68,6 @@ private:
     std::chrono::steady_clock::time_point shown_ = std::chrono::steady_clock::now();
 };
 
-// The process's place in a run over several: the flags, else torchrun's environment.
-LaunchConfig launch_options(const Options& options) {
-    LaunchFlags flags;
-    flags.world_size = options.value("--world-size");
-    flags.rank = options.value("--rank");
-    flags.master = options.value("--master");
-    flags.timeout = options.value("--dist-timeout");
-    try {
-        return launch_config(flags);
-    } catch (const LaunchError& e) {
-        throw UsageError(e.what());
-    }
-}
-
 std::string error_text(const std::exception& e) {
     if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
     return e.what();

@@ -58,8 +58,11 @@ constexpr std::string_view kOptionsHelp =
   --shard-size SIZE  the size a dataset shard is closed at (default 1G); shards hold whole
                      prompts
   --batch-prompts N  prompts grouped per batch (default 8)
+  --pipeline         `run` and `generate`: the model's blocks split into W stages over W
+                     processes (the launch flags below), each loading only its own; rank 0
+                     samples, prints and writes the export
   --world-size W, --rank R, --master HOST:PORT
-                     `collect` as rank R of W processes, rank 0 hosting the store at
+                     `collect` (or a --pipeline) as rank R of W processes, rank 0 hosting the store at
                      HOST:PORT; the flags win over torchrun's WORLD_SIZE, RANK,
                      MASTER_ADDR and MASTER_PORT (LOCAL_WORLD_SIZE divides the cores;
                      TORCHELASTIC_USE_AGENT_STORE=True uses torchrun's store)
@@ -171,7 +174,8 @@ std::span<const Command> commands() {
         {
             .name = "run",
             .synopsis = "[--model M] (--prompt TEXT | --tokens 1,2,3) [--no-prepend-bos]\n"
-                        "[--names-filter F] [--cache-limit SIZE] [--intervene SPEC]... --export FILE",
+                        "[--names-filter F] [--cache-limit SIZE] [--intervene SPEC]... --export FILE\n"
+                        "[--pipeline [--world-size W --rank R --master HOST:PORT] [--dist-timeout SECONDS]]",
             .description = "one forward pass over a prompt, recording the hook points the names filter\n"
                            "selects, exported to FILE (.safetensors, or .npz for NumPy)",
             .options = run_options,
@@ -183,7 +187,8 @@ std::span<const Command> commands() {
                         "[--greedy | --temperature T --top-k K --top-p P] [--seed S]\n"
                         "[--repetition-penalty R] [--freq-penalty F] [--stop STRING]...\n"
                         "[--no-prepend-bos] [--names-filter F] [--cache-limit SIZE]\n"
-                        "[--intervene SPEC]... [--export FILE] [--json]",
+                        "[--intervene SPEC]... [--export FILE] [--json]\n"
+                        "[--pipeline [--world-size W --rank R --master HOST:PORT] [--dist-timeout SECONDS]]",
             .description = "generate after a prompt (KV-cached), streaming the new text to stdout;\n"
                            "with --export, one forward over prompt + output records the hook points\n"
                            "the names filter selects (what run would record over the output)",

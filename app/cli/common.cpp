@@ -11,6 +11,9 @@
 #include "bridge/formats/hub_cache.h"
 #include "bridge/model/threads.h"
 
+#include <c10/util/Exception.h>
+
+#include <cstdlib>
 #include <iostream>
 
 namespace hookscope::cli {
@@ -117,6 +120,83 @@ ExportInfo export_info(const fs::path& folder, const Model& model, const std::op
                        const std::vector<int64_t>& tokens, int64_t prompt_length, std::string settings) {
     return export_info_for(folder.string(), model.fingerprint(), codec ? &codec->tokenizer : nullptr, tokens,
                            prompt_length, std::move(settings), model.precision());
+}
+
+LaunchConfig launch_options(const Options& options) {
+    LaunchFlags flags;
+    flags.world_size = options.value("--world-size");
+    flags.rank = options.value("--rank");
+    flags.master = options.value("--master");
+    flags.timeout = options.value("--dist-timeout");
+    try {
+        return launch_config(flags);
+    } catch (const LaunchError& e) {
+        throw UsageError(e.what());
+    }
+}
+
+std::optional<LaunchConfig> pipeline_launch(const Options& options) {
+    if (!options.flag("--pipeline")) {
+        for (const std::string& flag : launch_flags()) {
+            if (options.value(flag)) throw UsageError(flag + " runs a model over several processes: add --pipeline");
+        }
+        return std::nullopt;
+    }
+    LaunchConfig launch = launch_options(options);
+    if (!launch.distributed()) return std::nullopt;
+    return launch;
+}
+
+const std::set<std::string>& launch_flags() {
+    static const std::set<std::string> flags{"--world-size", "--rank", "--master", "--dist-timeout"};
+    return flags;
+}
+
+int run_as_rank(const Options& options, const LaunchConfig& launch, const std::string& command,
+                const std::function<int(ProcessGroup&)>& body) {
+    // The processes of one machine share its cores.
+    if (!options.value("--threads") && launch.local_world_size > 1)
+        apply_thread_split(default_thread_split(std::max(1, available_cores() / launch.local_world_size)));
+    const std::string rank = std::to_string(launch.rank);
+    std::cerr << command << ": rank " << rank << ": joining " << launch.world_size << " processes at "
+              << launch.master_text() << "\n";
+    ProcessGroup group(launch);
+    try {
+        return body(group);
+    } catch (const GroupError& e) {
+        throw GroupError("rank " + rank + " stopped: " + e.what());
+    } catch (const UsageError& e) {
+        group.report_failure(e.what());
+        throw;
+    } catch (const c10::Error& e) {
+        const std::string what = e.what_without_backtrace();
+        group.report_failure(what);
+        throw Error("rank " + rank + ": " + what);
+    } catch (const std::exception& e) {
+        group.report_failure(e.what());
+        throw Error("rank " + rank + ": " + e.what());
+    }
+}
+
+std::unique_ptr<Model> load_pipeline_stage(const fs::path& folder, Precision precision, const LaunchConfig& launch) {
+    const ModelConfig config = load_model_config(folder);
+    std::vector<StageRange> stages;
+    try {
+        stages = split_stages(config.n_layers, launch.world_size);
+    } catch (const InputError& e) {
+        throw UsageError(std::string("--pipeline: ") + e.what());
+    }
+    auto model = Model::load(folder, precision, stages[static_cast<std::size_t>(launch.rank)]);
+    for (const std::string& warning : model->load_warnings())
+        std::cerr << "hookscope: warning: " << warning << "\n";
+    return model;
+}
+
+void report_memory(int rank, uint64_t before_load, const Model& model) {
+    const char* report = std::getenv("HOOKSCOPE_REPORT_MEMORY");
+    if (!report || std::string(report) != "1") return;
+    std::cerr << "rank " << rank << " memory: before_load " << before_load << " stage_weights " << model.weight_bytes()
+              << " peak " << peak_resident_bytes().value_or(0) << "\n";
 }
 
 } // namespace hookscope::cli

@@ -6,6 +6,8 @@
 #include "bridge/core/hook_point.h"
 #include "bridge/core/names_filter.h"
 #include "bridge/core/precision.h"
+#include "bridge/dist/launch_config.h"
+#include "bridge/dist/process_group.h"
 #include "bridge/io/export.h"
 #include "bridge/io/intervention_files.h"
 #include "bridge/model/activation_cache.h"
@@ -17,6 +19,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -73,5 +76,34 @@ void require_cache_fits(const Model& model, const NamesFilter& filter, int64_t p
 // What an export records about the run: the model, its tokens and the settings.
 ExportInfo export_info(const std::filesystem::path& folder, const Model& model, const std::optional<TextCodec>& codec,
                        const std::vector<int64_t>& tokens, int64_t prompt_length, std::string settings);
+
+// The process's place in a run over several: the flags --world-size, --rank, --master
+// and --dist-timeout, else torchrun's environment. Throws UsageError.
+LaunchConfig launch_options(const Options& options);
+
+// --pipeline's run over several processes, or nullopt for one process (no --pipeline,
+// or a world size of 1). Throws UsageError for launch flags without --pipeline.
+std::optional<LaunchConfig> pipeline_launch(const Options& options);
+
+// The launch flags, for the specs of the commands that take them.
+const std::set<std::string>& launch_flags();
+
+// `body` as one rank of the run `launch` describes: the machine's cores shared between
+// its ranks (unless --threads says otherwise), the process group joined, and a failure
+// on this rank told to every other before it is thrown (a failure elsewhere ends this
+// rank with GroupError naming it). `command` names the rank's lines on stderr.
+int run_as_rank(const Options& options, const LaunchConfig& launch, const std::string& command,
+                const std::function<int(ProcessGroup&)>& body);
+
+// --pipeline: this rank's stage of the model in `folder` (split_stages over the world
+// size), with what it found wrong but loadable told on stderr. Throws UsageError when
+// there are more ranks than blocks.
+std::unique_ptr<Model> load_pipeline_stage(const std::filesystem::path& folder, Precision precision,
+                                           const LaunchConfig& launch);
+
+// With HOOKSCOPE_REPORT_MEMORY=1 in the environment, one line on stderr: "rank R
+// memory: before_load B stage_weights S peak P" (bytes; the resident size before the
+// model was loaded, the weights it holds, the peak resident size so far).
+void report_memory(int rank, uint64_t before_load, const Model& model);
 
 } // namespace hookscope::cli

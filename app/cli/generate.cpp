@@ -6,6 +6,8 @@
 #include "app/cli/handlers.h"
 
 #include "bridge/core/cache_budget.h"
+#include "bridge/core/system_memory.h"
+#include "bridge/dist/pipeline.h"
 #include "bridge/io/export.h"
 #include "bridge/model/generate.h"
 
@@ -34,13 +36,27 @@ SamplingSettings sampling_settings(const Options& options) {
     return s;
 }
 
+int generate_on(GenerateSteps& steps, const Model& model, const Options& options, GenerateOptions& o,
+                const std::filesystem::path& folder, const PromptInput& input, Precision precision);
+
 } // namespace
 
 OptionSpec generate_options() {
-    return spec({"--json", "--no-prepend-bos", "--greedy"},
-                {"--model", "--tokens", "--prompt", "--names-filter", "--export", "--max-new-tokens", "--temperature",
-                 "--top-k", "--top-p", "--seed", "--repetition-penalty", "--freq-penalty", "--cache-limit"},
-                0, {"--stop", "--intervene"});
+    std::set<std::string> values{"--model",
+                                 "--tokens",
+                                 "--prompt",
+                                 "--names-filter",
+                                 "--export",
+                                 "--max-new-tokens",
+                                 "--temperature",
+                                 "--top-k",
+                                 "--top-p",
+                                 "--seed",
+                                 "--repetition-penalty",
+                                 "--freq-penalty",
+                                 "--cache-limit"};
+    values.insert(launch_flags().begin(), launch_flags().end());
+    return spec({"--json", "--no-prepend-bos", "--greedy", "--pipeline"}, values, 0, {"--stop", "--intervene"});
 }
 
 int generate_command(const Options& options) {
@@ -54,15 +70,48 @@ int generate_command(const Options& options) {
     o.return_cache = export_path.has_value();
     o.names_filter = NamesFilter(options.value("--names-filter").value_or(""));
 
+    const std::optional<LaunchConfig> launch = pipeline_launch(options);
+
     const std::filesystem::path folder = model_folder(options);
     const PromptInput input = prompt_input(options, folder);
-    const Tokenizer* tokenizer = input.codec ? &input.codec->tokenizer : nullptr;
     o.eos_ids = input.codec ? input.codec->special.eos : read_special_tokens(folder, nullptr).eos;
-    const auto model = load_model(folder, precision);
     const auto prompt_length = static_cast<int64_t>(input.tokens.size());
-    const int64_t longest = planned_positions(prompt_length, o.max_new_tokens, model->config().n_ctx);
-    o.interventions = intervention_options(options, *model, prompt_length, longest);
-    if (o.return_cache) require_cache_fits(*model, o.names_filter, longest, options);
+    if (!launch) {
+        const auto model = load_model(folder, precision);
+        const int64_t longest = planned_positions(prompt_length, o.max_new_tokens, model->config().n_ctx);
+        o.interventions = intervention_options(options, *model, prompt_length, longest);
+        ModelSteps steps(*model, o.interventions);
+        return generate_on(steps, *model, options, o, folder, input, precision);
+    }
+    return run_as_rank(options, *launch, "generate", [&](ProcessGroup& group) {
+        const uint64_t before_load = resident_bytes().value_or(0);
+        const auto stage = load_pipeline_stage(folder, precision, *launch);
+        const int64_t longest = planned_positions(prompt_length, o.max_new_tokens, stage->config().n_ctx);
+        o.interventions = intervention_options(options, *stage, prompt_length, longest);
+        Pipeline pipeline(group, *stage, o.interventions);
+        int code = kOk;
+        if (group.rank() == 0) {
+            code = generate_on(pipeline, *stage, options, o, folder, input, precision);
+            pipeline.finish();
+        } else {
+            pipeline.serve();
+        }
+        report_memory(group.rank(), before_load, *stage);
+        return code;
+    });
+}
+
+namespace {
+
+// The generation through `steps` (the whole `model`, or rank 0's stage of it), streamed,
+// exported and summed up.
+int generate_on(GenerateSteps& steps, const Model& model, const Options& options, GenerateOptions& o,
+                const std::filesystem::path& folder, const PromptInput& input, Precision precision) {
+    const Tokenizer* tokenizer = input.codec ? &input.codec->tokenizer : nullptr;
+    const auto export_path = options.value("--export");
+    const auto prompt_length = static_cast<int64_t>(input.tokens.size());
+    const int64_t longest = planned_positions(prompt_length, o.max_new_tokens, model.config().n_ctx);
+    if (o.return_cache) require_cache_fits(model, o.names_filter, longest, options);
 
     const bool as_json = options.flag("--json");
     GenerateCallbacks callbacks;
@@ -76,11 +125,11 @@ int generate_command(const Options& options) {
             std::cout.flush();
         };
     }
-    const GenerateResult result = generate(*model, input.tokens, o, callbacks, tokenizer);
+    const GenerateResult result = generate(steps, input.tokens, o, callbacks, tokenizer);
 
     std::vector<std::string> cache_keys;
     if (result.cache) {
-        ExportInfo info = export_info(folder, *model, input.codec, result.tokens, result.prompt_length,
+        ExportInfo info = export_info(folder, model, input.codec, result.tokens, result.prompt_length,
                                       generation_settings_json(o, result.seed));
         info.interventions_json = interventions_json(o.interventions);
         export_cache(*result.cache, *export_path, info);
@@ -119,5 +168,7 @@ int generate_command(const Options& options) {
     std::cerr << "]\n";
     return kOk;
 }
+
+} // namespace
 
 } // namespace hookscope::cli
