@@ -3,10 +3,14 @@
 // batches of --batch-prompts against one forward per prompt (batches of one). Both run
 // the same collect_dataset and write the same shards; both forwards end after the last
 // selected hook point. Interleaved and repeated, medians, tokens per second. Also the
-// float32 GEMM rate of the same run, for scale: the forwards' FLOPs over it.
+// float32 GEMM rate of the same run, for scale: the forwards' FLOPs over it. And the
+// bound the matrix products alone put on the speedup: the blocks' products (random
+// weights of the same shapes, a layer's own each time, so they come from memory as in a
+// forward) over each batch's packed rows against over each prompt's rows, interleaved.
 //
 // usage: bench_collect [--shape S] [--prompts N] [--min-tokens A] [--max-tokens B]
-//                      [--batch-prompts K] [--reps N] [--threads N] [--smoke]
+//                      [--batch-prompts K] [--reps N] [--threads N] [--smoke] [--batched-only]
+// --batched-only: the batched runs alone, for profilers (no comparison printed).
 
 #include "bench/args.h"
 #include "bench/shapes.h"
@@ -33,7 +37,7 @@ int main(int argc, char** argv) {
     int reps = 3, threads = 0, batch_prompts = 8;
     int64_t prompts = 64, min_tokens = 8, max_tokens = 64;
     std::string shape = "gpt2-small";
-    bool smoke = false;
+    bool smoke = false, batched_only = false;
     const bool parsed = BenchArgs("bench_collect")
                             .text("--shape", shape, "S")
                             .integer("--prompts", prompts, int64_t{1})
@@ -43,6 +47,7 @@ int main(int argc, char** argv) {
                             .integer("--reps", reps, 1)
                             .integer("--threads", threads, 1)
                             .flag("--smoke", smoke)
+                            .flag("--batched-only", batched_only)
                             .parse(argc, argv);
     if (!parsed) return 2;
     if (smoke) reps = 1, prompts = 4, max_tokens = std::min<int64_t>(max_tokens, 12);
@@ -79,8 +84,41 @@ int main(int argc, char** argv) {
         return s;
     };
     run(batch_prompts); // pages in the weights and the allocator's pools
+    if (batched_only) {
+        for (int r = 0; r < reps; ++r)
+            std::cout << json{{"batched_tokens_per_s", static_cast<double>(tokens) / run(batch_prompts)}}.dump()
+                      << "\n";
+        return 0;
+    }
 
-    std::vector<double> batched_s, single_s;
+    // The blocks' weight matrices [in, out], per layer.
+    const int64_t d = c.d_model, attn = c.n_heads * c.d_head, kv = c.n_kv_heads * c.d_head;
+    std::vector<std::vector<at::Tensor>> layer_weights;
+    for (int64_t l = 0; l < c.n_layers; ++l) {
+        std::vector<at::Tensor> w{at::randn({d, attn + 2 * kv}), at::randn({attn, d}), at::randn({d, c.d_mlp}),
+                                  at::randn({c.d_mlp, d})};
+        if (c.gated_mlp) w.push_back(at::randn({d, c.d_mlp}));
+        layer_weights.push_back(std::move(w));
+    }
+    // Seconds of the products over row counts `rows` (one forward each).
+    const auto products = [&](const std::vector<int64_t>& rows) {
+        return seconds([&] {
+            for (const int64_t m : rows) {
+                for (const auto& layer : layer_weights) {
+                    for (const at::Tensor& w : layer)
+                        (void)at::mm(at::ones({m, w.size(0)}), w);
+                }
+            }
+        });
+    };
+    std::vector<int64_t> prompt_rows, batch_rows;
+    for (std::size_t p = 0; p < request.prompts.size(); ++p) {
+        prompt_rows.push_back(static_cast<int64_t>(request.prompts[p].size()));
+        if (p % static_cast<std::size_t>(batch_prompts) == 0) batch_rows.push_back(0);
+        batch_rows.back() += prompt_rows.back();
+    }
+
+    std::vector<double> batched_s, single_s, batched_products_s, single_products_s;
     for (int r = 0; r < reps; ++r) {
         // Alternate which goes first, so neither always meets a cache the other warmed.
         if (r % 2 == 0) {
@@ -90,6 +128,8 @@ int main(int argc, char** argv) {
             single_s.push_back(run(1));
             batched_s.push_back(run(batch_prompts));
         }
+        batched_products_s.push_back(products(batch_rows));
+        single_products_s.push_back(products(prompt_rows));
     }
     // What the forwards compute up to the last block's output: every block's products
     // over the real tokens (2 FLOPs per parameter and token), attention's two products.
@@ -123,6 +163,7 @@ int main(int argc, char** argv) {
              {"one_forward_per_prompt_s_all", single_s},
              {"speedup", batched / single},
              {"speedup_at_least", 2.0},
+             {"products_only_speedup", median(single_products_s) / median(batched_products_s)},
              {"gemm_gflops", gflops},
              {"batched_fraction_of_gemm_rate", flops / median(batched_s) / 1e9 / gflops}};
     std::cout << out.dump(2) << "\n";
