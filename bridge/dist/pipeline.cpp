@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
+#include <nlohmann/json.hpp>
 
 #include <cstring>
 
@@ -16,6 +17,7 @@ namespace hookscope {
 namespace {
 
 // What rank 0 asks of the others: [kind, start, positions, flags].
+constexpr int64_t kRequestFields = 4;
 constexpr int64_t kFinish = 0, kStart = 1, kForward = 2;                // kinds
 constexpr int64_t kUsePast = 1, kNewRun = 2, kRecord = 4, kKvCache = 8; // flags
 
@@ -48,7 +50,7 @@ Pipeline::~Pipeline() = default;
 void Pipeline::send_request(const std::vector<int64_t>& fields) {
     const at::Tensor request = at::tensor(at::ArrayRef<int64_t>(fields), at::kLong);
     for (int r = 1; r < group_.world_size(); ++r)
-        group_.send(request, r);
+        group_.send_data(request, r);
 }
 
 void Pipeline::check_tokens(const std::vector<int64_t>& tokens, int64_t start) const {
@@ -94,12 +96,15 @@ at::Tensor Pipeline::forward(const std::vector<int64_t>& tokens, int64_t start, 
     group_.send(out, 1);
     at::Tensor logits = group_.receive(last);
     if (filter) {
-        // Each rank's hook points in its execution order; the ranks in pipeline order.
+        // Each rank's hook points in its execution order, the ranks in pipeline order:
+        // an index of names, dtypes and shapes, then the data of each.
         for (int r = 1; r <= last; ++r) {
-            const int64_t count = group_.receive(r).item<int64_t>();
-            for (int64_t k = 0; k < count; ++k) {
-                std::string name = text_of(group_.receive(r));
-                cache->add(std::move(name), group_.receive(r));
+            const nlohmann::json index = nlohmann::json::parse(text_of(group_.receive(r)));
+            for (const nlohmann::json& entry : index) {
+                at::Tensor value = at::empty(entry["shape"].get<std::vector<int64_t>>(),
+                                             static_cast<at::ScalarType>(entry["dtype"].get<int>()));
+                group_.receive_into(value, r);
+                cache->add(entry["name"].get<std::string>(), std::move(value));
             }
         }
     }
@@ -145,7 +150,8 @@ void Pipeline::serve() {
     const int rank = group_.rank();
     const int next = (rank + 1) % group_.world_size(); // the last stage's logits go to rank 0
     for (;;) {
-        const at::Tensor request = group_.receive(0);
+        at::Tensor request = at::empty({kRequestFields}, at::kLong);
+        group_.receive_into(request, 0);
         const int64_t* field = request.data_ptr<int64_t>();
         const int64_t kind = field[0], start = field[1], positions = field[2], flags = field[3];
         if (kind == kFinish) return;
@@ -169,11 +175,13 @@ void Pipeline::serve() {
             run_stage(input, start, flags & kUsePast, filter ? &*filter : nullptr, filter ? &recorded : nullptr);
         group_.send(out, next);
         if (!filter) continue;
-        group_.send(at::full({1}, static_cast<int64_t>(recorded.size()), at::kLong), 0);
-        for (const auto& [name, value] : recorded.entries()) {
-            group_.send(bytes_of(name), 0);
-            group_.send(value, 0);
-        }
+        nlohmann::json index = nlohmann::json::array();
+        for (const auto& [name, value] : recorded.entries())
+            index.push_back(
+                {{"name", name}, {"dtype", static_cast<int>(value.scalar_type())}, {"shape", value.sizes()}});
+        group_.send(bytes_of(index.dump()), 0);
+        for (const auto& [name, value] : recorded.entries())
+            group_.send_data(value, 0);
     }
 }
 

@@ -492,8 +492,37 @@ constexpr int64_t kHeaderSize = 2 + kMaxDims;
 
 } // namespace
 
-void ProcessGroup::send(const at::Tensor& tensor, int peer) {
+void ProcessGroup::send_data(const at::Tensor& tensor, int peer) {
     State& s = *state_;
+    if (tensor.numel() == 0) return;
+    std::vector<at::Tensor> one{tensor.contiguous()};
+    c10::intrusive_ptr<c10d::Work> work;
+    try {
+        work = s.gloo->send(one, peer, 0);
+    } catch (const std::exception& e) {
+        if (const auto f = failure()) throw GroupError(*f);
+        throw GroupError(s.raise("rank " + std::to_string(rank()) + " could not send to rank " + std::to_string(peer) +
+                                 ": " + error_text(e)));
+    }
+    s.wait_for_transfer(*work, peer);
+}
+
+void ProcessGroup::receive_into(at::Tensor& tensor, int peer) {
+    State& s = *state_;
+    if (tensor.numel() == 0) return;
+    std::vector<at::Tensor> one{tensor};
+    c10::intrusive_ptr<c10d::Work> work;
+    try {
+        work = s.gloo->recv(one, peer, 0);
+    } catch (const std::exception& e) {
+        if (const auto f = failure()) throw GroupError(*f);
+        throw GroupError(s.raise("rank " + std::to_string(rank()) + " could not receive from rank " +
+                                 std::to_string(peer) + ": " + error_text(e)));
+    }
+    s.wait_for_transfer(*work, peer);
+}
+
+void ProcessGroup::send(const at::Tensor& tensor, int peer) {
     if (tensor.dim() > kMaxDims) {
         throw Error("a tensor of " + std::to_string(tensor.dim()) + " dimensions cannot be sent: at most " +
                     std::to_string(kMaxDims));
@@ -504,45 +533,20 @@ void ProcessGroup::send(const at::Tensor& tensor, int peer) {
     h[1] = tensor.dim();
     for (int64_t d = 0; d < tensor.dim(); ++d)
         h[2 + d] = tensor.size(d);
-    std::vector<at::Tensor> parts{header};
-    if (tensor.numel() > 0) parts.push_back(tensor.contiguous());
-    for (at::Tensor& part : parts) {
-        std::vector<at::Tensor> one{part};
-        c10::intrusive_ptr<c10d::Work> work;
-        try {
-            work = s.gloo->send(one, peer, 0);
-        } catch (const std::exception& e) {
-            if (const auto f = failure()) throw GroupError(*f);
-            throw GroupError(s.raise("rank " + std::to_string(rank()) + " could not send to rank " +
-                                     std::to_string(peer) + ": " + error_text(e)));
-        }
-        s.wait_for_transfer(*work, peer);
-    }
+    send_data(header, peer);
+    send_data(tensor, peer);
 }
 
 at::Tensor ProcessGroup::receive(int peer) {
-    State& s = *state_;
-    const auto take = [&](at::Tensor& into) {
-        std::vector<at::Tensor> one{into};
-        c10::intrusive_ptr<c10d::Work> work;
-        try {
-            work = s.gloo->recv(one, peer, 0);
-        } catch (const std::exception& e) {
-            if (const auto f = failure()) throw GroupError(*f);
-            throw GroupError(s.raise("rank " + std::to_string(rank()) + " could not receive from rank " +
-                                     std::to_string(peer) + ": " + error_text(e)));
-        }
-        s.wait_for_transfer(*work, peer);
-    };
     at::Tensor header = at::empty({kHeaderSize}, at::kLong);
-    take(header);
+    receive_into(header, peer);
     const int64_t* h = header.data_ptr<int64_t>();
     if (h[1] < 0 || h[1] > kMaxDims) {
-        throw GroupError(s.raise("rank " + std::to_string(rank()) + " received a malformed tensor from rank " +
-                                 std::to_string(peer)));
+        throw GroupError(state_->raise("rank " + std::to_string(rank()) + " received a malformed tensor from rank " +
+                                       std::to_string(peer)));
     }
     at::Tensor tensor = at::empty(std::vector<int64_t>(h + 2, h + 2 + h[1]), static_cast<at::ScalarType>(h[0]));
-    if (tensor.numel() > 0) take(tensor);
+    receive_into(tensor, peer);
     return tensor;
 }
 

@@ -73,6 +73,10 @@ public:
     // connection to it breaks.
     void send(const at::Tensor& tensor, int peer);
     at::Tensor receive(int peer);
+    // The same without the header, for a tensor whose dtype and shape the receiver
+    // knows: its bytes alone, taken into a contiguous tensor of that dtype and shape.
+    void send_data(const at::Tensor& tensor, int peer);
+    void receive_into(at::Tensor& tensor, int peer);
 
 private:
     struct State;
