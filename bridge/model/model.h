@@ -90,7 +90,8 @@ public:
     bool holds_readout() const { return stage_.end == config_.n_layers; }
     bool whole() const { return holds_embedding() && holds_readout(); }
     Precision precision() const { return precision_; }
-    // Every hook point this model fires, in execution order.
+    // Every hook point this model fires, in execution order (on a stage, the whole
+    // model's: it fires those of its own blocks and pieces, under the same names).
     const std::vector<HookInfo>& hook_points() const { return hook_points_; }
     // What load() found wrong but loadable: weights holding NaN or infinite values.
     const std::vector<std::string>& load_warnings() const { return load_warnings_; }
@@ -137,7 +138,8 @@ public:
     at::Tensor last_logits_from_block(const at::Tensor& resid, int first_block,
                                       Interventions* interventions = nullptr) const;
 
-    // The final norm, the unembedding and each layer's output projections.
+    // The final norm, the unembedding and each layer's output projections (on a stage:
+    // its own layers, and the norm and unembedding only on the last).
     virtual ReadoutWeights readout_weights() const = 0;
 
     // A key/value cache for decoding up to `positions` positions (capped at the
