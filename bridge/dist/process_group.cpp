@@ -65,6 +65,7 @@ struct ProcessGroup::State {
     mutable std::mutex mutex; // guards what follows
     std::optional<std::string> failure;
     std::vector<Clock::time_point> last_seen; // when each rank's heartbeat last moved
+    c10d::Work* transfer = nullptr;           // the send or receive being waited for
     bool stopping = false;
     std::condition_variable wake;
     std::thread monitor;
@@ -96,6 +97,8 @@ struct ProcessGroup::State {
     void fail(const std::string& what) {
         const std::lock_guard lock(mutex);
         if (!failure) failure = what;
+        // A transfer with a rank that has gone would otherwise wait out the timeout.
+        if (transfer) transfer->abort();
     }
 
     std::optional<std::string> current_failure() const {
@@ -340,21 +343,33 @@ void ProcessGroup::State::close() noexcept {
 }
 
 void ProcessGroup::State::wait_for_transfer(c10d::Work& work, int peer) {
-    const milliseconds poll = std::clamp(beat, milliseconds(20), milliseconds(200));
-    for (;;) {
-        if (const auto f = current_failure()) throw GroupError(*f);
-        try {
-            work.wait(poll);
-            return;
-        } catch (const std::exception& e) {
-            const std::string text = error_text(e);
-            // gloo's "Timed out waiting Nms for send/recv operation": only this slice.
-            if (text.find("Timed out") != std::string::npos) continue;
-            if (const auto f = current_failure()) throw GroupError(*f);
-            // A rank that failed said why before it went; raise() names that first.
-            throw GroupError(raise("rank " + std::to_string(peer) + " cannot be reached: the connection to it broke (" +
-                                   text + ")"));
+    {
+        const std::lock_guard lock(mutex);
+        if (failure) {
+            work.abort();
+            throw GroupError(*failure);
         }
+        transfer = &work;
+    }
+    // One wait, bounded by gloo's own timeout (--dist-timeout): a wait that gloo times
+    // out closes every connection of the group, so it cannot be waited in slices. A
+    // failure seen meanwhile aborts it (fail()).
+    bool done = false;
+    std::string broke;
+    try {
+        done = work.wait();
+    } catch (const std::exception& e) {
+        broke = error_text(e);
+    }
+    {
+        const std::lock_guard lock(mutex);
+        transfer = nullptr;
+    }
+    if (const auto f = current_failure()) throw GroupError(*f);
+    if (!broke.empty() || !done) {
+        // A rank that failed said why before it went; raise() names that first.
+        throw GroupError(raise("rank " + std::to_string(peer) + " cannot be reached: the connection to it broke (" +
+                               (broke.empty() ? std::string("the transfer was abandoned") : broke) + ")"));
     }
 }
 

@@ -198,9 +198,14 @@ private slots:
         QVERIFY(file_bytes > 400e6);
         QProcessEnvironment env = launch_free_env();
         env.insert("HOOKSCOPE_REPORT_MEMORY", "1");
+        // The whole context: each stage's forward then takes long enough that the other
+        // rank waits on a transfer for a good part of a second.
+        QString tokens = "1";
+        for (int t = 2; t <= shape.context; ++t)
+            tokens += "," + QString::number(t);
         Ranks run(2,
-                  {"run", "--model", path_text(folder), "--tokens", "1,2,3,4", "--names-filter",
-                   "blocks.0.hook_resid_pre", "--export", path_text(dir() / "large.safetensors"), "--pipeline"},
+                  {"run", "--model", path_text(folder), "--tokens", tokens, "--names-filter", "blocks.*.hook_resid_pre",
+                   "--export", path_text(dir() / "large.safetensors"), "--pipeline"},
                   60, {}, env);
         const std::map<int, CliResult> results = run.finish();
         fs::remove_all(folder);
