@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <iostream>
 
 namespace hookscope::cli {
@@ -37,7 +38,8 @@ SamplingSettings sampling_settings(const Options& options) {
 }
 
 int generate_on(GenerateSteps& steps, const Model& model, const Options& options, GenerateOptions& o,
-                const std::filesystem::path& folder, const PromptInput& input, Precision precision);
+                const std::filesystem::path& folder, const PromptInput& input, Precision precision,
+                const std::function<void()>& generated = {});
 
 } // namespace
 
@@ -91,8 +93,7 @@ int generate_command(const Options& options) {
         Pipeline pipeline(group, *stage, o.interventions);
         int code = kOk;
         if (group.rank() == 0) {
-            code = generate_on(pipeline, *stage, options, o, folder, input, precision);
-            pipeline.finish();
+            code = generate_on(pipeline, *stage, options, o, folder, input, precision, [&] { pipeline.finish(); });
         } else {
             pipeline.serve();
         }
@@ -104,9 +105,12 @@ int generate_command(const Options& options) {
 namespace {
 
 // The generation through `steps` (the whole `model`, or rank 0's stage of it), streamed,
-// exported and summed up.
+// exported and summed up. `generated` runs once the steps are done, before anything is
+// written: a pipeline's rank 0 ends the other ranks there, so a rank lost at the end
+// still leaves no export.
 int generate_on(GenerateSteps& steps, const Model& model, const Options& options, GenerateOptions& o,
-                const std::filesystem::path& folder, const PromptInput& input, Precision precision) {
+                const std::filesystem::path& folder, const PromptInput& input, Precision precision,
+                const std::function<void()>& generated) {
     const Tokenizer* tokenizer = input.codec ? &input.codec->tokenizer : nullptr;
     const auto export_path = options.value("--export");
     const auto prompt_length = static_cast<int64_t>(input.tokens.size());
@@ -126,6 +130,7 @@ int generate_on(GenerateSteps& steps, const Model& model, const Options& options
         };
     }
     const GenerateResult result = generate(steps, input.tokens, o, callbacks, tokenizer);
+    if (generated) generated();
 
     std::vector<std::string> cache_keys;
     if (result.cache) {

@@ -70,8 +70,8 @@ int run_command(const Options& options) {
         if (group.rank() == 0) {
             require_cache_fits(*stage, filter, positions, options);
             const ActivationCache cache = pipeline.run_with_cache(tokens, filter);
+            pipeline.finish(); // every rank done before the export is written
             write_run(options, folder, input, *stage, interventions, cache, precision);
-            pipeline.finish();
         } else {
             pipeline.serve();
         }
