@@ -1,5 +1,7 @@
 #include "bridge/dist/pipeline.h"
 
+#include "bridge/io/intervention_files.h"
+
 #include "bridge/core/errors.h"
 #include "bridge/core/precision.h"
 #include "bridge/core/token_ids.h"
@@ -42,6 +44,14 @@ Pipeline::Pipeline(ProcessGroup& group, const Model& stage, Interventions interv
     if (first != mine) {
         throw InputError("rank " + std::to_string(group_.rank()) + " loaded another model than rank 0: " + mine +
                          " here, " + first + " on rank 0 (checkpoint fingerprint and dtype)");
+    }
+    // Each rank reads --intervene itself: the SPECs and the files' contents must agree.
+    const std::string specs = interventions_json(given_);
+    if (group_.value_of_first("pipeline/interventions", specs) != specs) {
+        throw InputError("rank " + std::to_string(group_.rank()) +
+                         " was given other interventions than rank 0 (their SPECs, or the files they name "
+                         "differ in path or contents): " +
+                         specs + " here");
     }
 }
 
