@@ -1,6 +1,7 @@
 #include "bridge/model/layers.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace hookscope::layers {
 namespace {
@@ -18,7 +19,17 @@ float* panel_buffer(int64_t floats) {
     return buffer.data();
 }
 
+std::atomic<bool> row_padding{true};
+
 } // namespace
+
+void enable_row_padding(bool enabled) {
+    row_padding.store(enabled, std::memory_order_relaxed);
+}
+
+bool row_padding_enabled() {
+    return row_padding.load(std::memory_order_relaxed);
+}
 
 at::Tensor widened_product(const at::Tensor& x, const at::Tensor& w, bool linear_layout) {
     const int64_t in = linear_layout ? w.size(1) : w.size(0);
