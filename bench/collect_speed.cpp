@@ -10,6 +10,9 @@
 //
 // usage: bench_collect [--shape S] [--prompts N] [--min-tokens A] [--max-tokens B]
 //                      [--batch-prompts K] [--reps N] [--threads N] [--smoke] [--batched-only]
+//                      [--without-row-padding]
+// --without-row-padding: also both collects with the BLAS products' rows left unpadded
+// (layers::blas_product), interleaved, for what the padding gains.
 // --batched-only: the batched runs alone, for profilers (no comparison printed).
 
 #include "bench/args.h"
@@ -17,6 +20,7 @@
 #include "bench/timing.h"
 #include "bridge/io/collect.h"
 #include "bridge/model/kernels/kernels.h"
+#include "bridge/model/layers.h"
 #include "bridge/model/threads.h"
 
 #include <nlohmann/json.hpp>
@@ -37,7 +41,7 @@ int main(int argc, char** argv) {
     int reps = 3, threads = 0, batch_prompts = 8;
     int64_t prompts = 64, min_tokens = 8, max_tokens = 64;
     std::string shape = "gpt2-small";
-    bool smoke = false, batched_only = false;
+    bool smoke = false, batched_only = false, without_padding = false;
     const bool parsed = BenchArgs("bench_collect")
                             .text("--shape", shape, "S")
                             .integer("--prompts", prompts, int64_t{1})
@@ -48,6 +52,7 @@ int main(int argc, char** argv) {
                             .integer("--threads", threads, 1)
                             .flag("--smoke", smoke)
                             .flag("--batched-only", batched_only)
+                            .flag("--without-row-padding", without_padding)
                             .parse(argc, argv);
     if (!parsed) return 2;
     if (smoke) reps = 1, prompts = 4, max_tokens = std::min<int64_t>(max_tokens, 12);
@@ -106,7 +111,7 @@ int main(int argc, char** argv) {
             for (const int64_t m : rows) {
                 for (const auto& layer : layer_weights) {
                     for (const at::Tensor& w : layer)
-                        (void)at::mm(at::ones({m, w.size(0)}), w);
+                        (void)layers::blas_product(at::ones({m, w.size(0)}), w, {});
                 }
             }
         });
@@ -118,7 +123,8 @@ int main(int argc, char** argv) {
         batch_rows.back() += prompt_rows.back();
     }
 
-    std::vector<double> batched_s, single_s, batched_products_s, single_products_s;
+    std::vector<double> batched_s, single_s, batched_products_s, single_products_s, unpadded_batched_s,
+        unpadded_single_s;
     for (int r = 0; r < reps; ++r) {
         // Alternate which goes first, so neither always meets a cache the other warmed.
         if (r % 2 == 0) {
@@ -127,6 +133,12 @@ int main(int argc, char** argv) {
         } else {
             single_s.push_back(run(1));
             batched_s.push_back(run(batch_prompts));
+        }
+        if (without_padding) {
+            layers::enable_row_padding(false);
+            unpadded_batched_s.push_back(run(batch_prompts));
+            unpadded_single_s.push_back(run(1));
+            layers::enable_row_padding(true);
         }
         batched_products_s.push_back(products(batch_rows));
         single_products_s.push_back(products(prompt_rows));
@@ -164,6 +176,11 @@ int main(int argc, char** argv) {
              {"speedup", batched / single},
              {"speedup_at_least", 2.0},
              {"products_only_speedup", median(single_products_s) / median(batched_products_s)},
+             {"without_row_padding",
+              without_padding ? json{{"batched_tokens_per_s", static_cast<double>(tokens) / median(unpadded_batched_s)},
+                                     {"one_forward_per_prompt_tokens_per_s",
+                                      static_cast<double>(tokens) / median(unpadded_single_s)}}
+                              : json(nullptr)},
              {"gemm_gflops", gflops},
              {"batched_fraction_of_gemm_rate", flops / median(batched_s) / 1e9 / gflops}};
     std::cout << out.dump(2) << "\n";
