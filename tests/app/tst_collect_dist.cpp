@@ -6,6 +6,7 @@
 #include "bridge/io/dataset.h"
 #include "bridge/model/safetensors.h"
 #include "support/cli_process.h"
+#include "support/ranks.h"
 
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -13,11 +14,6 @@
 #include <QTemporaryDir>
 #include <QtTest>
 #include <nlohmann/json.hpp>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -28,7 +24,12 @@
 #include <thread>
 
 using namespace hookscope;
+using hookscope::test::all_errors;
 using hookscope::test::CliResult;
+using hookscope::test::finished;
+using hookscope::test::free_port;
+using hookscope::test::launch_free_env;
+using hookscope::test::Ranks;
 using hookscope::test::run_hookscope;
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -57,76 +58,6 @@ fs::path write_prompts(const fs::path& path, int count, int min_length, int max_
     std::ofstream(path, std::ios::binary) << text;
     return path;
 }
-
-// A port nothing listens on now: bound to 0, read back, released.
-int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t size = sizeof address;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), size) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0)
-        qFatal("cannot find a free port");
-    ::close(fd);
-    return ntohs(address.sin_port);
-}
-
-// The environment without torchrun's variables, so only the flags configure a run.
-QProcessEnvironment clean_env() {
-    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-    for (const char* name : {"WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
-                             "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_RESTART_COUNT", "GLOO_SOCKET_IFNAME"})
-        env.remove(name);
-    return env;
-}
-
-CliResult finished(QProcess& p) {
-    CliResult r;
-    if (!p.waitForFinished(120000)) return r;
-    r.code = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2;
-    r.out = QString::fromUtf8(p.readAllStandardOutput());
-    r.err = QString::fromUtf8(p.readAllStandardError());
-    return r;
-}
-
-// The ranks of one run, each a `hookscope` process with --threads 1.
-class Ranks {
-public:
-    // Starts `ranks` (all of 0..world-1 when empty) with `args` plus each one's launch
-    // flags and what `more` holds for it.
-    Ranks(int world, const QStringList& args, int timeout = 60, std::vector<int> ranks = {},
-          const std::map<int, QStringList>& more = {}) {
-        const QString master = "127.0.0.1:" + QString::number(free_port());
-        if (ranks.empty()) {
-            for (int r = 0; r < world; ++r)
-                ranks.push_back(r);
-        }
-        for (const int r : ranks) {
-            auto p = std::make_unique<QProcess>();
-            p->setProcessEnvironment(clean_env());
-            p->start(HOOKSCOPE_BINARY, args +
-                                           QStringList{"--threads", "1", "--world-size", QString::number(world),
-                                                       "--rank", QString::number(r), "--master", master,
-                                                       "--dist-timeout", QString::number(timeout)} +
-                                           (more.count(r) ? more.at(r) : QStringList{}));
-            processes_[r] = std::move(p);
-        }
-    }
-
-    QProcess& process(int rank) { return *processes_.at(rank); }
-
-    // Every rank's result, by rank.
-    std::map<int, CliResult> finish() {
-        std::map<int, CliResult> results;
-        for (auto& [rank, p] : processes_)
-            results[rank] = finished(*p);
-        return results;
-    }
-
-private:
-    std::map<int, std::unique_ptr<QProcess>> processes_;
-};
 
 QStringList collect_args(const QString& model, const fs::path& prompts, const fs::path& out, const QString& filter,
                          const QStringList& more) {
@@ -174,13 +105,6 @@ std::map<std::string, std::string> shard_bytes(const fs::path& dir) {
 
 json manifest_of(const fs::path& dir) {
     return json::parse(read_bytes(dir / kManifestName));
-}
-
-QString all_errors(const std::map<int, CliResult>& results) {
-    QString text;
-    for (const auto& [rank, r] : results)
-        text += QString("rank %1 (exit %2): %3\n").arg(rank).arg(r.code).arg(r.err);
-    return text;
 }
 
 } // namespace
@@ -233,7 +157,7 @@ class TestCollectDist : public QObject {
 private slots:
     void oneProcessAndThreeGiveTheSameRowsBitForBit() {
         const fs::path one = dir() / "one", three = dir() / "three";
-        const CliResult alone = run_hookscope(tiny_args(one) + QStringList{"--threads", "1"}, clean_env());
+        const CliResult alone = run_hookscope(tiny_args(one) + QStringList{"--threads", "1"}, launch_free_env());
         QVERIFY2(alone.code == 0, qPrintable(alone.err));
         const auto results = Ranks(3, tiny_args(three)).finish();
         for (const auto& [rank, r] : results) {
@@ -287,7 +211,7 @@ private slots:
 
         // A rerun with another world size is refused by every rank, naming it.
         const auto before = shard_bytes(three);
-        const CliResult other = run_hookscope(tiny_args(three) + QStringList{"--threads", "1"}, clean_env());
+        const CliResult other = run_hookscope(tiny_args(three) + QStringList{"--threads", "1"}, launch_free_env());
         QCOMPARE(other.code, 1);
         QVERIFY2(other.err.contains("world size: recorded 3, now 1"), qPrintable(other.err));
         const auto two = Ranks(2, tiny_args(three)).finish();
@@ -352,7 +276,7 @@ private slots:
 
     void ranksStartedWithOtherSettingsAreNamed() {
         const fs::path out = dir() / "mixed";
-        const auto results = Ranks(2, tiny_args(out), 60, {}, {{1, {"--no-prepend-bos"}}}).finish();
+        const auto results = Ranks(2, tiny_args(out), 60, {}, launch_free_env(), {{1, {"--no-prepend-bos"}}}).finish();
         const QString difference = "settings differ from rank 0's: --prepend-bos is false here, true on rank 0";
         QVERIFY2(results.at(1).code == 1 && results.at(1).err.contains("hookscope: rank 1: " + difference),
                  qPrintable(all_errors(results)));
@@ -383,7 +307,7 @@ private slots:
             QCOMPARE(r.code, 2);
             QVERIFY2(r.err.contains(message), qPrintable(r.err));
         };
-        const QProcessEnvironment env = clean_env();
+        const QProcessEnvironment env = launch_free_env();
         expect({"--world-size", "3", "--rank", "3", "--master", "127.0.0.1:29500"}, env,
                "--rank must be a rank from 0 to 2 (the world size is 3), got `3`");
         expect({"--world-size", "2", "--rank", "1", "--master", "127.0.0.1"}, env,
@@ -420,7 +344,7 @@ private slots:
         const fs::path out = dir() / "agent";
         std::vector<std::unique_ptr<QProcess>> ranks;
         for (int r = 0; r < 2; ++r) {
-            QProcessEnvironment env = clean_env();
+            QProcessEnvironment env = launch_free_env();
             for (const auto& [name, value] : std::map<QString, QString>{{"WORLD_SIZE", "2"},
                                                                         {"RANK", QString::number(r)},
                                                                         {"MASTER_ADDR", "127.0.0.1"},
@@ -443,11 +367,11 @@ private slots:
     void torchrunEnvironmentConfiguresTheRanks() {
         // As torchrun starts two workers on one machine: no flags, only the environment.
         const fs::path one = dir() / "env-one", two = dir() / "env-two";
-        QCOMPARE(run_hookscope(tiny_args(one) + QStringList{"--threads", "1"}, clean_env()).code, 0);
+        QCOMPARE(run_hookscope(tiny_args(one) + QStringList{"--threads", "1"}, launch_free_env()).code, 0);
         const QString port = QString::number(free_port());
         std::vector<std::unique_ptr<QProcess>> ranks;
         for (int r = 0; r < 2; ++r) {
-            QProcessEnvironment env = clean_env();
+            QProcessEnvironment env = launch_free_env();
             for (const auto& [name, value] : std::map<QString, QString>{{"WORLD_SIZE", "2"},
                                                                         {"RANK", QString::number(r)},
                                                                         {"LOCAL_RANK", QString::number(r)},

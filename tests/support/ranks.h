@@ -53,9 +53,10 @@ inline CliResult finished(QProcess& p) {
 class Ranks {
 public:
     // Starts `ranks` (all of 0..world-1 when empty) of a run of `world`, each with
-    // `args`, --threads 1, its launch flags and --dist-timeout `timeout` seconds.
+    // `args`, --threads 1, its launch flags, --dist-timeout `timeout` seconds and what
+    // `more` holds for it.
     Ranks(int world, const QStringList& args, int timeout = 60, std::vector<int> ranks = {},
-          const QProcessEnvironment& env = launch_free_env()) {
+          const QProcessEnvironment& env = launch_free_env(), const std::map<int, QStringList>& more = {}) {
         const QString master = "127.0.0.1:" + QString::number(free_port());
         if (ranks.empty()) {
             for (int r = 0; r < world; ++r)
@@ -64,9 +65,11 @@ public:
         for (const int r : ranks) {
             auto p = std::make_unique<QProcess>();
             p->setProcessEnvironment(env);
-            p->start(HOOKSCOPE_BINARY, args + QStringList{"--threads", "1", "--world-size", QString::number(world),
-                                                          "--rank", QString::number(r), "--master", master,
-                                                          "--dist-timeout", QString::number(timeout)});
+            p->start(HOOKSCOPE_BINARY, args +
+                                           QStringList{"--threads", "1", "--world-size", QString::number(world),
+                                                       "--rank", QString::number(r), "--master", master,
+                                                       "--dist-timeout", QString::number(timeout)} +
+                                           (more.count(r) ? more.at(r) : QStringList{}));
             processes_[r] = std::move(p);
         }
     }
