@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <fstream>
 
 using namespace hookscope;
 using namespace hookscope::test;
@@ -241,15 +242,35 @@ private slots:
         QVERIFY2(r.err.contains("--pipeline"), qPrintable(r.err));
     }
 
-    // Rank 1 of 3 killed once rank 0 streams its first tokens: ranks 0 and 2 end with
-    // an error naming rank 1 within the timeout, and no export is written.
+    // Rank 1 of 3 killed as soon as rank 0 streams its first token, in a generation
+    // that cannot end before it: no EOS, 2000 new tokens wanted (as many as the context
+    // holds). Ranks 0 and 2 end with an error naming rank 1 within the timeout, and
+    // neither the export nor its temporary file is left behind.
     void aKilledRankStopsTheOthersNamingIt() {
+        const fs::path folder = dir() / "endless-gpt2";
+        train::ModelShape shape;
+        shape.layers = 4;
+        shape.heads = 2;
+        shape.d_model = 32;
+        shape.context = 2048;
+        shape.vocab = 97;
+        shape.bos = shape.eos = 96;
+        write_random_gpt2(folder, shape, 5);
+        json config = json::parse(std::ifstream(folder / "config.json"));
+        config.erase("eos_token_id"); // no token ends the generation
+        std::ofstream(folder / "config.json") << config.dump();
+
         const fs::path out = dir() / "killed.safetensors";
         Ranks run(3,
-                  {"generate", "--model", deep_gpt2(), "--tokens", "1,2,3", "--max-new-tokens", "250", "--greedy",
-                   "--export", path_text(out), "--pipeline"},
+                  {"generate", "--model", path_text(folder), "--tokens", "1,2,3", "--max-new-tokens", "2000",
+                   "--greedy", "--names-filter", "blocks.*.hook_resid_pre", "--export", path_text(out), "--pipeline"},
                   kSmallTimeout);
-        QVERIFY(run.process(0).waitForReadyRead(60000)); // the first token
+        QProcess& first = run.process(0);
+        QElapsedTimer waited;
+        waited.start();
+        while (first.bytesAvailable() == 0 && first.state() != QProcess::NotRunning && waited.elapsed() < 60000)
+            first.waitForReadyRead(100);
+        QVERIFY2(first.bytesAvailable() > 0, "rank 0 streamed no token");
         QElapsedTimer clock;
         clock.start();
         run.process(1).kill();
@@ -257,9 +278,14 @@ private slots:
         QVERIFY2(clock.elapsed() < (kSmallTimeout + 5) * 1000, qPrintable(QString::number(clock.elapsed())));
         for (const int rank : {0, 2}) {
             const CliResult& r = results.at(rank);
-            QVERIFY2(r.code != 0 && r.err.contains("rank 1"), qPrintable(all_errors(results)));
+            QVERIFY2(r.code > 0 && r.err.contains("rank 1"), qPrintable(all_errors(results)));
+            QVERIFY2(!r.err.contains("new tokens, stop:"), qPrintable(all_errors(results)));
         }
         QVERIFY(!fs::exists(out));
+        // The export writer's temporary file is `.killed.safetensors.tmp-XXXXXX`.
+        const std::string temporary = "." + out.filename().string() + ".tmp-";
+        for (const auto& entry : fs::directory_iterator(dir()))
+            QVERIFY2(!entry.path().filename().string().starts_with(temporary), entry.path().c_str());
     }
 
     // Rank 1 of 2 never starts: rank 0 stops naming it within the timeout.
