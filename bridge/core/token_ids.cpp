@@ -49,6 +49,16 @@ void check_token_ids(std::span<const int64_t> ids, int64_t vocabulary) {
     }
 }
 
+void check_run_tokens(std::span<const int64_t> ids, int64_t start, int64_t context, int64_t vocabulary) {
+    if (ids.empty()) throw InputError("no tokens to run: the sequence is empty");
+    const int64_t end = start + static_cast<int64_t>(ids.size());
+    if (end > context) {
+        throw InputError(std::to_string(end) + " tokens exceed the model's context of " + std::to_string(context) +
+                         " positions");
+    }
+    check_token_ids(ids, vocabulary);
+}
+
 void check_token_id(int64_t id, int64_t vocabulary, std::string_view what) {
     if (id < 0 || id >= vocabulary) {
         throw InputError(std::string(what) + " " + std::to_string(id) + " is outside " + vocabulary_range(vocabulary));

@@ -63,16 +63,6 @@ void Pipeline::send_request(const std::vector<int64_t>& fields) {
         group_.send_data(request, r);
 }
 
-void Pipeline::check_tokens(const std::vector<int64_t>& tokens, int64_t start) const {
-    const int64_t n_ctx = stage_.config().n_ctx;
-    if (tokens.empty()) throw InputError("no tokens to run: the sequence is empty");
-    if (start + static_cast<int64_t>(tokens.size()) > n_ctx) {
-        throw InputError(std::to_string(start + static_cast<int64_t>(tokens.size())) +
-                         " tokens exceed the model's context of " + std::to_string(n_ctx) + " positions");
-    }
-    check_token_ids(tokens, stage_.config().d_vocab);
-}
-
 at::Tensor Pipeline::run_stage(const at::Tensor& input, int64_t start, bool use_past, const NamesFilter* filter,
                                ActivationCache* cache) {
     c10::InferenceMode guard;
@@ -89,7 +79,7 @@ at::Tensor Pipeline::run_stage(const at::Tensor& input, int64_t start, bool use_
 
 at::Tensor Pipeline::forward(const std::vector<int64_t>& tokens, int64_t start, bool use_past, bool new_run,
                              const NamesFilter* filter, ActivationCache* cache) {
-    check_tokens(tokens, start);
+    check_run_tokens(tokens, start, stage_.config().n_ctx, stage_.config().d_vocab);
     const auto positions = static_cast<int64_t>(tokens.size());
     const int64_t flags = (use_past ? kUsePast : 0) | (new_run ? kNewRun : 0) | (filter ? kRecord : 0);
     send_request({kForward, start, positions, flags});

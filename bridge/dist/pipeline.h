@@ -57,7 +57,6 @@ private:
     at::Tensor run_stage(const at::Tensor& input, int64_t start, bool use_past, const NamesFilter* filter,
                          ActivationCache* cache);
     void send_request(const std::vector<int64_t>& fields);
-    void check_tokens(const std::vector<int64_t>& tokens, int64_t start) const;
 
     ProcessGroup& group_;
     const Model& stage_;

@@ -178,12 +178,7 @@ at::Tensor Model::forward_with_hooks(const at::Tensor& tokens, int64_t start, Ho
 
 at::Tensor Model::checked_tokens(const std::vector<int64_t>& tokens, int64_t start) const {
     require_whole();
-    if (tokens.empty()) throw InputError("no tokens to run: the sequence is empty");
-    if (start + static_cast<int64_t>(tokens.size()) > config_.n_ctx) {
-        throw InputError(std::to_string(start + static_cast<int64_t>(tokens.size())) +
-                         " tokens exceed the model's context of " + std::to_string(config_.n_ctx) + " positions");
-    }
-    check_token_ids(tokens, config_.d_vocab);
+    check_run_tokens(tokens, start, config_.n_ctx, config_.d_vocab);
     return at::tensor(at::ArrayRef<int64_t>(tokens), at::kLong).unsqueeze(0);
 }
 
