@@ -163,6 +163,11 @@ void Model::require_whole() const {
                      " only: run it as a stage of a pipeline");
 }
 
+ReadoutWeights Model::readout_weights() const {
+    require_whole();
+    return gather_readout_weights();
+}
+
 at::Tensor Model::forward_stage(const at::Tensor& input, int64_t start, HookRecorder& hooks, KvCache* past,
                                 bool last_position) const {
     const at::Tensor entering = holds_embedding() ? embed(input, start, hooks) : input;

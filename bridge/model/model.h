@@ -138,9 +138,9 @@ public:
     at::Tensor last_logits_from_block(const at::Tensor& resid, int first_block,
                                       Interventions* interventions = nullptr) const;
 
-    // The final norm, the unembedding and each layer's output projections (on a stage:
-    // its own layers, and the norm and unembedding only on the last).
-    virtual ReadoutWeights readout_weights() const = 0;
+    // The final norm, the unembedding and each layer's output projections. Throws
+    // InputError on a stage, which holds only some of them.
+    ReadoutWeights readout_weights() const;
 
     // A key/value cache for decoding up to `positions` positions (capped at the
     // context), for the layers of this model's stage.
@@ -191,6 +191,8 @@ protected:
     // the final norm and the unembedding of the residual stream after the blocks,
     // logits [B, P, V].
     virtual at::Tensor readout(const at::Tensor& resid, HookRecorder& hooks) const = 0;
+    // What readout_weights() returns, called on a whole model only.
+    virtual ReadoutWeights gather_readout_weights() const = 0;
 
 private:
     // The forward pass over `tokens` [B, P] (int64) at positions start..start+P-1, firing

@@ -60,7 +60,8 @@ public:
         }
     }
 
-    ReadoutWeights readout_weights() const override {
+protected:
+    ReadoutWeights gather_readout_weights() const override {
         const ModelConfig& c = config();
         ReadoutWeights r{false, ln_f_.weight, ln_f_.bias, unembed_, {}, {}};
         for (const Gpt2Block& b : blocks_)
@@ -68,7 +69,6 @@ public:
         return r;
     }
 
-protected:
     at::Tensor embed(const at::Tensor& tokens, int64_t start, HookRecorder& hooks) const override {
         const int64_t positions = tokens.size(1);
         const at::Tensor embed = hooks.fire(HookPoint::global(Site::Embed), layers::embedding(wte_, tokens)); // [B,P,D]

@@ -61,7 +61,8 @@ public:
         }
     }
 
-    ReadoutWeights readout_weights() const override {
+protected:
+    ReadoutWeights gather_readout_weights() const override {
         const ModelConfig& c = config();
         ReadoutWeights r{false, ln_f_.weight, ln_f_.bias, unembed_, {}, {}};
         for (const NeoxBlock& b : blocks_) // dense: [D, H*Dh], nn.Linear
@@ -69,7 +70,6 @@ public:
         return r;
     }
 
-protected:
     at::Tensor embed(const at::Tensor& tokens, int64_t /*start*/, HookRecorder& hooks) const override {
         return hooks.fire(HookPoint::global(Site::Embed), layers::embedding(embed_in_, tokens)); // [B,P,D]
     }

@@ -63,7 +63,8 @@ public:
         }
     }
 
-    ReadoutWeights readout_weights() const override {
+protected:
+    ReadoutWeights gather_readout_weights() const override {
         const ModelConfig& c = config();
         ReadoutWeights r{true, norm_, {}, unembed_, {}, {}};
         for (const LlamaBlock& b : blocks_) // o_proj: [D, H*Dh], nn.Linear
@@ -71,7 +72,6 @@ public:
         return r;
     }
 
-protected:
     at::Tensor embed(const at::Tensor& tokens, int64_t /*start*/, HookRecorder& hooks) const override {
         return hooks.fire(HookPoint::global(Site::Embed), layers::embedding(embed_, tokens)); // [B,P,D]
     }

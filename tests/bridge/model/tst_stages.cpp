@@ -207,6 +207,22 @@ private slots:
             QVERIFY2(message.contains("stage of a pipeline"), qPrintable(message));
         }
     }
+
+    // A stage holds the output projections of its own layers only, and the norm and
+    // the unembedding on the last stage alone: it gives none of them rather than a part.
+    void aStageRefusesItsReadoutWeightsNamingItsBlocks() {
+        const fs::path folder = kGolden / "gpt2-tiny";
+        const auto whole = Model::load(folder);
+        QCOMPARE(static_cast<int64_t>(whole->readout_weights().layers.size()), whole->config().n_layers);
+        for (const auto& stage : load_stages(folder, 2)) {
+            const QString message = error_of([&] { stage->readout_weights(); });
+            const QString blocks = QString("blocks %1 to %2 of %3")
+                                       .arg(stage->stage().first)
+                                       .arg(stage->stage().end - 1)
+                                       .arg(whole->config().n_layers);
+            QVERIFY2(message.contains(blocks), qPrintable(message));
+        }
+    }
 };
 
 QTEST_GUILESS_MAIN(TestStages)
