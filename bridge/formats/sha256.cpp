@@ -1,6 +1,7 @@
 #include "bridge/formats/sha256.h"
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -113,7 +114,13 @@ __attribute__((target("sha,sse4.1,ssse3"))) void extension_blocks(uint32_t* stat
 }
 
 bool sha_extensions_available() {
-    return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("ssse3");
+    // CPUID directly: clang's __builtin_cpu_supports has no "sha".
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const bool ssse3 = c & (1u << 9), sse41 = c & (1u << 19);
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    const bool sha = b & (1u << 29);
+    return sha && ssse3 && sse41;
 }
 
 #else
