@@ -13,10 +13,8 @@
 #include "bridge/dist/launch_config.h"
 #include "bridge/dist/process_group.h"
 #include "bridge/io/dataset_tokens.h"
-#include "bridge/model/threads.h"
 
 #include <ATen/ATen.h>
-#include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <chrono>
@@ -67,11 +65,6 @@ private:
     std::string prefix_;
     std::chrono::steady_clock::time_point shown_ = std::chrono::steady_clock::now();
 };
-
-std::string error_text(const std::exception& e) {
-    if (const auto* c10 = dynamic_cast<const c10::Error*>(&e)) return c10->what_without_backtrace();
-    return e.what();
-}
 
 int collect_in_group(const Options& options, Precision precision, ProcessGroup* group);
 
@@ -152,26 +145,10 @@ int collect_command(const Options& options) {
     const Precision precision = apply_common(options);
     const LaunchConfig launch = launch_options(options);
     if (!launch.distributed()) return collect_in_group(options, precision, nullptr);
-    // The processes of one machine share its cores.
-    if (!options.value("--threads") && launch.local_world_size > 1)
-        apply_thread_split(default_thread_split(std::max(1, available_cores() / launch.local_world_size)));
-    const std::string rank = std::to_string(launch.rank);
-    std::cerr << "collect: rank " << rank << ": joining " << launch.world_size << " processes at "
-              << launch.master_text() << "\n";
-    ProcessGroup group(launch);
-    try {
+    return run_as_rank(options, launch, "collect", [&](ProcessGroup& group) {
         const StopDeadline deadline(group);
         return collect_in_group(options, precision, &group);
-    } catch (const GroupError& e) {
-        throw GroupError("rank " + rank + " stopped: " + e.what());
-    } catch (const UsageError& e) {
-        group.report_failure(e.what());
-        throw;
-    } catch (const std::exception& e) {
-        const std::string what = error_text(e);
-        group.report_failure(what);
-        throw Error("rank " + rank + ": " + what);
-    }
+    });
 }
 
 namespace {
