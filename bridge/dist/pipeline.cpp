@@ -117,11 +117,15 @@ ActivationCache Pipeline::run_with_cache(const std::vector<int64_t>& tokens, con
     return cache;
 }
 
-void Pipeline::start(int64_t positions, bool kv_cache) {
-    send_request({kStart, 0, positions, kv_cache ? kKvCache : 0});
+void Pipeline::start_here(int64_t positions, bool kv_cache) {
     interventions_ = given_;
     interventions_.start_run();
     past_ = kv_cache ? stage_.new_kv_cache(positions) : nullptr;
+}
+
+void Pipeline::start(int64_t positions, bool kv_cache) {
+    send_request({kStart, 0, positions, kv_cache ? kKvCache : 0});
+    start_here(positions, kv_cache);
 }
 
 at::Tensor Pipeline::next_logits(const std::vector<int64_t>& sequence) {
@@ -132,13 +136,12 @@ at::Tensor Pipeline::next_logits(const std::vector<int64_t>& sequence) {
 }
 
 ActivationCache Pipeline::recompute(const std::vector<int64_t>& tokens, const NamesFilter& filter, c10::Device device) {
-    ActivationCache cache(tokens, filter.text());
-    cache.set_logits(forward(tokens, 0, false, true, &filter, &cache).to(device));
+    ActivationCache cache = run_with_cache(tokens, filter);
     if (device == c10::kCPU) return cache;
     ActivationCache moved(tokens, filter.text());
     for (const auto& [name, value] : cache.entries())
         moved.add(name, value.to(device));
-    moved.set_logits(cache.logits());
+    moved.set_logits(cache.logits().to(device));
     return moved;
 }
 
@@ -156,9 +159,7 @@ void Pipeline::serve() {
         const int64_t kind = field[0], start = field[1], positions = field[2], flags = field[3];
         if (kind == kFinish) return;
         if (kind == kStart) {
-            interventions_ = given_;
-            interventions_.start_run();
-            past_ = (flags & kKvCache) ? stage_.new_kv_cache(positions) : nullptr;
+            start_here(positions, flags & kKvCache);
             continue;
         }
         std::optional<NamesFilter> filter;

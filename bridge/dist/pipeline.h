@@ -57,6 +57,9 @@ private:
     at::Tensor run_stage(const at::Tensor& input, int64_t start, bool use_past, const NamesFilter* filter,
                          ActivationCache* cache);
     void send_request(const std::vector<int64_t>& fields);
+    // This rank's state for a new generation: the given interventions afresh, and a KV
+    // cache for `positions` when the steps keep one.
+    void start_here(int64_t positions, bool kv_cache);
 
     ProcessGroup& group_;
     const Model& stage_;
