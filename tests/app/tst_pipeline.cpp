@@ -79,14 +79,7 @@ class TestPipeline : public QObject {
     QString deep_gpt2() {
         const fs::path folder = dir() / "deep-gpt2";
         if (fs::exists(folder / "model.safetensors")) return path_text(folder);
-        train::ModelShape shape;
-        shape.layers = 4;
-        shape.heads = 2;
-        shape.d_model = 32;
-        shape.context = 256;
-        shape.vocab = 97;
-        shape.bos = shape.eos = 96;
-        return path_text(write_random_gpt2(folder, shape, 5));
+        return path_text(write_random_gpt2(folder, gpt2_shape(4, 2, 32, 256, 97), 5));
     }
 
     // `args` in one process, then over `world` ranks (export named in each).
@@ -187,13 +180,7 @@ private slots:
     // + 1.1 x its stage's weights + 64 MB, on a checkpoint of several hundred MB
     // written here (and deleted): a rank reads only its stage's share of the file.
     void eachRankHoldsOnlyItsStage() {
-        train::ModelShape shape;
-        shape.layers = 8;
-        shape.heads = 16;
-        shape.d_model = 1024;
-        shape.context = 128;
-        shape.vocab = 4096;
-        shape.bos = shape.eos = 4095;
+        const train::ModelShape shape = gpt2_shape(8, 16, 1024, 128, 4096);
         const fs::path folder = write_random_gpt2(dir() / "large-gpt2", shape, 3);
         const auto file_bytes = static_cast<double>(fs::file_size(folder / "model.safetensors"));
         QVERIFY(file_bytes > 400e6);
@@ -248,14 +235,7 @@ private slots:
     // neither the export nor its temporary file is left behind.
     void aKilledRankStopsTheOthersNamingIt() {
         const fs::path folder = dir() / "endless-gpt2";
-        train::ModelShape shape;
-        shape.layers = 4;
-        shape.heads = 2;
-        shape.d_model = 32;
-        shape.context = 2048;
-        shape.vocab = 97;
-        shape.bos = shape.eos = 96;
-        write_random_gpt2(folder, shape, 5);
+        write_random_gpt2(folder, gpt2_shape(4, 2, 32, 2048, 97), 5);
         json config = json::parse(std::ifstream(folder / "config.json"));
         config.erase("eos_token_id"); // no token ends the generation
         std::ofstream(folder / "config.json") << config.dump();

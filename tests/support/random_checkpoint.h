@@ -13,6 +13,17 @@
 
 namespace hookscope::test {
 
+// A GPT-2 shape whose last id is both BOS and EOS, as GPT-2's <|endoftext|> is.
+inline train::ModelShape gpt2_shape(int64_t layers, int64_t heads, int64_t d_model, int64_t context, int64_t vocab) {
+    return {.layers = layers,
+            .heads = heads,
+            .d_model = d_model,
+            .context = context,
+            .vocab = vocab,
+            .bos = vocab - 1,
+            .eos = vocab - 1};
+}
+
 inline std::filesystem::path write_random_gpt2(const std::filesystem::path& folder, const train::ModelShape& shape,
                                                uint64_t seed) {
     std::filesystem::create_directories(folder);

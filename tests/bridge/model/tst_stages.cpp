@@ -92,14 +92,7 @@ class TestStages : public QObject {
     fs::path deep_gpt2() {
         const fs::path folder = fs::path(tmp_.path().toStdString()) / "deep-gpt2";
         if (fs::exists(folder / "model.safetensors")) return folder;
-        train::ModelShape shape;
-        shape.layers = 5;
-        shape.heads = 2;
-        shape.d_model = 32;
-        shape.context = 32;
-        shape.vocab = 97;
-        shape.bos = shape.eos = 96;
-        return test::write_random_gpt2(folder, shape, 11);
+        return test::write_random_gpt2(folder, test::gpt2_shape(5, 2, 32, 32, 97), 11);
     }
 
 private slots:
