@@ -17,7 +17,8 @@ class TestKernels : public QObject {
 
     void compareAll() {
         at::manual_seed(3);
-        for (const auto& [in, out] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {7, 13}, {768, 2304}, {64, 35}}) {
+        for (const auto& [in, out] :
+             std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {7, 13}, {768, 2304}, {64, 35}, {21, 50}}) {
             const at::Tensor w = at::randn({in, out}), x = at::randn({in}), b = at::randn({out});
             at::Tensor y = at::empty({out});
             kernels::gemv_in_out(w.data_ptr<float>(), in, out, x.data_ptr<float>(), b.data_ptr<float>(),
@@ -31,7 +32,7 @@ class TestKernels : public QObject {
             HS_COMPARE_TENSORS(y, at::addmv(b, w16.to(at::kFloat).t(), x), "gemv_in_out_bf16");
         }
         for (const auto& [rows, cols] :
-             std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {5, 9}, {1027, 768}, {3, 64}}) {
+             std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {5, 9}, {1027, 768}, {3, 64}, {13, 50}}) {
             const at::Tensor w = at::randn({rows, cols}), x = at::randn({cols}), b = at::randn({rows});
             at::Tensor y = at::empty({rows});
             kernels::gemv_rows(w.data_ptr<float>(), rows, cols, x.data_ptr<float>(), b.data_ptr<float>(),
