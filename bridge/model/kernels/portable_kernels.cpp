@@ -154,38 +154,30 @@ void in_out_bf16_sse2(const uint16_t* w, int64_t in, int64_t out, const float* x
     }
 }
 
-// Two rows at a time, each a dot product with x (which stays in L1), over four vector
-// accumulators per row.
+// One row at a time, a dot product with x (which stays in L1) over four vector
+// accumulators, the next row prefetched as this one is read: one sequential stream, which
+// on Zen 3 read 18% faster than two rows side by side.
 void rows_bf16_sse2(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
-    const int64_t vector_end = cols / 8 * 8;
-    for (int64_t r = r0; r < r1; r += 2) {
-        const bool pair = r + 1 < r1;
+    const int64_t vector_end = cols / 16 * 16;
+    for (int64_t r = r0; r < r1; ++r) {
         const uint16_t* a = w + r * cols;
-        const uint16_t* b = pair ? a + cols : a; // a lone last row is computed twice, kept once
-        __m128 sa0 = _mm_setzero_ps(), sa1 = sa0, sb0 = sa0, sb1 = sa0;
-        const bool ahead = r + 4 <= r1;
+        const bool ahead = r + 1 < r1;
+        __m128 s0 = _mm_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
         int64_t k = 0;
-        for (; k < vector_end; k += 8) {
-            if (ahead && k % 32 == 0) {
-                _mm_prefetch(reinterpret_cast<const char*>(a + 2 * cols + k), _MM_HINT_T0);
-                _mm_prefetch(reinterpret_cast<const char*>(b + 2 * cols + k), _MM_HINT_T0);
-            }
-            const __m128 xl = _mm_loadu_ps(x + k), xh = _mm_loadu_ps(x + k + 4);
-            __m128 al, ah, bl, bh;
-            widen8(a + k, al, ah);
-            widen8(b + k, bl, bh);
-            sa0 = _mm_add_ps(sa0, _mm_mul_ps(al, xl));
-            sa1 = _mm_add_ps(sa1, _mm_mul_ps(ah, xh));
-            sb0 = _mm_add_ps(sb0, _mm_mul_ps(bl, xl));
-            sb1 = _mm_add_ps(sb1, _mm_mul_ps(bh, xh));
+        for (; k < vector_end; k += 16) {
+            if (ahead && k % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(a + cols + k), _MM_HINT_T0);
+            __m128 l0, h0, l1, h1;
+            widen8(a + k, l0, h0);
+            widen8(a + k + 8, l1, h1);
+            s0 = _mm_add_ps(s0, _mm_mul_ps(l0, _mm_loadu_ps(x + k)));
+            s1 = _mm_add_ps(s1, _mm_mul_ps(h0, _mm_loadu_ps(x + k + 4)));
+            s2 = _mm_add_ps(s2, _mm_mul_ps(l1, _mm_loadu_ps(x + k + 8)));
+            s3 = _mm_add_ps(s3, _mm_mul_ps(h1, _mm_loadu_ps(x + k + 12)));
         }
-        float ta = horizontal_sum(_mm_add_ps(sa0, sa1)), tb = horizontal_sum(_mm_add_ps(sb0, sb1));
-        for (; k < cols; ++k) {
-            ta += bf16_to_float(a[k]) * x[k];
-            tb += bf16_to_float(b[k]) * x[k];
-        }
-        y[r] += ta;
-        if (pair) y[r + 1] += tb;
+        float sum = horizontal_sum(_mm_add_ps(_mm_add_ps(s0, s1), _mm_add_ps(s2, s3)));
+        for (; k < cols; ++k)
+            sum += bf16_to_float(a[k]) * x[k];
+        y[r] += sum;
     }
 }
 
