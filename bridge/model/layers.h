@@ -44,7 +44,7 @@ inline bool decode_kernel_fits(const at::Tensor& x, const at::Tensor& w, const a
     return one_position(x) && kernel_readable(w) && (!b.defined() || b.scalar_type() == at::kFloat);
 }
 
-// A new float32 tensor for a one-position result, allocated directly rather than
+// A new float32 tensor for a kernel's result, allocated directly rather than
 // through the operator dispatcher: a decode step makes dozens of these, and the
 // dispatcher's few microseconds each add up against the products' bandwidth time.
 inline at::Tensor new_row(at::IntArrayRef sizes) {
@@ -194,7 +194,20 @@ inline at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double
     return weight * hooks.fire(normalized, x / s);
 }
 
+// The MLP's activation. GELU's tanh form and SiLU of float32 values take the kernel
+// (vectorised and split across the kernel threads at every level, where LibTorch's
+// elementwise ops run on one thread, and without vectors below AVX2); a tensor that
+// needs gradients (the trainer's) takes LibTorch's op, which autograd can follow.
 inline at::Tensor activation(const at::Tensor& x, Activation kind) {
+    const bool sigmoid_form = kind == Activation::GeluTanh || kind == Activation::Silu;
+    if (sigmoid_form && x.scalar_type() == at::kFloat && x.is_contiguous() && x.device().is_cpu() &&
+        !x.requires_grad() && kernels::decode_kernels_enabled()) {
+        at::Tensor out = new_row(x.sizes());
+        kernels::sigmoid_activation(kind == Activation::GeluTanh ? kernels::SigmoidActivation::GeluTanh
+                                                                 : kernels::SigmoidActivation::Silu,
+                                    x.data_ptr<float>(), x.numel(), out.data_ptr<float>());
+        return out;
+    }
     switch (kind) {
     case Activation::GeluTanh: return at::gelu(x, "tanh");
     case Activation::Gelu: return at::gelu(x);

@@ -69,6 +69,13 @@ void softmax_row(const float* x, int64_t n, float* out);
 // become -inf. Split across the kernel threads.
 void scale_causal(float* scores, int64_t heads, int64_t positions, int64_t keys, int64_t start, float scale);
 
+// x * sigmoid(z(x)) for each of n values, out may be x: GELU's tanh form (Hugging Face's
+// gelu_new, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))), where z is twice tanh's
+// argument, or SiLU, where z = x. Vectorised at every level on x86-64 (the exp of
+// log_sum_exp), within a few ulp; split across the kernel threads for large n.
+enum class SigmoidActivation { GeluTanh, Silu };
+void sigmoid_activation(SigmoidActivation kind, const float* x, int64_t n, float* out);
+
 // Rotary embedding of one position, in place, rotate-half convention: for each of
 // `heads` heads of `d_head` values, pairs (i, i + dims/2) for i < dims/2 turn by the
 // angle whose cosine and sine are cos[i], sin[i].

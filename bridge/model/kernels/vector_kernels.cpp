@@ -153,6 +153,91 @@ __attribute__((target("avx512f"))) double sum_exp_avx512(const float* x, int64_t
 }
 #endif
 
+// ---- x * sigmoid(z): GELU's tanh form and SiLU ---------------------------------------
+// sigmoid(z) from e = exp(-|z|), whose argument is never positive (so the exps above
+// serve): 1 / (1 + e) for z >= 0, e / (1 + e) below. Nothing overflows; the result is
+// within a few ulp of the exact one (the exp's 2 ulp, a division and the z of each kind).
+
+// z for each kind: GELU's tanh form is 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715
+// x^3), which is x sigmoid(2u); SiLU is x sigmoid(x).
+constexpr float kGeluZ1 = 1.5957691216057308f;             // 2 sqrt(2/pi)
+constexpr float kGeluZ3 = 1.5957691216057308f * 0.044715f; // 2 sqrt(2/pi) 0.044715
+
+float sigmoid_form_scalar(SigmoidActivation kind, float x) {
+    const float z = kind == SigmoidActivation::GeluTanh ? x * (kGeluZ1 + kGeluZ3 * x * x) : x;
+    const float e = std::exp(-std::fabs(z));
+    return z >= 0 ? x / (1 + e) : x * e / (1 + e);
+}
+
+#if defined(__x86_64__)
+// exp(x) for x <= 0 in SSE2, as exp_avx2 (no FMA, and rounding by conversion to int32,
+// which rounds to nearest under the default rounding mode).
+__m128 exp_sse2(__m128 x) {
+    const __m128 kept = _mm_cmpnlt_ps(x, _mm_set1_ps(-87.3f));
+    x = _mm_max_ps(_mm_set1_ps(-87.3f), x);
+    const __m128i ki = _mm_cvtps_epi32(_mm_mul_ps(x, _mm_set1_ps(1.44269504f)));
+    const __m128 k = _mm_cvtepi32_ps(ki);
+    __m128 r = _mm_sub_ps(x, _mm_mul_ps(k, _mm_set1_ps(0.693359375f)));
+    r = _mm_sub_ps(r, _mm_mul_ps(k, _mm_set1_ps(-2.12194440e-4f)));
+    __m128 p = _mm_set1_ps(1.9875691500e-4f);
+    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(1.3981999507e-3f));
+    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(8.3334519073e-3f));
+    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(4.1665795894e-2f));
+    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(1.6666665459e-1f));
+    p = _mm_add_ps(_mm_mul_ps(p, r), _mm_set1_ps(5.0000001201e-1f));
+    p = _mm_add_ps(_mm_mul_ps(p, _mm_mul_ps(r, r)), _mm_add_ps(r, _mm_set1_ps(1.0f)));
+    const __m128i scale = _mm_slli_epi32(_mm_add_epi32(ki, _mm_set1_epi32(127)), 23);
+    return _mm_and_ps(kept, _mm_mul_ps(p, _mm_castsi128_ps(scale)));
+}
+
+void sigmoid_form_sse2(SigmoidActivation kind, const float* x, int64_t n, float* out) {
+    const __m128 sign = _mm_set1_ps(-0.0f), one = _mm_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m128 v = _mm_loadu_ps(x + i);
+        const __m128 z =
+            kind == SigmoidActivation::GeluTanh
+                ? _mm_mul_ps(v, _mm_add_ps(_mm_set1_ps(kGeluZ1), _mm_mul_ps(_mm_set1_ps(kGeluZ3), _mm_mul_ps(v, v))))
+                : v;
+        const __m128 e = exp_sse2(_mm_or_ps(z, sign)); // exp(-|z|)
+        const __m128 numerator = _mm_or_ps(_mm_and_ps(_mm_cmpge_ps(z, _mm_setzero_ps()), one),
+                                           _mm_andnot_ps(_mm_cmpge_ps(z, _mm_setzero_ps()), e));
+        _mm_storeu_ps(out + i, _mm_div_ps(_mm_mul_ps(v, numerator), _mm_add_ps(one, e)));
+    }
+    for (; i < n; ++i)
+        out[i] = sigmoid_form_scalar(kind, x[i]);
+}
+
+__attribute__((target("avx2,fma"))) void sigmoid_form_avx2(SigmoidActivation kind, const float* x, int64_t n,
+                                                           float* out) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256 z = kind == SigmoidActivation::GeluTanh
+                             ? _mm256_mul_ps(v, _mm256_fmadd_ps(_mm256_set1_ps(kGeluZ3), _mm256_mul_ps(v, v),
+                                                                _mm256_set1_ps(kGeluZ1)))
+                             : v;
+        const __m256 e = exp_avx2(_mm256_or_ps(z, sign)); // exp(-|z|)
+        const __m256 numerator = _mm256_blendv_ps(e, one, _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_GE_OQ));
+        _mm256_storeu_ps(out + i, _mm256_div_ps(_mm256_mul_ps(v, numerator), _mm256_add_ps(one, e)));
+    }
+    for (; i < n; ++i)
+        out[i] = sigmoid_form_scalar(kind, x[i]);
+}
+#endif
+
+void sigmoid_form_at(SigmoidActivation kind, const float* x, int64_t n, float* out, Level l) {
+#if defined(__x86_64__)
+    if (l != Level::Portable) return sigmoid_form_avx2(kind, x, n, out); // AVX-512 CPUs run the AVX2 form
+    return sigmoid_form_sse2(kind, x, n, out);
+#else
+    (void)l;
+    for (int64_t i = 0; i < n; ++i)
+        out[i] = sigmoid_form_scalar(kind, x[i]);
+#endif
+}
+
 struct MaxAndSum {
     float top;    // the largest value (NaN ignored)
     double total; // sum of exp(x[i] - top)
@@ -234,6 +319,17 @@ void rms_norm(const float* x, const float* w, int64_t n, double eps, float* out)
     const auto rstd = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(n) + eps));
     for (int64_t i = 0; i < n; ++i)
         out[i] = w[i] * (x[i] * rstd);
+}
+
+void sigmoid_activation(SigmoidActivation kind, const float* x, int64_t n, float* out) {
+    const Level l = level();
+    // One decode step's few thousand values are done before threads would start.
+    constexpr int64_t kSplitAbove = int64_t{1} << 16;
+    if (n <= kSplitAbove) return sigmoid_form_at(kind, x, n, out, l);
+    SpinPool::instance().run([&](int part, int parts) {
+        const int64_t begin = n * part / parts / 8 * 8, end = part + 1 == parts ? n : n * (part + 1) / parts / 8 * 8;
+        sigmoid_form_at(kind, x + begin, end - begin, out + begin, l);
+    });
 }
 
 void rotate_half(float* x, int64_t heads, int64_t d_head, int64_t dims, const float* cos, const float* sin) {

@@ -165,6 +165,56 @@ private slots:
         kernels::set_threads(1);
     }
 
+    // GELU's tanh form and SiLU as x · sigmoid(z) against their definitions in float64,
+    // on lengths every vector loop can end on and one the threads split.
+    //
+    // The bound: z = x (c1 + c3 x^2) rounds its constants and three operations, so it is
+    // within 5 · 2^-24 |z|; e = exp(-|z|) is within 2 ulp of the exp of that z, so within
+    // (2 + 5 |z|) · 2^-24 of exp(-|z|) relative; sigmoid's relative error is at most e's
+    // (1 / (1 + e) and e / (1 + e) both damp it), and the product, sum and division round
+    // three more times: (5 + 5 |z|) · 2^-24 relative. Below -87.3 the exp is taken as 0,
+    // an absolute error under |x| · 1.2e-38.
+    void sigmoidActivationsMatchFloat64_data() { matchLibTorch_data(); }
+    void sigmoidActivationsMatchFloat64() {
+        QFETCH(int, level);
+        QFETCH(int, threads);
+        if (!cap_to(level)) QSKIP("this CPU lacks these instructions");
+        kernels::set_threads(threads);
+        at::manual_seed(13);
+        for (const int64_t n : {1, 7, 8, 9, 100, 70001}) {
+            at::Tensor x = at::randn({n}) * 4;
+            const std::vector<float> edges{0.0f, 1e-20f, -1e-20f, 30.0f, -30.0f, 100.0f, -100.0f, 3.0f};
+            for (std::size_t i = 0; i < edges.size() && static_cast<int64_t>(i) < n; ++i)
+                x[static_cast<int64_t>(i) * (n - 1) / static_cast<int64_t>(edges.size())] = edges[i];
+            const at::Tensor xd = x.to(at::kDouble);
+            for (const bool gelu : {true, false}) {
+                const at::Tensor z = gelu ? xd * (2 * std::sqrt(2 / M_PI)) * (1 + 0.044715 * xd * xd) : xd;
+                const at::Tensor want = xd * at::sigmoid(z);
+                at::Tensor got = at::empty_like(x);
+                kernels::sigmoid_activation(gelu ? kernels::SigmoidActivation::GeluTanh
+                                                 : kernels::SigmoidActivation::Silu,
+                                            x.data_ptr<float>(), n, got.data_ptr<float>());
+                const at::Tensor bound = (5 + 5 * z.abs()) * std::ldexp(1.0, -24) * want.abs() + xd.abs() * 1.2e-38;
+                const at::Tensor excess = (got.to(at::kDouble) - want).abs() - bound;
+                const int64_t worst = excess.argmax().item<int64_t>();
+                QVERIFY2(excess[worst].item<double>() <= 0,
+                         qPrintable(QString("%1, n %2: x %3 gives %4, not %5")
+                                        .arg(gelu ? "gelu_tanh" : "silu")
+                                        .arg(n)
+                                        .arg(x[worst].item<float>(), 0, 'g', 9)
+                                        .arg(got[worst].item<float>(), 0, 'g', 9)
+                                        .arg(want[worst].item<double>(), 0, 'g', 9)));
+            }
+            // NaN stays NaN; the result may overwrite its input.
+            x[0] = std::numeric_limits<float>::quiet_NaN();
+            kernels::sigmoid_activation(kernels::SigmoidActivation::GeluTanh, x.data_ptr<float>(), n,
+                                        x.data_ptr<float>());
+            QVERIFY(std::isnan(x[0].item<float>()));
+        }
+        kernels::cap_level(kernels::Level::Avx512);
+        kernels::set_threads(1);
+    }
+
     // Rows of every length a vector loop can end on, a vocabulary-sized one, shifted so
     // that a naive exp would overflow, and rows holding NaN or -inf.
     //
