@@ -188,7 +188,7 @@ constexpr int64_t kDotPrefetchValues = 512; // 1 KB of bfloat16
 
 // The address `values` bfloat16 past p, as an integer sum: it may lie past the matrix,
 // where a pointer may not point.
-inline const char* ahead(const uint16_t* p, int64_t values) {
+inline const char* address_past(const uint16_t* p, int64_t values) {
     return reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(values) * 2);
 }
 
@@ -198,7 +198,7 @@ __attribute__((target("avx2,fma"))) void dot_bf16_avx2(const uint16_t* w, int64_
     __m256 even = _mm256_setzero_ps(), odd = even, even2 = even, odd2 = even;
     int64_t k = 0;
     for (; k + 2 * kPairBlock <= blocks_end; k += 2 * kPairBlock) { // a cache line a step
-        _mm_prefetch(ahead(w + k, kDotPrefetchValues), _MM_HINT_T0);
+        _mm_prefetch(address_past(w + k, kDotPrefetchValues), _MM_HINT_T0);
         const __m256i pairs = load_pairs(w + k), pairs2 = load_pairs(w + k + kPairBlock);
         even = _mm256_fmadd_ps(even_values(pairs), _mm256_loadu_ps(x_paired + k), even);
         odd = _mm256_fmadd_ps(odd_values(pairs), _mm256_loadu_ps(x_paired + k + 8), odd);
