@@ -196,8 +196,9 @@ inline at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double
 
 // The MLP's activation. GELU's tanh form and SiLU of float32 values take the kernel
 // (vectorised and split across the kernel threads at every level, where LibTorch's
-// elementwise ops run on one thread, and without vectors below AVX2); a tensor that
-// needs gradients (the trainer's) takes LibTorch's op, which autograd can follow.
+// elementwise ops run on its own threads, one in the default split, and without vectors
+// below AVX2), within a few ulp of LibTorch's op; a tensor that needs gradients (the
+// trainer's) takes LibTorch's op, which autograd can follow.
 inline at::Tensor activation(const at::Tensor& x, Activation kind) {
     const bool sigmoid_form = kind == Activation::GeluTanh || kind == Activation::Silu;
     if (sigmoid_form && x.scalar_type() == at::kFloat && x.is_contiguous() && x.device().is_cpu() &&

@@ -384,7 +384,8 @@ __attribute__((target("avx512f"))) void in_out_bf16_avx512(const uint16_t* w, in
 }
 
 #else
-// Other processors: the portable loops stand in (cpu_level() never picks these).
+// Other processors: cpu_level() never picks these levels; the portable loops stand in,
+// and the paired bfloat16 kernels, which nothing else computes, refuse.
 constexpr int64_t kPairBlock = 16;
 void in_out_bf16_avx2(const uint16_t*, int64_t, int64_t, const float*, float*) {
     throw std::logic_error("AVX2 kernels on a processor without them");

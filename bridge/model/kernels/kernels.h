@@ -71,8 +71,10 @@ void scale_causal(float* scores, int64_t heads, int64_t positions, int64_t keys,
 
 // x * sigmoid(z(x)) for each of n values, out may be x: GELU's tanh form (Hugging Face's
 // gelu_new, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))), where z is twice tanh's
-// argument, or SiLU, where z = x. Vectorised at every level on x86-64 (the exp of
-// log_sum_exp), within a few ulp; split across the kernel threads for large n.
+// argument, or SiLU, where z = x. Vectorised at every level on x86-64 (a polynomial exp
+// with Cephes' coefficients, in SSE2 or AVX2, taking exp below -87.3 as 0; std::exp for
+// a tail shorter than a vector), within a few ulp; split across the kernel threads for
+// large n.
 enum class SigmoidActivation { GeluTanh, Silu };
 void sigmoid_activation(SigmoidActivation kind, const float* x, int64_t n, float* out);
 
@@ -91,8 +93,8 @@ void attend_one(const float* q, const float* keys, const float* values, int64_t 
 void set_threads(int threads);
 int threads();
 
-// Whether one-position products go to these kernels (default) or to LibTorch's ops,
-// for benchmarks that compare the two in one run.
+// Whether one-position products, and the activations of any shape, go to these kernels
+// (default) or to LibTorch's ops, for benchmarks that compare the two in one run.
 void enable_decode_kernels(bool enabled);
 bool decode_kernels_enabled();
 
