@@ -39,6 +39,13 @@ inline bool one_position(const at::Tensor& x, int64_t feature_axes = 1) {
            x.device().is_cpu();
 }
 
+// Whether a kernel may compute `t` through raw pointers: contiguous float32 on the
+// CPU that autograd does not follow (a tensor that needs gradients, the trainer's,
+// takes LibTorch's ops).
+inline bool kernel_writable(const at::Tensor& t) {
+    return t.scalar_type() == at::kFloat && t.is_contiguous() && t.device().is_cpu() && !t.requires_grad();
+}
+
 // Whether one row of x times w can take the kernels.
 inline bool decode_kernel_fits(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
     return one_position(x) && kernel_readable(w) && (!b.defined() || b.scalar_type() == at::kFloat);
@@ -201,8 +208,7 @@ inline at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double
 // trainer's) takes LibTorch's op, which autograd can follow.
 inline at::Tensor activation(const at::Tensor& x, Activation kind) {
     const bool sigmoid_form = kind == Activation::GeluTanh || kind == Activation::Silu;
-    if (sigmoid_form && x.scalar_type() == at::kFloat && x.is_contiguous() && x.device().is_cpu() &&
-        !x.requires_grad() && kernels::decode_kernels_enabled()) {
+    if (sigmoid_form && kernel_writable(x) && kernels::decode_kernels_enabled()) {
         at::Tensor out = new_row(x.sizes());
         kernels::sigmoid_activation(kind == Activation::GeluTanh ? kernels::SigmoidActivation::GeluTanh
                                                                  : kernels::SigmoidActivation::Silu,
@@ -232,12 +238,7 @@ inline at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& keys, 
         vh = vh.repeat_interleave(group, 1);
     }
     at::Tensor scores = at::matmul(q.transpose(1, 2), kh.transpose(-1, -2)); // [B,H,P,T]
-    // The kernels write through raw pointers, which autograd cannot follow: a tensor
-    // that needs gradients (the trainer's) takes LibTorch's ops.
-    const auto by_kernel = [](const at::Tensor& t) {
-        return t.scalar_type() == at::kFloat && t.is_contiguous() && !t.requires_grad();
-    };
-    if (by_kernel(scores)) {
+    if (kernel_writable(scores)) {
         kernels::scale_causal(scores.data_ptr<float>(), scores.size(0) * scores.size(1), positions, scores.size(3),
                               start, static_cast<float>(scale));
     } else {
@@ -252,7 +253,7 @@ inline at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& keys, 
         scores = scores.masked_fill(future, -std::numeric_limits<double>::infinity());
     }
     at::Tensor weights;
-    if (by_kernel(scores)) {
+    if (kernel_writable(scores)) {
         weights = at::empty_like(scores);
         kernels::softmax_rows(scores.data_ptr<float>(), scores.numel() / scores.size(3), scores.size(3),
                               weights.data_ptr<float>());

@@ -29,6 +29,9 @@ std::pair<int64_t, int64_t> share(int64_t n, int parts, int k, int64_t align) {
     return {begin, end};
 }
 
+// The block of the AVX2 bfloat16 kernels' paired order (see below and to_paired).
+constexpr int64_t kPairBlock = 16;
+
 #if defined(__x86_64__)
 // ---- AVX2 + FMA --------------------------------------------------------------------
 
@@ -125,7 +128,6 @@ __attribute__((target("avx2,fma"))) void rows_avx2(const float* w, int64_t cols,
 // order too, per block of 16, see to_paired. The in-out layout takes 8 rows a step (the
 // running sums are loaded and stored once per 8 rows); on Zen 3 that and the cheaper
 // widening read GPT-2's bfloat16 blocks 5-10% faster than 8-wide widening over 4 rows.
-constexpr int64_t kPairBlock = 16;
 
 __attribute__((target("avx2,fma"))) __m256 even_values(__m256i pairs) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(pairs, 16));
@@ -386,7 +388,6 @@ __attribute__((target("avx512f"))) void in_out_bf16_avx512(const uint16_t* w, in
 #else
 // Other processors: cpu_level() never picks these levels; the portable loops stand in,
 // and the paired bfloat16 kernels, which nothing else computes, refuse.
-constexpr int64_t kPairBlock = 16;
 void in_out_bf16_avx2(const uint16_t*, int64_t, int64_t, const float*, float*) {
     throw std::logic_error("AVX2 kernels on a processor without them");
 }
