@@ -186,13 +186,7 @@ __attribute__((target("avx2,fma"))) void in_out_bf16_avx2(const uint16_t* w, int
 // past the matrix is harmless). On Zen 3 that read GPT-2's and the 1B shape's
 // unembeddings (1.5 and 4 KB rows) at 0.9-1.0 of the bandwidth probe's rate, against
 // 0.7-0.9 for four rows side by side or for prefetching the next row at the same offset.
-constexpr int64_t kDotPrefetchValues = 512; // 1 KB of bfloat16
-
-// The address `values` bfloat16 past p, as an integer sum: it may lie past the matrix,
-// where a pointer may not point.
-inline const char* address_past(const uint16_t* p, int64_t values) {
-    return reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(values) * 2);
-}
+constexpr int64_t kDotPrefetchValues = kStreamPrefetchValues;
 
 __attribute__((target("avx2,fma"))) void dot_bf16_avx2(const uint16_t* w, int64_t cols, const float* x,
                                                        const float* x_paired, float* y) {
@@ -222,6 +216,35 @@ __attribute__((target("avx2,fma"))) void rows_bf16_avx2(const uint16_t* w, int64
                                                         const float* x_paired, float* y, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
         dot_bf16_avx2(w + r * cols, cols, x, x_paired, y + r);
+}
+
+// Panels (kernels.h): one 32-byte load is a half panel's 16 columns, its even halves
+// columns 0-7 and its odd halves 8-15; four sums of 8 stay in registers over every input.
+__attribute__((target("avx2,fma"))) void panels_bf16_avx2(const uint16_t* packed, int64_t in, const float* x,
+                                                          const float* bias, float* y, int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+        const uint16_t* panel = packed + p * in * kPanelColumns;
+        __m256 low0 = _mm256_setzero_ps(), high0 = low0, low1 = low0, high1 = low0;
+        for (int64_t k = 0; k < in; ++k) {
+            const uint16_t* row = panel + k * kPanelColumns;
+            _mm_prefetch(address_past(row, kStreamPrefetchValues), _MM_HINT_T0);
+            const __m256 xk = _mm256_set1_ps(x[k]);
+            const __m256i first = load_pairs(row), second = load_pairs(row + kPairBlock);
+            low0 = _mm256_fmadd_ps(xk, even_values(first), low0);
+            high0 = _mm256_fmadd_ps(xk, odd_values(first), high0);
+            low1 = _mm256_fmadd_ps(xk, even_values(second), low1);
+            high1 = _mm256_fmadd_ps(xk, odd_values(second), high1);
+        }
+        float* out = y + p * kPanelColumns;
+        _mm256_storeu_ps(out, low0);
+        _mm256_storeu_ps(out + 8, high0);
+        _mm256_storeu_ps(out + 16, low1);
+        _mm256_storeu_ps(out + 24, high1);
+        if (bias) {
+            for (int64_t j = 0; j < kPanelColumns; ++j)
+                out[j] += bias[p * kPanelColumns + j];
+        }
+    }
 }
 
 // ---- AVX-512 -----------------------------------------------------------------------
@@ -394,6 +417,9 @@ void in_out_bf16_avx2(const uint16_t*, int64_t, int64_t, const float*, float*) {
 void rows_bf16_avx2(const uint16_t*, int64_t, const float*, const float*, float*, int64_t, int64_t) {
     throw std::logic_error("AVX2 kernels on a processor without them");
 }
+void panels_bf16_avx2(const uint16_t*, int64_t, const float*, const float*, float*, int64_t, int64_t) {
+    throw std::logic_error("AVX2 kernels on a processor without them");
+}
 void in_out_bf16_avx512(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {
     portable::in_out_bf16(w, in, out, x, y, c0, c1);
 }
@@ -562,6 +588,41 @@ void gemv_rows_bf16(const uint16_t* w, int64_t rows, int64_t cols, const float* 
         case Level::Avx512: rows_bf16_avx512(w, cols, x, y, r0, r1); break;
         case Level::Avx2: rows_bf16_avx2(w, cols, x, x_paired, y, r0, r1); break;
         case Level::Portable: portable::rows_bf16(w, cols, x, y, r0, r1); break;
+        }
+    });
+}
+
+void pack_panels_bf16(const uint16_t* w, int64_t in, int64_t out, uint16_t* packed) {
+    if (out % kPanelColumns != 0) throw std::invalid_argument("panels need a multiple of 32 columns");
+    for (int64_t p = 0; p < out / kPanelColumns; ++p) {
+        for (int64_t k = 0; k < in; ++k) {
+            for (int64_t s = 0; s < kPanelColumns; ++s)
+                packed[(p * in + k) * kPanelColumns + s] = w[k * out + p * kPanelColumns + panel_column(s)];
+        }
+    }
+}
+
+void unpack_panels_bf16(const uint16_t* packed, int64_t in, int64_t out, uint16_t* w) {
+    if (out % kPanelColumns != 0) throw std::invalid_argument("panels need a multiple of 32 columns");
+    for (int64_t p = 0; p < out / kPanelColumns; ++p) {
+        for (int64_t k = 0; k < in; ++k) {
+            for (int64_t s = 0; s < kPanelColumns; ++s)
+                w[k * out + p * kPanelColumns + panel_column(s)] = packed[(p * in + k) * kPanelColumns + s];
+        }
+    }
+}
+
+void gemv_panels_bf16(const uint16_t* packed, int64_t in, int64_t out, const float* x, const float* bias, float* y) {
+    if (out % kPanelColumns != 0) throw std::invalid_argument("panels need a multiple of 32 columns");
+    const Level l = level();
+    // Whole panels per thread: each streams its panels in order, no partial sums to add.
+    pool().run([&](int k, int parts) {
+        const auto [p0, p1] = share(out / kPanelColumns, parts, k, 1);
+        if (p0 >= p1) return;
+        if (l == Level::Portable) {
+            portable::panels_bf16(packed, in, x, bias, y, p0, p1);
+        } else { // AVX-512 processors have AVX2, and the stream, not the width, sets the pace
+            panels_bf16_avx2(packed, in, x, bias, y, p0, p1);
         }
     });
 }

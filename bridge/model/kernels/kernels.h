@@ -26,6 +26,25 @@ void gemv_rows_bf16(const uint16_t* w, int64_t rows, int64_t cols, const float* 
 // As gemv_in_out with bfloat16 weights, widened to float32 as they are read.
 void gemv_in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x, const float* bias, float* y);
 
+// The panel layout of bfloat16 Conv1D weights [in, out], for one-position products that
+// read each thread's share of a weight as one sequential stream with the sums held in
+// registers (the [in, out] layout read 8 rows at a time ran 0.8 of the bandwidth
+// probe's rate on Zen 3, panels 0.9-0.97). out must be a multiple of kPanelColumns:
+// panel p holds columns [32p, 32p + 32) as [in][32]; within each 16-column half, slot
+// 2i holds column i and slot 2i + 1 column 8 + i, so widening the even and the odd
+// halves of 32-bit lanes gives the columns in order.
+constexpr int64_t kPanelColumns = 32;
+// The column of a panel's slot s (0 <= s < kPanelColumns).
+constexpr int64_t panel_column(int64_t s) {
+    return 16 * (s / 16) + (s % 16) / 2 + 8 * (s % 2);
+}
+// packed [out / 32, in, 32] from w [in, out] (raw bfloat16 patterns).
+void pack_panels_bf16(const uint16_t* w, int64_t in, int64_t out, uint16_t* packed);
+// w [in, out] back from its panels.
+void unpack_panels_bf16(const uint16_t* packed, int64_t in, int64_t out, uint16_t* w);
+// As gemv_in_out_bf16 on weights in the panel layout.
+void gemv_panels_bf16(const uint16_t* packed, int64_t in, int64_t out, const float* x, const float* bias, float* y);
+
 // dst[r, c] = float32(src[r * src_stride + c]) for a rows x cols block of bfloat16
 // values (raw 16-bit patterns); dst is contiguous [rows, cols]. Exact: every bfloat16
 // is a float32. Off x86-64, products over several positions widen their weights panel

@@ -1,6 +1,7 @@
 #include "bridge/model/kernels/portable_kernels.h"
 
 #include "bridge/model/kernels/bf16.h"
+#include "bridge/model/kernels/kernels.h"
 
 #if defined(__x86_64__)
 #include <emmintrin.h>
@@ -191,6 +192,67 @@ void in_out(const float* w, int64_t in, int64_t out, const float* x, float* y, i
 
 void rows(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
     rows_plain(w, cols, x, y, r0, r1);
+}
+
+#if defined(__x86_64__)
+// Panels with SSE2: 8 bfloat16 a load, 4 pairs whose even halves are columns i..i+3 of
+// their half panel and odd halves columns 8+i..11+i; eight sums of 4 in registers.
+void panels_bf16_sse2(const uint16_t* packed, int64_t in, const float* x, const float* bias, float* y, int64_t p0,
+                      int64_t p1) {
+    const __m128i odd_mask = _mm_set1_epi32(static_cast<int>(0xFFFF0000u));
+    for (int64_t p = p0; p < p1; ++p) {
+        const uint16_t* panel = packed + p * in * kPanelColumns;
+        __m128 sums[8];
+        for (__m128& v : sums)
+            v = _mm_setzero_ps();
+        for (int64_t k = 0; k < in; ++k) {
+            const uint16_t* row = panel + k * kPanelColumns;
+            _mm_prefetch(address_past(row, kStreamPrefetchValues), _MM_HINT_T0);
+            const __m128 xk = _mm_set1_ps(x[k]);
+            for (int q = 0; q < 4; ++q) { // slots 8q..8q+7
+                const __m128i pairs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8 * q));
+                const __m128 even = _mm_castsi128_ps(_mm_slli_epi32(pairs, 16));
+                const __m128 odd = _mm_castsi128_ps(_mm_and_si128(pairs, odd_mask));
+                sums[2 * q] = _mm_add_ps(sums[2 * q], _mm_mul_ps(xk, even));
+                sums[2 * q + 1] = _mm_add_ps(sums[2 * q + 1], _mm_mul_ps(xk, odd));
+            }
+        }
+        // Slots 8q..8q+7 hold columns 16(q/2) + 4(q%2) + [0, 4) (even) and the same + 8 (odd).
+        float* out = y + p * kPanelColumns;
+        for (int q = 0; q < 4; ++q) {
+            const int64_t column = 16 * (q / 2) + 4 * (q % 2);
+            _mm_storeu_ps(out + column, sums[2 * q]);
+            _mm_storeu_ps(out + column + 8, sums[2 * q + 1]);
+        }
+        if (bias) {
+            for (int64_t j = 0; j < kPanelColumns; ++j)
+                out[j] += bias[p * kPanelColumns + j];
+        }
+    }
+}
+#endif
+
+void panels_bf16_plain(const uint16_t* packed, int64_t in, const float* x, const float* bias, float* y, int64_t p0,
+                       int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+        float sums[kPanelColumns] = {};
+        const uint16_t* panel = packed + p * in * kPanelColumns;
+        for (int64_t k = 0; k < in; ++k) {
+            for (int64_t s = 0; s < kPanelColumns; ++s)
+                sums[panel_column(s)] += x[k] * bf16_to_float(panel[k * kPanelColumns + s]);
+        }
+        for (int64_t j = 0; j < kPanelColumns; ++j)
+            y[p * kPanelColumns + j] = sums[j] + (bias ? bias[p * kPanelColumns + j] : 0.0f);
+    }
+}
+
+void panels_bf16(const uint16_t* packed, int64_t in, const float* x, const float* bias, float* y, int64_t p0,
+                 int64_t p1) {
+#if defined(__x86_64__)
+    panels_bf16_sse2(packed, in, x, bias, y, p0, p1);
+#else
+    panels_bf16_plain(packed, in, x, bias, y, p0, p1);
+#endif
 }
 
 void in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {

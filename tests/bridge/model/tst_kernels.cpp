@@ -31,6 +31,23 @@ class TestKernels : public QObject {
                                       x.data_ptr<float>(), b.data_ptr<float>(), y.data_ptr<float>());
             HS_COMPARE_TENSORS(y, at::addmv(b, w16.to(at::kFloat).t(), x), "gemv_in_out_bf16");
         }
+        // bfloat16 Conv1D weights in the panel layout: the same product as on [in, out],
+        // and the layout undone gives the weights back bit for bit.
+        for (const auto& [in, out] :
+             std::vector<std::pair<int64_t, int64_t>>{{1, 32}, {7, 64}, {768, 2304}, {300, 96}, {13, 160}}) {
+            const at::Tensor w16 = at::randn({in, out}).to(at::kBFloat16), x = at::randn({in}), b = at::randn({out});
+            const auto* bits = reinterpret_cast<const uint16_t*>(w16.data_ptr<at::BFloat16>());
+            std::vector<uint16_t> packed(static_cast<std::size_t>(in * out)), back(packed.size());
+            kernels::pack_panels_bf16(bits, in, out, packed.data());
+            kernels::unpack_panels_bf16(packed.data(), in, out, back.data());
+            QVERIFY(std::equal(back.begin(), back.end(), bits));
+            at::Tensor y = at::empty({out});
+            kernels::gemv_panels_bf16(packed.data(), in, out, x.data_ptr<float>(), b.data_ptr<float>(),
+                                      y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::addmv(b, w16.to(at::kFloat).t(), x), "gemv_panels_bf16");
+            kernels::gemv_panels_bf16(packed.data(), in, out, x.data_ptr<float>(), nullptr, y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::mv(w16.to(at::kFloat).t(), x), "gemv_panels_bf16 without bias");
+        }
         for (const auto& [rows, cols] :
              std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {5, 9}, {1027, 768}, {3, 64}, {13, 50}}) {
             const at::Tensor w = at::randn({rows, cols}), x = at::randn({cols}), b = at::randn({rows});
