@@ -19,6 +19,7 @@
 #endif
 
 #include <algorithm>
+#include <stdexcept>
 #include <type_traits>
 #include <vector>
 
@@ -31,17 +32,38 @@ namespace {
 constexpr int64_t kKc = 256;
 constexpr int64_t kNc = 256; // columns per block
 
-// Where column n, input k of the weights lives: w [n, k] (nn.Linear) or w [k, n] (Conv1D).
+// Where column n, input k of the weights lives: w [n, k] (nn.Linear), w [k, n] (Conv1D),
+// or Conv1D weights in the panel layout (kernels.h).
+enum class Layout { Linear, Conv1d, Panels };
 struct Weights {
     const uint16_t* w;
     int64_t in, out;
-    bool linear_layout;
+    Layout layout;
 };
+
+// The slot of a panel that holds its column c (the inverse of panel_column).
+constexpr int64_t panel_slot(int64_t c) {
+    return 16 * (c / 16) + 2 * (c % 8) + (c % 16) / 8;
+}
+static_assert(panel_slot(panel_column(5)) == 5 && panel_slot(panel_column(30)) == 30);
+
+// Row k of the half panel (16 columns) that starts at column n0 (a multiple of 16).
+inline const uint16_t* half_panel_row(const Weights& w, int64_t n0, int64_t k) {
+    return w.w + ((n0 / kPanelColumns) * w.in + k) * kPanelColumns + n0 % kPanelColumns;
+}
 
 // Widens columns [n0, n0 + nr) × inputs [k0, k0 + kc) into panel[kk * nr_full + j],
 // zero-filling columns past the end, so every panel is full width.
 void pack_panel(const Weights& w, int64_t n0, int64_t nr, int64_t nr_full, int64_t k0, int64_t kc, float* panel) {
-    if (w.linear_layout) {
+    if (w.layout == Layout::Panels) {
+        for (int64_t kk = 0; kk < kc; ++kk) {
+            for (int64_t j = 0; j < nr; ++j) {
+                const int64_t n = n0 + j;
+                const uint16_t* row = w.w + ((n / kPanelColumns) * w.in + k0 + kk) * kPanelColumns;
+                panel[kk * nr_full + j] = bf16_to_float(row[panel_slot(n % kPanelColumns)]);
+            }
+        }
+    } else if (w.layout == Layout::Linear) {
         for (int64_t j = 0; j < nr; ++j) {
             const uint16_t* src = w.w + (n0 + j) * w.in + k0;
             for (int64_t kk = 0; kk < kc; ++kk)
@@ -150,7 +172,21 @@ void tile_sse2(const float* xp, int64_t mr, const float* panel, int64_t kc, floa
 // Conv1D weights ([in, out]: a panel row is eight consecutive weights) widened eight at
 // a time by interleaving zeros below them; nn.Linear weights through the scalar packer.
 void pack_panel_sse2(const Weights& w, int64_t n0, int64_t k0, int64_t kc, float* panel) {
-    if (w.linear_layout) return pack_panel(w, n0, kSse2Nr, kSse2Nr, k0, kc, panel);
+    if (w.layout == Layout::Linear) return pack_panel(w, n0, kSse2Nr, kSse2Nr, k0, kc, panel);
+    if (w.layout == Layout::Panels) {
+        // Columns 0-7 of a half panel are the even halves of its 8 pairs, 8-15 the odd ones.
+        const bool odd = n0 % 16 != 0;
+        const __m128i odd_mask = _mm_set1_epi32(static_cast<int>(0xFFFF0000u));
+        for (int64_t kk = 0; kk < kc; ++kk) {
+            const uint16_t* row = half_panel_row(w, n0 / 16 * 16, k0 + kk);
+            for (int h = 0; h < 2; ++h) {
+                const __m128i pairs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8 * h));
+                const __m128i wide = odd ? _mm_and_si128(pairs, odd_mask) : _mm_slli_epi32(pairs, 16);
+                _mm_storeu_ps(panel + kk * kSse2Nr + 4 * h, _mm_castsi128_ps(wide));
+            }
+        }
+        return;
+    }
     const __m128i zero = _mm_setzero_si128();
     for (int64_t kk = 0; kk < kc; ++kk) {
         const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.w + (k0 + kk) * w.out + n0));
@@ -220,7 +256,14 @@ __attribute__((target("avx2,fma"))) void transpose8(__m256 rows[8]) {
 __attribute__((target("avx2,fma"))) void pack_panel_avx2(const Weights& w, int64_t n0, int64_t k0, int64_t kc,
                                                          float* panel) {
     constexpr int64_t nr = 16;
-    if (w.linear_layout) {
+    if (w.layout == Layout::Panels) { // a half panel row: its even halves, then its odd ones
+        for (int64_t kk = 0; kk < kc; ++kk) {
+            const __m256i pairs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(half_panel_row(w, n0, k0 + kk)));
+            _mm256_storeu_ps(panel + kk * nr, _mm256_castsi256_ps(_mm256_slli_epi32(pairs, 16)));
+            _mm256_storeu_ps(panel + kk * nr + 8, _mm256_castsi256_ps(_mm256_and_si256(
+                                                      pairs, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u)))));
+        }
+    } else if (w.layout == Layout::Linear) {
         const int64_t eights = kc / 8 * 8;
         for (int64_t kk = 0; kk < eights; kk += 8) {
             for (int64_t half = 0; half < nr; half += 8) {
@@ -250,7 +293,9 @@ __attribute__((target("avx2,fma"))) void pack_panel_avx2(const Weights& w, int64
 __attribute__((target("avx512f"))) void pack_panel_avx512(const Weights& w, int64_t n0, int64_t k0, int64_t kc,
                                                           float* panel) {
     constexpr int64_t nr = 32;
-    if (w.linear_layout) {
+    if (w.layout == Layout::Panels) {
+        pack_panel(w, n0, nr, nr, k0, kc, panel);
+    } else if (w.layout == Layout::Linear) {
         const __m512i rows =
             _mm512_maskz_mullo_epi32(0xFFFF, _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                      _mm512_set1_epi32(static_cast<int>(w.in)));
@@ -391,9 +436,24 @@ void gemm_columns(const float* x, int64_t m, int64_t ldx, const Weights& w, floa
 
 } // namespace
 
+namespace {
+void gemm_weights(const float* x, int64_t m, int64_t ldx, const Weights& weights, float* c, int64_t ldc);
+} // namespace
+
 void gemm_bf16(const float* x, int64_t m, int64_t in, int64_t ldx, const uint16_t* w, int64_t out, bool linear_layout,
                float* c, int64_t ldc) {
-    const Weights weights{w, in, out, linear_layout};
+    gemm_weights(x, m, ldx, Weights{w, in, out, linear_layout ? Layout::Linear : Layout::Conv1d}, c, ldc);
+}
+
+void gemm_panels_bf16(const float* x, int64_t m, int64_t in, int64_t ldx, const uint16_t* packed, int64_t out, float* c,
+                      int64_t ldc) {
+    if (out % kPanelColumns != 0) throw std::invalid_argument("panels need a multiple of 32 columns");
+    gemm_weights(x, m, ldx, Weights{packed, in, out, Layout::Panels}, c, ldc);
+}
+
+namespace {
+void gemm_weights(const float* x, int64_t m, int64_t ldx, const Weights& weights, float* c, int64_t ldc) {
+    const int64_t in = weights.in, out = weights.out;
     if (m <= 0 || out <= 0) return;
     if (in <= 0) {
         for (int64_t i = 0; i < m; ++i)
@@ -431,5 +491,6 @@ void gemm_bf16(const float* x, int64_t m, int64_t in, int64_t ldx, const uint16_
         }
     });
 }
+} // namespace
 
 } // namespace hookscope::kernels

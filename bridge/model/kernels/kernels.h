@@ -58,6 +58,10 @@ void widen_bf16(const uint16_t* src, int64_t rows, int64_t cols, int64_t src_str
 void gemm_bf16(const float* x, int64_t m, int64_t in, int64_t ldx, const uint16_t* w, int64_t out, bool linear_layout,
                float* c, int64_t ldc);
 
+// As gemm_bf16 with Conv1D weights in the panel layout (out a multiple of kPanelColumns).
+void gemm_panels_bf16(const float* x, int64_t m, int64_t in, int64_t ldx, const uint16_t* packed, int64_t out, float* c,
+                      int64_t ldc);
+
 // LayerNorm of one vector: out = (x - mean) / sqrt(var + eps) * w + b, over n values.
 void layer_norm(const float* x, const float* w, const float* b, int64_t n, double eps, float* out);
 

@@ -142,6 +142,29 @@ private slots:
                         QVERIFY(at::all(y.slice(1, out, out + 3) == 7.0f).item<bool>()); // untouched
                     }
                 }
+                // Conv1D weights in the panel layout, whose column counts are multiples of 32.
+                for (const int64_t out : {32, 96, 704}) {
+                    const at::Tensor x = at::randn({m, in});
+                    const at::Tensor w = at::randn({in, out}).to(at::kBFloat16); // Conv1D layout
+                    std::vector<uint16_t> packed(static_cast<std::size_t>(in * out));
+                    kernels::pack_panels_bf16(reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>()), in, out,
+                                              packed.data());
+                    const at::Tensor xd = x.to(at::kDouble), wd = w.to(at::kDouble);
+                    const at::Tensor bound =
+                        at::mm(xd.abs(), wd.abs()) * (static_cast<double>(in) * std::ldexp(1.0, -24));
+                    at::Tensor y = at::full({m, out + 3}, 7.0f);
+                    kernels::gemm_panels_bf16(x.data_ptr<float>(), m, in, in, packed.data(), out, y.data_ptr<float>(),
+                                              out + 3);
+                    const at::Tensor excess = (y.slice(1, 0, out).to(at::kDouble) - at::mm(xd, wd)).abs() - bound;
+                    if (excess.max().item<double>() > 0) {
+                        QFAIL(qPrintable(QString("m %1, in %2, out %3, panels: %4 past the bound")
+                                             .arg(m)
+                                             .arg(in)
+                                             .arg(out)
+                                             .arg(excess.max().item<double>())));
+                    }
+                    QVERIFY(at::all(y.slice(1, out, out + 3) == 7.0f).item<bool>());
+                }
             }
         }
         kernels::cap_level(kernels::Level::Avx512);
