@@ -140,4 +140,10 @@ at::Tensor Checkpoint::weight(std::string_view name, const std::vector<int64_t>&
                           [&](std::size_t offset, std::size_t bytes) { file.release(name, offset, bytes); });
 }
 
+void Checkpoint::release(std::string_view name) const {
+    const auto it = where_.find(name);
+    if (it == where_.end()) return;
+    if (const TensorInfo* info = it->second->find(name)) it->second->release(name, 0, info->end - info->begin);
+}
+
 } // namespace hookscope

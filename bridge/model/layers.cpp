@@ -1,5 +1,7 @@
 #include "bridge/model/layers.h"
 
+#include "bridge/model/weights.h"
+
 #include <algorithm>
 #include <atomic>
 
@@ -29,6 +31,21 @@ void enable_row_padding(bool enabled) {
 
 bool row_padding_enabled() {
     return row_padding.load(std::memory_order_relaxed);
+}
+
+at::Tensor to_panels(const at::Tensor& w) {
+    const int64_t in = w.size(0), out = w.size(1);
+    at::Tensor packed = huge_page_tensor({out / kernels::kPanelColumns, in, kernels::kPanelColumns}, at::kBFloat16);
+    kernels::pack_panels_bf16(bf16_data(w.contiguous()), in, out,
+                              reinterpret_cast<uint16_t*>(packed.data_ptr<at::BFloat16>()));
+    return packed;
+}
+
+at::Tensor from_panels(const at::Tensor& packed) {
+    const int64_t in = packed.size(1), out = packed.size(0) * packed.size(2);
+    at::Tensor w = at::empty({in, out}, packed.options());
+    kernels::unpack_panels_bf16(bf16_data(packed), in, out, reinterpret_cast<uint16_t*>(w.data_ptr<at::BFloat16>()));
+    return w;
 }
 
 at::Tensor widened_product(const at::Tensor& x, const at::Tensor& w, bool linear_layout) {

@@ -127,15 +127,40 @@ inline at::Tensor embedding(const at::Tensor& table, const at::Tensor& tokens) {
     return at::embedding(table, tokens).to(activation_type(table));
 }
 
-// x [.., in] · W [in, out] + b [out]: Hugging Face Conv1D layout (GPT-2).
+// Conv1D weights in bfloat16 may be held in the panel layout of kernels.h, [out / 32,
+// in, 32], where their one-position products stream faster; every op here takes both.
+inline bool in_panels(const at::Tensor& w) {
+    return w.dim() == 3 && w.size(2) == kernels::kPanelColumns && w.scalar_type() == at::kBFloat16;
+}
+// w [in, out] in bfloat16 (out a multiple of 32) in the panel layout, on huge pages.
+at::Tensor to_panels(const at::Tensor& w);
+// The [in, out] weight back from its panels.
+at::Tensor from_panels(const at::Tensor& packed);
+
+// x [.., in] · W [in, out] + b [out]: Hugging Face Conv1D layout (GPT-2), W possibly in
+// the panel layout.
 inline at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+    const bool panels = in_panels(w);
+    const int64_t in = panels ? w.size(1) : w.size(0), out = panels ? w.size(0) * w.size(2) : w.size(1);
     auto sizes = x.sizes().vec();
-    sizes.back() = w.size(1);
+    sizes.back() = out;
     if (decode_kernel_fits(x, w, b)) { // one position: bandwidth-bound, see kernels.h
         const at::Tensor xc = x.contiguous();
         at::Tensor y = new_row(sizes);
-        matvec_in_out(w, xc.data_ptr<float>(), data_or_null(b), y.data_ptr<float>());
+        if (panels) {
+            kernels::gemv_panels_bf16(bf16_data(w), in, out, xc.data_ptr<float>(), data_or_null(b),
+                                      y.data_ptr<float>());
+        } else {
+            matvec_in_out(w, xc.data_ptr<float>(), data_or_null(b), y.data_ptr<float>());
+        }
         return y;
+    }
+    if (panels) {
+        const at::Tensor xc = x.reshape({-1, in}).to(at::kFloat).contiguous();
+        at::Tensor y = at::empty({xc.size(0), out}, xc.options());
+        kernels::gemm_panels_bf16(xc.data_ptr<float>(), xc.size(0), in, in, bf16_data(w), out, y.data_ptr<float>(),
+                                  out);
+        return (b.defined() ? y.add_(b) : y).view(sizes);
     }
     const at::Tensor x2 = x.reshape({-1, w.size(0)});
     if (w.scalar_type() == at::kBFloat16) {

@@ -25,6 +25,9 @@ public:
     virtual at::Tensor weight(std::string_view name, const std::vector<int64_t>& shape) const = 0;
     // Identifies these weights (exports record it).
     virtual const std::string& fingerprint() const = 0;
+    // Says that the model holds its own copy of weight(name) (repacked) and no longer
+    // reads what weight() returned: a source that maps a file may drop those pages.
+    virtual void release(std::string_view /*name*/) const {}
 
     // The precision weight() converts for; Float32 unless set.
     Precision precision() const { return precision_; }

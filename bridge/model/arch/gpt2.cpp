@@ -18,6 +18,7 @@ struct Gpt2Block {
     at::Tensor c_proj_w, c_proj_b; // [D, D], [D]
     at::Tensor fc_w, fc_b;         // [D, M], [M]
     at::Tensor proj_w, proj_b;     // [M, D], [D]
+    // (In bfloat16 the four matrices are held in the panel layout, layers::in_panels.)
 };
 
 class Gpt2 final : public Model {
@@ -50,6 +51,19 @@ public:
                 .proj_b = w(h + "mlp.c_proj.bias", {d}),
             });
         }
+        // bfloat16 block weights go to the panel layout (layers::in_panels), whose
+        // one-position products stream 10-15% faster; the stored data is released.
+        for (std::size_t k = 0; k < blocks_.size(); ++k) {
+            Gpt2Block& b = blocks_[k];
+            const std::string h = p + "h." + std::to_string(stage().first + static_cast<int>(k)) + ".";
+            for (auto [weight, name] :
+                 {std::pair{&b.c_attn_w, "attn.c_attn.weight"}, std::pair{&b.c_proj_w, "attn.c_proj.weight"},
+                  std::pair{&b.fc_w, "mlp.c_fc.weight"}, std::pair{&b.proj_w, "mlp.c_proj.weight"}}) {
+                if (weight->scalar_type() != at::kBFloat16 || weight->size(1) % kernels::kPanelColumns != 0) continue;
+                *weight = layers::to_panels(*weight);
+                weights.release(h + name);
+            }
+        }
         if (!holds_readout()) return;
         ln_f_ = {w("ln_f.weight", {d}), w("ln_f.bias", {d})};
         // Hugging Face ties lm_head to wte unless the config says otherwise.
@@ -65,7 +79,9 @@ protected:
         const ModelConfig& c = config();
         ReadoutWeights r{false, ln_f_.weight, ln_f_.bias, unembed_, {}, {}};
         for (const Gpt2Block& b : blocks_)
-            r.layers.push_back({b.c_proj_w.view({c.n_heads, c.d_head, c.d_model}), b.c_proj_b, b.proj_b});
+            r.layers.push_back({(layers::in_panels(b.c_proj_w) ? layers::from_panels(b.c_proj_w) : b.c_proj_w)
+                                    .view({c.n_heads, c.d_head, c.d_model}),
+                                b.c_proj_b, b.proj_b});
         return r;
     }
 
