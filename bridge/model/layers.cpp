@@ -35,7 +35,7 @@ bool row_padding_enabled() {
 
 at::Tensor to_panels(const at::Tensor& w) {
     const int64_t in = w.size(0), out = w.size(1);
-    at::Tensor packed = huge_page_tensor({out / kernels::kPanelColumns, in, kernels::kPanelColumns}, at::kBFloat16);
+    at::Tensor packed = new_weight_tensor({out / kernels::kPanelColumns, in, kernels::kPanelColumns}, at::kBFloat16);
     kernels::pack_panels_bf16(bf16_data(w.contiguous()), in, out,
                               reinterpret_cast<uint16_t*>(packed.data_ptr<at::BFloat16>()));
     return packed;

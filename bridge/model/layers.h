@@ -132,7 +132,7 @@ inline at::Tensor embedding(const at::Tensor& table, const at::Tensor& tokens) {
 inline bool in_panels(const at::Tensor& w) {
     return w.dim() == 3 && w.size(2) == kernels::kPanelColumns && w.scalar_type() == at::kBFloat16;
 }
-// w [in, out] in bfloat16 (out a multiple of 32) in the panel layout, on huge pages.
+// w [in, out] in bfloat16 (out a multiple of 32) in the panel layout (new_weight_tensor).
 at::Tensor to_panels(const at::Tensor& w);
 // The [in, out] weight back from its panels.
 at::Tensor from_panels(const at::Tensor& packed);

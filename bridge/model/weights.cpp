@@ -30,6 +30,11 @@ at::Tensor huge_page_tensor(at::IntArrayRef sizes, at::ScalarType type) {
         data, sizes, [bytes](void* p) { unmap_huge_pages(p, bytes); }, at::TensorOptions().dtype(type));
 }
 
+at::Tensor new_weight_tensor(at::IntArrayRef sizes, at::ScalarType type) {
+    const auto bytes = static_cast<std::size_t>(c10::multiply_integers(sizes)) * c10::elementSize(type);
+    return bytes >= kHugePageWeight ? huge_page_tensor(sizes, type) : at::empty(sizes, at::TensorOptions().dtype(type));
+}
+
 at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const std::vector<int64_t>& shape,
                           const std::string& where, Precision precision, std::vector<std::string>* warnings,
                           const ConvertedBytes& converted) {
@@ -49,10 +54,7 @@ at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const
     // virtual machines, where fresh memory faults in at about 0.5 GB/s (a 1.2B-parameter
     // float32 model loaded in 31 s instead of 5), for a decode already near the bound.
     const bool convert = source.scalar_type() != type;
-    const bool large = static_cast<std::size_t>(source.numel()) * c10::elementSize(type) >= kHugePageWeight;
-    at::Tensor out = !convert ? source
-                     : large  ? huge_page_tensor(source.sizes(), type)
-                              : at::empty(source.sizes(), source.options().dtype(type));
+    at::Tensor out = convert ? new_weight_tensor(source.sizes(), type) : source;
     if (!warnings && out.is_same(source)) return out; // nothing to count or convert
     // Part by part: count what is not finite, convert, and say so.
     constexpr int64_t kPart = int64_t{1} << 20; // elements: 4 MB of float32

@@ -55,6 +55,10 @@ using ConvertedBytes = std::function<void(std::size_t offset, std::size_t bytes)
 
 // A new tensor (zeroed) on memory from map_huge_pages, which its deleter gives back.
 at::Tensor huge_page_tensor(at::IntArrayRef sizes, at::ScalarType type);
+// A new tensor for a weight the model converts or repacks: on huge pages (as above)
+// when it takes 2 MiB or more, else ordinary memory (a huge page each would waste most
+// of it).
+at::Tensor new_weight_tensor(at::IntArrayRef sizes, at::ScalarType type);
 
 // Checks `tensor` (found at `where`) against `shape` and converts it to its compute type,
 // onto huge pages (map_huge_pages) when the result takes 2 MiB or more.
