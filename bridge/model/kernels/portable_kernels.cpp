@@ -194,6 +194,7 @@ void rows(const float* w, int64_t cols, const float* x, float* y, int64_t r0, in
     rows_plain(w, cols, x, y, r0, r1);
 }
 
+namespace {
 #if defined(__x86_64__)
 // Panels with SSE2: 8 bfloat16 a load, 4 pairs whose even halves are columns i..i+3 of
 // their half panel and odd halves columns 8+i..11+i; eight sums of 4 in registers.
@@ -230,8 +231,7 @@ void panels_bf16_sse2(const uint16_t* packed, int64_t in, const float* x, const 
         }
     }
 }
-#endif
-
+#else
 void panels_bf16_plain(const uint16_t* packed, int64_t in, const float* x, const float* bias, float* y, int64_t p0,
                        int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
@@ -245,6 +245,8 @@ void panels_bf16_plain(const uint16_t* packed, int64_t in, const float* x, const
             y[p * kPanelColumns + j] = sums[j] + (bias ? bias[p * kPanelColumns + j] : 0.0f);
     }
 }
+#endif
+} // namespace
 
 void panels_bf16(const uint16_t* packed, int64_t in, const float* x, const float* bias, float* y, int64_t p0,
                  int64_t p1) {
