@@ -9,8 +9,10 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -27,6 +29,64 @@ std::pair<int64_t, int64_t> share(int64_t n, int parts, int k, int64_t align) {
     const int64_t begin = std::min(n, units * k / parts * align);
     const int64_t end = std::min(n, units * (k + 1) / parts * align);
     return {begin, end};
+}
+
+// Runs part(begin, end) over [0, n) on the pool's threads in chunks of `chunk` (a
+// multiple of what the kernels take at a time; the last may be shorter), for products
+// where one chunk computes each of its outputs whole, so that the result never depends
+// on which thread ran a chunk. Each thread owns a contiguous share of the chunks and
+// works through it front to back, one sequential stream as with fixed shares; a thread
+// whose share is done then takes chunks from the back of the others' shares. With fixed
+// shares alone every product waits for its slowest thread, and on a shared machine
+// threads do not read memory at the same speed: decoding GPT-2 on a two-core Zen 3
+// virtual machine, the caller waited 4-6% of its product time for the other. (Every
+// chunk going to whichever thread is free measured slower: streams break at every chunk.)
+template <class Part> void run_balanced(int64_t n, int64_t chunk, const Part& part) {
+    // A share's remaining chunks [front, back), packed as front | back << 32, so that
+    // its owner and a thief claim from either end with one compare-and-swap.
+    struct alignas(64) Share {
+        std::atomic<uint64_t> range;
+    };
+    while ((n + chunk - 1) / chunk > int64_t{0xFFFFFFFF})
+        chunk *= 2;
+    const int64_t chunks = (n + chunk - 1) / chunk;
+    const int threads = pool().size();
+    thread_local std::unique_ptr<Share[]> caller_shares;
+    thread_local int capacity = 0;
+    if (capacity < threads) caller_shares = std::make_unique<Share[]>(static_cast<std::size_t>(capacity = threads));
+    Share* const shares = caller_shares.get(); // the caller's, seen by the workers
+    for (int k = 0; k < threads; ++k) {
+        const auto first = static_cast<uint64_t>(chunks * k / threads);
+        const auto last = static_cast<uint64_t>(chunks * (k + 1) / threads);
+        shares[k].range.store(first | last << 32, std::memory_order_relaxed);
+    }
+    // Claims chunk c from the front (or the back) of share s; false once it is empty.
+    const auto claim = [&](int s, bool front, int64_t& c) {
+        uint64_t range = shares[s].range.load(std::memory_order_acquire);
+        while (true) {
+            const uint64_t first = range & 0xFFFFFFFFu, last = range >> 32;
+            if (first >= last) return false;
+            const uint64_t next = front ? (first + 1) | last << 32 : first | (last - 1) << 32;
+            if (shares[s].range.compare_exchange_weak(range, next, std::memory_order_acq_rel,
+                                                      std::memory_order_acquire)) {
+                c = static_cast<int64_t>(front ? first : last - 1);
+                return true;
+            }
+        }
+    };
+    pool().run([&](int k, int parts) {
+        if (parts != threads) throw std::logic_error("kernel threads changed during a product");
+        int64_t c = 0;
+        for (int s = k, visited = 0; visited < parts; s = (s + 1) % parts, ++visited) {
+            while (claim(s, /*front=*/s == k, c))
+                part(c * chunk, std::min(n, (c + 1) * chunk));
+        }
+    });
+}
+
+// Units per chunk for run_balanced: about 64 KB of weights, a multiple of `align`.
+int64_t chunk_of(int64_t unit_bytes, int64_t align) {
+    return std::max<int64_t>(1, (64 << 10) / std::max<int64_t>(1, unit_bytes) / align) * align;
 }
 
 // The block of the AVX2 bfloat16 kernels' paired order (see below and to_paired).
@@ -500,9 +560,9 @@ void from_paired_plus_bias(float* y, int64_t n, const float* bias) {
 // reading half-rows, which the hardware prefetchers follow less well: 21 against 26 GB/s
 // for GPT-2's bfloat16 blocks), summing into y (the first) or a partial of its own,
 // and the partials are added to y at the end. `part(i0, i1, target)` accumulates rows
-// [i0, i1) into target[0, out). (Chunks taken by whichever thread is free measured
-// slower than these fixed ranges: the streams break at every chunk.) With `paired`, the
-// parts sum in paired order (to_paired), and y is put back in order at the end.
+// [i0, i1) into target[0, out). The ranges are fixed (not run_balanced), so that which
+// rows a partial sums, and so the result's rounding, never depends on timing. With
+// `paired`, the parts sum in paired order (to_paired), and y is put back in order at the end.
 template <class Part>
 void split_input_rows(int64_t in, int64_t out, const float* bias, float* y, bool paired, const Part& part) {
     thread_local std::vector<float> caller_partials;
@@ -549,9 +609,7 @@ void gemv_in_out(const float* w, int64_t in, int64_t out, const float* x, const 
 
 void gemv_rows(const float* w, int64_t rows, int64_t cols, const float* x, const float* bias, float* y) {
     const Level l = level();
-    pool().run([&](int k, int parts) {
-        const auto [r0, r1] = share(rows, parts, k, 4);
-        if (r0 >= r1) return;
+    run_balanced(rows, chunk_of(cols * int64_t{sizeof(float)}, 4), [&](int64_t r0, int64_t r1) {
         start_with_bias(y, bias, r0, r1);
         switch (l) {
         case Level::Avx512: rows_avx512(w, cols, x, y, r0, r1); break;
@@ -580,9 +638,7 @@ void gemv_rows_bf16(const uint16_t* w, int64_t rows, int64_t cols, const float* 
         to_paired(x, cols, caller_x_paired.data());
     }
     const float* const x_paired = caller_x_paired.data(); // the caller's, seen by the workers
-    pool().run([&](int k, int parts) {
-        const auto [r0, r1] = share(rows, parts, k, 4);
-        if (r0 >= r1) return;
+    run_balanced(rows, chunk_of(cols * int64_t{sizeof(uint16_t)}, 4), [&](int64_t r0, int64_t r1) {
         start_with_bias(y, bias, r0, r1);
         switch (l) {
         case Level::Avx512: rows_bf16_avx512(w, cols, x, y, r0, r1); break;
@@ -615,10 +671,9 @@ void unpack_panels_bf16(const uint16_t* packed, int64_t in, int64_t out, uint16_
 void gemv_panels_bf16(const uint16_t* packed, int64_t in, int64_t out, const float* x, const float* bias, float* y) {
     if (out % kPanelColumns != 0) throw std::invalid_argument("panels need a multiple of 32 columns");
     const Level l = level();
-    // Whole panels per thread: each streams its panels in order, no partial sums to add.
-    pool().run([&](int k, int parts) {
-        const auto [p0, p1] = share(out / kPanelColumns, parts, k, 1);
-        if (p0 >= p1) return;
+    // Whole panels per chunk, no partial sums to add.
+    const int64_t panel_bytes = in * kPanelColumns * int64_t{sizeof(uint16_t)};
+    run_balanced(out / kPanelColumns, chunk_of(panel_bytes, 1), [&](int64_t p0, int64_t p1) {
         if (l == Level::Portable) {
             portable::panels_bf16(packed, in, x, bias, y, p0, p1);
         } else { // AVX-512 processors have AVX2, and the stream, not the width, sets the pace

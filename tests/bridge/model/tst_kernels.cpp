@@ -101,6 +101,55 @@ private slots:
         kernels::set_threads(1);
     }
 
+    // The one-position products that spread their chunks over whichever threads are free
+    // (rows and panels) compute each output whole in one chunk, so every thread count
+    // gives the same bits, whichever thread ran which chunk; the output is NaN beforehand,
+    // so a chunk left out shows, and one run twice adds its sums twice. Three and four
+    // threads on a machine with fewer cores leave threads waiting for a core, so chunks
+    // move between threads. The shapes make hundreds of chunks and ragged ends.
+    void sameBitsOnEveryThreadCount_data() {
+        QTest::addColumn<int>("level");
+        for (const auto level : {kernels::Level::Portable, kernels::Level::Avx2, kernels::Level::Avx512})
+            QTest::addRow("%s", kernels::level_name(level)) << static_cast<int>(level);
+    }
+    void sameBitsOnEveryThreadCount() {
+        QFETCH(int, level);
+        if (!cap_to(level)) QSKIP("this CPU lacks these instructions");
+        at::manual_seed(5);
+        const int64_t rows = 4099, cols = 700, in = 3001, out = 320;
+        const at::Tensor w = at::randn({rows, cols}), x = at::randn({in}), b = at::randn({std::max(rows, out)});
+        const at::Tensor w16 = w.to(at::kBFloat16).contiguous();
+        const at::Tensor conv16 = at::randn({in, out}).to(at::kBFloat16).contiguous();
+        std::vector<uint16_t> panels(static_cast<std::size_t>(in * out));
+        kernels::pack_panels_bf16(reinterpret_cast<const uint16_t*>(conv16.data_ptr<at::BFloat16>()), in, out,
+                                  panels.data());
+        const auto products = [&] {
+            std::vector<at::Tensor> y{at::full({rows}, NAN), at::full({rows}, NAN), at::full({out}, NAN)};
+            kernels::gemv_rows(w.data_ptr<float>(), rows, cols, x.data_ptr<float>(), b.data_ptr<float>(),
+                               y[0].data_ptr<float>());
+            kernels::gemv_rows_bf16(reinterpret_cast<const uint16_t*>(w16.data_ptr<at::BFloat16>()), rows, cols,
+                                    x.data_ptr<float>(), b.data_ptr<float>(), y[1].data_ptr<float>());
+            kernels::gemv_panels_bf16(panels.data(), in, out, x.data_ptr<float>(), b.data_ptr<float>(),
+                                      y[2].data_ptr<float>());
+            return y;
+        };
+        kernels::set_threads(1);
+        const std::vector<at::Tensor> one = products();
+        HS_COMPARE_TENSORS(one[0], at::addmv(b.slice(0, 0, rows), w, x.slice(0, 0, cols)), "gemv_rows");
+        for (const int threads : {2, 3, 4}) {
+            kernels::set_threads(threads);
+            for (int repeat = 0; repeat < 20; ++repeat) {
+                const std::vector<at::Tensor> again = products();
+                for (std::size_t p = 0; p < one.size(); ++p)
+                    QVERIFY2(
+                        at::equal(again[p], one[p]),
+                        qPrintable(QStringLiteral("product %1, %2 threads, run %3").arg(p).arg(threads).arg(repeat)));
+            }
+        }
+        kernels::cap_level(kernels::Level::Avx512);
+        kernels::set_threads(1);
+    }
+
     // Products with bfloat16 weights against float64 on the same (widened) weights, on
     // shapes with every kind of edge: rows short of a register tile, inputs short of a
     // block or odd, columns short of a panel; both weight layouts, every level and
