@@ -1,7 +1,8 @@
-// Matrix products with bfloat16 weights over several positions (prompt passes and the
-// recompute). The weights are widened to float32 as they are packed into the small
-// panels the inner loop reads, so no float32 copy of a weight exists beyond a panel, no
-// product runs on bfloat16 inputs, and the weights cross memory once at two bytes each.
+// Matrix products over several positions (prompt passes and the recompute) with
+// bfloat16 weights, or float32 ones in the panel layout. bfloat16 weights are widened to
+// float32 as they are packed into the small panels the inner loop reads, so no float32
+// copy of a weight exists beyond a panel, no product runs on bfloat16 inputs, and the
+// weights cross memory once at two bytes each; float32 panels are copied the same way.
 //
 // Blocking: each thread owns a range of output columns and packs every row of x once.
 // For each block of kNc columns, for each block of kKc inputs, it widens that part of
@@ -33,12 +34,14 @@ constexpr int64_t kKc = 256;
 constexpr int64_t kNc = 256; // columns per block
 
 // Where column n, input k of the weights lives: w [n, k] (nn.Linear), w [k, n] (Conv1D),
-// or Conv1D weights in the panel layout (kernels.h).
-enum class Layout { Linear, Conv1d, Panels };
+// or Conv1D weights in the panel layout (kernels.h), bfloat16 in `w`, or float32 in
+// `f32` (FloatPanels).
+enum class Layout { Linear, Conv1d, Panels, FloatPanels };
 struct Weights {
     const uint16_t* w;
     int64_t in, out;
     Layout layout;
+    const float* f32 = nullptr;
 };
 
 // The slot of a panel that holds its column c (the inverse of panel_column).
@@ -55,7 +58,12 @@ inline const uint16_t* half_panel_row(const Weights& w, int64_t n0, int64_t k) {
 // Widens columns [n0, n0 + nr) × inputs [k0, k0 + kc) into panel[kk * nr_full + j],
 // zero-filling columns past the end, so every panel is full width.
 void pack_panel(const Weights& w, int64_t n0, int64_t nr, int64_t nr_full, int64_t k0, int64_t kc, float* panel) {
-    if (w.layout == Layout::Panels) {
+    if (w.layout == Layout::FloatPanels) { // every panel the tiles take lies inside one of these
+        for (int64_t kk = 0; kk < kc; ++kk) {
+            const float* row = w.f32 + ((n0 / kPanelColumns) * w.in + k0 + kk) * kPanelColumns + n0 % kPanelColumns;
+            std::copy(row, row + nr, panel + kk * nr_full);
+        }
+    } else if (w.layout == Layout::Panels) {
         for (int64_t kk = 0; kk < kc; ++kk) {
             for (int64_t j = 0; j < nr; ++j) {
                 const int64_t n = n0 + j;
@@ -172,7 +180,9 @@ void tile_sse2(const float* xp, int64_t mr, const float* panel, int64_t kc, floa
 // Conv1D weights ([in, out]: a panel row is eight consecutive weights) widened eight at
 // a time by interleaving zeros below them; nn.Linear weights through the scalar packer.
 void pack_panel_sse2(const Weights& w, int64_t n0, int64_t k0, int64_t kc, float* panel) {
-    if (w.layout == Layout::Linear) return pack_panel(w, n0, kSse2Nr, kSse2Nr, k0, kc, panel);
+    if (w.layout == Layout::Linear || w.layout == Layout::FloatPanels) {
+        return pack_panel(w, n0, kSse2Nr, kSse2Nr, k0, kc, panel);
+    }
     if (w.layout == Layout::Panels) {
         // Columns 0-7 of a half panel are the even halves of its 8 pairs, 8-15 the odd ones.
         const bool odd = n0 % 16 != 0;
@@ -256,7 +266,9 @@ __attribute__((target("avx2,fma"))) void transpose8(__m256 rows[8]) {
 __attribute__((target("avx2,fma"))) void pack_panel_avx2(const Weights& w, int64_t n0, int64_t k0, int64_t kc,
                                                          float* panel) {
     constexpr int64_t nr = 16;
-    if (w.layout == Layout::Panels) { // a half panel row: its even halves, then its odd ones
+    if (w.layout == Layout::FloatPanels) {
+        pack_panel(w, n0, nr, nr, k0, kc, panel);
+    } else if (w.layout == Layout::Panels) { // a half panel row: its even halves, then its odd ones
         for (int64_t kk = 0; kk < kc; ++kk) {
             const __m256i pairs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(half_panel_row(w, n0, k0 + kk)));
             _mm256_storeu_ps(panel + kk * nr, _mm256_castsi256_ps(_mm256_slli_epi32(pairs, 16)));
@@ -293,7 +305,7 @@ __attribute__((target("avx2,fma"))) void pack_panel_avx2(const Weights& w, int64
 __attribute__((target("avx512f"))) void pack_panel_avx512(const Weights& w, int64_t n0, int64_t k0, int64_t kc,
                                                           float* panel) {
     constexpr int64_t nr = 32;
-    if (w.layout == Layout::Panels) {
+    if (w.layout == Layout::Panels || w.layout == Layout::FloatPanels) {
         pack_panel(w, n0, nr, nr, k0, kc, panel);
     } else if (w.layout == Layout::Linear) {
         const __m512i rows =
@@ -449,6 +461,12 @@ void gemm_panels_bf16(const float* x, int64_t m, int64_t in, int64_t ldx, const 
                       int64_t ldc) {
     if (out % kPanelColumns != 0) throw std::invalid_argument("panels need a multiple of 32 columns");
     gemm_weights(x, m, ldx, Weights{packed, in, out, Layout::Panels}, c, ldc);
+}
+
+void gemm_panels(const float* x, int64_t m, int64_t in, int64_t ldx, const float* packed, int64_t out, float* c,
+                 int64_t ldc) {
+    if (out % kPanelColumns != 0) throw std::invalid_argument("panels need a multiple of 32 columns");
+    gemm_weights(x, m, ldx, Weights{nullptr, in, out, Layout::FloatPanels, packed}, c, ldc);
 }
 
 namespace {

@@ -307,6 +307,42 @@ __attribute__((target("avx2,fma"))) void panels_bf16_avx2(const uint16_t* packed
     }
 }
 
+// Float32 panels: four sums of 8 per panel, two rows a step into two sets of sums
+// (added at the end), so that each sum waits on one fused multiply-add every other row.
+// The hardware prefetchers follow the stream alone: with a linear software prefetch,
+// a microbenchmark over GPT-2's block shapes read them 5-20% slower on Zen 3.
+__attribute__((target("avx2,fma"))) void panels_avx2(const float* packed, int64_t in, const float* x, const float* bias,
+                                                     float* y, int64_t p0, int64_t p1) {
+    constexpr int kVectors = kPanelColumns / 8;
+    for (int64_t p = p0; p < p1; ++p) {
+        const float* panel = packed + p * in * kPanelColumns;
+        __m256 sums[kVectors], odd[kVectors];
+        for (int v = 0; v < kVectors; ++v)
+            sums[v] = odd[v] = _mm256_setzero_ps();
+        int64_t k = 0;
+        for (; k + 2 <= in; k += 2) {
+            const float* row = panel + k * kPanelColumns;
+            const __m256 x0 = _mm256_set1_ps(x[k]), x1 = _mm256_set1_ps(x[k + 1]);
+            for (int v = 0; v < kVectors; ++v) {
+                sums[v] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(row + 8 * v), sums[v]);
+                odd[v] = _mm256_fmadd_ps(x1, _mm256_loadu_ps(row + kPanelColumns + 8 * v), odd[v]);
+            }
+        }
+        if (k < in) {
+            const float* row = panel + k * kPanelColumns;
+            const __m256 x0 = _mm256_set1_ps(x[k]);
+            for (int v = 0; v < kVectors; ++v)
+                sums[v] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(row + 8 * v), sums[v]);
+        }
+        float* out = y + p * kPanelColumns;
+        for (int v = 0; v < kVectors; ++v) {
+            __m256 total = _mm256_add_ps(sums[v], odd[v]);
+            if (bias) total = _mm256_add_ps(total, _mm256_loadu_ps(bias + p * kPanelColumns + 8 * v));
+            _mm256_storeu_ps(out + 8 * v, total);
+        }
+    }
+}
+
 // ---- AVX-512 -----------------------------------------------------------------------
 // As the AVX2 versions, 16 floats a step, and each row group prefetches the next one's
 // data: two cores' worth of hardware prefetching leaves bandwidth unused.
@@ -498,6 +534,9 @@ void rows_avx2(const float* w, int64_t cols, const float* x, float* y, int64_t r
 void rows_avx512(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
     portable::rows(w, cols, x, y, r0, r1);
 }
+void panels_avx2(const float* packed, int64_t in, const float* x, const float* bias, float* y, int64_t p0, int64_t p1) {
+    portable::panels(packed, in, x, bias, y, p0, p1);
+}
 #endif
 
 // One head: scores over the cached keys, softmax, weighted sum of the values.
@@ -648,24 +687,40 @@ void gemv_rows_bf16(const uint16_t* w, int64_t rows, int64_t cols, const float* 
     });
 }
 
-void pack_panels_bf16(const uint16_t* w, int64_t in, int64_t out, uint16_t* packed) {
+namespace {
+// packed[p, k, s] = w[k, 32p + column(s)], or the reverse with `unpack`.
+template <class T, class Column>
+void move_panels(const T* from, int64_t in, int64_t out, T* to, bool unpack, Column column) {
     if (out % kPanelColumns != 0) throw std::invalid_argument("panels need a multiple of 32 columns");
     for (int64_t p = 0; p < out / kPanelColumns; ++p) {
         for (int64_t k = 0; k < in; ++k) {
-            for (int64_t s = 0; s < kPanelColumns; ++s)
-                packed[(p * in + k) * kPanelColumns + s] = w[k * out + p * kPanelColumns + panel_column(s)];
+            for (int64_t s = 0; s < kPanelColumns; ++s) {
+                const int64_t packed = (p * in + k) * kPanelColumns + s;
+                const int64_t natural = k * out + p * kPanelColumns + column(s);
+                to[unpack ? natural : packed] = from[unpack ? packed : natural];
+            }
         }
     }
 }
+constexpr int64_t same_column(int64_t s) {
+    return s;
+}
+} // namespace
+
+void pack_panels_bf16(const uint16_t* w, int64_t in, int64_t out, uint16_t* packed) {
+    move_panels(w, in, out, packed, /*unpack=*/false, panel_column);
+}
 
 void unpack_panels_bf16(const uint16_t* packed, int64_t in, int64_t out, uint16_t* w) {
-    if (out % kPanelColumns != 0) throw std::invalid_argument("panels need a multiple of 32 columns");
-    for (int64_t p = 0; p < out / kPanelColumns; ++p) {
-        for (int64_t k = 0; k < in; ++k) {
-            for (int64_t s = 0; s < kPanelColumns; ++s)
-                w[k * out + p * kPanelColumns + panel_column(s)] = packed[(p * in + k) * kPanelColumns + s];
-        }
-    }
+    move_panels(packed, in, out, w, /*unpack=*/true, panel_column);
+}
+
+void pack_panels(const float* w, int64_t in, int64_t out, float* packed) {
+    move_panels(w, in, out, packed, /*unpack=*/false, same_column);
+}
+
+void unpack_panels(const float* packed, int64_t in, int64_t out, float* w) {
+    move_panels(packed, in, out, w, /*unpack=*/true, same_column);
 }
 
 void gemv_panels_bf16(const uint16_t* packed, int64_t in, int64_t out, const float* x, const float* bias, float* y) {
@@ -678,6 +733,19 @@ void gemv_panels_bf16(const uint16_t* packed, int64_t in, int64_t out, const flo
             portable::panels_bf16(packed, in, x, bias, y, p0, p1);
         } else { // AVX-512 processors have AVX2, and the stream, not the width, sets the pace
             panels_bf16_avx2(packed, in, x, bias, y, p0, p1);
+        }
+    });
+}
+
+void gemv_panels(const float* packed, int64_t in, int64_t out, const float* x, const float* bias, float* y) {
+    if (out % kPanelColumns != 0) throw std::invalid_argument("panels need a multiple of 32 columns");
+    const Level l = level();
+    const int64_t panel_bytes = in * kPanelColumns * int64_t{sizeof(float)};
+    run_balanced(out / kPanelColumns, chunk_of(panel_bytes, 1), [&](int64_t p0, int64_t p1) {
+        if (l == Level::Portable) {
+            portable::panels(packed, in, x, bias, y, p0, p1);
+        } else { // as the bfloat16 panels: AVX2 at the AVX-512 level too
+            panels_avx2(packed, in, x, bias, y, p0, p1);
         }
     });
 }

@@ -45,6 +45,16 @@ void unpack_panels_bf16(const uint16_t* packed, int64_t in, int64_t out, uint16_
 // As gemv_in_out_bf16 on weights in the panel layout.
 void gemv_panels_bf16(const uint16_t* packed, int64_t in, int64_t out, const float* x, const float* bias, float* y);
 
+// The same panels for float32 weights, [out / 32, in, 32], each panel's columns in
+// natural order. Against [in, out] read four rows at a time, the one-position product
+// gives every output to one thread (no partial sums, so the same bits on any thread
+// count) and lets a thread that is done take another's panels: GPT-2's float32 decode
+// ran 4% faster at AVX2 on Zen 3, and at the same speed at the portable level.
+void pack_panels(const float* w, int64_t in, int64_t out, float* packed);
+void unpack_panels(const float* packed, int64_t in, int64_t out, float* w);
+// As gemv_in_out on weights in the float32 panel layout.
+void gemv_panels(const float* packed, int64_t in, int64_t out, const float* x, const float* bias, float* y);
+
 // dst[r, c] = float32(src[r * src_stride + c]) for a rows x cols block of bfloat16
 // values (raw 16-bit patterns); dst is contiguous [rows, cols]. Exact: every bfloat16
 // is a float32. Off x86-64, products over several positions widen their weights panel
@@ -61,6 +71,10 @@ void gemm_bf16(const float* x, int64_t m, int64_t in, int64_t ldx, const uint16_
 // As gemm_bf16 with Conv1D weights in the panel layout (out a multiple of kPanelColumns).
 void gemm_panels_bf16(const float* x, int64_t m, int64_t in, int64_t ldx, const uint16_t* packed, int64_t out, float* c,
                       int64_t ldc);
+// The same with float32 weights in their panel layout: the blocked kernel copies
+// them into its cache-sized panels as it widens bfloat16 ones.
+void gemm_panels(const float* x, int64_t m, int64_t in, int64_t ldx, const float* packed, int64_t out, float* c,
+                 int64_t ldc);
 
 // LayerNorm of one vector: out = (x - mean) / sqrt(var + eps) * w + b, over n values.
 void layer_norm(const float* x, const float* w, const float* b, int64_t n, double eps, float* out);

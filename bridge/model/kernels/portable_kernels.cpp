@@ -7,6 +7,8 @@
 #include <emmintrin.h>
 #endif
 
+#include <algorithm>
+
 namespace hookscope::kernels::portable {
 namespace {
 
@@ -255,6 +257,45 @@ void panels_bf16(const uint16_t* packed, int64_t in, const float* x, const float
 #else
     panels_bf16_plain(packed, in, x, bias, y, p0, p1);
 #endif
+}
+
+// float32 panels: on x86-64 the 32 sums of a panel in eight SSE2 registers, and each
+// row's two cache lines asked for 1 KB ahead (without that, GPT-2's float32 decode ran
+// 4-5% slower here than on the [in, out] layout on Zen 3; with it, the same speed).
+void panels(const float* packed, int64_t in, const float* x, const float* bias, float* y, int64_t p0, int64_t p1) {
+#if defined(__x86_64__)
+    constexpr int kAhead = 1024;
+#endif
+    for (int64_t p = p0; p < p1; ++p) {
+        const float* panel = packed + p * in * kPanelColumns;
+        float* out = y + p * kPanelColumns;
+#if defined(__x86_64__)
+        __m128 sums[kPanelColumns / 4];
+        for (__m128& v : sums)
+            v = _mm_setzero_ps();
+        for (int64_t k = 0; k < in; ++k) {
+            const char* row = reinterpret_cast<const char*>(panel + k * kPanelColumns);
+            _mm_prefetch(row + kAhead, _MM_HINT_T0);
+            _mm_prefetch(row + kAhead + 64, _MM_HINT_T0);
+            const __m128 xk = _mm_set1_ps(x[k]);
+            for (int v = 0; v < kPanelColumns / 4; ++v)
+                sums[v] = _mm_add_ps(sums[v], _mm_mul_ps(xk, _mm_loadu_ps(panel + k * kPanelColumns + 4 * v)));
+        }
+        for (int v = 0; v < kPanelColumns / 4; ++v)
+            _mm_storeu_ps(out + 4 * v, sums[v]);
+#else
+        float sums[kPanelColumns] = {};
+        for (int64_t k = 0; k < in; ++k) {
+            for (int64_t j = 0; j < kPanelColumns; ++j)
+                sums[j] += x[k] * panel[k * kPanelColumns + j];
+        }
+        std::copy(sums, sums + kPanelColumns, out);
+#endif
+        if (bias) {
+            for (int64_t j = 0; j < kPanelColumns; ++j)
+                out[j] += bias[p * kPanelColumns + j];
+        }
+    }
 }
 
 void in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x, float* y, int64_t c0, int64_t c1) {

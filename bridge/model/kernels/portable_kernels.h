@@ -18,6 +18,7 @@ void in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x, flo
 // them out; bias may be null.
 void panels_bf16(const uint16_t* packed, int64_t in, const float* x, const float* bias, float* y, int64_t p0,
                  int64_t p1);
+void panels(const float* packed, int64_t in, const float* x, const float* bias, float* y, int64_t p0, int64_t p1);
 
 // y[r] += sum_k w[r, k] * x[k] for r in [r0, r1), w [rows, cols].
 void rows(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1);

@@ -47,6 +47,19 @@ class TestKernels : public QObject {
             HS_COMPARE_TENSORS(y, at::addmv(b, w16.to(at::kFloat).t(), x), "gemv_panels_bf16");
             kernels::gemv_panels_bf16(packed.data(), in, out, x.data_ptr<float>(), nullptr, y.data_ptr<float>());
             HS_COMPARE_TENSORS(y, at::mv(w16.to(at::kFloat).t(), x), "gemv_panels_bf16 without bias");
+            // float32 panels, natural column order within each.
+            const at::Tensor w32 = at::randn({in, out});
+            std::vector<float> packed32(packed.size()), back32(packed.size());
+            kernels::pack_panels(w32.data_ptr<float>(), in, out, packed32.data());
+            kernels::unpack_panels(packed32.data(), in, out, back32.data());
+            QVERIFY(std::equal(back32.begin(), back32.end(), w32.data_ptr<float>()));
+            QCOMPARE(packed32[static_cast<std::size_t>(in * kernels::kPanelColumns) - 1],
+                     w32[in - 1][kernels::kPanelColumns - 1].item<float>()); // panel 0's last row, last column
+            kernels::gemv_panels(packed32.data(), in, out, x.data_ptr<float>(), b.data_ptr<float>(),
+                                 y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::addmv(b, w32.t(), x), "gemv_panels");
+            kernels::gemv_panels(packed32.data(), in, out, x.data_ptr<float>(), nullptr, y.data_ptr<float>());
+            HS_COMPARE_TENSORS(y, at::mv(w32.t(), x), "gemv_panels without bias");
         }
         for (const auto& [rows, cols] :
              std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {5, 9}, {1027, 768}, {3, 64}, {13, 50}}) {
@@ -102,7 +115,7 @@ private slots:
     }
 
     // The one-position products that spread their chunks over whichever threads are free
-    // (rows and panels) compute each output whole in one chunk, so every thread count
+    // (rows, and panels in either type) compute each output whole in one chunk, so every thread count
     // gives the same bits, whichever thread ran which chunk; the output is NaN beforehand,
     // so a chunk left out shows, and one run twice adds its sums twice. Three and four
     // threads on a machine with fewer cores leave threads waiting for a core, so chunks
@@ -123,14 +136,20 @@ private slots:
         std::vector<uint16_t> panels(static_cast<std::size_t>(in * out));
         kernels::pack_panels_bf16(reinterpret_cast<const uint16_t*>(conv16.data_ptr<at::BFloat16>()), in, out,
                                   panels.data());
+        const at::Tensor conv32 = conv16.to(at::kFloat);
+        std::vector<float> panels32(panels.size());
+        kernels::pack_panels(conv32.data_ptr<float>(), in, out, panels32.data());
         const auto products = [&] {
-            std::vector<at::Tensor> y{at::full({rows}, NAN), at::full({rows}, NAN), at::full({out}, NAN)};
+            std::vector<at::Tensor> y{at::full({rows}, NAN), at::full({rows}, NAN), at::full({out}, NAN),
+                                      at::full({out}, NAN)};
             kernels::gemv_rows(w.data_ptr<float>(), rows, cols, x.data_ptr<float>(), b.data_ptr<float>(),
                                y[0].data_ptr<float>());
             kernels::gemv_rows_bf16(reinterpret_cast<const uint16_t*>(w16.data_ptr<at::BFloat16>()), rows, cols,
                                     x.data_ptr<float>(), b.data_ptr<float>(), y[1].data_ptr<float>());
             kernels::gemv_panels_bf16(panels.data(), in, out, x.data_ptr<float>(), b.data_ptr<float>(),
                                       y[2].data_ptr<float>());
+            kernels::gemv_panels(panels32.data(), in, out, x.data_ptr<float>(), b.data_ptr<float>(),
+                                 y[3].data_ptr<float>());
             return y;
         };
         kernels::set_threads(1);
@@ -201,18 +220,30 @@ private slots:
                     const at::Tensor xd = x.to(at::kDouble), wd = w.to(at::kDouble);
                     const at::Tensor bound =
                         at::mm(xd.abs(), wd.abs()) * (static_cast<double>(in) * std::ldexp(1.0, -24));
-                    at::Tensor y = at::full({m, out + 3}, 7.0f);
-                    kernels::gemm_panels_bf16(x.data_ptr<float>(), m, in, in, packed.data(), out, y.data_ptr<float>(),
-                                              out + 3);
-                    const at::Tensor excess = (y.slice(1, 0, out).to(at::kDouble) - at::mm(xd, wd)).abs() - bound;
-                    if (excess.max().item<double>() > 0) {
-                        QFAIL(qPrintable(QString("m %1, in %2, out %3, panels: %4 past the bound")
-                                             .arg(m)
-                                             .arg(in)
-                                             .arg(out)
-                                             .arg(excess.max().item<double>())));
+                    // The same weights as float32 panels: the same sums, so the same bound.
+                    const at::Tensor w32 = w.to(at::kFloat);
+                    std::vector<float> packed32(static_cast<std::size_t>(in * out));
+                    kernels::pack_panels(w32.data_ptr<float>(), in, out, packed32.data());
+                    for (const bool bf16 : {true, false}) {
+                        at::Tensor y = at::full({m, out + 3}, 7.0f);
+                        if (bf16) {
+                            kernels::gemm_panels_bf16(x.data_ptr<float>(), m, in, in, packed.data(), out,
+                                                      y.data_ptr<float>(), out + 3);
+                        } else {
+                            kernels::gemm_panels(x.data_ptr<float>(), m, in, in, packed32.data(), out,
+                                                 y.data_ptr<float>(), out + 3);
+                        }
+                        const at::Tensor excess = (y.slice(1, 0, out).to(at::kDouble) - at::mm(xd, wd)).abs() - bound;
+                        if (excess.max().item<double>() > 0) {
+                            QFAIL(qPrintable(QString("m %1, in %2, out %3, %4 panels: %5 past the bound")
+                                                 .arg(m)
+                                                 .arg(in)
+                                                 .arg(out)
+                                                 .arg(bf16 ? "bfloat16" : "float32")
+                                                 .arg(excess.max().item<double>())));
+                        }
+                        QVERIFY(at::all(y.slice(1, out, out + 3) == 7.0f).item<bool>());
                     }
-                    QVERIFY(at::all(y.slice(1, out, out + 3) == 7.0f).item<bool>());
                 }
             }
         }
