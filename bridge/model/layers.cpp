@@ -35,16 +35,27 @@ bool row_padding_enabled() {
 
 at::Tensor to_panels(const at::Tensor& w) {
     const int64_t in = w.size(0), out = w.size(1);
-    at::Tensor packed = new_weight_tensor({out / kernels::kPanelColumns, in, kernels::kPanelColumns}, at::kBFloat16);
-    kernels::pack_panels_bf16(bf16_data(w.contiguous()), in, out,
-                              reinterpret_cast<uint16_t*>(packed.data_ptr<at::BFloat16>()));
+    const at::Tensor natural = w.contiguous();
+    at::Tensor packed =
+        new_weight_tensor({out / kernels::kPanelColumns, in, kernels::kPanelColumns}, natural.scalar_type());
+    if (natural.scalar_type() == at::kFloat) {
+        kernels::pack_panels(natural.data_ptr<float>(), in, out, packed.data_ptr<float>());
+    } else {
+        kernels::pack_panels_bf16(bf16_data(natural), in, out,
+                                  reinterpret_cast<uint16_t*>(packed.data_ptr<at::BFloat16>()));
+    }
     return packed;
 }
 
 at::Tensor from_panels(const at::Tensor& packed) {
     const int64_t in = packed.size(1), out = packed.size(0) * packed.size(2);
     at::Tensor w = at::empty({in, out}, packed.options());
-    kernels::unpack_panels_bf16(bf16_data(packed), in, out, reinterpret_cast<uint16_t*>(w.data_ptr<at::BFloat16>()));
+    if (packed.scalar_type() == at::kFloat) {
+        kernels::unpack_panels(packed.data_ptr<float>(), in, out, w.data_ptr<float>());
+    } else {
+        kernels::unpack_panels_bf16(bf16_data(packed), in, out,
+                                    reinterpret_cast<uint16_t*>(w.data_ptr<at::BFloat16>()));
+    }
     return w;
 }
 

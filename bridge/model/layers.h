@@ -127,12 +127,15 @@ inline at::Tensor embedding(const at::Tensor& table, const at::Tensor& tokens) {
     return at::embedding(table, tokens).to(activation_type(table));
 }
 
-// Conv1D weights in bfloat16 may be held in the panel layout of kernels.h, [out / 32,
-// in, 32], where their one-position products stream faster; every op here takes both.
+// Conv1D weights in float32 or bfloat16 may be held in the panel layout of kernels.h,
+// [out / 32, in, 32], where their one-position products stream faster; every op here
+// takes both layouts.
 inline bool in_panels(const at::Tensor& w) {
-    return w.dim() == 3 && w.size(2) == kernels::kPanelColumns && w.scalar_type() == at::kBFloat16;
+    return w.dim() == 3 && w.size(2) == kernels::kPanelColumns &&
+           (w.scalar_type() == at::kBFloat16 || w.scalar_type() == at::kFloat);
 }
-// w [in, out] in bfloat16 (out a multiple of 32) in the panel layout (new_weight_tensor).
+// w [in, out] in float32 or bfloat16 (out a multiple of 32) in the panel layout
+// (new_weight_tensor).
 at::Tensor to_panels(const at::Tensor& w);
 // The [in, out] weight back from its panels.
 at::Tensor from_panels(const at::Tensor& packed);
@@ -147,7 +150,10 @@ inline at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Ten
     if (decode_kernel_fits(x, w, b)) { // one position: bandwidth-bound, see kernels.h
         const at::Tensor xc = x.contiguous();
         at::Tensor y = new_row(sizes);
-        if (panels) {
+        if (panels && w.scalar_type() == at::kFloat) {
+            kernels::gemv_panels(w.data_ptr<float>(), in, out, xc.data_ptr<float>(), data_or_null(b),
+                                 y.data_ptr<float>());
+        } else if (panels) {
             kernels::gemv_panels_bf16(bf16_data(w), in, out, xc.data_ptr<float>(), data_or_null(b),
                                       y.data_ptr<float>());
         } else {
@@ -158,8 +164,13 @@ inline at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Ten
     if (panels) {
         const at::Tensor xc = x.reshape({-1, in}).to(at::kFloat).contiguous();
         at::Tensor y = at::empty({xc.size(0), out}, xc.options());
-        kernels::gemm_panels_bf16(xc.data_ptr<float>(), xc.size(0), in, in, bf16_data(w), out, y.data_ptr<float>(),
-                                  out);
+        if (w.scalar_type() == at::kFloat) {
+            kernels::gemm_panels(xc.data_ptr<float>(), xc.size(0), in, in, w.data_ptr<float>(), out,
+                                 y.data_ptr<float>(), out);
+        } else {
+            kernels::gemm_panels_bf16(xc.data_ptr<float>(), xc.size(0), in, in, bf16_data(w), out, y.data_ptr<float>(),
+                                      out);
+        }
         return (b.defined() ? y.add_(b) : y).view(sizes);
     }
     const at::Tensor x2 = x.reshape({-1, w.size(0)});
