@@ -290,14 +290,14 @@ int main(int argc, char** argv) {
     // every block ([d, 3d], [d, d], [d, mlp], [mlp, d]) over separate matrices per layer
     // as in the model, in float32 and in bfloat16, in GB/s of weights read.
     std::vector<double> rows_gbs{0}, in_out_gbs{0}, rows_bf16_gbs{0}, rows_bf16_speedup{0}, in_out_bf16_gbs{0},
-        panels_bf16_gbs{0};
+        panels_gbs{0}, panels_bf16_gbs{0};
     if (!decode_only) {
         rows_gbs.clear(), in_out_gbs.clear(), rows_bf16_gbs.clear(), rows_bf16_speedup.clear(), in_out_bf16_gbs.clear();
-        panels_bf16_gbs.clear();
+        panels_gbs.clear(), panels_bf16_gbs.clear();
         // On huge pages, as the model holds its weights.
         const auto held = [](const at::Tensor& t) { return huge_page_tensor(t.sizes(), t.scalar_type()).copy_(t); };
         const at::Tensor unembed = held(at::randn({config.d_vocab, config.d_model}));
-        std::vector<at::Tensor> blocks, blocks_bf16, panels_bf16; // panels: as GPT-2 holds them
+        std::vector<at::Tensor> blocks, blocks_bf16, panels, panels_bf16; // panels: as GPT-2 holds them
         int64_t block_values = 0;
         for (int64_t i = 0; i < config.n_layers; ++i) {
             for (const auto& [in, out] :
@@ -305,6 +305,7 @@ int main(int argc, char** argv) {
                   std::pair{config.d_model, config.d_mlp}, std::pair{config.d_mlp, config.d_model}}) {
                 blocks.push_back(held(at::randn({in, out})));
                 blocks_bf16.push_back(held(blocks.back().to(at::kBFloat16)));
+                panels.push_back(layers::to_panels(blocks.back()));
                 panels_bf16.push_back(layers::to_panels(blocks_bf16.back()));
                 block_values += in * out;
             }
@@ -340,6 +341,12 @@ int main(int argc, char** argv) {
                                           w.size(1), x.data_ptr<float>(), nullptr, y.data_ptr<float>());
             }
             in_out_bf16_gbs.push_back(static_cast<double>(block_values) * 2 / 1e9 / seconds_since(start));
+            start = Clock::now();
+            for (const at::Tensor& w : panels) {
+                kernels::gemv_panels(w.data_ptr<float>(), w.size(1), w.size(0) * w.size(2), x.data_ptr<float>(),
+                                     nullptr, y.data_ptr<float>());
+            }
+            panels_gbs.push_back(static_cast<double>(block_values) * 4 / 1e9 / seconds_since(start));
             start = Clock::now();
             for (const at::Tensor& w : panels_bf16) {
                 kernels::gemv_panels_bf16(layers::bf16_data(w), w.size(1), w.size(0) * w.size(2), x.data_ptr<float>(),
@@ -382,6 +389,7 @@ int main(int argc, char** argv) {
                       {"unembed_rows_bf16_speedup_median", median(rows_bf16_speedup)},
                       {"blocks_in_out_gbs_median", median(in_out_gbs)},
                       {"blocks_in_out_bf16_gbs_median", median(in_out_bf16_gbs)},
+                      {"blocks_panels_gbs_median", median(panels_gbs)},
                       {"blocks_panels_bf16_gbs_median", median(panels_bf16_gbs)}};
 
     if (splits) {
