@@ -140,10 +140,13 @@ at::Tensor Checkpoint::weight(std::string_view name, const std::vector<int64_t>&
                           [&](std::size_t offset, std::size_t bytes) { file.release(name, offset, bytes); });
 }
 
-void Checkpoint::release(std::string_view name) const {
+void Checkpoint::release_bytes(std::string_view name, std::size_t offset, std::size_t bytes) const {
     const auto it = where_.find(name);
     if (it == where_.end()) return;
-    if (const TensorInfo* info = it->second->find(name)) it->second->release(name, 0, info->end - info->begin);
+    if (const TensorInfo* info = it->second->find(name)) {
+        const std::size_t size = info->end - info->begin;
+        if (offset < size) it->second->release(name, offset, std::min(bytes, size - offset));
+    }
 }
 
 } // namespace hookscope

@@ -29,7 +29,7 @@ public:
     // The tensor converted to its compute type, checked against the shape the config
     // implies. Throws CheckpointError when it is missing or has another shape.
     at::Tensor weight(std::string_view name, const std::vector<int64_t>& shape) const override;
-    void release(std::string_view name) const override;
+    void release_bytes(std::string_view name, std::size_t offset, std::size_t bytes) const override;
 
     // SHA-256 over each file's name, size and JSON header: identifies the weights
     // without reading them.

@@ -35,6 +35,22 @@ at::Tensor new_weight_tensor(at::IntArrayRef sizes, at::ScalarType type) {
     return bytes >= kHugePageWeight ? huge_page_tensor(sizes, type) : at::empty(sizes, at::TensorOptions().dtype(type));
 }
 
+at::Tensor copied_weight(const at::Tensor& w, const WeightSource& weights, std::string_view name) {
+    const at::Tensor source = w.contiguous();
+    at::Tensor out = new_weight_tensor(source.sizes(), source.scalar_type());
+    constexpr int64_t kPart = int64_t{4} << 20; // bytes
+    const int64_t part = std::max<int64_t>(1, kPart / static_cast<int64_t>(source.element_size()));
+    const at::Tensor from = source.view(-1);
+    at::Tensor to = out.view(-1);
+    for (int64_t i = 0; i < from.numel(); i += part) {
+        const int64_t n = std::min(part, from.numel() - i);
+        to.slice(0, i, i + n).copy_(from.slice(0, i, i + n));
+        weights.release_bytes(name, static_cast<std::size_t>(i * source.element_size()),
+                              static_cast<std::size_t>(n * source.element_size()));
+    }
+    return out;
+}
+
 at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const std::vector<int64_t>& shape,
                           const std::string& where, Precision precision, std::vector<std::string>* warnings,
                           const ConvertedBytes& converted) {

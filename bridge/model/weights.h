@@ -7,6 +7,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -27,7 +28,9 @@ public:
     virtual const std::string& fingerprint() const = 0;
     // Says that the model holds its own copy of weight(name) (repacked) and no longer
     // reads what weight() returned: a source that maps a file may drop those pages.
-    virtual void release(std::string_view /*name*/) const {}
+    void release(std::string_view name) const { release_bytes(name, 0, SIZE_MAX); }
+    // The same for bytes [offset, offset + bytes) of the weight (clipped to its end).
+    virtual void release_bytes(std::string_view /*name*/, std::size_t /*offset*/, std::size_t /*bytes*/) const {}
 
     // The precision weight() converts for; Float32 unless set.
     Precision precision() const { return precision_; }
@@ -59,6 +62,11 @@ at::Tensor huge_page_tensor(at::IntArrayRef sizes, at::ScalarType type);
 // when it takes 2 MiB or more, else ordinary memory (a huge page each would waste most
 // of it).
 at::Tensor new_weight_tensor(at::IntArrayRef sizes, at::ScalarType type);
+
+// A copy of weights.weight(name), `w`, in new_weight_tensor (huge pages from 2 MiB),
+// made part by part with each part's source pages released as it is copied, so that
+// the copy never holds the weight twice in memory.
+at::Tensor copied_weight(const at::Tensor& w, const WeightSource& weights, std::string_view name);
 
 // Checks `tensor` (found at `where`) against `shape` and converts it to its compute type,
 // onto huge pages (map_huge_pages) when the result takes 2 MiB or more.
