@@ -69,6 +69,15 @@ public:
                 weights.release(h + name);
             }
         }
+        // The float32 token embedding, which is also the unembedding every decoded token
+        // reads whole, is copied onto huge pages (a checkpoint's is a view of the file
+        // mapping, on small pages): GPT-2 small then decoded 3-10% faster on Zen 3.
+        // (Other weights in their own type stay in place, see checked_weight: most are
+        // repacked above, and copying every weight of a large model costs more load
+        // time than it gains.)
+        if (holds_embedding() && wte_.scalar_type() == at::kFloat && !wte_.requires_grad()) {
+            wte_ = copied_weight(wte_, weights, p + "wte.weight");
+        }
         if (!holds_readout()) return;
         ln_f_ = {w("ln_f.weight", {d}), w("ln_f.bias", {d})};
         // Hugging Face ties lm_head to wte unless the config says otherwise.
