@@ -723,31 +723,27 @@ void unpack_panels(const float* packed, int64_t in, int64_t out, float* w) {
     move_panels(packed, in, out, w, /*unpack=*/true, same_column);
 }
 
-void gemv_panels_bf16(const uint16_t* packed, int64_t in, int64_t out, const float* x, const float* bias, float* y) {
+namespace {
+// A one-position product over panels of either type: whole panels per chunk, no partial
+// sums to add. AVX-512 processors take the AVX2 kernel: they have AVX2, and the stream,
+// not the width, sets the pace.
+template <class T, class Kernel>
+void gemv_panels_of(const T* packed, int64_t in, int64_t out, const float* x, const float* bias, float* y,
+                    Kernel portable_kernel, Kernel vector_kernel) {
     if (out % kPanelColumns != 0) throw std::invalid_argument("panels need a multiple of 32 columns");
-    const Level l = level();
-    // Whole panels per chunk, no partial sums to add.
-    const int64_t panel_bytes = in * kPanelColumns * int64_t{sizeof(uint16_t)};
-    run_balanced(out / kPanelColumns, chunk_of(panel_bytes, 1), [&](int64_t p0, int64_t p1) {
-        if (l == Level::Portable) {
-            portable::panels_bf16(packed, in, x, bias, y, p0, p1);
-        } else { // AVX-512 processors have AVX2, and the stream, not the width, sets the pace
-            panels_bf16_avx2(packed, in, x, bias, y, p0, p1);
-        }
-    });
+    const Kernel kernel = level() == Level::Portable ? portable_kernel : vector_kernel;
+    const int64_t panel_bytes = in * kPanelColumns * int64_t{sizeof(T)};
+    run_balanced(out / kPanelColumns, chunk_of(panel_bytes, 1),
+                 [&](int64_t p0, int64_t p1) { kernel(packed, in, x, bias, y, p0, p1); });
+}
+} // namespace
+
+void gemv_panels_bf16(const uint16_t* packed, int64_t in, int64_t out, const float* x, const float* bias, float* y) {
+    gemv_panels_of(packed, in, out, x, bias, y, &portable::panels_bf16, &panels_bf16_avx2);
 }
 
 void gemv_panels(const float* packed, int64_t in, int64_t out, const float* x, const float* bias, float* y) {
-    if (out % kPanelColumns != 0) throw std::invalid_argument("panels need a multiple of 32 columns");
-    const Level l = level();
-    const int64_t panel_bytes = in * kPanelColumns * int64_t{sizeof(float)};
-    run_balanced(out / kPanelColumns, chunk_of(panel_bytes, 1), [&](int64_t p0, int64_t p1) {
-        if (l == Level::Portable) {
-            portable::panels(packed, in, x, bias, y, p0, p1);
-        } else { // as the bfloat16 panels: AVX2 at the AVX-512 level too
-            panels_avx2(packed, in, x, bias, y, p0, p1);
-        }
-    });
+    gemv_panels_of(packed, in, out, x, bias, y, &portable::panels, &panels_avx2);
 }
 
 void widen_bf16(const uint16_t* src, int64_t rows, int64_t cols, int64_t src_stride, float* dst) {
