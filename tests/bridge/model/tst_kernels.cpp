@@ -119,7 +119,7 @@ private slots:
     // gives the same bits, whichever thread ran which chunk; the output is NaN beforehand,
     // so a chunk left out shows, and one run twice adds its sums twice. Three and four
     // threads on a machine with fewer cores leave threads waiting for a core, so chunks
-    // move between threads. The shapes make hundreds of chunks and ragged ends.
+    // move between threads. The shapes make dozens of chunks and ragged ends.
     void sameBitsOnEveryThreadCount_data() {
         QTest::addColumn<int>("level");
         for (const auto level : {kernels::Level::Portable, kernels::Level::Avx2, kernels::Level::Avx512})
