@@ -305,8 +305,21 @@ __attribute__((target("avx2,fma"))) void pack_panel_avx2(const Weights& w, int64
 __attribute__((target("avx512f"))) void pack_panel_avx512(const Weights& w, int64_t n0, int64_t k0, int64_t kc,
                                                           float* panel) {
     constexpr int64_t nr = 32;
-    if (w.layout == Layout::Panels || w.layout == Layout::FloatPanels) {
+    if (w.layout == Layout::FloatPanels) {
         pack_panel(w, n0, nr, nr, k0, kc, panel);
+    } else if (w.layout == Layout::Panels) {
+        // A whole panel row in one load: lane i holds the pair of columns 16h + i % 8 and
+        // 16h + 8 + i % 8 (h = i / 8), so the even halves are columns 0-7 and 16-23, the
+        // odd ones 8-15 and 24-31; two 128-bit shuffles put them in order.
+        const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
+        for (int64_t kk = 0; kk < kc; ++kk) {
+            const __m512i pairs = _mm512_loadu_si512(half_panel_row(w, n0, k0 + kk));
+            const __m512i even = _mm512_maskz_slli_epi32(0xFFFF, pairs, 16);
+            const __m512i odd = _mm512_maskz_and_epi32(0xFFFF, pairs, high);
+            _mm512_storeu_ps(panel + kk * nr, _mm512_castsi512_ps(_mm512_maskz_shuffle_i32x4(0xFFFF, even, odd, 0x44)));
+            _mm512_storeu_ps(panel + kk * nr + 16,
+                             _mm512_castsi512_ps(_mm512_maskz_shuffle_i32x4(0xFFFF, even, odd, 0xEE)));
+        }
     } else if (w.layout == Layout::Linear) {
         const __m512i rows =
             _mm512_maskz_mullo_epi32(0xFFFF, _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
