@@ -258,11 +258,33 @@ __attribute__((target("avx2,fma"))) void transpose8(__m256 rows[8]) {
     rows[3] = _mm256_permute2f128_ps(b3, b7, 0x20), rows[7] = _mm256_permute2f128_ps(b3, b7, 0x31);
 }
 
+// nn.Linear weights into a panel of kNr columns (a panel column is a weight row), eight
+// rows by eight inputs at a time, widened and transposed in registers (AMD's Zen cores
+// gather slowly: gathering across rows cost a tenth of the product's time on Zen 3, and
+// on Zen 5 AVX-512 gathers ran a 1B Llama's products over 32 positions at 0.7x the
+// speed of this); inputs past the last multiple of 8 go through the scalar packer's loop.
+template <int64_t kNr>
+__attribute__((target("avx2,fma"))) void pack_linear_avx2(const Weights& w, int64_t n0, int64_t k0, int64_t kc,
+                                                          float* panel) {
+    const int64_t eights = kc / 8 * 8;
+    for (int64_t kk = 0; kk < eights; kk += 8) {
+        for (int64_t part = 0; part < kNr; part += 8) {
+            const uint16_t* base = w.w + (n0 + part) * w.in + k0 + kk;
+            __m256 rows[8];
+            for (int64_t i = 0; i < 8; ++i) {
+                const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + i * w.in));
+                rows[i] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
+            }
+            transpose8(rows);
+            for (int64_t j = 0; j < 8; ++j)
+                _mm256_storeu_ps(panel + (kk + j) * kNr + part, rows[j]);
+        }
+    }
+    if (eights < kc) pack_panel(w, n0, kNr, kNr, k0 + eights, kc - eights, panel + eights * kNr);
+}
+
 // Full-width panels, widened in vector registers: a bfloat16 is the top half of a
-// float32. nn.Linear weights (a panel column is a weight row) go eight rows by eight
-// inputs at a time, widened and transposed in registers (AMD's Zen cores gather slowly:
-// gathering across rows cost a tenth of the product's time there); inputs past the
-// last multiple of 8 go through the scalar packer's loop.
+// float32.
 __attribute__((target("avx2,fma"))) void pack_panel_avx2(const Weights& w, int64_t n0, int64_t k0, int64_t kc,
                                                          float* panel) {
     constexpr int64_t nr = 16;
@@ -276,21 +298,7 @@ __attribute__((target("avx2,fma"))) void pack_panel_avx2(const Weights& w, int64
                                                       pairs, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u)))));
         }
     } else if (w.layout == Layout::Linear) {
-        const int64_t eights = kc / 8 * 8;
-        for (int64_t kk = 0; kk < eights; kk += 8) {
-            for (int64_t half = 0; half < nr; half += 8) {
-                const uint16_t* base = w.w + (n0 + half) * w.in + k0 + kk;
-                __m256 rows[8];
-                for (int64_t i = 0; i < 8; ++i) {
-                    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + i * w.in));
-                    rows[i] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
-                }
-                transpose8(rows);
-                for (int64_t j = 0; j < 8; ++j)
-                    _mm256_storeu_ps(panel + (kk + j) * nr + half, rows[j]);
-            }
-        }
-        if (eights < kc) pack_panel(w, n0, nr, nr, k0 + eights, kc - eights, panel + eights * nr);
+        pack_linear_avx2<nr>(w, n0, k0, kc, panel);
     } else {
         for (int64_t kk = 0; kk < kc; ++kk) {
             const uint16_t* src = w.w + (k0 + kk) * w.out + n0;
@@ -321,22 +329,7 @@ __attribute__((target("avx512f"))) void pack_panel_avx512(const Weights& w, int6
                              _mm512_castsi512_ps(_mm512_maskz_shuffle_i32x4(0xFFFF, even, odd, 0xEE)));
         }
     } else if (w.layout == Layout::Linear) {
-        const __m512i rows =
-            _mm512_maskz_mullo_epi32(0xFFFF, _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                     _mm512_set1_epi32(static_cast<int>(w.in)));
-        const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
-        const int64_t pairs = kc / 2 * 2;
-        for (int64_t kk = 0; kk < pairs; kk += 2) {
-            for (int64_t half = 0; half < 2; ++half) {
-                const uint16_t* base = w.w + (n0 + 16 * half) * w.in + k0 + kk;
-                const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xFFFF, rows, base, 2);
-                _mm512_storeu_ps(panel + kk * nr + 16 * half,
-                                 _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, v, 16)));
-                _mm512_storeu_ps(panel + (kk + 1) * nr + 16 * half,
-                                 _mm512_castsi512_ps(_mm512_maskz_and_epi32(0xFFFF, v, high)));
-            }
-        }
-        if (pairs < kc) pack_panel(w, n0, nr, nr, k0 + pairs, kc - pairs, panel + pairs * nr);
+        pack_linear_avx2<nr>(w, n0, k0, kc, panel);
     } else {
         for (int64_t kk = 0; kk < kc; ++kk) {
             const uint16_t* src = w.w + (k0 + kk) * w.out + n0;
