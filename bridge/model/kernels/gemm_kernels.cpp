@@ -243,7 +243,7 @@ void tile_avx2(const float* xp, int64_t mr, const float* panel, int64_t kc, floa
 }
 
 // Eight rows of eight floats transposed in registers: rows[i][j] becomes rows[j][i].
-__attribute__((target("avx2,fma"))) void transpose8(__m256 rows[8]) {
+__attribute__((target("avx2,fma"), always_inline)) inline void transpose8(__m256 rows[8]) {
     const __m256 a0 = _mm256_unpacklo_ps(rows[0], rows[1]), a1 = _mm256_unpackhi_ps(rows[0], rows[1]);
     const __m256 a2 = _mm256_unpacklo_ps(rows[2], rows[3]), a3 = _mm256_unpackhi_ps(rows[2], rows[3]);
     const __m256 a4 = _mm256_unpacklo_ps(rows[4], rows[5]), a5 = _mm256_unpackhi_ps(rows[4], rows[5]);
