@@ -465,10 +465,12 @@ int main(int argc, char** argv) {
             return seconds([&] { (void)m.decode(prompt, *m.new_kv_cache(prompt_length)); });
         };
         const auto forward_pass = [&](const Model& m) { return seconds([&] { (void)m.forward(long_tokens); }); };
-        // Each pair in both orders, alternately: the pass that runs second reuses the
-        // memory the first freed, while the first may fault in fresh pages.
-        const auto ratio = [&](const auto& pass, int r) {
-            if (r % 2 == 0) {
+        // Each repetition times a pair in both orders: the pass that runs second reuses
+        // the memory the first freed, while the first may fault in fresh pages, so the
+        // order favours one side (with one order per repetition, alternating, an odd
+        // count of repetitions left the median leaning to the order taken more often).
+        const auto ratio = [&](const auto& pass, bool bf16_first) {
+            if (bf16_first) {
                 const double bf16 = pass(*model);
                 return bf16 / pass(*reference.model);
             }
@@ -476,8 +478,10 @@ int main(int argc, char** argv) {
             return pass(*model) / f32;
         };
         for (int r = 0; r < reps; ++r) {
-            prompt_ratio.push_back(ratio(prompt_pass, r));
-            forward_ratio.push_back(ratio(forward_pass, r));
+            for (const bool bf16_first : {true, false}) {
+                prompt_ratio.push_back(ratio(prompt_pass, bf16_first));
+                forward_ratio.push_back(ratio(forward_pass, bf16_first));
+            }
         }
         out["bfloat16_over_float32"] = {{"prompt_pass_time_ratio_median", median(prompt_ratio)},
                                         {"forward_time_ratio_median", median(forward_ratio)},
