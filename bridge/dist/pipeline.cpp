@@ -23,13 +23,13 @@ constexpr int64_t kRequestFields = 4;
 constexpr int64_t kFinish = 0, kStart = 1, kForward = 2;                // kinds
 constexpr int64_t kUsePast = 1, kNewRun = 2, kRecord = 4, kKvCache = 8; // flags
 
-at::Tensor bytes_of(const std::string& text) {
+at::Tensor byte_tensor(const std::string& text) {
     at::Tensor bytes = at::empty({static_cast<int64_t>(text.size())}, at::kByte);
     if (!text.empty()) std::memcpy(bytes.data_ptr(), text.data(), text.size());
     return bytes;
 }
 
-std::string text_of(const at::Tensor& bytes) {
+std::string text_of_tensor(const at::Tensor& bytes) {
     const auto* data = static_cast<const char*>(bytes.data_ptr());
     return bytes.numel() ? std::string(data, data + bytes.numel()) : std::string();
 }
@@ -84,7 +84,7 @@ at::Tensor Pipeline::forward(const std::vector<int64_t>& tokens, int64_t start, 
     const int64_t flags = (use_past ? kUsePast : 0) | (new_run ? kNewRun : 0) | (filter ? kRecord : 0);
     send_request({kForward, start, positions, flags});
     if (filter) {
-        const at::Tensor text = bytes_of(filter->text());
+        const at::Tensor text = byte_tensor(filter->text());
         for (int r = 1; r < group_.world_size(); ++r)
             group_.send(text, r);
     }
@@ -99,7 +99,7 @@ at::Tensor Pipeline::forward(const std::vector<int64_t>& tokens, int64_t start, 
         // Each rank's hook points in its execution order, the ranks in pipeline order:
         // an index of names, dtypes and shapes, then the data of each.
         for (int r = 1; r <= last; ++r) {
-            const nlohmann::json index = nlohmann::json::parse(text_of(group_.receive(r)));
+            const nlohmann::json index = nlohmann::json::parse(text_of_tensor(group_.receive(r)));
             for (const nlohmann::json& entry : index) {
                 at::Tensor value = at::empty(entry["shape"].get<std::vector<int64_t>>(),
                                              static_cast<at::ScalarType>(entry["dtype"].get<int>()));
@@ -163,7 +163,7 @@ void Pipeline::serve() {
             continue;
         }
         std::optional<NamesFilter> filter;
-        if (flags & kRecord) filter.emplace(text_of(group_.receive(0)));
+        if (flags & kRecord) filter.emplace(text_of_tensor(group_.receive(0)));
         if (flags & kNewRun) interventions_.start_run();
         const at::Tensor input = group_.receive(rank - 1);
         if (input.dim() != 3 || input.size(1) != positions) {
@@ -180,7 +180,7 @@ void Pipeline::serve() {
         for (const auto& [name, value] : recorded.entries())
             index.push_back(
                 {{"name", name}, {"dtype", static_cast<int>(value.scalar_type())}, {"shape", value.sizes()}});
-        group_.send(bytes_of(index.dump()), 0);
+        group_.send(byte_tensor(index.dump()), 0);
         for (const auto& [name, value] : recorded.entries())
             group_.send_data(value, 0);
     }
