@@ -4,6 +4,7 @@
 #include "support/cli_process.h"
 #include "support/edited_checkpoint.h"
 #include "support/tensor_compare.h"
+#include "support/test_main.h"
 
 #include <QDir>
 #include <QFile>
@@ -14,6 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+
+namespace tst_cli {
 
 using namespace hookscope;
 namespace fs = std::filesystem;
@@ -576,5 +579,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestCli)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestCli)
+
+} // namespace tst_cli
 #include "tst_cli.moc"

@@ -3,12 +3,15 @@
 
 #include "bridge/model/safetensors.h"
 #include "support/cli_process.h"
+#include "support/test_main.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+
+namespace tst_cli_interventions {
 
 using namespace hookscope;
 namespace fs = std::filesystem;
@@ -108,5 +111,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestCliInterventions)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestCliInterventions)
+
+} // namespace tst_cli_interventions
 #include "tst_cli_interventions.moc"

@@ -9,6 +9,7 @@
 #include "bridge/model/threads.h"
 #include "support/cli_process.h"
 #include "support/tensor_compare.h"
+#include "support/test_main.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -18,6 +19,8 @@
 #include <fstream>
 #include <map>
 #include <set>
+
+namespace tst_collect {
 
 using namespace hookscope;
 using hookscope::test::CliResult;
@@ -338,5 +341,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestCollect)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestCollect)
+
+} // namespace tst_collect
 #include "tst_collect.moc"

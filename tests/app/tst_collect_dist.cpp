@@ -7,6 +7,7 @@
 #include "bridge/model/safetensors.h"
 #include "support/cli_process.h"
 #include "support/ranks.h"
+#include "support/test_main.h"
 
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -22,6 +23,8 @@
 #include <random>
 #include <set>
 #include <thread>
+
+namespace tst_collect_dist {
 
 using namespace hookscope;
 using hookscope::test::all_errors;
@@ -397,5 +400,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestCollectDist)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestCollectDist)
+
+} // namespace tst_collect_dist
 #include "tst_collect_dist.moc"

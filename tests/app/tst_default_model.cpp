@@ -6,6 +6,7 @@
 #include "bridge/model/model.h"
 #include "bridge/model/safetensors.h"
 #include "bridge/text/tokenizer.h"
+#include "support/test_main.h"
 
 #include <QImage>
 #include <QProcess>
@@ -16,6 +17,8 @@
 
 #include <algorithm>
 #include <fstream>
+
+namespace tst_default_model {
 
 using namespace hookscope;
 namespace fs = std::filesystem;
@@ -108,5 +111,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestDefaultModel)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestDefaultModel)
+
+} // namespace tst_default_model
 #include "tst_default_model.moc"

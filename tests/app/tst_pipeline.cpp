@@ -8,6 +8,7 @@
 #include "bridge/model/safetensors.h"
 #include "support/random_checkpoint.h"
 #include "support/ranks.h"
+#include "support/test_main.h"
 
 #include <QElapsedTimer>
 #include <QRegularExpression>
@@ -17,6 +18,8 @@
 
 #include <filesystem>
 #include <fstream>
+
+namespace tst_pipeline {
 
 using namespace hookscope;
 using namespace hookscope::test;
@@ -280,5 +283,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestPipeline)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestPipeline)
+
+} // namespace tst_pipeline
 #include "tst_pipeline.moc"

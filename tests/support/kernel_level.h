@@ -4,6 +4,7 @@
 // CPU lacks that level's instructions.
 
 #include "bridge/model/kernels/kernels.h"
+#include "support/test_main.h"
 
 #include <QCoreApplication>
 #include <QtTest>
@@ -34,9 +35,10 @@ inline int exec_at_requested_level(QObject& test, int argc, char** argv) {
 
 } // namespace hookscope::test
 
-// QTEST_GUILESS_MAIN at the requested kernel level.
+// HOOKSCOPE_TEST_GUILESS_MAIN at the requested kernel level.
 #define HOOKSCOPE_LEVEL_TEST_MAIN(TestClass)                                                                           \
-    int main(int argc, char** argv) {                                                                                  \
+    int run_##TestClass(int argc, char** argv) {                                                                       \
         TestClass test;                                                                                                \
         return hookscope::test::exec_at_requested_level(test, argc, argv);                                             \
-    }
+    }                                                                                                                  \
+    HOOKSCOPE_REGISTER_TEST(TestClass)

@@ -4,12 +4,15 @@
 #include "bridge/core/errors.h"
 #include "bridge/core/json_file.h"
 #include "bridge/text/tokenizer.h"
+#include "support/test_main.h"
 #include "trainer/bpe_trainer.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include <fstream>
+
+namespace tst_bpe_trainer {
 
 using namespace hookscope;
 namespace fs = std::filesystem;
@@ -77,5 +80,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestBpeTrainer)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestBpeTrainer)
+
+} // namespace tst_bpe_trainer
 #include "tst_bpe_trainer.moc"

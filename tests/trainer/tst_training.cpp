@@ -7,6 +7,7 @@
 #include "bridge/model/safetensors.h"
 #include "bridge/model/weights.h"
 #include "bridge/text/tokenizer.h"
+#include "support/test_main.h"
 #include "trainer/bpe_trainer.h"
 #include "trainer/train_model.h"
 #include "trainer/training.h"
@@ -21,6 +22,8 @@
 #include <fstream>
 #include <numeric>
 #include <set>
+
+namespace tst_training {
 
 using namespace hookscope;
 using namespace hookscope::train;
@@ -299,5 +302,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestTraining)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestTraining)
+
+} // namespace tst_training
 #include "tst_training.moc"

@@ -7,6 +7,7 @@
 #include "bridge/model/model.h"
 #include "bridge/model/safetensors.h"
 #include "support/main_window_test.h"
+#include "support/test_main.h"
 #include "ui/attention_view.h"
 #include "ui/attribution_view.h"
 #include "ui/heatmap_plot.h"
@@ -36,6 +37,8 @@
 #include <QtTest>
 
 #include <cmath>
+
+namespace tst_analysis_views {
 
 using namespace hookscope;
 using namespace hookscope::ui;
@@ -321,5 +324,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(TestAnalysisViews)
+HOOKSCOPE_TEST_MAIN(TestAnalysisViews)
+
+} // namespace tst_analysis_views
 #include "tst_analysis_views.moc"

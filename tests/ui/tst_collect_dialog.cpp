@@ -11,6 +11,7 @@
 #include "bridge/model/threads.h"
 #include "support/cli_process.h"
 #include "support/main_window_test.h"
+#include "support/test_main.h"
 #include "ui/collect_dialog.h"
 #include "ui/dataset_jobs.h"
 #include "ui/dataset_view.h"
@@ -35,6 +36,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+
+namespace tst_collect_dialog {
 
 using namespace hookscope;
 using namespace hookscope::ui;
@@ -431,5 +434,7 @@ private slots:
     void cleanupTestCase() { w_.reset(); }
 };
 
-QTEST_MAIN(TestCollectDialog)
+HOOKSCOPE_TEST_MAIN(TestCollectDialog)
+
+} // namespace tst_collect_dialog
 #include "tst_collect_dialog.moc"

@@ -2,6 +2,7 @@
 
 #include "bridge/core/hook_point.h"
 #include "bridge/core/model_config.h"
+#include "support/test_main.h"
 #include "ui/cache_data.h"
 #include "ui/hook_filter_proxy.h"
 #include "ui/hook_tree_model.h"
@@ -11,6 +12,8 @@
 #include <QtTest>
 
 #include <limits>
+
+namespace tst_hook_tree {
 
 using namespace hookscope;
 using namespace hookscope::ui;
@@ -137,5 +140,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(TestHookTree)
+HOOKSCOPE_TEST_MAIN(TestHookTree)
+
+} // namespace tst_hook_tree
 #include "tst_hook_tree.moc"

@@ -8,6 +8,7 @@
 #include "bridge/model/activation_cache.h"
 #include "bridge/model/model.h"
 #include "support/main_window_test.h"
+#include "support/test_main.h"
 #include "ui/attention_view.h"
 #include "ui/attribution_view.h"
 #include "ui/heatmap_plot.h"
@@ -34,6 +35,8 @@
 
 #include <algorithm>
 #include <cmath>
+
+namespace tst_intervened_analysis {
 
 using namespace hookscope;
 using namespace hookscope::ui;
@@ -197,5 +200,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(TestIntervenedAnalysis)
+HOOKSCOPE_TEST_MAIN(TestIntervenedAnalysis)
+
+} // namespace tst_intervened_analysis
 #include "tst_intervened_analysis.moc"

@@ -7,6 +7,7 @@
 #include "bridge/model/model.h"
 #include "bridge/model/safetensors.h"
 #include "support/main_window_test.h"
+#include "support/test_main.h"
 #include "ui/attention_view.h"
 #include "ui/heatmap_plot.h"
 #include "ui/hook_panel.h"
@@ -32,6 +33,8 @@
 #include <QTemporaryDir>
 #include <QToolButton>
 #include <QtTest>
+
+namespace tst_intervention_panel {
 
 using namespace hookscope;
 using namespace hookscope::ui;
@@ -312,5 +315,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(TestInterventionPanel)
+HOOKSCOPE_TEST_MAIN(TestInterventionPanel)
+
+} // namespace tst_intervention_panel
 #include "tst_intervention_panel.moc"

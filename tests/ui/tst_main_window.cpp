@@ -9,6 +9,7 @@
 #include "bridge/model/model.h"
 #include "bridge/model/safetensors.h"
 #include "support/main_window_test.h"
+#include "support/test_main.h"
 #include "support/token_ids.h"
 #include "ui/attention_view.h"
 #include "ui/attribution_view.h"
@@ -57,6 +58,7 @@
 #include <QTreeView>
 #include <QtTest>
 
+namespace tst_main_window {
 
 using namespace hookscope;
 using namespace hookscope::ui;
@@ -545,5 +547,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(TestMainWindow)
+HOOKSCOPE_TEST_MAIN(TestMainWindow)
+
+} // namespace tst_main_window
 #include "tst_main_window.moc"

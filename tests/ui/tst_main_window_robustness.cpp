@@ -4,6 +4,7 @@
 #include "bridge/model/safetensors.h"
 #include "support/edited_checkpoint.h"
 #include "support/main_window_test.h"
+#include "support/test_main.h"
 #include "ui/attention_view.h"
 #include "ui/heatmap_plot.h"
 #include "ui/hook_panel.h"
@@ -27,6 +28,8 @@
 #include <QtTest>
 
 #include <fstream>
+
+namespace tst_main_window_robustness {
 
 using namespace hookscope;
 using namespace hookscope::ui;
@@ -213,5 +216,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(TestMainWindowRobustness)
+HOOKSCOPE_TEST_MAIN(TestMainWindowRobustness)
+
+} // namespace tst_main_window_robustness
 #include "tst_main_window_robustness.moc"

@@ -9,6 +9,7 @@
 #include "bridge/model/safetensors.h"
 #include "bridge/text/prompt.h"
 #include "support/main_window_test.h"
+#include "support/test_main.h"
 #include "ui/hook_panel.h"
 #include "ui/intervention_list_model.h"
 #include "ui/intervention_panel.h"
@@ -40,6 +41,8 @@
 #include <QSpinBox>
 #include <QTemporaryDir>
 #include <QtTest>
+
+namespace tst_steering {
 
 using namespace hookscope;
 using namespace hookscope::ui;
@@ -334,5 +337,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(TestSteering)
+HOOKSCOPE_TEST_MAIN(TestSteering)
+
+} // namespace tst_steering
 #include "tst_steering.moc"

@@ -4,6 +4,7 @@
 #include "bridge/analysis/view_data.h"
 #include "bridge/model/activation_cache.h"
 #include "bridge/model/model.h"
+#include "support/test_main.h"
 #include "ui/attention_view.h"
 #include "ui/heatmap_plot.h"
 #include "ui/lens_view.h"
@@ -29,6 +30,8 @@
 #include <QtTest>
 
 #include <cmath>
+
+namespace tst_views {
 
 using namespace hookscope;
 using namespace hookscope::ui;
@@ -514,5 +517,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(TestViews)
+HOOKSCOPE_TEST_MAIN(TestViews)
+
+} // namespace tst_views
 #include "tst_views.moc"

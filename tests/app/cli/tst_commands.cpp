@@ -5,6 +5,7 @@
 #include "app/cli/commands.h"
 #include "app/cli/common.h"
 #include "app/cli/options.h"
+#include "support/test_main.h"
 
 #include <QRegularExpression>
 #include <QtTest>
@@ -14,6 +15,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+namespace tst_commands {
 
 using namespace hookscope;
 using namespace hookscope::cli;
@@ -345,5 +348,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestCommands)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestCommands)
+
+} // namespace tst_commands
 #include "tst_commands.moc"

@@ -8,6 +8,7 @@
 #include "bridge/model/safetensors.h"
 #include "support/edited_checkpoint.h"
 #include "support/tensor_compare.h"
+#include "support/test_main.h"
 #include "support/token_ids.h"
 
 #include <ATen/ATen.h>
@@ -16,6 +17,8 @@
 #include <QtTest>
 
 #include <cmath>
+
+namespace tst_analysis {
 
 using namespace hookscope;
 namespace fs = std::filesystem;
@@ -188,5 +191,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestAnalysis)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestAnalysis)
+
+} // namespace tst_analysis
 #include "tst_analysis.moc"

@@ -2,12 +2,15 @@
 
 #include "bridge/analysis/head_scores.h"
 #include "bridge/model/model.h"
+#include "support/test_main.h"
 
 #include <ATen/ATen.h>
 
 #include <QtTest>
 
 #include <cmath>
+
+namespace tst_head_scores {
 
 using namespace hookscope;
 namespace fs = std::filesystem;
@@ -110,5 +113,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestHeadScores)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestHeadScores)
+
+} // namespace tst_head_scores
 #include "tst_head_scores.moc"

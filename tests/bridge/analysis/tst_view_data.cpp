@@ -6,6 +6,7 @@
 #include "bridge/core/errors.h"
 #include "bridge/model/activation_cache.h"
 #include "bridge/model/model.h"
+#include "support/test_main.h"
 
 #include <ATen/ATen.h>
 
@@ -13,6 +14,8 @@
 
 #include <cmath>
 #include <limits>
+
+namespace tst_view_data {
 
 using namespace hookscope;
 namespace fs = std::filesystem;
@@ -251,5 +254,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(TestViewData)
+HOOKSCOPE_TEST_MAIN(TestViewData)
+
+} // namespace tst_view_data
 #include "tst_view_data.moc"

@@ -4,11 +4,14 @@
 #include "bridge/core/cache_budget.h"
 #include "bridge/core/model_config.h"
 #include "bridge/core/system_memory.h"
+#include "support/test_main.h"
 
 #include <QtTest>
 
 #include <algorithm>
 #include <cmath>
+
+namespace tst_cache_budget {
 
 using namespace hookscope;
 
@@ -194,5 +197,7 @@ private slots:
     }
 };
 
-QTEST_APPLESS_MAIN(TestCacheBudget)
+HOOKSCOPE_TEST_APPLESS_MAIN(TestCacheBudget)
+
+} // namespace tst_cache_budget
 #include "tst_cache_budget.moc"

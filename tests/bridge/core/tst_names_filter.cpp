@@ -6,11 +6,14 @@
 #include "bridge/core/names_filter.h"
 #include "bridge/core/shape_text.h"
 #include "bridge/core/token_ids.h"
+#include "support/test_main.h"
 
 #include <QtTest>
 
 #include <fstream>
 #include <sstream>
+
+namespace tst_names_filter {
 
 using namespace hookscope;
 
@@ -36,7 +39,12 @@ using Names = std::vector<std::string>;
 
 } // namespace
 
-Q_DECLARE_METATYPE(Names)
+} // namespace tst_names_filter
+
+// Qt's type registration specialises a template of the global namespace.
+Q_DECLARE_METATYPE(tst_names_filter::Names)
+
+namespace tst_names_filter {
 
 class TestNamesFilter : public QObject {
     Q_OBJECT
@@ -233,5 +241,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestNamesFilter)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestNamesFilter)
+
+} // namespace tst_names_filter
 #include "tst_names_filter.moc"

@@ -5,6 +5,7 @@
 #include "bridge/formats/hub_cache.h"
 #include "bridge/model/model.h"
 #include "support/error_text.h"
+#include "support/test_main.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -12,6 +13,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+
+namespace tst_hub_cache {
 
 using namespace hookscope;
 using hookscope::test::error_of;
@@ -105,5 +108,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestHubCache)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestHubCache)
+
+} // namespace tst_hub_cache
 #include "tst_hub_cache.moc"

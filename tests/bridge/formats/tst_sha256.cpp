@@ -2,6 +2,7 @@
 // the portable ones on lengths that cross every block boundary, fed whole and in pieces.
 
 #include "bridge/formats/sha256.h"
+#include "support/test_main.h"
 
 #include <QtTest>
 
@@ -10,6 +11,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+namespace tst_sha256 {
 
 using namespace hookscope;
 
@@ -72,5 +75,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestSha256)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestSha256)
+
+} // namespace tst_sha256
 #include "tst_sha256.moc"

@@ -9,6 +9,7 @@
 #include "bridge/io/npz.h"
 #include "bridge/model/model.h"
 #include "support/error_text.h"
+#include "support/test_main.h"
 
 #include <ATen/ATen.h>
 
@@ -18,6 +19,8 @@
 #include <fstream>
 
 #include <zlib.h>
+
+namespace tst_cache_file {
 
 using namespace hookscope;
 namespace fs = std::filesystem;
@@ -250,5 +253,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestCacheFile)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestCacheFile)
+
+} // namespace tst_cache_file
 #include "tst_cache_file.moc"

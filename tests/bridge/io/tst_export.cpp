@@ -9,6 +9,7 @@
 #include "bridge/model/model.h"
 #include "bridge/model/safetensors.h"
 #include "support/error_text.h"
+#include "support/test_main.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -17,6 +18,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sys/stat.h>
+
+namespace tst_export {
 
 using namespace hookscope;
 using hookscope::test::error_of;
@@ -326,5 +329,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestExport)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestExport)
+
+} // namespace tst_export
 #include "tst_export.moc"

@@ -27,6 +27,8 @@
 #include <fstream>
 #include <tuple>
 
+namespace tst_architectures {
+
 using namespace hookscope;
 using hookscope::test::error_of;
 using hookscope::test::ids_of;
@@ -578,4 +580,6 @@ private slots:
 };
 
 HOOKSCOPE_LEVEL_TEST_MAIN(TestArchitectures)
+
+} // namespace tst_architectures
 #include "tst_architectures.moc"

@@ -4,11 +4,14 @@
 
 #include "bridge/model/block_pool.h"
 #include "bridge/model/model.h"
+#include "support/test_main.h"
 
 #include <ATen/ATen.h>
 #include <QtTest>
 
 #include <filesystem>
+
+namespace tst_block_pool {
 
 using namespace hookscope;
 
@@ -98,5 +101,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestBlockPool)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestBlockPool)
+
+} // namespace tst_block_pool
 #include "tst_block_pool.moc"

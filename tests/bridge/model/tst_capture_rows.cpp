@@ -11,6 +11,8 @@
 
 #include <filesystem>
 
+namespace tst_capture_rows {
+
 using namespace hookscope;
 using hookscope::test::error_of;
 namespace fs = std::filesystem;
@@ -76,4 +78,6 @@ private slots:
 };
 
 HOOKSCOPE_LEVEL_TEST_MAIN(TestCaptureRows)
+
+} // namespace tst_capture_rows
 #include "tst_capture_rows.moc"

@@ -16,6 +16,8 @@
 #include <filesystem>
 #include <limits>
 
+namespace tst_generate {
+
 using namespace hookscope;
 using hookscope::test::error_of;
 using hookscope::test::ids_of;
@@ -307,4 +309,6 @@ private slots:
 };
 
 HOOKSCOPE_LEVEL_TEST_MAIN(TestGenerate)
+
+} // namespace tst_generate
 #include "tst_generate.moc"

@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <fstream>
 
+namespace tst_gpt2 {
+
 using namespace hookscope;
 namespace fs = std::filesystem;
 
@@ -248,4 +250,6 @@ private slots:
 };
 
 HOOKSCOPE_LEVEL_TEST_MAIN(TestGpt2)
+
+} // namespace tst_gpt2
 #include "tst_gpt2.moc"

@@ -14,12 +14,15 @@
 #include "bridge/model/safetensors.h"
 #include "support/error_text.h"
 #include "support/tensor_compare.h"
+#include "support/test_main.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+
+namespace tst_interventions {
 
 using namespace hookscope;
 using hookscope::test::error_of;
@@ -401,5 +404,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestInterventions)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestInterventions)
+
+} // namespace tst_interventions
 #include "tst_interventions.moc"

@@ -4,11 +4,14 @@
 #include "bridge/model/kernels/kernels.h"
 #include "bridge/model/layers.h"
 #include "support/tensor_compare.h"
+#include "support/test_main.h"
 
 #include <QtTest>
 
 #include <algorithm>
 #include <cmath>
+
+namespace tst_kernels {
 
 using namespace hookscope;
 
@@ -429,5 +432,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestKernels)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestKernels)
+
+} // namespace tst_kernels
 #include "tst_kernels.moc"

@@ -6,6 +6,7 @@
 #include "bridge/model/model.h"
 #include "bridge/model/safetensors.h"
 #include "support/edited_checkpoint.h"
+#include "support/test_main.h"
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -13,6 +14,8 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+
+namespace tst_safetensors {
 
 using namespace hookscope;
 namespace fs = std::filesystem;
@@ -382,5 +385,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestSafetensors)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestSafetensors)
+
+} // namespace tst_safetensors
 #include "tst_safetensors.moc"

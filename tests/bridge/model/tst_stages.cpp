@@ -12,6 +12,7 @@
 #include "bridge/model/model.h"
 #include "support/error_text.h"
 #include "support/random_checkpoint.h"
+#include "support/test_main.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -22,6 +23,8 @@
 #include <filesystem>
 #include <memory>
 #include <vector>
+
+namespace tst_stages {
 
 using namespace hookscope;
 using hookscope::test::error_of;
@@ -218,5 +221,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestStages)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestStages)
+
+} // namespace tst_stages
 #include "tst_stages.moc"

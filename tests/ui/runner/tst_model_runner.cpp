@@ -6,6 +6,7 @@
 #include "bridge/model/activation_cache.h"
 #include "bridge/model/model.h"
 #include "support/tensor_compare.h"
+#include "support/test_main.h"
 #include "ui/runner/model_runner.h"
 
 #include <ATen/ATen.h>
@@ -14,6 +15,8 @@
 #include <QtTest>
 
 #include <optional>
+
+namespace tst_model_runner {
 
 using namespace hookscope;
 using namespace hookscope::ui;
@@ -235,5 +238,7 @@ private slots:
     }
 };
 
-QTEST_GUILESS_MAIN(TestModelRunner)
+HOOKSCOPE_TEST_GUILESS_MAIN(TestModelRunner)
+
+} // namespace tst_model_runner
 #include "tst_model_runner.moc"

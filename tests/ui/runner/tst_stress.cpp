@@ -3,6 +3,7 @@
 // cycles and 50 load/unload cycles, RSS within 5% of its level after warm-up.
 
 #include "bridge/model/activation_cache.h"
+#include "support/test_main.h"
 #include "ui/runner/model_runner.h"
 
 #include <QDir>
@@ -13,6 +14,8 @@
 #include <malloc.h>
 #include <optional>
 #include <unistd.h>
+
+namespace tst_stress {
 
 using namespace hookscope;
 using namespace hookscope::ui;
@@ -127,5 +130,7 @@ private slots:
     }
 };
 
-QTEST_MAIN(TestStress)
+HOOKSCOPE_TEST_MAIN(TestStress)
+
+} // namespace tst_stress
 #include "tst_stress.moc"
