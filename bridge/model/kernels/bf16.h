@@ -28,9 +28,12 @@ inline const char* address_past(const uint16_t* p, int64_t values) {
     return reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(values) * 2);
 }
 
-// How far ahead a sequential stream of bfloat16 weights asks for its cache lines: 1 KB,
-// which read both GPT-2's and larger models' weights at 0.9-1.0 of the bandwidth probe's
-// rate on Zen 3.
-constexpr int64_t kStreamPrefetchValues = 512;
+// How far ahead a sequential stream of bfloat16 weights asks for its cache lines: 4 KB.
+// On Zen 3, 1 KB read both GPT-2's and larger models' weights at 0.9-1.0 of the bandwidth
+// probe's rate; on Zen 5 it left the SSE2 and AVX2 row products short (one 1B Llama
+// decode step's products, runs alternating: SSE2 25-33 GB/s against 27-36 with 4 KB,
+// AVX2 34-35 against 39-42), and a 1B Llama's bfloat16 decode ran 12% (SSE2) and 16%
+// (AVX2) faster with 4 KB (medians of four alternating pairs of builds).
+constexpr int64_t kStreamPrefetchValues = 2048;
 
 } // namespace hookscope::kernels

@@ -249,10 +249,11 @@ __attribute__((target("avx2,fma"))) void in_out_bf16_avx2(const uint16_t* w, int
 
 // y[0] += w[0, :] · x for one row, x_paired being x in paired order over its whole
 // blocks. Rows are read one at a time, the matrix as one sequential stream, each step
-// asking for the cache line 1 KB ahead (into the next row near a row's end; a prefetch
-// past the matrix is harmless). On Zen 3 that read GPT-2's and the 1B shape's
-// unembeddings (1.5 and 4 KB rows) at 0.9-1.0 of the bandwidth probe's rate, against
-// 0.7-0.9 for four rows side by side or for prefetching the next row at the same offset.
+// asking for the cache line kStreamPrefetchValues ahead (into the next rows near a row's
+// end; a prefetch past the matrix is harmless). On Zen 3 that read GPT-2's and the 1B
+// shape's unembeddings (1.5 and 4 KB rows) at 0.9-1.0 of the bandwidth probe's rate,
+// against 0.7-0.9 for four rows side by side or for prefetching the next row at the same
+// offset.
 constexpr int64_t kDotPrefetchValues = kStreamPrefetchValues;
 
 __attribute__((target("avx2,fma"))) void dot_bf16_avx2(const uint16_t* w, int64_t cols, const float* x,

@@ -167,9 +167,9 @@ void rows_bf16_sse2(const uint16_t* w, int64_t cols, const float* x, float* y, i
         __m128 s0 = _mm_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
         int64_t k = 0;
         for (; k < vector_end; k += 16) {
-            // The matrix as one stream, a cache line asked for 1 KB ahead (into the next
-            // row near a row's end): GPT-2's bfloat16 decode ran 4-5% faster on Zen 3
-            // than with the next row's line at the same offset.
+            // The matrix as one stream, a cache line asked for kStreamPrefetchValues ahead
+            // (into the next rows near a row's end): GPT-2's bfloat16 decode ran 4-5%
+            // faster on Zen 3 than with the next row's line at the same offset.
             if (k % 32 == 0) _mm_prefetch(address_past(a + k, kStreamPrefetchValues), _MM_HINT_T0);
             __m128 l0, h0, l1, h1;
             widen8(a + k, l0, h0);
