@@ -69,7 +69,8 @@ at::Tensor new_weight_tensor(at::IntArrayRef sizes, at::ScalarType type);
 at::Tensor copied_weight(const at::Tensor& w, const WeightSource& weights, std::string_view name);
 
 // Checks `tensor` (found at `where`) against `shape` and converts it to its compute type,
-// onto huge pages (map_huge_pages) when the result takes 2 MiB or more.
+// onto huge pages (map_huge_pages) when the result takes 2 MiB or more; a bfloat16
+// weight of that size already in its type is copied onto them too.
 // A weight with NaN or infinite values adds a line that names it and counts them to
 // `warnings` (when given): it is a broken checkpoint, but one worth opening. A
 // conversion runs a few MB at a time, calling `converted` after each part, so that a
