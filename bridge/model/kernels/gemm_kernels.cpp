@@ -4,10 +4,10 @@
 // copy of a weight exists beyond a panel, no product runs on bfloat16 inputs, and the
 // weights cross memory once at two bytes each; float32 panels are copied the same way.
 //
-// Blocking: each thread owns a range of output columns and packs every row of x once.
-// For each block of kNc columns, for each block of kKc inputs, it widens that part of
-// the weights into panels of kNr columns ([kKc][kNr] floats, contiguous), then runs a
-// register tile of kMr positions by kNr columns over every row of x. Panels of one
+// Blocking: each thread packs every row of x once, then takes blocks of kNc output
+// columns (gemm_on_pool). For each block of kKc inputs, it widens that part of the
+// block's weights into panels of kNr columns ([kKc][kNr] floats, contiguous), then runs
+// a register tile of kMr positions by kNr columns over every row of x. Panels of one
 // block (kNc · kKc · 4 bytes) and the block's part of the output stay in L2.
 // Register tiles: SSE2 6 x 8 (every x86-64), AVX2 6 x 16, AVX-512 12 x 32.
 
@@ -31,7 +31,9 @@ namespace {
 // rows (6 KB) fit a 32 KB L1 together, as on AMD's Zen cores; 384 overflowed it and
 // ran the bfloat16 products 10 to 12% slower there (bench_products, interleaved).
 constexpr int64_t kKc = 256;
-constexpr int64_t kNc = 256; // columns per block
+// Columns per block, the unit the threads take: GPT-2's 768 and 2304 columns are 6 and
+// 18 blocks, which two threads share evenly.
+constexpr int64_t kNc = 128;
 
 // Where column n, input k of the weights lives: w [n, k] (nn.Linear), w [k, n] (Conv1D),
 // or Conv1D weights in the panel layout (kernels.h), bfloat16 in `w`, or float32 in
@@ -119,7 +121,8 @@ template <int kMax, class F> void with_rows(int64_t mr, F&& f) {
     f(std::integral_constant<int, kMax>{});
 }
 
-// ---- portable ----------------------------------------------------------------------
+#if !defined(__x86_64__)
+// ---- portable (without SSE2) --------------------------------------------------------
 
 constexpr int kPortableMr = 4, kPortableNr = 16;
 
@@ -137,6 +140,7 @@ void tile_portable(const float* xp, int64_t mr, const float* panel, int64_t kc, 
         for (int j = 0; j < kPortableNr; ++j)
             c[i * ldc + j] = first ? acc[i][j] : c[i * ldc + j] + acc[i][j];
 }
+#endif
 
 #if defined(__x86_64__)
 // ---- SSE2 (every x86-64): 6 rows x 8 columns, 12 accumulators -------------------------
@@ -435,48 +439,73 @@ void pack_rows(const float* x, int64_t ldx, int64_t m0, int64_t mr, int64_t k0, 
             xp[kk * kMr + i] = 0;
 }
 
-// Columns [n_begin, n_end) of c, on one thread. Every row of x is packed first (kMr
-// rows at a time, block of inputs by block). Then for each block of columns, for each
-// block of inputs: its weights widened into panels (in L2) and, for each packed row
-// group (in L1), every panel of the block. The block's part of c (m x kNc floats) stays
-// in cache from one block of inputs to the next instead of crossing memory each time.
-template <int kMr, int kNr, class Tile, class Pack>
-void gemm_columns(const float* x, int64_t m, int64_t ldx, const Weights& w, float* c, int64_t ldc, int64_t n_begin,
-                  int64_t n_end, Tile&& tile, Pack&& pack_full) {
+// Every row of x packed for the tiles, kMr rows at a time, block of inputs by block,
+// into this thread's buffer, which also holds the weight panels of one block after
+// them. Returns the buffer; the rows packed for inputs [k0, k0 + kc) start at
+// xp + groups · kMr · k0, xp = buffer + kNc · kKc.
+template <int kMr> float* pack_all_rows(const float* x, int64_t m, int64_t ldx, int64_t in) {
     thread_local std::vector<float> buffer;
     const int64_t groups = (m + kMr - 1) / kMr;
-    buffer.resize(static_cast<std::size_t>(kNc * kKc + groups * kMr * w.in));
-    float* panels = buffer.data();
-    // Rows packed for inputs [k0, k0 + kc) start at xp + groups * kMr * k0.
-    float* xp = panels + kNc * kKc;
-    for (int64_t k0 = 0; k0 < w.in; k0 += kKc) {
-        const int64_t kc = std::min(kKc, w.in - k0);
+    buffer.resize(static_cast<std::size_t>(kNc * kKc + groups * kMr * in));
+    float* xp = buffer.data() + kNc * kKc;
+    for (int64_t k0 = 0; k0 < in; k0 += kKc) {
+        const int64_t kc = std::min(kKc, in - k0);
         float* block = xp + groups * kMr * k0;
         for (int64_t g = 0; g < groups; ++g)
             pack_rows<kMr>(x, ldx, g * kMr, std::min<int64_t>(kMr, m - g * kMr), k0, kc, block + g * kMr * kc);
     }
-    for (int64_t n0 = n_begin; n0 < n_end; n0 += kNc) {
-        const int64_t nc = std::min(kNc, n_end - n0);
-        for (int64_t k0 = 0; k0 < w.in; k0 += kKc) {
-            const int64_t kc = std::min(kKc, w.in - k0);
-            const float* block = xp + groups * kMr * k0;
-            for (int64_t j0 = 0; j0 < nc; j0 += kNr) {
-                const int64_t nr = std::min<int64_t>(kNr, nc - j0);
-                if (nr == kNr) {
-                    pack_full(w, n0 + j0, k0, kc, panels + j0 * kc);
-                } else {
-                    pack_panel(w, n0 + j0, nr, kNr, k0, kc, panels + j0 * kc);
-                }
+    return buffer.data();
+}
+
+// Columns [n0, n_end) of c (at most kNc), on one thread, from x packed by
+// pack_all_rows into `buffer`. For each block of inputs: its weights widened into
+// panels (in L2) and, for each packed row group (in L1), every panel of the block.
+// The block's part of c (m x kNc floats) stays in cache from one block of inputs to
+// the next instead of crossing memory each time.
+template <int kMr, int kNr, class Tile, class Pack>
+void gemm_columns(float* buffer, int64_t m, const Weights& w, float* c, int64_t ldc, int64_t n0, int64_t n_end,
+                  Tile&& tile, Pack&& pack_full) {
+    const int64_t groups = (m + kMr - 1) / kMr;
+    float* panels = buffer;
+    const float* xp = buffer + kNc * kKc;
+    const int64_t nc = n_end - n0;
+    for (int64_t k0 = 0; k0 < w.in; k0 += kKc) {
+        const int64_t kc = std::min(kKc, w.in - k0);
+        const float* block = xp + groups * kMr * k0;
+        for (int64_t j0 = 0; j0 < nc; j0 += kNr) {
+            const int64_t nr = std::min<int64_t>(kNr, nc - j0);
+            if (nr == kNr) {
+                pack_full(w, n0 + j0, k0, kc, panels + j0 * kc);
+            } else {
+                pack_panel(w, n0 + j0, nr, kNr, k0, kc, panels + j0 * kc);
             }
-            for (int64_t g = 0; g < groups; ++g) {
-                const int64_t m0 = g * kMr, mr = std::min<int64_t>(kMr, m - m0);
-                for (int64_t j0 = 0; j0 < nc; j0 += kNr) {
-                    run_tile<kMr, kNr>(block + g * kMr * kc, mr, panels + j0 * kc, kc, c + m0 * ldc + n0 + j0, ldc,
-                                       std::min<int64_t>(kNr, nc - j0), k0 == 0, tile);
-                }
+        }
+        for (int64_t g = 0; g < groups; ++g) {
+            const int64_t m0 = g * kMr, mr = std::min<int64_t>(kMr, m - m0);
+            for (int64_t j0 = 0; j0 < nc; j0 += kNr) {
+                run_tile<kMr, kNr>(block + g * kMr * kc, mr, panels + j0 * kc, kc, c + m0 * ldc + n0 + j0, ldc,
+                                   std::min<int64_t>(kNr, nc - j0), k0 == 0, tile);
             }
         }
     }
+}
+
+// The product on the pool: each thread packs every row of x once, then computes
+// blocks of kNc columns, shared and taken over as SpinPool::run_chunks says
+// (with a fixed split of the columns, every product waited for the slower thread).
+// Which columns a block holds never depends on timing, and each column is summed whole
+// within one block, so the result does not either.
+template <int kMr, int kNr, class Tile, class Pack>
+void gemm_on_pool(const float* x, int64_t m, int64_t ldx, const Weights& w, float* c, int64_t ldc, Tile&& tile,
+                  Pack&& pack_full) {
+    static_assert(kNc % kNr == 0);
+    thread_local float* buffer = nullptr; // each thread's own, set by its first chunk
+    SpinPool::instance().run_chunks((w.out + kNc - 1) / kNc, [&] { buffer = pack_all_rows<kMr>(x, m, ldx, w.in); },
+                                    [&](int64_t chunk) {
+                                        const int64_t n0 = chunk * kNc;
+                                        gemm_columns<kMr, kNr>(buffer, m, w, c, ldc, n0, std::min(w.out, n0 + kNc),
+                                                               tile, pack_full);
+                                    });
 }
 
 } // namespace
@@ -511,36 +540,22 @@ void gemm_weights(const float* x, int64_t m, int64_t ldx, const Weights& weights
             std::fill(c + i * ldc, c + i * ldc + out, 0.0f);
         return;
     }
-    const Level l = level();
-    SpinPool::instance().run([&](int part, int parts) {
-        // Whole panels per thread, shared evenly: GPT-2's 768 and 2304 columns are 3 and 9
-        // blocks of kNc, which two threads cannot share evenly by blocks.
-        constexpr int64_t kAlign = 32;
-        const int64_t units = (out + kAlign - 1) / kAlign;
-        const int64_t n_begin = std::min(out, units * part / parts * kAlign);
-        const int64_t n_end = std::min(out, units * (part + 1) / parts * kAlign);
-        if (n_begin >= n_end) return;
-        switch (l) {
-        case Level::Avx512:
-            gemm_columns<kAvx512Mr, kAvx512Nr>(x, m, ldx, weights, c, ldc, n_begin, n_end, tile_avx512,
-                                               pack_panel_avx512);
-            break;
-        case Level::Avx2:
-            gemm_columns<kAvx2Mr, kAvx2Nr>(x, m, ldx, weights, c, ldc, n_begin, n_end, tile_avx2, pack_panel_avx2);
-            break;
-        case Level::Portable:
+    switch (level()) {
+    case Level::Avx512:
+        gemm_on_pool<kAvx512Mr, kAvx512Nr>(x, m, ldx, weights, c, ldc, tile_avx512, pack_panel_avx512);
+        break;
+    case Level::Avx2: gemm_on_pool<kAvx2Mr, kAvx2Nr>(x, m, ldx, weights, c, ldc, tile_avx2, pack_panel_avx2); break;
+    case Level::Portable:
 #if defined(__x86_64__)
-            gemm_columns<kSse2Mr, kSse2Nr>(x, m, ldx, weights, c, ldc, n_begin, n_end, tile_sse2, pack_panel_sse2);
-            break;
+        gemm_on_pool<kSse2Mr, kSse2Nr>(x, m, ldx, weights, c, ldc, tile_sse2, pack_panel_sse2);
+#else
+        gemm_on_pool<kPortableMr, kPortableNr>(x, m, ldx, weights, c, ldc, tile_portable,
+                                               [](const Weights& wt, int64_t n0, int64_t k0, int64_t kc, float* panel) {
+                                                   pack_panel(wt, n0, kPortableNr, kPortableNr, k0, kc, panel);
+                                               });
 #endif
-            gemm_columns<kPortableMr, kPortableNr>(
-                x, m, ldx, weights, c, ldc, n_begin, n_end, tile_portable,
-                [](const Weights& wt, int64_t n0, int64_t k0, int64_t kc, float* panel) {
-                    pack_panel(wt, n0, kPortableNr, kPortableNr, k0, kc, panel);
-                });
-            break;
-        }
-    });
+        break;
+    }
 }
 } // namespace
 

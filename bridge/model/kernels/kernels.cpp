@@ -32,56 +32,12 @@ std::pair<int64_t, int64_t> share(int64_t n, int parts, int k, int64_t align) {
 }
 
 // Runs part(begin, end) over [0, n) on the pool's threads in chunks of `chunk` (a
-// multiple of what the kernels take at a time; the last may be shorter), for products
-// where one chunk computes each of its outputs whole, so that the result never depends
-// on which thread ran a chunk. Each thread owns a contiguous share of the chunks and
-// works through it front to back, one sequential stream as with fixed shares; a thread
-// whose share is done then takes chunks from the back of the others' shares. With fixed
-// shares alone every product waits for its slowest thread, and on a shared machine
-// threads do not read memory at the same speed: decoding GPT-2 on a two-core Zen 3
-// virtual machine, the caller waited 4-6% of its product time for the other. (Every
-// chunk going to whichever thread is free measured slower: streams break at every chunk.)
+// multiple of what the kernels take at a time; the last may be shorter), shared and
+// taken over as SpinPool::run_chunks says.
 template <class Part> void run_balanced(int64_t n, int64_t chunk, const Part& part) {
-    // A share's remaining chunks [front, back), packed as front | back << 32, so that
-    // its owner and a thief claim from either end with one compare-and-swap.
-    struct alignas(64) Share {
-        std::atomic<uint64_t> range;
-    };
     while ((n + chunk - 1) / chunk > int64_t{0xFFFFFFFF})
         chunk *= 2;
-    const int64_t chunks = (n + chunk - 1) / chunk;
-    const int threads = pool().size();
-    thread_local std::unique_ptr<Share[]> caller_shares;
-    thread_local int capacity = 0;
-    if (capacity < threads) caller_shares = std::make_unique<Share[]>(static_cast<std::size_t>(capacity = threads));
-    Share* const shares = caller_shares.get(); // the caller's, seen by the workers
-    for (int k = 0; k < threads; ++k) {
-        const auto first = static_cast<uint64_t>(chunks * k / threads);
-        const auto last = static_cast<uint64_t>(chunks * (k + 1) / threads);
-        shares[k].range.store(first | last << 32, std::memory_order_relaxed);
-    }
-    // Claims chunk c from the front (or the back) of share s; false once it is empty.
-    const auto claim = [&](int s, bool front, int64_t& c) {
-        uint64_t range = shares[s].range.load(std::memory_order_acquire);
-        while (true) {
-            const uint64_t first = range & 0xFFFFFFFFu, last = range >> 32;
-            if (first >= last) return false;
-            const uint64_t next = front ? (first + 1) | last << 32 : first | (last - 1) << 32;
-            if (shares[s].range.compare_exchange_weak(range, next, std::memory_order_acq_rel,
-                                                      std::memory_order_acquire)) {
-                c = static_cast<int64_t>(front ? first : last - 1);
-                return true;
-            }
-        }
-    };
-    pool().run([&](int k, int parts) {
-        if (parts != threads) throw std::logic_error("kernel threads changed during a product");
-        int64_t c = 0;
-        for (int s = k, visited = 0; visited < parts; s = (s + 1) % parts, ++visited) {
-            while (claim(s, /*front=*/s == k, c))
-                part(c * chunk, std::min(n, (c + 1) * chunk));
-        }
-    });
+    pool().run_chunks((n + chunk - 1) / chunk, {}, [&](int64_t c) { part(c * chunk, std::min(n, (c + 1) * chunk)); });
 }
 
 // Units per chunk for run_balanced, a multiple of `align`: a sixteenth of a thread's

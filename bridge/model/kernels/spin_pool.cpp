@@ -5,6 +5,8 @@
 #endif
 
 #include <algorithm>
+#include <memory>
+#include <stdexcept>
 
 namespace hookscope::kernels {
 
@@ -74,6 +76,53 @@ void SpinPool::run(const std::function<void(int, int)>& part) {
     job_ = nullptr;
     if (!failure) failure = failure_;
     if (failure) std::rethrow_exception(failure);
+}
+
+void SpinPool::run_chunks(int64_t chunks, const std::function<void()>& start,
+                          const std::function<void(int64_t)>& chunk) {
+    if (chunks <= 0) return;
+    if (chunks > int64_t{0xFFFFFFFF}) throw std::invalid_argument("too many chunks for one job");
+    // A share's remaining chunks [front, back), packed as front | back << 32, so that
+    // its owner and a thief claim from either end with one compare-and-swap.
+    struct alignas(64) Share {
+        std::atomic<uint64_t> range;
+    };
+    const int threads = size();
+    thread_local std::unique_ptr<Share[]> caller_shares;
+    thread_local int capacity = 0;
+    if (capacity < threads) caller_shares = std::make_unique<Share[]>(static_cast<std::size_t>(capacity = threads));
+    Share* const shares = caller_shares.get(); // the caller's, seen by the workers
+    for (int k = 0; k < threads; ++k) {
+        const auto first = static_cast<uint64_t>(chunks * k / threads);
+        const auto last = static_cast<uint64_t>(chunks * (k + 1) / threads);
+        shares[k].range.store(first | last << 32, std::memory_order_relaxed);
+    }
+    // Claims chunk c from the front (or the back) of share s; false once it is empty.
+    const auto claim = [&](int s, bool front, int64_t& c) {
+        uint64_t range = shares[s].range.load(std::memory_order_acquire);
+        while (true) {
+            const uint64_t first = range & 0xFFFFFFFFu, last = range >> 32;
+            if (first >= last) return false;
+            const uint64_t next = front ? (first + 1) | last << 32 : first | (last - 1) << 32;
+            if (shares[s].range.compare_exchange_weak(range, next, std::memory_order_acq_rel,
+                                                      std::memory_order_acquire)) {
+                c = static_cast<int64_t>(front ? first : last - 1);
+                return true;
+            }
+        }
+    };
+    run([&](int k, int parts) {
+        if (parts != threads) throw std::logic_error("kernel threads changed during a job");
+        bool started = false;
+        int64_t c = 0;
+        for (int s = k, visited = 0; visited < parts; s = (s + 1) % parts, ++visited) {
+            while (claim(s, /*front=*/s == k, c)) {
+                if (!started && start) start();
+                started = true;
+                chunk(c);
+            }
+        }
+    });
 }
 
 void SpinPool::work(int index, uint64_t seen) {
