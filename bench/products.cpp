@@ -1,8 +1,9 @@
 // Matrix products over several positions, the work of every prompt pass and recompute:
 // the float32 BLAS product (the machine's GEMM rate, the bound the passes are measured
 // against) beside the bfloat16-weight product (layers::widened_product: our blocked
-// kernel, weights widened into its panels; at the portable level, widened panels on the
-// same float32 BLAS), on the shapes of GPT-2 small and a Llama-3.2-1B-sized model.
+// kernel, weights widened into its panels; off x86-64 at the portable level, widened
+// panels on the same float32 BLAS), on the shapes of GPT-2 small and a Llama-3.2-1B-sized
+// model.
 // Interleaved and repeated; medians.
 //
 // usage: bench_products [--reps N] [--threads N] [--smoke]
