@@ -9,10 +9,8 @@
 #endif
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <limits>
-#include <memory>
 #include <stdexcept>
 #include <vector>
 
