@@ -72,9 +72,10 @@ public:
         // The float32 token embedding, which is also the unembedding every decoded token
         // reads whole, is copied onto huge pages (a checkpoint's is a view of the file
         // mapping, on small pages): GPT-2 small then decoded 3-10% faster on Zen 3.
-        // (Other weights in their own type stay in place, see checked_weight: most are
-        // repacked above, and copying every weight of a large model costs more load
-        // time than it gains.)
+        // (Other float32 weights in their own type stay in place, see checked_weight:
+        // most are repacked above, and copying every weight of a large model costs more
+        // load time than it gains. bfloat16 ones of 2 MiB or more are on huge pages
+        // already.)
         if (holds_embedding() && wte_.scalar_type() == at::kFloat && !wte_.requires_grad()) {
             wte_ = copied_weight(wte_, weights, p + "wte.weight");
         }
