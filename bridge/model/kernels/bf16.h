@@ -36,4 +36,10 @@ inline const char* address_past(const uint16_t* p, int64_t values) {
 // (AVX2) faster with 4 KB (medians of four alternating pairs of builds).
 constexpr int64_t kStreamPrefetchValues = 2048;
 
+// The block of the "paired" order in which the vector bfloat16 kernels take x (see
+// to_paired in kernels.cpp): a 16-byte load of 8 bfloat16 holds 4 pairs, one per 32-bit
+// lane; shifting each lane left by 16 gives the pair's even value as a float32 and
+// masking off the low half its odd one, two instructions for 8 values.
+constexpr int64_t kPairBlock = 16;
+
 } // namespace hookscope::kernels

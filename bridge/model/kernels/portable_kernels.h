@@ -22,6 +22,9 @@ void panels(const float* packed, int64_t in, const float* x, const float* bias, 
 
 // y[r] += sum_k w[r, k] * x[k] for r in [r0, r1), w [rows, cols].
 void rows(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1);
-void rows_bf16(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1);
+// x_paired: x in the paired order of kernels.cpp's to_paired, which the x86-64 loop reads
+// (others read x).
+void rows_bf16(const uint16_t* w, int64_t cols, const float* x, const float* x_paired, float* y, int64_t r0,
+               int64_t r1);
 
 } // namespace hookscope::kernels::portable
