@@ -130,14 +130,15 @@ std::vector<std::string> Checkpoint::names() const {
     return out;
 }
 
-at::Tensor Checkpoint::weight(std::string_view name, const std::vector<int64_t>& shape) const {
+at::Tensor Checkpoint::load_weight(std::string_view name, const std::vector<int64_t>& shape, WeightUse use) const {
     const auto it = where_.find(name);
     if (it == where_.end()) {
         throw CheckpointError(folder_.string() + ": tensor `" + std::string(name) + "` is missing from the checkpoint");
     }
     const SafetensorsFile& file = *it->second;
-    return checked_weight(file.tensor(name), name, shape, file.path().string(), precision(), warnings_sink(),
-                          [&](std::size_t offset, std::size_t bytes) { file.release(name, offset, bytes); });
+    return checked_weight(
+        file.tensor(name), name, shape, file.path().string(), precision(), warnings_sink(),
+        [&](std::size_t offset, std::size_t bytes) { file.release(name, offset, bytes); }, use);
 }
 
 void Checkpoint::release_bytes(std::string_view name, std::size_t offset, std::size_t bytes) const {

@@ -26,9 +26,6 @@ public:
     bool contains(std::string_view name) const override { return where_.find(name) != where_.end(); }
     std::vector<std::string> names() const;
 
-    // The tensor converted to its compute type, checked against the shape the config
-    // implies. Throws CheckpointError when it is missing or has another shape.
-    at::Tensor weight(std::string_view name, const std::vector<int64_t>& shape) const override;
     void release_bytes(std::string_view name, std::size_t offset, std::size_t bytes) const override;
 
     // SHA-256 over each file's name, size and JSON header: identifies the weights
@@ -39,6 +36,12 @@ public:
     std::uintmax_t compute_bytes(Precision precision) const;
     // The storage types of the weights, e.g. "BF16" or "F16, F32".
     std::string storage_dtypes() const;
+
+protected:
+    // The tensor converted to its compute type, checked against the shape the config
+    // implies (checked_weight, the file's pages released as a conversion goes). Throws
+    // CheckpointError when it is missing or has another shape.
+    at::Tensor load_weight(std::string_view name, const std::vector<int64_t>& shape, WeightUse use) const override;
 
 private:
     std::filesystem::path folder_;

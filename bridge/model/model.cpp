@@ -211,8 +211,9 @@ std::unique_ptr<KvCache> Model::new_kv_cache(int64_t positions) const {
                                      std::clamp<int64_t>(positions, 1, config_.n_ctx), stage_.first);
 }
 
-at::Tensor Model::take_weight(const WeightSource& source, std::string_view name, const std::vector<int64_t>& shape) {
-    at::Tensor weight = source.weight(name, shape);
+at::Tensor Model::take_weight(const WeightSource& source, std::string_view name, const std::vector<int64_t>& shape,
+                              WeightUse use) {
+    at::Tensor weight = source.weight(name, shape, use);
     parameter_count_ += weight.numel();
     weight_bytes_ += static_cast<int64_t>(weight.nbytes());
     if (weight.scalar_type() == at::kBFloat16) {

@@ -7,6 +7,7 @@
 #include "bridge/core/names_filter.h"
 #include "bridge/core/precision.h"
 #include "bridge/model/activation_cache.h"
+#include "bridge/model/weights.h"
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
@@ -23,7 +24,6 @@ namespace hookscope {
 class HookRecorder;
 class Interventions;
 class KvCache;
-class WeightSource;
 
 // The weights that read the residual stream out, for the analysis views (logit lens,
 // direct logit attribution). Tensors as the model holds them: float32, or bfloat16
@@ -177,8 +177,10 @@ protected:
     // The weight `name` from `source` (WeightSource::weight: checked against `shape`,
     // converted to the compute type), counted in the parameter count and the precision
     // (bfloat16 when any weight is, float64 when they are). Architectures take every
-    // weight through it, once: a tied unembedding reuses the embedding's tensor.
-    at::Tensor take_weight(const WeightSource& source, std::string_view name, const std::vector<int64_t>& shape);
+    // weight through it, once: a tied unembedding reuses the embedding's tensor. `use`
+    // Repacked for a weight the architecture copies into a layout of its own at once.
+    at::Tensor take_weight(const WeightSource& source, std::string_view name, const std::vector<int64_t>& shape,
+                           WeightUse use = WeightUse::Held);
 
     // The three pieces of the forward pass each architecture writes, which every run
     // (whole model or stage) puts together:

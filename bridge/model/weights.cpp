@@ -53,7 +53,7 @@ at::Tensor copied_weight(const at::Tensor& w, const WeightSource& weights, std::
 
 at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const std::vector<int64_t>& shape,
                           const std::string& where, Precision precision, std::vector<std::string>* warnings,
-                          const ConvertedBytes& converted) {
+                          const ConvertedBytes& converted, WeightUse use) {
     if (tensor.sizes() != at::IntArrayRef(shape)) {
         throw CheckpointError(where + ": tensor `" + std::string(name) + "` has shape " + shape_text(tensor.sizes()) +
                               ", but config.json implies " + shape_text(shape));
@@ -73,8 +73,10 @@ at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const
     // The bfloat16 kernels do more work per byte read and keep fewer reads in flight,
     // and lose more on the file mapping's small pages: a 1B Llama's bfloat16 decode
     // on AVX2 ran 15-25% faster from huge pages (Zen 5), for about 3 s more load time.
-    const bool copy = source.scalar_type() != type ||
-                      (type == at::kBFloat16 && static_cast<std::size_t>(source.nbytes()) >= kHugePageWeight);
+    // A weight about to be repacked is read once, and is not copied only to be placed.
+    const bool place = use == WeightUse::Held && type == at::kBFloat16 && !source.requires_grad() &&
+                       static_cast<std::size_t>(source.nbytes()) >= kHugePageWeight;
+    const bool copy = source.scalar_type() != type || place;
     at::Tensor out = copy ? new_weight_tensor(source.sizes(), type) : source;
     if (!warnings && out.is_same(source)) return out; // nothing to count or convert
     // Part by part: count what is not finite, convert, and say so.
@@ -108,12 +110,12 @@ InMemoryWeights::InMemoryWeights(NamedTensors tensors, std::string fingerprint) 
         tensors_.emplace(std::move(name), std::move(tensor));
 }
 
-at::Tensor InMemoryWeights::weight(std::string_view name, const std::vector<int64_t>& shape) const {
+at::Tensor InMemoryWeights::load_weight(std::string_view name, const std::vector<int64_t>& shape, WeightUse use) const {
     const auto it = tensors_.find(name);
     if (it == tensors_.end()) {
         throw CheckpointError("in-memory weights: tensor `" + std::string(name) + "` is missing");
     }
-    return checked_weight(it->second, name, shape, "in-memory weights", precision(), warnings_sink());
+    return checked_weight(it->second, name, shape, "in-memory weights", precision(), warnings_sink(), {}, use);
 }
 
 } // namespace hookscope

@@ -16,14 +16,21 @@
 
 namespace hookscope {
 
+// What a model does with a weight it takes: reads it where it is handed out (Held), or
+// copies it into a layout of its own at once (Repacked), after which the handed-out
+// tensor is read no more, so placing it for fast reading (huge pages) would be wasted.
+enum class WeightUse { Held, Repacked };
+
 class WeightSource {
 public:
     virtual ~WeightSource() = default;
     virtual bool contains(std::string_view name) const = 0;
     // The tensor converted to the compute type (see compute_type()), checked against
-    // the shape the config implies. Throws CheckpointError when it is missing or has
-    // another shape or type.
-    virtual at::Tensor weight(std::string_view name, const std::vector<int64_t>& shape) const = 0;
+    // the shape the config implies, placed for `use` (see checked_weight). Throws
+    // CheckpointError when it is missing or has another shape or type.
+    at::Tensor weight(std::string_view name, const std::vector<int64_t>& shape, WeightUse use = WeightUse::Held) const {
+        return load_weight(name, shape, use);
+    }
     // Identifies these weights (exports record it).
     virtual const std::string& fingerprint() const = 0;
     // Says that the model holds its own copy of weight(name) (repacked) and no longer
@@ -41,6 +48,7 @@ public:
     const std::vector<std::string>& warnings() const { return warnings_; }
 
 protected:
+    virtual at::Tensor load_weight(std::string_view name, const std::vector<int64_t>& shape, WeightUse use) const = 0;
     std::vector<std::string>* warnings_sink() const { return &warnings_; }
 
 private:
@@ -70,7 +78,8 @@ at::Tensor copied_weight(const at::Tensor& w, const WeightSource& weights, std::
 
 // Checks `tensor` (found at `where`) against `shape` and converts it to its compute type,
 // onto huge pages (map_huge_pages) when the result takes 2 MiB or more; a bfloat16
-// weight of that size already in its type is copied onto them too.
+// weight of that size already in its type is copied onto them too, unless it requires
+// gradients (a copy would not be the tensor its owner updates) or `use` is Repacked.
 // A weight with NaN or infinite values adds a line that names it and counts them to
 // `warnings` (when given): it is a broken checkpoint, but one worth opening. A
 // conversion runs a few MB at a time, calling `converted` after each part, so that a
@@ -78,14 +87,16 @@ at::Tensor copied_weight(const at::Tensor& w, const WeightSource& weights, std::
 // converted weights and one part, never both whole copies).
 at::Tensor checked_weight(const at::Tensor& tensor, std::string_view name, const std::vector<int64_t>& shape,
                           const std::string& where, Precision precision, std::vector<std::string>* warnings = nullptr,
-                          const ConvertedBytes& converted = {});
+                          const ConvertedBytes& converted = {}, WeightUse use = WeightUse::Held);
 
 class InMemoryWeights final : public WeightSource {
 public:
     InMemoryWeights(NamedTensors tensors, std::string fingerprint);
     bool contains(std::string_view name) const override { return tensors_.find(name) != tensors_.end(); }
-    at::Tensor weight(std::string_view name, const std::vector<int64_t>& shape) const override;
     const std::string& fingerprint() const override { return fingerprint_; }
+
+protected:
+    at::Tensor load_weight(std::string_view name, const std::vector<int64_t>& shape, WeightUse use) const override;
 
 private:
     std::map<std::string, at::Tensor, std::less<>> tensors_;

@@ -33,6 +33,12 @@ public:
         const auto w = [&](const std::string& name, std::vector<int64_t> shape) {
             return take_weight(weights, p + name, shape);
         };
+        // A block matrix whose columns fill whole panels is repacked below: taken as
+        // Repacked, it is not first copied onto huge pages.
+        const auto block_matrix = [&](const std::string& name, std::vector<int64_t> shape) {
+            const bool panels = shape[1] % kernels::kPanelColumns == 0;
+            return take_weight(weights, p + name, shape, panels ? WeightUse::Repacked : WeightUse::Held);
+        };
         if (holds_embedding()) {
             wte_ = w("wte.weight", {c.d_vocab, d});
             wpe_ = w("wpe.weight", {c.n_ctx, d});
@@ -42,13 +48,13 @@ public:
             blocks_.push_back({
                 .ln1 = {w(h + "ln_1.weight", {d}), w(h + "ln_1.bias", {d})},
                 .ln2 = {w(h + "ln_2.weight", {d}), w(h + "ln_2.bias", {d})},
-                .c_attn_w = w(h + "attn.c_attn.weight", {d, 3 * d}),
+                .c_attn_w = block_matrix(h + "attn.c_attn.weight", {d, 3 * d}),
                 .c_attn_b = w(h + "attn.c_attn.bias", {3 * d}),
-                .c_proj_w = w(h + "attn.c_proj.weight", {d, d}),
+                .c_proj_w = block_matrix(h + "attn.c_proj.weight", {d, d}),
                 .c_proj_b = w(h + "attn.c_proj.bias", {d}),
-                .fc_w = w(h + "mlp.c_fc.weight", {d, m}),
+                .fc_w = block_matrix(h + "mlp.c_fc.weight", {d, m}),
                 .fc_b = w(h + "mlp.c_fc.bias", {m}),
-                .proj_w = w(h + "mlp.c_proj.weight", {m, d}),
+                .proj_w = block_matrix(h + "mlp.c_proj.weight", {m, d}),
                 .proj_b = w(h + "mlp.c_proj.bias", {d}),
             });
         }
