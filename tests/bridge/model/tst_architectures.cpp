@@ -330,39 +330,6 @@ private slots:
         }
     }
 
-    // A weight converted to bfloat16 that takes 2 MiB or more lands on memory of its own
-    // on a 2 MiB boundary (map_huge_pages) with exactly the values LibTorch's rounding
-    // gives, and so does a copy of one already in bfloat16; a float32 one in its type is
-    // handed back as it is. A bfloat16 weight the model repacks at once is not copied,
-    // nor is one that requires gradients (its owner updates that tensor); converted for
-    // repacking, one has the same values.
-    void largeConvertedWeightsLandOnHugePageMemory() {
-        const auto on_huge_page_boundary = [](const at::Tensor& t) {
-            return reinterpret_cast<uintptr_t>(t.data_ptr()) % (uintptr_t{2} << 20) == 0;
-        };
-        const std::vector<int64_t> shape{1024, 1100};
-        const at::Tensor big = at::randn(shape), big16 = big.to(at::kBFloat16); // 2.15 MiB in bfloat16
-        const at::Tensor converted = checked_weight(big, "w", shape, "test", Precision::BFloat16);
-        QCOMPARE(converted.scalar_type(), at::kBFloat16);
-        QVERIFY(on_huge_page_boundary(converted));
-        QVERIFY(at::equal(converted, big16));
-        const at::Tensor kept = checked_weight(big, "w", shape, "test", Precision::Float32);
-        QCOMPARE(kept.data_ptr(), big.data_ptr());
-
-        const at::Tensor placed = checked_weight(big16, "w", shape, "test", Precision::BFloat16);
-        QVERIFY(placed.data_ptr() != big16.data_ptr());
-        QVERIFY(on_huge_page_boundary(placed));
-        QVERIFY(at::equal(placed, big16));
-        const at::Tensor as_is =
-            checked_weight(big16, "w", shape, "test", Precision::BFloat16, nullptr, {}, WeightUse::Repacked);
-        QCOMPARE(as_is.data_ptr(), big16.data_ptr());
-        const at::Tensor converted_once =
-            checked_weight(big, "w", shape, "test", Precision::BFloat16, nullptr, {}, WeightUse::Repacked);
-        QVERIFY(at::equal(converted_once, big16));
-        const at::Tensor trained = big16.clone().requires_grad_(true);
-        QCOMPARE(checked_weight(trained, "w", shape, "test", Precision::BFloat16).data_ptr(), trained.data_ptr());
-    }
-
     // A BF16 checkpoint (the float32 fixture rounded to bfloat16) loads, says so, and
     // computes in float32 close to the float32 checkpoint: the weights differ by at most
     // 2^-8 relative, which moves these logits by well under 0.05.
