@@ -35,9 +35,10 @@ public:
         };
         // A block matrix whose columns fill whole panels is repacked below: taken as
         // Repacked, it is not first copied onto huge pages.
+        const auto fills_panels = [](int64_t columns) { return columns % kernels::kPanelColumns == 0; };
         const auto block_matrix = [&](const std::string& name, std::vector<int64_t> shape) {
-            const bool panels = shape[1] % kernels::kPanelColumns == 0;
-            return take_weight(weights, p + name, shape, panels ? WeightUse::Repacked : WeightUse::Held);
+            return take_weight(weights, p + name, shape,
+                               fills_panels(shape[1]) ? WeightUse::Repacked : WeightUse::Held);
         };
         if (holds_embedding()) {
             wte_ = w("wte.weight", {c.d_vocab, d});
@@ -70,7 +71,7 @@ public:
                  {std::pair{&b.c_attn_w, "attn.c_attn.weight"}, std::pair{&b.c_proj_w, "attn.c_proj.weight"},
                   std::pair{&b.fc_w, "mlp.c_fc.weight"}, std::pair{&b.proj_w, "mlp.c_proj.weight"}}) {
                 const bool packable = weight->scalar_type() == at::kBFloat16 || weight->scalar_type() == at::kFloat;
-                if (!packable || weight->requires_grad() || weight->size(1) % kernels::kPanelColumns != 0) continue;
+                if (!packable || weight->requires_grad() || !fills_panels(weight->size(1))) continue;
                 *weight = layers::to_panels(*weight);
                 weights.release(h + name);
             }
