@@ -3,7 +3,7 @@
 // compilers vectorise for the baseline instruction set, and for bfloat16 weights on
 // x86-64 SSE2 (which every x86-64 processor has), since the plain loops leave the
 // widening of each weight to the compiler, which spends more instructions on it than
-// memory gives time for. The vector levels in kernels.cpp fall back to these for the
+// memory gives time for. The vector levels (vector_levels.h) fall back to these for the
 // rows and columns their vectors do not cover.
 
 #include <cstdint>
