@@ -29,6 +29,7 @@
 //   --decode-loop  only decode, --reps times, and print each run's tokens/s (for profilers)
 
 #include "bench/args.h"
+#include "bench/memory_read.h"
 #include "bench/shapes.h"
 #include "bench/timing.h"
 #include "bridge/model/block_pool.h"
@@ -42,7 +43,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <immintrin.h>
 #include <malloc.h>
 
 #include <algorithm>
@@ -59,72 +59,16 @@ using nlohmann::json;
 
 namespace {
 
-// The sum of a vector register's lanes and of the `rest` floats its loop left over.
-double total_of(const float* lanes, int count, const float* rest, std::size_t n) {
-    double total = 0;
-    for (int k = 0; k < count; ++k)
-        total += lanes[k];
-    for (std::size_t k = 0; k < n; ++k)
-        total += rest[k];
-    return total;
-}
-
-// Sums floats with four AVX2 accumulators (AVX-512 with prefetching where it exists,
-// a plain loop without AVX2), fast enough that memory, not the additions, sets the pace.
-__attribute__((target("avx2"))) double sum_avx2(const float* p, std::size_t n) {
-    __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a;
-    std::size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a = _mm256_add_ps(a, _mm256_loadu_ps(p + i));
-        b = _mm256_add_ps(b, _mm256_loadu_ps(p + i + 8));
-        c = _mm256_add_ps(c, _mm256_loadu_ps(p + i + 16));
-        d = _mm256_add_ps(d, _mm256_loadu_ps(p + i + 24));
-    }
-    alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
-    return total_of(lanes, 8, p + i, n - i);
-}
-
-// The same with AVX-512 and software prefetching, which reads faster where it exists.
-__attribute__((target("avx512f"))) double sum_avx512(const float* p, std::size_t n) {
-    __m512 a = _mm512_setzero_ps(), b = a;
-    std::size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        _mm_prefetch(reinterpret_cast<const char*>(p + i + 4096), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(p + i + 4096 + 16), _MM_HINT_T0);
-        a = _mm512_add_ps(a, _mm512_loadu_ps(p + i));
-        b = _mm512_add_ps(b, _mm512_loadu_ps(p + i + 16));
-    }
-    alignas(64) float lanes[16];
-    _mm512_store_ps(lanes, _mm512_add_ps(a, b));
-    return total_of(lanes, 16, p + i, n - i);
-}
-
-double sum_plain(const float* p, std::size_t n) {
-    float acc[16] = {};
-    for (std::size_t i = 0; i + 16 <= n; i += 16) {
-        for (int k = 0; k < 16; ++k)
-            acc[k] += p[i + static_cast<std::size_t>(k)];
-    }
-    double total = 0;
-    for (const float a : acc)
-        total += a;
-    return total;
-}
-
 // Read-only bandwidth in GB/s: each core sums its share of `buffer`.
 double read_once_gbs(const at::Tensor& buffer, int cores) {
     std::vector<double> sums(static_cast<std::size_t>(cores));
     const std::size_t share = static_cast<std::size_t>(buffer.numel()) / static_cast<std::size_t>(cores);
-    const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
     const auto start = Clock::now();
     std::vector<std::thread> threads;
     for (int t = 0; t < cores; ++t) {
         threads.emplace_back([&, t] {
             const float* p = buffer.data_ptr<float>() + static_cast<std::size_t>(t) * share;
-            sums[static_cast<std::size_t>(t)] = avx512 ? sum_avx512(p, share)
-                                                : avx2 ? sum_avx2(p, share)
-                                                       : sum_plain(p, share);
+            sums[static_cast<std::size_t>(t)] = read_sum(p, share);
         });
     }
     for (auto& t : threads)
