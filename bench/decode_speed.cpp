@@ -59,8 +59,8 @@ using nlohmann::json;
 
 namespace {
 
-// Read-only bandwidth in GB/s: each core sums its share of `buffer`.
-double read_once_gbs(const at::Tensor& buffer, int cores) {
+// Read-only bandwidth in GB/s: each core sums its share of `buffer` with `kernel`.
+double read_once_gbs(const at::Tensor& buffer, int cores, const ReadKernel& kernel) {
     std::vector<double> sums(static_cast<std::size_t>(cores));
     const std::size_t share = static_cast<std::size_t>(buffer.numel()) / static_cast<std::size_t>(cores);
     const auto start = Clock::now();
@@ -68,7 +68,7 @@ double read_once_gbs(const at::Tensor& buffer, int cores) {
     for (int t = 0; t < cores; ++t) {
         threads.emplace_back([&, t] {
             const float* p = buffer.data_ptr<float>() + static_cast<std::size_t>(t) * share;
-            sums[static_cast<std::size_t>(t)] = read_sum(p, share);
+            sums[static_cast<std::size_t>(t)] = kernel.sum(p, share);
         });
     }
     for (auto& t : threads)
@@ -80,15 +80,18 @@ double read_once_gbs(const at::Tensor& buffer, int cores) {
     return static_cast<double>(share * static_cast<std::size_t>(cores) * sizeof(float)) / 1e9 / seconds;
 }
 
-// The best of three reads, after a pause in which the threads of the BLAS and of the
-// kernels, which spin for a while after their last job, fall asleep: while they spin,
-// they take cores from the reading threads and the reading comes out low (the decode
-// then read faster than the "bound").
+// The best of three rounds of reads by every sum this CPU runs (read_kernels), after a
+// pause in which the threads of the BLAS and of the kernels, which spin for a while
+// after their last job, fall asleep: while they spin, they take cores from the reading
+// threads and the reading comes out low (the decode then read faster than the "bound").
 double read_bandwidth_gbs(const at::Tensor& buffer, int cores) {
+    static const std::vector<ReadKernel> kernels = read_kernels();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     double best = 0;
-    for (int r = 0; r < 3; ++r)
-        best = std::max(best, read_once_gbs(buffer, cores));
+    for (int r = 0; r < 3; ++r) {
+        for (const ReadKernel& kernel : kernels)
+            best = std::max(best, read_once_gbs(buffer, cores, kernel));
+    }
     return best;
 }
 
