@@ -55,12 +55,9 @@ std::vector<Matrix> token_matrices(const ModelConfig& c, bool gated_mlp) {
     return all;
 }
 
-// Every matrix back to back in one huge-page buffer of `type`, random values (made 16M
-// at a time: the 1B shape's float32 matrices alone take 5 GB).
-at::Tensor matrices_in(const std::vector<Matrix>& matrices, at::ScalarType type) {
-    int64_t values = 0;
-    for (const Matrix& m : matrices)
-        values += m.rows * m.cols;
+// A huge-page buffer of `values` random values of `type`, every matrix back to back
+// (made 16M at a time: the 1B shape's float32 matrices alone take 5 GB).
+at::Tensor matrices_in(int64_t values, at::ScalarType type) {
     at::Tensor all = huge_page_tensor({values}, type);
     constexpr int64_t kPart = int64_t{1} << 24;
     for (int64_t i = 0; i < values; i += kPart) {
@@ -122,7 +119,7 @@ int main(int argc, char** argv) {
         values += m.rows * m.cols;
         widest = std::max({widest, m.rows, m.cols});
     }
-    const at::Tensor bf16 = matrices_in(matrices, at::kBFloat16), f32 = matrices_in(matrices, at::kFloat);
+    const at::Tensor bf16 = matrices_in(values, at::kBFloat16), f32 = matrices_in(values, at::kFloat);
     const at::Tensor x = at::randn({widest});
     at::Tensor y = at::empty({widest});
     const auto* bf16_data = reinterpret_cast<const uint16_t*>(bf16.data_ptr<at::BFloat16>());
