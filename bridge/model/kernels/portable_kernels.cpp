@@ -221,9 +221,15 @@ void rows(const float* w, int64_t cols, const float* x, float* y, int64_t r0, in
 namespace {
 #if defined(__x86_64__)
 // Panels with SSE2: 8 bfloat16 a load, 4 pairs whose even halves are columns i..i+3 of
-// their half panel and odd halves columns 8+i..11+i; eight sums of 4 in registers.
+// their half panel and odd halves columns 8+i..11+i; eight sums of 4 in registers. Each
+// row's cache line is asked for kStreamPrefetchValues ahead, or twice that on CPUs with
+// AVX-512: on Zen 5, GPT-2's block matrices read 0.74-0.82 of a plain sum of the same
+// bytes 4 KB ahead and 0.79-0.87 8 KB ahead (microbenchmark, same threads and split,
+// rotating order, two runs of 24 steps), and GPT-2 small's bfloat16 decode ran a median
+// 5% faster (five alternating pairs of runs).
 void panels_bf16_sse2(const uint16_t* packed, int64_t in, const float* x, const float* bias, float* y, int64_t p0,
                       int64_t p1) {
+    static const int64_t ahead = kStreamPrefetchValues * (__builtin_cpu_supports("avx512f") ? 2 : 1);
     const __m128i odd_mask = _mm_set1_epi32(static_cast<int>(0xFFFF0000u));
     for (int64_t p = p0; p < p1; ++p) {
         const uint16_t* panel = packed + p * in * kPanelColumns;
@@ -232,7 +238,7 @@ void panels_bf16_sse2(const uint16_t* packed, int64_t in, const float* x, const 
             v = _mm_setzero_ps();
         for (int64_t k = 0; k < in; ++k) {
             const uint16_t* row = panel + k * kPanelColumns;
-            _mm_prefetch(address_past(row, kStreamPrefetchValues), _MM_HINT_T0);
+            _mm_prefetch(address_past(row, ahead), _MM_HINT_T0);
             const __m128 xk = _mm_set1_ps(x[k]);
             for (int q = 0; q < 4; ++q) { // slots 8q..8q+7
                 const __m128i pairs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 8 * q));
