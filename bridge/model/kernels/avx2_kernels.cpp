@@ -242,7 +242,7 @@ template <bool Prefetch>
 __attribute__((target("avx2,fma"))) void panels_f32_avx2(const float* packed, int64_t in, const float* x,
                                                          const float* bias, float* y, int64_t p0, int64_t p1) {
     constexpr int kVectors = kPanelColumns / 8;
-    constexpr int64_t kAheadBytes = 4096;
+    constexpr int64_t kAheadValues = 1024; // 4 KB
     for (int64_t p = p0; p < p1; ++p) {
         const float* panel = packed + p * in * kPanelColumns;
         __m256 sums[kVectors], odd[kVectors];
@@ -251,10 +251,9 @@ __attribute__((target("avx2,fma"))) void panels_f32_avx2(const float* packed, in
         int64_t k = 0;
         for (; k + 2 <= in; k += 2) {
             const float* row = panel + k * kPanelColumns;
-            if constexpr (Prefetch) { // two rows: four cache lines
-                const uintptr_t ahead = reinterpret_cast<uintptr_t>(row) + kAheadBytes;
-                for (uintptr_t line = 0; line < 4; ++line)
-                    _mm_prefetch(reinterpret_cast<const char*>(ahead + 64 * line), _MM_HINT_T0);
+            if constexpr (Prefetch) { // two rows: four cache lines of 16 floats
+                for (int64_t line = 0; line < 4; ++line)
+                    _mm_prefetch(address_past(row, kAheadValues + 16 * line), _MM_HINT_T0);
             }
             const __m256 x0 = _mm256_set1_ps(x[k]), x1 = _mm256_set1_ps(x[k + 1]);
             for (int v = 0; v < kVectors; ++v) {
@@ -278,16 +277,13 @@ __attribute__((target("avx2,fma"))) void panels_f32_avx2(const float* packed, in
 }
 } // namespace
 
-// Whether the stream is prefetched depends on the CPU, measured on two: on Zen 5 (which
-// has AVX-512) GPT-2's block matrices read 0.95-0.97 of a plain sum of the same bytes
-// with it and 0.85-0.87 without (microbenchmark, same threads and split, rotating order,
-// two runs of 30 steps), and GPT-2 small decoded a median 6% faster under the AVX2 cap
-// (five alternating pairs of runs), as fast at the AVX-512 level; on Zen 3 (AVX2 only) a
-// linear prefetch read them 5-20% slower. AVX-512 stands in for the newer memory systems
-// until more CPUs are measured.
+// Prefetched where prefetch_panels_far says: on Zen 5 GPT-2's block matrices read
+// 0.95-0.97 of a plain sum of the same bytes with it and 0.85-0.87 without
+// (microbenchmark, same threads and split, rotating order, two runs of 30 steps), and
+// GPT-2 small decoded a median 6% faster under the AVX2 cap (five alternating pairs of
+// runs), as fast at the AVX-512 level.
 void panels_avx2(const float* packed, int64_t in, const float* x, const float* bias, float* y, int64_t p0, int64_t p1) {
-    static const bool prefetch = __builtin_cpu_supports("avx512f");
-    (prefetch ? panels_f32_avx2<true> : panels_f32_avx2<false>)(packed, in, x, bias, y, p0, p1);
+    (prefetch_panels_far() ? panels_f32_avx2<true> : panels_f32_avx2<false>)(packed, in, x, bias, y, p0, p1);
 }
 
 #else

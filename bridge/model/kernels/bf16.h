@@ -2,6 +2,8 @@
 // A bfloat16 (its raw 16-bit pattern) as the float32 it is: the top half of the float's
 // bits. Exact; shared by every kernel file's scalar loops and tails.
 
+#include "bridge/model/kernels/kernels.h"
+
 #include <cstdint>
 #include <cstring>
 
@@ -22,10 +24,11 @@ inline float to_float(uint16_t bits) {
     return bf16_to_float(bits);
 }
 
-// The address `values` bfloat16 past p, as an integer sum: a prefetch may ask for memory
-// past the end of a matrix, where a pointer may not point.
-inline const char* address_past(const uint16_t* p, int64_t values) {
-    return reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(values) * 2);
+// The address `values` weights (bfloat16 or float32) past p, as an integer sum: a
+// prefetch may ask for memory past the end of a matrix, where a pointer may not point.
+template <class Weight> const char* address_past(const Weight* p, int64_t values) {
+    return reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) +
+                                         static_cast<uintptr_t>(values) * sizeof(Weight));
 }
 
 // How far ahead a sequential stream of bfloat16 weights asks for its cache lines: 4 KB.
@@ -35,6 +38,16 @@ inline const char* address_past(const uint16_t* p, int64_t values) {
 // AVX2 34-35 against 39-42), and a 1B Llama's bfloat16 decode ran 12% (SSE2) and 16%
 // (AVX2) faster with 4 KB (medians of four alternating pairs of builds).
 constexpr int64_t kStreamPrefetchValues = 2048;
+
+// Whether the panel loops ask for their streams further ahead than the distances
+// measured right on Zen 3, where a linear prefetch of GPT-2's float32 panels at the
+// AVX2 level read them 5-20% slower and 1 KB suited the SSE2 ones: on Zen 5 the panel
+// loops read 0.1-0.2 more of a plain sum further ahead (see each loop). The CPU's own
+// level, not the capped one, decides, since it stands for the memory system: AVX-512
+// tells the two measured CPUs apart until more are measured.
+inline bool prefetch_panels_far() {
+    return cpu_level() == Level::Avx512;
+}
 
 // The block of the "paired" order in which the vector bfloat16 kernels take x (see
 // to_paired in kernels.cpp): a 16-byte load of 8 bfloat16 holds 4 pairs, one per 32-bit

@@ -222,14 +222,14 @@ namespace {
 #if defined(__x86_64__)
 // Panels with SSE2: 8 bfloat16 a load, 4 pairs whose even halves are columns i..i+3 of
 // their half panel and odd halves columns 8+i..11+i; eight sums of 4 in registers. Each
-// row's cache line is asked for kStreamPrefetchValues ahead, or twice that on CPUs with
-// AVX-512: on Zen 5, GPT-2's block matrices read 0.74-0.82 of a plain sum of the same
-// bytes 4 KB ahead and 0.79-0.87 8 KB ahead (microbenchmark, same threads and split,
-// rotating order, two runs of 24 steps), and GPT-2 small's bfloat16 decode ran a median
-// 5% faster (five alternating pairs of runs).
+// row's cache line is asked for kStreamPrefetchValues ahead, or twice that where
+// prefetch_panels_far says: on Zen 5, GPT-2's block matrices read 0.74-0.82 of a plain
+// sum of the same bytes 4 KB ahead and 0.79-0.87 8 KB ahead (microbenchmark, same
+// threads and split, rotating order, two runs of 24 steps), and GPT-2 small's bfloat16
+// decode ran a median 5% faster (five alternating pairs of runs).
 void panels_bf16_sse2(const uint16_t* packed, int64_t in, const float* x, const float* bias, float* y, int64_t p0,
                       int64_t p1) {
-    static const int64_t ahead = kStreamPrefetchValues * (__builtin_cpu_supports("avx512f") ? 2 : 1);
+    const int64_t ahead = kStreamPrefetchValues * (prefetch_panels_far() ? 2 : 1);
     const __m128i odd_mask = _mm_set1_epi32(static_cast<int>(0xFFFF0000u));
     for (int64_t p = p0; p < p1; ++p) {
         const uint16_t* panel = packed + p * in * kPanelColumns;
@@ -293,10 +293,10 @@ void panels_bf16(const uint16_t* packed, int64_t in, const float* x, const float
 // Zen 5, 1 KB read GPT-2's block matrices at 0.74-0.84 of a plain sum of the same bytes
 // and 8 KB at 0.93-0.98 (microbenchmark, same threads and split, rotating order, two
 // runs of 24 steps), and GPT-2 small's float32 decode ran a median 12% faster with 8 KB
-// (five alternating pairs of runs). As for the AVX2 panels, AVX-512 tells the two apart.
+// (five alternating pairs of runs); prefetch_panels_far picks the distance.
 void panels(const float* packed, int64_t in, const float* x, const float* bias, float* y, int64_t p0, int64_t p1) {
 #if defined(__x86_64__)
-    static const int64_t ahead = __builtin_cpu_supports("avx512f") ? 8192 : 1024;
+    const int64_t ahead_values = prefetch_panels_far() ? 2048 : 256; // 8 KB or 1 KB
 #endif
     for (int64_t p = p0; p < p1; ++p) {
         const float* panel = packed + p * in * kPanelColumns;
@@ -306,13 +306,12 @@ void panels(const float* packed, int64_t in, const float* x, const float* bias, 
         for (__m128& v : sums)
             v = _mm_setzero_ps();
         for (int64_t k = 0; k < in; ++k) {
-            // As integers: the lines past the last panel are outside any object.
-            const uintptr_t row = reinterpret_cast<uintptr_t>(panel + k * kPanelColumns) + ahead;
-            _mm_prefetch(reinterpret_cast<const char*>(row), _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(row + 64), _MM_HINT_T0);
+            const float* row = panel + k * kPanelColumns;
+            _mm_prefetch(address_past(row, ahead_values), _MM_HINT_T0);
+            _mm_prefetch(address_past(row, ahead_values + 16), _MM_HINT_T0);
             const __m128 xk = _mm_set1_ps(x[k]);
             for (int v = 0; v < kPanelColumns / 4; ++v)
-                sums[v] = _mm_add_ps(sums[v], _mm_mul_ps(xk, _mm_loadu_ps(panel + k * kPanelColumns + 4 * v)));
+                sums[v] = _mm_add_ps(sums[v], _mm_mul_ps(xk, _mm_loadu_ps(row + 4 * v)));
         }
         for (int v = 0; v < kPanelColumns / 4; ++v)
             _mm_storeu_ps(out + 4 * v, sums[v]);
