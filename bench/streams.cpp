@@ -69,15 +69,15 @@ at::Tensor matrices_in(int64_t values, at::ScalarType type) {
 
 // A plain sum of each matrix's bytes as floats by `kernel`, split across the kernels'
 // threads as the row products split their rows: each thread streams its own contiguous
-// share in chunks of a sixteenth of it (at least 64 KB) and takes chunks from the back
-// of the others' shares once its own is done (SpinPool::run_chunks).
+// share in chunks of the size kernels::chunk_of gives the products and takes chunks from
+// the back of the others' shares once its own is done (SpinPool::run_chunks).
 void sum_matrices(const std::vector<Matrix>& matrices, const char* data, int64_t value_bytes,
                   const ReadKernel& kernel) {
     kernels::SpinPool& pool = kernels::SpinPool::instance();
     volatile double sink = 0;
     for (const Matrix& m : matrices) {
         const int64_t floats = m.rows * m.cols * value_bytes / 4;
-        const int64_t chunk = std::max<int64_t>(int64_t{16} << 10, floats / (int64_t{pool.size()} * 16));
+        const int64_t chunk = kernels::chunk_of(floats, int64_t{sizeof(float)}, 16); // whole cache lines
         const auto* p = reinterpret_cast<const float*>(data);
         pool.run_chunks((floats + chunk - 1) / chunk, {}, [&](int64_t c) {
             const int64_t begin = c * chunk, end = std::min(floats, begin + chunk);

@@ -35,17 +35,16 @@ template <class Part> void run_balanced(int64_t n, int64_t chunk, const Part& pa
     pool().run_chunks((n + chunk - 1) / chunk, {}, [&](int64_t c) { part(c * chunk, std::min(n, (c + 1) * chunk)); });
 }
 
-// Units per chunk for run_balanced, a multiple of `align`: a sixteenth of a thread's
-// share, enough to even out threads that read at different speeds, and at least 64 KB
-// of weights. Each chunk is a fresh kernel call whose prefetching starts over: 64 KB
-// chunks of a 1B Llama's 8 KB rows decoded 5-7% slower with the vector kernels and up
-// to 25% slower with the portable ones than chunks of a sixteenth of a share.
+} // namespace
+
 int64_t chunk_of(int64_t n, int64_t unit_bytes, int64_t align) {
     constexpr int64_t kChunksPerShare = 16;
     const int64_t least = std::max<int64_t>(1, (64 << 10) / std::max<int64_t>(1, unit_bytes));
     const int64_t units = std::max(least, n / (int64_t{pool().size()} * kChunksPerShare));
     return (units + align - 1) / align * align;
 }
+
+namespace {
 
 // One head: scores over the cached keys, softmax, weighted sum of the values.
 void attend_head(const float* q, const float* keys, const float* values, int64_t d_head, int64_t length, float scale,
