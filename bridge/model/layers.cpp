@@ -59,6 +59,48 @@ at::Tensor from_panels(const at::Tensor& packed) {
     return w;
 }
 
+int64_t column_block_count(int64_t in, int64_t most_columns) {
+    if (in <= most_columns) return 1;
+    for (int64_t blocks = (in + most_columns - 1) / most_columns; blocks <= 64; ++blocks) {
+        if (in % blocks == 0 && (in / blocks) % 16 == 0) return blocks;
+    }
+    return 1;
+}
+
+at::Tensor to_column_blocks(const at::Tensor& w, int64_t most_columns) {
+    if (w.dim() != 2 || w.scalar_type() != at::kBFloat16 || w.requires_grad()) return w;
+    const int64_t out = w.size(0), in = w.size(1), blocks = column_block_count(in, most_columns);
+    if (blocks == 1) return w;
+    const int64_t width = in / blocks;
+    at::Tensor held = new_weight_tensor({blocks, out, width}, at::kBFloat16);
+    for (int64_t c = 0; c < blocks; ++c)
+        held[c].copy_(w.slice(1, c * width, (c + 1) * width));
+    return held;
+}
+
+at::Tensor from_column_blocks(const at::Tensor& w) {
+    if (w.dim() != 3) return w;
+    return w.permute({1, 0, 2}).reshape({w.size(1), w.size(0) * w.size(2)});
+}
+
+at::Tensor column_blocks_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+    const int64_t blocks = w.size(0), out = w.size(1), width = w.size(2);
+    auto sizes = x.sizes().vec();
+    sizes.back() = out;
+    if (decode_kernel_fits(x, w, b)) {
+        const at::Tensor xc = x.contiguous();
+        at::Tensor y = new_row(sizes);
+        kernels::gemv_column_blocks_bf16(bf16_data(w), blocks, out, width, xc.data_ptr<float>(), data_or_null(b),
+                                         y.data_ptr<float>());
+        return y;
+    }
+    const at::Tensor x2 = x.reshape({-1, blocks * width});
+    at::Tensor y = widened_product(x2.slice(1, 0, width), w[0], /*linear_layout=*/true);
+    for (int64_t c = 1; c < blocks; ++c)
+        y.add_(widened_product(x2.slice(1, c * width, (c + 1) * width), w[c], /*linear_layout=*/true));
+    return (b.defined() ? y.add_(b) : y).view(sizes);
+}
+
 at::Tensor widened_product(const at::Tensor& x, const at::Tensor& w, bool linear_layout) {
     const int64_t in = linear_layout ? w.size(1) : w.size(0);
     const int64_t out = linear_layout ? w.size(0) : w.size(1);

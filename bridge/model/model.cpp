@@ -224,6 +224,16 @@ at::Tensor Model::take_weight(const WeightSource& source, std::string_view name,
     return weight;
 }
 
+at::Tensor Model::take_linear(const WeightSource& source, std::string_view name, const std::vector<int64_t>& shape) {
+    const bool blocks =
+        source.precision() == Precision::BFloat16 && shape.size() == 2 && layers::column_block_count(shape[1]) > 1;
+    const at::Tensor weight = take_weight(source, name, shape, blocks ? WeightUse::Repacked : WeightUse::Held);
+    if (!blocks) return weight;
+    at::Tensor held = layers::to_column_blocks(weight);
+    if (!held.is_same(weight)) source.release(name);
+    return held;
+}
+
 at::Tensor Model::decode(const std::vector<int64_t>& tokens, KvCache& past, Interventions* interventions) const {
     const at::Tensor input = checked_tokens(tokens, past.length());
     c10::InferenceMode guard;

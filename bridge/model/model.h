@@ -181,6 +181,10 @@ protected:
     // Repacked for a weight the architecture copies into a layout of its own at once.
     at::Tensor take_weight(const WeightSource& source, std::string_view name, const std::vector<int64_t>& shape,
                            WeightUse use = WeightUse::Held);
+    // An nn.Linear weight [out, in] of a block's products, taken as take_weight does and
+    // held in column blocks where layers::to_column_blocks would (bfloat16 rows longer
+    // than layers::kMostBlockColumns): then read once from the source into its blocks.
+    at::Tensor take_linear(const WeightSource& source, std::string_view name, const std::vector<int64_t>& shape);
 
     // The three pieces of the forward pass each architecture writes, which every run
     // (whole model or stage) puts together:

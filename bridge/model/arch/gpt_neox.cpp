@@ -15,6 +15,8 @@ namespace {
 
 using layers::NormWeights;
 
+// The products' weights are nn.Linear ones, [out, in], in column blocks where their rows
+// are long (Model::take_linear; layers::linear takes both).
 struct NeoxBlock {
     NormWeights ln1, ln2;
     at::Tensor qkv_w, qkv_b;     // [3D, D], [3D]: per head q, k, v rows
@@ -32,6 +34,9 @@ public:
         const auto w = [&](const std::string& name, std::vector<int64_t> shape) {
             return take_weight(weights, "gpt_neox." + name, shape);
         };
+        const auto linear = [&](const std::string& name, std::vector<int64_t> shape) {
+            return take_linear(weights, "gpt_neox." + name, shape);
+        };
         const auto bias = [&](const std::string& name, int64_t size) {
             return c.attention_bias ? w(name, {size}) : at::Tensor();
         };
@@ -42,13 +47,13 @@ public:
             blocks_.push_back({
                 .ln1 = {w(l + "input_layernorm.weight", {d}), w(l + "input_layernorm.bias", {d})},
                 .ln2 = {w(l + "post_attention_layernorm.weight", {d}), w(l + "post_attention_layernorm.bias", {d})},
-                .qkv_w = w(l + "attention.query_key_value.weight", {3 * d, d}),
+                .qkv_w = linear(l + "attention.query_key_value.weight", {3 * d, d}),
                 .qkv_b = bias(l + "attention.query_key_value.bias", 3 * d),
-                .dense_w = w(l + "attention.dense.weight", {d, d}),
+                .dense_w = linear(l + "attention.dense.weight", {d, d}),
                 .dense_b = bias(l + "attention.dense.bias", d),
-                .fc_w = w(l + "mlp.dense_h_to_4h.weight", {m, d}),
+                .fc_w = linear(l + "mlp.dense_h_to_4h.weight", {m, d}),
                 .fc_b = w(l + "mlp.dense_h_to_4h.bias", {m}),
-                .proj_w = w(l + "mlp.dense_4h_to_h.weight", {d, m}),
+                .proj_w = linear(l + "mlp.dense_4h_to_h.weight", {d, m}),
                 .proj_b = w(l + "mlp.dense_4h_to_h.bias", {d}),
             });
         }
@@ -66,7 +71,8 @@ protected:
         const ModelConfig& c = config();
         ReadoutWeights r{false, ln_f_.weight, ln_f_.bias, unembed_, {}, {}};
         for (const NeoxBlock& b : blocks_) // dense: [D, H*Dh], nn.Linear
-            r.layers.push_back({b.dense_w.t().reshape({c.n_heads, c.d_head, c.d_model}), b.dense_b, b.proj_b});
+            r.layers.push_back({layers::from_column_blocks(b.dense_w).t().reshape({c.n_heads, c.d_head, c.d_model}),
+                                b.dense_b, b.proj_b});
         return r;
     }
 

@@ -13,6 +13,8 @@
 namespace hookscope {
 namespace {
 
+// The products' weights are nn.Linear ones, [out, in], in column blocks where their rows
+// are long (Model::take_linear; layers::linear takes both).
 struct LlamaBlock {
     at::Tensor ln1, ln2;                     // RMSNorm weights [D]
     at::Tensor q_w, q_b, k_w, k_b, v_w, v_b; // [H*Dh, D], [Hkv*Dh, D] (+ optional biases)
@@ -29,6 +31,9 @@ public:
         const auto w = [&](const std::string& name, std::vector<int64_t> shape) {
             return take_weight(weights, name, shape);
         };
+        const auto linear = [&](const std::string& name, std::vector<int64_t> shape) {
+            return take_linear(weights, name, shape);
+        };
         // A bias is used when the checkpoint has one (Qwen2: q, k, v).
         const auto bias = [&](const std::string& name, int64_t size) {
             return weights.contains(name) ? w(name, {size}) : at::Tensor();
@@ -40,17 +45,17 @@ public:
             blocks_.push_back({
                 .ln1 = w(l + "input_layernorm.weight", {d}),
                 .ln2 = w(l + "post_attention_layernorm.weight", {d}),
-                .q_w = w(l + "self_attn.q_proj.weight", {q_dim, d}),
+                .q_w = linear(l + "self_attn.q_proj.weight", {q_dim, d}),
                 .q_b = bias(l + "self_attn.q_proj.bias", q_dim),
-                .k_w = w(l + "self_attn.k_proj.weight", {kv_dim, d}),
+                .k_w = linear(l + "self_attn.k_proj.weight", {kv_dim, d}),
                 .k_b = bias(l + "self_attn.k_proj.bias", kv_dim),
-                .v_w = w(l + "self_attn.v_proj.weight", {kv_dim, d}),
+                .v_w = linear(l + "self_attn.v_proj.weight", {kv_dim, d}),
                 .v_b = bias(l + "self_attn.v_proj.bias", kv_dim),
-                .o_w = w(l + "self_attn.o_proj.weight", {d, q_dim}),
+                .o_w = linear(l + "self_attn.o_proj.weight", {d, q_dim}),
                 .o_b = bias(l + "self_attn.o_proj.bias", d),
-                .gate_w = w(l + "mlp.gate_proj.weight", {m, d}),
-                .up_w = w(l + "mlp.up_proj.weight", {m, d}),
-                .down_w = w(l + "mlp.down_proj.weight", {d, m}),
+                .gate_w = linear(l + "mlp.gate_proj.weight", {m, d}),
+                .up_w = linear(l + "mlp.up_proj.weight", {m, d}),
+                .down_w = linear(l + "mlp.down_proj.weight", {d, m}),
             });
         }
         if (!holds_readout()) return;
@@ -68,7 +73,8 @@ protected:
         const ModelConfig& c = config();
         ReadoutWeights r{true, norm_, {}, unembed_, {}, {}};
         for (const LlamaBlock& b : blocks_) // o_proj: [D, H*Dh], nn.Linear
-            r.layers.push_back({b.o_w.t().reshape({c.n_heads, c.d_head, c.d_model}), b.o_b, {}});
+            r.layers.push_back(
+                {layers::from_column_blocks(b.o_w).t().reshape({c.n_heads, c.d_head, c.d_model}), b.o_b, {}});
         return r;
     }
 

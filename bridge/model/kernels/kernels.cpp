@@ -177,19 +177,29 @@ void gemv_in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x
 }
 
 void gemv_rows_bf16(const uint16_t* w, int64_t rows, int64_t cols, const float* x, const float* bias, float* y) {
+    gemv_column_blocks_bf16(w, 1, rows, cols, x, bias, y);
+}
+
+void gemv_column_blocks_bf16(const uint16_t* w, int64_t blocks, int64_t rows, int64_t block_cols, const float* x,
+                             const float* bias, float* y) {
     const Level l = level();
+    const int64_t cols = blocks * block_cols;
     thread_local std::vector<float> caller_x_paired;
     if (l != Level::Avx512) { // the AVX2 and SSE2 loops take x in paired order
         caller_x_paired.resize(static_cast<std::size_t>(cols));
-        to_paired(x, cols, caller_x_paired.data());
+        to_paired(x, cols, caller_x_paired.data()); // block_cols a multiple of 16: each block's x paired alike
     }
     const float* const x_paired = caller_x_paired.data(); // the caller's, seen by the workers
     run_balanced(rows, chunk_of(rows, cols * int64_t{sizeof(uint16_t)}, 4), [&](int64_t r0, int64_t r1) {
         start_with_bias(y, bias, r0, r1);
-        switch (l) {
-        case Level::Avx512: rows_bf16_avx512(w, cols, x, y, r0, r1); break;
-        case Level::Avx2: rows_bf16_avx2(w, cols, x, x_paired, y, r0, r1); break;
-        case Level::Portable: portable::rows_bf16(w, cols, x, x_paired, y, r0, r1); break;
+        for (int64_t c = 0; c < blocks; ++c) { // each loop adds its block's sums to y
+            const uint16_t* block = w + c * rows * block_cols;
+            const int64_t first = c * block_cols;
+            switch (l) {
+            case Level::Avx512: rows_bf16_avx512(block, block_cols, x + first, y, r0, r1); break;
+            case Level::Avx2: rows_bf16_avx2(block, block_cols, x + first, x_paired + first, y, r0, r1); break;
+            case Level::Portable: portable::rows_bf16(block, block_cols, x + first, x_paired + first, y, r0, r1); break;
+            }
         }
     });
 }

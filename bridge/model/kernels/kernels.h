@@ -23,6 +23,15 @@ void gemv_rows(const float* w, int64_t rows, int64_t cols, const float* x, const
 // float32 as they are read: half the bytes of float32 weights, float32 arithmetic.
 void gemv_rows_bf16(const uint16_t* w, int64_t rows, int64_t cols, const float* x, const float* bias, float* y);
 
+// As gemv_rows_bf16 on a weight held as column blocks: w [blocks, rows, block_cols]
+// holds columns [c * block_cols, (c + 1) * block_cols) of every row in block c, and
+// y[r] = bias[r] + the sum over c of w[c, r, :] · x[c * block_cols, ...]. block_cols is
+// a multiple of 16 when blocks > 1. A thread's rows are read block after block, each a
+// sequential stream over a part of x small enough to stay in L1 beside it (see
+// layers::to_column_blocks).
+void gemv_column_blocks_bf16(const uint16_t* w, int64_t blocks, int64_t rows, int64_t block_cols, const float* x,
+                             const float* bias, float* y);
+
 // As gemv_in_out with bfloat16 weights, widened to float32 as they are read.
 void gemv_in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x, const float* bias, float* y);
 

@@ -8,6 +8,7 @@
 #include "bridge/model/generate.h"
 #include "bridge/model/kernels/kernels.h"
 #include "bridge/model/kv_cache.h"
+#include "bridge/model/layers.h"
 #include "bridge/model/model.h"
 #include "bridge/model/rotary.h"
 #include "bridge/model/safetensors.h"
@@ -264,6 +265,81 @@ private slots:
         QCOMPARE(cache["blocks.0.hook_attn_out"].sizes().vec(), (std::vector<int64_t>{1, 5, 32}));
         const auto past = model->new_kv_cache(5);
         HS_COMPARE_TENSORS(model->decode(tokens, *past), cache.logits()[0][4], "prefill logits");
+    }
+
+    // Weights with rows longer than layers::kMostBlockColumns are held in column blocks
+    // (o_proj and down_proj here: 2080 inputs, two blocks of 1040). The recompute (each
+    // block through the blocked product), the prompt pass and the decode steps (the
+    // blocks one after another into each output) match the float64 forward on the same
+    // bfloat16-rounded weights, and the analysis views get o_proj back whole. The
+    // tolerance follows matchFloat64Reference with K = 2080: 6 · sqrt(2080) · 2^-24 =
+    // 1.6e-5 per product, eleven roundings in a chain (norm, q, scores, softmax, z, o,
+    // norm, gate, down, final norm, unembedding), each at most doubled by what follows:
+    // 11 · 2 · 1.6e-5 ≈ 3.6e-4.
+    void longRowsInColumnBlocks() {
+        constexpr double kTolerance = 3.6e-4;
+        QCOMPARE(layers::column_block_count(2080), 2);
+        const ModelConfig c = parse_model_config(json{{"model_type", "llama"},
+                                                      {"num_hidden_layers", 1},
+                                                      {"num_attention_heads", 2},
+                                                      {"num_key_value_heads", 1},
+                                                      {"hidden_size", 32},
+                                                      {"head_dim", 1040},
+                                                      {"intermediate_size", 2080},
+                                                      {"vocab_size", 40},
+                                                      {"max_position_embeddings", 16}}
+                                                     .dump(),
+                                                 "test config");
+        at::manual_seed(21);
+        NamedTensors w;
+        const auto add = [&](const std::string& name, std::vector<int64_t> shape) {
+            w.emplace_back(name, at::randn(shape) * 0.05);
+        };
+        add("model.embed_tokens.weight", {40, 32});
+        add("model.layers.0.input_layernorm.weight", {32});
+        add("model.layers.0.post_attention_layernorm.weight", {32});
+        add("model.layers.0.self_attn.q_proj.weight", {2080, 32});
+        add("model.layers.0.self_attn.k_proj.weight", {1040, 32});
+        add("model.layers.0.self_attn.v_proj.weight", {1040, 32});
+        add("model.layers.0.self_attn.o_proj.weight", {32, 2080});
+        add("model.layers.0.mlp.gate_proj.weight", {2080, 32});
+        add("model.layers.0.mlp.up_proj.weight", {2080, 32});
+        add("model.layers.0.mlp.down_proj.weight", {32, 2080});
+        add("model.norm.weight", {32});
+        add("lm_head.weight", {40, 32});
+        NamedTensors rounded;
+        for (const auto& [name, t] : w)
+            rounded.emplace_back(name, t.to(compute_type(Precision::BFloat16, t.dim())).to(at::kDouble));
+        const at::Tensor o_proj = w[6].second.to(at::kBFloat16);
+        InMemoryWeights bf16(std::move(w), "random");
+        bf16.set_precision(Precision::BFloat16);
+        const auto model = Model::from_weights(c, bf16, "in memory");
+        InMemoryWeights float64(std::move(rounded), "float64 reference");
+        float64.set_precision(Precision::Float64);
+        const auto reference = Model::from_weights(c, float64, "in memory");
+
+        const std::vector<int64_t> tokens{3, 7, 11, 2, 39, 5};
+        const ActivationCache expected = reference->run_with_cache(tokens);
+        const ActivationCache cache = model->run_with_cache(tokens);
+        QCOMPARE(cache.names(), expected.names());
+        for (std::size_t k = 0; k < cache.size(); ++k) {
+            const auto& [name, value] = cache.entries()[k];
+            const at::Tensor finite = at::isfinite(expected.entries()[k].second);
+            const double error =
+                test::relative_error(value.masked_select(finite), expected.entries()[k].second.masked_select(finite));
+            QVERIFY2(error <= kTolerance, qPrintable(QString("%1: %2").arg(QString::fromStdString(name)).arg(error)));
+        }
+        QVERIFY(test::relative_error(cache.logits(), expected.logits()) <= kTolerance);
+        const auto past = model->new_kv_cache(static_cast<int64_t>(tokens.size()));
+        const at::Tensor prompt = model->decode({tokens.begin(), tokens.begin() + 3}, *past);
+        QVERIFY(test::relative_error(prompt, expected.logits()[0][2]) <= kTolerance);
+        for (std::size_t n = 3; n < tokens.size(); ++n) {
+            const at::Tensor step = model->decode({tokens[n]}, *past);
+            const double error = test::relative_error(step, expected.logits()[0][static_cast<int64_t>(n)]);
+            QVERIFY2(error <= kTolerance, qPrintable(QString("step %1: %2").arg(n).arg(error)));
+        }
+        const ReadoutWeights readout = model->readout_weights();
+        QVERIFY(at::equal(readout.layers.at(0).w_o, o_proj.t().reshape({2, 1040, 32})));
     }
 
     // Angles computed by hand: inv_freq = base^(-2i/dims); scaled as each rule says.

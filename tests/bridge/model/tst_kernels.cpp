@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 namespace tst_kernels {
 
@@ -141,10 +142,11 @@ private slots:
                                   panels.data());
         const at::Tensor conv32 = conv16.to(at::kFloat);
         std::vector<float> panels32(panels.size());
+        const at::Tensor blocks16 = layers::to_column_blocks(at::randn({rows, 768}).to(at::kBFloat16), 256);
         kernels::pack_panels(conv32.data_ptr<float>(), in, out, panels32.data());
         const auto products = [&] {
             std::vector<at::Tensor> y{at::full({rows}, NAN), at::full({rows}, NAN), at::full({out}, NAN),
-                                      at::full({out}, NAN)};
+                                      at::full({out}, NAN), at::full({rows}, NAN)};
             kernels::gemv_rows(w.data_ptr<float>(), rows, cols, x.data_ptr<float>(), b.data_ptr<float>(),
                                y[0].data_ptr<float>());
             kernels::gemv_rows_bf16(reinterpret_cast<const uint16_t*>(w16.data_ptr<at::BFloat16>()), rows, cols,
@@ -153,6 +155,9 @@ private slots:
                                       y[2].data_ptr<float>());
             kernels::gemv_panels(panels32.data(), in, out, x.data_ptr<float>(), b.data_ptr<float>(),
                                  y[3].data_ptr<float>());
+            kernels::gemv_column_blocks_bf16(reinterpret_cast<const uint16_t*>(blocks16.data_ptr<at::BFloat16>()),
+                                             blocks16.size(0), rows, blocks16.size(2), x.data_ptr<float>(),
+                                             b.data_ptr<float>(), y[4].data_ptr<float>());
             return y;
         };
         kernels::set_threads(1);
@@ -250,6 +255,65 @@ private slots:
                 }
             }
         }
+        kernels::cap_level(kernels::Level::Avx512);
+        kernels::set_threads(1);
+    }
+
+    // nn.Linear weights in column blocks: the layout undone gives the weights back bit
+    // for bit, and the product over one position (the decode kernels, summing block
+    // after block into each output) and over several (a blocked product per block, the
+    // results added in order) is within the bound of gemmBf16MatchesFloat64: each
+    // output is a float32 sum of `in` exact products in some order, within in · 2^-24 ·
+    // sum |x · w| of the float64 product (first order, any summation order).
+    void columnBlocksMatchFloat64_data() { matchLibTorch_data(); }
+    void columnBlocksMatchFloat64() {
+        QFETCH(int, level);
+        QFETCH(int, threads);
+        if (!cap_to(level)) QSKIP("this CPU lacks these instructions");
+        kernels::set_threads(threads);
+        at::manual_seed(13);
+        QCOMPARE(layers::column_block_count(2048), 1);
+        QCOMPARE(layers::column_block_count(8192), 4);
+        QCOMPARE(layers::column_block_count(11008), 8); // 1376 = 86 · 16 each
+        QCOMPARE(layers::column_block_count(2050), 1);  // no even split into multiples of 16
+        QCOMPARE(layers::column_block_count(96, 32), 3);
+        for (const auto& [out, in, most] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+                 {1, 32, 16}, {5, 96, 32}, {300, 768, 256}, {17, 640, 200}}) {
+            const at::Tensor w = at::randn({out, in}).to(at::kBFloat16);
+            const at::Tensor blocks = layers::to_column_blocks(w, most);
+            QCOMPARE(blocks.dim(), 3);
+            QCOMPARE(blocks.size(0), layers::column_block_count(in, most));
+            QVERIFY(at::equal(layers::from_column_blocks(blocks), w));
+            for (const int64_t positions : {1, 3}) {
+                for (const bool biased : {false, true}) {
+                    // A bias is one more term of each sum: in + 1 roundings at most.
+                    const at::Tensor x = at::randn({1, positions, in}), b = biased ? at::randn({out}) : at::Tensor();
+                    const at::Tensor xd = x.to(at::kDouble), wd = w.to(at::kDouble);
+                    const double terms = static_cast<double>(in + (biased ? 1 : 0));
+                    at::Tensor want = at::matmul(xd, wd.t()), magnitude = at::matmul(xd.abs(), wd.abs().t());
+                    if (biased) {
+                        want = want + b.to(at::kDouble);
+                        magnitude = magnitude + b.to(at::kDouble).abs();
+                    }
+                    const at::Tensor y = layers::linear(x, blocks, b);
+                    QCOMPARE(y.sizes(), want.sizes());
+                    const at::Tensor bound = magnitude * (terms * std::ldexp(1.0, -24));
+                    const double excess = ((y.to(at::kDouble) - want).abs() - bound).max().item<double>();
+                    QVERIFY2(excess <= 0,
+                             qPrintable(QString("out %1, in %2, blocks of %3, %4 positions%5: %6 past the bound")
+                                            .arg(out)
+                                            .arg(in)
+                                            .arg(blocks.size(2))
+                                            .arg(positions)
+                                            .arg(biased ? ", a bias" : "")
+                                            .arg(excess)));
+                }
+            }
+        }
+        // Weights it does not apply to come back as they are.
+        const at::Tensor short_rows = at::randn({4, 64}).to(at::kBFloat16), wide32 = at::randn({4, 4096});
+        QVERIFY(layers::to_column_blocks(short_rows).is_same(short_rows));
+        QVERIFY(layers::to_column_blocks(wide32).is_same(wide32));
         kernels::cap_level(kernels::Level::Avx512);
         kernels::set_threads(1);
     }
