@@ -14,19 +14,26 @@
 
 namespace hookscope::test {
 
-// The checkpoint in `folder` computed in float64, its weights first rounded as
-// `precision` holds them (compute_type: under BFloat16 every tensor of rank 2 and up).
+// The model of `config` with the weights `tensors` computed in float64, the weights
+// first rounded as `precision` holds them (compute_type: under BFloat16 every tensor of
+// rank 2 and up).
+inline std::unique_ptr<Model> float64_reference(const ModelConfig& config, const NamedTensors& tensors,
+                                                Precision precision, const std::filesystem::path& origin) {
+    NamedTensors rounded;
+    for (const auto& [name, t] : tensors)
+        rounded.emplace_back(name, t.to(compute_type(precision, t.dim())).to(at::kDouble));
+    InMemoryWeights weights(std::move(rounded), "float64 reference");
+    weights.set_precision(Precision::Float64);
+    return Model::from_weights(config, weights, origin);
+}
+
+// The checkpoint in `folder` computed in float64, rounded as above.
 inline std::unique_ptr<Model> float64_reference(const std::filesystem::path& folder, Precision precision) {
-    const ModelConfig config = load_model_config(folder);
     const auto file = SafetensorsFile::open(folder / "model.safetensors");
     NamedTensors tensors;
-    for (const TensorInfo& info : file->tensors()) {
-        const at::Tensor t = file->tensor(info.name);
-        tensors.emplace_back(info.name, t.to(compute_type(precision, t.dim())).to(at::kDouble));
-    }
-    InMemoryWeights weights(std::move(tensors), "float64 reference");
-    weights.set_precision(Precision::Float64);
-    return Model::from_weights(config, weights, folder);
+    for (const TensorInfo& info : file->tensors())
+        tensors.emplace_back(info.name, file->tensor(info.name));
+    return float64_reference(load_model_config(folder), tensors, precision, folder);
 }
 
 // max |a - b| / max |b|: an error relative to the reference's own scale.

@@ -15,6 +15,7 @@
 #include "bridge/model/weights.h"
 #include "support/error_text.h"
 #include "support/kernel_level.h"
+#include "support/random_checkpoint.h"
 #include "support/reference_model.h"
 #include "support/tensor_compare.h"
 #include "support/token_ids.h"
@@ -60,6 +61,42 @@ fs::path variant(const QTemporaryDir& dir, const std::string& name, const std::s
     if (edit) edit(tensors);
     write_safetensors(out / "model.safetensors", tensors);
     return out;
+}
+
+// `model` against `reference`, its float64 forward: every hook point of `cache` (the
+// model's recompute over `tokens`) and its logits, then a prompt pass over the first
+// `prompt` tokens and one decode step per token after, each within `tolerance` of the
+// reference tensor's largest value (the masked scores, -inf in both, left out). Fails
+// the calling test where one is not; the largest hook error and its hook point are
+// written to `worst` and `worst_name`.
+void expect_close_to_reference(const Model& model, const ActivationCache& cache, const Model& reference,
+                               const std::vector<int64_t>& tokens, std::size_t prompt, double tolerance, double& worst,
+                               std::string& worst_name) {
+    const ActivationCache expected = reference.run_with_cache(tokens);
+    QCOMPARE(cache.names(), expected.names());
+    worst = 0;
+    for (std::size_t k = 0; k < cache.size(); ++k) {
+        const auto& [name, value] = cache.entries()[k];
+        QCOMPARE(value.scalar_type(), at::kFloat);
+        QCOMPARE(value.sizes(), expected.entries()[k].second.sizes());
+        const at::Tensor finite = at::isfinite(expected.entries()[k].second);
+        const double error =
+            test::relative_error(value.masked_select(finite), expected.entries()[k].second.masked_select(finite));
+        if (error > worst) worst = error, worst_name = name;
+        QVERIFY2(error <= tolerance, qPrintable(QString("%1: %2").arg(QString::fromStdString(name)).arg(error)));
+    }
+    const double logits_error = test::relative_error(cache.logits(), expected.logits());
+    QVERIFY2(logits_error <= tolerance, qPrintable(QString("logits: %1").arg(logits_error)));
+
+    const auto past = model.new_kv_cache(static_cast<int64_t>(tokens.size()));
+    const at::Tensor prompt_logits =
+        model.decode({tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(prompt)}, *past);
+    QVERIFY(test::relative_error(prompt_logits, expected.logits()[0][static_cast<int64_t>(prompt) - 1]) <= tolerance);
+    for (std::size_t n = prompt; n < tokens.size(); ++n) {
+        const at::Tensor step = model.decode({tokens[n]}, *past);
+        const double error = test::relative_error(step, expected.logits()[0][static_cast<int64_t>(n)]);
+        QVERIFY2(error <= tolerance, qPrintable(QString("step %1: %2").arg(n).arg(error)));
+    }
 }
 
 // Each angle of `a` for position index `p` and rotary pair `i`.
@@ -241,23 +278,7 @@ private slots:
                                            "test config");
         QCOMPARE(c.d_head, 4);
         at::manual_seed(9);
-        NamedTensors w;
-        const auto add = [&](const std::string& name, std::vector<int64_t> shape) {
-            w.emplace_back(name, at::randn(shape) * 0.2);
-        };
-        add("model.embed_tokens.weight", {40, 32});
-        add("model.layers.0.input_layernorm.weight", {32});
-        add("model.layers.0.post_attention_layernorm.weight", {32});
-        add("model.layers.0.self_attn.q_proj.weight", {16, 32});
-        add("model.layers.0.self_attn.k_proj.weight", {8, 32});
-        add("model.layers.0.self_attn.v_proj.weight", {8, 32});
-        add("model.layers.0.self_attn.o_proj.weight", {32, 16});
-        add("model.layers.0.mlp.gate_proj.weight", {48, 32});
-        add("model.layers.0.mlp.up_proj.weight", {48, 32});
-        add("model.layers.0.mlp.down_proj.weight", {32, 48});
-        add("model.norm.weight", {32});
-        add("lm_head.weight", {40, 32});
-        const auto model = make_llama(c, InMemoryWeights(std::move(w), "random"), "in memory");
+        const auto model = make_llama(c, InMemoryWeights(test::random_llama_weights(c, 0.2), "random"), "in memory");
         const std::vector<int64_t> tokens{3, 7, 11, 2, 39};
         const ActivationCache cache = model->run_with_cache(tokens);
         QCOMPARE(cache["blocks.0.attn.hook_z"].sizes().vec(), (std::vector<int64_t>{1, 5, 4, 4}));
@@ -291,54 +312,18 @@ private slots:
                                                      .dump(),
                                                  "test config");
         at::manual_seed(21);
-        NamedTensors w;
-        const auto add = [&](const std::string& name, std::vector<int64_t> shape) {
-            w.emplace_back(name, at::randn(shape) * 0.05);
-        };
-        add("model.embed_tokens.weight", {40, 32});
-        add("model.layers.0.input_layernorm.weight", {32});
-        add("model.layers.0.post_attention_layernorm.weight", {32});
-        add("model.layers.0.self_attn.q_proj.weight", {2080, 32});
-        add("model.layers.0.self_attn.k_proj.weight", {1040, 32});
-        add("model.layers.0.self_attn.v_proj.weight", {1040, 32});
-        add("model.layers.0.self_attn.o_proj.weight", {32, 2080});
-        add("model.layers.0.mlp.gate_proj.weight", {2080, 32});
-        add("model.layers.0.mlp.up_proj.weight", {2080, 32});
-        add("model.layers.0.mlp.down_proj.weight", {32, 2080});
-        add("model.norm.weight", {32});
-        add("lm_head.weight", {40, 32});
-        NamedTensors rounded;
-        for (const auto& [name, t] : w)
-            rounded.emplace_back(name, t.to(compute_type(Precision::BFloat16, t.dim())).to(at::kDouble));
-        const at::Tensor o_proj = w[6].second.to(at::kBFloat16);
-        InMemoryWeights bf16(std::move(w), "random");
+        const NamedTensors w = test::random_llama_weights(c, 0.05);
+        InMemoryWeights bf16(w, "random");
         bf16.set_precision(Precision::BFloat16);
         const auto model = Model::from_weights(c, bf16, "in memory");
-        InMemoryWeights float64(std::move(rounded), "float64 reference");
-        float64.set_precision(Precision::Float64);
-        const auto reference = Model::from_weights(c, float64, "in memory");
-
+        const auto reference = test::float64_reference(c, w, Precision::BFloat16, "in memory");
         const std::vector<int64_t> tokens{3, 7, 11, 2, 39, 5};
-        const ActivationCache expected = reference->run_with_cache(tokens);
-        const ActivationCache cache = model->run_with_cache(tokens);
-        QCOMPARE(cache.names(), expected.names());
-        for (std::size_t k = 0; k < cache.size(); ++k) {
-            const auto& [name, value] = cache.entries()[k];
-            const at::Tensor finite = at::isfinite(expected.entries()[k].second);
-            const double error =
-                test::relative_error(value.masked_select(finite), expected.entries()[k].second.masked_select(finite));
-            QVERIFY2(error <= kTolerance, qPrintable(QString("%1: %2").arg(QString::fromStdString(name)).arg(error)));
-        }
-        QVERIFY(test::relative_error(cache.logits(), expected.logits()) <= kTolerance);
-        const auto past = model->new_kv_cache(static_cast<int64_t>(tokens.size()));
-        const at::Tensor prompt = model->decode({tokens.begin(), tokens.begin() + 3}, *past);
-        QVERIFY(test::relative_error(prompt, expected.logits()[0][2]) <= kTolerance);
-        for (std::size_t n = 3; n < tokens.size(); ++n) {
-            const at::Tensor step = model->decode({tokens[n]}, *past);
-            const double error = test::relative_error(step, expected.logits()[0][static_cast<int64_t>(n)]);
-            QVERIFY2(error <= kTolerance, qPrintable(QString("step %1: %2").arg(n).arg(error)));
-        }
+        double worst = 0;
+        std::string worst_name;
+        expect_close_to_reference(*model, model->run_with_cache(tokens), *reference, tokens, 3, kTolerance, worst,
+                                  worst_name);
         const ReadoutWeights readout = model->readout_weights();
+        const at::Tensor o_proj = bf16.weight("model.layers.0.self_attn.o_proj.weight", {32, 2080});
         QVERIFY(at::equal(readout.layers.at(0).w_o, o_proj.t().reshape({2, 1040, 32})));
     }
 
@@ -482,36 +467,13 @@ private slots:
         QCOMPARE(model->parameter_count(), reference->parameter_count());
 
         const std::vector<int64_t> tokens{1, 17, 42, 99, 128, 7, 3, 511, 64};
-        const ActivationCache expected = reference->run_with_cache(tokens);
         const ActivationCache cache = model->run_with_cache(tokens);
-        QCOMPARE(cache.names(), expected.names());
         double worst = 0;
         std::string worst_name;
-        for (std::size_t k = 0; k < cache.size(); ++k) {
-            const auto& [name, value] = cache.entries()[k];
-            QCOMPARE(value.scalar_type(), at::kFloat);
-            QCOMPARE(value.sizes(), expected.entries()[k].second.sizes());
-            // Masked scores are -inf in both: compare the finite ones.
-            const at::Tensor finite = at::isfinite(expected.entries()[k].second);
-            const double error =
-                test::relative_error(value.masked_select(finite), expected.entries()[k].second.masked_select(finite));
-            if (error > worst) worst = error, worst_name = name;
-            QVERIFY2(error <= kTolerance, qPrintable(QString("%1: %2").arg(QString::fromStdString(name)).arg(error)));
-        }
-        const double logits_error = test::relative_error(cache.logits(), expected.logits());
-        qInfo("at %s: largest error %.3g (%s), logits %.3g, bound %.1g", kernels::level_name(kernels::level()), worst,
-              worst_name.c_str(), logits_error, kTolerance);
-        QVERIFY(logits_error <= kTolerance);
-
         // Decoding: the prompt pass over the first four tokens, then one token a step.
-        const auto past = model->new_kv_cache(static_cast<int64_t>(tokens.size()));
-        const at::Tensor prompt = model->decode({tokens.begin(), tokens.begin() + 4}, *past);
-        QVERIFY(test::relative_error(prompt, expected.logits()[0][3]) <= kTolerance);
-        for (std::size_t n = 4; n < tokens.size(); ++n) {
-            const at::Tensor step = model->decode({tokens[n]}, *past);
-            const double error = test::relative_error(step, expected.logits()[0][static_cast<int64_t>(n)]);
-            QVERIFY2(error <= kTolerance, qPrintable(QString("step %1: %2").arg(n).arg(error)));
-        }
+        expect_close_to_reference(*model, cache, *reference, tokens, 4, kTolerance, worst, worst_name);
+        qInfo("at %s: largest error %.3g (%s), bound %.1g", kernels::level_name(kernels::level()), worst,
+              worst_name.c_str(), kTolerance);
 
         // The bound separates: bfloat16 weights move the logits far past it.
         if (static_cast<Precision>(precision) == Precision::BFloat16) {
