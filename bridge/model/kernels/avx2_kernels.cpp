@@ -177,9 +177,11 @@ __attribute__((target("avx2,fma"))) void dot_bf16_avx2(const uint16_t* w, int64_
                                                        const float* x_paired, float* y) {
     const int64_t blocks_end = cols / kPairBlock * kPairBlock;
     __m256 even = _mm256_setzero_ps(), odd = even, even2 = even, odd2 = even;
+    const bool l2 = prefetch_into_l2_too();
     int64_t k = 0;
     for (; k + 2 * kPairBlock <= blocks_end; k += 2 * kPairBlock) { // a cache line a step
         _mm_prefetch(address_past(w + k, kDotPrefetchValues), _MM_HINT_T0);
+        if (l2) prefetch_into_l2(w + k);
         const __m256i pairs = load_pairs(w + k), pairs2 = load_pairs(w + k + kPairBlock);
         even = _mm256_fmadd_ps(even_values(pairs), _mm256_loadu_ps(x_paired + k), even);
         odd = _mm256_fmadd_ps(odd_values(pairs), _mm256_loadu_ps(x_paired + k + 8), odd);
@@ -208,12 +210,14 @@ __attribute__((target("avx2,fma"))) void rows_bf16_avx2(const uint16_t* w, int64
 // columns 0-7 and its odd halves 8-15; four sums of 8 stay in registers over every input.
 __attribute__((target("avx2,fma"))) void panels_bf16_avx2(const uint16_t* packed, int64_t in, const float* x,
                                                           const float* bias, float* y, int64_t p0, int64_t p1) {
+    const bool l2 = prefetch_into_l2_too();
     for (int64_t p = p0; p < p1; ++p) {
         const uint16_t* panel = packed + p * in * kPanelColumns;
         __m256 low0 = _mm256_setzero_ps(), high0 = low0, low1 = low0, high1 = low0;
         for (int64_t k = 0; k < in; ++k) {
             const uint16_t* row = panel + k * kPanelColumns;
             _mm_prefetch(address_past(row, kStreamPrefetchValues), _MM_HINT_T0);
+            if (l2) prefetch_into_l2(row);
             const __m256 xk = _mm256_set1_ps(x[k]);
             const __m256i first = load_pairs(row), second = load_pairs(row + kPairBlock);
             low0 = _mm256_fmadd_ps(xk, even_values(first), low0);
@@ -243,6 +247,7 @@ __attribute__((target("avx2,fma"))) void panels_f32_avx2(const float* packed, in
                                                          const float* bias, float* y, int64_t p0, int64_t p1) {
     constexpr int kVectors = kPanelColumns / 8;
     constexpr int64_t kAheadValues = 1024; // 4 KB
+    const bool l2 = prefetch_into_l2_too();
     for (int64_t p = p0; p < p1; ++p) {
         const float* panel = packed + p * in * kPanelColumns;
         __m256 sums[kVectors], odd[kVectors];
@@ -254,6 +259,10 @@ __attribute__((target("avx2,fma"))) void panels_f32_avx2(const float* packed, in
             if constexpr (Prefetch) { // two rows: four cache lines of 16 floats
                 for (int64_t line = 0; line < 4; ++line)
                     _mm_prefetch(address_past(row, kAheadValues + 16 * line), _MM_HINT_T0);
+            }
+            if (l2) {
+                for (int64_t line = 0; line < 4; ++line)
+                    prefetch_into_l2(row + 16 * line);
             }
             const __m256 x0 = _mm256_set1_ps(x[k]), x1 = _mm256_set1_ps(x[k + 1]);
             for (int v = 0; v < kVectors; ++v) {

@@ -110,22 +110,32 @@ __attribute__((target("avx512f"))) __m512 widen_bf16(const uint16_t* p) {
 }
 } // namespace
 
+namespace {
 // bfloat16 rows: one row at a time over four sums of 16 (two cache lines a step), the
-// matrix read as one sequential stream left to the hardware's prefetchers. Asking for
-// each line kStreamPrefetchValues ahead, as the AVX2 and SSE2 row kernels do, decoded a
-// 1B Llama in bfloat16 a median 4% slower on Zen 5 (six alternating pairs of runs, 15.0
-// against 15.6 tokens/s) and read 0.81-0.83 of a plain sum against 0.83-0.86 without
-// (bench_streams, two runs each). Two rows side by side over a sum each
-// (each step waiting on the last step's fused multiply-adds) read one 1B Llama decode
-// step's products 0-8% slower on Zen 5, two threads alternating in one process.
-__attribute__((target("avx512f"))) void rows_bf16_avx512(const uint16_t* w, int64_t cols, const float* x, float* y,
-                                                         int64_t r0, int64_t r1) {
+// matrix read as one sequential stream. On AMD it is left to the hardware's prefetchers:
+// asking for each line kStreamPrefetchValues ahead, as the AVX2 and SSE2 row kernels
+// do, decoded a 1B Llama in bfloat16 a median 4% slower on Zen 5 (six alternating pairs
+// of runs, 15.0 against 15.6 tokens/s) and read 0.81-0.83 of a plain sum against
+// 0.83-0.86 without (bench_streams, two runs each). Where prefetch_into_l2_too says,
+// each line is asked for that far ahead and into L2 further (see there). Two rows side
+// by side over a sum each (each step waiting on the last step's fused multiply-adds) read
+// one 1B Llama decode step's products 0-8% slower on Zen 5, two threads alternating in
+// one process.
+template <bool Prefetch>
+__attribute__((target("avx512f"))) void rows_bf16_avx512_of(const uint16_t* w, int64_t cols, const float* x, float* y,
+                                                            int64_t r0, int64_t r1) {
     const int64_t vector_end = cols / 16 * 16;
     for (int64_t r = r0; r < r1; ++r) {
         const uint16_t* a = w + r * cols;
         __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
         int64_t k = 0;
         for (; k + 64 <= vector_end; k += 64) {
+            if constexpr (Prefetch) {
+                _mm_prefetch(address_past(a + k, kStreamPrefetchValues), _MM_HINT_T0);
+                _mm_prefetch(address_past(a + k + 32, kStreamPrefetchValues), _MM_HINT_T0);
+                prefetch_into_l2(a + k);
+                prefetch_into_l2(a + k + 32);
+            }
             s0 = _mm512_fmadd_ps(widen_bf16(a + k), _mm512_loadu_ps(x + k), s0);
             s1 = _mm512_fmadd_ps(widen_bf16(a + k + 16), _mm512_loadu_ps(x + k + 16), s1);
             s2 = _mm512_fmadd_ps(widen_bf16(a + k + 32), _mm512_loadu_ps(x + k + 32), s2);
@@ -138,6 +148,11 @@ __attribute__((target("avx512f"))) void rows_bf16_avx512(const uint16_t* w, int6
             sum += bf16_to_float(a[k]) * x[k];
         y[r] += sum;
     }
+}
+} // namespace
+
+void rows_bf16_avx512(const uint16_t* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    (prefetch_into_l2_too() ? rows_bf16_avx512_of<true> : rows_bf16_avx512_of<false>)(w, cols, x, y, r0, r1);
 }
 
 // The in-out layout in bfloat16: as in_out_avx512, four rows at a time, prefetching the

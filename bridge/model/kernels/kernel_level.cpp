@@ -3,6 +3,7 @@
 
 #include "bridge/model/kernels/kernels.h"
 
+#include "bridge/model/kernels/bf16.h"
 #include "bridge/model/kernels/spin_pool.h"
 
 #include <algorithm>
@@ -51,6 +52,15 @@ Level cpu_level() {
     return level;
 #else
     return Level::Portable;
+#endif
+}
+
+bool prefetch_into_l2_too() {
+#if defined(__x86_64__)
+    static const bool two_levels = !__builtin_cpu_is("amd");
+    return two_levels;
+#else
+    return false;
 #endif
 }
 
