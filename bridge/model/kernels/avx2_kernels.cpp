@@ -60,10 +60,12 @@ __attribute__((target("avx2,fma"))) float horizontal_sum(__m256 v) {
 }
 } // namespace
 
-// Four rows at a time, each a dot product with x (which stays in L1).
+// Four rows at a time, each a dot product with x (which stays in L1), prefetching as
+// rows_avx512 does.
 __attribute__((target("avx2,fma"))) void rows_avx2(const float* w, int64_t cols, const float* x, float* y, int64_t r0,
                                                    int64_t r1) {
     const int64_t vector_end = cols / 8 * 8;
+    const bool l2 = prefetch_into_l2_too(); // the group after next into L2 (see rows_avx512)
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) {
         const float* a = w + r * cols;
@@ -72,12 +74,17 @@ __attribute__((target("avx2,fma"))) void rows_avx2(const float* w, int64_t cols,
         const float* d = c + cols;
         __m256 sa = _mm256_setzero_ps(), sb = _mm256_setzero_ps(), sc = _mm256_setzero_ps(), sd = _mm256_setzero_ps();
         const bool ahead = r + 8 <= r1;
+        const bool further = l2 && r + 12 <= r1;
         for (int64_t k = 0; k < vector_end; k += 8) {
             if (ahead && k % 16 == 0) { // the next four rows, a cache line each every 16 values
                 _mm_prefetch(reinterpret_cast<const char*>(a + 4 * cols + k), _MM_HINT_T0);
                 _mm_prefetch(reinterpret_cast<const char*>(b + 4 * cols + k), _MM_HINT_T0);
                 _mm_prefetch(reinterpret_cast<const char*>(c + 4 * cols + k), _MM_HINT_T0);
                 _mm_prefetch(reinterpret_cast<const char*>(d + 4 * cols + k), _MM_HINT_T0);
+            }
+            if (further && k % 16 == 0) {
+                for (int64_t q = 8; q < 12; ++q)
+                    _mm_prefetch(reinterpret_cast<const char*>(a + q * cols + k), _MM_HINT_T1);
             }
             const __m256 xv = _mm256_loadu_ps(x + k);
             sa = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), xv, sa);

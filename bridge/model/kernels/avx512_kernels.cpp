@@ -62,9 +62,15 @@ __attribute__((target("avx512f"))) float lane_sum(__m512 v) {
 }
 } // namespace
 
+// Four rows side by side, prefetching the next four at the same offset and, where
+// prefetch_into_l2_too says, the four after those into L2: on the Intel Xeon one 1B
+// Llama decode step's float32 row products read 0.98-0.99 of a plain sum of the same
+// bytes with the L2 requests against 0.88-0.90 without (bench_streams, two runs each),
+// 0.88-0.94 against 0.79-0.81 in the AVX2 loop and 0.85-0.86 against 0.79-0.86 in SSE2.
 __attribute__((target("avx512f"))) void rows_avx512(const float* w, int64_t cols, const float* x, float* y, int64_t r0,
                                                     int64_t r1) {
     const int64_t vector_end = cols / 16 * 16;
+    const bool l2 = prefetch_into_l2_too();
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) {
         const float* a = w + r * cols;
@@ -72,6 +78,7 @@ __attribute__((target("avx512f"))) void rows_avx512(const float* w, int64_t cols
         const float* c = b + cols;
         const float* d = c + cols;
         const bool ahead = r + 8 <= r1;
+        const bool further = l2 && r + 12 <= r1;
         __m512 sa = _mm512_setzero_ps(), sb = _mm512_setzero_ps(), sc = _mm512_setzero_ps(), sd = _mm512_setzero_ps();
         for (int64_t k = 0; k < vector_end; k += 16) {
             if (ahead) {
@@ -79,6 +86,10 @@ __attribute__((target("avx512f"))) void rows_avx512(const float* w, int64_t cols
                 _mm_prefetch(reinterpret_cast<const char*>(b + 4 * cols + k), _MM_HINT_T0);
                 _mm_prefetch(reinterpret_cast<const char*>(c + 4 * cols + k), _MM_HINT_T0);
                 _mm_prefetch(reinterpret_cast<const char*>(d + 4 * cols + k), _MM_HINT_T0);
+            }
+            if (further) {
+                for (int64_t q = 8; q < 12; ++q)
+                    _mm_prefetch(reinterpret_cast<const char*>(a + q * cols + k), _MM_HINT_T1);
             }
             const __m512 xv = _mm512_loadu_ps(x + k);
             sa = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), xv, sa);

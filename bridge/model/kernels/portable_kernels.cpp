@@ -60,10 +60,11 @@ void in_out_plain(const Weight* __restrict w, int64_t in, int64_t out, const flo
 }
 
 // Dot products of `Rows` consecutive rows of w with x, each over eight lanes summed at
-// the end; with `ahead`, the next `Rows` rows are prefetched.
+// the end; with `ahead`, the next `Rows` rows are prefetched, with `further` the `Rows`
+// after those into L2 (see rows_avx512).
 template <int Rows, class Weight>
 void dot_rows_plain(const Weight* __restrict w, int64_t cols, const float* __restrict x, float* __restrict y,
-                    bool ahead) {
+                    bool ahead, bool further) {
     constexpr int64_t kLanes = 8;
     const int64_t vector_end = cols / kLanes * kLanes;
     float acc[Rows][kLanes] = {};
@@ -71,6 +72,10 @@ void dot_rows_plain(const Weight* __restrict w, int64_t cols, const float* __res
         if (ahead && k % kLineValues<Weight> == 0) {
             for (int q = 0; q < Rows; ++q)
                 __builtin_prefetch(w + (Rows + q) * cols + k);
+            if (further) {
+                for (int q = 0; q < Rows; ++q)
+                    __builtin_prefetch(w + (2 * Rows + q) * cols + k, 0, 2);
+            }
         }
         for (int q = 0; q < Rows; ++q) {
             const Weight* row = w + q * cols + k;
@@ -90,11 +95,12 @@ void dot_rows_plain(const Weight* __restrict w, int64_t cols, const float* __res
 
 template <class Weight>
 void rows_plain(const Weight* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    const bool l2 = prefetch_into_l2_too();
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4)
-        dot_rows_plain<4>(w + r * cols, cols, x, y + r, r + 8 <= r1);
+        dot_rows_plain<4>(w + r * cols, cols, x, y + r, r + 8 <= r1, l2 && r + 12 <= r1);
     for (; r < r1; ++r)
-        dot_rows_plain<1>(w + r * cols, cols, x, y + r, false);
+        dot_rows_plain<1>(w + r * cols, cols, x, y + r, false, false);
 }
 
 #if defined(__x86_64__)
