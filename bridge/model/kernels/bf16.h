@@ -57,7 +57,8 @@ inline bool prefetch_panels_far() {
 // 0.79-0.83 with lines asked for 4 KB ahead and 0.93-0.96 with 16 KB ahead into L2
 // besides (bench_streams, two runs each); the 1B's bfloat16 decode went from 8.2 to
 // 12.1 tokens/s at the AVX-512 level and GPT-2 small's from 76 to 109. AMD CPUs keep the
-// distances measured on Zen 3 and Zen 5 alone; every other CPU takes Intel's. Decided once, from the CPU's vendor.
+// distances measured on Zen 3 and Zen 5 alone; every other CPU takes Intel's. Decided
+// once, from the CPU's vendor.
 bool prefetch_into_l2_too();
 
 constexpr int64_t kL2PrefetchBytes = 16384;
