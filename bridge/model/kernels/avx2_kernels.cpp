@@ -174,17 +174,17 @@ namespace {
 // y[0] += w[0, :] · x for one row, x_paired being x in paired order over its whole
 // blocks. Rows are read one at a time, the matrix as one sequential stream, each step
 // asking for the cache line kStreamPrefetchValues ahead (into the next rows near a row's
-// end; a prefetch past the matrix is harmless). On Zen 3 that read GPT-2's and the 1B
+// end; a prefetch past the matrix is harmless), and with `l2` (prefetch_into_l2_too,
+// asked once per call of rows_bf16_avx2) kL2PrefetchBytes ahead into L2. On Zen 3 that read GPT-2's and the 1B
 // shape's unembeddings (1.5 and 4 KB rows) at 0.9-1.0 of the bandwidth probe's rate,
 // against 0.7-0.9 for four rows side by side or for prefetching the next row at the same
 // offset.
 constexpr int64_t kDotPrefetchValues = kStreamPrefetchValues;
 
 __attribute__((target("avx2,fma"))) void dot_bf16_avx2(const uint16_t* w, int64_t cols, const float* x,
-                                                       const float* x_paired, float* y) {
+                                                       const float* x_paired, float* y, bool l2) {
     const int64_t blocks_end = cols / kPairBlock * kPairBlock;
     __m256 even = _mm256_setzero_ps(), odd = even, even2 = even, odd2 = even;
-    const bool l2 = prefetch_into_l2_too();
     int64_t k = 0;
     for (; k + 2 * kPairBlock <= blocks_end; k += 2 * kPairBlock) { // a cache line a step
         _mm_prefetch(address_past(w + k, kDotPrefetchValues), _MM_HINT_T0);
@@ -209,8 +209,9 @@ __attribute__((target("avx2,fma"))) void dot_bf16_avx2(const uint16_t* w, int64_
 
 __attribute__((target("avx2,fma"))) void rows_bf16_avx2(const uint16_t* w, int64_t cols, const float* x,
                                                         const float* x_paired, float* y, int64_t r0, int64_t r1) {
+    const bool l2 = prefetch_into_l2_too();
     for (int64_t r = r0; r < r1; ++r)
-        dot_bf16_avx2(w + r * cols, cols, x, x_paired, y + r);
+        dot_bf16_avx2(w + r * cols, cols, x, x_paired, y + r, l2);
 }
 
 // Panels (kernels.h): one 32-byte load is a half panel's 16 columns, its even halves
