@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <unordered_map>
 #include <vector>
 
 namespace hookscope::kernels {
@@ -29,10 +30,34 @@ std::pair<int64_t, int64_t> share(int64_t n, int parts, int k, int64_t align) {
 // Runs part(begin, end) over [0, n) on the pool's threads in chunks of `chunk` (a
 // multiple of what the kernels take at a time; the last may be shorter), shared and
 // taken over as SpinPool::run_chunks says.
-template <class Part> void run_balanced(int64_t n, int64_t chunk, const Part& part) {
+template <class Part> void run_balanced(int64_t n, int64_t chunk, ReadAhead after, const Part& part) {
     while ((n + chunk - 1) / chunk > int64_t{0xFFFFFFFF})
         chunk *= 2;
-    pool().run_chunks((n + chunk - 1) / chunk, {}, [&](int64_t c) { part(c * chunk, std::min(n, (c + 1) * chunk)); });
+    const auto run_chunk = [&](int64_t c) { part(c * chunk, std::min(n, (c + 1) * chunk)); };
+    pool().run_chunks((n + chunk - 1) / chunk, {}, run_chunk, after);
+}
+
+// A decode runs the same one-position products in the same order at every token, with
+// stretches of work on the calling thread alone between them (norms, attention,
+// sampling) while the workers wait. So each product notes which weights the calling
+// thread's next product read last time, and the workers read the start of those ahead
+// while they wait (ReadAhead), when the memory bus would otherwise idle. The first
+// product of a token follows the last one of the token before. A wrong guess costs a
+// little bandwidth: prefetching never faults, whatever the address.
+ReadAhead read_ahead_after(const void* weights, int64_t bytes) {
+    struct Trace {
+        std::unordered_map<const void*, ReadAhead> next;
+        const void* last = nullptr;
+    };
+    thread_local Trace trace;
+    if (trace.last && trace.last != weights) {
+        // Bounded: the weights of models long gone leave stale entries behind.
+        if (trace.next.size() >= 4096) trace.next.clear();
+        trace.next[trace.last] = {weights, bytes};
+    }
+    trace.last = weights;
+    const auto found = trace.next.find(weights);
+    return found == trace.next.end() ? ReadAhead{} : found->second;
 }
 
 } // namespace
@@ -110,7 +135,8 @@ void from_paired_plus_bias(float* y, int64_t n, const float* bias) {
 // rows a partial sums, and so the result's rounding, never depends on timing. With
 // `paired`, the parts sum in paired order (to_paired), and y is put back in order at the end.
 template <class Part>
-void split_input_rows(int64_t in, int64_t out, const float* bias, float* y, bool paired, const Part& part) {
+void split_input_rows(int64_t in, int64_t out, const float* bias, float* y, bool paired, ReadAhead after,
+                      const Part& part) {
     thread_local std::vector<float> caller_partials;
     const int threads = pool().size();
     caller_partials.resize(static_cast<std::size_t>(std::max(0, threads - 1) * out));
@@ -118,7 +144,7 @@ void split_input_rows(int64_t in, int64_t out, const float* bias, float* y, bool
     // inside the lambda would be each worker's own).
     float* const partials = caller_partials.data();
     int used = 1;
-    pool().run([&](int k, int parts) {
+    pool().run(after, [&](int k, int parts) {
         // Row boundaries on multiples of 8, the largest row group the kernels take at a time.
         const auto [i0, i1] = share(in, parts, k, 8);
         float* target = y;
@@ -144,7 +170,8 @@ void split_input_rows(int64_t in, int64_t out, const float* bias, float* y, bool
 
 void gemv_in_out(const float* w, int64_t in, int64_t out, const float* x, const float* bias, float* y) {
     const Level l = level();
-    split_input_rows(in, out, bias, y, /*paired=*/false, [&](int64_t i0, int64_t i1, float* target) {
+    const ReadAhead after = read_ahead_after(w, in * out * int64_t{sizeof(float)});
+    split_input_rows(in, out, bias, y, /*paired=*/false, after, [&](int64_t i0, int64_t i1, float* target) {
         switch (l) {
         case Level::Avx512: in_out_avx512(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
         case Level::Avx2: in_out_avx2(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
@@ -155,7 +182,8 @@ void gemv_in_out(const float* w, int64_t in, int64_t out, const float* x, const 
 
 void gemv_rows(const float* w, int64_t rows, int64_t cols, const float* x, const float* bias, float* y) {
     const Level l = level();
-    run_balanced(rows, chunk_of(rows, cols * int64_t{sizeof(float)}, 4), [&](int64_t r0, int64_t r1) {
+    const ReadAhead after = read_ahead_after(w, rows * cols * int64_t{sizeof(float)});
+    run_balanced(rows, chunk_of(rows, cols * int64_t{sizeof(float)}, 4), after, [&](int64_t r0, int64_t r1) {
         start_with_bias(y, bias, r0, r1);
         switch (l) {
         case Level::Avx512: rows_avx512(w, cols, x, y, r0, r1); break;
@@ -167,7 +195,8 @@ void gemv_rows(const float* w, int64_t rows, int64_t cols, const float* x, const
 
 void gemv_in_out_bf16(const uint16_t* w, int64_t in, int64_t out, const float* x, const float* bias, float* y) {
     const Level l = level();
-    split_input_rows(in, out, bias, y, /*paired=*/l == Level::Avx2, [&](int64_t i0, int64_t i1, float* target) {
+    const ReadAhead after = read_ahead_after(w, in * out * int64_t{sizeof(uint16_t)});
+    split_input_rows(in, out, bias, y, /*paired=*/l == Level::Avx2, after, [&](int64_t i0, int64_t i1, float* target) {
         switch (l) {
         case Level::Avx512: in_out_bf16_avx512(w + i0 * out, i1 - i0, out, x + i0, target, 0, out); break;
         case Level::Avx2: in_out_bf16_avx2(w + i0 * out, i1 - i0, out, x + i0, target); break;
@@ -190,7 +219,9 @@ void gemv_column_blocks_bf16(const uint16_t* w, int64_t blocks, int64_t rows, in
         to_paired(x, cols, caller_x_paired.data()); // block_cols a multiple of 16: each block's x paired alike
     }
     const float* const x_paired = caller_x_paired.data(); // the caller's, seen by the workers
-    run_balanced(rows, chunk_of(rows, cols * int64_t{sizeof(uint16_t)}, 4), [&](int64_t r0, int64_t r1) {
+    // Each thread reads its rows of the first block first.
+    const ReadAhead after = read_ahead_after(w, rows * block_cols * int64_t{sizeof(uint16_t)});
+    run_balanced(rows, chunk_of(rows, cols * int64_t{sizeof(uint16_t)}, 4), after, [&](int64_t r0, int64_t r1) {
         start_with_bias(y, bias, r0, r1);
         for (int64_t c = 0; c < blocks; ++c) { // each loop adds its block's sums to y
             const uint16_t* block = w + c * rows * block_cols;
@@ -250,7 +281,8 @@ void gemv_panels_of(const T* packed, int64_t in, int64_t out, const float* x, co
     if (out % kPanelColumns != 0) throw std::invalid_argument("panels need a multiple of 32 columns");
     const Kernel kernel = level() == Level::Portable ? portable_kernel : vector_kernel;
     const int64_t panel_bytes = in * kPanelColumns * int64_t{sizeof(T)};
-    run_balanced(out / kPanelColumns, chunk_of(out / kPanelColumns, panel_bytes, 1),
+    const ReadAhead after = read_ahead_after(packed, out / kPanelColumns * panel_bytes);
+    run_balanced(out / kPanelColumns, chunk_of(out / kPanelColumns, panel_bytes, 1), after,
                  [&](int64_t p0, int64_t p1) { kernel(packed, in, x, bias, y, p0, p1); });
 }
 } // namespace

@@ -49,7 +49,7 @@ void SpinPool::resize(int threads) {
     size_.store(threads, std::memory_order_release);
 }
 
-void SpinPool::run(const std::function<void(int, int)>& part) {
+void SpinPool::run(ReadAhead after, const std::function<void(int, int)>& part) {
     const std::lock_guard turn(run_mutex_);
     const int parts = static_cast<int>(workers_.size()) + 1;
     if (parts == 1) {
@@ -58,6 +58,7 @@ void SpinPool::run(const std::function<void(int, int)>& part) {
     }
     job_ = &part;
     parts_ = parts;
+    after_ = after;
     failure_ = nullptr;
     pending_.store(parts - 1, std::memory_order_relaxed);
     {
@@ -78,8 +79,8 @@ void SpinPool::run(const std::function<void(int, int)>& part) {
     if (failure) std::rethrow_exception(failure);
 }
 
-void SpinPool::run_chunks(int64_t chunks, const std::function<void()>& start,
-                          const std::function<void(int64_t)>& chunk) {
+void SpinPool::run_chunks(int64_t chunks, const std::function<void()>& start, const std::function<void(int64_t)>& chunk,
+                          ReadAhead after) {
     if (chunks <= 0) return;
     if (chunks > int64_t{0xFFFFFFFF}) throw std::invalid_argument("too many chunks for one job");
     // A share's remaining chunks [front, back), packed as front | back << 32, so that
@@ -111,7 +112,7 @@ void SpinPool::run_chunks(int64_t chunks, const std::function<void()>& start,
             }
         }
     };
-    run([&](int k, int parts) {
+    run(after, [&](int k, int parts) {
         if (parts != threads) throw std::logic_error("kernel threads changed during a job");
         bool started = false;
         int64_t c = 0;
@@ -126,12 +127,35 @@ void SpinPool::run_chunks(int64_t chunks, const std::function<void()>& start,
 }
 
 void SpinPool::work(int index, uint64_t seen) {
+    // The read-ahead still to do: the start of this worker's share, and the first worker
+    // reads the caller's too (the caller is busy between jobs).
+    struct Lines {
+        const char* next = nullptr;
+        const char* end = nullptr;
+        bool read_four() { // true while lines remain
+            if (next >= end) return false;
+            for (int line = 0; line < 4; ++line)
+                __builtin_prefetch(next + 64 * line, /*read*/ 0, /*into L2*/ 2);
+            next += 4 * 64;
+            return true;
+        }
+    } own, callers;
+    const auto start_of_share = [](const ReadAhead& after, int k, int parts) {
+        const auto* base = static_cast<const char*>(after.base);
+        const int64_t begin = after.bytes * k / parts;
+        const int64_t end = std::min(after.bytes * (k + 1) / parts, begin + kReadAheadBytes);
+        return Lines{base + begin, base + end};
+    };
     while (true) {
-        // Spin for a while (on the order of a millisecond), then sleep until the next job.
+        // Read ahead, a few cache lines between looks for the next job, then spin for a
+        // while (on the order of a millisecond), then sleep until the next job.
         int spins = 0;
         while (generation_.load(std::memory_order_acquire) == seen && spins < 20000) {
-            cpu_relax();
-            ++spins;
+            const bool own_left = own.read_four();
+            if (!callers.read_four() && !own_left) {
+                cpu_relax();
+                ++spins;
+            }
         }
         if (generation_.load(std::memory_order_acquire) == seen) {
             std::unique_lock lock(mutex_);
@@ -144,6 +168,11 @@ void SpinPool::work(int index, uint64_t seen) {
         } catch (...) {
             const std::lock_guard lock(mutex_);
             if (!failure_) failure_ = std::current_exception();
+        }
+        // Taken before the job is marked done: the caller may post the next one after.
+        if (after_.base) {
+            own = start_of_share(after_, index, parts_);
+            callers = index == 1 ? start_of_share(after_, 0, parts_) : Lines{};
         }
         pending_.fetch_sub(1, std::memory_order_acq_rel);
     }

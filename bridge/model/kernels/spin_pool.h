@@ -14,6 +14,16 @@
 
 namespace hookscope::kernels {
 
+// Bytes the workers read into their caches while they wait for the next job, so that
+// the memory bus works while the caller computes alone between jobs. Worker k of the
+// pool's `parts` reads from base + bytes * k / parts, where its share of a product over
+// those bytes begins, and worker 1 also from base, where the caller's begins: at most
+// SpinPool::kReadAheadBytes each. A job with a read-ahead replaces a worker's unfinished
+// one; a job without leaves it.
+struct ReadAhead {
+    const void* base = nullptr;
+    int64_t bytes = 0;
+};
 class SpinPool {
 public:
     // The pool lives until the process ends (it is never destroyed), so a thread still
@@ -25,10 +35,15 @@ public:
     // `threads` in all, the caller included (at least 1).
     void resize(int threads);
 
+    // The most a worker reads ahead.
+    static constexpr int64_t kReadAheadBytes = int64_t{192} << 10;
+
     // Runs part(k, parts) for k in [0, parts), on the workers and the caller, and waits
     // for all of them, also when one throws (the first exception is then rethrown).
-    // Callers on different threads take turns.
-    void run(const std::function<void(int, int)>& part);
+    // Callers on different threads take turns. Each worker, done with its part, reads
+    // `after` ahead (see ReadAhead) until the next job comes.
+    void run(const std::function<void(int, int)>& part) { run({}, part); }
+    void run(ReadAhead after, const std::function<void(int, int)>& part);
 
     // Runs chunk(c) for every c in [0, chunks), for work where one chunk computes each
     // of its outputs whole, so that the result never depends on which thread ran a
@@ -41,7 +56,8 @@ public:
     // two-core Zen 3 virtual machine, the caller waited 4-6% of its product time for
     // the other. (Every chunk going to whichever thread is free measured slower for
     // the decode's products: their streams break at every chunk.)
-    void run_chunks(int64_t chunks, const std::function<void()>& start, const std::function<void(int64_t)>& chunk);
+    void run_chunks(int64_t chunks, const std::function<void()>& start, const std::function<void(int64_t)>& chunk,
+                    ReadAhead after = {});
 
 private:
     SpinPool() = default;
@@ -56,6 +72,7 @@ private:
     std::atomic<int> pending_{0};
     const std::function<void(int, int)>* job_ = nullptr;
     int parts_ = 1;
+    ReadAhead after_;
     std::exception_ptr failure_;
     bool stop_ = false;
 };

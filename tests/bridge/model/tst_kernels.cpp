@@ -2,11 +2,14 @@
 // (AVX-512, AVX2/FMA, portable), one and several threads, sizes with ragged tails.
 
 #include "bridge/model/kernels/kernels.h"
+#include "bridge/model/kernels/spin_pool.h"
 #include "bridge/model/layers.h"
 #include "support/tensor_compare.h"
 #include "support/test_main.h"
 
 #include <QtTest>
+
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cmath>
@@ -96,6 +99,25 @@ class TestKernels : public QObject {
     }
 
 private slots:
+    // Between jobs the workers read ahead into their caches where the last job said
+    // (kernels::ReadAhead), with prefetches, which never fault: a read-ahead over memory
+    // that cannot be read, as the weights of a model already freed, leaves the workers
+    // taking every next job whole.
+    void readAheadOverUnreadableMemory() {
+        kernels::set_threads(3);
+        constexpr std::size_t kBytes = std::size_t{4} << 20;
+        void* unreadable = mmap(nullptr, kBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        QVERIFY(unreadable != MAP_FAILED);
+        kernels::SpinPool& pool = kernels::SpinPool::instance();
+        for (int job = 0; job < 50; ++job) {
+            std::vector<int> parts_seen(3, 0);
+            pool.run({unreadable, static_cast<int64_t>(kBytes)}, [&](int k, int parts) { parts_seen[k] = parts; });
+            QCOMPARE(parts_seen, std::vector<int>(3, 3));
+        }
+        munmap(unreadable, kBytes);
+        kernels::set_threads(1);
+    }
+
     void matchLibTorch_data() {
         QTest::addColumn<int>("level");
         QTest::addColumn<int>("threads");
