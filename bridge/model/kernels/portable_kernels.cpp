@@ -214,6 +214,44 @@ void rows_bf16_sse2(const uint16_t* w, int64_t cols, const float* x, const float
     }
 }
 
+// float32 rows as rows_plain reads them, four at a time with the next four and the four
+// after those prefetched, but with each row's two sums of 4 in registers: compiled from
+// the plain loop, GCC kept its 4 x 8 sums on the stack, a load and a store around every
+// addition.
+void rows_f32_sse2(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+    const int64_t vector_end = cols / 8 * 8;
+    const bool l2 = prefetch_into_l2_too();
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        const float* rows[4] = {w + r * cols, w + (r + 1) * cols, w + (r + 2) * cols, w + (r + 3) * cols};
+        __m128 sums[8];
+        for (__m128& v : sums)
+            v = _mm_setzero_ps();
+        const bool ahead = r + 8 <= r1, further = l2 && r + 12 <= r1;
+        for (int64_t k = 0; k < vector_end; k += 8) {
+            if (k % 16 == 0) { // a cache line of each row every 16 values
+                for (int q = 0; q < 4 && ahead; ++q)
+                    _mm_prefetch(reinterpret_cast<const char*>(rows[q] + 4 * cols + k), _MM_HINT_T0);
+                for (int q = 0; q < 4 && further; ++q)
+                    _mm_prefetch(reinterpret_cast<const char*>(rows[q] + 8 * cols + k), _MM_HINT_T1);
+            }
+            const __m128 low = _mm_loadu_ps(x + k), high = _mm_loadu_ps(x + k + 4);
+            for (int q = 0; q < 4; ++q) {
+                sums[2 * q] = _mm_add_ps(sums[2 * q], _mm_mul_ps(_mm_loadu_ps(rows[q] + k), low));
+                sums[2 * q + 1] = _mm_add_ps(sums[2 * q + 1], _mm_mul_ps(_mm_loadu_ps(rows[q] + k + 4), high));
+            }
+        }
+        for (int q = 0; q < 4; ++q) {
+            float sum = horizontal_sum(_mm_add_ps(sums[2 * q], sums[2 * q + 1]));
+            for (int64_t k = vector_end; k < cols; ++k)
+                sum += rows[q][k] * x[k];
+            y[r + q] += sum;
+        }
+    }
+    for (; r < r1; ++r)
+        dot_rows_plain<1>(w + r * cols, cols, x, y + r, false, false);
+}
+
 #endif
 
 } // namespace
@@ -223,7 +261,11 @@ void in_out(const float* w, int64_t in, int64_t out, const float* x, float* y, i
 }
 
 void rows(const float* w, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+#if defined(__x86_64__)
+    rows_f32_sse2(w, cols, x, y, r0, r1);
+#else
     rows_plain(w, cols, x, y, r0, r1);
+#endif
 }
 
 namespace {
