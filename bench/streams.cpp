@@ -8,7 +8,9 @@
 // rotates from step to step: in a fixed order a read measured up to a tenth faster or
 // slower by its place. Prints GB/s medians and each product's median ratio to the best
 // sum of the same bytes in the same step: the share of what the threads can read that
-// the product reads, the ceiling of the decode on this machine at this level.
+// the product reads, the ceiling of the decode on this machine at this level. Also each
+// product on one thread over weights that stay in L2: how far the arithmetic alone could
+// run ahead of the memory's reads (arithmetic_over_memory, near 1: it cannot).
 //
 // usage: bench_streams [--shape llama-1b|gpt2-small] [--steps N] [--threads N] [--smoke]
 
@@ -207,6 +209,52 @@ int main(int argc, char** argv) {
     json medians;
     for (const auto& [name, values_gbs] : gbs)
         medians[name] = median(values_gbs);
+
+    // The same products on one thread over weights that stay in its L2 (192 KB of
+    // bfloat16, twice that in float32), read again and again: how fast their arithmetic
+    // alone goes. The kernel threads times that rate, over the best sum's median rate
+    // from memory, is how far the arithmetic could run ahead of the reads: near 1, it
+    // takes about as long as they do and the product cannot hide one behind the other.
+    const int kernel_threads = kernels::threads();
+    const int64_t cols = matrices.front().cols;
+    const int64_t cache_rows = std::max<int64_t>(1, std::min((192 << 10) / (cols * 2), values / cols) /
+                                                        kernels::kPanelColumns * kernels::kPanelColumns);
+    constexpr int kRepeats = 64;
+    const double cache_values = static_cast<double>(cache_rows * cols * kRepeats);
+    float* const xs = x.data_ptr<float>();
+    std::vector<float> cache_y(static_cast<std::size_t>(cache_rows));
+    float* const ys = cache_y.data();
+    const std::vector<Read> in_cache{
+        {"rows_bf16", cache_values * 2, [=] { kernels::gemv_rows_bf16(bf16_data, cache_rows, cols, xs, nullptr, ys); }},
+        {"rows_f32", cache_values * 4, [=] { kernels::gemv_rows(f32_data, cache_rows, cols, xs, nullptr, ys); }},
+        {"panels_bf16", cache_values * 2,
+         [=] { kernels::gemv_panels_bf16(bf16_data, cols, cache_rows, xs, nullptr, ys); }},
+        {"panels_f32", cache_values * 4, [=] { kernels::gemv_panels(f32_data, cols, cache_rows, xs, nullptr, ys); }}};
+    const auto median_best = [&](const std::vector<std::string>& sums) {
+        std::vector<double> best(static_cast<std::size_t>(steps), 0.0);
+        for (const std::string& sum : sums) {
+            for (std::size_t s = 0; s < best.size(); ++s)
+                best[s] = std::max(best[s], gbs[sum][s]);
+        }
+        return median(best);
+    };
+    const double best_bf16 = median_best(bf16_sums), best_f32 = median_best(f32_sums);
+    kernels::set_threads(1);
+    json in_cache_gbs, arithmetic_over_memory;
+    for (const Read& r : in_cache) {
+        const auto repeated = [&] {
+            for (int k = 0; k < kRepeats; ++k)
+                r.run();
+        };
+        repeated(); // warm-up: the weights into L2
+        std::vector<double> rates;
+        for (int s = 0; s < steps; ++s)
+            rates.push_back(r.bytes / 1e9 / seconds(repeated));
+        in_cache_gbs[r.name] = median(rates);
+        const bool bf16 = r.name.find("bf16") != std::string::npos;
+        arithmetic_over_memory[r.name] = kernel_threads * median(rates) / (bf16 ? best_bf16 : best_f32);
+    }
+    kernels::set_threads(kernel_threads);
     json out{{"benchmark", "streams"},
              {"shape", smoke ? "smoke" : shape},
              {"kernels", kernels::level_name(kernels::level())},
@@ -217,7 +265,9 @@ int main(int argc, char** argv) {
              {"rows_bf16_over_best_sum", over_best_sum("rows_bf16", bf16_sums)},
              {"rows_f32_over_best_sum", over_best_sum("rows_f32", f32_sums)},
              {"panels_bf16_over_best_sum", over_best_sum("panels_bf16", bf16_sums)},
-             {"panels_f32_over_best_sum", over_best_sum("panels_f32", f32_sums)}};
+             {"panels_f32_over_best_sum", over_best_sum("panels_f32", f32_sums)},
+             {"in_cache_one_thread_gbs_median", in_cache_gbs},
+             {"arithmetic_over_memory", arithmetic_over_memory}};
     std::cout << out.dump(2) << "\n";
     return 0;
 }
