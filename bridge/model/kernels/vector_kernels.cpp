@@ -299,13 +299,30 @@ float log_sum_exp(const float* x, int64_t n) {
     return static_cast<float>(static_cast<double>(m.top) + std::log(m.total));
 }
 
+namespace {
+// sum over i < n of term(x[i]) in double, over eight running sums added at the end: a
+// single running sum waits on each addition (about 2.5 us for GPT-2's 768 values, a norm
+// twice a layer on the decode's path), eight let the compiler use vectors.
+template <class Term> double sum_in_lanes(const float* x, int64_t n, const Term& term) {
+    constexpr int64_t kLanes = 8;
+    double lanes[kLanes] = {};
+    const int64_t whole = n / kLanes * kLanes;
+    for (int64_t i = 0; i < whole; i += kLanes) {
+        for (int64_t l = 0; l < kLanes; ++l)
+            lanes[l] += term(static_cast<double>(x[i + l]));
+    }
+    double sum = 0;
+    for (int64_t i = whole; i < n; ++i)
+        sum += term(static_cast<double>(x[i]));
+    for (const double lane : lanes)
+        sum += lane;
+    return sum;
+}
+} // namespace
+
 void layer_norm(const float* x, const float* w, const float* b, int64_t n, double eps, float* out) {
-    double sum = 0, squares = 0;
-    for (int64_t i = 0; i < n; ++i)
-        sum += x[i];
-    const double mean = sum / static_cast<double>(n);
-    for (int64_t i = 0; i < n; ++i)
-        squares += (x[i] - mean) * (x[i] - mean);
+    const double mean = sum_in_lanes(x, n, [](double v) { return v; }) / static_cast<double>(n);
+    const double squares = sum_in_lanes(x, n, [mean](double v) { return (v - mean) * (v - mean); });
     const auto rstd = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(n) + eps));
     const auto m = static_cast<float>(mean);
     for (int64_t i = 0; i < n; ++i)
@@ -313,9 +330,7 @@ void layer_norm(const float* x, const float* w, const float* b, int64_t n, doubl
 }
 
 void rms_norm(const float* x, const float* w, int64_t n, double eps, float* out) {
-    double squares = 0;
-    for (int64_t i = 0; i < n; ++i)
-        squares += static_cast<double>(x[i]) * x[i];
+    const double squares = sum_in_lanes(x, n, [](double v) { return v * v; });
     const auto rstd = static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(n) + eps));
     for (int64_t i = 0; i < n; ++i)
         out[i] = w[i] * (x[i] * rstd);

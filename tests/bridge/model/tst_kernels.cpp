@@ -426,6 +426,38 @@ private slots:
         kernels::set_threads(1);
     }
 
+    // One position's LayerNorm and RMSNorm, lengths around the sums' eight lanes and a
+    // model's widths, inputs off-centre (a residual stream's mean is not 0).
+    //
+    // The bound, u = 2^-24: the sums run in double (relative error near 2^-53 n, nothing
+    // at float precision), so mean and rstd are each within u of exact once rounded to
+    // float. LayerNorm computes ((x - m) · rstd) · w + b in float: x - m is off by u·|mean|
+    // (m's rounding) and u·|x - mean|, and the two products and the sum add u each of
+    // their values. So |got - want| <= 5u · (|(x - mean) · rstd · w| + |mean · rstd · w|
+    // + |b|) with room. RMSNorm computes w · (x · rstd): three roundings of |want|, 4u.
+    void normsMatchFloat64() {
+        at::manual_seed(11);
+        const double u = std::ldexp(1.0, -24);
+        for (const int64_t n : {1, 7, 8, 9, 64, 768, 2051}) {
+            const at::Tensor x = at::randn({n}) * 3 + 5, w = at::randn({n}), b = at::randn({n});
+            const at::Tensor xd = x.to(at::kDouble), wd = w.to(at::kDouble), bd = b.to(at::kDouble);
+            constexpr double kEps = 1e-5;
+            at::Tensor got = at::empty({n});
+            kernels::layer_norm(x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), n, kEps,
+                                got.data_ptr<float>());
+            const at::Tensor mean = xd.mean(), centred = xd - mean;
+            const at::Tensor rstd = 1 / (centred.pow(2).mean() + kEps).sqrt();
+            const at::Tensor want = centred * rstd * wd + bd;
+            const at::Tensor bound = 5 * u * ((centred * rstd * wd).abs() + (mean * rstd * wd).abs() + bd.abs());
+            QVERIFY2(((got.to(at::kDouble) - want).abs() <= bound).all().item<bool>(),
+                     qPrintable(QString("layer_norm over %1 values").arg(n)));
+            kernels::rms_norm(x.data_ptr<float>(), w.data_ptr<float>(), n, kEps, got.data_ptr<float>());
+            const at::Tensor rms_want = wd * (xd / (xd.pow(2).mean() + kEps).sqrt());
+            QVERIFY2(((got.to(at::kDouble) - rms_want).abs() <= 4 * u * rms_want.abs()).all().item<bool>(),
+                     qPrintable(QString("rms_norm over %1 values").arg(n)));
+        }
+    }
+
     // Rows of every length a vector loop can end on, a vocabulary-sized one, shifted so
     // that a naive exp would overflow, and rows holding NaN or -inf.
     //
