@@ -33,11 +33,15 @@ void check_sampling(const SamplingSettings& s) {
 }
 
 at::Tensor processed_logits(const at::Tensor& logits, const std::vector<int64_t>& context, const SamplingSettings& s) {
+    const bool penalised = s.repetition_penalty != 1.0 && !context.empty();
+    // Greedy without a penalty reads the logits as they are: no copy of the vocabulary's
+    // values on each token.
+    if (greedy(s) && !penalised) return logits.to(at::kFloat);
     at::Tensor out = logits.to(at::kFloat).clone();
     const int64_t vocab = out.size(0);
     const at::Tensor seen = context.empty() ? at::empty({0}, at::kLong)
                                             : at::tensor(at::ArrayRef<int64_t>(context), at::kLong).clamp(0, vocab - 1);
-    if (s.repetition_penalty != 1.0 && seen.numel() > 0) {
+    if (penalised) {
         const at::Tensor ids = std::get<0>(at::_unique(seen));
         const at::Tensor values = out.index_select(0, ids);
         out.index_put_({ids}, at::where(values > 0, values / s.repetition_penalty, values * s.repetition_penalty));

@@ -28,7 +28,8 @@ void check_sampling(const SamplingSettings& s);
 
 // The logits the token is drawn from (or the argmax taken of), given the sequence so
 // far `context`: logits [V] float, penalties, temperature and filters applied. Filtered
-// tokens are -inf.
+// tokens are -inf. Greedy without a repetition penalty gives `logits` themselves (as
+// float): read them, never write.
 at::Tensor processed_logits(const at::Tensor& logits, const std::vector<int64_t>& context, const SamplingSettings& s);
 
 struct TokenChoice {
