@@ -162,30 +162,22 @@ int main(int argc, char** argv) {
                      }});
     // GPT-2's layout: the block matrices as panels of 32 output columns (the model packs
     // its [in, out] weights so), the unembedding, whose rows are not a multiple of 32, as rows.
+    const auto as_gpt2_reads = [&](const auto* data, auto panels, auto rows) {
+        return [&, data, panels, rows] {
+            const auto* w = data;
+            for (const Matrix& m : matrices) {
+                if (m.rows % kernels::kPanelColumns == 0) {
+                    panels(w, m.cols, m.rows, x.data_ptr<float>(), nullptr, y.data_ptr<float>());
+                } else {
+                    rows(w, m.rows, m.cols, x.data_ptr<float>(), nullptr, y.data_ptr<float>());
+                }
+                w += m.rows * m.cols;
+            }
+        };
+    };
     reads.push_back(
-        {"panels_bf16", values * 2.0, [&] {
-             const uint16_t* w = bf16_data;
-             for (const Matrix& m : matrices) {
-                 if (m.rows % kernels::kPanelColumns == 0) {
-                     kernels::gemv_panels_bf16(w, m.cols, m.rows, x.data_ptr<float>(), nullptr, y.data_ptr<float>());
-                 } else {
-                     kernels::gemv_rows_bf16(w, m.rows, m.cols, x.data_ptr<float>(), nullptr, y.data_ptr<float>());
-                 }
-                 w += m.rows * m.cols;
-             }
-         }});
-    reads.push_back(
-        {"panels_f32", values * 4.0, [&] {
-             const float* w = f32_data;
-             for (const Matrix& m : matrices) {
-                 if (m.rows % kernels::kPanelColumns == 0) {
-                     kernels::gemv_panels(w, m.cols, m.rows, x.data_ptr<float>(), nullptr, y.data_ptr<float>());
-                 } else {
-                     kernels::gemv_rows(w, m.rows, m.cols, x.data_ptr<float>(), nullptr, y.data_ptr<float>());
-                 }
-                 w += m.rows * m.cols;
-             }
-         }});
+        {"panels_bf16", values * 2.0, as_gpt2_reads(bf16_data, &kernels::gemv_panels_bf16, &kernels::gemv_rows_bf16)});
+    reads.push_back({"panels_f32", values * 4.0, as_gpt2_reads(f32_data, &kernels::gemv_panels, &kernels::gemv_rows)});
     for (const Read& r : reads) // warm-up: the pool's threads started, the pages touched
         r.run();
     std::map<std::string, std::vector<double>> gbs;
