@@ -10,6 +10,7 @@
 #include <dlfcn.h>
 #include <filesystem>
 #include <sched.h>
+#include <string_view>
 
 namespace hookscope {
 namespace {
@@ -51,6 +52,44 @@ void shorten_blas_spin() {
     (void)done;
 }
 
+// OpenBLAS picks its kernels by the CPU's family and model, and the one Debian 12 ships
+// (0.3.21) takes CPUs newer than it for a Pentium 4 ("Prescott", SSE3): on an Intel Xeon
+// of family 6 model 207 (AVX-512) its float32 product ran at 56 to 64 GFLOP/s on two
+// cores, against about 300 with the AVX-512 kernels the same library holds. Where it
+// chose Prescott for a CPU with AVX2 and FMA, or AVX-512, and the user set no
+// OPENBLAS_CORETYPE, the kernels are chosen again by the instructions instead (as
+// OpenBLAS itself does under that variable): SkylakeX's for AVX-512 (F, BW, DQ, VL),
+// Haswell's for AVX2. Done once, before any product; where the functions are missing
+// (another BLAS, or one built for a single CPU), nothing.
+void choose_blas_kernels() {
+    static const bool done = [] {
+#if defined(__x86_64__)
+        using Name = const char* (*)();
+        using Call = void (*)();
+        const auto corename = reinterpret_cast<Name>(::dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+        const auto quit = reinterpret_cast<Call>(::dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit"));
+        const auto init = reinterpret_cast<Call>(::dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init"));
+        if (!corename || !quit || !init || std::getenv("OPENBLAS_CORETYPE")) return false;
+        if (std::string_view(corename()) != "Prescott") return false;
+        const char* wanted = nullptr;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+            wanted = "SkylakeX";
+        } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+            wanted = "Haswell";
+        }
+        if (!wanted) return false;
+        ::setenv("OPENBLAS_CORETYPE", wanted, 0);
+        quit(); // forgets the choice: the next call makes it again, reading the variable
+        init();
+        return true;
+#else
+        return false;
+#endif
+    }();
+    (void)done;
+}
+
 } // namespace
 
 int available_cores() {
@@ -70,6 +109,7 @@ ThreadSplit default_thread_split(int threads) {
 }
 
 void apply_thread_split(const ThreadSplit& split) {
+    choose_blas_kernels();
     shorten_blas_spin();
     at::set_num_threads(std::max(1, split.torch_threads));
     if (auto set = blas_setter()) set(std::max(1, split.blas_threads));
