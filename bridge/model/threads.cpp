@@ -123,6 +123,7 @@ ThreadSplit current_thread_split() {
 }
 
 std::string blas_in_use() {
+    choose_blas_kernels(); // as every product will run
     // The file that provides sgemm_, the float32 matrix product LibTorch calls.
     std::string file = "no BLAS library found";
     Dl_info info{};
