@@ -175,10 +175,10 @@ namespace {
 // blocks. Rows are read one at a time, the matrix as one sequential stream, each step
 // asking for the cache line kStreamPrefetchValues ahead (into the next rows near a row's
 // end; a prefetch past the matrix is harmless), and with `l2` (prefetch_into_l2_too,
-// asked once per call of rows_bf16_avx2) kL2PrefetchBytes ahead into L2. On Zen 3 that read GPT-2's and the 1B
-// shape's unembeddings (1.5 and 4 KB rows) at 0.9-1.0 of the bandwidth probe's rate,
-// against 0.7-0.9 for four rows side by side or for prefetching the next row at the same
-// offset.
+// asked once per call of rows_bf16_avx2) kL2PrefetchBytes ahead into L2. On Zen 3 that
+// read GPT-2's and the 1B shape's unembeddings (1.5 and 4 KB rows) at 0.9-1.0 of the
+// bandwidth probe's rate, against 0.7-0.9 for four rows side by side or for prefetching
+// the next row at the same offset.
 constexpr int64_t kDotPrefetchValues = kStreamPrefetchValues;
 
 __attribute__((target("avx2,fma"))) void dot_bf16_avx2(const uint16_t* w, int64_t cols, const float* x,
