@@ -59,8 +59,9 @@ void shorten_blas_spin() {
 // chose Prescott for a CPU with AVX2 and FMA, or AVX-512, and the user set no
 // OPENBLAS_CORETYPE, the kernels are chosen again by the instructions instead (as
 // OpenBLAS itself does under that variable): SkylakeX's for AVX-512 (F, BW, DQ, VL),
-// Haswell's for AVX2. Done once, before any product; where the functions are missing
-// (another BLAS, or one built for a single CPU), nothing.
+// Haswell's for AVX2 (the CPU the AVX2 kernel level asks for). Done once, at the first
+// call (the app and the benchmarks make it at start-up, before any product); where the
+// functions are missing (another BLAS, or one built for a single CPU), nothing.
 void choose_blas_kernels() {
     static const bool done = [] {
 #if defined(__x86_64__)
@@ -71,14 +72,12 @@ void choose_blas_kernels() {
         const auto init = reinterpret_cast<Call>(::dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init"));
         if (!corename || !quit || !init || std::getenv("OPENBLAS_CORETYPE")) return false;
         if (std::string_view(corename()) != "Prescott") return false;
-        const char* wanted = nullptr;
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
-            wanted = "SkylakeX";
-        } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-            wanted = "Haswell";
-        }
-        if (!wanted) return false;
+        const kernels::Level cpu = kernels::cpu_level();
+        if (cpu == kernels::Level::Portable) return false;
+        // SkylakeX's kernels need more of AVX-512 than its foundation, which our level asks.
+        const bool skylake_x = cpu == kernels::Level::Avx512 && __builtin_cpu_supports("avx512bw") &&
+                               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+        const char* wanted = skylake_x ? "SkylakeX" : "Haswell";
         ::setenv("OPENBLAS_CORETYPE", wanted, 0);
         quit(); // forgets the choice: the next call makes it again, reading the variable
         init();
