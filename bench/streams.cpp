@@ -187,15 +187,21 @@ int main(int argc, char** argv) {
             gbs[r.name].push_back(r.bytes / 1e9 / seconds(r.run));
         }
     }
+    // Each step's best rate among `sums`.
+    const auto best_sum = [&](const std::vector<std::string>& sums) {
+        std::vector<double> best(static_cast<std::size_t>(steps), 0.0);
+        for (const std::string& sum : sums) {
+            for (std::size_t s = 0; s < best.size(); ++s)
+                best[s] = std::max(best[s], gbs[sum][s]);
+        }
+        return best;
+    };
     // The product's median over its steps of its rate / the best sum of the same bytes in that step.
     const auto over_best_sum = [&](const std::string& product, const std::vector<std::string>& sums) {
+        const std::vector<double> best = best_sum(sums);
         std::vector<double> ratios;
-        for (std::size_t s = 0; s < static_cast<std::size_t>(steps); ++s) {
-            double best = 0;
-            for (const std::string& sum : sums)
-                best = std::max(best, gbs[sum][s]);
-            ratios.push_back(gbs[product][s] / best);
-        }
+        for (std::size_t s = 0; s < best.size(); ++s)
+            ratios.push_back(gbs[product][s] / best[s]);
         return median(ratios);
     };
     json medians;
@@ -222,15 +228,7 @@ int main(int argc, char** argv) {
         {"panels_bf16", cache_values * 2,
          [=] { kernels::gemv_panels_bf16(bf16_data, cols, cache_rows, xs, nullptr, ys); }},
         {"panels_f32", cache_values * 4, [=] { kernels::gemv_panels(f32_data, cols, cache_rows, xs, nullptr, ys); }}};
-    const auto median_best = [&](const std::vector<std::string>& sums) {
-        std::vector<double> best(static_cast<std::size_t>(steps), 0.0);
-        for (const std::string& sum : sums) {
-            for (std::size_t s = 0; s < best.size(); ++s)
-                best[s] = std::max(best[s], gbs[sum][s]);
-        }
-        return median(best);
-    };
-    const double best_bf16 = median_best(bf16_sums), best_f32 = median_best(f32_sums);
+    const double best_bf16 = median(best_sum(bf16_sums)), best_f32 = median(best_sum(f32_sums));
     kernels::set_threads(1);
     json in_cache_gbs, arithmetic_over_memory;
     for (const Read& r : in_cache) {
